@@ -1,0 +1,1 @@
+"""Qt-free core of Svetlana: reading, objects, patches, bundle, training, prediction."""

@@ -1,0 +1,59 @@
+"""Progress events and a cooperative cancel token: how long work reports and stops."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from svetlana.core.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report: ``done`` of ``total`` units of ``stage``.
+
+    ``metrics`` carries stage-specific numbers (loss, accuracy, validation metrics...).
+    """
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+    eta_s: float | None = None
+    metrics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if self.total <= 0 else min(1.0, max(0.0, self.done / self.total))
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def no_progress(_: Progress) -> None:
+    """A progress callback that ignores everything."""
+
+
+class CancelToken:
+    """Owned by the caller; long functions only check it (``raise_if_cancelled``)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+def ensure_token(token: CancelToken | None) -> CancelToken:
+    return token if token is not None else CancelToken()
