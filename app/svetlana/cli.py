@@ -1,0 +1,352 @@
+"""The `svetlana` command line: argparse sub-commands over core.workflows, with exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from svetlana import __version__
+from svetlana.core.errors import Cancelled, SvetlanaError
+from svetlana.core.jobs import CancelToken, Progress
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class ProgressPrinter:
+    """A progress bar on a terminal; plain, rate-limited lines otherwise (logs, CI)."""
+
+    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False):
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self._last_line = 0.0
+        self._last_stage = ""
+        self._open_bar = False
+
+    def __call__(self, p: Progress) -> None:
+        if self.quiet:
+            return
+        if p.stage == "train" and p.metrics:
+            m = p.metrics
+            parts = [f"epoch {p.done}/{p.total}", f"loss {m.get('loss', float('nan')):.4f}"]
+            if m.get("accuracy") is not None:
+                parts.append(f"acc {m['accuracy']:.3f}")
+            if m.get("val_accuracy") is not None:
+                parts.append(f"val acc {m['val_accuracy']:.3f}")
+            text = "  ".join(parts)
+        else:
+            text = p.message or p.stage
+        eta = f"  ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
+        if self.tty:
+            width = 28
+            filled = int(round(p.fraction * width))
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] {p.fraction * 100:5.1f}%  {text}{eta}\x1b[K")
+            self._open_bar = True
+            if p.fraction >= 1.0:
+                self.stream.write("\n")
+                self._open_bar = False
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        if p.stage != self._last_stage or p.fraction >= 1.0 or now - self._last_line >= 2.0:
+            self.stream.write(f"{p.stage}: {p.fraction * 100:5.1f}%  {text}{eta}\n")
+            self.stream.flush()
+            self._last_line = now
+            self._last_stage = p.stage
+
+    def close(self) -> None:
+        if self._open_bar:
+            self.stream.write("\n")
+            self._open_bar = False
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _spacing(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"spacing must be numbers like 2,0.5,0.5, not {text!r}") from None
+    if len(values) not in (2, 3) or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError("spacing must be 2 or 3 positive numbers (Z,Y,X)")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from svetlana.core.training import AUGMENTATIONS, LOSSES, TrainingConfig
+
+    d = TrainingConfig()
+    p = argparse.ArgumentParser(
+        prog="svetlana",
+        description="Classify segmented objects in microscopy images: label, train, predict, count.",
+    )
+    p.add_argument("--version", action="version", version=f"svetlana {__version__}")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("init", help="create a project bundle")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--classes", type=_csv_list, default=[], help="class names, comma separated")
+
+    s = sub.add_parser("add", help="add an image and its segmentation mask")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("image", type=Path)
+    s.add_argument("mask", type=Path)
+    s.add_argument("--name", help="name in the project (default: the image file's stem)")
+    s.add_argument("--axes", help="axes of the image, e.g. ZCYX or YXC (default: inferred)")
+    s.add_argument("--spacing", type=_spacing, help="voxel size Z,Y,X (3D) when the file lacks it")
+
+    s = sub.add_parser("import-labels", help="import labels from a CSV (image,object,class)")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("csv", type=Path)
+
+    s = sub.add_parser("export-labels", help="export labels to a CSV (image,object,class,source)")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("csv", type=Path)
+
+    s = sub.add_parser("train", help="train a model on the labelled objects")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--arch", default=d.arch, help="minimal, resnet18, resnet34, resnet50, or a .pt/.ts FILE")
+    s.add_argument("--epochs", type=int, default=d.epochs)
+    s.add_argument("--batch-size", type=int, default=d.batch_size)
+    s.add_argument("--lr", type=float, default=d.lr)
+    s.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    s.add_argument("--loss", choices=LOSSES, default=d.loss)
+    s.add_argument("--augment", choices=AUGMENTATIONS, default=d.augment)
+    s.add_argument("--patch-size", default="auto", help="pixels, or auto (default)")
+    s.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--threads", type=int, default=None, help="CPU threads (default: chosen for speed)")
+    s.add_argument("--name", help="model name (default: model-N)")
+
+    s = sub.add_parser("predict", help="classify every object; write class masks and predictions.csv")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--model", help="model name (default: the newest)")
+    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    s.add_argument("--folder", type=Path, help="predict image/mask pairs of a folder outside the project")
+    s.add_argument("--axes", help="axes of the folder's images (with --folder)")
+    s.add_argument("--out", type=Path, help="output folder (default: inside the project)")
+    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+
+    s = sub.add_parser("info", help="show the project's images, classes, labels and models")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("demo", help="build the demo project (two textures); --headless trains and scores it")
+    s.add_argument("bundle", type=Path, nargs="?", help="where to create it (default: a temporary folder for --headless, your data folder for the app)")
+    s.add_argument("--headless", action="store_true", help="no window: train, predict, print the accuracy")
+
+    s = sub.add_parser("gui", help="open the desktop application")
+    s.add_argument("bundle", type=Path, nargs="?")
+    return p
+
+
+def _open(bundle: Path, readonly: bool = False):
+    from svetlana.core.project import Project
+
+    return Project.open(bundle, readonly=readonly)
+
+
+def cmd_init(a, out: TextIO, progress) -> int:
+    from svetlana.core.project import Project
+
+    with Project.create(a.bundle, a.classes) as project:
+        print(f"created {project.path}" + (f" with classes {', '.join(project.annotations.class_names)}" if a.classes else ""), file=out)
+    return EXIT_OK
+
+
+def cmd_add(a, out: TextIO, progress) -> int:
+    with _open(a.bundle) as project:
+        e = project.add_image(a.image, a.mask, name=a.name, axes=a.axes, spacing=a.spacing)
+    dims = "x".join(map(str, e.shape))
+    print(f"added {e.name!r}: {dims}, {e.channels} channel(s), {e.n_objects} objects" + (" (binary mask split into objects)" if e.was_binary else ""), file=out)
+    return EXIT_OK
+
+
+def cmd_import_labels(a, out: TextIO, progress) -> int:
+    from svetlana.core.workflows import import_labels
+
+    with _open(a.bundle) as project:
+        n = import_labels(project, a.csv)
+        counts = project.annotations.counts()
+    print(f"imported {n} labels; " + ", ".join(f"{k}: {v}" for k, v in counts.items()), file=out)
+    return EXIT_OK
+
+
+def cmd_export_labels(a, out: TextIO, progress) -> int:
+    from svetlana.core.workflows import export_labels
+
+    with _open(a.bundle, readonly=True) as project:
+        n = export_labels(project, a.csv)
+    print(f"wrote {n} labels to {a.csv}", file=out)
+    return EXIT_OK
+
+
+def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.errors import InputError
+    from svetlana.core.models import ARCHITECTURES
+    from svetlana.core.training import TrainingConfig
+    from svetlana.core.workflows import train_project
+
+    arch_file = None
+    arch = a.arch
+    if arch not in ARCHITECTURES:
+        candidate = Path(arch)
+        if not candidate.exists():
+            raise InputError(f"--arch must be one of {', '.join(ARCHITECTURES)} or an existing file, not {arch!r}")
+        arch_file, arch = candidate, "minimal"
+    config = TrainingConfig.from_dict(
+        {
+            **TrainingConfig().to_dict(),
+            "arch": arch,
+            "epochs": a.epochs,
+            "batch_size": a.batch_size,
+            "lr": a.lr,
+            "weight_decay": a.weight_decay,
+            "loss": a.loss,
+            "augment": a.augment,
+            "val_fraction": a.val_fraction,
+            "seed": a.seed,
+            "device": a.device,
+            "threads": a.threads,
+        }
+    )
+    with _open(a.bundle) as project:
+        trained = train_project(project, config, patch_size=a.patch_size, name=a.name, arch_file=arch_file, progress=progress, cancel=cancel)
+    m = trained.card["metrics"]
+    acc = m.get("accuracy")
+    which = "validation" if m.get("n_val") else "training"
+    print(f"trained {trained.id}: {trained.card['n_labels']} labels, {which} accuracy {acc:.3f}, {trained.card['seconds']:.1f} s on {trained.card['device']}", file=out)
+    print(trained.id, file=out)
+    return EXIT_OK
+
+
+def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.errors import InputError
+    from svetlana.core.workflows import predict_folder, predict_project
+
+    if a.folder is not None:
+        if a.out is None:
+            raise InputError("--folder needs --out DIR (the input folder is never written to)")
+        with _open(a.bundle, readonly=True) as project:
+            mid = project.resolve_model(a.model)
+            run = predict_folder(project.model_dir(mid), a.folder, a.out, axes=a.axes, device=a.device, progress=progress, cancel=cancel)
+    else:
+        with _open(a.bundle) as project:
+            run = predict_project(project, a.model, a.image, a.out, device=a.device, progress=progress, cancel=cancel)
+    for image, counts in run.counts.items():
+        print(f"{image}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
+    print(f"model {run.model_id}; wrote {run.out_dir / 'predictions.csv'} and {len(run.files) - 1} class mask(s) in {run.seconds:.1f} s", file=out)
+    return EXIT_OK
+
+
+def cmd_info(a, out: TextIO, progress) -> int:
+    from svetlana.core.workflows import project_summary
+
+    with _open(a.bundle, readonly=True) as project:
+        s = project_summary(project)
+    if a.json:
+        print(json.dumps(s, indent=2), file=out)
+        return EXIT_OK
+    print(f"project {s['project']}", file=out)
+    print("classes: " + (", ".join(f"{c['name']} (key {c['key'] or '-'}, {c['count']} labels)" for c in s["classes"]) or "none"), file=out)
+    print(f"images ({len(s['images'])}):", file=out)
+    for im in s["images"]:
+        print(f"  {im['name']}: {'x'.join(map(str, im['shape']))}, {im['channels']} channel(s), {im['objects']} objects, {im['labelled']} labelled", file=out)
+    print(f"models ({len(s['models'])}):", file=out)
+    for m in s["models"]:
+        acc = m.get("accuracy")
+        print(f"  {m['id']}: {m.get('architecture')}, {m.get('labels')} labels" + (f", accuracy {acc:.3f}" if isinstance(acc, float) else ""), file=out)
+    return EXIT_OK
+
+
+def cmd_demo(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    import tempfile
+
+    from svetlana.core.workflows import build_demo, run_demo_headless
+
+    from svetlana.__main__ import has_display, run_gui
+
+    if not a.headless:
+        if has_display():
+            return run_gui(a.bundle, demo=True)
+        print("no display found: running the demo without a window", file=out)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = a.bundle or Path(tmp) / "demo.svetlana"
+        with build_demo(bundle) as project:
+            n_obj = sum(e.n_objects for e in project.images)
+            print(f"demo project {bundle}: {n_obj} objects of two textures, {len(project.annotations)} labelled", file=out)
+            r = run_demo_headless(project, progress=progress, cancel=cancel)
+    print(
+        f"demo: {r.accuracy * 100:.1f}% of {r.unlabelled} unlabelled objects correctly classified "
+        f"({r.errors} errors); training {r.train_seconds:.1f} s, prediction {r.predict_seconds:.1f} s on {r.device}",
+        file=out,
+    )
+    return EXIT_OK
+
+
+COMMANDS = {
+    "init": cmd_init,
+    "add": cmd_add,
+    "import-labels": cmd_import_labels,
+    "export-labels": cmd_export_labels,
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "info": cmd_info,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        a = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if a.command is None or a.command == "gui":
+        from svetlana.__main__ import run_gui
+
+        return run_gui(getattr(a, "bundle", None))
+    progress = ProgressPrinter(err, quiet=a.quiet)
+    try:
+        return COMMANDS[a.command](a, out, progress)
+    except Cancelled:
+        progress.close()
+        print("cancelled; nothing was changed", file=err)
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:
+        progress.close()
+        print("interrupted; nothing was changed", file=err)
+        return EXIT_CANCELLED
+    except SvetlanaError as exc:
+        progress.close()
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    except MemoryError:
+        progress.close()
+        print("error: not enough memory for this operation; nothing was changed", file=err)
+        return EXIT_ERROR
+    except Exception as exc:  # the border: one clear line, details only when asked
+        progress.close()
+        log.debug("unexpected error", exc_info=True)
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", file=err)
+        if os.environ.get("SVETLANA_DEBUG"):
+            raise
+        return EXIT_ERROR

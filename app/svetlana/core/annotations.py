@@ -1,0 +1,467 @@
+"""Classes and the object->class store, with undoable commands and CSV import/export.
+
+The store is journalled: every accepted change is appended (and fsynced) to
+``annotations.journal`` before it is applied in memory, so a label survives a kill -9.
+Replaying the journal is idempotent, which makes compaction (rewrite the CSV, then
+truncate the journal) safe at any point of a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from svetlana.core.errors import InputError, ProjectError
+from svetlana.core.fileio import append_line_durable, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+PALETTE = (
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#bfef45",
+    "#fabed4",
+    "#469990",
+    "#dcbeff",
+    "#9a6324",
+)
+SOURCES = ("manual", "correction", "import")
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """A class the user labels objects with; ``key`` is its keyboard shortcut ("1".."9" or "")."""
+
+    name: str
+    colour: str
+    key: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "colour": self.colour, "key": self.key}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClassInfo:
+        return cls(name=str(d["name"]), colour=str(d.get("colour", "#ffffff")), key=str(d.get("key", "")))
+
+
+@dataclass(frozen=True)
+class Label:
+    class_name: str
+    source: str = "manual"
+
+
+Key = tuple[str, int]  # (image name, object id)
+Change = tuple[str, int, str | None]  # (image, object, class or None to clear)
+
+
+def validate_class_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InputError("a class name cannot be empty")
+    if any(c in name for c in ",\n\r\t\"") or len(name) > 60:
+        raise InputError(f"class name {name!r} must be under 60 characters without commas, quotes or tabs")
+    return name
+
+
+class Annotations:
+    """In-memory classes and labels of a project, persisted through a journal.
+
+    ``listeners`` are called with the set of changed keys (labels) or ``None`` (classes)
+    after every change; views subscribe to them, the store never knows a view exists.
+    """
+
+    def __init__(self, classes: Sequence[ClassInfo] = (), journal: Path | None = None):
+        self._classes: list[ClassInfo] = list(classes)
+        self._labels: dict[Key, Label] = {}
+        self._journal = journal
+        self.listeners: list[Callable[[set[Key] | None], None]] = []
+        self.dirty = False
+
+    # ---- reading ---------------------------------------------------------------
+    @property
+    def classes(self) -> tuple[ClassInfo, ...]:
+        return tuple(self._classes)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self._classes)
+
+    def class_info(self, name: str) -> ClassInfo:
+        for c in self._classes:
+            if c.name == name:
+                return c
+        raise InputError(f"unknown class {name!r} (classes: {', '.join(self.class_names) or 'none'})")
+
+    def class_index(self, name: str) -> int:
+        """0-based position of a class in the project's class order."""
+        return self.class_names.index(self.class_info(name).name)
+
+    def class_for_key(self, key: str) -> str | None:
+        for c in self._classes:
+            if c.key == key:
+                return c.name
+        return None
+
+    def get(self, image: str, obj: int) -> Label | None:
+        return self._labels.get((image, int(obj)))
+
+    def items(self) -> list[tuple[Key, Label]]:
+        return sorted(self._labels.items())
+
+    def for_image(self, image: str) -> dict[int, Label]:
+        return {o: lab for (im, o), lab in self._labels.items() if im == image}
+
+    def counts(self, image: str | None = None) -> dict[str, int]:
+        out = dict.fromkeys(self.class_names, 0)
+        for (im, _), lab in self._labels.items():
+            if image is None or im == image:
+                out[lab.class_name] = out.get(lab.class_name, 0) + 1
+        return out
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    # ---- low-level mutation (journalled) ----------------------------------------
+    def _journal_write(self, records: list[dict]) -> None:
+        if self._journal is None:
+            return
+        # One write per record keeps each line whole; a torn final line is skipped on replay.
+        for rec in records:
+            append_line_durable(self._journal, json.dumps(rec, separators=(",", ":")))
+
+    def _notify(self, keys: set[Key] | None) -> None:
+        self.dirty = True
+        for fn in list(self.listeners):
+            fn(keys)
+
+    def apply_labels(self, changes: Iterable[Change], source: str = "manual") -> dict[Key, Label | None]:
+        """Set or clear labels; returns the previous value of every changed key (for undo)."""
+        if source not in SOURCES:
+            raise InputError(f"unknown label source {source!r}")
+        changes = [(str(im), int(o), c) for im, o, c in changes]
+        for _, _, c in changes:
+            if c is not None:
+                self.class_info(c)
+        previous: dict[Key, Label | None] = {}
+        records = []
+        for im, o, c in changes:
+            key = (im, o)
+            previous.setdefault(key, self._labels.get(key))
+            records.append({"op": "label", "image": im, "object": o, "class": c, "source": source})
+        self._journal_write(records)
+        self._apply_label_records(records)
+        self._notify(set(previous))
+        return previous
+
+    def restore(self, previous: dict[Key, Label | None]) -> None:
+        """Put labels back as they were (the undo of ``apply_labels``)."""
+        records = [
+            {
+                "op": "label",
+                "image": im,
+                "object": o,
+                "class": None if lab is None else lab.class_name,
+                "source": "manual" if lab is None else lab.source,
+            }
+            for (im, o), lab in previous.items()
+        ]
+        self._journal_write(records)
+        self._apply_label_records(records)
+        self._notify(set(previous))
+
+    def _apply_label_records(self, records: list[dict]) -> None:
+        for r in records:
+            key = (r["image"], int(r["object"]))
+            if r["class"] is None:
+                self._labels.pop(key, None)
+            else:
+                self._labels[key] = Label(r["class"], r.get("source", "manual"))
+
+    def _class_op(self, record: dict) -> None:
+        self._journal_write([record])
+        self._apply_class_record(record)
+        self._notify(None)
+
+    def _apply_class_record(self, r: dict) -> None:
+        op = r["op"]
+        names = self.class_names
+        if op == "add_class":
+            if r["name"] not in names:
+                self._classes.insert(min(int(r.get("index", len(names))), len(names)), ClassInfo.from_dict(r))
+        elif op == "update_class":
+            if r["name"] in names:
+                i = names.index(r["name"])
+                new = ClassInfo.from_dict({**self._classes[i].to_dict(), **r.get("changes", {})})
+                self._classes[i] = new
+                if new.name != r["name"]:
+                    for k, lab in list(self._labels.items()):
+                        if lab.class_name == r["name"]:
+                            self._labels[k] = replace(lab, class_name=new.name)
+        elif op == "remove_class":
+            if r["name"] in names:
+                del self._classes[names.index(r["name"])]
+                for k, lab in list(self._labels.items()):
+                    if lab.class_name == r["name"]:
+                        del self._labels[k]
+        else:
+            log.warning("ignoring unknown journal op %r", op)
+
+    def add_class(self, name: str, colour: str | None = None, key: str | None = None, index: int | None = None) -> ClassInfo:
+        name = validate_class_name(name)
+        if name in self.class_names:
+            raise InputError(f"a class named {name!r} already exists")
+        n = len(self._classes)
+        if colour is None:
+            used = {c.colour for c in self._classes}
+            colour = next((p for p in PALETTE if p not in used), PALETTE[n % len(PALETTE)])
+        if key is None:
+            used_keys = {c.key for c in self._classes}
+            key = next((str(k) for k in range(1, 10) if str(k) not in used_keys), "")
+        info = ClassInfo(name, colour, key)
+        self._class_op({"op": "add_class", "index": n if index is None else index, **info.to_dict()})
+        return info
+
+    def update_class(self, name: str, *, new_name: str | None = None, colour: str | None = None, key: str | None = None) -> None:
+        self.class_info(name)
+        changes: dict[str, str] = {}
+        if new_name is not None and new_name != name:
+            new_name = validate_class_name(new_name)
+            if new_name in self.class_names:
+                raise InputError(f"a class named {new_name!r} already exists")
+            changes["name"] = new_name
+        if colour is not None:
+            changes["colour"] = colour
+        if key is not None:
+            if key and key in {c.key for c in self._classes if c.name != name}:
+                raise InputError(f"key {key} is already used by another class")
+            changes["key"] = key
+        if changes:
+            self._class_op({"op": "update_class", "name": name, "changes": changes})
+
+    def remove_class(self, name: str) -> tuple[ClassInfo, int, dict[Key, Label]]:
+        """Remove a class and its labels; returns what is needed to undo it."""
+        info = self.class_info(name)
+        index = self.class_names.index(name)
+        removed = {k: lab for k, lab in self._labels.items() if lab.class_name == name}
+        self._class_op({"op": "remove_class", "name": name})
+        return info, index, removed
+
+    # ---- persistence -------------------------------------------------------------
+    def load_csv(self, path: Path) -> None:
+        if not path.exists():
+            return
+        for row in read_label_csv(path, error=ProjectError):
+            cls = row["class"]
+            if cls not in self.class_names:
+                # A CSV with a class the manifest lacks: keep the label, recreate the class.
+                self._apply_class_record({"op": "add_class", "name": cls, "colour": PALETTE[len(self._classes) % len(PALETTE)], "key": ""})
+            self._labels[(row["image"], int(row["object"]))] = Label(cls, row.get("source") or "manual")
+
+    def replay_journal(self, path: Path | None = None) -> int:
+        """Apply the journal's records (idempotent). Returns how many were applied."""
+        journal = path if path is not None else self._journal
+        if journal is None or not journal.exists():
+            return 0
+        n = 0
+        lines = journal.read_text(encoding="utf-8", errors="replace").splitlines()
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                # Only a torn final line is expected after a crash: that change was never accepted.
+                if i != len(lines) - 1:
+                    log.warning("skipping unreadable journal line %d", i + 1)
+                continue
+            if rec.get("op") == "label":
+                if rec.get("class") is not None and rec["class"] not in self.class_names:
+                    continue
+                self._apply_label_records([rec])
+            else:
+                self._apply_class_record(rec)
+            n += 1
+        return n
+
+    def to_csv_text(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["image", "object", "class", "source"])
+        for (im, o), lab in self.items():
+            w.writerow([im, o, lab.class_name, lab.source])
+        return buf.getvalue()
+
+    def write_csv(self, path: Path) -> None:
+        atomic_write_text(path, self.to_csv_text())
+
+
+def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict]:
+    """Read a labels CSV (header image,object,class[,source]); BOM, blank lines and spaces tolerated."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise error("file not found", path) from exc
+    except OSError as exc:
+        raise error(f"cannot read ({exc.strerror})", path) from exc
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1252 decodes almost anything
+        raise error("not a text file", path)
+    if "\x00" in text:
+        raise error("not a text CSV file", path)
+    sample = text[:4096]
+    delimiter = ";" if sample.count(";") > sample.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows = [r for r in reader if any(c.strip() for c in r)]
+    if not rows:
+        raise error("the CSV is empty (expected a header image,object,class)", path)
+    header = [h.strip().lower() for h in rows[0]]
+    missing = [c for c in ("image", "object", "class") if c not in header]
+    if missing:
+        raise error(f"the CSV header must contain image,object,class (missing: {', '.join(missing)})", path)
+    idx = {h: header.index(h) for h in ("image", "object", "class")}
+    src = header.index("source") if "source" in header else None
+    out = []
+    for line_no, r in enumerate(rows[1:], start=2):
+        if len(r) < len(header) and len(r) <= max(idx.values()):
+            raise error(f"line {line_no}: expected {len(header)} columns, found {len(r)}", path)
+        obj = r[idx["object"]].strip()
+        try:
+            obj_id = int(float(obj)) if obj.replace(".", "", 1).isdigit() and float(obj).is_integer() else int(obj)
+        except ValueError:
+            raise error(f"line {line_no}: object {obj!r} is not an integer id", path) from None
+        cls = r[idx["class"]].strip()
+        if not cls:
+            raise error(f"line {line_no}: empty class", path)
+        row = {"image": r[idx["image"]].strip(), "object": obj_id, "class": cls}
+        if src is not None and src < len(r):
+            s = r[src].strip()
+            row["source"] = s if s in SOURCES else "import"
+        out.append(row)
+    return out
+
+
+# ---- undoable commands (glue style: the GUI wraps these in QUndoCommands) -------------
+
+
+class Command:
+    """A user action with do/undo over an ``Annotations`` store."""
+
+    text = ""
+
+    def do(self, store: Annotations) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def undo(self, store: Annotations) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class LabelObjects(Command):
+    """Give one class (or none, to clear) to several objects of one image in one step."""
+
+    def __init__(self, image: str, objects: Sequence[int], class_name: str | None, source: str = "manual"):
+        self.image = image
+        self.objects = [int(o) for o in objects]
+        self.class_name = class_name
+        self.source = source
+        self._previous: dict[Key, Label | None] = {}
+        n = len(self.objects)
+        what = f"object {self.objects[0]}" if n == 1 else f"{n} objects"
+        self.text = f"Clear {what}" if class_name is None else f"Label {what} as {class_name}"
+
+    def do(self, store: Annotations) -> None:
+        self._previous = store.apply_labels(
+            [(self.image, o, self.class_name) for o in self.objects], source=self.source
+        )
+
+    def undo(self, store: Annotations) -> None:
+        store.restore(self._previous)
+
+
+class AddClass(Command):
+    def __init__(self, name: str, colour: str | None = None, key: str | None = None):
+        self.name, self.colour, self.key = name, colour, key
+        self.text = f"Add class {name}"
+
+    def do(self, store: Annotations) -> None:
+        info = store.add_class(self.name, self.colour, self.key)
+        self.colour, self.key = info.colour, info.key
+
+    def undo(self, store: Annotations) -> None:
+        store.remove_class(self.name)
+
+
+class UpdateClass(Command):
+    def __init__(self, name: str, *, new_name: str | None = None, colour: str | None = None, key: str | None = None):
+        self.name, self.new_name, self.colour, self.key = name, new_name, colour, key
+        self._old: ClassInfo | None = None
+        self.text = f"Rename class {name} to {new_name}" if new_name else f"Change class {name}"
+
+    def do(self, store: Annotations) -> None:
+        self._old = store.class_info(self.name)
+        store.update_class(self.name, new_name=self.new_name, colour=self.colour, key=self.key)
+
+    def undo(self, store: Annotations) -> None:
+        assert self._old is not None
+        current = self.new_name or self.name
+        store.update_class(current, new_name=self._old.name, colour=self._old.colour, key=self._old.key)
+
+
+class RemoveClass(Command):
+    def __init__(self, name: str):
+        self.name = name
+        self.text = f"Remove class {name}"
+        self._undo: tuple[ClassInfo, int, dict[Key, Label]] | None = None
+
+    def do(self, store: Annotations) -> None:
+        self._undo = store.remove_class(self.name)
+
+    def undo(self, store: Annotations) -> None:
+        assert self._undo is not None
+        info, index, labels = self._undo
+        store._class_op({"op": "add_class", "index": index, **info.to_dict()})
+        store.restore(dict(labels))
+
+
+class UndoStack:
+    """A minimal undo stack for headless use and tests (the GUI uses QUndoStack)."""
+
+    def __init__(self, store: Annotations):
+        self.store = store
+        self._done: list[Command] = []
+        self._undone: list[Command] = []
+
+    def push(self, cmd: Command) -> None:
+        cmd.do(self.store)
+        self._done.append(cmd)
+        self._undone.clear()
+
+    def undo(self) -> bool:
+        if not self._done:
+            return False
+        cmd = self._done.pop()
+        cmd.undo(self.store)
+        self._undone.append(cmd)
+        return True
+
+    def redo(self) -> bool:
+        if not self._undone:
+            return False
+        cmd = self._undone.pop()
+        cmd.do(self.store)
+        self._done.append(cmd)
+        return True

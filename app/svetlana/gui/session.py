@@ -1,0 +1,174 @@
+"""The open project as the GUI sees it: one QObject with signals that every view subscribes to."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from svetlana.core.annotations import Command, LabelObjects
+from svetlana.core.project import LoadedImage, Project
+
+log = logging.getLogger(__name__)
+
+
+class _CoreCommand(QUndoCommand):
+    """A thin QUndoCommand over a core command (the core does the work, Qt keeps the stack)."""
+
+    def __init__(self, session: Session, cmd: Command):
+        super().__init__(cmd.text)
+        self._session = session
+        self._cmd = cmd
+
+    def redo(self) -> None:
+        self._cmd.do(self._session.project.annotations)
+
+    def undo(self) -> None:
+        self._cmd.undo(self._session.project.annotations)
+
+
+class Session(QObject):
+    """Holds the open project, the current image and selection, predictions, and the undo stack.
+
+    Views never change the project directly: they call the methods here (which push undoable
+    core commands) and repaint on the signals.
+    """
+
+    projectChanged = Signal()  # a project was opened or closed
+    imagesChanged = Signal()  # images added
+    currentImageChanged = Signal(str)
+    labelsChanged = Signal(object)  # set of (image, object) keys, or None for "everything"
+    classesChanged = Signal()
+    selectionChanged = Signal(object)  # tuple of object ids of the current image
+    modelsChanged = Signal()
+    predictionsChanged = Signal()  # self.predictions changed
+    busyChanged = Signal(bool)  # a background job started/finished
+    viewOptionsChanged = Signal()  # self.view_options changed
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.undo_stack = QUndoStack(self)
+        self.current_image: str | None = None
+        self.selection: tuple[int, ...] = ()
+        # image name -> ImagePrediction of the model in self.prediction_model
+        self.predictions: dict = {}
+        self.prediction_model: str | None = None
+        self.busy = False
+        # What the image view draws; tabs change these through set_view_option.
+        self.view_options: dict = {
+            "outlines": True,
+            "labels": True,  # annotated objects filled with their class colour
+            "predictions": True,  # predicted classes (when self.predictions has the image)
+            "max_confidence": 1.0,  # show predictions only for objects at or below this confidence
+            "hidden_ids": frozenset(),  # e.g. objects removed by "keep these classes" preview
+        }
+
+    # ---- project ------------------------------------------------------------------
+    def open_project(self, path: str | Path) -> Project:
+        project = Project.open(Path(path))
+        self.set_project(project)
+        return project
+
+    def set_project(self, project: Project | None) -> None:
+        self.close_project()
+        self.project = project
+        if project is not None:
+            project.annotations.listeners.append(self._on_store_changed)
+            self.current_image = project.image_names[0] if project.image_names else None
+        self.projectChanged.emit()
+        if self.current_image:
+            self.currentImageChanged.emit(self.current_image)
+
+    def close_project(self) -> None:
+        if self.project is not None:
+            try:
+                self.project.close()
+            except Exception:  # closing must never lose the window; the journal keeps labels
+                log.exception("error while closing the project")
+        self.project = None
+        self.current_image = None
+        self.selection = ()
+        self.predictions = {}
+        self.prediction_model = None
+        self.undo_stack.clear()
+
+    def _on_store_changed(self, keys) -> None:
+        if keys is None:
+            self.classesChanged.emit()
+            self.labelsChanged.emit(None)
+        else:
+            self.labelsChanged.emit(keys)
+
+    # ---- images ---------------------------------------------------------------------
+    def loaded(self, name: str | None = None) -> LoadedImage | None:
+        name = name or self.current_image
+        if self.project is None or name is None:
+            return None
+        return self.project.load(name)
+
+    def set_current_image(self, name: str) -> None:
+        if self.project is None or name == self.current_image:
+            return
+        self.project.image(name)
+        self.current_image = name
+        self.selection = ()
+        self.currentImageChanged.emit(name)
+        self.selectionChanged.emit(())
+
+    def step_image(self, step: int) -> None:
+        if self.project is None or not self.project.image_names:
+            return
+        names = self.project.image_names
+        i = names.index(self.current_image) if self.current_image in names else 0
+        self.set_current_image(names[(i + step) % len(names)])
+
+    # ---- selection and labels --------------------------------------------------------
+    def select(self, ids) -> None:
+        self.selection = tuple(int(i) for i in ids)
+        self.selectionChanged.emit(self.selection)
+
+    def push(self, cmd: Command) -> None:
+        self.undo_stack.push(_CoreCommand(self, cmd))
+
+    def label(self, ids, class_name: str | None) -> None:
+        """Label (or clear, with None) objects of the current image in one undoable step.
+
+        Where a prediction disagrees with the new label, the label is recorded as a correction.
+        """
+        if self.project is None or self.current_image is None:
+            return
+        ids = [int(i) for i in ids]
+        if not ids:
+            return
+        source = "manual"
+        pred = self.predictions.get(self.current_image)
+        if class_name is not None and pred is not None:
+            rows = pred.table.rows(np.asarray(ids))
+            predicted = {pred.class_names[k - 1] for k in pred.class_index[rows]}
+            if predicted - {class_name}:
+                source = "correction"
+        self.push(LabelObjects(self.current_image, ids, class_name, source))
+
+    def corrections_since(self, model_id: str | None) -> int:
+        """Corrections made by clicking on predictions (labels with source 'correction')."""
+        if self.project is None:
+            return 0
+        return sum(1 for _, lab in self.project.annotations.items() if lab.source == "correction")
+
+    # ---- predictions ----------------------------------------------------------------
+    def set_predictions(self, model_id: str | None, predictions: dict) -> None:
+        self.prediction_model = model_id
+        self.predictions = dict(predictions)
+        self.predictionsChanged.emit()
+
+    def set_view_option(self, key: str, value) -> None:
+        self.view_options[key] = value
+        self.viewOptionsChanged.emit()
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.busyChanged.emit(busy)
