@@ -78,7 +78,9 @@ def _spacing(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"spacing must be numbers like 2,0.5,0.5, not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"spacing must be numbers like 2,0.5,0.5, not {text!r}"
+        ) from None
     if len(values) not in (2, 3) or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError("spacing must be 2 or 3 positive numbers (Z,Y,X)")
     return values
@@ -119,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a model on the labelled objects")
     s.add_argument("bundle", type=Path)
-    s.add_argument("--arch", default=d.arch, help="minimal, resnet18, resnet34, resnet50, or a .pt/.ts FILE")
+    s.add_argument(
+        "--arch", default=d.arch, help="minimal, resnet18, resnet34, resnet50, or a .pt/.ts FILE"
+    )
     s.add_argument("--epochs", type=int, default=d.epochs)
     s.add_argument("--batch-size", type=int, default=d.batch_size)
     s.add_argument("--lr", type=float, default=d.lr)
@@ -130,14 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val-fraction", type=float, default=d.val_fraction)
     s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     s.add_argument("--seed", type=int, default=d.seed)
-    s.add_argument("--threads", type=int, default=None, help="CPU threads (default: chosen for speed)")
+    s.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: chosen for speed)"
+    )
     s.add_argument("--name", help="model name (default: model-N)")
 
-    s = sub.add_parser("predict", help="classify every object; write class masks and predictions.csv")
+    s = sub.add_parser(
+        "predict", help="classify every object; write class masks and predictions.csv"
+    )
     s.add_argument("bundle", type=Path)
     s.add_argument("--model", help="model name (default: the newest)")
     s.add_argument("--image", nargs="+", help="image names (default: all)")
-    s.add_argument("--folder", type=Path, help="predict image/mask pairs of a folder outside the project")
+    s.add_argument(
+        "--folder", type=Path, help="predict image/mask pairs of a folder outside the project"
+    )
     s.add_argument("--axes", help="axes of the folder's images (with --folder)")
     s.add_argument("--out", type=Path, help="output folder (default: inside the project)")
     s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
@@ -146,9 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("bundle", type=Path)
     s.add_argument("--json", action="store_true", help="machine-readable output")
 
-    s = sub.add_parser("demo", help="build the demo project (two textures); --headless trains and scores it")
-    s.add_argument("bundle", type=Path, nargs="?", help="where to create it (default: a temporary folder for --headless, your data folder for the app)")
-    s.add_argument("--headless", action="store_true", help="no window: train, predict, print the accuracy")
+    s = sub.add_parser(
+        "demo", help="build the demo project (two textures); --headless trains and scores it"
+    )
+    s.add_argument(
+        "bundle",
+        type=Path,
+        nargs="?",
+        help="where to create it (default: a temporary folder for --headless, your data folder for the app)",
+    )
+    s.add_argument(
+        "--headless", action="store_true", help="no window: train, predict, print the accuracy"
+    )
 
     s = sub.add_parser("gui", help="open the desktop application")
     s.add_argument("bundle", type=Path, nargs="?")
@@ -165,7 +184,11 @@ def cmd_init(a, out: TextIO, progress) -> int:
     from svetlana.core.project import Project
 
     with Project.create(a.bundle, a.classes) as project:
-        print(f"created {project.path}" + (f" with classes {', '.join(project.annotations.class_names)}" if a.classes else ""), file=out)
+        print(
+            f"created {project.path}"
+            + (f" with classes {', '.join(project.annotations.class_names)}" if a.classes else ""),
+            file=out,
+        )
     return EXIT_OK
 
 
@@ -173,7 +196,11 @@ def cmd_add(a, out: TextIO, progress) -> int:
     with _open(a.bundle) as project:
         e = project.add_image(a.image, a.mask, name=a.name, axes=a.axes, spacing=a.spacing)
     dims = "x".join(map(str, e.shape))
-    print(f"added {e.name!r}: {dims}, {e.channels} channel(s), {e.n_objects} objects" + (" (binary mask split into objects)" if e.was_binary else ""), file=out)
+    print(
+        f"added {e.name!r}: {dims}, {e.channels} channel(s), {e.n_objects} objects"
+        + (" (binary mask split into objects)" if e.was_binary else ""),
+        file=out,
+    )
     return EXIT_OK
 
 
@@ -207,7 +234,9 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
     if arch not in ARCHITECTURES:
         candidate = Path(arch)
         if not candidate.exists():
-            raise InputError(f"--arch must be one of {', '.join(ARCHITECTURES)} or an existing file, not {arch!r}")
+            raise InputError(
+                f"--arch must be one of {', '.join(ARCHITECTURES)} or an existing file, not {arch!r}"
+            )
         arch_file, arch = candidate, "minimal"
     config = TrainingConfig.from_dict(
         {
@@ -226,11 +255,22 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
         }
     )
     with _open(a.bundle) as project:
-        trained = train_project(project, config, patch_size=a.patch_size, name=a.name, arch_file=arch_file, progress=progress, cancel=cancel)
+        trained = train_project(
+            project,
+            config,
+            patch_size=a.patch_size,
+            name=a.name,
+            arch_file=arch_file,
+            progress=progress,
+            cancel=cancel,
+        )
     m = trained.card["metrics"]
     acc = m.get("accuracy")
     which = "validation" if m.get("n_val") else "training"
-    print(f"trained {trained.id}: {trained.card['n_labels']} labels, {which} accuracy {acc:.3f}, {trained.card['seconds']:.1f} s on {trained.card['device']}", file=out)
+    print(
+        f"trained {trained.id}: {trained.card['n_labels']} labels, {which} accuracy {acc:.3f}, {trained.card['seconds']:.1f} s on {trained.card['device']}",
+        file=out,
+    )
     print(trained.id, file=out)
     return EXIT_OK
 
@@ -244,13 +284,26 @@ def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
             raise InputError("--folder needs --out DIR (the input folder is never written to)")
         with _open(a.bundle, readonly=True) as project:
             mid = project.resolve_model(a.model)
-            run = predict_folder(project.model_dir(mid), a.folder, a.out, axes=a.axes, device=a.device, progress=progress, cancel=cancel)
+            run = predict_folder(
+                project.model_dir(mid),
+                a.folder,
+                a.out,
+                axes=a.axes,
+                device=a.device,
+                progress=progress,
+                cancel=cancel,
+            )
     else:
         with _open(a.bundle) as project:
-            run = predict_project(project, a.model, a.image, a.out, device=a.device, progress=progress, cancel=cancel)
+            run = predict_project(
+                project, a.model, a.image, a.out, device=a.device, progress=progress, cancel=cancel
+            )
     for image, counts in run.counts.items():
         print(f"{image}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
-    print(f"model {run.model_id}; wrote {run.out_dir / 'predictions.csv'} and {len(run.files) - 1} class mask(s) in {run.seconds:.1f} s", file=out)
+    print(
+        f"model {run.model_id}; wrote {run.out_dir / 'predictions.csv'} and {len(run.files) - 1} class mask(s) in {run.seconds:.1f} s",
+        file=out,
+    )
     return EXIT_OK
 
 
@@ -263,23 +316,38 @@ def cmd_info(a, out: TextIO, progress) -> int:
         print(json.dumps(s, indent=2), file=out)
         return EXIT_OK
     print(f"project {s['project']}", file=out)
-    print("classes: " + (", ".join(f"{c['name']} (key {c['key'] or '-'}, {c['count']} labels)" for c in s["classes"]) or "none"), file=out)
+    print(
+        "classes: "
+        + (
+            ", ".join(
+                f"{c['name']} (key {c['key'] or '-'}, {c['count']} labels)" for c in s["classes"]
+            )
+            or "none"
+        ),
+        file=out,
+    )
     print(f"images ({len(s['images'])}):", file=out)
     for im in s["images"]:
-        print(f"  {im['name']}: {'x'.join(map(str, im['shape']))}, {im['channels']} channel(s), {im['objects']} objects, {im['labelled']} labelled", file=out)
+        print(
+            f"  {im['name']}: {'x'.join(map(str, im['shape']))}, {im['channels']} channel(s), {im['objects']} objects, {im['labelled']} labelled",
+            file=out,
+        )
     print(f"models ({len(s['models'])}):", file=out)
     for m in s["models"]:
         acc = m.get("accuracy")
-        print(f"  {m['id']}: {m.get('architecture')}, {m.get('labels')} labels" + (f", accuracy {acc:.3f}" if isinstance(acc, float) else ""), file=out)
+        print(
+            f"  {m['id']}: {m.get('architecture')}, {m.get('labels')} labels"
+            + (f", accuracy {acc:.3f}" if isinstance(acc, float) else ""),
+            file=out,
+        )
     return EXIT_OK
 
 
 def cmd_demo(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
     import tempfile
 
-    from svetlana.core.workflows import build_demo, run_demo_headless
-
     from svetlana.__main__ import has_display, run_gui
+    from svetlana.core.workflows import build_demo, run_demo_headless
 
     if not a.headless:
         if has_display():
@@ -289,7 +357,10 @@ def cmd_demo(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int
         bundle = a.bundle or Path(tmp) / "demo.svetlana"
         with build_demo(bundle) as project:
             n_obj = sum(e.n_objects for e in project.images)
-            print(f"demo project {bundle}: {n_obj} objects of two textures, {len(project.annotations)} labelled", file=out)
+            print(
+                f"demo project {bundle}: {n_obj} objects of two textures, {len(project.annotations)} labelled",
+                file=out,
+            )
             r = run_demo_headless(project, progress=progress, cancel=cancel)
     print(
         f"demo: {r.accuracy * 100:.1f}% of {r.unlabelled} unlabelled objects correctly classified "
@@ -311,7 +382,9 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
@@ -319,7 +392,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         a = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if a.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if a.command is None or a.command == "gui":
         from svetlana.__main__ import run_gui
 

@@ -51,7 +51,9 @@ class ClassInfo:
 
     @classmethod
     def from_dict(cls, d: dict) -> ClassInfo:
-        return cls(name=str(d["name"]), colour=str(d.get("colour", "#ffffff")), key=str(d.get("key", "")))
+        return cls(
+            name=str(d["name"]), colour=str(d.get("colour", "#ffffff")), key=str(d.get("key", ""))
+        )
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def validate_class_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise InputError("a class name cannot be empty")
-    if any(c in name for c in ",\n\r\t\"") or len(name) > 60:
-        raise InputError(f"class name {name!r} must be under 60 characters without commas, quotes or tabs")
+    if any(c in name for c in ',\n\r\t"') or len(name) > 60:
+        raise InputError(
+            f"class name {name!r} must be under 60 characters without commas, quotes or tabs"
+        )
     return name
 
 
@@ -100,7 +104,9 @@ class Annotations:
         for c in self._classes:
             if c.name == name:
                 return c
-        raise InputError(f"unknown class {name!r} (classes: {', '.join(self.class_names) or 'none'})")
+        raise InputError(
+            f"unknown class {name!r} (classes: {', '.join(self.class_names) or 'none'})"
+        )
 
     def class_index(self, name: str) -> int:
         """0-based position of a class in the project's class order."""
@@ -144,7 +150,9 @@ class Annotations:
         for fn in list(self.listeners):
             fn(keys)
 
-    def apply_labels(self, changes: Iterable[Change], source: str = "manual") -> dict[Key, Label | None]:
+    def apply_labels(
+        self, changes: Iterable[Change], source: str = "manual"
+    ) -> dict[Key, Label | None]:
         """Set or clear labels; returns the previous value of every changed key (for undo)."""
         if source not in SOURCES:
             raise InputError(f"unknown label source {source!r}")
@@ -197,7 +205,9 @@ class Annotations:
         names = self.class_names
         if op == "add_class":
             if r["name"] not in names:
-                self._classes.insert(min(int(r.get("index", len(names))), len(names)), ClassInfo.from_dict(r))
+                self._classes.insert(
+                    min(int(r.get("index", len(names))), len(names)), ClassInfo.from_dict(r)
+                )
         elif op == "update_class":
             if r["name"] in names:
                 i = names.index(r["name"])
@@ -216,7 +226,9 @@ class Annotations:
         else:
             log.warning("ignoring unknown journal op %r", op)
 
-    def add_class(self, name: str, colour: str | None = None, key: str | None = None, index: int | None = None) -> ClassInfo:
+    def add_class(
+        self, name: str, colour: str | None = None, key: str | None = None, index: int | None = None
+    ) -> ClassInfo:
         name = validate_class_name(name)
         if name in self.class_names:
             raise InputError(f"a class named {name!r} already exists")
@@ -228,10 +240,19 @@ class Annotations:
             used_keys = {c.key for c in self._classes}
             key = next((str(k) for k in range(1, 10) if str(k) not in used_keys), "")
         info = ClassInfo(name, colour, key)
-        self._class_op({"op": "add_class", "index": n if index is None else index, **info.to_dict()})
+        self._class_op(
+            {"op": "add_class", "index": n if index is None else index, **info.to_dict()}
+        )
         return info
 
-    def update_class(self, name: str, *, new_name: str | None = None, colour: str | None = None, key: str | None = None) -> None:
+    def update_class(
+        self,
+        name: str,
+        *,
+        new_name: str | None = None,
+        colour: str | None = None,
+        key: str | None = None,
+    ) -> None:
         self.class_info(name)
         changes: dict[str, str] = {}
         if new_name is not None and new_name != name:
@@ -264,8 +285,17 @@ class Annotations:
             cls = row["class"]
             if cls not in self.class_names:
                 # A CSV with a class the manifest lacks: keep the label, recreate the class.
-                self._apply_class_record({"op": "add_class", "name": cls, "colour": PALETTE[len(self._classes) % len(PALETTE)], "key": ""})
-            self._labels[(row["image"], int(row["object"]))] = Label(cls, row.get("source") or "manual")
+                self._apply_class_record(
+                    {
+                        "op": "add_class",
+                        "name": cls,
+                        "colour": PALETTE[len(self._classes) % len(PALETTE)],
+                        "key": "",
+                    }
+                )
+            self._labels[(row["image"], int(row["object"]))] = Label(
+                cls, row.get("source") or "manual"
+            )
 
     def replay_journal(self, path: Path | None = None) -> int:
         """Apply the journal's records (idempotent). Returns how many were applied."""
@@ -332,7 +362,9 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
     header = [h.strip().lower() for h in rows[0]]
     missing = [c for c in ("image", "object", "class") if c not in header]
     if missing:
-        raise error(f"the CSV header must contain image,object,class (missing: {', '.join(missing)})", path)
+        raise error(
+            f"the CSV header must contain image,object,class (missing: {', '.join(missing)})", path
+        )
     idx = {h: header.index(h) for h in ("image", "object", "class")}
     src = header.index("source") if "source" in header else None
     out = []
@@ -341,7 +373,11 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
             raise error(f"line {line_no}: expected {len(header)} columns, found {len(r)}", path)
         obj = r[idx["object"]].strip()
         try:
-            obj_id = int(float(obj)) if obj.replace(".", "", 1).isdigit() and float(obj).is_integer() else int(obj)
+            obj_id = (
+                int(float(obj))
+                if obj.replace(".", "", 1).isdigit() and float(obj).is_integer()
+                else int(obj)
+            )
         except ValueError:
             raise error(f"line {line_no}: object {obj!r} is not an integer id", path) from None
         cls = r[idx["class"]].strip()
@@ -373,7 +409,9 @@ class Command:
 class LabelObjects(Command):
     """Give one class (or none, to clear) to several objects of one image in one step."""
 
-    def __init__(self, image: str, objects: Sequence[int], class_name: str | None, source: str = "manual"):
+    def __init__(
+        self, image: str, objects: Sequence[int], class_name: str | None, source: str = "manual"
+    ):
         self.image = image
         self.objects = [int(o) for o in objects]
         self.class_name = class_name
@@ -406,7 +444,14 @@ class AddClass(Command):
 
 
 class UpdateClass(Command):
-    def __init__(self, name: str, *, new_name: str | None = None, colour: str | None = None, key: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        new_name: str | None = None,
+        colour: str | None = None,
+        key: str | None = None,
+    ):
         self.name, self.new_name, self.colour, self.key = name, new_name, colour, key
         self._old: ClassInfo | None = None
         self.text = f"Rename class {name} to {new_name}" if new_name else f"Change class {name}"
@@ -418,7 +463,9 @@ class UpdateClass(Command):
     def undo(self, store: Annotations) -> None:
         assert self._old is not None
         current = self.new_name or self.name
-        store.update_class(current, new_name=self._old.name, colour=self._old.colour, key=self._old.key)
+        store.update_class(
+            current, new_name=self._old.name, colour=self._old.colour, key=self._old.key
+        )
 
 
 class RemoveClass(Command):

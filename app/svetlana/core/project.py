@@ -138,7 +138,12 @@ class LoadedImage:
 
 def _check_name(name: str) -> str:
     name = name.strip()
-    if not name or name.startswith(".") or any(c in name for c in '/\\:*?"<>|\n\r\t,') or len(name) > 100:
+    if (
+        not name
+        or name.startswith(".")
+        or any(c in name for c in '/\\:*?"<>|\n\r\t,')
+        or len(name) > 100
+    ):
         raise InputError(
             f"image name {name!r} is not usable: use up to 100 letters, digits, spaces, '-', '_' or '.'"
         )
@@ -346,7 +351,9 @@ class Project:
         image_path, mask_path = Path(image_path), Path(mask_path)
         name = _check_name(name if name is not None else _stem(image_path))
         if name in self.image_names:
-            raise InputError(f"the project already has an image named {name!r}; use --name", image_path)
+            raise InputError(
+                f"the project already has an image named {name!r}; use --name", image_path
+            )
         img, mask = read_pair(image_path, mask_path, axes=axes, spacing=spacing)
         data = np.ascontiguousarray(img.data)
         labels = np.ascontiguousarray(mask.labels)
@@ -377,7 +384,12 @@ class Project:
             was_binary=bool(mask.was_binary),
         )
         if self._images and self._images[0].channels != entry.channels:
-            log.warning("image %s has %d channels, others have %d", name, entry.channels, self._images[0].channels)
+            log.warning(
+                "image %s has %d channels, others have %d",
+                name,
+                entry.channels,
+                self._images[0].channels,
+            )
         self._images.append(entry)
         self._write_manifest()
         loaded = LoadedImage(name, data, labels, entry.spacing, _table=table)
@@ -427,10 +439,14 @@ class Project:
         """Resolve a manifest path, refusing anything outside the bundle."""
         p = Path(rel)
         if p.is_absolute() or ".." in p.parts:
-            raise ProjectError(f"refers to a file outside the project ({rel}); refused", self.path / MANIFEST)
+            raise ProjectError(
+                f"refers to a file outside the project ({rel}); refused", self.path / MANIFEST
+            )
         full = (self.path / p).resolve()
         if not full.is_relative_to(self.path.resolve()):
-            raise ProjectError(f"refers to a file outside the project ({rel}); refused", self.path / MANIFEST)
+            raise ProjectError(
+                f"refers to a file outside the project ({rel}); refused", self.path / MANIFEST
+            )
         return full
 
     # ---- models ------------------------------------------------------------------------
@@ -440,14 +456,20 @@ class Project:
 
     def model_ids(self) -> list[str]:
         """Registered models, oldest first (a folder not in the manifest was never finished)."""
-        return [m["id"] for m in self._manifest.get("models", []) if (self.models_dir / m["id"] / "card.json").is_file()]
+        return [
+            m["id"]
+            for m in self._manifest.get("models", [])
+            if (self.models_dir / m["id"] / "card.json").is_file()
+        ]
 
     def model_card(self, model_id: str) -> dict:
         return read_json(self.model_dir(model_id) / "card.json")
 
     def model_dir(self, model_id: str) -> Path:
         if not _SAFE_ID.match(model_id):
-            raise InputError(f"model name {model_id!r} may use only letters, digits, '-', '_' and '.'")
+            raise InputError(
+                f"model name {model_id!r} may use only letters, digits, '-', '_' and '.'"
+            )
         return self.models_dir / model_id
 
     def latest_model(self) -> str | None:
@@ -458,19 +480,27 @@ class Project:
         ids = self.model_ids()
         if model_id is None:
             if not ids:
-                raise InputError("the project has no trained model yet; run `svetlana train` first", self.path)
+                raise InputError(
+                    "the project has no trained model yet; run `svetlana train` first", self.path
+                )
             return ids[-1]
         if model_id not in ids:
-            raise InputError(f"no model named {model_id!r} (models: {', '.join(ids) or 'none'})", self.path)
+            raise InputError(
+                f"no model named {model_id!r} (models: {', '.join(ids) or 'none'})", self.path
+            )
         return model_id
 
     def new_model_id(self, name: str | None = None) -> str:
-        existing = {p.name for p in self.models_dir.iterdir()} if self.models_dir.exists() else set()
+        existing = (
+            {p.name for p in self.models_dir.iterdir()} if self.models_dir.exists() else set()
+        )
         existing |= set(self.model_ids())
         if name is not None:
             self.model_dir(name)
             if name in existing:
-                raise InputError(f"a model named {name!r} already exists; choose another --name", self.path)
+                raise InputError(
+                    f"a model named {name!r} already exists; choose another --name", self.path
+                )
             return name
         k = 1
         while f"model-{k}" in existing:
@@ -487,7 +517,9 @@ class Project:
 
     def remove_model(self, model_id: str) -> None:
         self._require_writable()
-        self._manifest["models"] = [m for m in self._manifest.get("models", []) if m["id"] != model_id]
+        self._manifest["models"] = [
+            m for m in self._manifest.get("models", []) if m["id"] != model_id
+        ]
         self._write_manifest()
         shutil.rmtree(self.model_dir(model_id), ignore_errors=True)
 
@@ -525,7 +557,9 @@ def _check_manifest(m: Any, path: Path) -> dict:
         try:
             entry = ImageEntry.from_dict(d)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ProjectError(f"an image entry is malformed ({exc}); the project is damaged", where) from exc
+            raise ProjectError(
+                f"an image entry is malformed ({exc}); the project is damaged", where
+            ) from exc
         for rel in (entry.image_file, entry.mask_file):
             p = Path(rel)
             if p.is_absolute() or ".." in p.parts or not (root / p).resolve().is_relative_to(root):

@@ -28,7 +28,9 @@ def uncertain_order(ids: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
     return ids[np.lexsort((ids, -unc))]
 
 
-def next_unlabelled(order: np.ndarray, labelled: Container[int], start: int = 0, step: int = 1) -> int | None:
+def next_unlabelled(
+    order: np.ndarray, labelled: Container[int], start: int = 0, step: int = 1
+) -> int | None:
     """Position in ``order`` of the first unlabelled object from ``start`` going by ``step``."""
     i = start
     while 0 <= i < len(order):

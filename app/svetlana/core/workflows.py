@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -94,7 +95,9 @@ def resolve_patch_size(project: Project, requested: int | str | None = "auto") -
         try:
             size = int(requested)
         except (TypeError, ValueError):
-            raise InputError(f"patch size must be a number of pixels or 'auto', not {requested!r}") from None
+            raise InputError(
+                f"patch size must be a number of pixels or 'auto', not {requested!r}"
+            ) from None
         if not 4 <= size <= 512:
             raise InputError(f"patch size must be between 4 and 512 pixels, not {size}")
         return size
@@ -106,7 +109,9 @@ def resolve_patch_size(project: Project, requested: int | str | None = "auto") -
     return int(max(sizes))
 
 
-def training_set(project: Project, patch_size: int | str | None = "auto", progress: ProgressFn = no_progress) -> TrainingSet:
+def training_set(
+    project: Project, patch_size: int | str | None = "auto", progress: ProgressFn = no_progress
+) -> TrainingSet:
     from svetlana.core.patches import extract_patches
 
     store = project.annotations
@@ -135,7 +140,11 @@ def training_set(project: Project, patch_size: int | str | None = "auto", progre
         keep = loaded.table.contains(ids)
         ids = ids[keep]
         cls = [c for (_, c), k2 in zip(items, keep, strict=True) if k2]
-        chunks.append(extract_patches(loaded.normalised, loaded.labels, loaded.table, ids, size, loaded.spacing))
+        chunks.append(
+            extract_patches(
+                loaded.normalised, loaded.labels, loaded.table, ids, size, loaded.spacing
+            )
+        )
         ys.extend(names.index(c) for c in cls)
         keys.extend((im, int(o)) for o in ids)
         ndims.add(loaded.labels.ndim)
@@ -144,7 +153,9 @@ def training_set(project: Project, patch_size: int | str | None = "auto", progre
     if len(ndims) > 1:
         raise TrainingError("the project mixes 2D and 3D images; train them in separate projects")
     if len(chans) > 1:
-        raise TrainingError(f"the images have different numbers of channels ({sorted(chans)}); they cannot share a model")
+        raise TrainingError(
+            f"the images have different numbers of channels ({sorted(chans)}); they cannot share a model"
+        )
     patches = np.concatenate(chunks) if chunks else np.zeros((0,))
     return TrainingSet(
         patches=patches,
@@ -169,10 +180,8 @@ def package_versions() -> dict[str, str]:
 
     out = {"svetlana": __version__, "python": platform.python_version()}
     for pkg in ("numpy", "torch", "scikit-image", "tifffile"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
     return out
 
 
@@ -209,7 +218,9 @@ def prepare_training(
     model = None
     arch = config.arch
     if arch_file is not None:
-        arch, model = load_user_network(Path(arch_file), data.patches.shape[1], len(data.class_names), data.ndim)
+        arch, model = load_user_network(
+            Path(arch_file), data.patches.shape[1], len(data.class_names), data.ndim
+        )
     store = project.annotations
     counts = store.counts()
     return TrainingJob(
@@ -224,12 +235,22 @@ def prepare_training(
     )
 
 
-def run_training(job: TrainingJob, progress: ProgressFn | None = None, cancel: CancelToken | None = None):
+def run_training(
+    job: TrainingJob, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+):
     """The long part; touches no project state, so it may run in a worker thread."""
     from svetlana.core.training import train
 
     d = job.data
-    return train(d.patches, d.labels, len(d.class_names), job.config, model=job.model, progress=progress, cancel=cancel)
+    return train(
+        d.patches,
+        d.labels,
+        len(d.class_names),
+        job.config,
+        model=job.model,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedModel:
@@ -266,7 +287,9 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
     }
     folder = project.model_dir(job.model_id)
     save_checkpoint(folder, result.model, card)
-    project.register_model(job.model_id, {"architecture": job.arch, "accuracy": result.metrics.get("accuracy")})
+    project.register_model(
+        job.model_id, {"architecture": job.arch, "accuracy": result.metrics.get("accuracy")}
+    )
     return TrainedModel(job.model_id, card, folder)
 
 
@@ -282,7 +305,9 @@ def train_project(
 ) -> TrainedModel:
     """Train on every labelled object; only a finished run writes into the bundle."""
     cancel = ensure_token(cancel)
-    job = prepare_training(project, config, patch_size=patch_size, name=name, arch_file=arch_file, progress=progress)
+    job = prepare_training(
+        project, config, patch_size=patch_size, name=name, arch_file=arch_file, progress=progress
+    )
     cancel.raise_if_cancelled()
     result = run_training(job, progress, cancel)
     cancel.raise_if_cancelled()
@@ -331,11 +356,13 @@ class ImagePrediction:
 def _check_compatible(card: dict, loaded: LoadedImage, where: Path | None = None) -> None:
     if int(card.get("ndim", loaded.labels.ndim)) != loaded.labels.ndim:
         raise ModelError(
-            f"the model was trained on {card['ndim']}D images; {loaded.name!r} is {loaded.labels.ndim}D", where
+            f"the model was trained on {card['ndim']}D images; {loaded.name!r} is {loaded.labels.ndim}D",
+            where,
         )
     if int(card.get("channels", loaded.image.shape[0])) != loaded.image.shape[0]:
         raise ModelError(
-            f"the model expects {card['channels']} channel(s); {loaded.name!r} has {loaded.image.shape[0]}", where
+            f"the model expects {card['channels']} channel(s); {loaded.name!r} has {loaded.image.shape[0]}",
+            where,
         )
 
 
@@ -354,7 +381,9 @@ def predict_loaded(
 
     _check_compatible(card, loaded)
     table = loaded.table
-    source = PatchSource(loaded.normalised, loaded.labels, table, table.ids, int(card["patch_size"]), loaded.spacing)
+    source = PatchSource(
+        loaded.normalised, loaded.labels, table, table.ids, int(card["patch_size"]), loaded.spacing
+    )
     probs = predict_probabilities(
         model, source, device=resolve_device(device), progress=progress, cancel=cancel
     )
@@ -381,7 +410,9 @@ def prediction_rows(pred: ImagePrediction, manual: dict | None = None) -> list[d
             row[f"p_{c}"] = round(float(pred.probs[i, k]), 5)
         row["area"] = int(t.area[i])
         for a in "zyx":
-            row[f"centroid_{a}"] = round(float(t.centroid[i, axes.index(a)]), 2) if a in axes else ""
+            row[f"centroid_{a}"] = (
+                round(float(t.centroid[i, axes.index(a)]), 2) if a in axes else ""
+            )
         for a in "zyx":
             row[f"bbox_{a}0"] = int(t.bbox[i, axes.index(a)]) if a in axes else ""
         for a in "zyx":
@@ -393,7 +424,14 @@ def prediction_rows(pred: ImagePrediction, manual: dict | None = None) -> list[d
 
 
 def rows_to_csv(rows: list[dict], class_names: Sequence[str]) -> str:
-    fields = ["image", "object", "class", "confidence", "uncertainty", *[f"p_{c}" for c in class_names]]
+    fields = [
+        "image",
+        "object",
+        "class",
+        "confidence",
+        "uncertainty",
+        *[f"p_{c}" for c in class_names],
+    ]
     fields += ["area", "centroid_z", "centroid_y", "centroid_x"]
     fields += ["bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1", "label"]
     buf = io.StringIO()
@@ -422,7 +460,9 @@ class PredictionRun:
         return tot
 
 
-def write_prediction_outputs(out_dir: Path, preds: list[tuple[ImagePrediction, LoadedImage]], class_names, manual_of) -> list[Path]:
+def write_prediction_outputs(
+    out_dir: Path, preds: list[tuple[ImagePrediction, LoadedImage]], class_names, manual_of
+) -> list[Path]:
     import tifffile
 
     from svetlana.core.prediction import class_mask
@@ -479,9 +519,21 @@ def predict_project(
         loaded = project.load(name)
 
         def sub(p: Progress, k=k, name=name) -> None:
-            progress(Progress("predict", k * 1000 + int(p.fraction * 1000), len(names) * 1000, f"{name}: objects {p.done}/{p.total}"))
+            progress(
+                Progress(
+                    "predict",
+                    k * 1000 + int(p.fraction * 1000),
+                    len(names) * 1000,
+                    f"image {k + 1}/{len(names)}: {name}",
+                )
+            )
 
-        preds.append((predict_loaded(model, card, loaded, device=device, progress=sub, cancel=cancel), loaded))
+        preds.append(
+            (
+                predict_loaded(model, card, loaded, device=device, progress=sub, cancel=cancel),
+                loaded,
+            )
+        )
     cancel.raise_if_cancelled()
     class_names = tuple(card["classes"])
 
@@ -513,7 +565,13 @@ def predict_project(
     counts = {p.image: p.counts() for p, _ in preds}
     progress(Progress("predict", 1, 1, "done"))
     return PredictionRun(
-        model_id, out, class_names, counts, files, time.perf_counter() - t0, {p.image: p for p, _ in preds}
+        model_id,
+        out,
+        class_names,
+        counts,
+        files,
+        time.perf_counter() - t0,
+        {p.image: p for p, _ in preds},
     )
 
 
@@ -551,7 +609,10 @@ def predict_folder(
     model, card = load_checkpoint(Path(model_folder))
     pairs = find_pairs(Path(folder))
     if not pairs:
-        raise InputError("no image/mask pairs found (expected e.g. x.tif with x_masks.tif or x_cp_masks.png)", folder)
+        raise InputError(
+            "no image/mask pairs found (expected e.g. x.tif with x_masks.tif or x_cp_masks.png)",
+            folder,
+        )
     preds = []
     for k, (ip, mp) in enumerate(pairs):
         cancel.raise_if_cancelled()
@@ -688,7 +749,10 @@ def run_demo_headless(
     t1 = time.perf_counter()
     run = predict_project(project, trained.id, progress=progress, cancel=cancel)
     t2 = time.perf_counter()
-    truth = {(r["image"], r["object"]): r["class"] for r in read_label_csv(project.path / "demo_truth.csv")}
+    truth = {
+        (r["image"], r["object"]): r["class"]
+        for r in read_label_csv(project.path / "demo_truth.csv")
+    }
     predicted = read_predictions(run.out_dir / "predictions.csv")
     n = err = 0
     for (im, obj), cls in truth.items():

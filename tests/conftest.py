@@ -1,0 +1,61 @@
+"""Shared fixtures: paths to the real StarDist data, tiny generated projects."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def stardist_dir() -> Path:
+    d = SHARED_DATA / "stardist"
+    if not (d / "img2d.tif").exists():
+        pytest.skip(f"real StarDist data not found in {d} (the shared/ folder beside the repo)")
+    return d
+
+
+def write_pair(folder: Path, name: str, image: np.ndarray, labels: np.ndarray) -> tuple[Path, Path]:
+    """Write an image and its mask as TIFF files (as a segmentation tool would)."""
+    import tifffile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ip, mp = folder / f"{name}.tif", folder / f"{name}_masks.tif"
+    tifffile.imwrite(ip, image)
+    tifffile.imwrite(mp, labels)
+    return ip, mp
+
+
+def blobs(shape=(96, 96), n=12, seed=0, radius=5) -> tuple[np.ndarray, np.ndarray]:
+    """A tiny 2D scene: ``n`` discs with non-contiguous ids, bright (even) or dim (odd)."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(shape, np.int32)
+    image = rng.normal(100, 5, shape).astype(np.float32)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    grid = int(np.ceil(np.sqrt(n)))
+    step_y, step_x = shape[0] // grid, shape[1] // grid
+    k = 0
+    for gy in range(grid):
+        for gx in range(grid):
+            if k >= n:
+                break
+            cy, cx = gy * step_y + step_y // 2, gx * step_x + step_x // 2
+            disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+            obj_id = 10 + 7 * k
+            labels[disc] = obj_id
+            image[disc] += 400 if k % 2 == 0 else 60
+            k += 1
+    return image.astype(np.uint16), labels
+
+
+@pytest.fixture
+def pair(tmp_path) -> tuple[Path, Path]:
+    image, labels = blobs()
+    return write_pair(tmp_path / "inputs", "cells", image, labels)
