@@ -1,0 +1,150 @@
+"""Apply a trained network to object patches: class probabilities, uncertainty, class masks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from svetlana.core.errors import InputError, ModelError
+from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token
+
+log = logging.getLogger(__name__)
+
+# Largest object id for which class_mask uses a dense lookup table (4 bytes/entry at most);
+# beyond it a sorted search is used, so huge sparse ids cost no memory.
+_DENSE_LUT_MAX_ID = 1 << 24
+# Threads: unlike training's small batches, inference batches of 512 give each op enough work.
+# Minimal net, 4000 patches 2x32x32 on the 2-core dev machine: idle, 1 thread 1.1-1.3 s vs
+# 2 threads 0.7 s; with the other core busy, 1.9-2.0 s vs 2.1-2.5 s. So threads=None uses
+# torch's default (one per core).
+
+
+def predict_probabilities(
+    model,
+    patches: Any,
+    *,
+    batch_size: int = 512,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Softmax class probabilities ``(N, K)`` float32 for every patch.
+
+    ``patches`` is an array ``(N, C, ...)`` or a lazy source with ``len()`` and
+    ``source[a:b] -> ndarray``; it is read one batch at a time. ``threads`` = torch CPU
+    threads (None: one per core). The model is left in its previous mode, on the CPU.
+    """
+    import torch
+
+    from svetlana.core.training import resolve_device, torch_threads
+
+    if batch_size < 1:
+        raise InputError(f"batch size must be positive, not {batch_size}")
+    cancel = ensure_token(cancel)
+    device = resolve_device(device)
+    n = len(patches)
+    batches = max(1, -(-n // batch_size))
+    out: list[np.ndarray] = []
+    was_training = model.training
+    model.eval()
+    started = time.perf_counter()
+    n_threads = (
+        threads if threads is not None else (torch.get_num_threads() if device == "cpu" else 1)
+    )
+    with torch_threads(max(1, n_threads)), torch.inference_mode():
+        try:
+            model.to(device)
+            for i, start in enumerate(range(0, n, batch_size)):
+                cancel.raise_if_cancelled()
+                batch = np.ascontiguousarray(patches[start : start + batch_size], dtype=np.float32)
+                try:
+                    logits = model(torch.from_numpy(batch).to(device))
+                except torch.OutOfMemoryError:
+                    raise
+                except RuntimeError as exc:
+                    raise ModelError(
+                        f"the network cannot be applied to patches of shape "
+                        f"{tuple(batch.shape[1:])}: {exc}"
+                    ) from exc
+                out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+                if progress is not None:
+                    elapsed = time.perf_counter() - started
+                    progress(
+                        Progress(
+                            stage="predict",
+                            done=i + 1,
+                            total=batches,
+                            message=f"{min(start + batch_size, n)}/{n} objects",
+                            eta_s=elapsed / (i + 1) * (batches - i - 1),
+                        )
+                    )
+        except torch.OutOfMemoryError as exc:
+            raise ModelError(
+                "the GPU ran out of memory; try a smaller batch size or --device cpu"
+            ) from exc
+        finally:
+            model.cpu()
+            model.train(was_training)
+    if not out:
+        n_classes = _n_outputs(model)
+        return np.zeros((0, n_classes), np.float32)
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def _n_outputs(model) -> int:
+    fc = getattr(model, "fc", None)
+    return int(getattr(fc, "out_features", 0))
+
+
+def uncertainty(probs: np.ndarray) -> np.ndarray:
+    """Normalised entropy per row: 0 = certain, 1 = uniform over the K classes."""
+    probs = np.asarray(probs, dtype=np.float64)
+    k = probs.shape[1] if probs.ndim == 2 else 0
+    if k < 2:
+        return np.zeros(len(probs), np.float32)
+    p = np.clip(probs, 1e-12, 1.0)
+    entropy = -(probs * np.log(p)).sum(axis=1)
+    return np.clip(entropy / np.log(k), 0.0, 1.0).astype(np.float32)
+
+
+def class_mask(labels: np.ndarray, ids: np.ndarray, class_index: np.ndarray) -> np.ndarray:
+    """Label mask -> class mask: object ``ids[i]`` gets ``class_index[i]`` (1-based, 0 = none)."""
+    labels = np.asarray(labels)
+    ids = np.asarray(ids).ravel().astype(np.int64)
+    class_index = np.asarray(class_index).ravel().astype(np.int64)
+    if ids.shape != class_index.shape:
+        raise InputError(f"{len(ids)} object ids but {len(class_index)} class indices")
+    if len(class_index) and class_index.min() < 0:
+        raise InputError("class indices must be >= 0")
+    top = int(class_index.max()) if len(class_index) else 0
+    dtype = np.uint8 if top < 255 else np.uint16
+    if top > np.iinfo(np.uint16).max:
+        raise InputError(f"too many classes ({top}) for a class mask")
+    keep = ids > 0  # id 0 is background and always stays 0
+    ids, class_index = ids[keep], class_index[keep].astype(dtype)
+    if labels.size == 0 or len(ids) == 0:
+        return np.zeros(labels.shape, dtype)
+    max_label = int(labels.max())
+    if max_label <= _DENSE_LUT_MAX_ID:
+        lut = np.zeros(max_label + 1, dtype)
+        inside = ids <= max_label
+        lut[ids[inside]] = class_index[inside]
+        return lut[np.clip(labels, 0, None)]
+    order = np.argsort(ids, kind="stable")
+    sorted_ids, sorted_cls = ids[order], class_index[order]
+    pos = np.searchsorted(sorted_ids, labels).clip(0, len(sorted_ids) - 1)
+    found = sorted_ids[pos] == labels
+    return np.where(found, sorted_cls[pos], 0).astype(dtype)
+
+
+def filtered_mask(labels: np.ndarray, keep_ids) -> np.ndarray:
+    """A copy of ``labels`` with every object not in ``keep_ids`` set to 0 (ids preserved)."""
+    labels = np.asarray(labels)
+    if not isinstance(keep_ids, np.ndarray):
+        keep_ids = np.fromiter(keep_ids, dtype=np.int64)
+    keep = np.isin(labels, keep_ids)
+    return np.where(keep, labels, 0).astype(labels.dtype, copy=False)

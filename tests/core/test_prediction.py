@@ -1,0 +1,99 @@
+"""Prediction: probabilities from arrays or lazy sources, uncertainty, class and filtered masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from svetlana.core.errors import Cancelled
+from svetlana.core.jobs import CancelToken, Progress
+from svetlana.core.prediction import class_mask, filtered_mask, predict_probabilities, uncertainty
+
+
+class LazyPatches:
+    """A patch source that only materialises the slices asked for."""
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+        self.requests: list[slice] = []
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, item: slice) -> np.ndarray:
+        self.requests.append(item)
+        return self.data[item]
+
+
+@pytest.fixture
+def model():
+    torch = pytest.importorskip("torch")
+    from svetlana.core.models import build_model
+
+    torch.manual_seed(0)
+    return build_model("minimal", 2, 3, 2).eval()
+
+
+def test_probabilities_from_lazy_source_equal_array(model) -> None:
+    x = np.random.default_rng(0).normal(size=(23, 2, 16, 16)).astype(np.float32)
+    events: list[Progress] = []
+    direct = predict_probabilities(model, x)
+    source = LazyPatches(x)
+    lazy = predict_probabilities(model, source, batch_size=5, progress=events.append)
+    assert direct.shape == (23, 3) and direct.dtype == np.float32
+    np.testing.assert_allclose(direct.sum(1), 1, rtol=1e-5)
+    np.testing.assert_allclose(lazy, direct, rtol=1e-5, atol=1e-6)
+    assert len(source.requests) == 5
+    assert [e.done for e in events] == [1, 2, 3, 4, 5] and events[0].stage == "predict"
+    assert not model.training
+
+
+def test_prediction_can_be_cancelled(model) -> None:
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        predict_probabilities(model, np.zeros((4, 2, 8, 8), np.float32), cancel=token)
+
+
+def test_empty_input_gives_empty_probabilities(model) -> None:
+    assert predict_probabilities(model, np.zeros((0, 2, 8, 8), np.float32)).shape == (0, 3)
+
+
+def test_uncertainty_is_normalised_entropy() -> None:
+    probs = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])
+    u = uncertainty(probs)
+    assert u[0] == pytest.approx(0, abs=1e-6)
+    assert u[1] == pytest.approx(1)
+    assert 0 < u[2] < 1
+    assert uncertainty(np.ones((2, 1))).tolist() == [0, 0]
+
+
+def test_class_mask_with_non_contiguous_ids() -> None:
+    labels = np.array([[0, 5, 5], [900, 0, 7], [7, 3, 3]], dtype=np.uint16)
+    out = class_mask(labels, np.array([900, 5, 7]), np.array([2, 1, 2]))
+    assert out.dtype == np.uint8
+    # object 3 is not in ids: unclassified
+    assert out.tolist() == [[0, 1, 1], [2, 0, 2], [2, 0, 0]]
+
+
+def test_class_mask_with_huge_ids_and_many_classes() -> None:
+    big = np.int64(2**40)
+    labels = np.array([[0, big], [big + 2, 4]], dtype=np.int64)
+    out = class_mask(labels, np.array([big, 4]), np.array([300, 1]))
+    assert out.dtype == np.uint16
+    assert out.tolist() == [[0, 300], [0, 1]]
+
+
+def test_class_mask_3d_and_empty_ids() -> None:
+    labels = np.zeros((2, 3, 3), np.int32)
+    labels[1, 1, 1] = 42
+    assert class_mask(labels, np.array([42]), np.array([3]))[1, 1, 1] == 3
+    assert not class_mask(labels, np.array([], int), np.array([], int)).any()
+
+
+def test_filtered_mask_keeps_only_chosen_objects() -> None:
+    labels = np.array([[0, 5, 5], [900, 0, 7], [7, 3, 3]], dtype=np.int32)
+    out = filtered_mask(labels, {900, 3})
+    assert out.dtype == labels.dtype
+    assert out.tolist() == [[0, 0, 0], [900, 0, 0], [0, 3, 3]]
+    assert filtered_mask(labels, np.array([5])).tolist() == [[0, 5, 5], [0, 0, 0], [0, 0, 0]]
