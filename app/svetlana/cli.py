@@ -169,8 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless", action="store_true", help="no window: train, predict, print the accuracy"
     )
 
+    _add_export_parsers(sub)
+
     s = sub.add_parser("gui", help="open the desktop application")
     s.add_argument("bundle", type=Path, nargs="?")
+
+    sub.add_parser(
+        "install-desktop",
+        help="Linux: add Svetlana to the applications menu and open .svetlana projects with it",
+    )
+    sub.add_parser("uninstall-desktop", help="Linux: remove what install-desktop added")
     return p
 
 
@@ -370,6 +378,122 @@ def cmd_demo(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int
     return EXIT_OK
 
 
+def _add_export_parsers(sub) -> None:
+    """Sub-commands that take results out of Svetlana (see core.exports)."""
+    s = sub.add_parser(
+        "export-mask",
+        help="write the segmentation keeping only objects of chosen classes (original ids)",
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--keep", type=_csv_list, default=[], help="classes to keep, comma separated")
+    s.add_argument(
+        "--min-confidence", type=float, default=0.0, help="keep only objects predicted this surely"
+    )
+    s.add_argument(
+        "--per-class", action="store_true", help="also write one mask per class: IMAGE_CLASS.tif"
+    )
+    s.add_argument("--model", help="model name (default: the newest)")
+    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+
+    s = sub.add_parser(
+        "export-patches", help="write the labelled objects' patches and classes (npz, csv, tiff)"
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+    s.add_argument("--patch-size", default="auto", help="pixels, or auto (default)")
+    s.add_argument(
+        "--tiff", action="store_true", help="also one TIFF per patch: CLASS/IMAGE_ID.tif"
+    )
+
+    s = sub.add_parser(
+        "export-model", help="write a model as TorchScript + card.json to use without Svetlana"
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--model", help="model name (default: the newest)")
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+
+
+def cmd_export_mask(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.exports import export_filtered
+
+    with _open(a.bundle, readonly=True) as project:
+        s = export_filtered(
+            project,
+            a.keep,
+            a.out,
+            min_confidence=a.min_confidence,
+            model_id=a.model,
+            images=a.image,
+            per_class=a.per_class,
+            device=a.device,
+            progress=progress,
+            cancel=cancel,
+        )
+    for r in s.images:
+        line = f"{r.image}: kept {r.kept}, removed {r.removed} of {r.objects} objects"
+        if r.low_confidence:
+            line += f" ({r.low_confidence} under the confidence threshold)"
+        print(line + f" -> {', '.join(p.name for p in r.files)}", file=out)
+    print(f"model {s.model_id}; kept {s.kept}, removed {s.removed}; wrote {s.csv_path}", file=out)
+    return EXIT_OK
+
+
+def cmd_export_patches(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.exports import export_patches
+
+    with _open(a.bundle, readonly=True) as project:
+        r = export_patches(
+            project, a.out, a.patch_size, tiff=a.tiff, progress=progress, cancel=cancel
+        )
+    counts = ", ".join(f"{k} {v}" for k, v in r.class_counts.items())
+    print(
+        f"wrote {r.n} patches of {'x'.join(map(str, r.patch_shape))} px ({counts}) to {r.npz}"
+        + (f" and {r.tiff_files} TIFFs" if r.tiff_files else ""),
+        file=out,
+    )
+    return EXIT_OK
+
+
+def cmd_export_model(a, out: TextIO, progress) -> int:
+    from svetlana.core.exports import export_model
+
+    with _open(a.bundle, readonly=True) as project:
+        r = export_model(project, a.out, a.model)
+    print(f"exported {r.model_id} to {r.files[0]} (see {r.files[-1].name})", file=out)
+    return EXIT_OK
+
+
+def cmd_install_desktop(a, out: TextIO, progress) -> int:
+    from svetlana import desktop
+
+    if not desktop.is_supported():
+        print(f"install-desktop: nothing to do on this system; {desktop.PLATFORM_HINT}", file=out)
+        return EXIT_ERROR
+    change = desktop.install_desktop()
+    print(
+        f"installed the Svetlana launcher ({len(change.files)} files under {desktop.data_home()})",
+        file=out,
+    )
+    for note in change.notes:
+        print(f"note: {note}", file=out)
+    return EXIT_OK
+
+
+def cmd_uninstall_desktop(a, out: TextIO, progress) -> int:
+    from svetlana import desktop
+
+    if not desktop.is_supported():
+        print(f"uninstall-desktop: nothing to do on this system; {desktop.PLATFORM_HINT}", file=out)
+        return EXIT_ERROR
+    change = desktop.uninstall_desktop()
+    print(f"removed {len(change.files)} Svetlana launcher files", file=out)
+    for note in change.notes:
+        print(f"note: {note}", file=out)
+    return EXIT_OK
+
+
 COMMANDS = {
     "init": cmd_init,
     "add": cmd_add,
@@ -379,6 +503,11 @@ COMMANDS = {
     "predict": cmd_predict,
     "info": cmd_info,
     "demo": cmd_demo,
+    "export-mask": cmd_export_mask,
+    "export-patches": cmd_export_patches,
+    "export-model": cmd_export_model,
+    "install-desktop": cmd_install_desktop,
+    "uninstall-desktop": cmd_uninstall_desktop,
 }
 
 
