@@ -314,12 +314,19 @@ class Annotations:
                 if i != len(lines) - 1:
                     log.warning("skipping unreadable journal line %d", i + 1)
                 continue
-            if rec.get("op") == "label":
-                if rec.get("class") is not None and rec["class"] not in self.class_names:
-                    continue
-                self._apply_label_records([rec])
-            else:
-                self._apply_class_record(rec)
+            try:
+                if not isinstance(rec, dict):
+                    raise TypeError("not a record")
+                if rec.get("op") == "label":
+                    if rec.get("class") is not None and rec["class"] not in self.class_names:
+                        continue
+                    self._apply_label_records([_checked_label_record(rec)])
+                else:
+                    self._apply_class_record(_checked_class_record(rec))
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                # We only write well-formed records: a malformed one is damage, not a change.
+                log.warning("skipping malformed journal line %d (%s)", i + 1, exc)
+                continue
             n += 1
         return n
 
@@ -335,6 +342,24 @@ class Annotations:
         atomic_write_text(path, self.to_csv_text())
 
 
+def _checked_label_record(r: dict) -> dict:
+    if not isinstance(r["image"], str) or isinstance(r["object"], bool):
+        raise TypeError("bad label record")
+    if r["class"] is not None and not isinstance(r["class"], str):
+        raise TypeError("bad class")
+    return {**r, "object": int(r["object"]), "source": str(r.get("source") or "manual")}
+
+
+def _checked_class_record(r: dict) -> dict:
+    if not isinstance(r.get("op"), str) or not isinstance(r.get("name"), str):
+        raise TypeError("bad class record")
+    if "changes" in r and not isinstance(r["changes"], dict):
+        raise TypeError("bad class changes")
+    if "index" in r:
+        int(r["index"])
+    return r
+
+
 def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict]:
     """Read a labels CSV (header image,object,class[,source]); BOM, blank lines and spaces tolerated."""
     try:
@@ -343,7 +368,9 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
         raise error("file not found", path) from exc
     except OSError as exc:
         raise error(f"cannot read ({exc.strerror})", path) from exc
-    for enc in ("utf-8-sig", "cp1252"):
+    # Excel's "Unicode text" is UTF-16 with a BOM (and tab separated).
+    encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252")
+    for enc in encodings:
         try:
             text = raw.decode(enc)
             break
@@ -354,7 +381,8 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
     if "\x00" in text:
         raise error("not a text CSV file", path)
     sample = text[:4096]
-    delimiter = ";" if sample.count(";") > sample.count(",") else ","
+    first = sample.splitlines()[0] if sample.strip() else ""
+    delimiter = max((",", ";", "\t"), key=first.count) if first else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     rows = [r for r in reader if any(c.strip() for c in r)]
     if not rows:
@@ -378,8 +406,10 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
                 if obj.replace(".", "", 1).isdigit() and float(obj).is_integer()
                 else int(obj)
             )
-        except ValueError:
+        except (ValueError, OverflowError):
             raise error(f"line {line_no}: object {obj!r} is not an integer id", path) from None
+        if not 0 <= obj_id < 2**63:
+            raise error(f"line {line_no}: object id {obj} is out of range", path)
         cls = r[idx["class"]].strip()
         if not cls:
             raise error(f"line {line_no}: empty class", path)

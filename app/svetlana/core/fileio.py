@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -55,8 +56,6 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
 
 
 def _os_error(exc: OSError, path: Path) -> Exception:
-    import errno
-
     if exc.errno == errno.ENOSPC:
         return ResourceError("the disk is full; nothing was changed", path)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -118,12 +117,23 @@ def append_line_durable(path: str | Path, line: str) -> None:
     """Append one line and fsync it: once this returns, the line survives a kill -9."""
     path = Path(path)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
+    existed = path.exists()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
     except OSError as exc:
         raise _os_error(exc, path) from exc
+    size = os.fstat(fd).st_size
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(errno.ENOSPC, "short write")
+        os.fsync(fd)
+    except OSError as exc:
+        # A torn line would swallow the next record appended after it: roll back.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        if not existed and size == 0:
+            path.unlink(missing_ok=True)
+        raise _os_error(exc, path) from exc
+    finally:
+        os.close(fd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import re
 import xml.etree.ElementTree as ET
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from svetlana.core.errors import InputError, SvetlanaError, UnsafeFileError
+from svetlana.core.errors import InputError, ResourceError, SvetlanaError, UnsafeFileError
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,54 @@ def _load_pil(path: Path, for_mask: bool) -> _Raw:
     return _Raw(array, None, {})
 
 
+MAX_BYTES_ENV = "SVETLANA_MAX_IMAGE_BYTES"
+# Reading keeps the file's array, an integer or float32 copy and the normalised float32 copy.
+_COPY_BYTES_PER_VALUE = 8
+
+
+def available_memory() -> int | None:
+    """Bytes an image may use: ``SVETLANA_MAX_IMAGE_BYTES``, else MemAvailable, else None."""
+    override = os.environ.get(MAX_BYTES_ENV, "").strip()
+    if override:
+        try:
+            return int(float(override))
+        except ValueError:
+            log.warning("ignoring %s=%r (not a number)", MAX_BYTES_ENV, override)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def check_fits_in_memory(path: Path) -> None:
+    """Refuse, from the header alone, an image whose loading would exhaust memory."""
+    try:
+        values, itemsize = _header_size(path)
+    except SvetlanaError:
+        return  # unreadable header: the reader gives the precise error
+    if values is None:
+        return
+    need = values * (itemsize + _COPY_BYTES_PER_VALUE)
+    have = available_memory()
+    if have is not None and need > have:
+        raise ResourceError(
+            f"this image needs about {_gb(need)} of memory to load ({_gb(have)} available)",
+            path,
+            hint="crop it or split it into smaller images",
+        )
+
+
 def _load(path: str | Path, for_mask: bool = False) -> _Raw:
     path = Path(path)
     if not path.exists():
@@ -193,6 +242,7 @@ def _load(path: str | Path, for_mask: bool = False) -> _Raw:
     if not path.is_file():
         raise InputError("not a file", path)
     suffix = path.suffix.lower()
+    check_fits_in_memory(path)
     try:
         if suffix in TIFF_SUFFIXES:
             return _load_tiff(path)
@@ -536,6 +586,14 @@ def find_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
 def estimate_bytes(path: str | Path) -> int:
     """Decoded size in bytes, from the file's header only (the file size for unknown types)."""
     path = Path(path)
+    values, itemsize = _header_size(path)
+    if values is None:
+        return path.stat().st_size
+    return values * itemsize
+
+
+def _header_size(path: Path) -> tuple[int | None, int]:
+    """(number of values, bytes per value) from the header; (None, 1) when unknown."""
     if not path.is_file():
         raise InputError("file not found", path)
     suffix = path.suffix.lower()
@@ -545,7 +603,7 @@ def estimate_bytes(path: str | Path) -> int:
 
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
-                return int(np.prod(series.shape, dtype=np.int64)) * np.dtype(series.dtype).itemsize
+                return int(np.prod(series.shape, dtype=np.float64)), np.dtype(series.dtype).itemsize
         if suffix in NPY_SUFFIXES:
             with open(path, "rb") as f:
                 version = np.lib.format.read_magic(f)
@@ -554,8 +612,8 @@ def estimate_bytes(path: str | Path) -> int:
                 else:
                     shape, _, dtype = np.lib.format.read_array_header_2_0(f)
             if dtype.hasobject:
-                return path.stat().st_size
-            return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                return None, 1
+            return int(np.prod(shape, dtype=np.float64)), dtype.itemsize
         if suffix in PIL_SUFFIXES:
             from PIL import Image
 
@@ -563,8 +621,8 @@ def estimate_bytes(path: str | Path) -> int:
                 width, height = im.size
                 bands = len(im.getbands())
                 per_band = {"I;16": 2, "I;16B": 2, "I;16L": 2, "I": 4, "F": 4}.get(im.mode, 1)
-            return width * height * bands * per_band
+            return width * height * bands, per_band
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read the file: {reason}", path) from None
-    return path.stat().st_size
+    return None, 1

@@ -256,9 +256,15 @@ class Project:
                     info = read_json(lock)
                 except SvetlanaError:
                     info = {}
-                pid = int(info.get("pid", -1)) if isinstance(info, dict) else -1
-                same_host = isinstance(info, dict) and info.get("host") == me["host"]
-                if same_host and not _pid_alive(pid) or not info:
+                if not isinstance(info, dict):
+                    info = {}
+                try:
+                    pid = int(info.get("pid", -1))
+                except (TypeError, ValueError, OverflowError):
+                    pid = -1
+                same_host = info.get("host") == me["host"]
+                # A lock we cannot read names no owner: it is damage, not another Svetlana.
+                if same_host and not _pid_alive(pid) or pid <= 0 or "host" not in info:
                     log.warning("removing stale lock of process %s", pid)
                     lock.unlink(missing_ok=True)
                     continue
@@ -361,14 +367,6 @@ class Project:
         safe = self._unique_file_stem(name)
         image_file, mask_file = f"images/{safe}.tif", f"masks/{safe}.tif"
         spatial = "ZYX" if labels.ndim == 3 else "YX"
-        atomic_write_with(
-            self.path / image_file,
-            lambda p: tifffile.imwrite(p, data, metadata={"axes": "C" + spatial}),
-        )
-        atomic_write_with(
-            self.path / mask_file,
-            lambda p: tifffile.imwrite(p, labels, metadata={"axes": spatial}),
-        )
         entry = ImageEntry(
             name=name,
             image_file=image_file,
@@ -390,8 +388,24 @@ class Project:
                 entry.channels,
                 self._images[0].channels,
             )
-        self._images.append(entry)
-        self._write_manifest()
+        # The stem is new, so on failure removing these files restores the bundle exactly.
+        try:
+            atomic_write_with(
+                self.path / image_file,
+                lambda p: tifffile.imwrite(p, data, metadata={"axes": "C" + spatial}),
+            )
+            atomic_write_with(
+                self.path / mask_file,
+                lambda p: tifffile.imwrite(p, labels, metadata={"axes": spatial}),
+            )
+            self._images.append(entry)
+            self._write_manifest()
+        except BaseException:
+            if entry in self._images:
+                self._images.remove(entry)
+            (self.path / image_file).unlink(missing_ok=True)
+            (self.path / mask_file).unlink(missing_ok=True)
+            raise
         loaded = LoadedImage(name, data, labels, entry.spacing, _table=table)
         self._remember(loaded)
         return entry
@@ -510,10 +524,15 @@ class Project:
     def register_model(self, model_id: str, summary: dict | None = None) -> None:
         """Record a model whose folder is complete (card.json written); manifest last."""
         self._require_writable()
-        models = [m for m in self._manifest.setdefault("models", []) if m["id"] != model_id]
+        before = self._manifest.setdefault("models", [])
+        models = [m for m in before if m["id"] != model_id]
         models.append({"id": model_id, "created": now_iso(), **(summary or {})})
         self._manifest["models"] = models
-        self._write_manifest()
+        try:
+            self._write_manifest()
+        except BaseException:
+            self._manifest["models"] = before
+            raise
 
     def remove_model(self, model_id: str) -> None:
         self._require_writable()
