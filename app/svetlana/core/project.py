@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import os
 import re
@@ -14,6 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:  # POSIX: an OS lock the kernel releases when the holder dies
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 import numpy as np
 
 from svetlana import __version__
@@ -23,7 +29,6 @@ from svetlana.core.errors import (
     ProjectError,
     ProjectLockedError,
     ProjectVersionError,
-    SvetlanaError,
 )
 from svetlana.core.fileio import atomic_write_json, atomic_write_with, read_json
 
@@ -150,6 +155,21 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _lock_info(lock: Path) -> dict:
+    try:
+        info = json.loads(lock.read_text(encoding="utf-8", errors="replace") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _pid_of(info: dict) -> int:
+    try:
+        return int(info.get("pid", -1))
+    except (TypeError, ValueError, OverflowError):
+        return -1
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -246,22 +266,63 @@ class Project:
                 self._release_lock()
 
     def _acquire_lock(self) -> None:
+        """One writer at a time: an OS lock (released by the OS if the holder dies) plus pid info."""
+        if fcntl is None:
+            self._acquire_pid_lock()
+            return
+        lock = self.path / LOCK
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "time": now_iso()}
+        for _ in range(5):
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ProjectError(f"cannot lock the project ({exc.strerror})", self.path) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                info = _lock_info(lock)
+                os.close(fd)
+                raise ProjectLockedError(
+                    f"is open in another Svetlana (process {info.get('pid', '?')} on {info.get('host', '?')}, "
+                    f"since {info.get('time', '?')}); close it there first",
+                    self.path,
+                ) from None
+            try:
+                same_file = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if not same_file:  # the holder removed it between our open and our lock: retry
+                os.close(fd)
+                continue
+            info = _lock_info(lock)
+            if info.get("host") not in (None, me["host"]) and _pid_of(info) > 0:
+                # An OS lock does not reach across machines on every network share: respect it.
+                os.close(fd)
+                raise ProjectLockedError(
+                    f"is open in Svetlana on another computer ({info.get('host')}, since "
+                    f"{info.get('time', '?')}); close it there, or delete {LOCK} if that computer crashed",
+                    self.path,
+                )
+            if info:
+                log.warning("recovering the lock left by process %s", info.get("pid", "?"))
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(me).encode("utf-8"))
+            os.fsync(fd)
+            self._lock_fd = fd
+            self._locked = True
+            return
+        raise ProjectLockedError("could not take the project lock; try again", self.path)
+
+    def _acquire_pid_lock(self) -> None:
+        """Fallback without fcntl (Windows): an exclusive-create lock file naming its process."""
         lock = self.path / LOCK
         me = {"pid": os.getpid(), "host": socket.gethostname(), "time": now_iso()}
         for _ in range(2):
             try:
                 fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
-                try:
-                    info = read_json(lock)
-                except SvetlanaError:
-                    info = {}
-                if not isinstance(info, dict):
-                    info = {}
-                try:
-                    pid = int(info.get("pid", -1))
-                except (TypeError, ValueError, OverflowError):
-                    pid = -1
+                info = _lock_info(lock)
+                pid = _pid_of(info)
                 same_host = info.get("host") == me["host"]
                 # A lock we cannot read names no owner: it is damage, not another Svetlana.
                 if same_host and not _pid_alive(pid) or pid <= 0 or "host" not in info:
@@ -276,15 +337,18 @@ class Project:
             except OSError as exc:
                 raise ProjectError(f"cannot lock the project ({exc.strerror})", self.path) from exc
             with os.fdopen(fd, "w") as f:
-                import json
-
                 json.dump(me, f)
             self._locked = True
             return
         raise ProjectLockedError("could not take the project lock", self.path)
 
     def _release_lock(self) -> None:
+        # Unlink before unlocking: a process that opened the old file sees the inode change and retries.
         (self.path / LOCK).unlink(missing_ok=True)
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            os.close(fd)
+            self._lock_fd = None
         self._locked = False
 
     def _require_writable(self) -> None:
