@@ -1,0 +1,581 @@
+"""The Prediction tab: run a model on this image, all images or a folder; counts, filter, explain, export."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from svetlana.core import workflows
+from svetlana.core.errors import InputError, SvetlanaError
+from svetlana.core.jobs import Progress
+from svetlana.gui.jobs import Job, report_error, run_job, show_status
+from svetlana.gui.session import Session
+from svetlana.gui.widgets import CountsTable, ExplainView
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("image", "all", "folder")
+
+
+class PredictionTab(QWidget):
+    """Classify objects with a trained model in the background and review the result.
+
+    Signals for the main window: ``retrainRequested`` (connect it to
+    ``TrainingTab.start_training`` and show the training tab), ``predictionFinished(model_id)``
+    ("" when cancelled or failed; the worker thread is gone by then).
+    The class overlay itself is drawn by the image view from ``session.predictions`` and
+    ``session.view_options["max_confidence"]``.
+    """
+
+    retrainRequested = Signal()
+    predictionFinished = Signal(str)
+    explainFinished = Signal()
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.job: Job | None = None
+        self.last_run = None  # the last folder run (workflows.PredictionRun)
+        self._model_cache: tuple[str, object, dict] | None = None
+        self._result_model = ""
+        self._build()
+        session.projectChanged.connect(self._on_project_changed)
+        session.modelsChanged.connect(lambda: self.refresh_models(select_newest=True))
+        session.predictionsChanged.connect(self.refresh_counts)
+        session.currentImageChanged.connect(lambda _name: self.refresh_counts())
+        session.labelsChanged.connect(lambda _keys: self.refresh_corrections())
+        session.busyChanged.connect(lambda _b: self._update_buttons())
+        session.selectionChanged.connect(lambda _sel: self._update_buttons())
+        session.viewOptionsChanged.connect(self._sync_slider)
+        self._on_project_changed()
+
+    # ---- layout ---------------------------------------------------------------------
+    def _build(self) -> None:
+        run_box = QGroupBox("Predict")
+        form = QFormLayout(run_box)
+        self.model = QComboBox()
+        self.model.setToolTip("The trained model to use (newest first).")
+        self.model.currentIndexChanged.connect(lambda _i: self.refresh_corrections())
+        form.addRow("Model", self.model)
+
+        self.scope_group = QButtonGroup(self)
+        self.scope_buttons: dict[str, QRadioButton] = {}
+        scope_row = QHBoxLayout()
+        for i, (key, text, tip) in enumerate(
+            (
+                ("image", "This image", "Classify the objects of the image on screen."),
+                ("all", "All images", "Classify every image of the project; results are saved in the project."),
+                ("folder", "A folder…", "Classify image/mask pairs of a folder outside the project\n"
+                 "(e.g. cells.tif with cells_masks.tif). Your files are only read."),
+            )
+        ):  # fmt: skip
+            b = QRadioButton(text)
+            b.setToolTip(tip)
+            self.scope_group.addButton(b, i)
+            self.scope_buttons[key] = b
+            scope_row.addWidget(b)
+        self.scope_buttons["image"].setChecked(True)
+        self.scope_group.idToggled.connect(lambda _i, _on: self._update_buttons())
+        form.addRow("Objects of", scope_row)
+
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("folder with image and mask files")
+        self.folder_browse = QPushButton("Browse…")
+        self.folder_browse.clicked.connect(self._browse_folder)
+        row = QHBoxLayout()
+        row.addWidget(self.folder)
+        row.addWidget(self.folder_browse)
+        form.addRow("Input folder", row)
+        self.out_dir = QLineEdit()
+        self.out_dir.setPlaceholderText("where the class masks and predictions.csv go")
+        self.out_browse = QPushButton("Browse…")
+        self.out_browse.clicked.connect(self._browse_out)
+        row = QHBoxLayout()
+        row.addWidget(self.out_dir)
+        row.addWidget(self.out_browse)
+        form.addRow("Output folder", row)
+
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip(
+            "Classify the objects (in the background; the window stays usable)."
+        )
+        self.run_button.clicked.connect(self.run_prediction)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop; nothing is changed.")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        form.addRow(buttons)
+        self.progress = QProgressBar()
+        self.progress.setFormat("")
+        form.addRow(self.progress)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        form.addRow(self.status)
+
+        result_box = QGroupBox("Result")
+        res = QVBoxLayout(result_box)
+        self.counts = CountsTable()
+        self.counts.setToolTip("Objects per predicted class.")
+        res.addWidget(self.counts)
+        self.confidence_label = QLabel()
+        self.confidence = QSlider(Qt.Orientation.Horizontal)
+        self.confidence.setRange(0, 100)
+        self.confidence.setValue(100)
+        self.confidence.setToolTip(
+            "Show only the predictions the model is least sure of (confidence at or below this value):\n"
+            "check them first, and correct wrong ones by clicking the object and pressing its class key."
+        )
+        self.confidence.valueChanged.connect(self._on_confidence)
+        res.addWidget(self.confidence_label)
+        res.addWidget(self.confidence)
+        corr = QHBoxLayout()
+        self.corrections_label = QLabel()
+        self.retrain_button = QPushButton("Retrain")
+        self.retrain_button.setToolTip(
+            "Train a new model with your corrections (the Training tab's settings)."
+        )
+        self.retrain_button.clicked.connect(self.retrainRequested)
+        corr.addWidget(self.corrections_label, 1)
+        corr.addWidget(self.retrain_button)
+        res.addLayout(corr)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip(
+            "Write the class masks (<image>_classes.tif) and predictions.csv to a folder."
+        )
+        self.export_button.clicked.connect(self._choose_export)
+        # "Keep these classes…" (a later issue) goes next to Export in this row.
+        self.actions_row = QHBoxLayout()
+        self.actions_row.addWidget(self.export_button)
+        self.actions_row.addStretch(1)
+        res.addLayout(self.actions_row)
+
+        explain_box = QGroupBox("Explain")
+        ex = QVBoxLayout(explain_box)
+        self.explain_button = QPushButton("Explain selected object")
+        self.explain_button.setToolTip(
+            "Shows which part of the object's surroundings made the model choose its class\n"
+            "(Grad-CAM: bright = important)."
+        )
+        self.explain_button.clicked.connect(self.explain_selected)
+        self.explain_view = ExplainView()
+        ex.addWidget(self.explain_button)
+        ex.addWidget(self.explain_view)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(run_box)
+        lay.addWidget(result_box, 1)
+        lay.addWidget(explain_box)
+        self._sync_slider()
+        self._update_buttons()
+
+    # ---- state ----------------------------------------------------------------------
+    def scope(self) -> str:
+        for key, b in self.scope_buttons.items():
+            if b.isChecked():
+                return key
+        return "image"
+
+    def set_scope(self, scope: str) -> None:
+        self.scope_buttons[scope].setChecked(True)
+
+    def selected_model(self) -> str | None:
+        return self.model.currentData()
+
+    def _on_project_changed(self) -> None:
+        self._model_cache = None
+        self.last_run = None
+        self.refresh_models(select_newest=True)
+        self.refresh_counts()
+        self._update_buttons()
+
+    def refresh_models(self, select_newest: bool = False) -> None:
+        project = self.session.project
+        current = self.selected_model()
+        ids = list(reversed(project.model_ids())) if project is not None else []
+        with QSignalBlocker(self.model):
+            self.model.clear()
+            for mid in ids:
+                self.model.addItem(mid, mid)
+            keep = current if current in ids and not select_newest else (ids[0] if ids else None)
+            if keep is not None:
+                self.model.setCurrentIndex(self.model.findData(keep))
+        self.refresh_corrections()
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.job is not None and self.job.running
+        busy = self.session.busy or running
+        has_project = self.session.project is not None
+        scope = self.scope()
+        for w in (self.folder, self.folder_browse, self.out_dir, self.out_browse):
+            w.setEnabled(scope == "folder")
+        self.run_button.setEnabled(has_project and not busy and self.model.count() > 0)
+        self.cancel_button.setEnabled(running)
+        self.export_button.setEnabled(bool(self.session.predictions) and not busy)
+        self.explain_button.setEnabled(
+            has_project and not busy and self.model.count() > 0 and bool(self.session.selection)
+        )
+
+    # ---- running ----------------------------------------------------------------------
+    def _load_model(self, model_id: str):
+        if self._model_cache is None or self._model_cache[0] != model_id:
+            model, card = workflows.load_model(self.session.project, model_id)
+            self._model_cache = (model_id, model, card)
+        return self._model_cache[1], self._model_cache[2]
+
+    def run_prediction(self) -> Job | None:
+        """Predict the chosen scope with the chosen model; ``None`` if it cannot start."""
+        project = self.session.project
+        if project is None:
+            show_status(self, "open a project first")
+            return None
+        if self.session.busy or (self.job is not None and self.job.running):
+            show_status(self, "wait for the running job to finish (or cancel it)")
+            return None
+        model_id = self.selected_model()
+        scope = self.scope()
+        try:
+            if model_id is None:
+                raise InputError(
+                    "the project has no trained model yet: train one in the Training tab"
+                )
+            if scope == "folder":
+                fn = self._folder_job(model_id)
+            else:
+                fn = self._project_job(model_id, scope)
+        except SvetlanaError as exc:
+            self.status.setText(str(exc))
+            report_error(self, exc)
+            return None
+        self._result_model = ""
+        started_on = project
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("starting…")
+        self.status.setText(f"Predicting with {model_id}…")
+        self.job = run_job(
+            self, fn,
+            on_success=lambda result: self._on_predicted(model_id, scope, result, started_on),
+            on_failure=self._on_failed, on_progress=self._on_progress,
+            session=self.session, name="prediction",
+        )  # fmt: skip
+        self.job.finished.connect(self._on_job_finished)
+        self._update_buttons()
+        return self.job
+
+    def _project_job(self, model_id: str, scope: str):
+        project = self.session.project
+        if scope == "image":
+            if self.session.current_image is None:
+                raise InputError("the project has no image yet")
+            names = [self.session.current_image]
+        else:
+            names = list(project.image_names)
+            if not names:
+                raise InputError("the project has no images to predict")
+        model, card = self._load_model(model_id)
+        loaded = []
+        for name in names:
+            im = project.load(name)
+            im.table, im.normalised  # computed here: the worker only reads them  # noqa: B018
+            loaded.append(im)
+        class_names = tuple(card["classes"])
+        # Snapshots for the worker: it never reads the live project.
+        manual = {name: dict(project.annotations.for_image(name)) for name in names}
+        final = project.predictions_dir / model_id if scope == "all" else None
+
+        def work(progress, cancel):
+            preds = []
+            n = len(loaded)
+            for k, im in enumerate(loaded):
+                cancel.raise_if_cancelled()
+
+                def sub(p: Progress, k=k, name=im.name) -> None:
+                    done = k * 1000 + int(p.fraction * 1000)
+                    progress(Progress("predict", done, n * 1000, f"{name}: {p.message}", p.eta_s))
+
+                preds.append(workflows.predict_loaded(model, card, im, progress=sub, cancel=cancel))
+            cancel.raise_if_cancelled()
+            if final is not None:
+                _replace_bundle_outputs(
+                    final, list(zip(preds, loaded, strict=True)), class_names, manual
+                )
+            return preds
+
+        return work
+
+    def _folder_job(self, model_id: str):
+        folder = self.folder.text().strip()
+        out = self.out_dir.text().strip()
+        if not folder:
+            raise InputError("choose the folder with the image and mask files")
+        if not out:
+            raise InputError("choose an output folder for the results")
+        if not Path(folder).is_dir():
+            raise InputError("folder not found", folder)
+        model_dir = self.session.project.model_dir(model_id)
+        return lambda progress, cancel: workflows.predict_folder(
+            model_dir, folder, out, progress=progress, cancel=cancel
+        )
+
+    def cancel(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+            self.progress.setFormat("cancelling…")
+
+    def _on_progress(self, events) -> None:
+        last = events[-1]
+        self.progress.setMaximum(max(1, last.total))
+        self.progress.setValue(min(last.done, last.total))
+        self.progress.setFormat(last.message or f"{last.fraction:.0%}")
+
+    def _on_predicted(self, model_id: str, scope: str, result, project=None) -> None:
+        if project is not None and project is not self.session.project:
+            show_status(self, "the project was closed; the prediction was discarded")
+            return
+        self.progress.setValue(self.progress.maximum())
+        self.progress.setFormat("done")
+        self._result_model = model_id
+        if scope == "folder":
+            self.last_run = result
+            n = sum(result.total_counts.values())
+            self.status.setText(
+                f"{n} objects in {len(result.counts)} image(s); results written to {result.out_dir}"
+            )
+            self.refresh_counts()
+            return
+        if self.session.project is None:
+            return
+        merged = dict(self.session.predictions) if self.session.prediction_model == model_id else {}
+        merged.update({p.image: p for p in result})
+        self.session.set_predictions(model_id, merged)
+        n = sum(len(p.ids) for p in result)
+        where = (
+            f"; saved in {self.session.project.predictions_dir / model_id}"
+            if scope == "all"
+            else ""
+        )
+        self.status.setText(
+            f"Classified {n} objects in {len(result)} image(s) with {model_id}{where}."
+        )
+        self.refresh_corrections()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.status.setText(
+            "Cancelled, nothing changed."
+            if self.job and self.job.cancelled
+            else f"Prediction failed: {exc}"
+        )
+        report_error(self, exc)
+
+    def _on_job_finished(self) -> None:
+        self._update_buttons()
+        self.predictionFinished.emit(self._result_model)
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Cancel running work and wait for its thread (call before the window closes the project)."""
+        ok = True
+        for job in (self.job,):
+            if job is not None and job.running:
+                job.cancel()
+                ok = job.wait(timeout_ms) and ok
+        return ok
+
+    # ---- result views -------------------------------------------------------------------
+    def refresh_counts(self) -> None:
+        preds = self.session.predictions
+        columns: dict[str, dict[str, int]] = {}
+        names: tuple[str, ...] = ()
+        colours: list[str] = []
+        if preds:
+            first = next(iter(preds.values()))
+            names = tuple(first.class_names)
+            current = preds.get(self.session.current_image)
+            if current is not None:
+                columns["this image"] = current.counts()
+            total = dict.fromkeys(names, 0)
+            for p in preds.values():
+                for k, v in p.counts().items():
+                    total[k] = total.get(k, 0) + v
+            columns[f"all predicted ({len(preds)})"] = total
+        elif self.last_run is not None:
+            names = tuple(self.last_run.class_names)
+            columns["folder"] = self.last_run.total_counts
+        if self.session.project is not None and names:
+            store = self.session.project.annotations
+            colours = [store.class_info(n).colour if n in store.class_names else "" for n in names]
+        self.counts.set_counts(names, colours, columns)
+        self._update_confidence_label()
+        self._update_buttons()
+
+    def _on_confidence(self, value: int) -> None:
+        self.session.set_view_option("max_confidence", value / 100.0)
+
+    def _sync_slider(self) -> None:
+        value = int(round(float(self.session.view_options.get("max_confidence", 1.0)) * 100))
+        if self.confidence.value() != value:
+            with QSignalBlocker(self.confidence):
+                self.confidence.setValue(value)
+        self._update_confidence_label()
+
+    def _update_confidence_label(self) -> None:
+        x = self.confidence.value() / 100.0
+        text = f"Show predictions with confidence ≤ {x:.0%}"
+        pred = (
+            self.session.predictions.get(self.session.current_image)
+            if self.session.predictions
+            else None
+        )
+        if pred is not None:
+            shown = int((pred.confidence <= x + 1e-9).sum())
+            text += f" ({shown} of {len(pred.ids)} objects on this image)"
+        self.confidence_label.setText(text)
+
+    def refresh_corrections(self) -> None:
+        model_id = self.session.prediction_model or self.selected_model()
+        n = self.session.corrections_since(model_id) if model_id else 0
+        self.corrections_label.setText(f"{n} correction{'s' if n != 1 else ''} since this model")
+        self.corrections_label.setVisible(n > 0)
+        self.retrain_button.setVisible(n > 0)
+
+    # ---- explain ------------------------------------------------------------------------
+    def explain_selected(self) -> Job | None:
+        """Grad-CAM of the first selected object of the current image, computed in the background."""
+        project, name = self.session.project, self.session.current_image
+        if project is None or name is None or not self.session.selection:
+            show_status(self, "select an object on the image first")
+            return None
+        if self.session.busy:
+            show_status(self, "wait for the running job to finish (or cancel it)")
+            return None
+        obj = int(self.session.selection[0])
+        model_id = self.session.prediction_model or self.selected_model()
+        try:
+            if model_id is None:
+                raise InputError(
+                    "the project has no trained model yet: train one in the Training tab"
+                )
+            model, card = self._load_model(model_id)
+            im = project.load(name)
+            if not bool(im.table.contains(np.asarray([obj]))[0]):
+                raise InputError(f"image {name!r} has no object {obj}")
+            normalised, labels, table, spacing = im.normalised, im.labels, im.table, im.spacing
+        except SvetlanaError as exc:
+            report_error(self, exc)
+            return None
+        class_names = tuple(card["classes"])
+
+        def work(_progress, _cancel):
+            from svetlana.core.explain import gradcam
+            from svetlana.core.patches import PatchSource
+
+            patch = PatchSource(normalised, labels, table, [obj], int(card["patch_size"]), spacing)[
+                :
+            ][0]
+            heat = gradcam(model, patch)
+            return patch, heat
+
+        def done(result) -> None:
+            patch, heat = result
+            pred = (
+                self.session.predictions.get(name)
+                if self.session.prediction_model == model_id
+                else None
+            )
+            caption = f"Object {obj} ({model_id})"
+            if pred is not None:
+                row = int(pred.table.rows(np.asarray([obj]))[0])
+                k = int(pred.class_index[row]) - 1
+                caption += f": predicted {class_names[k]} ({float(pred.confidence[row]):.0%}). Bright = what decided it."
+            self.explain_view.show_result(patch, heat, caption)
+
+        job = run_job(self, work, on_success=done, session=self.session, name="explain")
+        job.finished.connect(self.explainFinished)
+        self.job = job
+        job.finished.connect(self._update_buttons)
+        return job
+
+    # ---- export -------------------------------------------------------------------------
+    def _choose_export(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export predictions to")
+        if folder:
+            self.export_to(folder)
+
+    def export_to(self, folder: str | Path) -> list[Path]:
+        """Write ``<image>_classes.tif`` and ``predictions.csv`` of the shown predictions."""
+        project, preds = self.session.project, self.session.predictions
+        if project is None or not preds:
+            show_status(self, "nothing to export: run a prediction first")
+            return []
+        try:
+            pairs = [(p, project.load(name)) for name, p in preds.items()]
+            class_names = next(iter(preds.values())).class_names
+            files = workflows.write_prediction_outputs(
+                Path(folder), pairs, class_names, lambda im: project.annotations.for_image(im)
+            )
+        except (SvetlanaError, OSError) as exc:
+            report_error(self, exc)
+            return []
+        show_status(self, f"exported {len(files)} files to {folder}")
+        self.status.setText(f"Exported {len(files)} files to {folder}.")
+        return files
+
+    # ---- folder pickers -------------------------------------------------------------------
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder with image and mask files")
+        if folder:
+            self.folder.setText(folder)
+            if not self.out_dir.text().strip():
+                self.out_dir.setText(
+                    str(Path(folder) / f"svetlana-{self.selected_model() or 'predictions'}")
+                )
+
+    def _browse_out(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder")
+        if folder:
+            self.out_dir.setText(folder)
+
+
+def _replace_bundle_outputs(final: Path, pairs, class_names, manual: dict) -> None:
+    """Write predictions/<model>/ beside the old one, then swap: a failure leaves the old results."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        workflows.write_prediction_outputs(tmp, pairs, class_names, lambda im: manual.get(im, {}))
+        old = None
+        if final.exists():
+            old = final.with_name(f".{final.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+        tmp.rename(final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

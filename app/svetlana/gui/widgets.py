@@ -1,0 +1,243 @@
+"""Small widgets shared by the training and prediction tabs: metric tables, curves, model card."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+def _item(
+    text: str, align=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+) -> QTableWidgetItem:
+    it = QTableWidgetItem(text)
+    it.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+    it.setTextAlignment(align)
+    return it
+
+
+class ReadOnlyTable(QTableWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+
+    def text(self, row: int, col: int) -> str:
+        it = self.item(row, col)
+        return it.text() if it is not None else ""
+
+
+class ConfusionTable(ReadOnlyTable):
+    """Rows: true class; columns: predicted class. The diagonal (correct) is tinted green."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setToolTip(
+            "Rows: the class you labelled. Columns: the class the model predicted.\n"
+            "Numbers off the diagonal are mistakes on the validation objects."
+        )
+
+    def set_matrix(self, confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> None:
+        m = np.asarray(confusion, dtype=np.int64)
+        k = len(class_names)
+        self.clear()
+        self.setRowCount(k)
+        self.setColumnCount(k)
+        self.setHorizontalHeaderLabels([f"→ {c}" for c in class_names])
+        self.setVerticalHeaderLabels(list(class_names))
+        for i in range(k):
+            for j in range(k):
+                v = int(m[i, j]) if m.shape == (k, k) else 0
+                it = _item(str(v))
+                if i == j:
+                    it.setBackground(QBrush(QColor(200, 240, 200)))
+                elif v:
+                    it.setBackground(QBrush(QColor(250, 210, 200)))
+                self.setItem(i, j, it)
+
+
+class PerClassTable(ReadOnlyTable):
+    """Precision, recall, F1 and support per class."""
+
+    COLUMNS = ("precision", "recall", "F1", "objects")
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setToolTip(
+            "Precision: of the objects the model called this class, the fraction that really are.\n"
+            "Recall: of the objects of this class, the fraction the model found.\n"
+            "F1: the balance of both. Objects: validation objects of this class."
+        )
+
+    def set_rows(self, per_class: Sequence[Mapping], class_names: Sequence[str]) -> None:
+        self.clear()
+        self.setRowCount(len(class_names))
+        self.setColumnCount(len(self.COLUMNS))
+        self.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.setVerticalHeaderLabels(list(class_names))
+        for i, row in enumerate(per_class[: len(class_names)]):
+            for j, key in enumerate(("precision", "recall", "f1")):
+                self.setItem(i, j, _item(f"{float(row.get(key, 0.0)):.2f}"))
+            self.setItem(i, 3, _item(str(int(row.get("support", 0)))))
+
+
+class CountsTable(ReadOnlyTable):
+    """Objects per predicted class, with the class colour; columns are set by the caller."""
+
+    def set_counts(
+        self,
+        class_names: Sequence[str],
+        colours: Sequence[str],
+        columns: Mapping[str, Mapping[str, int]],
+    ) -> None:
+        self.clear()
+        heads = list(columns)
+        self.setRowCount(len(class_names))
+        self.setColumnCount(len(heads) + 1)
+        self.setHorizontalHeaderLabels(["class", *heads])
+        self.verticalHeader().setVisible(False)
+        for i, name in enumerate(class_names):
+            it = _item(name, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            if i < len(colours) and QColor.isValidColorName(colours[i]):
+                it.setData(Qt.ItemDataRole.DecorationRole, QColor(colours[i]))
+            self.setItem(i, 0, it)
+            for j, h in enumerate(heads):
+                self.setItem(i, j + 1, _item(str(int(columns[h].get(name, 0)))))
+
+    def counts(self, column: int = 1) -> dict[str, int]:
+        return {self.text(r, 0): int(self.text(r, column) or 0) for r in range(self.rowCount())}
+
+
+class TrainingCurves(QWidget):
+    """Loss and accuracy per epoch, training (solid) and validation (dashed)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = pg.PlotWidget(title="loss")
+        self.acc_plot = pg.PlotWidget(title="accuracy")
+        for p in (self.loss_plot, self.acc_plot):
+            p.setBackground("w")
+            p.showGrid(x=True, y=True, alpha=0.3)
+            p.setLabel("bottom", "epoch")
+            p.addLegend(offset=(-10, 10))
+            p.setMinimumHeight(140)
+            lay.addWidget(p)
+        self.acc_plot.setYRange(0, 1.02)
+        train_pen = pg.mkPen("#1f77b4", width=2)
+        val_pen = pg.mkPen("#d62728", width=2, style=Qt.PenStyle.DashLine)
+        self.loss_train = self.loss_plot.plot([], [], pen=train_pen, name="training")
+        self.loss_val = self.loss_plot.plot([], [], pen=val_pen, name="validation")
+        self.acc_train = self.acc_plot.plot([], [], pen=train_pen, name="training")
+        self.acc_val = self.acc_plot.plot([], [], pen=val_pen, name="validation")
+        self.rows: list[dict] = []
+
+    def clear(self) -> None:
+        self.rows = []
+        self._redraw()
+
+    def add_rows(self, rows: Sequence[Mapping]) -> None:
+        self.rows.extend(dict(r) for r in rows)
+        self._redraw()
+
+    def set_rows(self, rows: Sequence[Mapping]) -> None:
+        self.rows = [dict(r) for r in rows]
+        self._redraw()
+
+    def _redraw(self) -> None:
+        def series(key: str) -> tuple[np.ndarray, np.ndarray]:
+            pts = [
+                (r["epoch"], r[key])
+                for r in self.rows
+                if r.get(key) is not None and math.isfinite(r[key])
+            ]
+            if not pts:
+                return np.zeros(0), np.zeros(0)
+            a = np.asarray(pts, dtype=float)
+            return a[:, 0], a[:, 1]
+
+        self.loss_train.setData(*series("loss"))
+        self.loss_val.setData(*series("val_loss"))
+        self.acc_train.setData(*series("accuracy"))
+        self.acc_val.setData(*series("val_accuracy"))
+
+
+def format_card(card: Mapping) -> str:
+    """The model card as a few lines of HTML a biologist can read."""
+    metrics = card.get("metrics") or {}
+    acc = metrics.get("accuracy")
+    which = "validation" if metrics.get("n_val") else "training"
+    counts = card.get("label_counts") or {}
+    labels = ", ".join(f"{c}: {n}" for c, n in counts.items()) or ", ".join(card.get("classes", []))
+    training = card.get("training") or {}
+    rows = [
+        ("Model", card.get("id", "")),
+        ("Architecture", card.get("architecture", "?")),
+        ("Classes", ", ".join(card.get("classes", []))),
+        ("Labels", f"{card.get('n_labels', '?')} ({labels})"),
+        ("Accuracy", f"{acc:.1%} on {which} objects" if isinstance(acc, int | float) else "–"),
+        ("Patch size", f"{card.get('patch_size', '?')} px"),
+        ("Epochs", str(len(card.get("history") or []) or training.get("epochs", "?"))),
+        ("Trained", str(card.get("created", "?")).replace("T", " ")[:19]),
+        (
+            "Device",
+            f"{card.get('device', '?')}"
+            + (f", {card['threads']} thread(s)" if card.get("threads") else ""),
+        ),
+        ("Time", f"{float(card.get('seconds', 0)):.1f} s"),
+    ]
+    body = "".join(f"<tr><td><b>{k}</b>&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+class ExplainView(QWidget):
+    """An object's patch and its Grad-CAM heatmap side by side (3D: maximum projection)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.caption = QLabel("Select an object on the image and press Explain.")
+        self.caption.setWordWrap(True)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.graphics.setMinimumHeight(140)
+        self.patch_box = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.heat_box = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.patch_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.patch_box.addItem(self.patch_item)
+        self.heat_box.addItem(self.heat_item)
+        self.heat_item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
+        lay.addWidget(self.caption)
+        lay.addWidget(self.graphics)
+        self.heatmap: np.ndarray | None = None
+
+    def show_result(self, patch: np.ndarray, heatmap: np.ndarray, caption: str) -> None:
+        """``patch`` (C, ...) with the object mask as last channel; ``heatmap`` its spatial shape."""
+        img = patch[0] if patch.shape[0] > 1 else patch[-1]
+        if img.ndim == 3:
+            img, heatmap = img.max(axis=0), heatmap.max(axis=0)
+        self.heatmap = heatmap
+        lo, hi = np.percentile(img, (1, 99.8)) if img.size else (0.0, 1.0)
+        self.patch_item.setImage(img, levels=(float(lo), float(hi) if hi > lo else float(lo) + 1))
+        self.heat_item.setImage(heatmap, levels=(0.0, 1.0))
+        self.patch_box.autoRange(padding=0)
+        self.heat_box.autoRange(padding=0)
+        self.caption.setText(caption)

@@ -1,0 +1,183 @@
+"""The Prediction tab: predicts in the background, counts, filters, corrections, explain, export."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+from PySide6.QtCore import Qt
+
+from svetlana.core.project import Project
+from svetlana.core.synthetic import texture_scene
+from svetlana.core.training import TrainingConfig
+from svetlana.core.workflows import train_project
+from svetlana.gui.prediction_tab import PredictionTab
+from svetlana.gui.session import Session
+
+pytestmark = pytest.mark.usefixtures("shown_errors")  # a dialog would block; conftest records it
+
+N_OBJECTS = 30
+
+
+def make_project(tmp_path):
+    scene = texture_scene(n_objects=N_OBJECTS, shape=(256, 256))
+    src = tmp_path / "src"
+    src.mkdir()
+    tifffile.imwrite(src / "cells.tif", scene.image[0])
+    tifffile.imwrite(src / "cells_masks.tif", scene.labels)
+    project = Project.create(tmp_path / "p.svetlana", classes=list(scene.class_names))
+    project.add_image(src / "cells.tif", src / "cells_masks.tif", name="cells")
+    changes = []
+    for k, cname in enumerate(scene.class_names):
+        ids = sorted(i for i, c in scene.classes.items() if c == k)[:10]
+        changes += [("cells", i, cname) for i in ids]
+    project.annotations.apply_labels(changes, source="import")
+    return project, scene, src
+
+
+@pytest.fixture(scope="module")
+def trained_bundle(tmp_path_factory):
+    """One trained project per module (training is the slow part); tests copy it."""
+    tmp = tmp_path_factory.mktemp("bundle")
+    project, scene, src = make_project(tmp)
+    train_project(project, TrainingConfig(epochs=3))
+    project.close()
+    return tmp, scene
+
+
+@pytest.fixture
+def session(trained_bundle, tmp_path):
+    import shutil
+
+    tmp, scene = trained_bundle
+    shutil.copytree(tmp / "p.svetlana", tmp_path / "p.svetlana")
+    s = Session()
+    s.open_project(tmp_path / "p.svetlana")
+    s.scene = scene
+    s.src = tmp / "src"
+    yield s
+    s.close_project()
+
+
+@pytest.fixture
+def tab(qtbot, session):
+    w = PredictionTab(session)
+    qtbot.addWidget(w)
+    return w
+
+
+def predict(qtbot, tab, scope="image"):
+    tab.set_scope(scope)
+    with qtbot.waitSignal(tab.predictionFinished, timeout=30000) as blocker:
+        qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
+    return blocker.args[0]
+
+
+def test_predict_this_image_shows_counts(qtbot, tab, session):
+    assert tab.selected_model() == "model-1"
+    changed = []
+    session.predictionsChanged.connect(lambda: changed.append(1))
+    assert predict(qtbot, tab) == "model-1"
+    assert changed and session.prediction_model == "model-1"
+    pred = session.predictions["cells"]
+    assert len(pred.ids) == N_OBJECTS
+    counts = tab.counts.counts(1)
+    assert counts == pred.counts() and sum(counts.values()) == N_OBJECTS
+    assert not session.busy and not (session.project.predictions_dir / "model-1").exists()
+
+
+def test_predict_all_images_saves_in_the_bundle(qtbot, tab, session):
+    predict(qtbot, tab, "all")
+    out = session.project.predictions_dir / "model-1"
+    assert (out / "predictions.csv").is_file() and (out / "cells_classes.tif").is_file()
+    classes = tifffile.imread(out / "cells_classes.tif")
+    assert classes.shape == (256, 256) and set(np.unique(classes)) <= {0, 1, 2}
+
+
+def test_cancel_changes_nothing(qtbot, tab, session, shown_errors):
+    tab.set_scope("all")
+    job = tab.run_prediction()
+    job.cancel()
+    with qtbot.waitSignal(tab.predictionFinished, timeout=30000) as blocker:
+        pass
+    assert blocker.args == [""]
+    assert session.predictions == {}
+    assert not (session.project.predictions_dir / "model-1").exists()
+    assert "Cancelled" in tab.status.text()
+    assert shown_errors == []
+
+
+def test_confidence_filter_sets_the_view_option(qtbot, tab, session):
+    predict(qtbot, tab)
+    tab.confidence.setValue(60)
+    assert session.view_options["max_confidence"] == pytest.approx(0.6)
+    pred = session.predictions["cells"]
+    assert f"{int((pred.confidence <= 0.6).sum())} of {N_OBJECTS}" in tab.confidence_label.text()
+
+
+def test_a_correction_offers_retrain(qtbot, tab, session):
+    predict(qtbot, tab)
+    assert tab.retrain_button.isHidden()
+    pred = session.predictions["cells"]
+    obj = int(pred.ids[0])
+    wrong = pred.class_names[2 - int(pred.class_index[0])]  # the other class
+    session.label([obj], wrong)
+    assert not tab.retrain_button.isHidden()
+    assert tab.corrections_label.text().startswith("1 correction")
+    with qtbot.waitSignal(tab.retrainRequested, timeout=1000):
+        qtbot.mouseClick(tab.retrain_button, Qt.MouseButton.LeftButton)
+
+
+def test_export_writes_masks_and_csv(qtbot, tab, session, tmp_path):
+    predict(qtbot, tab)
+    files = tab.export_to(tmp_path / "export")
+    assert {f.name for f in files} == {"cells_classes.tif", "predictions.csv"}
+    with open(tmp_path / "export" / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == N_OBJECTS and {r["class"] for r in rows} <= set(session.scene.class_names)
+
+
+def test_explain_shows_a_heatmap(qtbot, tab, session):
+    predict(qtbot, tab)
+    obj = int(session.predictions["cells"].ids[3])
+    session.select([obj])
+    assert tab.explain_button.isEnabled()
+    with qtbot.waitSignal(tab.explainFinished, timeout=30000):
+        qtbot.mouseClick(tab.explain_button, Qt.MouseButton.LeftButton)
+    heat = tab.explain_view.heatmap
+    patch = session.project.model_card("model-1")["patch_shape"]
+    assert heat is not None and list(heat.shape) == patch
+    assert heat.min() >= 0 and heat.max() <= 1
+    assert f"Object {obj}" in tab.explain_view.caption.text()
+
+
+def test_folder_outside_the_project(qtbot, tab, session, tmp_path):
+    before = sorted(p.name for p in session.src.iterdir())
+    tab.folder.setText(str(session.src))
+    tab.out_dir.setText(str(tmp_path / "out"))
+    predict(qtbot, tab, "folder")
+    assert sorted(p.name for p in session.src.iterdir()) == before
+    assert (tmp_path / "out" / "predictions.csv").is_file()
+    assert sum(tab.counts.counts(1).values()) == N_OBJECTS
+    assert session.predictions == {}
+
+
+def test_no_model_is_a_plain_message(qtbot, tmp_path, shown_errors):
+    project, _, _ = make_project(tmp_path)
+    s = Session()
+    s.set_project(project)
+    shown = shown_errors
+    w = PredictionTab(s)
+    qtbot.addWidget(w)
+    try:
+        assert not w.run_button.isEnabled()
+        assert w.run_prediction() is None
+        assert "no trained model" in shown[0]
+    finally:
+        s.close_project()

@@ -1,0 +1,169 @@
+"""The Training tab: trains in the background, stays responsive, cancels cleanly, lists models."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import time
+
+import pytest
+import tifffile
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+from svetlana.core.project import Project
+from svetlana.core.synthetic import texture_scene
+from svetlana.gui.session import Session
+from svetlana.gui.training_tab import TrainingTab
+
+pytestmark = pytest.mark.usefixtures("shown_errors")  # a dialog would block; conftest records it
+
+LABELS_PER_CLASS = 10
+
+
+def make_project(tmp_path, labels_per_class=LABELS_PER_CLASS, classes_labelled=2):
+    scene = texture_scene(n_objects=30, shape=(256, 256))
+    tifffile.imwrite(tmp_path / "cells.tif", scene.image[0])
+    tifffile.imwrite(tmp_path / "cells_masks.tif", scene.labels)
+    project = Project.create(tmp_path / "p.svetlana", classes=list(scene.class_names))
+    project.add_image(tmp_path / "cells.tif", tmp_path / "cells_masks.tif", name="cells")
+    changes = []
+    for k, cname in enumerate(scene.class_names[:classes_labelled]):
+        ids = sorted(i for i, c in scene.classes.items() if c == k)[:labels_per_class]
+        changes += [("cells", i, cname) for i in ids]
+    project.annotations.apply_labels(changes, source="import")
+    return project, scene
+
+
+@pytest.fixture
+def session(tmp_path):
+    project, _ = make_project(tmp_path)
+    s = Session()
+    s.set_project(project)
+    yield s
+    s.close_project()
+
+
+@pytest.fixture
+def tab(qtbot, session):
+    w = TrainingTab(session)
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.deviceDetected, timeout=20000):
+        w.show()
+    w.epochs.setValue(3)
+    return w
+
+
+def test_defaults_and_device_are_shown(tab):
+    from svetlana.core.training import TrainingConfig
+
+    cfg = tab.config()
+    d = TrainingConfig()
+    assert (cfg.arch, cfg.batch_size, cfg.lr, cfg.loss, cfg.augment) == (
+        d.arch,
+        d.batch_size,
+        d.lr,
+        d.loss,
+        d.augment,
+    )
+    assert tab.patch_size_value() == "auto"
+    assert "found" in tab.device.itemText(0)
+    assert tab.arch.toolTip() and tab.epochs.toolTip() and tab.val_fraction.toolTip()
+
+
+def test_train_shows_curves_metrics_and_the_new_model(qtbot, tab, session):
+    models_changed = []
+    session.modelsChanged.connect(lambda: models_changed.append(1))
+    ticks = []
+    clock = QElapsedTimer()
+    clock.start()
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
+    timer.start(10)
+    tab.epochs.setValue(40)
+    with qtbot.waitSignal(tab.trainingFinished, timeout=60000) as blocker:
+        qtbot.mouseClick(tab.train_button, Qt.MouseButton.LeftButton)
+        assert session.busy and not tab.train_button.isEnabled() and tab.cancel_button.isEnabled()
+    timer.stop()
+    model_id = blocker.args[0]
+    assert model_id == "model-1"
+    assert session.project.model_ids() == ["model-1"]
+    assert models_changed and not session.busy
+    assert tab.models.item(0).text() == "model-1" and tab.selected_model() == "model-1"
+    assert "minimal" in tab.card.text() and "Accuracy" in tab.card.text()
+    assert tab.confusion.rowCount() == 2 and tab.confusion.columnCount() == 2
+    total = sum(int(tab.confusion.text(i, j)) for i in range(2) for j in range(2))
+    assert total == session.project.model_card("model-1")["metrics"]["n_val"]
+    assert tab.per_class.rowCount() == 2
+    assert len(tab.curves.rows) == 40 and tab.curves.loss_train.getData()[0] is not None
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    stall = max(gaps) if gaps else 0
+    print(f"event loop: {len(ticks)} ticks, max gap {stall} ms")
+    assert len(ticks) > 5
+    assert (
+        stall < 150
+    )  # measured 25-45 ms on the 2-core dev machine (target <= 50 ms); slack for CI
+
+
+def test_cancel_leaves_no_model(qtbot, tab, session, shown_errors):
+    tab.epochs.setValue(5000)
+    job = tab.start_training()
+    assert job is not None
+    qtbot.waitUntil(lambda: tab.progress.value() >= 1, timeout=30000)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(tab.trainingFinished, timeout=30000) as blocker:
+        qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    assert time.perf_counter() - t0 < 5
+    assert blocker.args == [""]
+    assert session.project.model_ids() == []
+    assert not (session.project.models_dir.exists() and any(session.project.models_dir.iterdir()))
+    assert "Cancelled" in tab.status.text()
+    assert shown_errors == []  # a cancel is a quiet status message, not an error
+    assert tab.train_button.isEnabled()
+
+
+def test_one_class_is_refused_with_a_plain_message(qtbot, tmp_path, shown_errors):
+    project, _ = make_project(tmp_path, classes_labelled=1)
+    s = Session()
+    s.set_project(project)
+    shown = shown_errors
+    w = TrainingTab(s)
+    qtbot.addWidget(w)
+    try:
+        assert w.start_training() is None
+        assert len(shown) == 1 and "only one class is labelled" in shown[0]
+        assert not s.busy and project.model_ids() == []
+    finally:
+        s.close_project()
+
+
+def test_settings_round_trip(tab):
+    tab.epochs.setValue(7)
+    tab.loss.setCurrentIndex(tab.loss.findData("focal"))
+    tab.patch_size.setValue(40)
+    saved = tab.settings()
+    tab.apply_settings({})
+    tab.epochs.setValue(1)
+    tab.apply_settings(saved)
+    assert (
+        tab.config().epochs == 7 and tab.config().loss == "focal" and tab.patch_size_value() == 40
+    )
+
+
+def test_network_file_is_used_for_training(tab, tmp_path):
+    tab.set_arch_file(tmp_path / "net.pt")
+    assert tab.arch_file == str(tmp_path / "net.pt")
+    tab.set_arch_file(None)
+    assert tab.arch_file is None and tab.config().arch == "minimal"
+
+
+def test_shutdown_cancels_and_waits(qtbot, tab, session):
+    tab.epochs.setValue(5000)
+    job = tab.start_training()
+    qtbot.waitUntil(lambda: tab.progress.value() >= 1, timeout=30000)
+    assert tab.shutdown(10000)
+    assert job.cancelled
+    with qtbot.waitSignal(tab.trainingFinished, timeout=10000):
+        pass  # the queued end-of-job signals still arrive
+    assert session.project.model_ids() == [] and not session.busy
