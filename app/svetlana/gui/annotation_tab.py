@@ -1,0 +1,607 @@
+"""Labelling: the class list, the three ways of choosing objects (Random, Click, Uncertain), keys, progress."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QColorDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from svetlana.core.annotations import AddClass, RemoveClass, UpdateClass
+from svetlana.core.errors import SvetlanaError
+from svetlana.core.sampling import next_unlabelled, random_order, uncertain_order
+from svetlana.gui.errors import show_error
+from svetlana.gui.image_view import ImageView
+from svetlana.gui.session import Session
+
+log = logging.getLogger(__name__)
+
+RANDOM, CLICK, UNCERTAIN = "random", "click", "uncertain"
+MODE_HELP = {
+    RANDOM: "Objects come one at a time in a random order, which keeps your labels representative "
+    "of the image. Press a class key (1–9) to label and go on; Space skips, ← goes back.",
+    CLICK: "Click an object to select it (Ctrl+click adds more). Drag a rectangle to select several, "
+    "then press a class key to label them all at once. Middle-drag pans.",
+    UNCERTAIN: "Objects the current predictions are least sure about come first: labelling them helps "
+    "the next model most.",
+}
+
+
+def _swatch(colour: str) -> QIcon:
+    pix = QPixmap(14, 14)
+    pix.fill(QColor(colour))
+    return QIcon(pix)
+
+
+class AnnotationTab(QWidget):
+    """Chooses the object(s) to label and labels them with the class keys."""
+
+    currentChanged = Signal(object)  # current object id or None
+    message = Signal(str)  # short status text for the window
+
+    def __init__(self, session: Session, view: ImageView, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.view = view
+        self.mode = RANDOM
+        self.current: int | None = None
+        self._order: np.ndarray | None = None
+        self._order_key: tuple | None = None
+        self._pos = -1
+        self._history: list[int] = []
+        self._labelled: set[int] = set()
+        self._patch_size: int | None = None
+
+        # classes
+        self.classes = QTreeWidget()
+        self.classes.setColumnCount(3)
+        self.classes.setHeaderLabels(["Key", "Class", "Labelled"])
+        self.classes.setRootIsDecorated(False)
+        self.classes.setColumnWidth(0, 40)
+        self.classes.setColumnWidth(1, 150)
+        self.classes.itemDoubleClicked.connect(
+            lambda item, col: self.rename_class() if col == 1 else self.recolour_class()
+        )
+        self.classes.setToolTip("Double-click a name to rename it, the key to change its colour")
+        self.classes.setMaximumHeight(130)
+        add = QPushButton("Add")
+        add.clicked.connect(self.add_class)
+        rename = QPushButton("Rename")
+        rename.clicked.connect(self.rename_class)
+        colour = QPushButton("Colour")
+        colour.clicked.connect(self.recolour_class)
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self.remove_class)
+        buttons = QHBoxLayout()
+        for b in (add, rename, colour, remove):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            buttons.addWidget(b)
+        box_classes = QGroupBox("Classes")
+        lc = QVBoxLayout(box_classes)
+        lc.addWidget(self.classes)
+        lc.addLayout(buttons)
+
+        # modes
+        self.mode_buttons: dict[str, QRadioButton] = {}
+        group = QButtonGroup(self)
+        box_mode = QGroupBox("Choose objects")
+        lm = QVBoxLayout(box_mode)
+        row = QHBoxLayout()
+        for mode, text in ((RANDOM, "Random"), (CLICK, "Click"), (UNCERTAIN, "Uncertain")):
+            b = QRadioButton(text)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            group.addButton(b)
+            self.mode_buttons[mode] = b
+            row.addWidget(b)
+        self.mode_buttons[RANDOM].setChecked(True)
+        for mode, b in self.mode_buttons.items():
+            b.toggled.connect(lambda on, m=mode: on and self.set_mode(m))
+        lm.addLayout(row)
+        self.mode_help = QLabel(MODE_HELP[RANDOM])
+        self.mode_help.setWordWrap(True)
+        self.mode_help.setStyleSheet("color: #555;")
+        lm.addWidget(self.mode_help)
+        self.hint = QLabel("")
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #d08000; font-weight: bold;")
+        self.hint.hide()
+        lm.addWidget(self.hint)
+        nav = QHBoxLayout()
+        self.back_button = QPushButton("← Back")
+        self.back_button.clicked.connect(self.back)
+        self.skip_button = QPushButton("Skip →")
+        self.skip_button.clicked.connect(self.skip)
+        for b in (self.back_button, self.skip_button):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            nav.addWidget(b)
+        lm.addLayout(nav)
+
+        # current object + patch preview
+        self.current_label = QLabel("No object")
+        self.current_label.setWordWrap(True)
+        self.preview = QLabel()
+        self.preview.setFixedSize(128, 128)
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setStyleSheet("background: #101010; border: 1px solid #444;")
+        self.preview_caption = QLabel("What the network sees")
+        self.preview_caption.setWordWrap(True)
+        box_cur = QGroupBox("Current object")
+        lcur = QHBoxLayout(box_cur)
+        lcur.addWidget(self.preview)
+        col = QVBoxLayout()
+        col.addWidget(self.current_label)
+        col.addWidget(self.preview_caption)
+        col.addStretch(1)
+        lcur.addLayout(col, 1)
+
+        # progress
+        self.progress_label = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setMaximumHeight(8)
+        box_prog = QGroupBox("Progress")
+        lp = QVBoxLayout(box_prog)
+        lp.addWidget(self.progress_label)
+        lp.addWidget(self.progress_bar)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(box_classes)
+        layout.addWidget(box_mode)
+        layout.addWidget(box_cur)
+        layout.addWidget(box_prog)
+        layout.addStretch(1)
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(40)
+        self._preview_timer.timeout.connect(self._update_preview)
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(30)
+        self._progress_timer.timeout.connect(self._update_progress)
+
+        session.projectChanged.connect(self._on_project)
+        session.currentImageChanged.connect(self._on_image)
+        session.labelsChanged.connect(self._on_labels)
+        session.classesChanged.connect(self._refresh_classes)
+        session.predictionsChanged.connect(self._on_predictions)
+        view.objectClicked.connect(self._on_object_clicked)
+        view.rectangleSelected.connect(self._on_rectangle)
+
+    # ---- project / image -------------------------------------------------------------------
+    def _on_project(self) -> None:
+        self._patch_size = None
+        self._order = None
+        self._order_key = None
+        self._refresh_classes()
+        if self.session.project is None:
+            self.current = None
+            self._labelled = set()
+
+    def _on_image(self, _name: str) -> None:
+        self._order = None
+        self._order_key = None
+        self._history = []
+        self._pos = -1
+        self.current = None
+        self._rebuild_labelled()
+        self._refresh_classes()
+        if self.mode in (RANDOM, UNCERTAIN):
+            self.advance()
+        else:
+            self._show_current()
+
+    def _rebuild_labelled(self) -> None:
+        s, name = self.session, self.session.current_image
+        self._labelled = set(s.project.annotations.for_image(name)) if s.project and name else set()
+
+    def _on_labels(self, keys) -> None:
+        s = self.session
+        if s.project is None or s.current_image is None:
+            return
+        if keys is None:
+            self._rebuild_labelled()
+        else:
+            for im, o in keys:
+                if im == s.current_image:
+                    if s.project.annotations.get(im, o) is None:
+                        self._labelled.discard(o)
+                    else:
+                        self._labelled.add(o)
+        self._progress_timer.start()
+
+    def _on_predictions(self) -> None:
+        if self.mode == UNCERTAIN:
+            self._order = None
+            self._pos = -1
+            self.advance()
+
+    # ---- order ------------------------------------------------------------------------------
+    def _ensure_order(self) -> np.ndarray | None:
+        s = self.session
+        if s.project is None or s.current_image is None:
+            return None
+        pred = s.predictions.get(s.current_image)
+        key = (self.mode, s.current_image, id(pred) if self.mode == UNCERTAIN else None)
+        if self._order is not None and self._order_key == key:
+            return self._order
+        self._order_key = key
+        self._pos = -1
+        if self.mode == RANDOM:
+            loaded = s.loaded()
+            self._order = random_order(s.project.sampling_seed, s.current_image, loaded.table.ids)
+        elif self.mode == UNCERTAIN:
+            if pred is None or getattr(pred, "uncertainty", None) is None:
+                self._order = None
+            else:
+                self._order = uncertain_order(pred.ids, pred.uncertainty)
+        else:
+            self._order = None
+        return self._order
+
+    def advance(self) -> None:
+        """Go to the next unlabelled object of the order (Random / Uncertain)."""
+        if self.mode == CLICK:
+            return
+        order = self._ensure_order()
+        if order is None:
+            self._set_current(None)
+            if self.mode == UNCERTAIN and self.session.project is not None:
+                self._show_hint(
+                    "Train a model and predict first: the Uncertain mode needs predictions of this image."
+                )
+            return
+        self._show_hint("")
+        pos = next_unlabelled(order, self._labelled, self._pos + 1)
+        if pos is None:
+            pos = next_unlabelled(order, self._labelled, 0)  # wrap round to objects skipped before
+        if pos is None:
+            self._set_current(None)
+            self._show_hint(
+                "Every object of this image is labelled. Page Down goes to the next image."
+            )
+            return
+        if self.current is not None:
+            self._history.append(self.current)
+        self._pos = pos
+        self._set_current(int(order[pos]))
+
+    def back(self) -> None:
+        if self.mode == CLICK or not self._history:
+            return
+        obj = self._history.pop()
+        order = self._ensure_order()
+        if order is not None:
+            hits = np.flatnonzero(order == obj)
+            if hits.size:
+                self._pos = int(hits[0])
+        self._set_current(obj)
+
+    def skip(self) -> None:
+        self.advance()
+
+    def _set_current(self, obj: int | None) -> None:
+        self.current = obj
+        self.session.select(() if obj is None else (obj,))
+        if obj is not None:
+            self.view.focus_object(obj)
+        self._show_current()
+        self.currentChanged.emit(obj)
+
+    def _show_current(self) -> None:
+        sel = self.session.selection
+        if not sel:
+            self.current_label.setText("No object selected" if self.mode == CLICK else "No object")
+            self.preview.clear()
+        elif len(sel) == 1:
+            self.current_label.setText(self.view.describe(sel[0]).replace("  ·  ", "\n"))
+            self._preview_timer.start()
+        else:
+            self.current_label.setText(f"{len(sel)} objects selected")
+            self.preview.clear()
+
+    def _show_hint(self, text: str) -> None:
+        self.hint.setText(text)
+        self.hint.setVisible(bool(text))
+
+    # ---- modes ----------------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODE_HELP:
+            raise ValueError(mode)
+        if not self.mode_buttons[mode].isChecked():
+            self.mode_buttons[mode].setChecked(True)  # re-enters through toggled
+            return
+        if mode == self.mode and self._order_key is not None:
+            return
+        self.mode = mode
+        self.mode_help.setText(MODE_HELP[mode])
+        self.view.viewbox.rect_mode = mode == CLICK
+        self._order = None
+        self._order_key = None
+        self._history = []
+        self._pos = -1
+        self._show_hint("")
+        self.current = None
+        if mode == CLICK:
+            self.session.select(())
+            self._show_current()
+        else:
+            self.advance()
+
+    def _on_object_clicked(self, obj: int, modifiers) -> None:
+        if self.session.project is None:
+            return
+        add = bool(
+            modifiers & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier)
+        )
+        if obj == 0:
+            if not add:
+                self.session.select(())
+        elif add:
+            sel = list(self.session.selection)
+            if obj in sel:
+                sel.remove(obj)
+            else:
+                sel.append(obj)
+            self.session.select(sel)
+        else:
+            self.session.select((obj,))
+        if self.mode != CLICK and len(self.session.selection) == 1:
+            if self.current is not None and self.current != obj:
+                self._history.append(self.current)
+            self.current = self.session.selection[0]
+        self._show_current()
+
+    def _on_rectangle(self, ids: tuple, modifiers) -> None:
+        if self.session.project is None:
+            return
+        if modifiers & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier):
+            ids = tuple(dict.fromkeys(self.session.selection + tuple(ids)))
+        self.session.select(ids)
+        self._show_current()
+        if ids:
+            self.message.emit(f"{len(ids)} objects selected: press a class key to label them")
+
+    # ---- keys -------------------------------------------------------------------------------------
+    def handle_key(self, event: QKeyEvent) -> bool:
+        """The labelling keys; returns whether the key was used."""
+        if self.session.project is None or self.session.current_image is None:
+            return False
+        key, text = event.key(), event.text()
+        mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if mods & (
+            Qt.KeyboardModifier.ControlModifier
+            | Qt.KeyboardModifier.AltModifier
+            | Qt.KeyboardModifier.MetaModifier
+        ):
+            return False
+        if text and text in "123456789":
+            cls = self.session.project.annotations.class_for_key(text)
+            if cls is None:
+                self.message.emit(f"no class has the key {text}")
+                return True
+            self.label_current(cls)
+            return True
+        if key in (Qt.Key.Key_0, Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
+            self.label_current(None)
+            return True
+        if key in (Qt.Key.Key_Space, Qt.Key.Key_Right):
+            self.skip()
+            return True
+        if key == Qt.Key.Key_Left:
+            self.back()
+            return True
+        return False
+
+    def label_current(self, class_name: str | None) -> None:
+        """Label (or clear) the selected object(s) in one undoable step; advance in Random/Uncertain."""
+        ids = self.session.selection
+        if not ids:
+            self.message.emit("no object selected")
+            return
+        try:
+            self.session.label(ids, class_name)
+        except SvetlanaError as exc:
+            show_error(self, exc)
+            return
+        if class_name is None:
+            self._show_current()
+            return
+        if self.mode == CLICK:
+            if len(ids) > 1:
+                self.session.select(())
+            self._show_current()
+        else:
+            self.advance()
+
+    # ---- classes --------------------------------------------------------------------------------
+    def _refresh_classes(self) -> None:
+        self.classes.clear()
+        project = self.session.project
+        if project is None:
+            self._update_progress()
+            return
+        counts = project.annotations.counts(self.session.current_image)
+        totals = project.annotations.counts()
+        for c in project.annotations.classes:
+            item = QTreeWidgetItem(
+                [c.key or "–", c.name, f"{counts.get(c.name, 0)}  ({totals.get(c.name, 0)} in all)"]
+            )
+            item.setIcon(0, _swatch(c.colour))
+            item.setData(1, Qt.ItemDataRole.UserRole, c.name)
+            self.classes.addTopLevelItem(item)
+        self._update_progress()
+        self._show_current()
+
+    def _update_progress(self) -> None:
+        project, name = self.session.project, self.session.current_image
+        if project is None or name is None:
+            self.progress_label.setText("")
+            self.progress_bar.setValue(0)
+            return
+        total = project.image(name).n_objects
+        done = len(self._labelled)
+        n_all = sum(e.n_objects for e in project.images)
+        self.progress_label.setText(
+            f"{name}: {done} of {total} objects labelled\nall images: {len(project.annotations)} of {n_all}"
+        )
+        self.progress_bar.setMaximum(max(total, 1))
+        self.progress_bar.setValue(done)
+        counts = project.annotations.counts(name)
+        totals = project.annotations.counts()
+        for i in range(self.classes.topLevelItemCount()):
+            item = self.classes.topLevelItem(i)
+            cname = item.data(1, Qt.ItemDataRole.UserRole)
+            item.setText(2, f"{counts.get(cname, 0)}  ({totals.get(cname, 0)} in all)")
+
+    def selected_class(self) -> str | None:
+        item = self.classes.currentItem()
+        return None if item is None else item.data(1, Qt.ItemDataRole.UserRole)
+
+    def _push(self, cmd) -> bool:
+        try:
+            self.session.push(cmd)
+        except SvetlanaError as exc:
+            show_error(self, exc)
+            return False
+        return True
+
+    def add_class(self, name: str | None = None) -> None:
+        if self.session.project is None:
+            return
+        if name is None:
+            n = len(self.session.project.annotations.classes) + 1
+            name, ok = QInputDialog.getText(
+                self, "Add class", "Name of the new class:", text=f"class {n}"
+            )
+            if not ok:
+                return
+        self._push(AddClass(name))
+
+    def rename_class(self, new_name: str | None = None) -> None:
+        old = self.selected_class()
+        if old is None:
+            return
+        if new_name is None:
+            new_name, ok = QInputDialog.getText(
+                self, "Rename class", f"New name for {old}:", text=old
+            )
+            if not ok or new_name == old:
+                return
+        self._push(UpdateClass(old, new_name=new_name))
+
+    def recolour_class(self, colour: str | None = None) -> None:
+        name = self.selected_class()
+        if name is None or self.session.project is None:
+            return
+        if colour is None:
+            current = QColor(self.session.project.annotations.class_info(name).colour)
+            chosen = QColorDialog.getColor(current, self, f"Colour of {name}")
+            if not chosen.isValid():
+                return
+            colour = chosen.name()
+        self._push(UpdateClass(name, colour=colour))
+
+    def remove_class(self, confirm: bool = True) -> None:
+        name = self.selected_class()
+        if name is None or self.session.project is None:
+            return
+        n = self.session.project.annotations.counts().get(name, 0)
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Remove class",
+                f"Remove the class {name!r} and its {n} labels? (Edit ▸ Undo brings them back.)",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self._push(RemoveClass(name))
+
+    # ---- patch preview ------------------------------------------------------------------------------
+    def _update_preview(self) -> None:
+        sel = self.session.selection
+        if len(sel) != 1 or self.session.project is None:
+            self.preview.clear()
+            return
+        try:
+            patch, size = self.patch_for(sel[0])
+        except SvetlanaError as exc:
+            self.preview_caption.setText(f"No preview: {exc.message}")
+            return
+        self.preview.setPixmap(_patch_pixmap(patch, self.preview.width()))
+        self.preview_caption.setText(
+            f"What the network sees: a {size}×{size} pixel patch around the object, "
+            "with the object's own pixels marked (outlined)."
+        )
+
+    def patch_for(self, obj: int) -> tuple[np.ndarray, int]:
+        """The training patch of an object, (C+1, *patch), cut from a crop (not the whole image)."""
+        from svetlana.core.objects import ObjectTable
+        from svetlana.core.patches import extract_patches, patch_shape
+        from svetlana.core.workflows import resolve_patch_size
+
+        s = self.session
+        if self._patch_size is None:
+            self._patch_size = resolve_patch_size(s.project, "auto")
+        size = self._patch_size
+        loaded = s.loaded()
+        table = loaded.table
+        row = int(table.rows(obj)[0])
+        shape = patch_shape(size, table.ndim, loaded.spacing)
+        centre = np.floor(table.centroid[row] + 0.5).astype(np.int64)
+        lo = np.maximum(centre - np.asarray(shape), 0)
+        hi = np.minimum(centre + np.asarray(shape), loaded.labels.shape)
+        crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        sub = ObjectTable(
+            ids=table.ids[row : row + 1],
+            bbox=table.bbox[row : row + 1] - np.concatenate([lo, lo]),
+            centroid=table.centroid[row : row + 1] - lo,
+            area=table.area[row : row + 1],
+            mean_intensity=table.mean_intensity[row : row + 1],
+        )
+        image = loaded.normalised[(slice(None), *crop)]
+        patch = extract_patches(image, loaded.labels[crop], sub, [obj], size, loaded.spacing)[0]
+        return patch, size
+
+
+def _patch_pixmap(patch: np.ndarray, side: int) -> QPixmap:
+    """First channel in grey (middle slice in 3D) with the object's mask outlined in yellow."""
+    img = patch[0]
+    mask = patch[-1]
+    if img.ndim == 3:
+        img, mask = img[img.shape[0] // 2], mask[mask.shape[0] // 2]
+    lo, hi = np.percentile(img, [1, 99.5]) if img.size else (0, 1)
+    grey = np.clip((img - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    m = mask > 0
+    edge = m & ~(
+        np.pad(m, 1)[2:, 1:-1]
+        & np.pad(m, 1)[:-2, 1:-1]
+        & np.pad(m, 1)[1:-1, 2:]
+        & np.pad(m, 1)[1:-1, :-2]
+    )
+    rgb[edge] = (255, 230, 0)
+    rgb = np.ascontiguousarray(rgb)
+    h, w = grey.shape
+    qimg = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    pix = QPixmap.fromImage(qimg).scaled(
+        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
+    return pix

@@ -1,0 +1,73 @@
+"""Start the desktop application: logging, the Qt application, the error hook, the main window."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def log_dir() -> Path:
+    from platformdirs import user_log_dir
+
+    return Path(user_log_dir("Svetlana", appauthor=False))
+
+
+def setup_logging() -> Path | None:
+    """A rotating log file in the user's log folder (never fatal when it cannot be written)."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    try:
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "svetlana.log"
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        )
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    return path
+
+
+def run(bundle: Path | None = None, demo: bool = False) -> int:
+    """Open the window (with ``bundle``, or the demo project) and run until it is closed."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from svetlana import __version__
+
+    path = setup_logging()
+    log.info("Svetlana %s starting (log: %s)", __version__, path)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Svetlana")
+    app.setOrganizationName("Svetlana")
+    app.setApplicationVersion(__version__)
+
+    from svetlana.gui.errors import install_excepthook
+    from svetlana.gui.main_window import MainWindow
+
+    window = MainWindow()
+    install_excepthook(lambda: window)
+    window.show()
+    if demo and bundle is None:
+        QTimer.singleShot(0, window.open_demo)
+    elif bundle is not None:
+        target = Path(bundle)
+        if demo and not target.exists():
+
+            def build() -> None:
+                from svetlana.core.workflows import build_demo
+                from svetlana.gui.errors import reporting
+
+                with reporting(window, "Cannot build the demo"):
+                    window.set_project(build_demo(target))
+
+            QTimer.singleShot(0, build)
+        else:
+            QTimer.singleShot(0, lambda: window.open_project(target))
+    return int(app.exec())

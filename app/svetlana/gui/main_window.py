@@ -1,0 +1,592 @@
+"""The main window: start page, menus, the image with its tabs, keys, title, drag-and-drop."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from svetlana import __version__
+from svetlana.core.errors import SvetlanaError
+from svetlana.core.project import MANIFEST, SUFFIX, Project
+from svetlana.gui.annotation_tab import AnnotationTab
+from svetlana.gui.errors import reporting, show_error
+from svetlana.gui.image_view import ImageView
+from svetlana.gui.session import Session
+from svetlana.gui.settings import Settings
+from svetlana.gui.shortcuts import ShortcutsDialog
+
+log = logging.getLogger(__name__)
+
+_TEXT_WIDGETS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
+
+
+def demo_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("Svetlana", appauthor=False)) / f"demo{SUFFIX}"
+
+
+def _placeholder(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    return label
+
+
+def _make_training_tab(session: Session) -> QWidget:
+    try:
+        from svetlana.gui.training_tab import TrainingTab
+    except ImportError:
+        return _placeholder("Training is not available in this build.")
+    return TrainingTab(session)
+
+
+def _make_prediction_tab(session: Session) -> QWidget:
+    try:
+        from svetlana.gui.prediction_tab import PredictionTab
+    except ImportError:
+        return _placeholder("Prediction is not available in this build.")
+    return PredictionTab(session)
+
+
+def project_path_of(path: str | Path) -> Path | None:
+    """The bundle a dropped/opened path refers to (the folder or its project.json), else None."""
+    p = Path(path)
+    if p.is_file() and p.name == MANIFEST:
+        return p.parent
+    if p.is_dir() and (p / MANIFEST).is_file():
+        return p
+    return None
+
+
+class StartPage(QWidget):
+    """What the window shows without a project."""
+
+    def __init__(self, window: MainWindow):
+        super().__init__(window)
+        title = QLabel("<h1>Svetlana</h1>")
+        sub = QLabel(
+            "Classify segmented objects in microscopy images: label a few objects, train a small "
+            "network on patches around them, and let it classify all the others."
+        )
+        sub.setWordWrap(True)
+        self.new_button = QPushButton("New project…")
+        self.open_button = QPushButton("Open project…")
+        self.demo_button = QPushButton("Try the demo")
+        self.demo_button.setToolTip(
+            "A small project of two textures, with some objects already labelled"
+        )
+        for b in (self.new_button, self.open_button, self.demo_button):
+            b.setMinimumHeight(36)
+        self.new_button.clicked.connect(window.new_project)
+        self.open_button.clicked.connect(window.open_project_dialog)
+        self.demo_button.clicked.connect(window.open_demo)
+        self.recent = QListWidget()
+        self.recent.itemActivated.connect(
+            lambda item: window.open_project(item.data(Qt.ItemDataRole.UserRole))
+        )
+        self.recent.setToolTip("Double-click (or Enter) to open")
+        buttons = QVBoxLayout()
+        for b in (self.new_button, self.open_button, self.demo_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        recent_col = QVBoxLayout()
+        recent_col.addWidget(QLabel("<b>Recent projects</b>"))
+        recent_col.addWidget(self.recent)
+        row = QHBoxLayout()
+        row.addLayout(buttons)
+        row.addSpacing(24)
+        row.addLayout(recent_col, 1)
+        inner = QWidget()
+        inner.setMaximumWidth(820)
+        lay = QVBoxLayout(inner)
+        lay.addWidget(title)
+        lay.addWidget(sub)
+        lay.addSpacing(16)
+        lay.addLayout(row, 1)
+        lay.addWidget(QLabel("Tip: drop a .svetlana project folder on this window to open it."))
+        outer = QHBoxLayout(self)
+        outer.addStretch(1)
+        outer.addWidget(inner, 4)
+        outer.addStretch(1)
+
+    def set_recent(self, paths: list[Path]) -> None:
+        self.recent.clear()
+        for p in paths:
+            item = QListWidgetItem(f"{p.name.removesuffix(SUFFIX)}    —    {p.parent}")
+            item.setData(Qt.ItemDataRole.UserRole, str(p))
+            item.setToolTip(str(p))
+            self.recent.addItem(item)
+        if not paths:
+            item = QListWidgetItem("(none yet)")
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.recent.addItem(item)
+
+
+class MainWindow(QMainWindow):
+    """The Svetlana window. ``settings`` is injectable so tests never touch the user's settings."""
+
+    def __init__(self, settings: QSettings | None = None, session: Session | None = None):
+        super().__init__()
+        self.settings = Settings(settings)
+        self.session = session if session is not None else Session(self)
+        self.setAcceptDrops(True)
+        self.setWindowTitle("Svetlana")
+        self.resize(1400, 900)
+
+        self.start_page = StartPage(self)
+        self.view = ImageView(self.session)
+        self.annotation_tab = AnnotationTab(self.session, self.view)
+        self.training_tab = _make_training_tab(self.session)
+        self.prediction_tab = _make_prediction_tab(self.session)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.annotation_tab, "Annotate")
+        self.tabs.addTab(self.training_tab, "Train")
+        self.tabs.addTab(self.prediction_tab, "Predict")
+        self.tabs.setMinimumWidth(340)
+        self.tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        self.image_box = QComboBox()
+        self.image_box.setMinimumWidth(200)
+        self.image_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.image_box.currentIndexChanged.connect(self._on_image_box)
+        self.image_info = QLabel("")
+        top = QHBoxLayout()
+        top.setContentsMargins(6, 4, 6, 4)
+        top.addWidget(QLabel("Image"))
+        top.addWidget(self.image_box)
+        top.addWidget(self.image_info, 1)
+        image_area = QWidget()
+        ia = QVBoxLayout(image_area)
+        ia.setContentsMargins(0, 0, 0, 0)
+        ia.setSpacing(0)
+        ia.addLayout(top)
+        ia.addWidget(self.view, 1)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(image_area)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([380, 1020])
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.splitter)
+        self.setCentralWidget(self.stack)
+
+        self.hover_label = QLabel("")
+        self.statusBar().addWidget(self.hover_label, 1)
+        self.view.hoverText.connect(self.hover_label.setText)
+        self.annotation_tab.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
+
+        self._make_actions()
+        self._make_menus()
+        self.session.projectChanged.connect(self._on_project)
+        self.session.imagesChanged.connect(self._fill_images)
+        self.session.currentImageChanged.connect(self._on_current_image)
+        self.session.undo_stack.cleanChanged.connect(
+            lambda clean: self.setWindowModified(not clean)
+        )
+        self.session.busyChanged.connect(self._on_busy)
+
+        self.start_page.set_recent(self.settings.recent_projects())
+        geometry = self.settings.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self._on_project()
+
+    # ---- actions and menus -------------------------------------------------------------------
+    def _action(
+        self, text: str, slot, shortcut=None, checkable: bool = False, checked: bool = False
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if checkable:
+            action.setCheckable(True)
+            action.setChecked(checked)
+            action.toggled.connect(slot)
+        else:
+            action.triggered.connect(slot)
+        return action
+
+    def _make_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.new_action = self._action("&New project…", self.new_project, K.New)
+        self.open_action = self._action("&Open project…", self.open_project_dialog, K.Open)
+        self.demo_action = self._action("Try the &demo", self.open_demo)
+        self.add_images_action = self._action("&Add images…", self.add_images)
+        self.export_action = self._action("&Export labels…", self.export_labels)
+        self.close_action = self._action("&Close project", self.close_project, K.Close)
+        self.quit_action = self._action("&Quit", self.close, K.Quit)
+        self.undo_action = self.session.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(K.Undo)
+        self.redo_action = self.session.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence(K.Redo)])
+        opts = self.session.view_options
+        self.outlines_action = self._action(
+            "Object &outlines",
+            lambda on: self.session.set_view_option("outlines", on),
+            None,
+            True,
+            opts["outlines"],
+        )
+        self.labels_action = self._action(
+            "&Labels (class colours)",
+            lambda on: self.session.set_view_option("labels", on),
+            None,
+            True,
+            opts["labels"],
+        )
+        self.predictions_action = self._action(
+            "&Predictions",
+            lambda on: self.session.set_view_option("predictions", on),
+            None,
+            True,
+            opts["predictions"],
+        )
+        self.auto_contrast_action = self._action("&Auto contrast", self.view.auto_contrast)
+        self.prev_image_action = self._action("Previous image", lambda: self.session.step_image(-1))
+        self.next_image_action = self._action("Next image", lambda: self.session.step_image(1))
+        self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts)
+        self.about_action = self._action("&About Svetlana", self.show_about)
+
+    def _make_menus(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        m.addAction(self.new_action)
+        m.addAction(self.open_action)
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m.addAction(self.demo_action)
+        m.addSeparator()
+        m.addAction(self.add_images_action)
+        m.addAction(self.export_action)
+        m.addSeparator()
+        m.addAction(self.close_action)
+        m.addAction(self.quit_action)
+        m = bar.addMenu("&Edit")
+        m.addAction(self.undo_action)
+        m.addAction(self.redo_action)
+        m = bar.addMenu("&View")
+        m.addAction(self.outlines_action)
+        m.addAction(self.labels_action)
+        m.addAction(self.predictions_action)
+        m.addSeparator()
+        self.channels_menu = m.addMenu("&Channels")
+        self.channels_menu.aboutToShow.connect(self._fill_channels_menu)
+        m.addAction(self.auto_contrast_action)
+        m.addSeparator()
+        m.addAction(self.prev_image_action)
+        m.addAction(self.next_image_action)
+        m = bar.addMenu("&Help")
+        m.addAction(self.shortcuts_action)
+        m.addAction(self.about_action)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.settings.recent_projects()
+        for p in paths:
+            self.recent_menu.addAction(str(p), lambda p=p: self.open_project(p))
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _fill_channels_menu(self) -> None:
+        self.channels_menu.clear()
+        for c in range(len(self.view.channel_items)):
+            action = self.channels_menu.addAction(f"Channel {c + 1}")
+            action.setCheckable(True)
+            action.setChecked(self.view.channel_visible(c))
+            action.toggled.connect(lambda on, c=c: self.view.set_channel_visible(c, on))
+
+    # ---- project ----------------------------------------------------------------------------------
+    def open_project(self, path: str | Path) -> bool:
+        path = Path(path)
+        bundle = project_path_of(path) or path
+        try:
+            self.session.open_project(bundle)
+        except SvetlanaError as exc:
+            show_error(self, exc, "Cannot open the project")
+            if not bundle.exists():
+                self.settings.remove_recent(bundle)
+                self.start_page.set_recent(self.settings.recent_projects())
+            return False
+        self._remember(bundle)
+        return True
+
+    def set_project(self, project: Project) -> None:
+        """Show a project opened elsewhere (new project dialog, demo)."""
+        self.session.set_project(project)
+        self._remember(project.path)
+
+    def _remember(self, path: Path) -> None:
+        self.settings.add_recent(path)
+        self.start_page.set_recent(self.settings.recent_projects())
+
+    def open_project_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Open a Svetlana project (the .svetlana folder)"
+        )
+        if path:
+            self.open_project(path)
+
+    def new_project(self) -> None:
+        from svetlana.gui.new_project_dialog import NewProjectDialog
+
+        dialog = NewProjectDialog(self)
+        if dialog.exec() and dialog.project is not None:
+            self.set_project(dialog.project)
+
+    def add_images(self) -> None:
+        from svetlana.gui.new_project_dialog import NewProjectDialog, add_pairs
+
+        project = self.session.project
+        if project is None:
+            return
+        dialog = NewProjectDialog(self, adding=True)
+        if not dialog.exec():
+            return
+        names: list[str] = []
+        with reporting(self, "Cannot add the image"):
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                for image, mask, name in dialog.pairs():
+                    names += add_pairs(project, [(image, mask, name)])
+            finally:
+                QApplication.restoreOverrideCursor()
+        if names:
+            self.session.imagesChanged.emit()
+            self.session.set_current_image(names[0])
+
+    def export_labels(self) -> None:
+        from svetlana.core.workflows import export_labels
+
+        project = self.session.project
+        if project is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export labels",
+            str(project.path.parent / f"{project.name}_labels.csv"),
+            "CSV (*.csv)",
+        )
+        if not path:
+            return
+        with reporting(self, "Cannot export the labels"):
+            n = export_labels(project, path)
+            self.statusBar().showMessage(f"{n} labels written to {path}", 6000)
+
+    def open_demo(self) -> None:
+        from svetlana.core.workflows import build_demo
+
+        path = demo_path()
+        if project_path_of(path) is not None:
+            self.open_project(path)
+            return
+        with reporting(self, "Cannot build the demo"):
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                project = build_demo(path)
+            finally:
+                QApplication.restoreOverrideCursor()
+            self.set_project(project)
+
+    def close_project(self) -> None:
+        self.session.set_project(None)
+
+    def _on_project(self) -> None:
+        project = self.session.project
+        has = project is not None
+        self.stack.setCurrentIndex(1 if has else 0)
+        for a in (
+            self.add_images_action,
+            self.export_action,
+            self.close_action,
+            self.prev_image_action,
+            self.next_image_action,
+        ):
+            a.setEnabled(has)
+        self.setWindowTitle(f"{project.name}[*] — Svetlana" if has else "Svetlana")
+        self.setWindowModified(False)
+        self._fill_images()
+        if has and project.readonly:
+            self.statusBar().showMessage("opened read-only", 6000)
+
+    def _fill_images(self) -> None:
+        project = self.session.project
+        self.image_box.blockSignals(True)
+        self.image_box.clear()
+        if project is not None:
+            for e in project.images:
+                self.image_box.addItem(e.name)
+            if self.session.current_image:
+                self.image_box.setCurrentText(self.session.current_image)
+        self.image_box.blockSignals(False)
+
+    def _on_image_box(self, index: int) -> None:
+        if index >= 0:
+            with reporting(self):
+                self.session.set_current_image(self.image_box.itemText(index))
+
+    def _on_current_image(self, name: str) -> None:
+        self.image_box.blockSignals(True)
+        self.image_box.setCurrentText(name)
+        self.image_box.blockSignals(False)
+        project = self.session.project
+        if project is not None:
+            e = project.image(name)
+            dims = " × ".join(str(s) for s in e.shape)
+            self.image_info.setText(
+                f"  {dims} px, {e.channels} channel{'s' if e.channels > 1 else ''}, {e.n_objects} objects"
+                f"   ({project.image_names.index(name) + 1} of {len(project.images)}; Page Up/Down)"
+            )
+
+    def _on_busy(self, busy: bool) -> None:
+        for a in (
+            self.new_action,
+            self.open_action,
+            self.demo_action,
+            self.add_images_action,
+            self.close_action,
+        ):
+            a.setEnabled(
+                not busy
+                and (
+                    a in (self.new_action, self.open_action, self.demo_action)
+                    or self.session.project is not None
+                )
+            )
+
+    # ---- keys -------------------------------------------------------------------------------------
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        # Labelling keys work whatever widget has focus, except where text is typed.
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(obj, QWidget)
+            and obj.window() is self
+        ):
+            if isinstance(obj, _TEXT_WIDGETS) or isinstance(
+                QApplication.focusWidget(), _TEXT_WIDGETS
+            ):
+                return False
+            if (
+                QApplication.activePopupWidget() is not None
+                or QApplication.activeModalWidget() is not None
+            ):
+                return False
+            return self.handle_key(event)
+        return False
+
+    def handle_key(self, event: QKeyEvent) -> bool:
+        key = event.key()
+        if event.text() == "?" or (
+            key == Qt.Key.Key_Slash and event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.show_shortcuts()
+            return True
+        if self.session.project is None:
+            return False
+        if event.modifiers() & (
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+        ):
+            return False
+        if key == Qt.Key.Key_PageDown:
+            self.session.step_image(1)
+            return True
+        if key == Qt.Key.Key_PageUp:
+            self.session.step_image(-1)
+            return True
+        if self.view.ndim == 3:
+            if key in (Qt.Key.Key_Period, Qt.Key.Key_Up):
+                self.view.step_z(1)
+                return True
+            if key in (Qt.Key.Key_Comma, Qt.Key.Key_Down):
+                self.view.step_z(-1)
+                return True
+        if self.stack.currentIndex() == 1:
+            return self.annotation_tab.handle_key(event)
+        return False
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not self.handle_key(event):
+            super().keyPressEvent(event)
+
+    # ---- help -------------------------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self).exec()
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Svetlana",
+            f"<h3>Svetlana {__version__}</h3><p>Classify segmented objects in microscopy images: "
+            "label objects, train a small network on patches around them, predict the class of every "
+            "object.</p><p>After Svetlana (Cazorla et al.): a deep-learning tool for classifying "
+            "segmented objects.</p>",
+        )
+
+    # ---- drag and drop ------------------------------------------------------------------------------
+    def _dropped_project(self, event) -> Path | None:
+        if not event.mimeData().hasUrls():
+            return None
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                p = project_path_of(url.toLocalFile())
+                if p is not None:
+                    return p
+        return None
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_project(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        path = self._dropped_project(event)
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_project(path)
+
+    # ---- closing --------------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        # Labels are journalled as they are made, so closing never asks about them.
+        try:
+            self.settings.save_window(self.saveGeometry(), self.saveState())
+        except Exception:  # settings are a convenience; never block closing
+            log.exception("cannot save the window settings")
+        self.session.close_project()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        super().closeEvent(event)

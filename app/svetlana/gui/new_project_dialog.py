@@ -1,0 +1,323 @@
+"""New project (or add images): pick image+mask files or a folder of pairs, where to save, class names."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QRadioButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from svetlana.core.errors import InputError, SvetlanaError
+from svetlana.core.project import SUFFIX, Project
+from svetlana.gui.errors import show_error
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CLASSES = ("class 1", "class 2")
+IMAGE_FILTER = "Images (*.tif *.tiff *.png *.npy *.jpg *.jpeg *.bmp);;All files (*)"
+
+
+def add_pairs(project: Project, pairs: Sequence[tuple[Path, Path, str]]) -> list[str]:
+    """Add (image, mask, name) pairs to a project; returns the names added."""
+    names = []
+    for image, mask, name in pairs:
+        entry = project.add_image(image, mask, name=name or None)
+        names.append(entry.name)
+    return names
+
+
+def create_project(
+    path: str | Path, pairs: Sequence[tuple[Path, Path, str]], classes: Sequence[str]
+) -> Project:
+    """Create the bundle, add the images; on failure remove what was created and re-raise."""
+    path = Path(path)
+    if not path.name.endswith(SUFFIX):
+        path = path.with_name(path.name + SUFFIX)
+    existed = path.exists()
+    classes = [c.strip() for c in classes if c.strip()]
+    if len(set(classes)) != len(classes):
+        raise InputError("class names must be different from each other")
+    project = Project.create(path, classes)
+    try:
+        add_pairs(project, pairs)
+    except BaseException:
+        project.close()
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    return project
+
+
+def default_name(image: Path) -> str:
+    name = image.name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return image.stem
+
+
+class NewProjectDialog(QDialog):
+    """Collects what a new project needs. ``adding=True`` only picks images for an open project."""
+
+    def __init__(self, parent: QWidget | None = None, adding: bool = False, start_dir: str = ""):
+        super().__init__(parent)
+        self.adding = adding
+        self.start_dir = start_dir
+        self.project: Project | None = None
+        self.setWindowTitle("Add images — Svetlana" if adding else "New project — Svetlana")
+
+        # 1. images
+        self.files_radio = QRadioButton("Image and mask files")
+        self.folder_radio = QRadioButton("A folder of images with their masks (matched by name)")
+        self.files_radio.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.files_radio)
+        group.addButton(self.folder_radio)
+        self.pick_button = QPushButton("Add image and mask…")
+        self.pick_button.clicked.connect(self._pick)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self._remove_selected)
+        self.files_radio.toggled.connect(self._mode_changed)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Image", "Mask", "Name in the project"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.setMinimumHeight(140)
+        hint = QLabel(
+            "A mask is an integer label image of the same size (0 = background, one value per object), "
+            "e.g. from Cellpose or StarDist. In a folder, <i>x.tif</i> pairs with <i>x_masks.tif</i>, "
+            "<i>x_mask.png</i>, <i>x_cp_masks.png</i>, <i>x_seg.npy</i> or <i>masks/x.tif</i>."
+        )
+        hint.setWordWrap(True)
+        box1 = QGroupBox("1. Images and their segmentation masks")
+        lay1 = QVBoxLayout(box1)
+        lay1.addWidget(self.files_radio)
+        lay1.addWidget(self.folder_radio)
+        row = QHBoxLayout()
+        row.addWidget(self.pick_button)
+        row.addWidget(self.remove_button)
+        row.addStretch(1)
+        lay1.addLayout(row)
+        lay1.addWidget(self.table)
+        lay1.addWidget(hint)
+
+        # 2. where to save
+        self.dest_edit = QLineEdit()
+        self.dest_edit.setPlaceholderText("folder/my-project.svetlana")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._choose_destination)
+        box2 = QGroupBox("2. Where to save the project")
+        lay2 = QHBoxLayout(box2)
+        lay2.addWidget(self.dest_edit, 1)
+        lay2.addWidget(browse)
+
+        # 3. classes
+        self.class_list = QListWidget()
+        self.class_list.setMaximumHeight(110)
+        for name in DEFAULT_CLASSES:
+            self._add_class_item(name)
+        add_class = QPushButton("Add class")
+        add_class.clicked.connect(
+            lambda: self._add_class_item(f"class {self.class_list.count() + 1}", edit=True)
+        )
+        rm_class = QPushButton("Remove class")
+        rm_class.clicked.connect(lambda: self.class_list.takeItem(self.class_list.currentRow()))
+        box3 = QGroupBox("3. Classes (double-click to rename; you can change them later)")
+        lay3 = QHBoxLayout(box3)
+        lay3.addWidget(self.class_list, 1)
+        col = QVBoxLayout()
+        col.addWidget(add_class)
+        col.addWidget(rm_class)
+        col.addStretch(1)
+        lay3.addLayout(col)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(
+            "Add" if adding else "Create project"
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(box1, 1)
+        if not adding:
+            layout.addWidget(box2)
+            layout.addWidget(box3)
+        layout.addWidget(self.buttons)
+        self.resize(760, 600 if not adding else 380)
+
+    # ---- model -------------------------------------------------------------------------
+    def _add_class_item(self, name: str, edit: bool = False) -> None:
+        item = QListWidgetItem(name)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+        self.class_list.addItem(item)
+        if edit:
+            self.class_list.editItem(item)
+
+    def class_names(self) -> list[str]:
+        return [self.class_list.item(i).text().strip() for i in range(self.class_list.count())]
+
+    def set_class_names(self, names: Sequence[str]) -> None:
+        self.class_list.clear()
+        for n in names:
+            self._add_class_item(n)
+
+    def pairs(self) -> list[tuple[Path, Path, str]]:
+        out = []
+        for r in range(self.table.rowCount()):
+            image = Path(self.table.item(r, 0).data(Qt.ItemDataRole.UserRole))
+            mask = Path(self.table.item(r, 1).data(Qt.ItemDataRole.UserRole))
+            out.append((image, mask, self.table.item(r, 2).text().strip()))
+        return out
+
+    def add_pair(self, image: str | Path, mask: str | Path, name: str | None = None) -> None:
+        image, mask = Path(image), Path(mask)
+        r = self.table.rowCount()
+        self.table.insertRow(r)
+        for col, p in ((0, image), (1, mask)):
+            item = QTableWidgetItem(p.name)
+            item.setData(Qt.ItemDataRole.UserRole, str(p))
+            item.setToolTip(str(p))
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            self.table.setItem(r, col, item)
+        self.table.setItem(r, 2, QTableWidgetItem(name or default_name(image)))
+
+    def set_folder(self, folder: str | Path) -> int:
+        """Fill the table with the pairs found in a folder; returns how many."""
+        from svetlana.core.images import find_pairs
+
+        pairs = find_pairs(folder)
+        self.table.setRowCount(0)
+        for image, mask in pairs:
+            self.add_pair(image, mask)
+        if not pairs:
+            raise InputError("no image with a matching mask found in this folder", folder)
+        if not self.dest_edit.text():
+            self.dest_edit.setText(str(Path(folder).parent / (Path(folder).name + SUFFIX)))
+        return len(pairs)
+
+    def set_destination(self, path: str | Path) -> None:
+        self.dest_edit.setText(str(path))
+
+    def destination(self) -> Path | None:
+        text = self.dest_edit.text().strip()
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        return path if path.name.endswith(SUFFIX) else path.with_name(path.name + SUFFIX)
+
+    # ---- actions -----------------------------------------------------------------------
+    def _mode_changed(self) -> None:
+        self.pick_button.setText(
+            "Add image and mask…" if self.files_radio.isChecked() else "Choose folder…"
+        )
+
+    def _pick(self) -> None:
+        try:
+            if self.files_radio.isChecked():
+                image, _ = QFileDialog.getOpenFileName(
+                    self, "Choose an image", self.start_dir, IMAGE_FILTER
+                )
+                if not image:
+                    return
+                mask, _ = QFileDialog.getOpenFileName(
+                    self,
+                    f"Choose the mask of {Path(image).name}",
+                    str(Path(image).parent),
+                    IMAGE_FILTER,
+                )
+                if not mask:
+                    return
+                self.add_pair(image, mask)
+                if not self.dest_edit.text():
+                    self.dest_edit.setText(
+                        str(Path(image).parent / (default_name(Path(image)) + SUFFIX))
+                    )
+            else:
+                folder = QFileDialog.getExistingDirectory(
+                    self, "Choose a folder of images and masks", self.start_dir
+                )
+                if folder:
+                    self.set_folder(folder)
+        except SvetlanaError as exc:
+            show_error(self, exc)
+
+    def _remove_selected(self) -> None:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True)
+        for r in rows:
+            self.table.removeRow(r)
+
+    def _choose_destination(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Save the project as",
+            self.dest_edit.text() or self.start_dir,
+            f"Svetlana project (*{SUFFIX})",
+        )
+        if path:
+            self.set_destination(path)
+
+    def validate(self) -> None:
+        if not self.pairs():
+            raise InputError("add at least one image with its mask")
+        names = [n for _, _, n in self.pairs()]
+        if len(set(names)) != len(names):
+            raise InputError(
+                "two images have the same name in the project; rename one in the table"
+            )
+        if self.adding:
+            return
+        dest = self.destination()
+        if dest is None:
+            raise InputError("choose where to save the project")
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise InputError("already exists; choose another name for the project", dest)
+        classes = self.class_names()
+        if any(not c for c in classes):
+            raise InputError("a class name cannot be empty")
+        if len(set(classes)) != len(classes):
+            raise InputError("class names must be different from each other")
+
+    def create(self) -> Project:
+        """Validate, then create the project on disk (the dialog's OK)."""
+        self.validate()
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            return create_project(self.destination(), self.pairs(), self.class_names())
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+
+    def accept(self) -> None:
+        try:
+            if self.adding:
+                self.validate()
+            else:
+                self.project = self.create()
+        except SvetlanaError as exc:
+            show_error(self, exc)
+            return
+        super().accept()

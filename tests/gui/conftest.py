@@ -1,0 +1,142 @@
+"""GUI test setup: offscreen Qt, no QThread left running, no blocking dialogs, small projects."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported anywhere
+
+import gc  # noqa: E402
+import weakref  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tifffile  # noqa: E402
+from PySide6.QtCore import QSettings, QThread  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+_threads: list[weakref.ref] = []
+_original_init = QThread.__init__
+
+
+def _tracking_init(self, *args, **kwargs):
+    _original_init(self, *args, **kwargs)
+    _threads.append(weakref.ref(self))
+
+
+QThread.__init__ = _tracking_init
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running(qapp):
+    """Fail any test that leaves a QThread running (napari's rule)."""
+    _threads.clear()
+    yield
+    gc.collect()
+    running = []
+    for ref in _threads:
+        t = ref()
+        try:
+            if t is not None and t.isRunning():
+                running.append(t)
+        except RuntimeError:  # the C++ object is already deleted
+            continue
+    _threads.clear()
+    for t in running:  # stop them so later tests are not affected, then fail this one
+        t.quit()
+        t.wait(5000)
+    assert not running, f"{len(running)} QThread(s) still running at the end of the test"
+
+
+@pytest.fixture
+def shown_errors(monkeypatch):
+    """Error dialogs are recorded instead of shown (they would block)."""
+    from svetlana.gui import errors
+
+    shown: list[str] = []
+
+    def fake_exec(self):
+        shown.append(self.text())
+        return 0
+
+    monkeypatch.setattr(errors.ErrorDialog, "exec", fake_exec)
+    return shown
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def write_scene(
+    folder: Path, name: str = "cells", n_objects: int = 30, shape=(256, 256), seed: int = 0
+):
+    """An image + mask pair on disk (TIFF) from the synthetic texture scene."""
+    from svetlana.core.synthetic import texture_scene
+
+    scene = texture_scene(n_objects=n_objects, shape=shape, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    image, mask = folder / f"{name}.tif", folder / f"{name}_masks.tif"
+    tifffile.imwrite(image, scene.image[0])
+    tifffile.imwrite(mask, scene.labels)
+    return image, mask
+
+
+def write_3d(folder: Path, name: str = "stack"):
+    """A small 3D stack with a few cubes on different slices."""
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = np.zeros((12, 64, 64), np.uint16)
+    rng = np.random.default_rng(1)
+    k = 1
+    for z in (1, 5, 9):
+        for y in (8, 36):
+            for x in (8, 36):
+                labels[z : z + 3, y : y + 16, x : x + 16] = k
+                k += 1
+    image = (rng.normal(100, 10, labels.shape) + 400 * (labels > 0)).astype(np.uint16)
+    ip, mp = folder / f"{name}.tif", folder / f"{name}_masks.tif"
+    tifffile.imwrite(ip, image)
+    tifffile.imwrite(mp, labels)
+    return ip, mp
+
+
+@pytest.fixture
+def pair(tmp_path):
+    return write_scene(tmp_path / "data")
+
+
+@pytest.fixture
+def window(qtbot, settings, shown_errors):
+    from svetlana.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def project_window(window, tmp_path, pair):
+    """The window with a new two-class project of one 30-object image, created like the dialog does."""
+    from svetlana.gui.new_project_dialog import create_project
+
+    project = create_project(
+        tmp_path / "p.svetlana", [(pair[0], pair[1], "cells")], ["class 1", "class 2"]
+    )
+    window.set_project(project)
+    window.view.flush()
+    return window
+
+
+@pytest.fixture
+def make_pair():
+    return write_scene
+
+
+@pytest.fixture
+def make_3d():
+    return write_3d

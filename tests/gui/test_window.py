@@ -1,0 +1,167 @@
+"""The main window: start page, creating/opening projects, recent list, images, undo, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from PySide6.QtCore import QSettings, Qt
+
+from svetlana.core.project import Project
+from svetlana.gui.main_window import MainWindow
+from svetlana.gui.new_project_dialog import NewProjectDialog
+
+
+def test_start_page_without_project(window):
+    assert window.stack.currentIndex() == 0
+    assert window.windowTitle() == "Svetlana"
+    assert not window.export_action.isEnabled()
+
+
+def test_new_project_dialog_creates_bundle_and_window_shows_it(window, tmp_path, pair, settings):
+    dialog = NewProjectDialog(window)
+    dialog.add_pair(*pair)
+    dialog.set_destination(tmp_path / "exp1")
+    dialog.set_class_names(["alive", "dead"])
+    dialog.accept()
+    assert dialog.result() == NewProjectDialog.DialogCode.Accepted
+    project = dialog.project
+    assert project.path == tmp_path / "exp1.svetlana"
+    assert project.annotations.class_names == ("alive", "dead")
+    assert project.image_names == ("cells",)
+    window.set_project(project)
+    assert window.stack.currentIndex() == 1
+    assert window.windowTitle().startswith("exp1")
+    assert "Svetlana" in window.windowTitle()
+    # the recent list is kept in the injected settings, and a new window lists it
+    window.close()
+    again = MainWindow(settings=settings)
+    try:
+        assert again.settings.recent_projects()[0] == (tmp_path / "exp1.svetlana").resolve()
+        assert again.start_page.recent.count() == 1
+    finally:
+        again.close()
+
+
+def test_folder_mode_pairs_images_by_name(window, tmp_path, make_pair):
+    write_scene = make_pair
+    folder = tmp_path / "folder"
+    write_scene(folder, "a", seed=1)
+    write_scene(folder, "b", seed=2)
+    dialog = NewProjectDialog(window)
+    assert dialog.set_folder(folder) == 2
+    assert [n for _, _, n in dialog.pairs()] == ["a", "b"]
+    assert dialog.pairs()[0][1].name == "a_masks.tif"
+    assert dialog.destination() == tmp_path / "folder.svetlana"
+    project = dialog.create()
+    assert project.image_names == ("a", "b")
+    project.close()
+
+
+def test_bad_mask_file_shows_error_and_creates_nothing(window, tmp_path, shown_errors, make_pair):
+    write_scene = make_pair
+    image, _ = write_scene(tmp_path / "d")
+    bad = tmp_path / "d" / "broken_masks.tif"
+    bad.write_bytes(b"this is not a tiff")
+    dialog = NewProjectDialog(window)
+    dialog.add_pair(image, bad)
+    dialog.set_destination(tmp_path / "bad.svetlana")
+    dialog.accept()
+    assert shown_errors, "an error dialog should be shown"
+    assert dialog.result() != NewProjectDialog.DialogCode.Accepted
+    assert not (tmp_path / "bad.svetlana").exists()
+
+
+def test_opening_a_folder_that_is_not_a_project_shows_error(window, tmp_path, shown_errors):
+    assert not window.open_project(tmp_path)
+    assert "not a Svetlana project" in shown_errors[0]
+    assert window.stack.currentIndex() == 0
+
+
+def test_page_down_changes_image(window, tmp_path, make_pair):
+    write_scene = make_pair
+    from svetlana.gui.new_project_dialog import create_project
+
+    a = write_scene(tmp_path / "d", "a", seed=1)
+    b = write_scene(tmp_path / "d", "b", seed=2)
+    window.set_project(create_project(tmp_path / "two", [(*a, "a"), (*b, "b")], ["x", "y"]))
+    assert window.session.current_image == "a"
+    window.annotation_tab.classes.setFocus()
+    from PySide6.QtTest import QTest
+
+    QTest.keyClick(window, Qt.Key.Key_PageDown)
+    assert window.session.current_image == "b"
+    assert window.image_box.currentText() == "b"
+    QTest.keyClick(window, Qt.Key.Key_PageUp)
+    assert window.session.current_image == "a"
+
+
+def test_undo_redo_and_modified_marker(project_window, qtbot):
+    win = project_window
+    tab = win.annotation_tab
+    first = tab.current
+    qtbot.keyClick(win, "1")
+    assert win.session.project.annotations.get("cells", first).class_name == "class 1"
+    assert win.isWindowModified()
+    win.undo_action.trigger()
+    assert win.session.project.annotations.get("cells", first) is None
+    assert not win.isWindowModified()
+    win.redo_action.trigger()
+    assert win.session.project.annotations.get("cells", first).class_name == "class 1"
+
+
+def test_closing_releases_the_project_and_keeps_labels(project_window, qtbot, tmp_path):
+    win = project_window
+    first = win.annotation_tab.current
+    qtbot.keyClick(win, "2")
+    path = win.session.project.path
+    win.close()
+    assert not (path / ".lock").exists()
+    with Project.open(path) as p:
+        assert p.annotations.get("cells", first).class_name == "class 2"
+
+
+def test_geometry_is_remembered(qtbot, settings):
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.resize(640, 480)
+    win.show()
+    win.close()
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    assert again.size().width() == 640
+    again.close()
+
+
+def test_excepthook_turns_an_exception_into_a_dialog(window, shown_errors, monkeypatch):
+    from svetlana.gui.errors import install_excepthook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    install_excepthook(lambda: window)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())
+    assert shown_errors and "Something went wrong" in shown_errors[0]
+
+
+def test_shortcuts_dialog_opens_with_question_mark(window, monkeypatch):
+    from svetlana.gui import shortcuts
+
+    opened = []
+    monkeypatch.setattr(shortcuts.ShortcutsDialog, "exec", lambda self: opened.append(self) or 0)
+    from PySide6.QtTest import QTest
+
+    QTest.keyClick(window, "?", Qt.KeyboardModifier.ShiftModifier)
+    assert opened
+
+
+def test_gui_start_does_not_import_torch():
+    code = "import sys, svetlana.gui.main_window, svetlana.gui.app; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_settings_are_injected_not_the_users(settings):
+    assert isinstance(settings, QSettings)
+    assert settings.format() == QSettings.Format.IniFormat
