@@ -165,3 +165,50 @@ def test_gui_start_does_not_import_torch():
 def test_settings_are_injected_not_the_users(settings):
     assert isinstance(settings, QSettings)
     assert settings.format() == QSettings.Format.IniFormat
+
+
+def test_closing_while_training_asks_then_stops_the_worker(qtbot, tmp_path, monkeypatch):
+    """Closing during training asks; 'No' keeps training, 'Yes' stops it and leaves no thread."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMessageBox
+    from tests.conftest import write_pair
+
+    from svetlana.core.project import Project
+    from svetlana.core.synthetic import texture_scene
+    from svetlana.gui.main_window import MainWindow
+
+    scene = texture_scene(n_objects=30, shape=(256, 256), seed=0)
+    ip, mp = write_pair(tmp_path / "in", "t", scene.image[0], scene.labels)
+    project = Project.create(tmp_path / "p.svetlana", list(scene.class_names))
+    project.add_image(ip, mp)
+    ids = sorted(scene.classes)
+    project.annotations.apply_labels(
+        [("t", i, scene.class_names[scene.classes[i]]) for i in ids[:20]]
+    )
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.set_project(project)
+    window.show()
+    tab = window.training_tab
+    tab.epochs.setValue(500)  # long enough to still be running when we close
+    answers = []
+
+    def answer(*args, **kwargs):
+        answers.append(args[2] if len(args) > 2 else "")
+        return (
+            QMessageBox.StandardButton.No if len(answers) == 1 else QMessageBox.StandardButton.Yes
+        )
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(answer))
+    job = tab.start_training()
+    assert job is not None
+    qtbot.waitUntil(lambda: window.session.busy, timeout=5000)
+    window.close()
+    assert len(answers) == 1 and "still running" in answers[0]
+    assert window.isVisible() and job.running  # "No": nothing stopped
+    window.close()
+    assert len(answers) == 2
+    assert job.cancelled  # "Yes": cancelled and its thread waited for
+    qtbot.waitUntil(lambda: not job.running, timeout=2000)
+    assert not (tmp_path / "p.svetlana" / ".lock").exists()
+    assert Project.open(tmp_path / "p.svetlana", readonly=True).model_ids() == []

@@ -45,6 +45,8 @@ def run(bundle: Path | None = None, demo: bool = False) -> int:
     log.info("Svetlana %s starting (log: %s)", __version__, path)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Svetlana")
+    app.setDesktopFileName("svetlana")  # lets Wayland docks match the window to the launcher
+    _set_icon(app)
     app.setOrganizationName("Svetlana")
     app.setApplicationVersion(__version__)
 
@@ -71,3 +73,16 @@ def run(bundle: Path | None = None, demo: bool = False) -> int:
         else:
             QTimer.singleShot(0, lambda: window.open_project(target))
     return int(app.exec())
+
+
+def _set_icon(app) -> None:
+    from importlib import resources
+
+    from PySide6.QtGui import QIcon
+
+    try:
+        icon = resources.files("svetlana") / "resources" / "svetlana.svg"
+        if icon.is_file():
+            app.setWindowIcon(QIcon(str(icon)))
+    except (OSError, ModuleNotFoundError):  # an icon is cosmetic; never block start-up
+        pass

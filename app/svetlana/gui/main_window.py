@@ -169,6 +169,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.prediction_tab, "Predict")
         self.tabs.setMinimumWidth(340)
         self.tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        retrain = getattr(self.prediction_tab, "retrainRequested", None)
+        if retrain is not None and hasattr(self.training_tab, "start_training"):
+            retrain.connect(self._retrain)
 
         self.image_box = QComboBox()
         self.image_box.setMinimumWidth(200)
@@ -334,6 +337,9 @@ class MainWindow(QMainWindow):
     def open_project(self, path: str | Path) -> bool:
         path = Path(path)
         bundle = project_path_of(path) or path
+        if not self._confirm_stop_jobs("open another project"):
+            return False
+        self._stop_jobs()
         try:
             self.session.open_project(bundle)
         except SvetlanaError as exc:
@@ -347,6 +353,10 @@ class MainWindow(QMainWindow):
 
     def set_project(self, project: Project) -> None:
         """Show a project opened elsewhere (new project dialog, demo)."""
+        if not self._confirm_stop_jobs("switch project"):
+            project.close()
+            return
+        self._stop_jobs()
         self.session.set_project(project)
         self._remember(project.path)
 
@@ -423,7 +433,40 @@ class MainWindow(QMainWindow):
                 QApplication.restoreOverrideCursor()
             self.set_project(project)
 
+    def _retrain(self) -> None:
+        """Retrain with the training tab's current settings (after corrections)."""
+        self.tabs.setCurrentWidget(self.training_tab)
+        self.training_tab.start_training()
+
+    def _stop_jobs(self) -> bool:
+        """Cancel background work and wait for its threads; True when none is left running."""
+        ok = True
+        for tab in (self.training_tab, self.prediction_tab):
+            stop = getattr(tab, "shutdown", None)
+            if stop is not None:
+                ok = stop() and ok
+        return ok
+
+    def _confirm_stop_jobs(self, action: str) -> bool:
+        """Ask before stopping running work; returns False if the user wants to keep it."""
+        if not self.session.busy:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Work in progress",
+            f"Training or prediction is still running. Stop it and {action}?\n\n"
+            "A stopped run changes nothing in the project; your labels are saved.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        return self._stop_jobs()
+
     def close_project(self) -> None:
+        if not self._confirm_stop_jobs("close the project"):
+            return
+        self._stop_jobs()
         self.session.set_project(None)
 
     def _on_project(self) -> None:
@@ -580,7 +623,12 @@ class MainWindow(QMainWindow):
 
     # ---- closing --------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
-        # Labels are journalled as they are made, so closing never asks about them.
+        # Labels are journalled as they are made, so closing never asks about them;
+        # only running work (training, prediction) does.
+        if not self._confirm_stop_jobs("quit"):
+            event.ignore()
+            return
+        self._stop_jobs()
         try:
             self.settings.save_window(self.saveGeometry(), self.saveState())
         except Exception:  # settings are a convenience; never block closing
