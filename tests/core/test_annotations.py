@@ -114,3 +114,10 @@ def test_csv_reader_names_the_problem(tmp_path, text, message):
     with pytest.raises(InputError, match=message) as err:
         read_label_csv(p)
     assert str(p) in str(err.value)
+
+
+def test_csv_reader_accepts_old_mac_line_endings(tmp_path):
+    """Found by fuzzing: bare carriage returns used to crash the CSV reader."""
+    p = tmp_path / "labels.csv"
+    p.write_bytes(b"image,object,class\rcells,10,bright\r\rcells,17,dim\r")
+    assert [r["object"] for r in read_label_csv(p)] == [10, 17]

@@ -383,8 +383,11 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
     sample = text[:4096]
     first = sample.splitlines()[0] if sample.strip() else ""
     delimiter = max((",", ";", "\t"), key=first.count) if first else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    rows = [r for r in reader if any(c.strip() for c in r)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = [r for r in reader if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise error(f"not a readable CSV (line {reader.line_num}: {exc})", path) from None
     if not rows:
         raise error("the CSV is empty (expected a header image,object,class)", path)
     header = [h.strip().lower() for h in rows[0]]
