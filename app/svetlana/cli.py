@@ -179,6 +179,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="Linux: add Svetlana to the applications menu and open .svetlana projects with it",
     )
     sub.add_parser("uninstall-desktop", help="Linux: remove what install-desktop added")
+    # -q/-v also after the command (`svetlana train B -q`); SUPPRESS keeps the top-level value.
+    for sp in sub.choices.values():
+        sp.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="no progress output",
+        )
+        sp.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log details to stderr",
+        )
     return p
 
 

@@ -181,3 +181,30 @@ def test_no_model_is_a_plain_message(qtbot, tmp_path, shown_errors):
         assert "no trained model" in shown[0]
     finally:
         s.close_project()
+
+
+def test_keep_these_classes_previews_and_exports_a_filtered_mask(qtbot, tab, session, tmp_path):
+    """The dialog darkens what would be removed, counts kept/removed, and writes the mask."""
+    predict(qtbot, tab)
+    qtbot.mouseClick(tab.keep_button, Qt.MouseButton.LeftButton)
+    dialog = tab.keep_dialog
+    assert dialog is not None and dialog.isVisible()
+    pred = session.predictions["cells"]
+    first = pred.class_names[0]
+    expected_removed = {int(i) for i, k in zip(pred.ids, pred.class_index, strict=True) if k != 1}
+    assert dialog.keep() == [first]
+    assert set(session.view_options["hidden_ids"]) == expected_removed
+    assert dialog.preview()["cells"] == (N_OBJECTS - len(expected_removed), len(expected_removed))
+    dialog.checks[pred.class_names[1]].setChecked(True)  # keep everything
+    assert session.view_options["hidden_ids"] == frozenset()
+    dialog.checks[pred.class_names[1]].setChecked(False)
+    summary = dialog.export_to(tmp_path / "clean")
+    out = tifffile.imread(tmp_path / "clean" / "cells_filtered.tif")
+    labels = session.project.load("cells").labels
+    kept = set(np.unique(out)) - {0}
+    assert kept == {int(i) for i in pred.ids} - expected_removed  # original ids, nothing else
+    assert out.dtype == tifffile.imread(session.src / "cells_masks.tif").dtype
+    assert np.array_equal(out[out > 0], labels[out > 0])
+    assert summary.removed == len(expected_removed)
+    dialog.close()
+    assert session.view_options["hidden_ids"] == frozenset()  # the view is restored

@@ -361,6 +361,12 @@ class ImageView(QWidget):
         self._highlight = tuple(self.session.selection)
         self._show_slice()
         self._update_hist()
+        self.fit()
+
+    def fit(self) -> None:
+        """Show the whole image."""
+        if self._labels is None:
+            return
         h, w = self._labels.shape[-2:]
         self.viewbox.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
@@ -508,14 +514,16 @@ class ImageView(QWidget):
         if hidden:
             rows = self._index_of(np.fromiter(hidden, np.int64))
             rows = rows[rows < n]
-            fill[rows] = 0
-            line[rows] = 0
+            # "removed" objects (keep-classes preview) are darkened, not made invisible:
+            # the user sees what the filtered mask will lose.
+            fill[rows] = (0, 0, 0, 190)
+            line[rows] = (110, 110, 110, 255)
         if self._highlight:
             rows = self._index_of(self._highlight)
             rows = rows[(rows > 0) & (rows < n)]
             line[rows] = SELECTED_RGBA
             fill[rows, 3] = np.maximum(fill[rows, 3], SELECTED_FILL_ALPHA)
-            blank = fill[rows, :3].sum(axis=1) == 0
+            blank = fill[rows, 3] == 0
             fill[rows[blank], :3] = SELECTED_RGBA[:3]
         return fill, line
 

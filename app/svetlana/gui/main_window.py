@@ -167,7 +167,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.annotation_tab, "Annotate")
         self.tabs.addTab(self.training_tab, "Train")
         self.tabs.addTab(self.prediction_tab, "Predict")
-        self.tabs.setMinimumWidth(340)
+        self.tabs.setMinimumWidth(400)
         self.tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         retrain = getattr(self.prediction_tab, "retrainRequested", None)
         if retrain is not None and hasattr(self.training_tab, "start_training"):
@@ -195,7 +195,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(image_area)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([380, 1020])
+        self.splitter.setSizes([430, 970])
 
         self.stack = QStackedWidget()
         self.stack.addWidget(self.start_page)
@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
             opts["predictions"],
         )
         self.auto_contrast_action = self._action("&Auto contrast", self.view.auto_contrast)
+        self.fit_action = self._action("&Whole image", self.view.fit, "Ctrl+0")
         self.prev_image_action = self._action("Previous image", lambda: self.session.step_image(-1))
         self.next_image_action = self._action("Next image", lambda: self.session.step_image(1))
         self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts)
@@ -310,9 +311,16 @@ class MainWindow(QMainWindow):
         self.channels_menu = m.addMenu("&Channels")
         self.channels_menu.aboutToShow.connect(self._fill_channels_menu)
         m.addAction(self.auto_contrast_action)
+        m.addAction(self.fit_action)
         m.addSeparator()
         m.addAction(self.prev_image_action)
         m.addAction(self.next_image_action)
+        m.addSeparator()
+        for i, name in enumerate(("&Annotate", "&Train", "&Predict")):
+            action = QAction(name, self)
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
+            m.addAction(action)
         m = bar.addMenu("&Help")
         m.addAction(self.shortcuts_action)
         m.addAction(self.about_action)

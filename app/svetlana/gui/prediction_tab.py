@@ -166,9 +166,16 @@ class PredictionTab(QWidget):
             "Write the class masks (<image>_classes.tif) and predictions.csv to a folder."
         )
         self.export_button.clicked.connect(self._choose_export)
-        # "Keep these classes…" (a later issue) goes next to Export in this row.
+        self.keep_button = QPushButton("Keep these classes…")
+        self.keep_button.setToolTip(
+            "Clean the segmentation: write a mask with only the objects of chosen classes\n"
+            "(original ids, your mask's format), with a preview of what is removed."
+        )
+        self.keep_button.clicked.connect(self.open_keep_dialog)
+        self.keep_dialog = None
         self.actions_row = QHBoxLayout()
         self.actions_row.addWidget(self.export_button)
+        self.actions_row.addWidget(self.keep_button)
         self.actions_row.addStretch(1)
         res.addLayout(self.actions_row)
 
@@ -236,6 +243,7 @@ class PredictionTab(QWidget):
         self.run_button.setEnabled(has_project and not busy and self.model.count() > 0)
         self.cancel_button.setEnabled(running)
         self.export_button.setEnabled(bool(self.session.predictions) and not busy)
+        self.keep_button.setEnabled(bool(self.session.predictions) and not busy)
         self.explain_button.setEnabled(
             has_project and not busy and self.model.count() > 0 and bool(self.session.selection)
         )
@@ -522,6 +530,19 @@ class PredictionTab(QWidget):
         return job
 
     # ---- export -------------------------------------------------------------------------
+    def open_keep_dialog(self):
+        """The 'Keep these classes…' dialog (non-modal: the image stays usable beside it)."""
+        from svetlana.gui.keep_dialog import KeepClassesDialog
+
+        if not self.session.predictions:
+            show_status(self, "run a prediction first")
+            return None
+        if self.keep_dialog is not None:
+            self.keep_dialog.close()
+        self.keep_dialog = KeepClassesDialog(self.session, self)
+        self.keep_dialog.show()
+        return self.keep_dialog
+
     def _choose_export(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export predictions to")
         if folder:

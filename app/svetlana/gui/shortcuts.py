@@ -20,9 +20,11 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Click", "Select an object (Ctrl+click adds to the selection)"),
     ("Shift+drag", "Select the objects in a rectangle (plain drag in Click mode)"),
     ("Middle-drag / wheel", "Pan / zoom the image"),
+    ("Ctrl+0", "Show the whole image"),
     ("Page Up / Page Down", "Previous / next image"),
     (", and .  or ↑ and ↓", "Previous / next Z slice (3D images)"),
     ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"),
+    ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Annotate / Train / Predict tab"),
     ("Ctrl+N / Ctrl+O", "New project / open project"),
     ("?", "Show this list"),
 )

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -268,51 +267,54 @@ class TrainingTab(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.cancel_button)
-        left = QWidget()
-        left_lay = QVBoxLayout(left)
-        left_lay.addWidget(form_box)
-        left_lay.addWidget(self.label_summary)
-        left_lay.addLayout(buttons)
-        left_lay.addWidget(self.progress)
-        left_lay.addWidget(self.status)
-        left_lay.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(left)
 
         self.curves = TrainingCurves()
+        self.curves.setMinimumHeight(300)
 
         self.models = QListWidget()
         self.models.setToolTip("Models of this project, newest first. Select one to see its card.")
         self.models.currentItemChanged.connect(self._on_model_selected)
+        self.models.setMaximumHeight(110)
         self.card = QLabel()
         self.card.setTextFormat(Qt.TextFormat.RichText)
-        self.card.setWordWrap(False)
+        self.card.setWordWrap(True)
         self.card.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.confusion = ConfusionTable()
         self.per_class = PerClassTable()
         for table in (self.confusion, self.per_class):
             table.setMaximumHeight(170)
-        right = QWidget()
-        right_lay = QVBoxLayout(right)
-        right_lay.addWidget(QLabel("Models"))
-        self.models.setMaximumHeight(120)
-        right_lay.addWidget(self.models)
-        right_lay.addWidget(self.card)
-        right_lay.addWidget(QLabel("Confusion matrix (validation objects)"))
-        right_lay.addWidget(self.confusion)
-        right_lay.addWidget(QLabel("Per class"))
-        right_lay.addWidget(self.per_class)
-        right_lay.addStretch(1)
 
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(self.curves)
-        split.addWidget(right)
-        split.setStretchFactor(1, 2)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        # One column that scrolls: the panel beside the image is narrow, and a biologist reads
+        # it top to bottom: settings, Train, live curves, then the result and the model list.
+        column = QWidget()
+        lay = QVBoxLayout(column)
+        lay.addWidget(form_box)
+        lay.addWidget(self.label_summary)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(self.curves)
+        lay.addWidget(QLabel("<b>Models</b>"))
+        lay.addWidget(self.models)
+        lay.addWidget(self.card)
+        lay.addWidget(QLabel("Confusion matrix (validation objects)"))
+        lay.addWidget(self.confusion)
+        lay.addWidget(QLabel("Per class"))
+        lay.addWidget(self.per_class)
+        lay.addStretch(1)
+        for combo in column.findChildren(QComboBox):
+            # long item texts must not widen the narrow panel (the popup still shows them whole)
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(12)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(column)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self._update_buttons()
 
     # ---- form <-> config ------------------------------------------------------------

@@ -1,0 +1,151 @@
+"""'Keep these classes…': clean a segmentation with the classifier, with a live preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from svetlana.core import exports
+from svetlana.core.errors import SvetlanaError
+from svetlana.gui.session import Session
+
+
+class KeepClassesDialog(QDialog):
+    """Choose the classes to keep (and a minimum confidence); the image shows what is removed.
+
+    While the dialog is open the removed objects of the current image are darkened in the view
+    (``view_options["hidden_ids"]``); closing it restores the view.
+    """
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.setWindowTitle("Keep these classes — Svetlana")
+        self.setModal(False)
+        pred = next(iter(session.predictions.values()))
+        self.class_names = tuple(pred.class_names)
+        intro = QLabel(
+            "Write a cleaner segmentation: a label mask with only the objects of the classes you "
+            "keep, with their original ids and in your mask's format, ready for Fiji, napari or "
+            "Cellpose. Removed objects are darkened on the image."
+        )
+        intro.setWordWrap(True)
+        box = QGroupBox("Keep objects predicted as")
+        lay = QVBoxLayout(box)
+        self.checks: dict[str, QCheckBox] = {}
+        for i, name in enumerate(self.class_names):
+            cb = QCheckBox(name)
+            cb.setChecked(i == 0)
+            cb.toggled.connect(self.refresh)
+            lay.addWidget(cb)
+            self.checks[name] = cb
+        self.min_conf = QDoubleSpinBox()
+        self.min_conf.setRange(0.0, 1.0)
+        self.min_conf.setSingleStep(0.05)
+        self.min_conf.setDecimals(2)
+        self.min_conf.setToolTip(
+            "Also remove kept-class objects the model is less sure of than this."
+        )
+        self.min_conf.valueChanged.connect(self.refresh)
+        self.per_class = QCheckBox("Also write one mask per class")
+        form = QFormLayout()
+        form.addRow("Minimum confidence", self.min_conf)
+        form.addRow(self.per_class)
+        self.counts = QLabel()
+        self.counts.setTextFormat(Qt.TextFormat.RichText)
+        self.export_button = QPushButton("Export filtered masks…")
+        self.export_button.clicked.connect(self._choose_folder)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        outer = QVBoxLayout(self)
+        outer.addWidget(intro)
+        outer.addWidget(box)
+        outer.addLayout(form)
+        outer.addWidget(self.counts)
+        outer.addWidget(self.export_button)
+        outer.addWidget(buttons)
+        session.currentImageChanged.connect(self.refresh)
+        session.predictionsChanged.connect(self.refresh)
+        self.finished.connect(self._restore_view)
+        self.refresh()
+
+    def keep(self) -> list[str]:
+        return [n for n, cb in self.checks.items() if cb.isChecked()]
+
+    def preview(self) -> dict[str, tuple[int, int]]:
+        """image -> (kept, removed) for every predicted image."""
+        out = {}
+        for name, pred in self.session.predictions.items():
+            kept, removed = exports.keep_preview(pred, self.keep(), self.min_conf.value())
+            out[name] = (len(kept), len(removed))
+        return out
+
+    def refresh(self, *_args) -> None:
+        if not self.session.predictions:
+            self.counts.setText("No predictions any more: run a prediction first.")
+            self.export_button.setEnabled(False)
+            return
+        pred = self.session.predictions.get(self.session.current_image)
+        removed_here: frozenset[int] = frozenset()
+        if pred is not None:
+            _, removed = exports.keep_preview(pred, self.keep(), self.min_conf.value())
+            removed_here = frozenset(int(i) for i in removed)
+        self.session.set_view_option("hidden_ids", removed_here)
+        counts = self.preview()
+        kept = sum(k for k, _ in counts.values())
+        removed = sum(r for _, r in counts.values())
+        lines = [f"<b>kept {kept}</b>, removed {removed} (in {len(counts)} image(s))"]
+        if self.session.current_image in counts:
+            k, r = counts[self.session.current_image]
+            lines.append(f"this image: kept {k}, removed {r}")
+        self.counts.setText("<br>".join(lines))
+        self.export_button.setEnabled(bool(self.keep()) or self.per_class.isChecked())
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Write the filtered masks to")
+        if folder:
+            self.export_to(folder)
+
+    def export_to(self, folder: str | Path):
+        from svetlana.gui.errors import show_error
+
+        try:
+            summary = exports.write_filtered_masks(
+                self.session.project,
+                self.session.predictions,
+                self.keep(),
+                self.min_conf.value(),
+                Path(folder),
+                per_class=self.per_class.isChecked(),
+                model_id=self.session.prediction_model or "",
+            )
+        except (SvetlanaError, OSError) as exc:
+            show_error(self, exc)
+            return None
+        self.counts.setText(
+            self.counts.text()
+            + f"<br>wrote {len(summary.files)} file(s) to {folder} (kept {summary.kept}, removed {summary.removed})"
+        )
+        return summary
+
+    def _restore_view(self, *_args) -> None:
+        self.session.set_view_option("hidden_ids", frozenset())
+        try:
+            self.session.currentImageChanged.disconnect(self.refresh)
+            self.session.predictionsChanged.disconnect(self.refresh)
+        except (RuntimeError, TypeError):
+            pass
