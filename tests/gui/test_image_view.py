@@ -77,7 +77,8 @@ def test_predictions_honour_max_confidence_and_hidden_ids(project_window):
     s.set_view_option("max_confidence", 0.9)
     assert _overlay_pixel(view, *ps)[3] == 0 and _overlay_pixel(view, *pu)[:3] == c2
     s.set_view_option("hidden_ids", frozenset({unsure}))
-    assert _overlay_pixel(view, *pu)[3] == 0
+    # a removed object (keep-classes preview) is darkened, its class colour gone
+    assert _overlay_pixel(view, *pu)[:3] == (0, 0, 0) and _overlay_pixel(view, *pu)[3] > 0
     assert "predicted: class 2 (0.70)" in view.describe(unsure)
 
 

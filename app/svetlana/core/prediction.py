@@ -20,13 +20,18 @@ _DENSE_LUT_MAX_ID = 1 << 24
 # Minimal net, 4000 patches 2x32x32 on the 2-core dev machine: idle, 1 thread 1.1-1.3 s vs
 # 2 threads 0.7 s; with the other core busy, 1.9-2.0 s vs 2.1-2.5 s. So threads=None uses
 # torch's default (one per core).
+# Inference runs on a copy of the network with each BatchNorm folded into its convolution
+# (same outputs to ~1e-6), in channels-last memory layout, in batches of 256. Minimal net,
+# 16,671 patches 2x34x34, 1 thread, loaded machine: 10.4 s as trained -> 5.9 s channels-last
+# -> 1.0 s folded + channels-last (batch 1024: 3.1 s; batches of 256 stay in cache).
+BATCH_SIZE = 256
 
 
 def predict_probabilities(
     model,
     patches: Any,
     *,
-    batch_size: int = 512,
+    batch_size: int = BATCH_SIZE,
     device: str = "cpu",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
@@ -58,11 +63,15 @@ def predict_probabilities(
     with torch_threads(max(1, n_threads)), torch.inference_mode():
         try:
             model.to(device)
+            net, layout = _inference_net(model, device)
             for i, start in enumerate(range(0, n, batch_size)):
                 cancel.raise_if_cancelled()
                 batch = np.ascontiguousarray(patches[start : start + batch_size], dtype=np.float32)
                 try:
-                    logits = model(torch.from_numpy(batch).to(device))
+                    x = torch.from_numpy(batch).to(device)
+                    if layout is not None and x.ndim in layout:
+                        x = x.contiguous(memory_format=layout[x.ndim])
+                    logits = net(x)
                 except torch.OutOfMemoryError:
                     raise
                 except RuntimeError as exc:
@@ -93,6 +102,33 @@ def predict_probabilities(
         n_classes = _n_outputs(model)
         return np.zeros((0, n_classes), np.float32)
     return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def _inference_net(model, device: str):
+    """(network, layouts): an eval-mode copy with BatchNorm folded into convolutions, or ``model``.
+
+    ``layouts`` maps input ndim to the channels-last memory format used on the CPU (None
+    elsewhere). Networks that cannot be traced (TorchScript, dynamic control flow) are used as is.
+    """
+    import torch
+
+    net = model
+    try:
+        from torch.fx.experimental.optimization import fuse
+
+        if isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
+            net = fuse(model)  # a traced copy; the caller's model is untouched
+    except Exception as exc:  # noqa: BLE001 - any tracing failure: fall back to the model itself
+        log.debug("BatchNorm folding skipped: %s", exc)
+        net = model
+    if device != "cpu" or net is model:  # never change the layout of the caller's model
+        return net, None
+    dims = {p.ndim for p in net.parameters()} & {4, 5}
+    if len(dims) != 1:
+        return net, None
+    layout = torch.channels_last if dims == {4} else torch.channels_last_3d
+    net = net.to(memory_format=layout)
+    return net, {dims.pop(): layout}
 
 
 def _n_outputs(model) -> int:

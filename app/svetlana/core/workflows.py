@@ -510,10 +510,8 @@ def _import_torch_in_background() -> None:
         return
 
     def run() -> None:
-        try:
+        with contextlib.suppress(Exception):  # the main thread's own import reports it
             import torch  # noqa: F401
-        except Exception:  # noqa: BLE001 - the main thread's own import reports it
-            pass
 
     threading.Thread(target=run, name="import-torch", daemon=True).start()
 

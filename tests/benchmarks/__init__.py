@@ -1,0 +1,1 @@
+"""Benchmarks against the SVETLANA paper's experiments (not part of the default test run)."""
