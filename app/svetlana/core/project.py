@@ -623,6 +623,8 @@ def _check_manifest(m: Any, path: Path) -> dict:
     where = path / MANIFEST
     if not isinstance(m, dict):
         raise ProjectError("is not a Svetlana manifest", where)
+    if not isinstance(m.get("settings", {}), dict):
+        raise ProjectError("'settings' must be an object; the project is damaged", where)
     version = m.get("schema_version")
     if not isinstance(version, int):
         raise ProjectError("has no schema_version; the project is damaged", where)
@@ -638,8 +640,10 @@ def _check_manifest(m: Any, path: Path) -> dict:
     root = path.resolve()
     for d in m["images"]:
         try:
+            if not isinstance(d, dict):
+                raise TypeError(f"expected an object, found {type(d).__name__}")
             entry = ImageEntry.from_dict(d)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ProjectError(
                 f"an image entry is malformed ({exc}); the project is damaged", where
             ) from exc
