@@ -425,7 +425,7 @@ def project_predictions(
 ) -> tuple[str, dict]:
     """``(model_id, image -> ImagePrediction)``: the saved predictions when they are complete,
     else a fresh prediction in memory (nothing is written)."""
-    from svetlana.core.workflows import load_model, predict_loaded
+    from svetlana.core.workflows import image_progress, load_model, predict_loaded
 
     progress = progress or no_progress
     cancel = ensure_token(cancel)
@@ -445,15 +445,7 @@ def project_predictions(
         cancel.raise_if_cancelled()
         loaded = project.load(name)
 
-        def sub(p: Progress, k=k, name=name) -> None:
-            progress(
-                Progress(
-                    "predict",
-                    k * 1000 + int(p.fraction * 1000),
-                    len(names) * 1000,
-                    f"image {k + 1}/{len(names)}: {name}",
-                )
-            )
+        sub = image_progress(progress, k, len(names), name)
 
         out[name] = predict_loaded(model, card, loaded, device=device, progress=sub, cancel=cancel)
     return model_id, out

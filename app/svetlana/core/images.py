@@ -526,7 +526,9 @@ def read_pair(
 _MASK_RE = re.compile(r"^(?P<stem>.+?)(?:_cp_masks|_masks|_mask)$", re.IGNORECASE)
 
 
-def _stem(path: Path) -> str:
+def file_stem(path: str | Path) -> str:
+    """A file's name without its image suffix (``x.ome.tif`` -> ``x``): the default image name."""
+    path = Path(path)
     name = path.name
     lower = name.lower()
     for suffix in (".ome.tiff", ".ome.tif", *IMAGE_SUFFIXES):
@@ -536,7 +538,7 @@ def _stem(path: Path) -> str:
 
 
 def _is_mask_name(path: Path) -> bool:
-    return path.name.lower().endswith("_seg.npy") or bool(_MASK_RE.match(_stem(path)))
+    return path.name.lower().endswith("_seg.npy") or bool(_MASK_RE.match(file_stem(path)))
 
 
 def find_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
@@ -567,7 +569,7 @@ def find_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
     for _, path in sorted(here.items()):
         if _is_mask_name(path):
             continue
-        stem = _stem(path).lower()
+        stem = file_stem(path).lower()
         candidates = [f"{stem}_cp_masks.png"]
         candidates += [f"{stem}{tag}.{e}" for tag in ("_masks", "_mask") for e in exts]
         candidates += [f"{stem}_seg.npy"]

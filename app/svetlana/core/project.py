@@ -414,12 +414,12 @@ class Project:
         """Copy an image and its mask into the bundle (converted, channel-first); user files untouched."""
         import tifffile
 
-        from svetlana.core.images import read_pair
+        from svetlana.core.images import file_stem, read_pair
         from svetlana.core.objects import compute_objects
 
         self._require_writable()
         image_path, mask_path = Path(image_path), Path(mask_path)
-        name = _check_name(name if name is not None else _stem(image_path))
+        name = _check_name(name if name is not None else file_stem(image_path))
         if name in self.image_names:
             raise InputError(
                 f"the project already has an image named {name!r}; use --name", image_path
@@ -609,14 +609,6 @@ class Project:
     @property
     def predictions_dir(self) -> Path:
         return self.path / "predictions"
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".ome.tiff", ".ome.tif"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def _check_manifest(m: Any, path: Path) -> dict:

@@ -551,15 +551,7 @@ def predict_project(
         cancel.raise_if_cancelled()
         loaded = project.load(name)
 
-        def sub(p: Progress, k=k, name=name) -> None:
-            progress(
-                Progress(
-                    "predict",
-                    k * 1000 + int(p.fraction * 1000),
-                    len(names) * 1000,
-                    f"image {k + 1}/{len(names)}: {name}",
-                )
-            )
+        sub = image_progress(progress, k, len(names), name)
 
         preds.append(
             (
@@ -575,21 +567,7 @@ def predict_project(
 
     if out_dir is None:
         final = project.predictions_dir / model_id
-        tmp = Path(tempfile.mkdtemp(prefix=f".{model_id}.", dir=_mk(project.predictions_dir)))
-        try:
-            write_prediction_outputs(tmp, preds, class_names, manual_of)
-            cancel.raise_if_cancelled()
-            old = None
-            if final.exists():
-                old = final.with_name(f".{model_id}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                final.rename(old)
-            tmp.rename(final)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        replace_prediction_folder(final, preds, class_names, manual_of, cancel)
         out = final
         files = tuple(sorted(final.iterdir()))
     else:
@@ -608,9 +586,42 @@ def predict_project(
     )
 
 
-def _mk(p: Path) -> Path:
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+def image_progress(progress: ProgressFn, k: int, n: int, name: str) -> ProgressFn:
+    """Progress of image ``k`` of ``n`` as a part of the whole run (0..n*1000)."""
+
+    def sub(p: Progress) -> None:
+        progress(
+            Progress(
+                "predict", k * 1000 + int(p.fraction * 1000), n * 1000, f"image {k + 1}/{n}: {name}"
+            )
+        )
+
+    return sub
+
+
+def replace_prediction_folder(
+    final: Path, preds, class_names, manual_of, cancel: CancelToken | None = None
+) -> None:
+    """Write a prediction folder beside the old one, then swap: a failure or a cancel leaves
+    the previous results (leftovers of an earlier crash are cleaned up first)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in final.parent.glob(f".{final.name}.*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        write_prediction_outputs(tmp, preds, class_names, manual_of)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        old = None
+        if final.exists():
+            old = final.with_name(f".{final.name}.old")
+            final.rename(old)
+        tmp.rename(final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def read_predictions(path: str | Path) -> dict[str, dict[int, dict]]:
@@ -633,7 +644,7 @@ def predict_folder(
     cancel: CancelToken | None = None,
 ) -> PredictionRun:
     """Predict image/mask pairs of a folder that are not in a project (read-only on the inputs)."""
-    from svetlana.core.images import find_pairs, read_pair
+    from svetlana.core.images import file_stem, find_pairs, read_pair
     from svetlana.core.models import load_checkpoint
 
     t0 = time.perf_counter()
@@ -650,7 +661,7 @@ def predict_folder(
     for k, (ip, mp) in enumerate(pairs):
         cancel.raise_if_cancelled()
         img, mask = read_pair(ip, mp, axes=axes)
-        loaded = LoadedImage(_stem_of(ip), img.data, mask.labels, img.spacing)
+        loaded = LoadedImage(file_stem(ip), img.data, mask.labels, img.spacing)
         progress(Progress("predict", k, len(pairs), f"{ip.name}"))
         preds.append((predict_loaded(model, card, loaded, device=device, cancel=cancel), loaded))
     class_names = tuple(card["classes"])
@@ -666,14 +677,6 @@ def predict_folder(
         time.perf_counter() - t0,
         {p.image: p for p, _ in preds},
     )
-
-
-def _stem_of(path: Path) -> str:
-    name = path.name
-    for suffix in (".ome.tiff", ".ome.tif"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 # ---- info -----------------------------------------------------------------------------

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -329,8 +327,12 @@ class PredictionTab(QWidget):
                 preds.append(workflows.predict_loaded(model, card, im, progress=sub, cancel=cancel))
             cancel.raise_if_cancelled()
             if final is not None:
-                _replace_bundle_outputs(
-                    final, list(zip(preds, loaded, strict=True)), class_names, manual
+                workflows.replace_prediction_folder(
+                    final,
+                    list(zip(preds, loaded, strict=True)),
+                    class_names,
+                    lambda im: manual.get(im, {}),
+                    cancel,
                 )
             return preds
 
@@ -581,22 +583,3 @@ class PredictionTab(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Output folder")
         if folder:
             self.out_dir.setText(folder)
-
-
-def _replace_bundle_outputs(final: Path, pairs, class_names, manual: dict) -> None:
-    """Write predictions/<model>/ beside the old one, then swap: a failure leaves the old results."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        workflows.write_prediction_outputs(tmp, pairs, class_names, lambda im: manual.get(im, {}))
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-        tmp.rename(final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
