@@ -167,3 +167,35 @@ def test_shutdown_cancels_and_waits(qtbot, tab, session):
     with qtbot.waitSignal(tab.trainingFinished, timeout=10000):
         pass  # the queued end-of-job signals still arrive
     assert session.project.model_ids() == [] and not session.busy
+
+
+class _Payload:
+    """Unpickling this would create the marker file: the proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_loading_an_unsafe_network_file_is_refused_without_running_it(
+    qtbot, tab, session, tmp_path, shown_errors
+):
+    """The GUI's 'load network' path: a pickle that would run code is refused with a dialog."""
+    import pickle
+
+    marker = tmp_path / "HACKED"
+    evil = tmp_path / "colleague_model.pt"
+    evil.write_bytes(pickle.dumps({"state_dict": _Payload(marker)}))
+    tab.set_arch_file(evil)
+    job = tab.start_training()
+    if job is not None:  # refused before or inside the worker: both end in one dialog
+        qtbot.waitUntil(lambda: not job.running, timeout=20000)
+    qtbot.waitUntil(lambda: bool(shown_errors), timeout=5000)
+    assert not marker.exists()
+    assert any("running code" in text or "refused" in text for text in shown_errors), shown_errors
+    assert session.project.model_ids() == []
+    assert not (session.project.path / "models").exists() or not any(
+        (session.project.path / "models").iterdir()
+    )
