@@ -146,3 +146,19 @@ def test_unknown_image_name_lists_the_images(tmp_path, pair):
         p.add_image(*pair)
         with pytest.raises(InputError, match="images: cells"):
             p.image("nope")
+
+
+def test_object_table_is_cached_and_a_damaged_cache_is_recomputed(tmp_path, pair):
+    bundle = tmp_path / "p.svetlana"
+    with Project.create(bundle) as p:
+        p.add_image(*pair)
+        expected = p.load("cells").table
+    cache = next((bundle / "objects").glob("*.npz"))
+    with Project.open(bundle) as p:
+        t = p.load("cells").table
+        assert np.array_equal(t.ids, expected.ids) and np.allclose(t.centroid, expected.centroid)
+    cache.write_bytes(b"garbage")  # a damaged derived file must not break opening
+    with Project.open(bundle) as p:
+        assert np.array_equal(p.load("cells").table.ids, expected.ids)
+    with Project.open(bundle, readonly=True) as p:
+        assert np.array_equal(p.load("cells").table.area, expected.area)

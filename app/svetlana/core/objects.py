@@ -119,3 +119,34 @@ def compute_objects(labels: np.ndarray, image: np.ndarray | None = None) -> Obje
         sums = np.bincount(flat, weights=weights, minlength=top + 1)
         mean[:, c] = sums[present] / area
     return ObjectTable(ids, bbox, centroid, area, mean)
+
+
+_TABLE_FIELDS = ("ids", "bbox", "centroid", "area", "mean_intensity")
+
+
+def save_table(path, table: ObjectTable) -> None:
+    """Cache a table (a plain .npz, atomically) so that opening a big image skips measuring it."""
+    from svetlana.core.fileio import atomic_write_with
+
+    arrays = {k: getattr(table, k) for k in _TABLE_FIELDS}
+    atomic_write_with(path, lambda p: np.savez(p, **arrays))
+
+
+def load_table(path, labels_ndim: int) -> ObjectTable | None:
+    """A cached table, or None when it is missing or does not look right (then it is recomputed)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k]) for k in _TABLE_FIELDS}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    n = arrays["ids"].shape[0] if arrays["ids"].ndim == 1 else -1
+    ok = (
+        n >= 0
+        and arrays["bbox"].shape == (n, 2 * labels_ndim)
+        and arrays["centroid"].shape == (n, labels_ndim)
+        and arrays["area"].shape == (n,)
+        and arrays["mean_intensity"].ndim == 2
+        and arrays["mean_intensity"].shape[0] == n
+        and all(arrays[k].dtype.kind in "iuf" for k in _TABLE_FIELDS)
+    )
+    return ObjectTable(**arrays) if ok else None

@@ -29,6 +29,7 @@ from svetlana.core.errors import (
     ProjectError,
     ProjectLockedError,
     ProjectVersionError,
+    SvetlanaError,
 )
 from svetlana.core.fileio import atomic_write_json, atomic_write_with, read_json
 
@@ -471,6 +472,7 @@ class Project:
             (self.path / mask_file).unlink(missing_ok=True)
             raise
         loaded = LoadedImage(name, data, labels, entry.spacing, _table=table)
+        self._save_table_cache(entry, table)
         self._remember(loaded)
         return entry
 
@@ -504,8 +506,27 @@ class Project:
         if data.shape[1:] != labels.shape:
             raise ProjectError("stored image and mask do not match; the project is damaged", ipath)
         loaded = LoadedImage(name, data, labels, entry.spacing)
+        from svetlana.core.objects import load_table
+
+        cache = self._table_cache(entry)
+        if cache.exists():
+            loaded._table = load_table(cache, labels.ndim)
+        if loaded._table is None and not self.readonly:
+            self._save_table_cache(entry, loaded.table)
         self._remember(loaded)
         return loaded
+
+    def _table_cache(self, entry: ImageEntry) -> Path:
+        """Derived data (not in the manifest): the object table measured when the image was added."""
+        return self.path / "objects" / f"{Path(entry.mask_file).stem}.npz"
+
+    def _save_table_cache(self, entry: ImageEntry, table) -> None:
+        from svetlana.core.objects import save_table
+
+        try:
+            save_table(self._table_cache(entry), table)
+        except SvetlanaError as exc:  # a cache is an optimisation: never fail the user's action
+            log.warning("cannot cache the object table of %s: %s", entry.name, exc)
 
     def _remember(self, loaded: LoadedImage) -> None:
         self._cache[loaded.name] = loaded
