@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from svetlana.core._torch import load_torch
+
+torch = load_torch()
+from torch import nn  # noqa: E402
 
 
 def _layers(ndim: int) -> tuple[type, type, type, type]:

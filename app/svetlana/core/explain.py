@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from svetlana.core._torch import load_torch
 from svetlana.core.errors import InputError, ModelError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def gradcam(model, patch: np.ndarray, target: int | None = None) -> np.ndarray:
     ``target`` is the 0-based class to explain; ``None`` explains the predicted class. The
     model's weights and mode are left as they were (no gradients are stored in it).
     """
-    import torch
+    torch = load_torch()
     import torch.nn.functional as F
 
     patch = np.asarray(patch, dtype=np.float32)

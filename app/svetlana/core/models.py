@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from svetlana.core._torch import load_torch
 from svetlana.core.errors import ModelError, UnsafeFileError
 from svetlana.core.fileio import atomic_open, atomic_write_json, atomic_write_with, read_json
 
@@ -60,7 +61,7 @@ def _quiet_jit() -> Iterator[None]:
 
 
 def _is_script_module(obj: Any) -> bool:
-    import torch
+    torch = load_torch()
 
     return isinstance(obj, torch.jit.ScriptModule)
 
@@ -75,7 +76,7 @@ def _is_torchscript_archive(path: Path) -> bool:
 
 def save_checkpoint(folder: Path, model_or_state_dict, card: dict) -> None:
     """Write ``weights.pt`` (or ``model.ts`` for TorchScript) then ``card.json``, atomically."""
-    import torch
+    torch = load_torch()
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,7 @@ def _starts_with_pickle(path: Path) -> bool:
 
 def _safe_load(path: Path) -> Any:
     """``torch.load`` that never runs code from the file."""
-    import torch
+    torch = load_torch()
 
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise for users
@@ -125,7 +126,7 @@ def _safe_load(path: Path) -> Any:
 
 
 def _load_torchscript(path: Path):
-    import torch
+    torch = load_torch()
 
     try:
         with _quiet_jit():
@@ -164,7 +165,7 @@ def load_checkpoint(folder: Path):
 
 
 def _as_state_dict(obj: Any, path: Path) -> dict:
-    import torch
+    torch = load_torch()
 
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model_state_dict", "model"):  # common training-script wrappers
@@ -187,7 +188,7 @@ def load_user_network(path: Path, in_channels: int, n_classes: int, ndim: int):
     Accepts a TorchScript file or a ``state_dict`` of one registry architecture; a state_dict
     with another number of classes gets a fresh final layer (fine-tuning).
     """
-    import torch
+    torch = load_torch()
 
     path = Path(path)
     if not path.is_file():
@@ -243,7 +244,7 @@ def load_user_network(path: Path, in_channels: int, n_classes: int, ndim: int):
 
 def export_torchscript(model, example_input: np.ndarray, path: Path) -> None:
     """Trace ``model`` on ``example_input`` (a batch of patches) and save it atomically."""
-    import torch
+    torch = load_torch()
 
     model = model.cpu().eval()
     example = torch.from_numpy(np.ascontiguousarray(example_input, dtype=np.float32))

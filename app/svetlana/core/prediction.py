@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from svetlana.core._torch import load_torch
 from svetlana.core.errors import InputError, ModelError
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token
 
@@ -43,7 +44,7 @@ def predict_probabilities(
     ``source[a:b] -> ndarray``; it is read one batch at a time. ``threads`` = torch CPU
     threads (None: one per core). The model is left in its previous mode, on the CPU.
     """
-    import torch
+    torch = load_torch("fx")
 
     from svetlana.core.training import resolve_device, torch_threads
 
@@ -110,7 +111,7 @@ def _inference_net(model, device: str):
     ``layouts`` maps input ndim to the channels-last memory format used on the CPU (None
     elsewhere). Networks that cannot be traced (TorchScript, dynamic control flow) are used as is.
     """
-    import torch
+    torch = load_torch("fx")
 
     net = model
     try:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from svetlana.core._torch import load_torch
 from svetlana.core.errors import InputError, TrainingError
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token
 from svetlana.core.models import ARCHITECTURES, build_model, count_parameters
@@ -146,7 +147,7 @@ class TrainingResult:
 
 def resolve_device(name: str = "auto") -> str:
     """``auto`` -> cuda if available, else mps, else cpu; an unavailable request raises."""
-    import torch
+    torch = load_torch()
 
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
@@ -198,7 +199,7 @@ def compute_metrics(y_true, y_pred, n_classes: int) -> dict:
 
 def choose_threads(model, device: str, requested: int | None) -> int:
     """Torch CPU threads for this model: tiny networks run fastest on one thread."""
-    import torch
+    torch = load_torch()
 
     if requested is not None:
         return requested
@@ -210,7 +211,7 @@ def choose_threads(model, device: str, requested: int | None) -> int:
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Set torch's intra-op thread count for a block, then restore the previous one."""
-    import torch
+    torch = load_torch()
 
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -222,7 +223,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _deterministic() -> Iterator[None]:
-    import torch
+    torch = load_torch()
 
     was = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
@@ -265,7 +266,7 @@ def _check_inputs(patches: np.ndarray, labels: np.ndarray, n_classes: int) -> No
 
 def _augment(x, mode: str, gen, spatial_dims: int):
     """Random augmentation of a batch (B, C, [D,] H, W), vectorised; the last channel is the mask."""
-    import torch
+    torch = load_torch()
 
     if mode == "none":
         return x
@@ -295,7 +296,7 @@ def _augment(x, mode: str, gen, spatial_dims: int):
 
 def _blur_yx(img, spatial_dims: int):
     """Slight Gaussian blur (sigma ~0.7 px) in the YX plane, per channel."""
-    import torch
+    torch = load_torch()
     import torch.nn.functional as F
 
     k1 = torch.tensor([0.25, 0.5, 0.25], dtype=img.dtype, device=img.device)
@@ -309,7 +310,7 @@ def _blur_yx(img, spatial_dims: int):
 
 
 def _loss_fn(name: str, class_weights):
-    import torch
+    torch = load_torch()
     import torch.nn.functional as F
 
     def loss(logits, y):
@@ -330,7 +331,7 @@ def _loss_fn(name: str, class_weights):
 
 def _evaluate(model, x, y, loss_fn, device: str) -> tuple[float, np.ndarray]:
     """Mean loss and predicted classes of ``model`` (eval mode) on tensors ``x``, ``y``."""
-    import torch
+    torch = load_torch()
 
     model.eval()
     total, preds = 0.0, []
@@ -355,7 +356,7 @@ def train(
     cancel: CancelToken | None = None,
 ) -> TrainingResult:
     """Train ``model`` (or a fresh ``config.arch``) on labelled patches; deterministic on CPU."""
-    import torch
+    torch = load_torch("train")
 
     labels = np.asarray(labels).astype(np.int64, copy=False).ravel()
     _check_inputs(patches, labels, n_classes)
@@ -418,7 +419,7 @@ def train(
 
 def _fit(model, x_train, y_train, x_val, y_val, loss_fn, config, device, spatial_dims,
          progress, cancel):  # fmt: skip
-    import torch
+    torch = load_torch("train")
 
     model.to(device)
     optimizer = torch.optim.AdamW(

@@ -511,7 +511,9 @@ def _import_torch_in_background() -> None:
 
     def run() -> None:
         with contextlib.suppress(Exception):  # the main thread's own import reports it
-            import torch  # noqa: F401
+            from svetlana.core._torch import load_torch
+
+            load_torch("fx")
 
     threading.Thread(target=run, name="import-torch", daemon=True).start()
 

@@ -72,12 +72,9 @@ def detect_devices() -> dict[str, bool]:
     to ~250 ms at a time, which would freeze the window mid-training; doing it once here, in
     the background when the tab is first shown, keeps training itself smooth.
     """
-    import torch
+    from svetlana.core._torch import load_torch
 
-    param = torch.zeros(1, requires_grad=True)
-    optimiser = torch.optim.AdamW([param], lr=1e-3)
-    param.sum().backward()
-    optimiser.step()
+    torch = load_torch("train")  # thread-safe: training may start while this runs
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     return {"cpu": True, "cuda": bool(torch.cuda.is_available()), "mps": bool(mps)}
 
