@@ -102,7 +102,8 @@ def test_whole_loop_from_cellpose_pair_to_export(window, qtbot, tmp_path, shown_
     files = ptab.export_to(tmp_path / "results")
     names = sorted(p.name for p in files)
     assert names == ["predictions.csv", "well1_classes.tif"]
-    rows = list(csv.DictReader(open(tmp_path / "results" / "predictions.csv", encoding="utf-8")))
+    with open(tmp_path / "results" / "predictions.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == 70
     assert {r["label"] for r in rows if int(r["object"]) in targets} <= set(scene.class_names)
     assert not shown_errors

@@ -212,3 +212,30 @@ def test_closing_while_training_asks_then_stops_the_worker(qtbot, tmp_path, monk
     qtbot.waitUntil(lambda: not job.running, timeout=2000)
     assert not (tmp_path / "p.svetlana" / ".lock").exists()
     assert Project.open(tmp_path / "p.svetlana", readonly=True).model_ids() == []
+
+
+def test_add_images_reads_in_the_background_then_adds(project_window, qtbot, tmp_path, make_pair):
+    """Adding images does not block the window: reading runs in a worker, then it appears."""
+    win = project_window
+    image, mask = make_pair(tmp_path / "more", name="second", seed=4)
+    with qtbot.waitSignal(win.session.imagesChanged, timeout=20000):
+        job = win.add_pairs_in_background([(image, mask, "second")])
+        assert job is not None and win.session.busy  # returned at once; the worker reads
+    qtbot.waitUntil(lambda: not job.running, timeout=5000)
+    assert win.session.project.image_names == ("cells", "second")
+    assert win.session.current_image == "second"
+
+
+def test_add_images_with_a_bad_mask_shows_one_dialog_and_adds_nothing(
+    project_window, qtbot, tmp_path, shown_errors
+):
+    import numpy as np
+    import tifffile
+
+    win = project_window
+    tifffile.imwrite(tmp_path / "img.tif", np.zeros((64, 64), np.uint16))
+    tifffile.imwrite(tmp_path / "bad_masks.tif", np.full((64, 64), 0.5, np.float32))
+    job = win.add_pairs_in_background([(tmp_path / "img.tif", tmp_path / "bad_masks.tif", "x")])
+    qtbot.waitUntil(lambda: not job.running, timeout=20000)
+    assert len(shown_errors) == 1 and "bad_masks.tif" in shown_errors[0]
+    assert win.session.project.image_names == ("cells",)

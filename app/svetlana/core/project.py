@@ -142,6 +142,43 @@ class LoadedImage:
         return self._normalised
 
 
+@dataclass(frozen=True, eq=False)
+class PreparedImage:
+    """An image and mask read, checked and measured, not yet in any project (thread-safe)."""
+
+    name: str
+    image_path: Path
+    mask_path: Path
+    image: Any  # images.ImageData
+    mask: Any  # images.MaskData
+    table: Any  # objects.ObjectTable
+
+
+def _default_name(image_path: str | Path) -> str:
+    from svetlana.core.images import file_stem
+
+    return file_stem(image_path)
+
+
+def prepare_image(
+    image_path: str | Path,
+    mask_path: str | Path,
+    name: str | None = None,
+    axes: str | None = None,
+    spacing: tuple[float, ...] | None = None,
+) -> PreparedImage:
+    """Read and check an image/mask pair and measure its objects: the slow part of adding an
+    image, touching no project, so the GUI can run it off the main thread."""
+    from svetlana.core.images import read_pair
+    from svetlana.core.objects import compute_objects
+
+    image_path, mask_path = Path(image_path), Path(mask_path)
+    name = _check_name(name if name is not None else _default_name(image_path))
+    img, mask = read_pair(image_path, mask_path, axes=axes, spacing=spacing)
+    table = compute_objects(np.ascontiguousarray(mask.labels), np.ascontiguousarray(img.data))
+    return PreparedImage(name, image_path, mask_path, img, mask, table)
+
+
 def _check_name(name: str) -> str:
     name = name.strip()
     if (
@@ -413,22 +450,29 @@ class Project:
         spacing: tuple[float, ...] | None = None,
     ) -> ImageEntry:
         """Copy an image and its mask into the bundle (converted, channel-first); user files untouched."""
+        self._require_writable()
+        if name is not None or image_path is not None:
+            self._check_new_name(
+                name if name is not None else _default_name(image_path), image_path
+            )
+        return self.add_prepared(prepare_image(image_path, mask_path, name, axes, spacing))
+
+    def _check_new_name(self, name: str, where) -> str:
+        name = _check_name(name)
+        if name in self.image_names:
+            raise InputError(f"the project already has an image named {name!r}; use --name", where)
+        return name
+
+    def add_prepared(self, prepared: PreparedImage) -> ImageEntry:
+        """Write an image read by ``prepare_image`` (possibly in a worker thread) into the bundle."""
         import tifffile
 
-        from svetlana.core.images import file_stem, read_pair
-        from svetlana.core.objects import compute_objects
-
         self._require_writable()
-        image_path, mask_path = Path(image_path), Path(mask_path)
-        name = _check_name(name if name is not None else file_stem(image_path))
-        if name in self.image_names:
-            raise InputError(
-                f"the project already has an image named {name!r}; use --name", image_path
-            )
-        img, mask = read_pair(image_path, mask_path, axes=axes, spacing=spacing)
+        name = self._check_new_name(prepared.name, prepared.image_path)
+        image_path, mask_path = prepared.image_path, prepared.mask_path
+        img, mask, table = prepared.image, prepared.mask, prepared.table
         data = np.ascontiguousarray(img.data)
         labels = np.ascontiguousarray(mask.labels)
-        table = compute_objects(labels, data)
         safe = self._unique_file_stem(name)
         image_file, mask_file = f"images/{safe}.tif", f"masks/{safe}.tif"
         spatial = "ZYX" if labels.ndim == 3 else "YX"

@@ -387,7 +387,7 @@ class MainWindow(QMainWindow):
             self.set_project(dialog.project)
 
     def add_images(self) -> None:
-        from svetlana.gui.new_project_dialog import NewProjectDialog, add_pairs
+        from svetlana.gui.new_project_dialog import NewProjectDialog
 
         project = self.session.project
         if project is None:
@@ -395,17 +395,55 @@ class MainWindow(QMainWindow):
         dialog = NewProjectDialog(self, adding=True)
         if not dialog.exec():
             return
-        names: list[str] = []
-        with reporting(self, "Cannot add the image"):
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                for image, mask, name in dialog.pairs():
-                    names += add_pairs(project, [(image, mask, name)])
-            finally:
-                QApplication.restoreOverrideCursor()
-        if names:
-            self.session.imagesChanged.emit()
-            self.session.set_current_image(names[0])
+        self.add_pairs_in_background(dialog.pairs())
+
+    def add_pairs_in_background(self, pairs):
+        """Read and measure the images in a worker (the window stays usable), then add them.
+
+        Returns the job (None when there is nothing to do); ``imagesChanged`` follows success.
+        """
+        from svetlana.core.jobs import Progress
+        from svetlana.core.project import prepare_image
+        from svetlana.gui.jobs import report_error, run_job
+
+        project = self.session.project
+        pairs = [(Path(i), Path(m), n) for i, m, n in pairs]
+        if project is None or not pairs:
+            return None
+
+        def work(progress, cancel):
+            prepared = []
+            for k, (image, mask, name) in enumerate(pairs):
+                cancel.raise_if_cancelled()
+                progress(Progress("add", k, len(pairs), f"reading {image.name}"))
+                prepared.append(prepare_image(image, mask, name or None))
+            return prepared
+
+        def done(prepared) -> None:
+            if self.session.project is not project:
+                return  # the project was closed meanwhile: nothing to add to
+            names: list[str] = []
+            with reporting(self, "Cannot add the image"):
+                for item in prepared:
+                    names.append(project.add_prepared(item).name)
+            if names:
+                self.session.imagesChanged.emit()
+                self.session.set_current_image(names[0])
+                self.statusBar().showMessage(f"added {len(names)} image(s)", 5000)
+
+        def progressed(events) -> None:
+            self.statusBar().showMessage(events[-1].message)
+
+        self._add_job = run_job(
+            self,
+            work,
+            on_success=done,
+            on_failure=lambda exc: report_error(self, exc),
+            on_progress=progressed,
+            session=self.session,
+            name="add images",
+        )
+        return self._add_job
 
     def export_labels(self) -> None:
         from svetlana.core.workflows import export_labels
@@ -449,6 +487,10 @@ class MainWindow(QMainWindow):
     def _stop_jobs(self) -> bool:
         """Cancel background work and wait for its threads; True when none is left running."""
         ok = True
+        job = getattr(self, "_add_job", None)
+        if job is not None and job.running:
+            job.cancel()
+            ok = job.wait(10000) and ok
         for tab in (self.training_tab, self.prediction_tab):
             stop = getattr(tab, "shutdown", None)
             if stop is not None:
