@@ -239,3 +239,25 @@ def test_add_images_with_a_bad_mask_shows_one_dialog_and_adds_nothing(
     qtbot.waitUntil(lambda: not job.running, timeout=20000)
     assert len(shown_errors) == 1 and "bad_masks.tif" in shown_errors[0]
     assert win.session.project.image_names == ("cells",)
+
+
+def test_a_project_opened_from_the_finder_while_running_is_shown(window, qtbot, tmp_path, pair):
+    """macOS delivers a double-clicked document to the running app as a FileOpen event."""
+    from PySide6.QtGui import QFileOpenEvent
+    from PySide6.QtWidgets import QApplication
+
+    from svetlana.core.project import Project
+    from svetlana.gui.app import FileOpenFilter
+
+    with Project.create(tmp_path / "other.svetlana", ["a", "b"]) as p:
+        p.add_image(*pair)
+    opener = FileOpenFilter(window)
+    QApplication.instance().installEventFilter(opener)
+    try:
+        QApplication.sendEvent(
+            QApplication.instance(),
+            QFileOpenEvent(str(tmp_path / "other.svetlana" / "project.json")),
+        )
+        assert window.session.project is not None and window.session.project.name == "other"
+    finally:
+        QApplication.instance().removeEventFilter(opener)

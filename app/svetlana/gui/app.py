@@ -55,6 +55,8 @@ def run(bundle: Path | None = None, demo: bool = False) -> int:
 
     window = MainWindow()
     install_excepthook(lambda: window)
+    opener = FileOpenFilter(window)
+    app.installEventFilter(opener)
     window.show()
     if demo and bundle is None:
         QTimer.singleShot(0, window.open_demo)
@@ -73,6 +75,31 @@ def run(bundle: Path | None = None, demo: bool = False) -> int:
         else:
             QTimer.singleShot(0, lambda: window.open_project(target))
     return int(app.exec())
+
+
+def _file_open_filter_class():
+    from PySide6.QtCore import QEvent, QObject
+
+    class _FileOpenFilter(QObject):
+        """macOS sends a double-clicked project to the running app as a FileOpen event."""
+
+        def __init__(self, window):
+            super().__init__(window)
+            self.window = window
+
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+            if event.type() == QEvent.Type.FileOpen:
+                path = event.file() or event.url().toLocalFile()
+                if path:
+                    self.window.open_project(path)
+                return True
+            return False
+
+    return _FileOpenFilter
+
+
+def FileOpenFilter(window):  # noqa: N802 - reads like the class it makes
+    return _file_open_filter_class()(window)
 
 
 def _set_icon(app) -> None:
