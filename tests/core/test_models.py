@@ -184,3 +184,23 @@ def test_raw_pickled_model_is_refused(tmp_path: Path) -> None:
     torch.save(build_model("minimal", 2, 2, 2), tmp_path / "whole.pt")
     with pytest.raises(UnsafeFileError):
         load_user_network(tmp_path / "whole.pt", in_channels=2, n_classes=2, ndim=2)
+
+
+def test_exported_torchscript_can_be_fine_tuned_with_live_batchnorm(tmp_path):
+    """Export scripts the network, so an imported model's BatchNorm learns again in training."""
+    import torch
+
+    from svetlana.core.models import build_model, export_torchscript
+
+    model = build_model("minimal", 2, 2, 2)
+    x = np.random.default_rng(0).random((4, 2, 16, 16), dtype=np.float32)
+    export_torchscript(model, x, tmp_path / "m.ts")
+    ts = torch.jit.load(str(tmp_path / "m.ts"))
+    with torch.no_grad():
+        assert torch.allclose(ts(torch.from_numpy(x)), model.eval()(torch.from_numpy(x)), atol=1e-6)
+    ts.train()
+    bn = next(m for m in ts.modules() if "BatchNorm" in m.original_name)
+    before = bn.running_mean.clone()
+    with torch.no_grad():
+        ts(torch.from_numpy(x))
+    assert not torch.equal(before, bn.running_mean)

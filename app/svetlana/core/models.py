@@ -243,14 +243,25 @@ def load_user_network(path: Path, in_channels: int, n_classes: int, ndim: int):
 
 
 def export_torchscript(model, example_input: np.ndarray, path: Path) -> None:
-    """Trace ``model`` on ``example_input`` (a batch of patches) and save it atomically."""
+    """Script ``model`` (or trace it on ``example_input`` if it cannot be scripted); save atomically.
+
+    Scripting keeps train/eval behaviour (BatchNorm statistics update when an imported model is
+    fine-tuned); a traced module would be frozen in eval mode.
+    """
     torch = load_torch()
 
     model = model.cpu().eval()
     example = torch.from_numpy(np.ascontiguousarray(example_input, dtype=np.float32))
     try:
         with _quiet_jit(), torch.no_grad():
-            traced = model if _is_script_module(model) else torch.jit.trace(model, example)
+            if _is_script_module(model):
+                traced = model
+            else:
+                try:
+                    traced = torch.jit.script(model)
+                except Exception:  # e.g. a user network with untypeable Python
+                    traced = torch.jit.trace(model, example)
+            traced(example)  # fail here, with a message, rather than in the user's hands
     except Exception as exc:
         raise ModelError(f"cannot export the network to TorchScript: {exc}") from exc
     with _quiet_jit():
