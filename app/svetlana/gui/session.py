@@ -79,6 +79,7 @@ class Session(QObject):
         if project is not None:
             project.annotations.listeners.append(self._on_store_changed)
             self.current_image = project.image_names[0] if project.image_names else None
+        self._restore_saved_predictions(self.current_image)
         self.projectChanged.emit()
         if self.current_image:
             self.currentImageChanged.emit(self.current_image)
@@ -116,6 +117,8 @@ class Session(QObject):
         self.project.image(name)
         self.current_image = name
         self.selection = ()
+        if self._restore_saved_predictions(name):
+            self.predictionsChanged.emit()
         self.currentImageChanged.emit(name)
         self.selectionChanged.emit(())
 
@@ -125,6 +128,31 @@ class Session(QObject):
         names = self.project.image_names
         i = names.index(self.current_image) if self.current_image in names else 0
         self.set_current_image(names[(i + step) % len(names)])
+
+    def _restore_saved_predictions(self, name: str | None) -> bool:
+        """Show the bundle's saved predictions of the newest model for this image, if current.
+
+        Reopening a project shows its last results (and Uncertain mode works) without
+        predicting again; predictions older than their model are ignored.
+        """
+        if self.project is None or name is None or name in self.predictions:
+            return False
+        model_id = self.prediction_model or self.project.latest_model()
+        if model_id is None:
+            return False
+        from svetlana.core.errors import SvetlanaError
+        from svetlana.core.exports import saved_predictions
+
+        try:
+            got = saved_predictions(self.project, model_id, [name])
+        except SvetlanaError as exc:
+            log.info("saved predictions not shown: %s", exc)
+            return False
+        if not got:
+            return False
+        self.prediction_model = model_id
+        self.predictions.update(got)
+        return True
 
     # ---- selection and labels --------------------------------------------------------
     def select(self, ids) -> None:
