@@ -353,3 +353,12 @@ def test_real_stardist_files(dim):
     assert image.data.shape[1:] == mask.labels.shape
     assert not mask.was_binary
     assert len(np.unique(mask.labels)) > 50
+
+
+def test_find_pairs_accepts_cellpose_tif_masks(tmp_path):
+    """Cellpose's --save_tif writes x_cp_masks.tif (not only .png)."""
+    labels = np.zeros((8, 8), np.uint16)
+    labels[2:5, 2:5] = 1
+    tifffile.imwrite(tmp_path / "b.tif", labels)
+    tifffile.imwrite(tmp_path / "b_cp_masks.tif", labels)
+    assert [(i.name, m.name) for i, m in find_pairs(tmp_path)] == [("b.tif", "b_cp_masks.tif")]

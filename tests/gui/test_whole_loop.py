@@ -36,7 +36,8 @@ def test_whole_loop_from_cellpose_pair_to_export(window, qtbot, tmp_path, shown_
     ]
     dialog.set_destination(tmp_path / "screen")
     dialog.set_class_names(list(scene.class_names))
-    dialog.accept()
+    dialog.accept()  # reads the images in a worker, then creates the bundle
+    qtbot.waitUntil(lambda: dialog.project is not None or bool(shown_errors), timeout=30_000)
     assert not shown_errors and dialog.project is not None
     window.set_project(dialog.project)
     session = window.session

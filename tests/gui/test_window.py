@@ -18,13 +18,16 @@ def test_start_page_without_project(window):
     assert not window.export_action.isEnabled()
 
 
-def test_new_project_dialog_creates_bundle_and_window_shows_it(window, tmp_path, pair, settings):
+def test_new_project_dialog_creates_bundle_and_window_shows_it(
+    window, tmp_path, pair, settings, qtbot
+):
     dialog = NewProjectDialog(window)
     dialog.add_pair(*pair)
     dialog.set_destination(tmp_path / "exp1")
     dialog.set_class_names(["alive", "dead"])
-    dialog.accept()
-    assert dialog.result() == NewProjectDialog.DialogCode.Accepted
+    dialog.accept()  # the images are read in a worker; the dialog closes when the bundle exists
+    assert dialog.status.isVisibleTo(dialog)
+    qtbot.waitUntil(lambda: dialog.result() == NewProjectDialog.DialogCode.Accepted, timeout=20000)
     project = dialog.project
     assert project.path == tmp_path / "exp1.svetlana"
     assert project.annotations.class_names == ("alive", "dead")
@@ -58,7 +61,9 @@ def test_folder_mode_pairs_images_by_name(window, tmp_path, make_pair):
     project.close()
 
 
-def test_bad_mask_file_shows_error_and_creates_nothing(window, tmp_path, shown_errors, make_pair):
+def test_bad_mask_file_shows_error_and_creates_nothing(
+    window, tmp_path, shown_errors, make_pair, qtbot
+):
     write_scene = make_pair
     image, _ = write_scene(tmp_path / "d")
     bad = tmp_path / "d" / "broken_masks.tif"
@@ -67,7 +72,9 @@ def test_bad_mask_file_shows_error_and_creates_nothing(window, tmp_path, shown_e
     dialog.add_pair(image, bad)
     dialog.set_destination(tmp_path / "bad.svetlana")
     dialog.accept()
-    assert shown_errors, "an error dialog should be shown"
+    qtbot.waitUntil(lambda: bool(shown_errors), timeout=20000)  # an error dialog is shown
+    qtbot.waitUntil(lambda: not dialog.job.running, timeout=5000)
+    assert "broken_masks.tif" in shown_errors[0]
     assert dialog.result() != NewProjectDialog.DialogCode.Accepted
     assert not (tmp_path / "bad.svetlana").exists()
 

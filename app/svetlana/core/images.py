@@ -544,7 +544,7 @@ def _is_mask_name(path: Path) -> bool:
 def find_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
     """Image/mask pairs in ``folder``, matched by name, sorted by image name.
 
-    A mask for ``x.tif`` is the first of ``x_cp_masks.png``, ``x_masks.*``, ``x_mask.*``,
+    A mask for ``x.tif`` is the first of ``x_cp_masks.png``, ``x_cp_masks.*``, ``x_masks.*``, ``x_mask.*``,
     ``x_seg.npy``, ``masks/x.*``. Images without a mask are skipped (and logged).
     """
     folder = Path(folder)
@@ -570,8 +570,9 @@ def find_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
         if _is_mask_name(path):
             continue
         stem = file_stem(path).lower()
+        # Cellpose writes x_cp_masks.png by default and x_cp_masks.tif with --save_tif
         candidates = [f"{stem}_cp_masks.png"]
-        candidates += [f"{stem}{tag}.{e}" for tag in ("_masks", "_mask") for e in exts]
+        candidates += [f"{stem}{tag}.{e}" for tag in ("_cp_masks", "_masks", "_mask") for e in exts]
         candidates += [f"{stem}_seg.npy"]
         found = next((here[c] for c in candidates if c in here), None)
         if found is None:

@@ -39,19 +39,18 @@ DEFAULT_CLASSES = ("class 1", "class 2")
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.npy *.jpg *.jpeg *.bmp);;All files (*)"
 
 
-def add_pairs(project: Project, pairs: Sequence[tuple[Path, Path, str]]) -> list[str]:
-    """Add (image, mask, name) pairs to a project; returns the names added."""
-    names = []
-    for image, mask, name in pairs:
-        entry = project.add_image(image, mask, name=name or None)
-        names.append(entry.name)
-    return names
-
-
 def create_project(
     path: str | Path, pairs: Sequence[tuple[Path, Path, str]], classes: Sequence[str]
 ) -> Project:
     """Create the bundle, add the images; on failure remove what was created and re-raise."""
+    from svetlana.core.project import prepare_image
+
+    prepared = [prepare_image(image, mask, name or None) for image, mask, name in pairs]
+    return create_prepared(path, prepared, classes)
+
+
+def create_prepared(path: str | Path, prepared: Sequence, classes: Sequence[str]) -> Project:
+    """Create the bundle from images already read (``prepare_image``): only writes, quick."""
     path = Path(path)
     if not path.name.endswith(SUFFIX):
         path = path.with_name(path.name + SUFFIX)
@@ -61,7 +60,8 @@ def create_project(
         raise InputError("class names must be different from each other")
     project = Project.create(path, classes)
     try:
-        add_pairs(project, pairs)
+        for item in prepared:
+            project.add_prepared(item)
     except BaseException:
         project.close()
         if not existed:
@@ -167,7 +167,11 @@ class NewProjectDialog(QDialog):
         if not adding:
             layout.addWidget(box2)
             layout.addWidget(box3)
+        self.status = QLabel()
+        self.status.setVisible(False)
+        layout.addWidget(self.status)
         layout.addWidget(self.buttons)
+        self.job = None
         self.resize(760, 600 if not adding else 380)
 
     # ---- model -------------------------------------------------------------------------
@@ -303,7 +307,7 @@ class NewProjectDialog(QDialog):
             raise InputError("class names must be different from each other")
 
     def create(self) -> Project:
-        """Validate, then create the project on disk (the dialog's OK)."""
+        """Validate, then create the project on disk, here and now (blocking)."""
         self.validate()
         QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
@@ -312,12 +316,70 @@ class NewProjectDialog(QDialog):
             QGuiApplication.restoreOverrideCursor()
 
     def accept(self) -> None:
+        """OK: validate, read the images in a worker (the window keeps painting), then create."""
         try:
-            if self.adding:
-                self.validate()
-            else:
-                self.project = self.create()
+            self.validate()
         except SvetlanaError as exc:
             show_error(self, exc)
             return
-        super().accept()
+        if self.adding:
+            super().accept()
+            return
+        self._start_creating()
+
+    def _start_creating(self) -> None:
+        from svetlana.core.jobs import Progress
+        from svetlana.core.project import prepare_image
+        from svetlana.gui.jobs import run_job
+
+        pairs, dest, classes = self.pairs(), self.destination(), self.class_names()
+
+        def work(progress, cancel):
+            prepared = []
+            for k, (image, mask, name) in enumerate(pairs):
+                cancel.raise_if_cancelled()
+                progress(Progress("read", k, len(pairs), f"Reading {image.name}…"))
+                prepared.append(prepare_image(image, mask, name or None))
+            return prepared
+
+        def done(prepared) -> None:
+            try:
+                self.project = create_prepared(dest, prepared, classes)
+            except SvetlanaError as exc:
+                self._set_working(False)
+                show_error(self, exc)
+                return
+            self._set_working(False)
+            QDialog.accept(self)
+
+        def failed(exc: BaseException) -> None:
+            self._set_working(False)
+            from svetlana.core.errors import Cancelled
+
+            if not isinstance(exc, Cancelled):
+                show_error(self, exc)
+
+        self._set_working(True)
+        self.job = run_job(
+            self,
+            work,
+            on_success=done,
+            on_failure=failed,
+            on_progress=lambda events: self.status.setText(events[-1].message),
+            name="create project",
+        )
+
+    def _set_working(self, working: bool) -> None:
+        self.status.setText("Reading the images…" if working else "")
+        self.status.setVisible(working)
+        for w in self.findChildren(QWidget):
+            if w is not self.status and w is not self.buttons and w.parent() is self:
+                w.setEnabled(not working)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not working)
+
+    def reject(self) -> None:
+        job = getattr(self, "job", None)
+        if job is not None and job.running:
+            job.cancel()
+            job.wait(10000)
+        super().reject()
