@@ -179,6 +179,20 @@ def prepare_image(
     return PreparedImage(name, image_path, mask_path, img, mask, table)
 
 
+def prepare_images(pairs, progress=None, cancel=None) -> list[PreparedImage]:
+    """``prepare_image`` for each (image, mask, name) pair, with progress and cancel."""
+    from svetlana.core.jobs import Progress
+
+    prepared = []
+    for k, (image, mask, name) in enumerate(pairs):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if progress is not None:
+            progress(Progress("read", k, len(pairs), f"Reading {Path(image).name}…"))
+        prepared.append(prepare_image(image, mask, name or None))
+    return prepared
+
+
 def _check_name(name: str) -> str:
     name = name.strip()
     if (

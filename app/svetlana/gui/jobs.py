@@ -229,3 +229,13 @@ def _fallback_dialog(parent: QWidget | None, exc: BaseException) -> None:
         box.setText(f"Something went wrong: {exc or type(exc).__name__}")
         box.setDetailedText("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     box.exec()
+
+
+def stop_jobs(*jobs: Job | None, timeout_ms: int = 10000) -> bool:
+    """Cancel running jobs and wait for their threads; True when none is left running."""
+    ok = True
+    for job in jobs:
+        if job is not None and job.running:
+            job.cancel()
+            ok = job.wait(timeout_ms) and ok
+    return ok

@@ -402,8 +402,7 @@ class MainWindow(QMainWindow):
 
         Returns the job (None when there is nothing to do); ``imagesChanged`` follows success.
         """
-        from svetlana.core.jobs import Progress
-        from svetlana.core.project import prepare_image
+        from svetlana.core.project import prepare_images
         from svetlana.gui.jobs import report_error, run_job
 
         project = self.session.project
@@ -412,12 +411,7 @@ class MainWindow(QMainWindow):
             return None
 
         def work(progress, cancel):
-            prepared = []
-            for k, (image, mask, name) in enumerate(pairs):
-                cancel.raise_if_cancelled()
-                progress(Progress("add", k, len(pairs), f"reading {image.name}"))
-                prepared.append(prepare_image(image, mask, name or None))
-            return prepared
+            return prepare_images(pairs, progress, cancel)
 
         def done(prepared) -> None:
             if self.session.project is not project:
@@ -486,11 +480,9 @@ class MainWindow(QMainWindow):
 
     def _stop_jobs(self) -> bool:
         """Cancel background work and wait for its threads; True when none is left running."""
-        ok = True
-        job = getattr(self, "_add_job", None)
-        if job is not None and job.running:
-            job.cancel()
-            ok = job.wait(10000) and ok
+        from svetlana.gui.jobs import stop_jobs
+
+        ok = stop_jobs(getattr(self, "_add_job", None))
         for tab in (self.training_tab, self.prediction_tab):
             stop = getattr(tab, "shutdown", None)
             if stop is not None:

@@ -43,10 +43,9 @@ def create_project(
     path: str | Path, pairs: Sequence[tuple[Path, Path, str]], classes: Sequence[str]
 ) -> Project:
     """Create the bundle, add the images; on failure remove what was created and re-raise."""
-    from svetlana.core.project import prepare_image
+    from svetlana.core.project import prepare_images
 
-    prepared = [prepare_image(image, mask, name or None) for image, mask, name in pairs]
-    return create_prepared(path, prepared, classes)
+    return create_prepared(path, prepare_images(pairs), classes)
 
 
 def create_prepared(path: str | Path, prepared: Sequence, classes: Sequence[str]) -> Project:
@@ -328,19 +327,13 @@ class NewProjectDialog(QDialog):
         self._start_creating()
 
     def _start_creating(self) -> None:
-        from svetlana.core.jobs import Progress
-        from svetlana.core.project import prepare_image
+        from svetlana.core.project import prepare_images
         from svetlana.gui.jobs import run_job
 
         pairs, dest, classes = self.pairs(), self.destination(), self.class_names()
 
         def work(progress, cancel):
-            prepared = []
-            for k, (image, mask, name) in enumerate(pairs):
-                cancel.raise_if_cancelled()
-                progress(Progress("read", k, len(pairs), f"Reading {image.name}…"))
-                prepared.append(prepare_image(image, mask, name or None))
-            return prepared
+            return prepare_images(pairs, progress, cancel)
 
         def done(prepared) -> None:
             try:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from svetlana.core import workflows
 from svetlana.core.errors import InputError, SvetlanaError
 from svetlana.core.jobs import Progress
-from svetlana.gui.jobs import Job, report_error, run_job, show_status
+from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.session import Session
 from svetlana.gui.widgets import CountsTable, ExplainView
 
@@ -410,12 +410,7 @@ class PredictionTab(QWidget):
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel running work and wait for its thread (call before the window closes the project)."""
-        ok = True
-        for job in (self.job,):
-            if job is not None and job.running:
-                job.cancel()
-                ok = job.wait(timeout_ms) and ok
-        return ok
+        return stop_jobs(self.job, timeout_ms=timeout_ms)
 
     # ---- result views -------------------------------------------------------------------
     def refresh_counts(self) -> None:

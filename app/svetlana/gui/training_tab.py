@@ -30,7 +30,7 @@ from svetlana.core import workflows
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.models import ARCHITECTURES
 from svetlana.core.training import AUGMENTATIONS, LOSSES, TrainingConfig
-from svetlana.gui.jobs import Job, report_error, run_job, show_status
+from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.session import Session
 from svetlana.gui.widgets import ConfusionTable, PerClassTable, TrainingCurves, format_card
 
@@ -546,12 +546,7 @@ class TrainingTab(QWidget):
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel running work and wait for its thread (call before the window closes the project)."""
-        ok = True
-        for job in (self.job, self.device_job):
-            if job is not None and job.running:
-                job.cancel()
-                ok = job.wait(timeout_ms) and ok
-        return ok
+        return stop_jobs(self.job, self.device_job, timeout_ms=timeout_ms)
 
     # ---- models and project -------------------------------------------------------------
     def refresh(self) -> None:
