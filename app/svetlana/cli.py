@@ -301,7 +301,7 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
 
 def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
     from svetlana.core.errors import InputError
-    from svetlana.core.workflows import predict_folder, predict_project
+    from svetlana.core.predicting import predict_folder, predict_project
 
     if a.folder is not None:
         if a.out is None:

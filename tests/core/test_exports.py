@@ -21,9 +21,10 @@ from svetlana.core.exports import (
     project_predictions,
     write_filtered_masks,
 )
+from svetlana.core.predicting import predict_project
 from svetlana.core.project import Project
 from svetlana.core.training import TrainingConfig
-from svetlana.core.workflows import predict_project, train_project, training_set
+from svetlana.core.workflows import train_project, training_set
 from tests.conftest import SHARED_DATA, blobs, write_pair
 
 FAST = TrainingConfig(epochs=3, val_fraction=0.0, seed=0)
@@ -178,12 +179,12 @@ def test_bad_requests_write_nothing(bundle, tmp_path):
 def test_saved_predictions_are_used_when_complete(bundle, monkeypatch):
     project = bundle["project"]
     run = predict_project(project, bundle["model"])
-    from svetlana.core import workflows
+    from svetlana.core import predicting
 
     def no_model(*a, **k):
         raise AssertionError("the model should not be needed")
 
-    monkeypatch.setattr(workflows, "load_model", no_model)
+    monkeypatch.setattr(predicting, "load_model", no_model)
     _, preds = project_predictions(project, bundle["model"])
     for name, pred in preds.items():
         assert np.array_equal(pred.class_index, run.predictions[name].class_index)
@@ -219,8 +220,8 @@ def test_torchscript_export_gives_the_same_probabilities_and_fine_tunes(bundle, 
     import torch
 
     from svetlana.core.models import load_checkpoint
+    from svetlana.core.predicting import load_model
     from svetlana.core.prediction import predict_probabilities
-    from svetlana.core.workflows import load_model
 
     project = bundle["project"]
     model, card = load_model(project, bundle["model"])
@@ -278,7 +279,7 @@ def test_stardist_3d_filtered_mask_keeps_the_input_ids(tmp_path):
 
 def test_3d_filtered_and_per_class_masks_without_training(tmp_path):
     """Any prediction (here made up) filters a 3D int16 mask; ids, dtype and Z kept."""
-    from svetlana.core.workflows import ImagePrediction
+    from svetlana.core.predicting import ImagePrediction
 
     labels = np.zeros((6, 32, 32), np.int16)
     ids = [3, 40, 41, 300]

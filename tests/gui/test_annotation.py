@@ -168,7 +168,7 @@ def test_uncertain_mode_without_predictions_says_what_to_do(project_window):
 
 
 def test_uncertain_mode_follows_uncertainty(project_window, qtbot):
-    from svetlana.core.workflows import ImagePrediction
+    from svetlana.core.predicting import ImagePrediction
 
     win = project_window
     loaded = win.session.loaded()

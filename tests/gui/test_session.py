@@ -8,9 +8,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from tests.conftest import blobs, write_pair
 
+from svetlana.core.predicting import predict_project
 from svetlana.core.project import Project
 from svetlana.core.training import TrainingConfig
-from svetlana.core.workflows import predict_project, train_project
+from svetlana.core.workflows import train_project
 from svetlana.gui.session import Session
 
 

@@ -82,8 +82,9 @@ def test_own_live_process_lock_on_this_host_is_not_stolen(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    from svetlana.core.predicting import predict_project
     from svetlana.core.training import TrainingConfig
-    from svetlana.core.workflows import predict_project, train_project
+    from svetlana.core.workflows import train_project
 
     bundle = make_bundle(tmp_path_factory.mktemp("cancel"), n_images=3)
     with Project.open(bundle) as p:
@@ -116,7 +117,7 @@ def test_cancel_training_at_any_epoch_changes_nothing(trained, at_epoch):
 
 @pytest.mark.parametrize("at_call", [0, 1, 2, 3])
 def test_cancel_prediction_at_any_batch_changes_nothing(trained, at_call):
-    from svetlana.core.workflows import predict_project
+    from svetlana.core.predicting import predict_project
 
     before = snapshot(trained)
     token = CancelToken()

@@ -88,7 +88,7 @@ while True:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_kill_while_saving_a_model_never_leaves_a_half_model(tmp_path):
-    from svetlana.core.workflows import load_model
+    from svetlana.core.predicting import load_model
 
     pytest.importorskip("torch")
     bundle = make_bundle(tmp_path)
@@ -121,7 +121,7 @@ def test_kill_while_saving_a_model_never_leaves_a_half_model(tmp_path):
 PREDICT_CHILD = """
 import sys
 from svetlana.core.project import Project
-from svetlana.core.workflows import predict_project
+from svetlana.core.predicting import predict_project
 p = Project.open(sys.argv[1])
 print("ready", flush=True)
 k = 0
@@ -263,8 +263,9 @@ def test_model_save_on_full_disk_leaves_no_model(tmp_path, monkeypatch, after):
 
 
 def test_predictions_on_full_disk_keep_the_previous_ones(tmp_path, monkeypatch):
+    from svetlana.core.predicting import predict_project
     from svetlana.core.training import TrainingConfig
-    from svetlana.core.workflows import predict_project, train_project
+    from svetlana.core.workflows import train_project
 
     bundle = make_bundle(tmp_path)
     with Project.open(bundle) as p:

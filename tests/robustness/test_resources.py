@@ -105,13 +105,14 @@ def test_gpu_out_of_memory_in_training_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_gpu_out_of_memory_in_prediction_is_a_clear_error(tmp_path, monkeypatch):
+    import svetlana.core.predicting as predicting
     import svetlana.core.workflows as workflows
     from svetlana.core.training import TrainingConfig
 
     bundle = make_bundle(tmp_path)
     with Project.open(bundle) as p:
         workflows.train_project(p, TrainingConfig(epochs=1, val_fraction=0.0, device="cpu"))
-    real = workflows.load_model
+    real = predicting.load_model
 
     def load(*a, **k):
         model, card = real(*a, **k)
@@ -119,11 +120,11 @@ def test_gpu_out_of_memory_in_prediction_is_a_clear_error(tmp_path, monkeypatch)
         monkeypatch.setattr(type(model), "forward", lambda self, x: _OOM()(x))
         return model, card
 
-    monkeypatch.setattr(workflows, "load_model", load)
+    monkeypatch.setattr(predicting, "load_model", load)
     before = snapshot(bundle)
     code, _, err = run_cli("-q", "predict", bundle, "--device", "cpu")
     assert_clear_error(code, err)
     assert "ran out of memory" in err
     assert snapshot(bundle) == before
     with Project.open(bundle) as p, pytest.raises(ModelError, match="ran out of memory"):
-        workflows.predict_project(p, device="cpu")
+        predicting.predict_project(p, device="cpu")

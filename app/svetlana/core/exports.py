@@ -387,8 +387,8 @@ def _summary_csv(
 def saved_predictions(project: Project, model_id: str, images: Sequence[str]) -> dict | None:
     """The bundle's saved predictions of ``model_id`` for ``images`` (image -> ImagePrediction),
     or ``None`` when some are missing or older than the model."""
+    from svetlana.core.predicting import ImagePrediction, read_predictions
     from svetlana.core.prediction import uncertainty
-    from svetlana.core.workflows import ImagePrediction, read_predictions
 
     path = project.predictions_dir / model_id / "predictions.csv"
     card_path = project.model_dir(model_id) / "card.json"
@@ -425,7 +425,7 @@ def project_predictions(
 ) -> tuple[str, dict]:
     """``(model_id, image -> ImagePrediction)``: the saved predictions when they are complete,
     else a fresh prediction in memory (nothing is written)."""
-    from svetlana.core.workflows import image_progress, load_model, predict_loaded
+    from svetlana.core.predicting import image_progress, load_model, predict_loaded
 
     progress = progress or no_progress
     cancel = ensure_token(cancel)
@@ -657,7 +657,7 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
     ``svetlana train --arch DIR/model.ts``.
     """
     from svetlana.core.models import TORCHSCRIPT, export_torchscript
-    from svetlana.core.workflows import load_model
+    from svetlana.core.predicting import load_model
 
     model_id = project.resolve_model(model_id)
     model, card = load_model(project, model_id)

@@ -1,27 +1,27 @@
-"""The use-cases shared by the CLI and the GUI: import labels, train, predict, export, demo."""
+"""The use-cases shared by the CLI and the GUI: import/export labels, train, summarise, demo.
+
+Prediction use-cases are in ``predicting``; exports in ``exports``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import logging
 import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from svetlana import __version__
-from svetlana.core.errors import Cancelled, InputError, ModelError, TrainingError
-from svetlana.core.fileio import atomic_write_text, atomic_write_with
+from svetlana.core.errors import Cancelled, InputError, TrainingError
+from svetlana.core.fileio import atomic_write_text
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
-from svetlana.core.project import LoadedImage, Project, now_iso
+from svetlana.core.project import Project, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -327,358 +327,7 @@ def train_project(
     return finish_training(project, job, result)
 
 
-def load_model(project: Project, model_id: str | None = None):
-    """The model and its card; ``None`` means the newest."""
-    from svetlana.core.models import load_checkpoint
-
-    model_id = project.resolve_model(model_id)
-    return load_checkpoint(project.model_dir(model_id))
-
-
 # ---- prediction -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class ImagePrediction:
-    """Per-object predictions of one image, rows in the order of ``table.ids``."""
-
-    image: str
-    table: Any
-    probs: np.ndarray
-    class_names: tuple[str, ...]
-    uncertainty: np.ndarray = field(default=None)  # type: ignore[assignment]
-
-    @property
-    def ids(self) -> np.ndarray:
-        return self.table.ids
-
-    @property
-    def class_index(self) -> np.ndarray:
-        """1-based class of each object (0 is reserved for background)."""
-        return self.probs.argmax(axis=1).astype(np.int64) + 1
-
-    @property
-    def confidence(self) -> np.ndarray:
-        return self.probs.max(axis=1)
-
-    def counts(self) -> dict[str, int]:
-        idx = self.class_index - 1
-        return {c: int((idx == k).sum()) for k, c in enumerate(self.class_names)}
-
-
-def _check_compatible(card: dict, loaded: LoadedImage, where: Path | None = None) -> None:
-    if int(card.get("ndim", loaded.labels.ndim)) != loaded.labels.ndim:
-        raise ModelError(
-            f"the model was trained on {card['ndim']}D images; {loaded.name!r} is {loaded.labels.ndim}D",
-            where,
-        )
-    if int(card.get("channels", loaded.image.shape[0])) != loaded.image.shape[0]:
-        raise ModelError(
-            f"the model expects {card['channels']} channel(s); {loaded.name!r} has {loaded.image.shape[0]}",
-            where,
-        )
-
-
-def predict_loaded(
-    model,
-    card: dict,
-    loaded: LoadedImage,
-    *,
-    device: str = "auto",
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-) -> ImagePrediction:
-    from svetlana.core.patches import PatchSource
-    from svetlana.core.prediction import predict_probabilities, uncertainty
-    from svetlana.core.training import resolve_device
-
-    _check_compatible(card, loaded)
-    table = loaded.table
-    source = PatchSource(
-        loaded.normalised, loaded.labels, table, table.ids, int(card["patch_size"]), loaded.spacing
-    )
-    probs = predict_probabilities(
-        model, source, device=resolve_device(device), progress=progress, cancel=cancel
-    )
-    return ImagePrediction(loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs))
-
-
-def prediction_rows(pred: ImagePrediction, manual: dict | None = None) -> list[dict]:
-    """Rows of predictions.csv for one image."""
-    t = pred.table
-    nd = t.ndim
-    axes = "zyx"[3 - nd :]
-    rows = []
-    idx = pred.class_index
-    conf = pred.confidence
-    for i, obj in enumerate(t.ids):
-        row: dict[str, Any] = {
-            "image": pred.image,
-            "object": int(obj),
-            "class": pred.class_names[idx[i] - 1],
-            "confidence": round(float(conf[i]), 5),
-            "uncertainty": round(float(pred.uncertainty[i]), 5),
-        }
-        for k, c in enumerate(pred.class_names):
-            row[f"p_{c}"] = round(float(pred.probs[i, k]), 5)
-        row["area"] = int(t.area[i])
-        for a in "zyx":
-            row[f"centroid_{a}"] = (
-                round(float(t.centroid[i, axes.index(a)]), 2) if a in axes else ""
-            )
-        for a in "zyx":
-            row[f"bbox_{a}0"] = int(t.bbox[i, axes.index(a)]) if a in axes else ""
-        for a in "zyx":
-            row[f"bbox_{a}1"] = int(t.bbox[i, nd + axes.index(a)]) if a in axes else ""
-        lab = (manual or {}).get(int(obj))
-        row["label"] = lab.class_name if lab is not None else ""
-        rows.append(row)
-    return rows
-
-
-def rows_to_csv(rows: list[dict], class_names: Sequence[str]) -> str:
-    fields = [
-        "image",
-        "object",
-        "class",
-        "confidence",
-        "uncertainty",
-        *[f"p_{c}" for c in class_names],
-    ]
-    fields += ["area", "centroid_z", "centroid_y", "centroid_x"]
-    fields += ["bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1", "label"]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-@dataclass(frozen=True)
-class PredictionRun:
-    model_id: str
-    out_dir: Path
-    class_names: tuple[str, ...]
-    counts: dict[str, dict[str, int]]  # image -> class -> count
-    files: tuple[Path, ...]
-    seconds: float
-    predictions: dict = field(default_factory=dict)  # image -> ImagePrediction
-
-    @property
-    def total_counts(self) -> dict[str, int]:
-        tot = dict.fromkeys(self.class_names, 0)
-        for c in self.counts.values():
-            for k, v in c.items():
-                tot[k] += v
-        return tot
-
-
-def write_prediction_outputs(
-    out_dir: Path, preds: list[tuple[ImagePrediction, LoadedImage]], class_names, manual_of
-) -> list[Path]:
-    import tifffile
-
-    from svetlana.core.prediction import class_mask
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = []
-    rows: list[dict] = []
-    for pred, loaded in preds:
-        cm = class_mask(loaded.labels, pred.ids, pred.class_index)
-        path = out_dir / f"{_safe(pred.image)}_classes.tif"
-        atomic_write_with(path, lambda p, cm=cm: tifffile.imwrite(p, cm))
-        files.append(path)
-        rows.extend(prediction_rows(pred, manual_of(pred.image)))
-    csv_path = out_dir / "predictions.csv"
-    atomic_write_text(csv_path, rows_to_csv(rows, class_names))
-    files.append(csv_path)
-    return files
-
-
-def _safe(name: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
-
-
-def _import_torch_in_background() -> None:
-    """Start importing torch on a daemon thread unless it is loaded (errors surface on first use)."""
-    import sys
-    import threading
-
-    if "torch" in sys.modules:
-        return
-
-    def run() -> None:
-        with contextlib.suppress(Exception):  # the main thread's own import reports it
-            from svetlana.core._torch import load_torch
-
-            load_torch("fx")
-
-    threading.Thread(target=run, name="import-torch", daemon=True).start()
-
-
-def predict_project(
-    project: Project,
-    model_id: str | None = None,
-    images: Sequence[str] | None = None,
-    out_dir: str | Path | None = None,
-    *,
-    device: str = "auto",
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-) -> PredictionRun:
-    """Classify every object of the chosen images; write class masks and predictions.csv.
-
-    Without ``out_dir`` the results go to ``predictions/<model>/`` inside the bundle, replaced
-    only once every file is complete (a cancelled run leaves the previous results).
-    """
-    t0 = time.perf_counter()
-    progress = progress or no_progress
-    cancel = ensure_token(cancel)
-    model_id = project.resolve_model(model_id)
-    names = list(images) if images else list(project.image_names)
-    for n in names:
-        project.image(n)
-    if not names:
-        raise InputError("the project has no images to predict", project.path)
-    # Importing torch takes seconds: do it on a second thread while the first image is read
-    # and measured (16,671 objects on 4096x4096, 2 busy cores: 4.0 s -> 3.2 s to both ready).
-    _import_torch_in_background()
-    first = project.load(names[0])
-    first.table, first.normalised  # noqa: B018 - computed (and cached) now, alongside the import
-    model, card = load_model(project, model_id)
-    preds = []
-    for k, name in enumerate(names):
-        cancel.raise_if_cancelled()
-        loaded = project.load(name)
-
-        sub = image_progress(progress, k, len(names), name)
-
-        preds.append(
-            (
-                predict_loaded(model, card, loaded, device=device, progress=sub, cancel=cancel),
-                loaded,
-            )
-        )
-    cancel.raise_if_cancelled()
-    class_names = tuple(card["classes"])
-
-    def manual_of(im):
-        return project.annotations.for_image(im)
-
-    if out_dir is None:
-        final = project.predictions_dir / model_id
-        replace_prediction_folder(final, preds, class_names, manual_of, cancel)
-        out = final
-        files = tuple(sorted(final.iterdir()))
-    else:
-        out = Path(out_dir)
-        files = tuple(write_prediction_outputs(out, preds, class_names, manual_of))
-    counts = {p.image: p.counts() for p, _ in preds}
-    progress(Progress("predict", 1, 1, "done"))
-    return PredictionRun(
-        model_id,
-        out,
-        class_names,
-        counts,
-        files,
-        time.perf_counter() - t0,
-        {p.image: p for p, _ in preds},
-    )
-
-
-def image_progress(progress: ProgressFn, k: int, n: int, name: str) -> ProgressFn:
-    """Progress of image ``k`` of ``n`` as a part of the whole run (0..n*1000)."""
-
-    def sub(p: Progress) -> None:
-        progress(
-            Progress(
-                "predict", k * 1000 + int(p.fraction * 1000), n * 1000, f"image {k + 1}/{n}: {name}"
-            )
-        )
-
-    return sub
-
-
-def replace_prediction_folder(
-    final: Path, preds, class_names, manual_of, cancel: CancelToken | None = None
-) -> None:
-    """Write a prediction folder beside the old one, then swap: a failure or a cancel leaves
-    the previous results (leftovers of an earlier crash are cleaned up first)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in final.parent.glob(f".{final.name}.*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        write_prediction_outputs(tmp, preds, class_names, manual_of)
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            final.rename(old)
-        tmp.rename(final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def read_predictions(path: str | Path) -> dict[str, dict[int, dict]]:
-    """predictions.csv -> image -> object -> row (class, confidence, probabilities...)."""
-    out: dict[str, dict[int, dict]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            out.setdefault(row["image"], {})[int(row["object"])] = row
-    return out
-
-
-def predict_folder(
-    model_folder: str | Path,
-    folder: str | Path,
-    out_dir: str | Path,
-    *,
-    axes: str | None = None,
-    device: str = "auto",
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-) -> PredictionRun:
-    """Predict image/mask pairs of a folder that are not in a project (read-only on the inputs)."""
-    from svetlana.core.images import file_stem, find_pairs, read_pair
-    from svetlana.core.models import load_checkpoint
-
-    t0 = time.perf_counter()
-    progress = progress or no_progress
-    cancel = ensure_token(cancel)
-    model, card = load_checkpoint(Path(model_folder))
-    pairs = find_pairs(Path(folder))
-    if not pairs:
-        raise InputError(
-            "no image/mask pairs found (expected e.g. x.tif with x_masks.tif or x_cp_masks.png)",
-            folder,
-        )
-    preds = []
-    for k, (ip, mp) in enumerate(pairs):
-        cancel.raise_if_cancelled()
-        img, mask = read_pair(ip, mp, axes=axes)
-        loaded = LoadedImage(file_stem(ip), img.data, mask.labels, img.spacing)
-        progress(Progress("predict", k, len(pairs), f"{ip.name}"))
-        preds.append((predict_loaded(model, card, loaded, device=device, cancel=cancel), loaded))
-    class_names = tuple(card["classes"])
-    files = write_prediction_outputs(Path(out_dir), preds, class_names, lambda im: {})
-    progress(Progress("predict", len(pairs), len(pairs), "done"))
-    counts = {p.image: p.counts() for p, _ in preds}
-    return PredictionRun(
-        str(card.get("id", Path(model_folder).name)),
-        Path(out_dir),
-        class_names,
-        counts,
-        tuple(files),
-        time.perf_counter() - t0,
-        {p.image: p for p, _ in preds},
-    )
 
 
 # ---- info -----------------------------------------------------------------------------
@@ -781,6 +430,7 @@ def run_demo_headless(
 ) -> DemoResult:
     """Train with default settings, predict, and score the unlabelled objects against the truth."""
     from svetlana.core.annotations import read_label_csv
+    from svetlana.core.predicting import predict_project, read_predictions
 
     t0 = time.perf_counter()
     trained = train_project(project, progress=progress, cancel=cancel)

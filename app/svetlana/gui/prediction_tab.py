@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core import workflows
+from svetlana.core import predicting
 from svetlana.core.errors import InputError, SvetlanaError
 from svetlana.core.jobs import Progress
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
@@ -54,7 +54,7 @@ class PredictionTab(QWidget):
         super().__init__(parent)
         self.session = session
         self.job: Job | None = None
-        self.last_run = None  # the last folder run (workflows.PredictionRun)
+        self.last_run = None  # the last folder run (predicting.PredictionRun)
         self._model_cache: tuple[str, object, dict] | None = None
         self._result_model = ""
         self._build()
@@ -249,7 +249,7 @@ class PredictionTab(QWidget):
     # ---- running ----------------------------------------------------------------------
     def _load_model(self, model_id: str):
         if self._model_cache is None or self._model_cache[0] != model_id:
-            model, card = workflows.load_model(self.session.project, model_id)
+            model, card = predicting.load_model(self.session.project, model_id)
             self._model_cache = (model_id, model, card)
         return self._model_cache[1], self._model_cache[2]
 
@@ -324,10 +324,12 @@ class PredictionTab(QWidget):
                     done = k * 1000 + int(p.fraction * 1000)
                     progress(Progress("predict", done, n * 1000, f"{name}: {p.message}", p.eta_s))
 
-                preds.append(workflows.predict_loaded(model, card, im, progress=sub, cancel=cancel))
+                preds.append(
+                    predicting.predict_loaded(model, card, im, progress=sub, cancel=cancel)
+                )
             cancel.raise_if_cancelled()
             if final is not None:
-                workflows.replace_prediction_folder(
+                predicting.replace_prediction_folder(
                     final,
                     list(zip(preds, loaded, strict=True)),
                     class_names,
@@ -348,7 +350,7 @@ class PredictionTab(QWidget):
         if not Path(folder).is_dir():
             raise InputError("folder not found", folder)
         model_dir = self.session.project.model_dir(model_id)
-        return lambda progress, cancel: workflows.predict_folder(
+        return lambda progress, cancel: predicting.predict_folder(
             model_dir, folder, out, progress=progress, cancel=cancel
         )
 
@@ -554,7 +556,7 @@ class PredictionTab(QWidget):
         try:
             pairs = [(p, project.load(name)) for name, p in preds.items()]
             class_names = next(iter(preds.values())).class_names
-            files = workflows.write_prediction_outputs(
+            files = predicting.write_prediction_outputs(
                 Path(folder), pairs, class_names, lambda im: project.annotations.for_image(im)
             )
         except (SvetlanaError, OSError) as exc:
