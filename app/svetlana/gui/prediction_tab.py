@@ -139,6 +139,7 @@ class PredictionTab(QWidget):
         self.counts.setToolTip("Objects per predicted class.")
         res.addWidget(self.counts)
         self.confidence_label = QLabel()
+        self.confidence_label.setWordWrap(True)
         self.confidence = QSlider(Qt.Orientation.Horizontal)
         self.confidence.setRange(0, 100)
         self.confidence.setValue(100)
