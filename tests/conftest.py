@@ -30,6 +30,33 @@ def stardist_dir() -> Path:
     return d
 
 
+def run_cli(*args) -> tuple[int, str, str]:
+    """Run the `svetlana` command line in-process: (exit code, stdout, stderr)."""
+    import io
+
+    from svetlana.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main([str(a) for a in args], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def ok(*args) -> str:
+    """Run a command that must succeed; its stdout."""
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    return out
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of a bundle (but the lock) and its bytes: to prove nothing was written."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
 def write_pair(folder: Path, name: str, image: np.ndarray, labels: np.ndarray) -> tuple[Path, Path]:
     """Write an image and its mask as TIFF files (as a segmentation tool would)."""
     import tifffile

@@ -15,30 +15,12 @@ import numpy as np
 import pytest
 import tifffile
 
-from svetlana.cli import main
-from tests.conftest import blobs, write_pair
+from tests.conftest import blobs, ok, run_cli, snapshot, write_pair
 
 FAST = ["--epochs", "8", "--val-fraction", "0.25"]
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([str(a) for a in args], out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def ok(*args: str) -> str:
-    code, out, err = run(*args)
-    assert code == 0, err
-    return out
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".lock"
-    }
+run = run_cli
 
 
 def label_csv(path: Path, image: str, ids, classes) -> Path:

@@ -3,38 +3,26 @@
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
-from svetlana.cli import main
-from tests.conftest import blobs, write_pair
+from tests.conftest import blobs, run_cli, snapshot, write_pair
 
 FAST = ["--epochs", "3", "--val-fraction", "0"]
 IDS = [10 + 7 * k for k in range(12)]
 
 
 def run(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["-q", *(str(a) for a in args)], out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
+    return run_cli("-q", *args)
 
 
 def ok(*args) -> str:
     code, out, err = run(*args)
     assert code == 0, err
     return out
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".lock"
-    }
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from svetlana.core.workflows import train_project
 from svetlana.gui.session import Session
 
 
-def test_reopening_a_project_shows_its_saved_predictions(tmp_path):
+def _predicted_bundle(tmp_path, train_again: bool = False):
+    """A labelled bundle with model-1 and its saved predictions (and model-2 if asked)."""
     image, labels = blobs(n=12)
     ip, mp = write_pair(tmp_path / "in", "cells", image, labels)
     bundle = tmp_path / "p.svetlana"
@@ -27,6 +28,13 @@ def test_reopening_a_project_shows_its_saved_predictions(tmp_path):
         )
         train_project(p, TrainingConfig(epochs=3))
         saved = predict_project(p).predictions["cells"]
+        if train_again:
+            train_project(p, TrainingConfig(epochs=3))  # model-2 has no predictions yet
+    return bundle, saved
+
+
+def test_reopening_a_project_shows_its_saved_predictions(tmp_path):
+    bundle, saved = _predicted_bundle(tmp_path)
     s = Session()
     s.open_project(bundle)
     try:
@@ -39,18 +47,7 @@ def test_reopening_a_project_shows_its_saved_predictions(tmp_path):
 
 
 def test_predictions_older_than_the_newest_model_are_not_shown(tmp_path):
-    image, labels = blobs(n=12)
-    ip, mp = write_pair(tmp_path / "in", "cells", image, labels)
-    bundle = tmp_path / "p.svetlana"
-    with Project.create(bundle, ["bright", "dim"]) as p:
-        p.add_image(ip, mp)
-        ids = [10 + 7 * k for k in range(12)]
-        p.annotations.apply_labels(
-            [("cells", i, "bright" if k % 2 == 0 else "dim") for k, i in enumerate(ids)]
-        )
-        train_project(p, TrainingConfig(epochs=3))
-        predict_project(p)
-        train_project(p, TrainingConfig(epochs=3))  # model-2 has no predictions yet
+    bundle, _ = _predicted_bundle(tmp_path, train_again=True)
     s = Session()
     s.open_project(bundle)
     try:

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-from svetlana.cli import main
-from tests.conftest import blobs, write_pair
+from tests.conftest import blobs, ok, run_cli, snapshot, write_pair  # noqa: F401 - re-exported
 
 REPO = Path(__file__).resolve().parents[2]
 IDS = [10 + 7 * k for k in range(12)]  # the object ids of ``blobs(n=12)``
-
-
-def run_cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([str(a) for a in args], out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def ok(*args) -> str:
-    code, out, err = run_cli(*args)
-    assert code == 0, err
-    return out
 
 
 def assert_clear_error(code: int, err: str) -> None:
@@ -36,15 +22,6 @@ def assert_clear_error(code: int, err: str) -> None:
     assert lines[0].startswith("error:"), err
     assert "Traceback" not in err
     assert "unexpected" not in err, f"unhandled exception type: {err}"
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file of a bundle (but the lock) and its bytes."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".lock"
-    }
 
 
 def make_bundle(folder: Path, name: str = "p.svetlana", n_images: int = 1) -> Path:
