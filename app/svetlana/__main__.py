@@ -7,14 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-
-def has_display() -> bool:
-    """Whether a window can be shown (always on Windows/macOS; X11/Wayland/offscreen on Linux)."""
-    if sys.platform in ("win32", "darwin"):
-        return True
-    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+from svetlana.desktop import has_display
 
 
 def run_gui(bundle: Path | None = None, demo: bool = False) -> int:
@@ -88,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_gui(project)
     from svetlana.cli import main as cli_main
 
-    return cli_main(args)
+    return cli_main(args, open_gui=run_gui)
 
 
 def gui_main() -> int:

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -370,12 +370,12 @@ def cmd_info(a, out: TextIO, progress) -> int:
 def cmd_demo(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
     import tempfile
 
-    from svetlana.__main__ import has_display, run_gui
     from svetlana.core.workflows import build_demo, run_demo_headless
+    from svetlana.desktop import has_display
 
     if not a.headless:
-        if has_display():
-            return run_gui(a.bundle, demo=True)
+        if a.open_gui is not None and has_display():
+            return a.open_gui(a.bundle, demo=True)
         print("no display found: running the demo without a window", file=out)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = a.bundle or Path(tmp) / "demo.svetlana"
@@ -528,8 +528,13 @@ COMMANDS = {
 
 
 def main(
-    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    open_gui: Callable[..., int] | None = None,
 ) -> int:
+    """Run one command. ``open_gui(bundle, demo=False)`` opens the window (given by the entry
+    point, so that the command line never imports the GUI itself)."""
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
@@ -541,10 +546,12 @@ def main(
         level=logging.DEBUG if a.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    a.open_gui = open_gui
     if a.command is None or a.command == "gui":
-        from svetlana.__main__ import run_gui
-
-        return run_gui(getattr(a, "bundle", None))
+        if open_gui is None:
+            print("error: this entry point cannot open the window; run `svetlana gui`", file=err)
+            return EXIT_ERROR
+        return open_gui(getattr(a, "bundle", None))
     progress = ProgressPrinter(err, quiet=a.quiet)
     try:
         return COMMANDS[a.command](a, out, progress)

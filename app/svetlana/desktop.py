@@ -37,6 +37,15 @@ class DesktopChange:
     notes: tuple[str, ...]
 
 
+def has_display() -> bool:
+    """Whether a window can be shown (always on Windows/macOS; X11/Wayland/offscreen on Linux)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def is_supported() -> bool:
     """Whether this platform uses freedesktop launchers (Linux and the BSDs)."""
     return sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
