@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_export_parsers(sub)
+    _add_table_parsers(sub)
 
     s = sub.add_parser("gui", help="open the desktop application")
     s.add_argument("bundle", type=Path, nargs="?")
@@ -431,6 +432,39 @@ def _add_export_parsers(sub) -> None:
     s.add_argument("--out", type=Path, required=True, help="output folder")
 
 
+def _add_table_parsers(sub) -> None:
+    """Sub-commands that write tables of per-object measurements (see core.tables)."""
+    s = sub.add_parser(
+        "measure", help="measure every object (shape, intensity, texture): measurements.csv"
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+
+
+def _open_for_cache(bundle: Path):
+    """Open writable so derived data is cached; read-only when another Svetlana has it open."""
+    from svetlana.core.errors import ProjectLockedError
+
+    try:
+        return _open(bundle)
+    except ProjectLockedError:
+        return _open(bundle, readonly=True)
+
+
+def cmd_measure(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.tables import export_measurements
+
+    with _open_for_cache(a.bundle) as project:
+        r = export_measurements(project, a.out, a.image, progress=progress, cancel=cancel)
+    print(
+        f"measured {r.rows} objects in {len(r.images)} image(s), {len(r.columns)} columns"
+        f" -> {r.files[0]} (units: {r.files[1].name})",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def cmd_export_mask(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
     from svetlana.core.exports import export_filtered
 
@@ -522,6 +556,7 @@ COMMANDS = {
     "export-mask": cmd_export_mask,
     "export-patches": cmd_export_patches,
     "export-model": cmd_export_model,
+    "measure": cmd_measure,
     "install-desktop": cmd_install_desktop,
     "uninstall-desktop": cmd_uninstall_desktop,
 }
