@@ -36,6 +36,41 @@ class MinimalCNN(nn.Module):
         return self.fc(torch.flatten(self.gap(x), 1))
 
 
+class SmallCNN(nn.Module):
+    """The default CNN: three conv-BN-ReLU blocks, two max-poolings, global average pool, linear.
+
+    ``pool_z=False`` keeps the z axis at full resolution in 3D (for anisotropic voxels, where a
+    patch has fewer slices than rows).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        ndim: int = 2,
+        widths: tuple[int, int, int] = (12, 24, 48),
+        pool_z: bool = True,
+    ):
+        super().__init__()
+        conv, bn, pool, gap = _layers(ndim)
+        w1, w2, w3 = widths
+        self.conv1 = conv(in_channels, w1, 3, padding=1, bias=False)
+        self.bn1 = bn(w1)
+        self.conv2 = conv(w1, w2, 3, padding=1, bias=False)
+        self.bn2 = bn(w2)
+        self.conv3 = conv(w2, w3, 3, padding=1, bias=False)
+        self.bn3 = bn(w3)
+        self.pool = pool(2 if ndim == 2 or pool_z else (1, 2, 2))
+        self.gap = gap(1)
+        self.fc = nn.Linear(w3, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.bn1(self.conv1(x))))
+        x = self.pool(torch.relu(self.bn2(self.conv2(x))))
+        x = torch.relu(self.bn3(self.conv3(x)))
+        return self.fc(torch.flatten(self.gap(x), 1))
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 
@@ -131,6 +166,8 @@ class ResNet(nn.Module):
 def build(arch: str, in_channels: int, n_classes: int, ndim: int) -> nn.Module:
     if arch == "minimal":
         return MinimalCNN(in_channels, n_classes, ndim)
+    if arch == "small":
+        return SmallCNN(in_channels, n_classes, ndim)
     if arch == "resnet18":
         return ResNet(BasicBlock, (2, 2, 2, 2), in_channels, n_classes, ndim)
     if arch == "resnet34":

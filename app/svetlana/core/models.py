@@ -1,4 +1,4 @@
-"""Architecture registry (paper's minimal CNN, ResNet-18/34/50 in 2D/3D) and safe checkpoints."""
+"""Architecture registry (default small CNN, the paper's minimal CNN, ResNet-18/34/50; 2D/3D), safe checkpoints."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from svetlana.core.fileio import atomic_open, atomic_write_json, atomic_write_wi
 
 log = logging.getLogger(__name__)
 
-ARCHITECTURES: tuple[str, ...] = ("minimal", "resnet18", "resnet34", "resnet50")
+ARCHITECTURES: tuple[str, ...] = ("small", "minimal", "resnet18", "resnet34", "resnet50")
 TORCHSCRIPT = "torchscript"
 WEIGHTS_FILE = "weights.pt"
 TORCHSCRIPT_FILE = "model.ts"

@@ -18,6 +18,7 @@ class Scene:
     labels: np.ndarray
     classes: dict[int, int]
     class_names: tuple[str, ...]
+    spacing: tuple[float, ...] | None = None  # (Z, Y, X) voxel size when it is not isotropic
 
 
 def _place(
