@@ -180,16 +180,16 @@ def prepare_image(
 
 
 def prepare_images(pairs, progress=None, cancel=None) -> list[PreparedImage]:
-    """``prepare_image`` for each (image, mask, name) pair, with progress and cancel."""
+    """``prepare_image`` for each (image, mask, name[, axes]) pair, with progress and cancel."""
     from svetlana.core.jobs import Progress
 
     prepared = []
-    for k, (image, mask, name) in enumerate(pairs):
+    for k, (image, mask, name, *axes) in enumerate(pairs):
         if cancel is not None:
             cancel.raise_if_cancelled()
         if progress is not None:
             progress(Progress("read", k, len(pairs), f"Reading {Path(image).name}…"))
-        prepared.append(prepare_image(image, mask, name or None))
+        prepared.append(prepare_image(image, mask, name or None, axes[0] if axes else None))
     return prepared
 
 

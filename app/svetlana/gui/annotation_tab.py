@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QColorDialog,
     QGroupBox,
     QHBoxLayout,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from svetlana.core.annotations import AddClass, RemoveClass, UpdateClass
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.sampling import next_unlabelled, random_order, uncertain_order
+from svetlana.core.wording import plural
 from svetlana.gui.errors import show_error
 from svetlana.gui.image_view import ImageView
 from svetlana.gui.session import Session
@@ -68,6 +70,9 @@ class AnnotationTab(QWidget):
         self._history: list[int] = []
         self._labelled: set[int] = set()
         self._patch_size: int | None = None
+        # Go on to the next object after a label (Random/Uncertain). The window turns it off
+        # outside this tab: a correction in the Predict tab keeps its object selected.
+        self.auto_advance = True
 
         # classes
         self.classes = QTreeWidget()
@@ -142,14 +147,24 @@ class AnnotationTab(QWidget):
         self.preview.setStyleSheet("background: #101010; border: 1px solid #444;")
         self.preview_caption = QLabel("What the network sees")
         self.preview_caption.setWordWrap(True)
+        self.fixed_zoom = QCheckBox("Same zoom for every object (compare sizes)")
+        self.fixed_zoom.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.fixed_zoom.setToolTip(
+            "One zoom per image, from the typical object size, instead of zooming to each\n"
+            "object: a large object looks large, so sizes can be judged by eye."
+        )
+        self.fixed_zoom.toggled.connect(self._on_fixed_zoom)
         box_cur = QGroupBox("Current object")
-        lcur = QHBoxLayout(box_cur)
+        vcur = QVBoxLayout(box_cur)
+        lcur = QHBoxLayout()
         lcur.addWidget(self.preview)
         col = QVBoxLayout()
         col.addWidget(self.current_label)
         col.addWidget(self.preview_caption)
         col.addStretch(1)
         lcur.addLayout(col, 1)
+        vcur.addLayout(lcur)
+        vcur.addWidget(self.fixed_zoom)
 
         # progress
         self.progress_label = QLabel("")
@@ -297,6 +312,27 @@ class AnnotationTab(QWidget):
     def skip(self) -> None:
         self.advance()
 
+    def go_to(self, obj: int) -> None:
+        """Make ``obj`` (of the current image) the current object, e.g. the one Undo changed."""
+        if self.mode == CLICK:
+            self.session.select((obj,))
+            self.view.focus_object(obj)
+            self._show_current()
+            return
+        if self.current is not None and self.current != obj:
+            self._history.append(self.current)
+        order = self._ensure_order()
+        if order is not None:
+            hits = np.flatnonzero(order == obj)
+            if hits.size:
+                self._pos = int(hits[0])
+        self._set_current(obj)
+
+    def _on_fixed_zoom(self, on: bool) -> None:
+        self.view.set_fixed_zoom(on)
+        if len(self.session.selection) == 1:
+            self.view.focus_object(self.session.selection[0])
+
     def _set_current(self, obj: int | None) -> None:
         self.current = obj
         self.session.select(() if obj is None else (obj,))
@@ -314,7 +350,7 @@ class AnnotationTab(QWidget):
             self.current_label.setText(self.view.describe(sel[0]).replace("  ·  ", "\n"))
             self._preview_timer.start()
         else:
-            self.current_label.setText(f"{len(sel)} objects selected")
+            self.current_label.setText(f"{plural(len(sel), 'object')} selected")
             self.preview.clear()
 
     def _show_hint(self, text: str) -> None:
@@ -377,7 +413,9 @@ class AnnotationTab(QWidget):
         self.session.select(ids)
         self._show_current()
         if ids:
-            self.message.emit(f"{len(ids)} objects selected: press a class key to label them")
+            self.message.emit(
+                f"{plural(len(ids), 'object')} selected: press a class key to label them"
+            )
 
     # ---- keys -------------------------------------------------------------------------------------
     def handle_key(self, event: QKeyEvent) -> bool:
@@ -424,8 +462,8 @@ class AnnotationTab(QWidget):
         if class_name is None:
             self._show_current()
             return
-        if self.mode == CLICK:
-            if len(ids) > 1:
+        if self.mode == CLICK or not self.auto_advance:
+            if len(ids) > 1 and self.mode == CLICK:
                 self.session.select(())
             self._show_current()
         else:
@@ -460,7 +498,8 @@ class AnnotationTab(QWidget):
         done = len(self._labelled)
         n_all = sum(e.n_objects for e in project.images)
         self.progress_label.setText(
-            f"{name}: {done} of {total} objects labelled\nall images: {len(project.annotations)} of {n_all}"
+            f"{name}: {done} of {plural(total, 'object')} labelled\n"
+            f"all images: {len(project.annotations)} of {n_all}"
         )
         self.progress_bar.setMaximum(max(total, 1))
         self.progress_bar.setValue(done)
@@ -528,7 +567,8 @@ class AnnotationTab(QWidget):
             answer = QMessageBox.question(
                 self,
                 "Remove class",
-                f"Remove the class {name!r} and its {n} labels? (Edit ▸ Undo brings them back.)",
+                f"Remove the class {name!r} and its {plural(n, 'label')}? "
+                "(Edit ▸ Undo brings them back.)",
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from svetlana.core.wording import nice_length, object_size, size_word
 from svetlana.gui.session import Session
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,33 @@ class _ViewBox(pg.ViewBox):
             super().mouseDragEvent(ev, axis)
 
 
+class _ScaleBar(pg.ScaleBar):
+    """A scale bar whose length is a round number of µm (or px) at any zoom, labelled with it."""
+
+    FRACTION = 0.18  # of the visible width, roughly
+
+    def __init__(self):
+        super().__init__(size=10, width=6, brush="#ffffff", pen="#000000", offset=(-20, -20))
+        self.pixel_size: float | None = None  # µm per pixel along x; None: unknown (px)
+        self.length = 10.0  # in µm, or px when the pixel size is unknown
+        self.text.setColor("#ffffff")
+
+    def label(self) -> str:
+        unit = "µm" if self.pixel_size else "px"
+        return f"{self.length:g} {unit}"
+
+    def updateBar(self):
+        view = self.parentItem()
+        if view is None:
+            return
+        (x0, x1), _ = view.viewRange()
+        per_px = self.pixel_size or 1.0
+        self.length = nice_length(max(x1 - x0, 1e-9) * self.FRACTION * per_px)
+        self.size = self.length / per_px
+        self.text.setText(self.label())
+        super().updateBar()
+
+
 class _Overlay:
     """Object overlay as a grid of RGBA tiles; colours come from per-label lookup tables."""
 
@@ -195,6 +223,7 @@ class ImageView(QWidget):
         self._labels: np.ndarray | None = None  # ([Z], Y, X), possibly dense-remapped
         self._ids_map: np.ndarray | None = None  # dense index -> real id, when remapped
         self._table = None
+        self._spacing: tuple[float, ...] | None = None
         self._name: str | None = None
         self._z = 0
         self._levels: list[tuple[float, float]] = []
@@ -223,6 +252,12 @@ class ImageView(QWidget):
         self._rubber.setZValue(20)
         self._rubber.hide()
         self.viewbox.addItem(self._rubber, ignoreBounds=True)
+        self.scale_bar = _ScaleBar()
+        self.scale_bar.setParentItem(self.viewbox)
+        self.scale_bar.setZValue(30)
+        self.scale_bar.hide()
+        self.fixed_zoom = False  # annotation: one zoom per image (sizes compare by eye)
+        self._typical_extent = 0.0
 
         self.viewbox.clicked.connect(self._on_click)
         self.viewbox.rectDragged.connect(self._on_rect)
@@ -301,6 +336,8 @@ class ImageView(QWidget):
         self.overlay.clear()
         self._image = self._labels = self._table = self._ids_map = None
         self._name = None
+        self._spacing = None
+        self.scale_bar.hide()
         self.channel_box.blockSignals(True)
         self.channel_box.clear()
         self.channel_box.blockSignals(False)
@@ -324,6 +361,11 @@ class ImageView(QWidget):
             self._labels = labels
             self._ids_map = None
         self._table = loaded.table
+        self._spacing = loaded.spacing
+        self._typical_extent = self._median_extent()
+        self.scale_bar.pixel_size = float(loaded.spacing[-1]) if loaded.spacing else None
+        self.scale_bar.show()
+        self.scale_bar.updateBar()
         n = self._image.shape[0]
         for item in self._channel_items:
             self.viewbox.removeItem(item)
@@ -603,9 +645,36 @@ class ImageView(QWidget):
             self._update_objects(sorted(changed))
         self._apply_overlay_visibility()
 
+    # ---- sizes -------------------------------------------------------------------------------------
+    def _median_extent(self) -> float:
+        """The typical (median) object's larger side in the YX plane, in pixels."""
+        table = self._table
+        if table is None or not len(table):
+            return 0.0
+        nd = table.ndim
+        b = table.bbox
+        extent = np.maximum(b[:, 2 * nd - 2] - b[:, nd - 2], b[:, 2 * nd - 1] - b[:, nd - 1])
+        return float(np.median(extent))
+
+    def object_size(self, obj: int) -> str | None:
+        """``"area 123 µm²"`` (``"volume …"`` in 3D) of an object of the current image, or None."""
+        table = self._table
+        if table is None or obj <= 0 or not table.contains(obj)[0]:
+            return None
+        pixels = float(table.area[int(table.rows(obj)[0])])
+        return f"{size_word(table.ndim)} {object_size(pixels, table.ndim, self._spacing)}"
+
+    def set_fixed_zoom(self, on: bool) -> None:
+        """Annotation zoom: one per image from the median object size (True) or per object."""
+        self.fixed_zoom = bool(on)
+
     # ---- navigation -----------------------------------------------------------------------------
     def focus_object(self, obj: int, context: float = 4.0, min_size: float = 64.0) -> None:
-        """Centre the view on an object with its neighbourhood (``context`` times its size)."""
+        """Centre the view on an object with its neighbourhood (``context`` times its size).
+
+        With ``fixed_zoom`` the size is the image's median object size, the same for every
+        object, so that a large object looks large (an object too big for it still fits).
+        """
         if self._table is None or not self._table.contains(obj)[0]:
             return
         row = int(self._table.rows(obj)[0])
@@ -613,7 +682,11 @@ class ImageView(QWidget):
         b = self._table.bbox[row]
         y0, x0, y1, x1 = b[nd - 2], b[nd - 1], b[2 * nd - 2], b[2 * nd - 1]
         cy, cx = (y0 + y1) / 2.0, (x0 + x1) / 2.0
-        half = max(min_size, context * max(y1 - y0, x1 - x0)) / 2.0
+        extent = float(max(y1 - y0, x1 - x0))
+        if self.fixed_zoom and self._typical_extent > 0:
+            half = max(min_size, context * self._typical_extent, 1.2 * extent) / 2.0
+        else:
+            half = max(min_size, context * extent) / 2.0
         if nd == 3:
             self.set_z(int(round(self._table.centroid[row, 0])))
         self.viewbox.setRange(
@@ -692,6 +765,9 @@ class ImageView(QWidget):
         if obj == 0:
             return where + "background"
         text = f"{where}object {obj}"
+        size = self.object_size(obj)
+        if size:
+            text += f"  ·  {size}"
         project = self.session.project
         if project is not None and self._name is not None:
             lab = project.annotations.get(self._name, obj)

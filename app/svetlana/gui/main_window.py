@@ -32,12 +32,14 @@ from PySide6.QtWidgets import (
 from svetlana import __version__
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.project import MANIFEST, SUFFIX, Project
+from svetlana.core.wording import plural
 from svetlana.gui.annotation_tab import AnnotationTab
 from svetlana.gui.errors import reporting, show_error
 from svetlana.gui.image_view import ImageView
 from svetlana.gui.session import Session
 from svetlana.gui.settings import Settings
 from svetlana.gui.shortcuts import ShortcutsDialog
+from svetlana.gui.widgets import WheelGuard
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +207,17 @@ class MainWindow(QMainWindow):
         self.hover_label = QLabel("")
         self.statusBar().addWidget(self.hover_label, 1)
         self.view.hoverText.connect(self.hover_label.setText)
+        self.selection_label = QLabel("")
+        self.selection_label.setToolTip("The selected object and its size")
+        self.statusBar().addPermanentWidget(self.selection_label)
+        self.session.selectionChanged.connect(self._on_selection)
+        self.session.labelsRevisited.connect(self._go_to_objects)
+        self.tabs.currentChanged.connect(self._on_tab)
+        fixed = self.settings.value("view/fixed_zoom", False)
+        self.annotation_tab.fixed_zoom.setChecked(fixed in (True, "true", "1", 1))
+        self.annotation_tab.fixed_zoom.toggled.connect(
+            lambda on: self.settings.set_value("view/fixed_zoom", bool(on))
+        )
         self.annotation_tab.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
 
         self._make_actions()
@@ -212,9 +225,6 @@ class MainWindow(QMainWindow):
         self.session.projectChanged.connect(self._on_project)
         self.session.imagesChanged.connect(self._fill_images)
         self.session.currentImageChanged.connect(self._on_current_image)
-        self.session.undo_stack.cleanChanged.connect(
-            lambda clean: self.setWindowModified(not clean)
-        )
         self.session.busyChanged.connect(self._on_busy)
 
         self.start_page.set_recent(self.settings.recent_projects())
@@ -225,8 +235,12 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         app = QApplication.instance()
+        # Wheel events change a spin box or combo box only when it has the focus.
+        self._wheel_guard = WheelGuard(self)
+        self._wheel_guard.adopt(self)
         if app is not None:
             app.installEventFilter(self)
+            app.installEventFilter(self._wheel_guard)
         self._on_project()
 
     # ---- actions and menus -------------------------------------------------------------------
@@ -395,7 +409,7 @@ class MainWindow(QMainWindow):
         dialog = NewProjectDialog(self, adding=True)
         if not dialog.exec():
             return
-        self.add_pairs_in_background(dialog.pairs())
+        self.add_pairs_in_background(dialog.to_read())
 
     def add_pairs_in_background(self, pairs):
         """Read and measure the images in a worker (the window stays usable), then add them.
@@ -406,7 +420,7 @@ class MainWindow(QMainWindow):
         from svetlana.gui.jobs import report_error, run_job
 
         project = self.session.project
-        pairs = [(Path(i), Path(m), n) for i, m, n in pairs]
+        pairs = [(Path(p[0]), Path(p[1]), *p[2:]) for p in pairs]  # (image, mask, name[, axes])
         if project is None or not pairs:
             return None
 
@@ -423,7 +437,7 @@ class MainWindow(QMainWindow):
             if names:
                 self.session.imagesChanged.emit()
                 self.session.set_current_image(names[0])
-                self.statusBar().showMessage(f"added {len(names)} image(s)", 5000)
+                self.statusBar().showMessage(f"added {plural(len(names), 'image')}", 5000)
 
         def progressed(events) -> None:
             self.statusBar().showMessage(events[-1].message)
@@ -455,7 +469,7 @@ class MainWindow(QMainWindow):
             return
         with reporting(self, "Cannot export the labels"):
             n = export_labels(project, path)
-            self.statusBar().showMessage(f"{n} labels written to {path}", 6000)
+            self.statusBar().showMessage(f"{plural(n, 'label')} written to {path}", 6000)
 
     def open_demo(self) -> None:
         from svetlana.core.workflows import build_demo
@@ -523,8 +537,8 @@ class MainWindow(QMainWindow):
             self.next_image_action,
         ):
             a.setEnabled(has)
-        self.setWindowTitle(f"{project.name}[*] — Svetlana" if has else "Svetlana")
-        self.setWindowModified(False)
+        # No "modified" mark: every label is saved as it is made, so nothing is ever unsaved.
+        self.setWindowTitle(f"{project.name} — Svetlana" if has else "Svetlana")
         self._fill_images()
         if has and project.readonly:
             self.statusBar().showMessage("opened read-only", 6000)
@@ -554,9 +568,38 @@ class MainWindow(QMainWindow):
             e = project.image(name)
             dims = " × ".join(str(s) for s in e.shape)
             self.image_info.setText(
-                f"  {dims} px, {e.channels} channel{'s' if e.channels > 1 else ''}, {e.n_objects} objects"
+                f"  {dims} px, {plural(e.channels, 'channel')}, {plural(e.n_objects, 'object')}"
                 f"   ({project.image_names.index(name) + 1} of {len(project.images)}; Page Up/Down)"
             )
+
+    def _on_selection(self, ids) -> None:
+        if len(ids) == 1:
+            size = self.view.object_size(ids[0])
+            self.selection_label.setText(
+                f"selected: object {ids[0]}" + (f"  ·  {size}" if size else "")
+            )
+        elif ids:
+            self.selection_label.setText(f"selected: {plural(len(ids), 'object')}")
+        else:
+            self.selection_label.setText("")
+
+    def _on_tab(self, _index: int) -> None:
+        # Only the Annotate tab moves on after a label; elsewhere (a correction in the Predict
+        # tab) the labelled object stays selected.
+        self.annotation_tab.auto_advance = self.tabs.currentWidget() is self.annotation_tab
+
+    def _go_to_objects(self, image: str, ids) -> None:
+        """Show the object(s) whose label Undo/Redo just changed."""
+        if self.session.project is None or not ids:
+            return
+        if image != self.session.current_image:
+            with reporting(self):
+                self.session.set_current_image(image)
+        if len(ids) == 1:
+            self.annotation_tab.go_to(int(ids[0]))
+        else:
+            self.session.select(ids)
+            self.view.focus_object(int(ids[0]))
 
     def _on_busy(self, busy: bool) -> None:
         for a in (
@@ -679,4 +722,5 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)
+            app.removeEventFilter(self._wheel_guard)
         super().closeEvent(event)

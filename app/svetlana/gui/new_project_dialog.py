@@ -36,6 +36,7 @@ from svetlana.gui.errors import show_error
 log = logging.getLogger(__name__)
 
 DEFAULT_CLASSES = ("class 1", "class 2")
+AXES_COLUMN = 3
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.npy *.jpg *.jpeg *.bmp);;All files (*)"
 
 
@@ -99,9 +100,14 @@ class NewProjectDialog(QDialog):
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self._remove_selected)
         self.files_radio.toggled.connect(self._mode_changed)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Image", "Mask", "Name in the project"])
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Image", "Mask", "Name in the project", "Axes"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeaderItem(AXES_COLUMN).setToolTip(
+            "The image's axes in file order, e.g. ZCYX or YXC: only needed when the channels\n"
+            "are not recognised (the image and mask shapes then seem not to match)."
+        )
+        self.table.setColumnHidden(AXES_COLUMN, True)  # shown when a shape does not match
         self.table.verticalHeader().hide()
         self.table.setMinimumHeight(140)
         hint = QLabel(
@@ -169,6 +175,20 @@ class NewProjectDialog(QDialog):
         self.status = QLabel()
         self.status.setVisible(False)
         layout.addWidget(self.status)
+        # Shown when an image's shape does not match its mask's: the axes string fixes it.
+        self.axes_label = QLabel("Axes:")
+        self.axes_edit = QLineEdit()
+        self.axes_edit.setPlaceholderText("e.g. ZCYX or YXC")
+        self.axes_edit.setMaximumWidth(160)
+        self.axes_edit.textChanged.connect(self._on_axes_typed)
+        self._axes_row = -1
+        axes_row = QHBoxLayout()
+        axes_row.addWidget(self.axes_label)
+        axes_row.addWidget(self.axes_edit)
+        axes_row.addStretch(1)
+        layout.addLayout(axes_row)
+        self.axes_label.setVisible(False)
+        self.axes_edit.setVisible(False)
         layout.addWidget(self.buttons)
         self.job = None
         self.resize(760, 600 if not adding else 380)
@@ -189,6 +209,50 @@ class NewProjectDialog(QDialog):
         for n in names:
             self._add_class_item(n)
 
+    def to_read(self) -> list[tuple[Path, Path, str, str | None]]:
+        """The pairs with the axes typed for them (None: inferred), as ``prepare_images`` takes."""
+        return [(*p, self.axes_of(r)) for r, p in enumerate(self.pairs())]
+
+    def axes_of(self, row: int) -> str | None:
+        item = self.table.item(row, AXES_COLUMN)
+        text = item.text().strip().upper() if item is not None else ""
+        return text or None
+
+    def ask_for_axes(self, exc: SvetlanaError) -> bool:
+        """After "image shape does not match mask shape": show the Axes column, put the cursor in
+        the image's row, and say what to type. Returns whether the error was of that kind."""
+        if "does not match" not in exc.message or exc.path is None:
+            return False
+        rows = [
+            r
+            for r in range(self.table.rowCount())
+            if Path(self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)) == exc.path
+        ]
+        if not rows:
+            return False
+        self.table.setColumnHidden(AXES_COLUMN, False)
+        self.table.setCurrentCell(rows[0], AXES_COLUMN)
+        self._axes_row = rows[0]
+        self.axes_label.setText(f"Axes of {exc.path.name}:")
+        self.axes_edit.setText(self.axes_of(rows[0]) or "")
+        self.axes_label.setVisible(True)
+        self.axes_edit.setVisible(True)
+        self.axes_edit.setFocus()
+        self.status.setText(
+            f"{exc.path.name}: {exc.message}. Type the image's axes in file order "
+            "(e.g. ZCYX for Z, channel, Y, X; YXC for colour images) and press "
+            f"{self.buttons.button(QDialogButtonBox.StandardButton.Ok).text()} again."
+        )
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #b04000;")
+        self.status.setVisible(True)
+        return True
+
+    def _on_axes_typed(self, text: str) -> None:
+        item = self.table.item(self._axes_row, AXES_COLUMN) if self._axes_row >= 0 else None
+        if item is not None:
+            item.setText(text.strip().upper())
+
     def pairs(self) -> list[tuple[Path, Path, str]]:
         out = []
         for r in range(self.table.rowCount()):
@@ -208,6 +272,7 @@ class NewProjectDialog(QDialog):
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.table.setItem(r, col, item)
         self.table.setItem(r, 2, QTableWidgetItem(name or default_name(image)))
+        self.table.setItem(r, AXES_COLUMN, QTableWidgetItem(""))
 
     def set_folder(self, folder: str | Path) -> int:
         """Fill the table with the pairs found in a folder; returns how many."""
@@ -310,7 +375,7 @@ class NewProjectDialog(QDialog):
         self.validate()
         QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            return create_project(self.destination(), self.pairs(), self.class_names())
+            return create_project(self.destination(), self.to_read(), self.class_names())
         finally:
             QGuiApplication.restoreOverrideCursor()
 
@@ -330,7 +395,7 @@ class NewProjectDialog(QDialog):
         from svetlana.core.project import prepare_images
         from svetlana.gui.jobs import run_job
 
-        pairs, dest, classes = self.pairs(), self.destination(), self.class_names()
+        pairs, dest, classes = self.to_read(), self.destination(), self.class_names()
 
         def work(progress, cancel):
             return prepare_images(pairs, progress, cancel)
@@ -351,6 +416,8 @@ class NewProjectDialog(QDialog):
 
             if not isinstance(exc, Cancelled):
                 show_error(self, exc)
+                if isinstance(exc, SvetlanaError):
+                    self.ask_for_axes(exc)
 
         self._set_working(True)
         self.job = run_job(
@@ -363,6 +430,7 @@ class NewProjectDialog(QDialog):
         )
 
     def _set_working(self, working: bool) -> None:
+        self.status.setStyleSheet("")
         self.status.setText("Reading the images…" if working else "")
         self.status.setVisible(working)
         for w in self.findChildren(QWidget):

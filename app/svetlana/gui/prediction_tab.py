@@ -27,9 +27,10 @@ from PySide6.QtWidgets import (
 from svetlana.core import predicting
 from svetlana.core.errors import InputError, SvetlanaError
 from svetlana.core.jobs import Progress
+from svetlana.core.wording import plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.session import Session
-from svetlana.gui.widgets import CountsTable, ExplainView
+from svetlana.gui.widgets import CountsTable, ExplainView, choose_folder
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +378,8 @@ class PredictionTab(QWidget):
             self.last_run = result
             n = sum(result.total_counts.values())
             self.status.setText(
-                f"{n} objects in {len(result.counts)} image(s); results written to {result.out_dir}"
+                f"{plural(n, 'object')} in {plural(len(result.counts), 'image')}; "
+                f"results written to {result.out_dir}"
             )
             self.refresh_counts()
             return
@@ -393,7 +395,8 @@ class PredictionTab(QWidget):
             else ""
         )
         self.status.setText(
-            f"Classified {n} objects in {len(result)} image(s) with {model_id}{where}."
+            f"Classified {plural(n, 'object')} in {plural(len(result), 'image')} "
+            f"with {model_id}{where}."
         )
         self.refresh_corrections()
 
@@ -462,13 +465,13 @@ class PredictionTab(QWidget):
         )
         if pred is not None:
             shown = int((pred.confidence <= x + 1e-9).sum())
-            text += f" ({shown} of {len(pred.ids)} objects on this image)"
+            text += f" ({shown} of {plural(len(pred.ids), 'object')} on this image)"
         self.confidence_label.setText(text)
 
     def refresh_corrections(self) -> None:
         model_id = self.session.prediction_model or self.selected_model()
         n = self.session.corrections_since(model_id) if model_id else 0
-        self.corrections_label.setText(f"{n} correction{'s' if n != 1 else ''} since this model")
+        self.corrections_label.setText(f"{plural(n, 'correction')} since this model")
         self.corrections_label.setVisible(n > 0)
         self.retrain_button.setVisible(n > 0)
 
@@ -544,7 +547,9 @@ class PredictionTab(QWidget):
         return self.keep_dialog
 
     def _choose_export(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export predictions to")
+        project = self.session.project
+        start = project.path.parent if project is not None else ""
+        folder = choose_folder(self, "Export predictions to (type a new name to create it)", start)
         if folder:
             self.export_to(folder)
 
@@ -563,8 +568,8 @@ class PredictionTab(QWidget):
         except (SvetlanaError, OSError) as exc:
             report_error(self, exc)
             return []
-        show_status(self, f"exported {len(files)} files to {folder}")
-        self.status.setText(f"Exported {len(files)} files to {folder}.")
+        show_status(self, f"exported {plural(len(files), 'file')} to {folder}")
+        self.status.setText(f"Exported {plural(len(files), 'file')} to {folder}.")
         return files
 
     # ---- folder pickers -------------------------------------------------------------------
@@ -578,6 +583,6 @@ class PredictionTab(QWidget):
                 )
 
     def _browse_out(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Output folder")
+        folder = choose_folder(self, "Output folder (type a new name to create it)")
         if folder:
             self.out_dir.setText(folder)

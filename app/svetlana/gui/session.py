@@ -22,12 +22,21 @@ class _CoreCommand(QUndoCommand):
         super().__init__(cmd.text)
         self._session = session
         self._cmd = cmd
+        self._done_once = False  # QUndoStack.push runs redo() once: that is not a "Redo"
 
     def redo(self) -> None:
         self._cmd.do(self._session.project.annotations)
+        if self._done_once:
+            self._revisit()
+        self._done_once = True
 
     def undo(self) -> None:
         self._cmd.undo(self._session.project.annotations)
+        self._revisit()
+
+    def _revisit(self) -> None:
+        if isinstance(self._cmd, LabelObjects):
+            self._session.labelsRevisited.emit(self._cmd.image, tuple(self._cmd.objects))
 
 
 class Session(QObject):
@@ -47,6 +56,7 @@ class Session(QObject):
     predictionsChanged = Signal()  # self.predictions changed
     busyChanged = Signal(bool)  # a background job started/finished
     viewOptionsChanged = Signal()  # self.view_options changed
+    labelsRevisited = Signal(str, object)  # image, object ids whose label Undo/Redo changed
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)

@@ -30,6 +30,7 @@ from svetlana.core import workflows
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.models import ARCHITECTURES
 from svetlana.core.training import AUGMENTATIONS, LOSSES, TrainingConfig
+from svetlana.core.wording import accuracy_estimate, plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.session import Session
 from svetlana.gui.widgets import ConfusionTable, PerClassTable, TrainingCurves, format_card
@@ -469,7 +470,7 @@ class TrainingTab(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat(f"{tjob.model_id}: starting…")
         self.status.setText(
-            f"Training {tjob.model_id} on {len(tjob.data.labels)} labelled objects…"
+            f"Training {tjob.model_id} on {plural(len(tjob.data.labels), 'labelled object')}…"
         )
         self.job = run_job(
             self,
@@ -520,10 +521,10 @@ class TrainingTab(QWidget):
         self.last_model_id = trained.id
         self.curves.set_rows(result.history)
         self.progress.setValue(self.progress.maximum())
-        acc = result.metrics.get("accuracy", 0.0)
         self.progress.setFormat(f"{trained.id}: done")
         self.status.setText(
-            f"Trained {trained.id}: accuracy {acc:.1%} in {result.seconds:.1f} s on {result.device}."
+            f"Trained {trained.id}: {accuracy_estimate(result.metrics)}; "
+            f"{result.seconds:.1f} s on {result.device}."
         )
         self.session.modelsChanged.emit()  # refreshes the list (ours included)
         self.select_model(trained.id)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractScrollArea,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QFileDialog,
     QHeaderView,
     QLabel,
     QSizePolicy,
@@ -19,6 +26,92 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from svetlana.core.wording import accuracy_estimate, plural
+
+log = logging.getLogger(__name__)
+
+
+class FolderDialog(QFileDialog):
+    """A folder picker in which typing the name of a folder that does not exist yet creates it
+    (Qt's own picker would answer "Directory not found"); native pickers offer "New folder"."""
+
+    def __init__(self, parent: QWidget | None, title: str, start: str | Path = ""):
+        super().__init__(parent, title, str(start))
+        self.setFileMode(QFileDialog.FileMode.Directory)
+        self.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        self.setLabelText(QFileDialog.DialogLabel.FileName, "Folder (a new name creates it)")
+
+    def accept(self) -> None:
+        typed = self._typed_path()
+        if typed is not None and not typed.exists() and typed.parent.is_dir():
+            try:
+                typed.mkdir()
+            except OSError as exc:
+                log.warning("cannot create %s: %s", typed, exc)
+            else:
+                self.setDirectory(str(typed.parent))
+                self.selectFile(typed.name)
+        super().accept()
+
+    def _typed_path(self) -> Path | None:
+        from PySide6.QtWidgets import QLineEdit
+
+        edit = self.findChild(QLineEdit, "fileNameEdit")
+        text = edit.text().strip() if edit is not None else ""
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else Path(self.directory().absolutePath()) / path
+
+
+def choose_folder(parent: QWidget | None, title: str, start: str | Path = "") -> str:
+    """The chosen folder ("" when cancelled); a new folder can be made by typing its name."""
+    dialog = FolderDialog(parent, title, start)
+    if not dialog.exec():
+        return ""
+    files = dialog.selectedFiles()
+    return files[0] if files else ""
+
+
+class WheelGuard(QObject):
+    """Application event filter: the mouse wheel changes a spin box or combo box only when it has
+    the keyboard focus (click it first); otherwise the wheel scrolls the panel underneath.
+
+    Fields get ``Qt.StrongFocus`` as they are polished, so the wheel itself no longer focuses them.
+    Fields that never take focus (``NoFocus``, e.g. the image list) keep their wheel.
+    """
+
+    FIELDS = (QAbstractSpinBox, QComboBox)
+
+    @classmethod
+    def adopt(cls, root: QWidget) -> None:
+        """Give the fields already polished under ``root`` the strong focus policy."""
+        for field in root.findChildren(QWidget):
+            if isinstance(field, cls.FIELDS) and field.focusPolicy() == Qt.FocusPolicy.WheelFocus:
+                field.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind == QEvent.Type.Polish and isinstance(obj, self.FIELDS):
+            if obj.focusPolicy() == Qt.FocusPolicy.WheelFocus:
+                obj.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        elif (
+            kind == QEvent.Type.Wheel
+            and isinstance(obj, self.FIELDS)
+            and obj.focusPolicy() != Qt.FocusPolicy.NoFocus
+            and not obj.hasFocus()
+        ):
+            area = obj.parentWidget()
+            while area is not None and not isinstance(area, QAbstractScrollArea):
+                area = area.parentWidget()
+            if area is None:
+                event.ignore()  # Qt offers a real wheel event to the parents
+            else:  # scroll the panel underneath, as if the field were not there
+                QApplication.sendEvent(area.viewport(), event)
+                event.accept()
+            return True
+        return False
 
 
 def _item(
@@ -182,7 +275,6 @@ def format_card(card: Mapping) -> str:
     """The model card as a few lines of HTML a biologist can read."""
     metrics = card.get("metrics") or {}
     acc = metrics.get("accuracy")
-    which = "validation" if metrics.get("n_val") else "training"
     counts = card.get("label_counts") or {}
     labels = ", ".join(f"{c}: {n}" for c, n in counts.items()) or ", ".join(card.get("classes", []))
     training = card.get("training") or {}
@@ -191,14 +283,19 @@ def format_card(card: Mapping) -> str:
         ("Architecture", card.get("architecture", "?")),
         ("Classes", ", ".join(card.get("classes", []))),
         ("Labels", f"{card.get('n_labels', '?')} ({labels})"),
-        ("Accuracy", f"{acc:.1%} on {which} objects" if isinstance(acc, int | float) else "–"),
+        (
+            "Accuracy",
+            accuracy_estimate(metrics).removeprefix("accuracy ")
+            if isinstance(acc, int | float)
+            else "–",
+        ),
         ("Patch size", f"{card.get('patch_size', '?')} px"),
         ("Epochs", str(len(card.get("history") or []) or training.get("epochs", "?"))),
         ("Trained", str(card.get("created", "?")).replace("T", " ")[:19]),
         (
             "Device",
             f"{card.get('device', '?')}"
-            + (f", {card['threads']} thread(s)" if card.get("threads") else ""),
+            + (f", {plural(int(card['threads']), 'thread')}" if card.get("threads") else ""),
         ),
         ("Time", f"{float(card.get('seconds', 0)):.1f} s"),
     ]
