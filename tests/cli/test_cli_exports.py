@@ -56,6 +56,7 @@ def test_export_mask_of_several_images_to_one_folder(bundle, tmp_path):
     assert [r["image"] for r in rows] == ["cells", "more"]
     assert {p.name for p in out_dir.iterdir()} == {
         "filter_summary.csv",
+        "run.json",
         *(f"{im}_{s}.tif" for im in ("cells", "more") for s in ("filtered", "bright", "dim")),
     }
     for r in rows:
@@ -74,7 +75,11 @@ def test_export_mask_of_several_images_to_one_folder(bundle, tmp_path):
     ok("predict", bundle)
     one = tmp_path / "one"
     ok("export-mask", bundle, "--keep", "dim", "--image", "more", "--out", one)
-    assert {p.name for p in one.iterdir()} == {"filter_summary.csv", "more_filtered.tif"}
+    assert {p.name for p in one.iterdir()} == {
+        "filter_summary.csv",
+        "more_filtered.tif",
+        "run.json",
+    }
     saved = {
         int(r["object"])
         for r in csv.DictReader((bundle / "predictions" / "model-1" / "predictions.csv").open())

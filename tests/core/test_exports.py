@@ -111,6 +111,7 @@ def test_filtered_masks_keep_original_ids_and_the_users_format(bundle, tmp_path)
         "binary_filtered.tif",
         "gone_filtered.tif",
         "filter_summary.csv",
+        "run.json",
     }
     for r, s in zip(rows, summary.images, strict=True):
         pred = preds[r["image"]]
@@ -154,12 +155,19 @@ def test_per_class_masks_split_the_segmentation(bundle, tmp_path):
 
 def test_a_confidence_threshold_removes_the_unsure_objects(bundle, tmp_path):
     project = bundle["project"]
-    _, preds = project_predictions(project, bundle["model"], ["cells"])
-    conf = preds["cells"].confidence
+    _, preds = project_predictions(project, bundle["model"], ["png"])  # no labels there
+    conf = preds["png"].confidence
     cut = float(np.sort(conf)[len(conf) // 2])
     s = write_filtered_masks(project, preds, {"bright", "dim"}, cut, tmp_path)
     row = s.images[0]
     assert row.kept == int((conf >= cut).sum()) and row.low_confidence == row.removed > 0
+
+
+def test_a_class_a_person_gave_is_never_dropped_for_the_models_confidence(bundle, tmp_path):
+    project = bundle["project"]
+    _, preds = project_predictions(project, bundle["model"], ["cells"])  # every object labelled
+    s = write_filtered_masks(project, preds, {"bright", "dim"}, 1.0, tmp_path)
+    assert s.images[0].kept == len(IDS) and s.images[0].removed == 0
 
 
 def test_bad_requests_write_nothing(bundle, tmp_path):
@@ -267,10 +275,14 @@ def test_stardist_3d_filtered_mask_keeps_the_input_ids(tmp_path):
         trained = train_project(project, FAST, patch_size=16)
         s = export_filtered(project, ["large"], tmp_path / "out", model_id=trained.id)
         _, preds = project_predictions(project, trained.id)
+        labels = project.annotations.for_image("nuclei")
     original = tifffile.imread(d / "mask3d.tif")
     result = tifffile.imread(tmp_path / "out" / "nuclei_filtered.tif")
     assert result.dtype == original.dtype and result.shape == original.shape
-    kept, removed = keep_preview(preds["nuclei"], {"large"})
+    kept, removed = keep_preview(preds["nuclei"], {"large"}, labels=labels)
+    # The 30 labelled objects are kept or removed by their label, whatever the model says.
+    by_label = {i for i, lab in labels.items() if lab.class_name == "large"}
+    assert by_label <= set(kept.tolist()) and not (set(labels) - by_label) & set(kept.tolist())
     _assert_filtered(result, original, kept)
     assert (
         s.kept == len(kept) and s.removed == len(removed) and s.kept + s.removed == len(table.ids)

@@ -88,7 +88,14 @@ def test_predict_this_image_shows_counts(qtbot, tab, session):
     pred = session.predictions["cells"]
     assert len(pred.ids) == N_OBJECTS
     counts = tab.counts.counts(1)
-    assert counts == pred.counts() and sum(counts.values()) == N_OBJECTS
+    # The counts are the classes an export writes: the label where there is one.
+    labels = session.project.annotations.for_image("cells")
+    expected = dict.fromkeys(pred.class_names, 0)
+    for i, k in zip(pred.ids, pred.class_index, strict=True):
+        lab = labels.get(int(i))
+        expected[lab.class_name if lab else pred.class_names[k - 1]] += 1
+    assert counts == expected and sum(counts.values()) == N_OBJECTS
+    assert "model-1" in tab.shown_model.text() and "Stale" not in tab.shown_model.text()
     assert not session.busy and not (session.project.predictions_dir / "model-1").exists()
 
 
@@ -137,7 +144,7 @@ def test_a_correction_offers_retrain(qtbot, tab, session):
 def test_export_writes_masks_and_csv(qtbot, tab, session, tmp_path):
     predict(qtbot, tab)
     files = tab.export_to(tmp_path / "export")
-    assert {f.name for f in files} == {"cells_classes.tif", "predictions.csv"}
+    assert {f.name for f in files} == {"cells_classes.tif", "predictions.csv", "run.json"}
     with open(tmp_path / "export" / "predictions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == N_OBJECTS and {r["class"] for r in rows} <= set(session.scene.class_names)
@@ -191,7 +198,14 @@ def test_keep_these_classes_previews_and_exports_a_filtered_mask(qtbot, tab, ses
     assert dialog is not None and dialog.isVisible()
     pred = session.predictions["cells"]
     first = pred.class_names[0]
-    expected_removed = {int(i) for i, k in zip(pred.ids, pred.class_index, strict=True) if k != 1}
+    labels = session.project.annotations.for_image("cells")
+
+    def final(i, k):  # the user's label wins over the prediction
+        return labels[i].class_name if i in labels else pred.class_names[k - 1]
+
+    expected_removed = {
+        int(i) for i, k in zip(pred.ids, pred.class_index, strict=True) if final(int(i), k) != first
+    }
     assert dialog.keep() == [first]
     assert set(session.view_options["hidden_ids"]) == expected_removed
     assert dialog.preview()["cells"] == (N_OBJECTS - len(expected_removed), len(expected_removed))

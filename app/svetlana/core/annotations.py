@@ -9,6 +9,7 @@ truncate the journal) safe at any point of a crash.
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import io
 import json
 import logging
@@ -60,6 +61,12 @@ class ClassInfo:
 class Label:
     class_name: str
     source: str = "manual"
+    time: str = ""  # when it was given (ISO 8601, UTC); "" for labels older than timestamps
+
+
+def label_time() -> str:
+    """The timestamp a label gets (ISO 8601 UTC, milliseconds: sortable and comparable)."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
 Key = tuple[str, int]  # (image name, object id)
@@ -162,10 +169,13 @@ class Annotations:
                 self.class_info(c)
         previous: dict[Key, Label | None] = {}
         records = []
+        now = label_time()
         for im, o, c in changes:
             key = (im, o)
             previous.setdefault(key, self._labels.get(key))
-            records.append({"op": "label", "image": im, "object": o, "class": c, "source": source})
+            records.append(
+                {"op": "label", "image": im, "object": o, "class": c, "source": source, "time": now}
+            )
         self._journal_write(records)
         self._apply_label_records(records)
         self._notify(set(previous))
@@ -180,6 +190,7 @@ class Annotations:
                 "object": o,
                 "class": None if lab is None else lab.class_name,
                 "source": "manual" if lab is None else lab.source,
+                "time": "" if lab is None else lab.time,
             }
             for (im, o), lab in previous.items()
         ]
@@ -193,7 +204,9 @@ class Annotations:
             if r["class"] is None:
                 self._labels.pop(key, None)
             else:
-                self._labels[key] = Label(r["class"], r.get("source", "manual"))
+                self._labels[key] = Label(
+                    r["class"], r.get("source", "manual"), str(r.get("time") or "")
+                )
 
     def _class_op(self, record: dict) -> None:
         self._journal_write([record])
@@ -277,6 +290,25 @@ class Annotations:
         self._class_op({"op": "remove_class", "name": name})
         return info, index, removed
 
+    def merge_class(self, name: str, into: str) -> tuple[ClassInfo, int, dict[Key, Label]]:
+        """Give every label of ``name`` to ``into`` (source and time kept), then remove ``name``;
+        returns what is needed to undo it."""
+        info = self.class_info(name)
+        self.class_info(into)
+        if name == into:
+            raise InputError(f"cannot merge class {name!r} into itself")
+        index = self.class_names.index(name)
+        moved = {k: lab for k, lab in self._labels.items() if lab.class_name == name}
+        records = [
+            {"op": "label", "image": im, "object": o, "class": into, "source": lab.source,
+             "time": lab.time}
+            for (im, o), lab in sorted(moved.items())
+        ]  # fmt: skip
+        self._journal_write(records)
+        self._apply_label_records(records)
+        self._class_op({"op": "remove_class", "name": name})
+        return info, index, moved
+
     # ---- persistence -------------------------------------------------------------
     def load_csv(self, path: Path) -> None:
         if not path.exists():
@@ -294,7 +326,7 @@ class Annotations:
                     }
                 )
             self._labels[(row["image"], int(row["object"]))] = Label(
-                cls, row.get("source") or "manual"
+                cls, row.get("source") or "manual", row.get("time", "")
             )
 
     def replay_journal(self, path: Path | None = None) -> int:
@@ -333,9 +365,9 @@ class Annotations:
     def to_csv_text(self) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["image", "object", "class", "source"])
+        w.writerow(["image", "object", "class", "source", "time"])
         for (im, o), lab in self.items():
-            w.writerow([im, o, lab.class_name, lab.source])
+            w.writerow([im, o, lab.class_name, lab.source, lab.time])
         return buf.getvalue()
 
     def write_csv(self, path: Path) -> None:
@@ -347,7 +379,12 @@ def _checked_label_record(r: dict) -> dict:
         raise TypeError("bad label record")
     if r["class"] is not None and not isinstance(r["class"], str):
         raise TypeError("bad class")
-    return {**r, "object": int(r["object"]), "source": str(r.get("source") or "manual")}
+    return {
+        **r,
+        "object": int(r["object"]),
+        "source": str(r.get("source") or "manual"),
+        "time": str(r.get("time") or ""),
+    }
 
 
 def _checked_class_record(r: dict) -> dict:
@@ -398,6 +435,7 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
         )
     idx = {h: header.index(h) for h in ("image", "object", "class")}
     src = header.index("source") if "source" in header else None
+    when = header.index("time") if "time" in header else None
     out = []
     for line_no, r in enumerate(rows[1:], start=2):
         if len(r) < len(header) and len(r) <= max(idx.values()):
@@ -420,6 +458,8 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
         if src is not None and src < len(r):
             s = r[src].strip()
             row["source"] = s if s in SOURCES else "import"
+        if when is not None and when < len(r):
+            row["time"] = r[when].strip()
         out.append(row)
     return out
 
@@ -509,6 +549,24 @@ class RemoveClass(Command):
 
     def do(self, store: Annotations) -> None:
         self._undo = store.remove_class(self.name)
+
+    def undo(self, store: Annotations) -> None:
+        assert self._undo is not None
+        info, index, labels = self._undo
+        store._class_op({"op": "add_class", "index": index, **info.to_dict()})
+        store.restore(dict(labels))
+
+
+class MergeClasses(Command):
+    """Merge one class into another: its labels take the other class, then it is removed."""
+
+    def __init__(self, name: str, into: str):
+        self.name, self.into = name, into
+        self.text = f"Merge class {name} into {into}"
+        self._undo: tuple[ClassInfo, int, dict[Key, Label]] | None = None
+
+    def do(self, store: Annotations) -> None:
+        self._undo = store.merge_class(self.name, self.into)
 
     def undo(self, store: Annotations) -> None:
         assert self._undo is not None

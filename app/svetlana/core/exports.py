@@ -32,8 +32,15 @@ from svetlana.core.fileio import (
     atomic_write_text,
     atomic_write_with,
 )
+from svetlana.core.final_class import (
+    FinalClasses,
+    final_classes,
+    project_final_classes,
+    result_classes,
+)
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.project import ImageEntry, Project, now_iso
+from svetlana.core.provenance import card_digest, read_run_record, write_run_record
 
 log = logging.getLogger(__name__)
 
@@ -90,21 +97,24 @@ def _check_confidence(min_confidence: float) -> float:
 
 
 def keep_preview(
-    pred, keep: Iterable[str], min_confidence: float = 0.0
+    pred, keep: Iterable[str], min_confidence: float = 0.0, labels: Mapping | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(kept_ids, removed_ids)`` of one image's prediction: cheap, for a live preview.
 
-    An object is kept when its predicted class is in ``keep`` and its confidence (the
-    probability of that class) is at least ``min_confidence``.
+    An object is kept when its final class (``final_class``: the human label in ``labels``,
+    else the model's prediction) is in ``keep`` and, for a class the model gave, the model's
+    confidence is at least ``min_confidence`` (a class a person gave is never dropped for it).
+    ``pred`` may also be a ``FinalClasses`` already computed.
     """
-    keep = check_classes(keep, pred.class_names)
+    final = pred if isinstance(pred, FinalClasses) else final_classes(pred, labels)
+    keep = check_classes(keep, final.class_names)
     min_confidence = _check_confidence(min_confidence)
-    ids = np.asarray(pred.ids, dtype=np.int64)
+    ids = np.asarray(final.ids, dtype=np.int64)
     if len(ids) == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty
-    wanted = np.array([c in keep for c in pred.class_names])
-    mask = wanted[pred.class_index - 1] & (pred.confidence >= min_confidence)
+    wanted = np.array([c in keep for c in final.class_names])
+    mask = wanted[final.index - 1] & (final.human | (final.confidence >= min_confidence))
     return ids[mask], ids[~mask]
 
 
@@ -213,7 +223,7 @@ class FilteredImage:
     kept: int
     removed: int
     low_confidence: int  # removed only because their confidence was under the threshold
-    class_counts: Mapping[str, int]  # predicted class -> objects (before the threshold)
+    class_counts: Mapping[str, int]  # final class -> objects (before the threshold)
     dtype: str
     files: tuple[Path, ...]
 
@@ -268,9 +278,12 @@ def write_filtered_masks(
     preds = _as_list(preds)
     if not preds:
         raise InputError("there are no predictions to export")
-    names = preds[0].class_names
-    if any(p.class_names != names for p in preds):
+    if any(p.class_names != preds[0].class_names for p in preds):
         raise InputError("the predictions come from models with different classes")
+    for p in preds:
+        project.image(p.image)
+    finals = project_final_classes(project, {p.image: p for p in preds})
+    names = finals[preds[0].image].class_names
     keep = check_classes(keep, names)
     min_confidence = _check_confidence(min_confidence)
     if per_class is True:
@@ -288,8 +301,6 @@ def write_filtered_masks(
             "two masks of an image would get the same file name (a class is named like "
             "another or 'filtered'); rename the class or export the masks separately"
         )
-    for p in preds:
-        project.image(p.image)
     stems = [safe_name(p.image) for p in preds]
     if len(set(stems)) != len(stems):
         raise InputError("two images would get the same file name; export them separately")
@@ -307,16 +318,17 @@ def write_filtered_masks(
         fmt = mask_format(project.image(pred.image), labels)
         written: list[Path] = []
         kept = removed = low = 0
+        final = finals[pred.image]
         if keep:
-            kept_ids, removed_ids = keep_preview(pred, keep, min_confidence)
+            kept_ids, removed_ids = keep_preview(final, keep, min_confidence)
             kept, removed = len(kept_ids), len(removed_ids)
-            all_kept, _ = keep_preview(pred, keep, 0.0)
+            all_kept, _ = keep_preview(final, keep, 0.0)
             low = len(all_kept) - kept
             path = out_dir / f"{stems[k]}{FILTERED_SUFFIX}{fmt.suffix}"
             write_mask(path, _subset(labels, kept_ids, fmt.dtype))
             written.append(path)
         for cname in split:
-            ids, _ = keep_preview(pred, {cname}, min_confidence)
+            ids, _ = keep_preview(final, {cname}, min_confidence)
             path = out_dir / f"{stems[k]}_{safe_name(cname)}{fmt.suffix}"
             write_mask(path, _subset(labels, ids, fmt.dtype))
             written.append(path)
@@ -327,7 +339,7 @@ def write_filtered_masks(
                 kept,
                 removed,
                 low,
-                pred.counts(),
+                final.counts(),
                 str(fmt.dtype),
                 tuple(written),
             )
@@ -339,6 +351,17 @@ def write_filtered_masks(
         csv_path, _summary_csv(results, names, keep_order, min_confidence, model_id, out_dir)
     )
     files.append(csv_path)
+    files.append(
+        write_run_record(
+            out_dir,
+            kind="filtered masks",
+            model_id=model_id,
+            model_dir=project.model_dir(model_id) if model_id else None,
+            images=[p.image for p in preds],
+            classes=names,
+            extra={"keep": list(keep_order), "min_confidence": min_confidence},
+        )
+    )
     return FilterSummary(
         out_dir,
         keep_order,
@@ -393,7 +416,14 @@ def saved_predictions(project: Project, model_id: str, images: Sequence[str]) ->
     path = project.predictions_dir / model_id / "predictions.csv"
     card_path = project.model_dir(model_id) / "card.json"
     try:
-        if not path.is_file() or path.stat().st_mtime < card_path.stat().st_mtime:
+        if not path.is_file():
+            return None
+        record = read_run_record(path.parent)
+        digest = (record or {}).get("model_card_sha256")
+        if digest:  # the folder names the exact card it was made with
+            if digest != card_digest(card_path.parent):
+                return None
+        elif path.stat().st_mtime < card_path.stat().st_mtime:
             return None
         class_names = tuple(project.model_card(model_id)["classes"])
         saved = read_predictions(path)
@@ -466,7 +496,9 @@ def export_filtered(
 ) -> FilterSummary:
     """The whole use-case: check the arguments, get predictions, write the masks and summary."""
     model_id = project.resolve_model(model_id)
-    names = tuple(project.model_card(model_id).get("classes", ()))
+    names = result_classes(
+        project.model_card(model_id).get("classes", ()), project.annotations.class_names
+    )
     keep = check_classes(keep, names)
     if per_class not in (True, False, None):
         check_classes(per_class, names)

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,48 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it where the system allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:  # elsewhere the only way to read it is to set it and set it back
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _mkstemp(path: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A temp file beside ``path`` with the permissions a plain ``open`` would give it.
+
+    mkstemp creates files 0600 whatever the umask: a project or export on a shared server
+    would then be unreadable to colleagues (0644 under the usual umask 022).
+    """
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~current_umask())
+    except OSError:
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
+        raise
+    return fd, Path(name)
+
+
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new folder in ``parent`` with the usual permissions (mkdtemp alone makes it 0700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    tmp.chmod(0o777 & ~current_umask())
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temp file beside ``path``; on success it replaces ``path`` atomically.
@@ -38,8 +81,7 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _mkstemp(path, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, mode, encoding=encoding, newline="" if "b" not in mode else None) as f:
             yield f
@@ -81,9 +123,8 @@ def atomic_write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Let ``writer`` write a temp path (for libraries that want a file name), then replace."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = _mkstemp(path, f".{path.stem}.", path.suffix)
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
         writer(tmp)
         with open(tmp, "rb+") as f:
@@ -119,7 +160,7 @@ def append_line_durable(path: str | Path, line: str) -> None:
     data = (line.rstrip("\n") + "\n").encode("utf-8")
     existed = path.exists()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as exc:
         raise _os_error(exc, path) from exc
     size = os.fstat(fd).st_size

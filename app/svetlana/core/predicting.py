@@ -7,7 +7,6 @@ import csv
 import io
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from svetlana.core.errors import InputError, ModelError
-from svetlana.core.fileio import atomic_write_text, atomic_write_with
+from svetlana.core.fileio import atomic_write_text, atomic_write_with, make_temp_dir
+from svetlana.core.final_class import MODEL, FinalClasses, final_classes, result_classes
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.project import LoadedImage, Project
+from svetlana.core.provenance import write_run_record
 
 log = logging.getLogger(__name__)
 
@@ -97,19 +98,22 @@ def predict_loaded(
     return ImagePrediction(loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs))
 
 
-def prediction_rows(pred: ImagePrediction, manual: dict | None = None) -> list[dict]:
-    """Rows of predictions.csv for one image."""
+def prediction_rows(pred: ImagePrediction, final: FinalClasses, model_id: str = "") -> list[dict]:
+    """Rows of predictions.csv for one image: ``class`` is the final class (``final_class``)."""
     t = pred.table
     nd = t.ndim
     axes = "zyx"[3 - nd :]
     rows = []
-    idx = pred.class_index
     conf = pred.confidence
+    names = final.class_names
     for i, obj in enumerate(t.ids):
+        human = final.source[i] != MODEL
         row: dict[str, Any] = {
             "image": pred.image,
             "object": int(obj),
-            "class": pred.class_names[idx[i] - 1],
+            "class": names[final.index[i] - 1],
+            "source": str(final.source[i]),
+            "predicted": names[final.predicted[i] - 1],
             "confidence": round(float(conf[i]), 5),
             "uncertainty": round(float(pred.uncertainty[i]), 5),
         }
@@ -124,23 +128,18 @@ def prediction_rows(pred: ImagePrediction, manual: dict | None = None) -> list[d
             row[f"bbox_{a}0"] = int(t.bbox[i, axes.index(a)]) if a in axes else ""
         for a in "zyx":
             row[f"bbox_{a}1"] = int(t.bbox[i, nd + axes.index(a)]) if a in axes else ""
-        lab = (manual or {}).get(int(obj))
-        row["label"] = lab.class_name if lab is not None else ""
+        row["label"] = names[final.index[i] - 1] if human else ""
+        row["model"] = model_id
         rows.append(row)
     return rows
 
 
 def rows_to_csv(rows: list[dict], class_names: Sequence[str]) -> str:
-    fields = [
-        "image",
-        "object",
-        "class",
-        "confidence",
-        "uncertainty",
-        *[f"p_{c}" for c in class_names],
-    ]
+    """predictions.csv text; ``class_names`` are the model's (one ``p_`` column each)."""
+    fields = ["image", "object", "class", "source", "predicted", "confidence", "uncertainty"]
+    fields += [f"p_{c}" for c in class_names]
     fields += ["area", "centroid_z", "centroid_y", "centroid_x"]
-    fields += ["bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1", "label"]
+    fields += ["bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1", "label", "model"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
@@ -167,25 +166,55 @@ class PredictionRun:
         return tot
 
 
+def final_of_run(
+    preds: Sequence[ImagePrediction], class_names, manual_of, project_classes: Sequence[str] = ()
+) -> dict[str, FinalClasses]:
+    """image -> final classes of a run's predictions, with the labels ``manual_of(image)``."""
+    names = result_classes(class_names, project_classes)
+    return {p.image: final_classes(p, manual_of(p.image), names) for p in preds}
+
+
 def write_prediction_outputs(
-    out_dir: Path, preds: list[tuple[ImagePrediction, LoadedImage]], class_names, manual_of
+    out_dir: Path,
+    preds: list[tuple[ImagePrediction, LoadedImage]],
+    class_names,
+    manual_of,
+    *,
+    model_id: str = "",
+    model_dir: Path | None = None,
+    project_classes: Sequence[str] = (),
 ) -> list[Path]:
+    """``<image>_classes.tif`` + ``predictions.csv`` + ``run.json``, with the final classes."""
     import tifffile
 
     from svetlana.core.prediction import class_mask
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    finals = final_of_run([p for p, _ in preds], class_names, manual_of, project_classes)
     files = []
     rows: list[dict] = []
     for pred, loaded in preds:
-        cm = class_mask(loaded.labels, pred.ids, pred.class_index)
+        final = finals[pred.image]
+        cm = class_mask(loaded.labels, pred.ids, final.index)
         path = out_dir / f"{_safe(pred.image)}_classes.tif"
         atomic_write_with(path, lambda p, cm=cm: tifffile.imwrite(p, cm))
         files.append(path)
-        rows.extend(prediction_rows(pred, manual_of(pred.image)))
+        rows.extend(prediction_rows(pred, final, model_id))
     csv_path = out_dir / "predictions.csv"
     atomic_write_text(csv_path, rows_to_csv(rows, class_names))
     files.append(csv_path)
+    out_classes = next(iter(finals.values())).class_names if finals else tuple(class_names)
+    files.append(
+        write_run_record(
+            out_dir,
+            kind="predictions",
+            model_id=model_id,
+            model_dir=model_dir,
+            images=[p.image for p, _ in preds],
+            classes=out_classes,
+            extra={"class_mask": "0 = background, k = the k-th name of classes"},
+        )
+    )
     return files
 
 
@@ -261,15 +290,23 @@ def predict_project(
     def manual_of(im):
         return project.annotations.for_image(im)
 
+    provenance = {
+        "model_id": model_id,
+        "model_dir": project.model_dir(model_id),
+        "project_classes": project.annotations.class_names,
+    }
     if out_dir is None:
         final = project.predictions_dir / model_id
-        replace_prediction_folder(final, preds, class_names, manual_of, cancel)
+        replace_prediction_folder(final, preds, class_names, manual_of, cancel, **provenance)
         out = final
         files = tuple(sorted(final.iterdir()))
     else:
         out = Path(out_dir)
-        files = tuple(write_prediction_outputs(out, preds, class_names, manual_of))
-    counts = {p.image: p.counts() for p, _ in preds}
+        files = tuple(write_prediction_outputs(out, preds, class_names, manual_of, **provenance))
+    finals = final_of_run(
+        [p for p, _ in preds], class_names, manual_of, project.annotations.class_names
+    )
+    counts = {name: f.counts() for name, f in finals.items()}
     progress(Progress("predict", 1, 1, "done"))
     return PredictionRun(
         model_id,
@@ -296,16 +333,16 @@ def image_progress(progress: ProgressFn, k: int, n: int, name: str) -> ProgressF
 
 
 def replace_prediction_folder(
-    final: Path, preds, class_names, manual_of, cancel: CancelToken | None = None
+    final: Path, preds, class_names, manual_of, cancel: CancelToken | None = None, **provenance
 ) -> None:
     """Write a prediction folder beside the old one, then swap: a failure or a cancel leaves
     the previous results (leftovers of an earlier crash are cleaned up first)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     for leftover in final.parent.glob(f".{final.name}.*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    tmp = make_temp_dir(final.parent, f".{final.name}.")
     try:
-        write_prediction_outputs(tmp, preds, class_names, manual_of)
+        write_prediction_outputs(tmp, preds, class_names, manual_of, **provenance)
         if cancel is not None:
             cancel.raise_if_cancelled()
         old = None
@@ -361,11 +398,14 @@ def predict_folder(
         progress(Progress("predict", k, len(pairs), f"{ip.name}"))
         preds.append((predict_loaded(model, card, loaded, device=device, cancel=cancel), loaded))
     class_names = tuple(card["classes"])
-    files = write_prediction_outputs(Path(out_dir), preds, class_names, lambda im: {})
+    model_id = str(card.get("id", Path(model_folder).name))
+    files = write_prediction_outputs(
+        Path(out_dir), preds, class_names, lambda im: {}, model_id=model_id, model_dir=model_folder
+    )
     progress(Progress("predict", len(pairs), len(pairs), "done"))
     counts = {p.image: p.counts() for p, _ in preds}
     return PredictionRun(
-        str(card.get("id", Path(model_folder).name)),
+        model_id,
         Path(out_dir),
         class_names,
         counts,

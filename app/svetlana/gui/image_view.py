@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from svetlana.core.final_class import final_classes, result_classes
 from svetlana.core.wording import nice_length, object_size, size_word
 from svetlana.gui.session import Session
 
@@ -527,10 +528,16 @@ class ImageView(QWidget):
         colours = {c.name: hex_rgb(c.colour) for c in project.annotations.classes}
         pred = self.session.predictions.get(name)
         if pred is not None and opts.get("predictions", True) and len(pred.ids):
+            # The overlay shows what an export writes: the final class (a label wins).
+            final = final_classes(
+                pred,
+                project.annotations.for_image(name),
+                result_classes(pred.class_names, project.annotations.class_names),
+            )
             conf = pred.confidence
             keep = conf <= float(opts.get("max_confidence", 1.0)) + 1e-9
-            idx = pred.class_index
-            rgb = np.array([colours.get(c, (200, 200, 200)) for c in pred.class_names], np.uint8)
+            idx = final.index
+            rgb = np.array([colours.get(c, (200, 200, 200)) for c in final.class_names], np.uint8)
             sel = np.flatnonzero(keep)
             rows = self._index_of(pred.ids[sel])
             if len(rows) == len(sel):

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from svetlana.core import exports
 from svetlana.core.errors import SvetlanaError
+from svetlana.core.final_class import project_final_classes, result_classes
 from svetlana.gui.session import Session
 
 
@@ -37,14 +38,17 @@ class KeepClassesDialog(QDialog):
         self.setWindowTitle("Keep these classes — Svetlana")
         self.setModal(False)
         pred = next(iter(session.predictions.values()))
-        self.class_names = tuple(pred.class_names)
+        project = session.project
+        self.class_names = result_classes(
+            pred.class_names, project.annotations.class_names if project is not None else ()
+        )
         intro = QLabel(
             "Write a cleaner segmentation: a label mask with only the objects of the classes you "
             "keep, with their original ids and in your mask's format, ready for Fiji, napari or "
             "Cellpose. Removed objects are darkened on the image."
         )
         intro.setWordWrap(True)
-        box = QGroupBox("Keep objects predicted as")
+        box = QGroupBox("Keep objects of the classes (your label, else the prediction)")
         lay = QVBoxLayout(box)
         self.checks: dict[str, QCheckBox] = {}
         for i, name in enumerate(self.class_names):
@@ -80,8 +84,16 @@ class KeepClassesDialog(QDialog):
         outer.addWidget(buttons)
         session.currentImageChanged.connect(self.refresh)
         session.predictionsChanged.connect(self.refresh)
+        session.labelsChanged.connect(self.refresh)
         self.finished.connect(self._restore_view)
         self.refresh()
+
+    def _finals(self) -> dict:
+        """image -> final classes (labels win), as the export will write them."""
+        project = self.session.project
+        if project is None:
+            return {}
+        return project_final_classes(project, self.session.predictions)
 
     def keep(self) -> list[str]:
         return [n for n, cb in self.checks.items() if cb.isChecked()]
@@ -89,8 +101,9 @@ class KeepClassesDialog(QDialog):
     def preview(self) -> dict[str, tuple[int, int]]:
         """image -> (kept, removed) for every predicted image."""
         out = {}
-        for name, pred in self.session.predictions.items():
-            kept, removed = exports.keep_preview(pred, self.keep(), self.min_conf.value())
+        finals = self._finals()
+        for name in self.session.predictions:
+            kept, removed = exports.keep_preview(finals[name], self.keep(), self.min_conf.value())
             out[name] = (len(kept), len(removed))
         return out
 
@@ -102,7 +115,8 @@ class KeepClassesDialog(QDialog):
         pred = self.session.predictions.get(self.session.current_image)
         removed_here: frozenset[int] = frozenset()
         if pred is not None:
-            _, removed = exports.keep_preview(pred, self.keep(), self.min_conf.value())
+            final = self._finals()[self.session.current_image]
+            _, removed = exports.keep_preview(final, self.keep(), self.min_conf.value())
             removed_here = frozenset(int(i) for i in removed)
         self.session.set_view_option("hidden_ids", removed_here)
         counts = self.preview()
@@ -147,5 +161,6 @@ class KeepClassesDialog(QDialog):
         try:
             self.session.currentImageChanged.disconnect(self.refresh)
             self.session.predictionsChanged.disconnect(self.refresh)
+            self.session.labelsChanged.disconnect(self.refresh)
         except (RuntimeError, TypeError):
             pass

@@ -63,7 +63,7 @@ class PredictionTab(QWidget):
         session.modelsChanged.connect(lambda: self.refresh_models(select_newest=True))
         session.predictionsChanged.connect(self.refresh_counts)
         session.currentImageChanged.connect(lambda _name: self.refresh_counts())
-        session.labelsChanged.connect(lambda _keys: self.refresh_corrections())
+        session.labelsChanged.connect(lambda _keys: self._on_labels_changed())
         session.busyChanged.connect(lambda _b: self._update_buttons())
         session.selectionChanged.connect(lambda _sel: self._update_buttons())
         session.viewOptionsChanged.connect(self._sync_slider)
@@ -75,7 +75,7 @@ class PredictionTab(QWidget):
         form = QFormLayout(run_box)
         self.model = QComboBox()
         self.model.setToolTip("The trained model to use (newest first).")
-        self.model.currentIndexChanged.connect(lambda _i: self.refresh_corrections())
+        self.model.currentIndexChanged.connect(lambda _i: self._on_model_chosen())
         form.addRow("Model", self.model)
 
         self.scope_group = QButtonGroup(self)
@@ -136,8 +136,18 @@ class PredictionTab(QWidget):
 
         result_box = QGroupBox("Result")
         res = QVBoxLayout(result_box)
+        self.shown_model = QLabel()
+        self.shown_model.setWordWrap(True)
+        self.shown_model.setToolTip(
+            "The model whose predictions are on the image, in the counts and in Export.\n"
+            "Objects you labelled or corrected count (and export) as your class."
+        )
+        res.addWidget(self.shown_model)
         self.counts = CountsTable()
-        self.counts.setToolTip("Objects per predicted class.")
+        self.counts.setToolTip(
+            "Objects per class: your label where you gave one, else the model's prediction\n"
+            "(exactly what Export writes)."
+        )
         res.addWidget(self.counts)
         self.confidence_label = QLabel()
         self.confidence_label.setWordWrap(True)
@@ -315,6 +325,11 @@ class PredictionTab(QWidget):
         # Snapshots for the worker: it never reads the live project.
         manual = {name: dict(project.annotations.for_image(name)) for name in names}
         final = project.predictions_dir / model_id if scope == "all" else None
+        provenance = {
+            "model_id": model_id,
+            "model_dir": project.model_dir(model_id),
+            "project_classes": project.annotations.class_names,
+        }
 
         def work(progress, cancel):
             preds = []
@@ -337,6 +352,7 @@ class PredictionTab(QWidget):
                     class_names,
                     lambda im: manual.get(im, {}),
                     cancel,
+                    **provenance,
                 )
             return preds
 
@@ -419,22 +435,67 @@ class PredictionTab(QWidget):
         return stop_jobs(self.job, timeout_ms=timeout_ms)
 
     # ---- result views -------------------------------------------------------------------
+    def _on_labels_changed(self) -> None:
+        self.refresh_counts()
+        self.refresh_corrections()
+
+    def _on_model_chosen(self) -> None:
+        self.refresh_corrections()
+        self.refresh_shown_model()
+
+    def predictions_stale(self) -> bool:
+        """True when the shown predictions are not from the model chosen in the Model box."""
+        shown = self.session.prediction_model
+        return (
+            bool(self.session.predictions) and shown is not None and shown != self.selected_model()
+        )
+
+    def refresh_shown_model(self) -> None:
+        shown = self.session.prediction_model
+        if not self.session.predictions or shown is None:
+            self.shown_model.setText("")
+            self.shown_model.setVisible(False)
+            return
+        self.shown_model.setVisible(True)
+        if self.predictions_stale():
+            chosen = self.selected_model()
+            self.shown_model.setText(
+                f"<b>⚠ Stale:</b> shown are the predictions of <b>{shown}</b>; the chosen model is "
+                f"<b>{chosen}</b>. Press Run to predict with {chosen}."
+            )
+            self.shown_model.setStyleSheet("QLabel { background: #fff3cd; color: #664d03; }")
+            self.export_button.setText(f"Export ({shown}, stale)…")
+        else:
+            self.shown_model.setText(
+                f"Predictions of <b>{shown}</b>; your labels and corrections override them."
+            )
+            self.shown_model.setStyleSheet("")
+            self.export_button.setText(f"Export ({shown})…")
+
+    def final_classes(self) -> dict:
+        """image -> FinalClasses of the shown predictions (what the overlay and Export show)."""
+        from svetlana.core.final_class import project_final_classes
+
+        if self.session.project is None:
+            return {}
+        return project_final_classes(self.session.project, self.session.predictions)
+
     def refresh_counts(self) -> None:
-        preds = self.session.predictions
+        finals = self.final_classes() if self.session.predictions else {}
         columns: dict[str, dict[str, int]] = {}
         names: tuple[str, ...] = ()
         colours: list[str] = []
-        if preds:
-            first = next(iter(preds.values()))
+        if finals:
+            first = next(iter(finals.values()))
             names = tuple(first.class_names)
-            current = preds.get(self.session.current_image)
+            current = finals.get(self.session.current_image)
             if current is not None:
                 columns["this image"] = current.counts()
             total = dict.fromkeys(names, 0)
-            for p in preds.values():
-                for k, v in p.counts().items():
+            for f in finals.values():
+                for k, v in f.counts().items():
                     total[k] = total.get(k, 0) + v
-            columns[f"all predicted ({len(preds)})"] = total
+            columns[f"all predicted ({len(finals)})"] = total
         elif self.last_run is not None:
             names = tuple(self.last_run.class_names)
             columns["folder"] = self.last_run.total_counts
@@ -443,6 +504,7 @@ class PredictionTab(QWidget):
             colours = [store.class_info(n).colour if n in store.class_names else "" for n in names]
         self.counts.set_counts(names, colours, columns)
         self._update_confidence_label()
+        self.refresh_shown_model()
         self._update_buttons()
 
     def _on_confidence(self, value: int) -> None:
@@ -562,8 +624,15 @@ class PredictionTab(QWidget):
         try:
             pairs = [(p, project.load(name)) for name, p in preds.items()]
             class_names = next(iter(preds.values())).class_names
+            model_id = self.session.prediction_model or ""
             files = predicting.write_prediction_outputs(
-                Path(folder), pairs, class_names, lambda im: project.annotations.for_image(im)
+                Path(folder),
+                pairs,
+                class_names,
+                lambda im: project.annotations.for_image(im),
+                model_id=model_id,
+                model_dir=project.model_dir(model_id) if model_id else None,
+                project_classes=project.annotations.class_names,
             )
         except (SvetlanaError, OSError) as exc:
             report_error(self, exc)
