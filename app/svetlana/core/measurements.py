@@ -22,7 +22,7 @@ SCALES = (1.0, 2.0, 4.0)  # filter-bank scales, in pixels of the finest axis
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 RING_WIDTH = 3  # pixels (finest axis) of background around each object
 N_SHELLS = 4  # concentric shells from the centre (radius 0) to the rim (radius 1)
-_HULL_DIRECTIONS = 32  # support directions of the 2D convex-hull polygon
+_HULL_DIRECTIONS = 24  # support directions of the 2D convex-hull polygon
 _BINS = 256  # per-channel intensity histogram bins for the quantiles
 _BAND_PIXELS = 1 << 20  # pixels per processed band (memory stays ~ tens of MB)
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -604,21 +604,21 @@ def _measure_band(
         acc.bmax[u, ax] = np.maximum(acc.bmax[u, ax], np.maximum.reduceat(gcoord[ax], seg.starts))
 
     # Boundary pixels (a neighbour, diagonals included, with another value; outside = 0).
-    if p.size:
-        mx = ndimage.maximum_filter(lab, size=3, mode="constant", cval=0).reshape(-1)[p]
-        mn = ndimage.minimum_filter(lab, size=3, mode="constant", cval=0).reshape(-1)[p]
-        is_b = (mx != flat_lab[p]) | (mn != flat_lab[p])
-    else:
-        is_b = np.zeros(0, bool)
-    bp, brow = p[is_b], prow[is_b]
-    blab = flat_lab[bp]
     if nd == 2:
-        diag = 1.0 / math.sqrt(2.0)
-        weight = np.zeros(bp.size)
+        # The 8 neighbours' labels give both the boundary and the Crofton crossings (2D).
+        plab = flat_lab[p]
+        diag = np.float32(1.0 / math.sqrt(2.0))
+        weight = np.zeros(p.size, np.float32)
+        is_b = np.zeros(p.size, bool)
         for delta, w in (((0, 1), 1.0), ((1, 0), 1.0), ((1, 1), diag), ((1, -1), diag)):
             o = _offset(strides, delta)
-            weight += w * ((flat_lab[bp + o] != blab).astype(float) + (flat_lab[bp - o] != blab))
-        acc.crofton += np.bincount(brow, weight, minlength=acc.n)
+            d1 = flat_lab.take(p + o) != plab
+            d2 = flat_lab.take(p - o) != plab
+            is_b |= d1
+            is_b |= d2
+            weight += np.float32(w) * (d1.astype(np.float32) + d2)
+        bp, brow, blab = p[is_b], prow[is_b], plab[is_b]
+        acc.crofton += np.bincount(brow, weight[is_b], minlength=acc.n)
         # Euler number (8-connected objects) from 2x2 quads: (Q1 - Q3 - 2 QD) / 4.
         c = [0, _offset(strides, (0, 1)), _offset(strides, (1, 0)), _offset(strides, (1, 1))]
         e = np.zeros(bp.size)
@@ -632,19 +632,29 @@ def _measure_band(
             diag_pair = (s == 2) & ((same[0] & same[3]) | (same[1] & same[2]))
             e += first * ((s == 1) * 1.0 - (s == 3) * 1.0 - 2.0 * diag_pair)
         acc.euler += np.bincount(brow, e, minlength=acc.n)
-        # Convex hull support values of the pixel squares, about the centroid.
-        theta = np.arange(_HULL_DIRECTIONS) * (2 * np.pi / _HULL_DIRECTIONS)
+        # Convex hull support values of the pixel squares, about the centroid: the maximum
+        # and minimum projections on K/2 axes give the K directions.
+        half = _HULL_DIRECTIONS // 2
         by = (np.unravel_index(bp, lab.shape)[0] - 1 + origin[0]) * sp[0] - centroid[brow, 0]
         bx = (np.unravel_index(bp, lab.shape)[1] - 1 + origin[1]) * sp[1] - centroid[brow, 1]
         if bp.size:
             bseg = _Segments.of(brow, presorted=True)  # p, hence brow, is sorted
-            for k, t in enumerate(theta):
+            bu = bseg.uniq
+            for k in range(half):
+                t = k * np.pi / half
                 cy, cx = math.sin(t), math.cos(t)
-                proj = by * cy + bx * cx + 0.5 * (sp[0] * abs(cy) + sp[1] * abs(cx))
-                acc.support[bseg.uniq, k] = np.maximum(
-                    acc.support[bseg.uniq, k], np.maximum.reduceat(proj[bseg.order], bseg.starts)
-                )
+                pad = 0.5 * (sp[0] * abs(cy) + sp[1] * abs(cx))
+                proj = by * cy + bx * cx
+                hi = np.maximum.reduceat(proj, bseg.starts) + pad
+                lo = pad - np.minimum.reduceat(proj, bseg.starts)
+                acc.support[bu, k] = np.maximum(acc.support[bu, k], hi)
+                acc.support[bu, k + half] = np.maximum(acc.support[bu, k + half], lo)
     else:
+        mx = ndimage.maximum_filter(lab, size=3, mode="constant", cval=0).reshape(-1)[p]
+        mn = ndimage.minimum_filter(lab, size=3, mode="constant", cval=0).reshape(-1)[p]
+        is_b = (mx != flat_lab[p]) | (mn != flat_lab[p])
+        bp, brow = p[is_b], prow[is_b]
+        blab = flat_lab[bp]
         faces = np.zeros(bp.size)
         for ax in range(3):
             delta = [0, 0, 0]
@@ -718,36 +728,57 @@ def _add_sums(acc, ch: int, j: int, seg: _Segments, f: np.ndarray) -> None:
 
 
 def _texture(norm, p, nb, seg, sp, sig, acc, ch, ndimage) -> None:
-    """Filter bank (Gaussian, LoG, gradient magnitude, Hessian eigenvalues, DoG) at each scale:
-    cascaded Gaussians over the crop, derivatives by central differences at object pixels only."""
+    """Filter bank (Gaussian, LoG, gradient magnitude, Hessian eigenvalues, DoG) at each scale.
+
+    Cascaded Gaussians; the scales after the first on a grid subsampled by 2 along the axes where
+    they are wide enough (a pyramid: 4x fewer pixels to smooth); derivatives by central
+    differences at the object pixels only."""
     nd = norm.ndim
     step = sp / float(sp.min())  # pixel size along each axis, in units of the finest axis
+    g = ndimage.gaussian_filter(norm, sig[0], mode="nearest", truncate=3.0)
+    levels = [(g, p, nb, step, sig[0])]
+    if len(SCALES) > 1:
+        f = np.where(sig[1] >= 1.5, 2, 1)
+        coarse = np.pad(g[tuple(slice(0, None, int(k)) for k in f)], 1, mode="edge")
+        shape = np.asarray(g.shape)
+        local = np.unravel_index(p, g.shape)
+        cshape = coarse.shape
+        cp = np.zeros(p.size, np.intp)
+        cstrides = [int(np.prod(cshape[a + 1 :])) for a in range(nd)]
+        for a in range(nd):
+            idx = np.minimum((local[a] + f[a] // 2) // f[a], (shape[a] - 1) // f[a]) + 1
+            cp += idx * cstrides[a]
+        levels.append((coarse, cp, _neighbours(cp, tuple(cstrides)), step * f, sig[0] / f))
     j = 0
     smooth_at = {}
-    prev_sigma = np.zeros(nd)
-    g = norm
+    g, prev = levels[0][0], sig[0]
     for s_idx, s in enumerate(SCALES):
-        target = sig[s_idx]
-        extra = np.sqrt(np.maximum(target**2 - prev_sigma**2, 0))
-        g = ndimage.gaussian_filter(g, extra, mode="nearest", truncate=3.0)
-        prev_sigma = target
+        level = levels[min(s_idx, len(levels) - 1)]
+        if s_idx == 1:
+            g, prev = level[0], level[4]
+        _, lp, lnb, lstep, _ = level
+        if s_idx > 0:
+            target = sig[s_idx] / (lstep / step)
+            extra = np.sqrt(np.maximum(target**2 - prev**2, 0))
+            g = ndimage.gaussian_filter(g, extra, mode="nearest", truncate=3.0)
+            prev = target
         flat = g.reshape(-1)
-        center = flat.take(p)
+        center = flat.take(lp)
         smooth_at[s] = center
         c2 = 2 * center
-        grad2 = np.zeros(p.size, np.float32)
+        grad2 = np.zeros(lp.size, np.float32)
         hdiag = []
         hoff = {}
         for a in range(nd):
-            plus, minus = flat.take(nb[(a, 1)]), flat.take(nb[(a, -1)])
-            ga = (plus - minus) * np.float32(0.5 / step[a])
+            plus, minus = flat.take(lnb[(a, 1)]), flat.take(lnb[(a, -1)])
+            ga = (plus - minus) * np.float32(0.5 / lstep[a])
             grad2 += ga * ga
-            hdiag.append((plus + minus - c2) * np.float32(1.0 / step[a] ** 2))
+            hdiag.append((plus + minus - c2) * np.float32(1.0 / lstep[a] ** 2))
             for b in range(a + 1, nd):
-                mixed = flat.take(nb[(a, 1, b, 1)]) - flat.take(nb[(a, 1, b, -1)])
-                mixed -= flat.take(nb[(a, -1, b, 1)])
-                mixed += flat.take(nb[(a, -1, b, -1)])
-                mixed *= np.float32(0.25 / (step[a] * step[b]))
+                mixed = flat.take(lnb[(a, 1, b, 1)]) - flat.take(lnb[(a, 1, b, -1)])
+                mixed -= flat.take(lnb[(a, -1, b, 1)])
+                mixed += flat.take(lnb[(a, -1, b, -1)])
+                mixed *= np.float32(0.25 / (lstep[a] * lstep[b]))
                 hoff[(a, b)] = mixed
         s2 = np.float32(s * s)
         _add_sums(acc, ch, j, seg, center)
