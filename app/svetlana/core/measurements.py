@@ -438,6 +438,7 @@ class _Accumulators:
         nf = len(SCALES) * len(_texture_filters(nd)) + len(_dog_scales())
         self.tex_sum = np.zeros((nchan, nf, n))
         self.tex_sq = np.zeros((nchan, nf, n))
+        self.tex_n = np.zeros((nf, n))  # pixels each texture column averaged over
 
     def finish(self, names, nd, sp, count, cov, labels, present) -> np.ndarray:
         cols: dict[str, np.ndarray] = {}
@@ -503,10 +504,10 @@ class _Accumulators:
             for k in range(N_SHELLS):
                 cols[p + f"shell{k + 1}_mean"] = shell_mean[:, k]
                 cols[p + f"shell{k + 1}_profile"] = (shell_mean[:, k] - o["mean"]) / spread
-            cnt = np.maximum(count, 1)
             tex_names = [f"{f}_s{s:g}" for s in SCALES for f in _texture_filters(nd)]
             tex_names += [f"dog_s{s:g}" for s in _dog_scales()]
             for j, t in enumerate(tex_names):
+                cnt = np.maximum(self.tex_n[j], 1)
                 mean = self.tex_sum[c, j] / cnt
                 cols[p + t + "_mean"] = mean
                 cols[p + t + "_std"] = np.sqrt(np.maximum(self.tex_sq[c, j] / cnt - mean**2, 0))
@@ -515,6 +516,26 @@ class _Accumulators:
             v = np.nan_to_num(cols[name], nan=0.0, posinf=_F32_MAX, neginf=-_F32_MAX)
             out[:, j] = np.clip(v, -_F32_MAX, _F32_MAX)
         return out
+
+
+def _euler_quads(same: dict) -> np.ndarray:
+    """4 x the Euler number contribution (8-connectivity: Q1 - Q3 - 2 QD) of the 2x2 windows
+    holding each boundary pixel, counted once per object: by its first pixel (tl, tr, bl, br)
+    in the window. ``same[(dy, dx)]``: is that neighbour in the pixel's object."""
+
+    def quad(tl, tr, bl, br):
+        n = tl.astype(np.int8) + tr + bl + br
+        diagonal = (n == 2) & ((tl & br) | (tr & bl))
+        return (n == 1).astype(np.int8) - (n == 3) - 2 * diagonal.astype(np.int8)
+
+    one = np.ones_like(same[(0, 1)])
+    e, s, se, sw = same[(0, 1)], same[(1, 0)], same[(1, 1)], same[(1, -1)]
+    w, n, nw, ne = same[(0, -1)], same[(-1, 0)], same[(-1, -1)], same[(-1, 1)]
+    total = quad(one, e, s, se).astype(np.float64)
+    total += ~w * quad(w, one, sw, s)
+    total += (~n & ~ne) * quad(n, ne, one, e)
+    total += (~nw & ~n & ~w) * quad(nw, n, w, one)
+    return total
 
 
 def _hull_area(support: np.ndarray) -> np.ndarray:
@@ -605,33 +626,24 @@ def _measure_band(
 
     # Boundary pixels (a neighbour, diagonals included, with another value; outside = 0).
     if nd == 2:
-        # The 8 neighbours' labels give both the boundary and the Crofton crossings (2D).
+        # The 8 neighbours' labels give the boundary, the Crofton crossings and the Euler number.
         plab = flat_lab[p]
         diag = np.float32(1.0 / math.sqrt(2.0))
         weight = np.zeros(p.size, np.float32)
-        is_b = np.zeros(p.size, bool)
+        inner = np.ones(p.size, bool)
+        same = {}
         for delta, w in (((0, 1), 1.0), ((1, 0), 1.0), ((1, 1), diag), ((1, -1), diag)):
             o = _offset(strides, delta)
-            d1 = flat_lab.take(p + o) != plab
-            d2 = flat_lab.take(p - o) != plab
-            is_b |= d1
-            is_b |= d2
-            weight += np.float32(w) * (d1.astype(np.float32) + d2)
+            n1 = flat_lab.take(p + o) == plab
+            n2 = flat_lab.take(p - o) == plab
+            same[delta], same[(-delta[0], -delta[1])] = n1, n2
+            inner &= n1
+            inner &= n2
+            weight += np.float32(w) * ((~n1).astype(np.float32) + ~n2)
+        is_b = ~inner
         bp, brow, blab = p[is_b], prow[is_b], plab[is_b]
         acc.crofton += np.bincount(brow, weight[is_b], minlength=acc.n)
-        # Euler number (8-connected objects) from 2x2 quads: (Q1 - Q3 - 2 QD) / 4.
-        c = [0, _offset(strides, (0, 1)), _offset(strides, (1, 0)), _offset(strides, (1, 1))]
-        e = np.zeros(bp.size)
-        for k in range(4):
-            w0 = bp - c[k]
-            same = [flat_lab[w0 + cj] == blab for cj in c]
-            first = np.ones(bp.size, bool)
-            for j in range(k):
-                first &= ~same[j]
-            s = same[0].astype(int) + same[1] + same[2] + same[3]
-            diag_pair = (s == 2) & ((same[0] & same[3]) | (same[1] & same[2]))
-            e += first * ((s == 1) * 1.0 - (s == 3) * 1.0 - 2.0 * diag_pair)
-        acc.euler += np.bincount(brow, e, minlength=acc.n)
+        acc.euler += np.bincount(brow, _euler_quads({k: v[is_b] for k, v in same.items()}), acc.n)
         # Convex hull support values of the pixel squares, about the centroid: the maximum
         # and minimum projections on K/2 axes give the K directions.
         half = _HULL_DIRECTIONS // 2
@@ -691,7 +703,7 @@ def _measure_band(
     rp = rp[rseg.order]
     rseg = _Segments(np.arange(rp.size), rseg.uniq, rseg.starts, rseg.sizes)
 
-    nb = _neighbours(p, strides)
+    levels = _texture_levels(p, prow, local, seg, lab.shape, sig)
     crop_region = tuple(region)
     for ch, channel in enumerate(channels):
         raw = np.pad(channel[crop_region], 1, mode="edge")
@@ -704,7 +716,7 @@ def _measure_band(
         ).reshape(acc.n, N_SHELLS)
         lo, hi = ranges[ch]
         norm = (raw - np.float32(lo)) * np.float32(1.0 / (hi - lo))
-        _texture(norm, p, nb, seg, sp, sig, acc, ch, ndimage)
+        _texture(norm, levels, sp, sig, acc, ch, ndimage)
 
 
 def _neighbours(p: np.ndarray, strides: tuple[int, ...]) -> dict:
@@ -721,74 +733,110 @@ def _neighbours(p: np.ndarray, strides: tuple[int, ...]) -> dict:
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class _Level:
+    """Where a pyramid level's filter responses are read: its subsampling factor per axis, the
+    flat indices (into the level's padded array) of the sampled object pixels and of their
+    neighbours, their grouping by object, and which object pixels (of the band) they are."""
+
+    factor: np.ndarray
+    idx: np.ndarray
+    nb: dict
+    seg: _Segments
+    pick: np.ndarray | None  # indices into the band's object pixels; None: all of them
+
+
+def _texture_levels(p, prow, local, seg: _Segments, shape: tuple[int, ...], sig) -> list[_Level]:
+    """Full resolution for the first scale; the others on a grid subsampled by 2 (along the axes
+    where the second scale is at least 1.5 pixels), read at the object pixels on that grid (a
+    quarter of them in 2D) -- or at all pixels of an object that has none on it (tiny ones)."""
+    nd = len(shape)
+    strides = tuple(int(np.prod(shape[a + 1 :])) for a in range(nd))
+    levels = [_Level(np.ones(nd, int), p, _neighbours(p, strides), seg, None)]
+    if len(SCALES) == 1:
+        return levels
+    f = np.where(sig[1] >= 1.5, 2, 1).astype(int)
+    on_grid = np.ones(p.size, bool)
+    for a in range(nd):
+        if f[a] > 1:
+            on_grid &= local[a] % f[a] == 0
+    if p.size:
+        hits = np.add.reduceat(on_grid.astype(np.int64), seg.starts)
+        on_grid |= np.repeat(hits == 0, seg.sizes)
+    pick = np.flatnonzero(on_grid)
+    cshape = [(shape[a] - 1) // f[a] + 1 + 2 for a in range(nd)]  # g[::f] padded by 1
+    cstrides = tuple(int(np.prod(cshape[a + 1 :])) for a in range(nd))
+    cp = np.zeros(pick.size, np.intp)
+    for a in range(nd):
+        c = np.minimum((local[a][pick] + f[a] // 2) // f[a], (shape[a] - 1) // f[a]) + 1
+        cp += c * cstrides[a]
+    sub = _Segments.of(prow[pick], presorted=True)
+    levels.append(_Level(f, cp, _neighbours(cp, cstrides), sub, pick))
+    return levels
+
+
 def _add_sums(acc, ch: int, j: int, seg: _Segments, f: np.ndarray) -> None:
     u = seg.uniq
     acc.tex_sum[ch, j, u] += np.add.reduceat(f, seg.starts, dtype=np.float64)
     acc.tex_sq[ch, j, u] += np.add.reduceat(f * f, seg.starts, dtype=np.float64)
+    if ch == 0:
+        acc.tex_n[j, u] += seg.sizes
 
 
-def _texture(norm, p, nb, seg, sp, sig, acc, ch, ndimage) -> None:
+def _texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
     """Filter bank (Gaussian, LoG, gradient magnitude, Hessian eigenvalues, DoG) at each scale.
 
-    Cascaded Gaussians; the scales after the first on a grid subsampled by 2 along the axes where
-    they are wide enough (a pyramid: 4x fewer pixels to smooth); derivatives by central
-    differences at the object pixels only."""
+    Cascaded Gaussians; the scales after the first on a pyramid level (see _texture_levels);
+    derivatives by central differences at the sampled object pixels only."""
     nd = norm.ndim
     step = sp / float(sp.min())  # pixel size along each axis, in units of the finest axis
     g = ndimage.gaussian_filter(norm, sig[0], mode="nearest", truncate=3.0)
-    levels = [(g, p, nb, step, sig[0])]
-    if len(SCALES) > 1:
-        f = np.where(sig[1] >= 1.5, 2, 1)
-        coarse = np.pad(g[tuple(slice(0, None, int(k)) for k in f)], 1, mode="edge")
-        shape = np.asarray(g.shape)
-        local = np.unravel_index(p, g.shape)
-        cshape = coarse.shape
-        cp = np.zeros(p.size, np.intp)
-        cstrides = [int(np.prod(cshape[a + 1 :])) for a in range(nd)]
-        for a in range(nd):
-            idx = np.minimum((local[a] + f[a] // 2) // f[a], (shape[a] - 1) // f[a]) + 1
-            cp += idx * cstrides[a]
-        levels.append((coarse, cp, _neighbours(cp, tuple(cstrides)), step * f, sig[0] / f))
+    fine = g.reshape(-1)
+    prev = sig[0]
     j = 0
     smooth_at = {}
-    g, prev = levels[0][0], sig[0]
     for s_idx, s in enumerate(SCALES):
-        level = levels[min(s_idx, len(levels) - 1)]
+        lv = levels[min(s_idx, len(levels) - 1)]
+        lstep = step * lv.factor
         if s_idx == 1:
-            g, prev = level[0], level[4]
-        _, lp, lnb, lstep, _ = level
+            g = np.pad(g[tuple(slice(0, None, int(k)) for k in lv.factor)], 1, mode="edge")
+            prev = sig[0] / lv.factor
         if s_idx > 0:
-            target = sig[s_idx] / (lstep / step)
+            target = sig[s_idx] / lv.factor
             extra = np.sqrt(np.maximum(target**2 - prev**2, 0))
             g = ndimage.gaussian_filter(g, extra, mode="nearest", truncate=3.0)
             prev = target
         flat = g.reshape(-1)
-        center = flat.take(lp)
-        smooth_at[s] = center
+        center = flat.take(lv.idx)
+        smooth_at[s] = (center, s_idx)
         c2 = 2 * center
-        grad2 = np.zeros(lp.size, np.float32)
+        grad2 = np.zeros(lv.idx.size, np.float32)
         hdiag = []
         hoff = {}
         for a in range(nd):
-            plus, minus = flat.take(lnb[(a, 1)]), flat.take(lnb[(a, -1)])
+            plus, minus = flat.take(lv.nb[(a, 1)]), flat.take(lv.nb[(a, -1)])
             ga = (plus - minus) * np.float32(0.5 / lstep[a])
             grad2 += ga * ga
             hdiag.append((plus + minus - c2) * np.float32(1.0 / lstep[a] ** 2))
             for b in range(a + 1, nd):
-                mixed = flat.take(lnb[(a, 1, b, 1)]) - flat.take(lnb[(a, 1, b, -1)])
-                mixed -= flat.take(lnb[(a, -1, b, 1)])
-                mixed += flat.take(lnb[(a, -1, b, -1)])
+                mixed = flat.take(lv.nb[(a, 1, b, 1)]) - flat.take(lv.nb[(a, 1, b, -1)])
+                mixed -= flat.take(lv.nb[(a, -1, b, 1)])
+                mixed += flat.take(lv.nb[(a, -1, b, -1)])
                 mixed *= np.float32(0.25 / (lstep[a] * lstep[b]))
                 hoff[(a, b)] = mixed
         s2 = np.float32(s * s)
-        _add_sums(acc, ch, j, seg, center)
-        _add_sums(acc, ch, j + 1, seg, s2 * sum(hdiag))
-        _add_sums(acc, ch, j + 2, seg, np.float32(s) * np.sqrt(grad2))
+        _add_sums(acc, ch, j, lv.seg, center)
+        _add_sums(acc, ch, j + 1, lv.seg, s2 * sum(hdiag))
+        _add_sums(acc, ch, j + 2, lv.seg, np.float32(s) * np.sqrt(grad2))
         for k, e in enumerate(_sym_eigvals(hdiag, hoff)):
-            _add_sums(acc, ch, j + 3 + k, seg, s2 * e)
+            _add_sums(acc, ch, j + 3 + k, lv.seg, s2 * e)
         j += 3 + nd
     for s in _dog_scales():
-        _add_sums(acc, ch, j, seg, smooth_at[s] - smooth_at[2 * s])
+        (a_val, a_lvl), (b_val, b_lvl) = smooth_at[s], smooth_at[2 * s]
+        lv = levels[min(b_lvl, len(levels) - 1)]
+        if a_lvl != b_lvl:  # the finer one read at the coarser level's pixels
+            a_val = fine.take(levels[0].idx[lv.pick])
+        _add_sums(acc, ch, j, lv.seg, a_val - b_val)
         j += 1
 
 
