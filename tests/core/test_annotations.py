@@ -9,6 +9,7 @@ from svetlana.core.annotations import (
     Annotations,
     ClassInfo,
     LabelObjects,
+    MergeClasses,
     RemoveClass,
     UndoStack,
     UpdateClass,
@@ -121,3 +122,55 @@ def test_csv_reader_accepts_old_mac_line_endings(tmp_path):
     p = tmp_path / "labels.csv"
     p.write_bytes(b"image,object,class\rcells,10,bright\r\rcells,17,dim\r")
     assert [r["object"] for r in read_label_csv(p)] == [10, 17]
+
+
+def test_labels_carry_their_time_through_the_journal_and_the_csv(tmp_path):
+    journal = tmp_path / "annotations.journal"
+    s = Annotations([ClassInfo("a", "#fff", "1"), ClassInfo("b", "#000", "2")], journal=journal)
+    s.apply_labels([("im", 1, "a")], source="correction")
+    given = s.get("im", 1).time
+    assert given.endswith("+00:00") and "T" in given
+    replayed = Annotations(s.classes)
+    replayed.replay_journal(journal)
+    assert replayed.get("im", 1) == s.get("im", 1)
+    csv_path = tmp_path / "annotations.csv"
+    s.write_csv(csv_path)
+    loaded = Annotations(s.classes)
+    loaded.load_csv(csv_path)
+    assert loaded.get("im", 1).time == given and loaded.get("im", 1).source == "correction"
+    # Undo puts back the earlier label with its own time.
+    before = s.apply_labels([("im", 1, "b")])
+    s.restore(before)
+    assert s.get("im", 1).time == given
+
+
+def test_labels_of_an_older_version_without_times_still_load(tmp_path):
+    csv_path = tmp_path / "annotations.csv"
+    csv_path.write_text("image,object,class,source\nim,1,a,manual\nim,2,b,correction\n")
+    journal = tmp_path / "annotations.journal"
+    journal.write_text('{"op":"label","image":"im","object":3,"class":"a","source":"manual"}\n')
+    s = Annotations([ClassInfo("a", "#fff", "1"), ClassInfo("b", "#000", "2")])
+    s.load_csv(csv_path)
+    s.replay_journal(journal)
+    assert [(k, lab.class_name, lab.time) for k, lab in s.items()] == [
+        (("im", 1), "a", ""),
+        (("im", 2), "b", ""),
+        (("im", 3), "a", ""),
+    ]
+
+
+def test_merging_a_class_moves_its_labels_and_undoes(tmp_path):
+    s = Annotations(
+        [ClassInfo("small", "#fff", "1"), ClassInfo("smal", "#000", "2")],
+        journal=tmp_path / "j",
+    )
+    s.apply_labels([("im", 1, "small"), ("im", 2, "smal")], source="import")
+    stack = UndoStack(s)
+    stack.push(MergeClasses("smal", "small"))
+    assert s.class_names == ("small",)
+    assert s.get("im", 2).class_name == "small" and s.get("im", 2).source == "import"
+    stack.undo()
+    assert s.class_names == ("small", "smal") and s.get("im", 2).class_name == "smal"
+    replayed = Annotations([ClassInfo("small", "#fff", "1"), ClassInfo("smal", "#000", "2")])
+    replayed.replay_journal(tmp_path / "j")
+    assert replayed.items() == s.items() and replayed.class_names == s.class_names

@@ -222,3 +222,71 @@ def test_keep_these_classes_previews_and_exports_a_filtered_mask(qtbot, tab, ses
     assert summary.removed == len(expected_removed)
     dialog.close()
     assert session.view_options["hidden_ids"] == frozenset()  # the view is restored
+
+
+def _correct_first_object(session) -> tuple[int, str]:
+    pred = session.predictions["cells"]
+    obj = int(pred.ids[0])
+    wrong = pred.class_names[2 - int(pred.class_index[0])]  # not what the model said
+    session.label([obj], wrong)
+    return obj, wrong
+
+
+def test_the_overlay_and_the_export_show_the_corrected_class(qtbot, tab, session, tmp_path):
+    """Issue 16: a corrected object is drawn, counted and exported with the user's class."""
+    from svetlana.gui.image_view import ImageView
+
+    view = ImageView(session)
+    qtbot.addWidget(view)
+    view.reload()
+    predict(qtbot, tab)
+    obj, wrong = _correct_first_object(session)
+    session.set_view_option("labels", False)  # the prediction layer alone already shows it
+    fill, _ = view._colour_tables()
+    row = int(view._index_of([obj])[0])
+    colour = session.project.annotations.class_info(wrong).colour
+    assert tuple(fill[row, :3]) == tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    tab.export_to(tmp_path / "e")
+    with open(tmp_path / "e" / "predictions.csv", newline="") as f:
+        row_of = {int(r["object"]): r for r in csv.DictReader(f)}
+    assert (row_of[obj]["class"], row_of[obj]["source"]) == (wrong, "correction")
+    assert row_of[obj]["predicted"] != wrong and row_of[obj]["model"] == "model-1"
+    cm = tifffile.imread(tmp_path / "e" / "cells_classes.tif")
+    mask = session.project.load("cells").labels
+    assert set(np.unique(cm[mask == obj])) == {
+        session.predictions["cells"].class_names.index(wrong) + 1
+    }
+    assert tab.counts.counts(1)[wrong] == sum(r["class"] == wrong for r in row_of.values())
+
+
+def test_a_retrain_marks_the_shown_predictions_stale_and_clears_the_corrections(
+    qtbot, tab, session
+):
+    predict(qtbot, tab)
+    _correct_first_object(session)
+    assert tab.corrections_label.text() == "1 correction since model-1"
+    train_project(session.project, TrainingConfig(epochs=1))
+    session.modelsChanged.emit()
+    assert tab.selected_model() == "model-2" and session.prediction_model == "model-1"
+    assert tab.predictions_stale()
+    text = tab.shown_model.text()
+    assert "Stale" in text and "model-1" in text and "model-2" in text
+    assert "model-1" in tab.export_button.text()  # the export names what it writes
+    assert tab.retrain_button.isHidden()  # the correction is in model-2 already
+    predict(qtbot, tab)
+    assert not tab.predictions_stale() and "Stale" not in tab.shown_model.text()
+    assert session.prediction_model == "model-2"
+    # Choosing the older model again marks model-2's predictions stale.
+    tab.model.setCurrentIndex(tab.model.findData("model-1"))
+    assert tab.predictions_stale()
+
+
+def test_corrections_since_a_model_survive_reopening(qtbot, tab, session):
+    predict(qtbot, tab)
+    _correct_first_object(session)
+    path = session.project.path
+    session.close_project()  # the journal and CSV keep the label's time
+    session.open_project(path)
+    assert session.corrections_since("model-1") == 1
+    tab.refresh_models(select_newest=True)
+    assert tab.corrections_label.text() == "1 correction since model-1"

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from svetlana import __version__
-from svetlana.core.errors import Cancelled, InputError, TrainingError
+from svetlana.core.annotations import label_time
+from svetlana.core.errors import Cancelled, InputError, SvetlanaError, TrainingError
 from svetlana.core.fileio import atomic_write_text
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.project import Project, now_iso
@@ -204,6 +205,7 @@ class TrainingJob:
     model: Any  # a user network to fine-tune, or None to build ``config.arch``
     class_colours: tuple[str, ...]
     label_counts: dict
+    started: str = ""  # when the labels were taken (label_time format)
 
 
 def prepare_training(
@@ -221,6 +223,8 @@ def prepare_training(
 
     config = config or TrainingConfig()
     model_id = project.new_model_id(name)
+    # Labels given from now on are news to this model ("corrections since this model").
+    started = label_time()
     data = training_set(project, patch_size, progress or no_progress)
     model = None
     arch = config.arch
@@ -231,6 +235,7 @@ def prepare_training(
     store = project.annotations
     counts = store.counts()
     return TrainingJob(
+        started=started,
         model_id=model_id,
         config=config,
         data=data,
@@ -291,6 +296,7 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
         "parameters": count_parameters(result.model),
         "versions": package_versions(),
         "created": now_iso(),
+        "training_started": job.started,
     }
     folder = project.model_dir(job.model_id)
     existed = folder.exists()
@@ -328,6 +334,39 @@ def train_project(
 
 
 # ---- prediction -----------------------------------------------------------------------
+
+
+def _parse_time(text: str):
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
+def corrections_since(project: Project, model_id: str | None) -> int:
+    """Corrections (labels with source 'correction') made after ``model_id``'s training began.
+
+    A model without ``training_started`` (made before it was recorded) counts from its
+    ``created`` time; labels without a time (older projects) are not counted.
+    """
+    if model_id is None:
+        return 0
+    try:
+        card = project.model_card(model_id)
+    except SvetlanaError:
+        return 0
+    since = _parse_time(card.get("training_started") or card.get("created") or "")
+    if since is None:
+        return 0
+    n = 0
+    for _, lab in project.annotations.items():
+        if lab.source == "correction":
+            t = _parse_time(lab.time)
+            n += t is not None and t >= since
+    return n
 
 
 # ---- info -----------------------------------------------------------------------------

@@ -241,6 +241,7 @@ class PredictionTab(QWidget):
             if keep is not None:
                 self.model.setCurrentIndex(self.model.findData(keep))
         self.refresh_corrections()
+        self.refresh_shown_model()
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -531,9 +532,10 @@ class PredictionTab(QWidget):
         self.confidence_label.setText(text)
 
     def refresh_corrections(self) -> None:
-        model_id = self.session.prediction_model or self.selected_model()
+        # Since the chosen model (after a retrain: the new one, which learnt the earlier ones).
+        model_id = self.selected_model() or self.session.prediction_model
         n = self.session.corrections_since(model_id) if model_id else 0
-        self.corrections_label.setText(f"{plural(n, 'correction')} since this model")
+        self.corrections_label.setText(f"{plural(n, 'correction')} since {model_id}")
         self.corrections_label.setVisible(n > 0)
         self.retrain_button.setVisible(n > 0)
 

@@ -192,10 +192,12 @@ class Session(QObject):
         self.push(LabelObjects(self.current_image, ids, class_name, source))
 
     def corrections_since(self, model_id: str | None) -> int:
-        """Corrections made by clicking on predictions (labels with source 'correction')."""
+        """Corrections made after ``model_id``'s training began (see workflows.corrections_since)."""
         if self.project is None:
             return 0
-        return sum(1 for _, lab in self.project.annotations.items() if lab.source == "correction")
+        from svetlana.core.workflows import corrections_since
+
+        return corrections_since(self.project, model_id)
 
     # ---- predictions ----------------------------------------------------------------
     def set_predictions(self, model_id: str | None, predictions: dict) -> None:
