@@ -102,9 +102,16 @@ def test_whole_loop_from_cellpose_pair_to_export(window, qtbot, tmp_path, shown_
     # Export the (first model's) predictions shown in the window
     files = ptab.export_to(tmp_path / "results")
     names = sorted(p.name for p in files)
-    assert names == ["predictions.csv", "well1_classes.tif"]
+    assert names == ["predictions.csv", "run.json", "well1_classes.tif"]
     with open(tmp_path / "results" / "predictions.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 70
-    assert {r["label"] for r in rows if int(r["object"]) in targets} <= set(scene.class_names)
+    # The corrections are what is exported, and the file says which model predicted the rest.
+    for r in rows:
+        if int(r["object"]) in targets:
+            lab = store.get("well1", int(r["object"]))
+            assert (r["class"], r["source"]) == (lab.class_name, "correction")
+            assert r["predicted"] != r["class"]
+        assert r["model"] == "model-1"
+    assert ptab.predictions_stale() and "model-2" in ptab.shown_model.text()
     assert not shown_errors
