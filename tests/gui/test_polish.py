@@ -280,3 +280,38 @@ def test_new_project_dialog_asks_for_axes_when_shapes_do_not_match(qtbot, tmp_pa
     loaded = dialog.project.load("odd")
     assert loaded.image.shape == (2, 5, 32, 32) and len(shown_errors) == 1
     dialog.project.close()
+
+
+def _cut_texts(root) -> list[str]:
+    """Visible texts that do not fit their widget (buttons, check boxes, combo items, fields)."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox
+
+    cut = []
+    for w in root.findChildren(QAbstractButton):
+        if w.isVisible() and w.text() and w.width() < w.sizeHint().width():
+            cut.append(f"button {w.text()!r}: {w.width()} < {w.sizeHint().width()} px")
+    for w in root.findChildren(QComboBox):
+        if not w.isVisible():
+            continue
+        for k in range(w.count()):
+            need = w.fontMetrics().horizontalAdvance(w.itemText(k)) + 32  # + frame and arrow
+            if w.width() < need:
+                cut.append(f"combo item {w.itemText(k)!r}: {w.width()} < {need} px")
+    for w in root.findChildren(QLineEdit):
+        text = w.text() or w.placeholderText()
+        if w.isVisible() and text and w.width() < w.fontMetrics().horizontalAdvance(text) + 12:
+            cut.append(f"field {text!r}: {w.width()} px")
+    return cut
+
+
+def test_no_text_is_cut_off_at_1600_by_1000(project_window, qtbot):
+    win = project_window
+    win.resize(1600, 1000)
+    # the device list as after detection on a machine with a GPU (its longest texts)
+    win.training_tab._on_devices({"cpu": True, "cuda": True, "mps": False})
+    problems = []
+    for i in range(win.tabs.count()):
+        win.tabs.setCurrentIndex(i)
+        QApplication.processEvents()
+        problems += [f"{win.tabs.tabText(i)}: {p}" for p in _cut_texts(win.tabs.widget(i))]
+    assert not problems, "\n".join(problems)

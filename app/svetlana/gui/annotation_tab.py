@@ -147,7 +147,7 @@ class AnnotationTab(QWidget):
         self.preview.setStyleSheet("background: #101010; border: 1px solid #444;")
         self.preview_caption = QLabel("What the network sees")
         self.preview_caption.setWordWrap(True)
-        self.fixed_zoom = QCheckBox("Same zoom for every object (compare sizes)")
+        self.fixed_zoom = QCheckBox("Same zoom for all objects (compare sizes)")
         self.fixed_zoom.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.fixed_zoom.setToolTip(
             "One zoom per image, from the typical object size, instead of zooming to each\n"

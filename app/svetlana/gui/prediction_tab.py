@@ -107,7 +107,7 @@ class PredictionTab(QWidget):
         row.addWidget(self.folder_browse)
         form.addRow("Input folder", row)
         self.out_dir = QLineEdit()
-        self.out_dir.setPlaceholderText("where the class masks and predictions.csv go")
+        self.out_dir.setPlaceholderText("for the class masks and CSV")
         self.out_browse = QPushButton("Browse…")
         self.out_browse.clicked.connect(self._browse_out)
         row = QHBoxLayout()

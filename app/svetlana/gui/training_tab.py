@@ -40,14 +40,14 @@ log = logging.getLogger(__name__)
 LOAD_FILE = "__file__"  # item data of the "Load network file…" entry
 
 ARCH_TEXT = {
-    "minimal": "Minimal CNN (fast; the paper's network)",
+    "minimal": "Minimal CNN (the paper's; fast)",
     "resnet18": "ResNet-18",
     "resnet34": "ResNet-34",
     "resnet50": "ResNet-50 (slow without a GPU)",
 }
 LOSS_TEXT = {
     "ce": "Cross-entropy (standard)",
-    "weighted-ce": "Weighted cross-entropy (unbalanced classes)",
+    "weighted-ce": "Weighted (rare classes count more)",
     "focal": "Focal (hard examples count more)",
     "bce": "Binary cross-entropy per class",
     "mse": "Mean squared error",
@@ -56,7 +56,7 @@ AUGMENT_TEXT = {
     "none": "None",
     "flips": "Flips",
     "flips+rot90": "Flips and 90° rotations",
-    "full": "Flips, rotations, brightness, noise, blur",
+    "full": "Flips, rotations, brightness, noise…",
 }
 DEVICE_TEXT = {
     "auto": "Automatic",
@@ -431,7 +431,7 @@ class TrainingTab(QWidget):
         for i in range(self.device.count()):
             name = self.device.itemData(i)
             if name == "auto":
-                self.device.setItemText(i, f"Automatic (found: {DEVICE_TEXT[found]})")
+                self.device.setItemText(i, f"Automatic: {DEVICE_TEXT[found]}")
             elif name in devices:
                 ok = devices[name]
                 self.device.setItemText(i, DEVICE_TEXT[name] + ("" if ok else " – not found"))
