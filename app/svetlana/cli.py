@@ -15,6 +15,7 @@ from typing import TextIO
 from svetlana import __version__
 from svetlana.core.errors import Cancelled, SvetlanaError
 from svetlana.core.jobs import CancelToken, Progress
+from svetlana.core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ def cmd_add(a, out: TextIO, progress) -> int:
         e = project.add_image(a.image, a.mask, name=a.name, axes=a.axes, spacing=a.spacing)
     dims = "x".join(map(str, e.shape))
     print(
-        f"added {e.name!r}: {dims}, {e.channels} channel(s), {e.n_objects} objects"
+        f"added {e.name!r}: {dims}, {plural(e.channels, 'channel')}, {plural(e.n_objects, 'object')}"
         + (" (binary mask split into objects)" if e.was_binary else ""),
         file=out,
     )
@@ -235,7 +236,10 @@ def cmd_import_labels(a, out: TextIO, progress) -> int:
     with _open(a.bundle) as project:
         n = import_labels(project, a.csv)
         counts = project.annotations.counts()
-    print(f"imported {n} labels; " + ", ".join(f"{k}: {v}" for k, v in counts.items()), file=out)
+    print(
+        f"imported {plural(n, 'label')}; " + ", ".join(f"{k}: {v}" for k, v in counts.items()),
+        file=out,
+    )
     return EXIT_OK
 
 
@@ -244,7 +248,7 @@ def cmd_export_labels(a, out: TextIO, progress) -> int:
 
     with _open(a.bundle, readonly=True) as project:
         n = export_labels(project, a.csv)
-    print(f"wrote {n} labels to {a.csv}", file=out)
+    print(f"wrote {plural(n, 'label')} to {a.csv}", file=out)
     return EXIT_OK
 
 
@@ -326,7 +330,7 @@ def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
     for image, counts in run.counts.items():
         print(f"{image}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
     print(
-        f"model {run.model_id}; wrote {run.out_dir / 'predictions.csv'} and {len(run.files) - 1} class mask(s) in {run.seconds:.1f} s",
+        f"model {run.model_id}; wrote {run.out_dir / 'predictions.csv'} and {plural(len(run.files) - 1, 'class mask')} in {run.seconds:.1f} s",
         file=out,
     )
     return EXIT_OK
@@ -345,7 +349,8 @@ def cmd_info(a, out: TextIO, progress) -> int:
         "classes: "
         + (
             ", ".join(
-                f"{c['name']} (key {c['key'] or '-'}, {c['count']} labels)" for c in s["classes"]
+                f"{c['name']} (key {c['key'] or '-'}, {plural(c['count'], 'label')})"
+                for c in s["classes"]
             )
             or "none"
         ),
@@ -354,14 +359,14 @@ def cmd_info(a, out: TextIO, progress) -> int:
     print(f"images ({len(s['images'])}):", file=out)
     for im in s["images"]:
         print(
-            f"  {im['name']}: {'x'.join(map(str, im['shape']))}, {im['channels']} channel(s), {im['objects']} objects, {im['labelled']} labelled",
+            f"  {im['name']}: {'x'.join(map(str, im['shape']))}, {plural(im['channels'], 'channel')}, {plural(im['objects'], 'object')}, {im['labelled']} labelled",
             file=out,
         )
     print(f"models ({len(s['models'])}):", file=out)
     for m in s["models"]:
         acc = m.get("accuracy")
         print(
-            f"  {m['id']}: {m.get('architecture')}, {m.get('labels')} labels"
+            f"  {m['id']}: {m.get('architecture')}, {plural(m.get('labels') or 0, 'label')}"
             + (f", accuracy {acc:.3f}" if isinstance(acc, float) else ""),
             file=out,
         )
@@ -458,7 +463,8 @@ def cmd_measure(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
     with _open_for_cache(a.bundle) as project:
         r = export_measurements(project, a.out, a.image, progress=progress, cancel=cancel)
     print(
-        f"measured {r.rows} objects in {len(r.images)} image(s), {len(r.columns)} columns"
+        f"measured {plural(r.rows, 'object')} in {plural(len(r.images), 'image')}, "
+        f"{plural(len(r.columns), 'column')}"
         f" -> {r.files[0]} (units: {r.files[1].name})",
         file=out,
     )

@@ -117,7 +117,7 @@ def test_multichannel_and_3d(tmp_path):
     b = tmp_path / "mc.svetlana"
     ok("init", b)
     out = ok("add", b, ip, mp)
-    assert "2 channel(s)" in out
+    assert "2 channels" in out
     ids = [10 + 7 * k for k in range(10)]
     ok(
         "import-labels",

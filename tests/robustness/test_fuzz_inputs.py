@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -96,7 +97,7 @@ def test_fuzz_add_arrays(bundle_dir, tmp_path, mask, image_dtype, extra, fmt, ax
         code, out, err = _expect_ok_or_clean_error(bundle_dir, *args)
     if code == 0:
         assert "added" in out and "objects" in out
-        n = int(out.split("channel(s), ")[1].split()[0])
+        n = int(re.search(r"(\d+) channels?, ", out).group(1))
         assert n >= 1
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from svetlana.core import exports
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.final_class import project_final_classes, result_classes
+from svetlana.core.wording import plural
 from svetlana.gui.session import Session
 
 
@@ -122,7 +123,7 @@ class KeepClassesDialog(QDialog):
         counts = self.preview()
         kept = sum(k for k, _ in counts.values())
         removed = sum(r for _, r in counts.values())
-        lines = [f"<b>kept {kept}</b>, removed {removed} (in {len(counts)} image(s))"]
+        lines = [f"<b>kept {kept}</b>, removed {removed} (in {plural(len(counts), 'image')})"]
         if self.session.current_image in counts:
             k, r = counts[self.session.current_image]
             lines.append(f"this image: kept {k}, removed {r}")
@@ -152,7 +153,7 @@ class KeepClassesDialog(QDialog):
             return None
         self.counts.setText(
             self.counts.text()
-            + f"<br>wrote {len(summary.files)} file(s) to {folder} (kept {summary.kept}, removed {summary.removed})"
+            + f"<br>wrote {plural(len(summary.files), 'file')} to {folder} (kept {summary.kept}, removed {summary.removed})"
         )
         return summary
 
