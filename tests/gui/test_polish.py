@@ -157,6 +157,7 @@ def test_wheel_changes_a_train_field_only_when_it_has_focus(project_window, qtbo
     qtbot.waitUntil(epochs.hasFocus, timeout=1000)
     _wheel(epochs, 1)
     assert epochs.value() == e0 + 1
+    qtbot.waitUntil(lambda: train.device_job is None, timeout=60000)  # torch import, threaded
 
 
 def test_a_correction_in_the_predict_tab_keeps_the_object_selected(project_window, qtbot):
@@ -314,4 +315,5 @@ def test_no_text_is_cut_off_at_1600_by_1000(project_window, qtbot):
         win.tabs.setCurrentIndex(i)
         QApplication.processEvents()
         problems += [f"{win.tabs.tabText(i)}: {p}" for p in _cut_texts(win.tabs.widget(i))]
+    qtbot.waitUntil(lambda: win.training_tab.device_job is None, timeout=60000)
     assert not problems, "\n".join(problems)
