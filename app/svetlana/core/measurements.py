@@ -17,7 +17,7 @@ from svetlana.core.jobs import CancelToken, Progress, ProgressFn
 log = logging.getLogger(__name__)
 
 # Bump when the feature set or a formula changes: cached tables of another version are recomputed.
-VERSION = 1
+VERSION = 2
 SCALES = (1.0, 2.0, 4.0)  # filter-bank scales, in pixels of the finest axis
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 RING_WIDTH = 3  # pixels (finest axis) of background around each object
@@ -131,6 +131,8 @@ def column_names(ndim: int, channels: int, physical: bool = False) -> tuple[tupl
         for s in _dog_scales():
             add(p + f"dog_s{s:g}_mean")
             add(p + f"dog_s{s:g}_std")
+        for s in SCALES:
+            add(p + f"coherence_s{s:g}")
     return tuple(names), tuple(units)
 
 
@@ -439,6 +441,8 @@ class _Accumulators:
         self.tex_sum = np.zeros((nchan, nf, n))
         self.tex_sq = np.zeros((nchan, nf, n))
         self.tex_n = np.zeros((nf, n))  # pixels each texture column averaged over
+        # Object-level orientation per scale: sums of H.H (H the Hessian; upper triangle).
+        self.tensor = np.zeros((nchan, len(SCALES), nd * (nd + 1) // 2, n))
 
     def finish(self, names, nd, sp, count, cov, labels, present) -> np.ndarray:
         cols: dict[str, np.ndarray] = {}
@@ -511,11 +515,28 @@ class _Accumulators:
                 mean = self.tex_sum[c, j] / cnt
                 cols[p + t + "_mean"] = mean
                 cols[p + t + "_std"] = np.sqrt(np.maximum(self.tex_sq[c, j] / cnt - mean**2, 0))
+            for k, s in enumerate(SCALES):
+                cols[p + f"coherence_s{s:g}"] = _coherence(self.tensor[c, k], nd)
         out = np.empty((self.n, len(names)), np.float32)
         for j, name in enumerate(names):
             v = np.nan_to_num(cols[name], nan=0.0, posinf=_F32_MAX, neginf=-_F32_MAX)
             out[:, j] = np.clip(v, -_F32_MAX, _F32_MAX)
         return out
+
+
+def _coherence(tensor: np.ndarray, nd: int) -> np.ndarray:
+    """(largest - smallest) / (largest + smallest) eigenvalue of each object's summed H.H (H the
+    Hessian): 1 when its curvature has one orientation (stripes), 0 when none (dots, flat)."""
+    m = np.zeros((tensor.shape[1], nd, nd))
+    k = 0
+    for a in range(nd):
+        for b in range(a, nd):
+            m[:, a, b] = m[:, b, a] = tensor[k]
+            k += 1
+    ev = np.linalg.eigvalsh(m)
+    lo, hi = np.maximum(ev[:, 0], 0), np.maximum(ev[:, -1], 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hi > 0, (hi - lo) / (hi + lo), 0.0)
 
 
 def _euler_quads(same: dict) -> np.ndarray:
@@ -824,6 +845,17 @@ def _texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
                 mixed += flat.take(lv.nb[(a, -1, b, -1)])
                 mixed *= np.float32(0.25 / (lstep[a] * lstep[b]))
                 hoff[(a, b)] = mixed
+        # Object-level orientation: the summed square of the Hessian (H.H) per object.
+        hm = [[hdiag[a] if a == b else hoff[(min(a, b), max(a, b))] for b in range(nd)]
+              for a in range(nd)]  # fmt: skip
+        k = 0
+        for a in range(nd):
+            for b in range(a, nd):
+                prod = sum(hm[a][c] * hm[c][b] for c in range(nd))
+                acc.tensor[ch, s_idx, k, lv.seg.uniq] += np.add.reduceat(
+                    prod, lv.seg.starts, dtype=np.float64
+                )
+                k += 1
         s2 = np.float32(s * s)
         _add_sums(acc, ch, j, lv.seg, center)
         _add_sums(acc, ch, j + 1, lv.seg, s2 * sum(hdiag))
