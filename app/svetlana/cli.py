@@ -15,7 +15,7 @@ from typing import TextIO
 from svetlana import __version__
 from svetlana.core.errors import Cancelled, SvetlanaError
 from svetlana.core.jobs import CancelToken, Progress
-from svetlana.core.wording import plural
+from svetlana.core.wording import accuracy_estimate, plural
 
 log = logging.getLogger(__name__)
 
@@ -293,11 +293,10 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
             progress=progress,
             cancel=cancel,
         )
-    m = trained.card["metrics"]
-    acc = m.get("accuracy")
-    which = "validation" if m.get("n_val") else "training"
     print(
-        f"trained {trained.id}: {trained.card['n_labels']} labels, {which} accuracy {acc:.3f}, {trained.card['seconds']:.1f} s on {trained.card['device']}",
+        f"trained {trained.id}: {plural(trained.card['n_labels'], 'label')}, "
+        f"{accuracy_estimate(trained.card['metrics'])}, "
+        f"{trained.card['seconds']:.1f} s on {trained.card['device']}",
         file=out,
     )
     print(trained.id, file=out)

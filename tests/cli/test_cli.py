@@ -55,6 +55,9 @@ def test_full_loop_2d(tmp_path, project_2d):
     model = out.strip().splitlines()[-1]
     assert model == "model-1"
     card = json.loads((project_2d / "models" / model / "card.json").read_text())
+    n_val = card["metrics"]["n_val"]
+    # the estimate says what it rests on and how uncertain it is
+    assert f"on {n_val} validation object" in out and "95 % interval" in out
     assert card["classes"] == ["bright", "dim"] and card["training"]["seed"] == 1
     for key in (
         "architecture",
