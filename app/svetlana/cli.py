@@ -445,6 +445,29 @@ def _add_table_parsers(sub) -> None:
     s.add_argument("--image", nargs="+", help="image names (default: all)")
     s.add_argument("--out", type=Path, required=True, help="output folder")
 
+    s = sub.add_parser(
+        "export-table",
+        help="one CSV of every object: final class, probabilities, measurements; and a summary",
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--model", help="whose saved predictions (default: the newest model)")
+    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    s.add_argument(
+        "--summary",
+        type=_csv_list,
+        help="measurements averaged per class in summary.csv (default: size and channel means)",
+    )
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+
+    s = sub.add_parser(
+        "export-objects", help="object outlines with class and measurements for QuPath (GeoJSON)"
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--format", choices=("geojson",), default="geojson")
+    s.add_argument("--model", help="whose saved predictions (default: the newest model)")
+    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+
 
 def _open_for_cache(bundle: Path):
     """Open writable so derived data is cached; read-only when another Svetlana has it open."""
@@ -465,6 +488,38 @@ def cmd_measure(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
         f"measured {plural(r.rows, 'object')} in {plural(len(r.images), 'image')}, "
         f"{plural(len(r.columns), 'column')}"
         f" -> {r.files[0]} (units: {r.files[1].name})",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def cmd_export_table(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.tables import export_table
+
+    with _open_for_cache(a.bundle) as project:
+        r = export_table(
+            project, a.out, a.image, model_id=a.model, summary=a.summary,
+            progress=progress, cancel=cancel,
+        )  # fmt: skip
+    print(
+        f"wrote {r.rows} objects of {len(r.images)} image(s) to {r.files[0]}"
+        f" and the per-class summary to {r.files[1].name}",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def cmd_export_objects(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.geojson import export_objects
+
+    with _open_for_cache(a.bundle) as project:
+        r = export_objects(
+            project, a.out, a.image, fmt=a.format, model_id=a.model,
+            progress=progress, cancel=cancel,
+        )  # fmt: skip
+    source = f"classes of {r.model_id} (labels first)" if r.model_id else "labels only"
+    print(
+        f"wrote {r.objects} objects ({source}) to {len(r.files)} GeoJSON file(s) in {a.out}",
         file=out,
     )
     return EXIT_OK
@@ -562,6 +617,8 @@ COMMANDS = {
     "export-patches": cmd_export_patches,
     "export-model": cmd_export_model,
     "measure": cmd_measure,
+    "export-table": cmd_export_table,
+    "export-objects": cmd_export_objects,
     "install-desktop": cmd_install_desktop,
     "uninstall-desktop": cmd_uninstall_desktop,
 }
