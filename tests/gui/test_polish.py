@@ -83,6 +83,20 @@ def test_sizes_and_scale_bar_are_in_micrometres_when_the_pixel_size_is_known(
     assert bar.isVisible() and bar.label().endswith(" µm")
 
 
+def test_3d_objects_show_their_volume(window, tmp_path, make_3d):
+    from svetlana.core.project import Project
+
+    ip, mp = make_3d(tmp_path / "d")
+    project = Project.create(tmp_path / "z.svetlana", classes=["a", "b"])
+    project.add_image(ip, mp, name="stack", spacing=(2.0, 0.5, 0.5))
+    window.set_project(project)
+    obj = window.annotation_tab.current
+    voxels = int(window.session.loaded().table.area[window.session.loaded().table.rows(obj)[0]])
+    assert voxels == 3 * 16 * 16  # the cubes of the fixture
+    assert window.view.object_size(obj) == f"volume {voxels * 0.5:g} µm³"
+    assert f"volume {voxels * 0.5:g} µm³" in window.annotation_tab.current_label.text()
+
+
 def test_scale_bar_is_a_round_length_at_every_zoom(project_window, qtbot):
     win = project_window
     bar = win.view.scale_bar
@@ -317,3 +331,50 @@ def test_no_text_is_cut_off_at_1600_by_1000(project_window, qtbot):
         problems += [f"{win.tabs.tabText(i)}: {p}" for p in _cut_texts(win.tabs.widget(i))]
     qtbot.waitUntil(lambda: win.training_tab.device_job is None, timeout=60000)
     assert not problems, "\n".join(problems)
+
+
+def test_add_images_reopens_with_the_axes_field_after_a_shape_mismatch(
+    project_window, qtbot, tmp_path, shown_errors, monkeypatch
+):
+    import tifffile
+
+    from svetlana.gui import new_project_dialog
+
+    win = project_window
+    mask = np.zeros((5, 32, 32), np.uint16)
+    mask[1:3, 4:10, 4:10] = 1
+    tifffile.imwrite(tmp_path / "odd.tif", np.zeros((32, 5, 32, 2), np.float32))  # Y Z X C
+    tifffile.imwrite(tmp_path / "odd_masks.tif", mask)
+    seen = []
+
+    def user_types_axes(dialog):  # the reopened dialog, as the user would fill it
+        seen.append((dialog.axes_edit.isVisibleTo(dialog), dialog.pairs()))
+        dialog.axes_edit.setText("YZXC")
+        return 1
+
+    monkeypatch.setattr(new_project_dialog.NewProjectDialog, "exec", user_types_axes)
+    job = win.add_pairs_in_background([(tmp_path / "odd.tif", tmp_path / "odd_masks.tif", "odd")])
+    qtbot.waitUntil(lambda: "odd" in win.session.project.image_names, timeout=30000)
+    assert len(shown_errors) == 1 and "does not match" in shown_errors[0]
+    assert seen == [(True, [(tmp_path / "odd.tif", tmp_path / "odd_masks.tif", "odd")])]
+    assert win.session.project.load("odd").image.shape == (2, 5, 32, 32)
+    assert job is not None
+    qtbot.waitUntil(lambda: not win._add_job.running, timeout=10000)
+
+
+def test_undo_on_another_image_goes_back_to_that_image_and_object(
+    window, qtbot, tmp_path, make_pair
+):
+    from svetlana.gui.new_project_dialog import create_project
+
+    a = make_pair(tmp_path / "a", "a", seed=1)
+    b = make_pair(tmp_path / "b", "b", seed=2)
+    window.set_project(create_project(tmp_path / "two", [(*a, "a"), (*b, "b")], ["x", "y"]))
+    obj = window.annotation_tab.current
+    qtbot.keyClick(window, "1")
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    assert window.session.current_image == "b"
+    qtbot.keyClick(window, "z", Qt.KeyboardModifier.ControlModifier)
+    assert window.session.current_image == "a" and window.image_box.currentText() == "a"
+    assert window.annotation_tab.current == obj and window.session.selection == (obj,)
+    assert window.session.project.annotations.get("a", obj) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -400,16 +400,30 @@ class MainWindow(QMainWindow):
         if dialog.exec() and dialog.project is not None:
             self.set_project(dialog.project)
 
-    def add_images(self) -> None:
+    def add_images(self, pairs=None, error: SvetlanaError | None = None) -> None:
+        """The Add images dialog; ``pairs`` and ``error`` reopen it after a shape mismatch,
+        with the Axes field where the user types the image's axes and retries."""
         from svetlana.gui.new_project_dialog import NewProjectDialog
 
         project = self.session.project
         if project is None:
             return
         dialog = NewProjectDialog(self, adding=True)
+        for image, mask, name, *axes in pairs or ():
+            dialog.add_pair(image, mask, name, axes[0] if axes else None)
+        if error is not None:
+            dialog.ask_for_axes(error)
         if not dialog.exec():
             return
         self.add_pairs_in_background(dialog.to_read())
+
+    def _add_failed(self, exc: BaseException, pairs) -> None:
+        from svetlana.gui.jobs import report_error
+
+        report_error(self, exc)
+        if isinstance(exc, SvetlanaError) and "does not match" in exc.message:
+            # the error suggests an axes string: let the user type it and retry
+            QTimer.singleShot(0, lambda: self.add_images(pairs, exc))
 
     def add_pairs_in_background(self, pairs):
         """Read and measure the images in a worker (the window stays usable), then add them.
@@ -417,7 +431,7 @@ class MainWindow(QMainWindow):
         Returns the job (None when there is nothing to do); ``imagesChanged`` follows success.
         """
         from svetlana.core.project import prepare_images
-        from svetlana.gui.jobs import report_error, run_job
+        from svetlana.gui.jobs import run_job
 
         project = self.session.project
         pairs = [(Path(p[0]), Path(p[1]), *p[2:]) for p in pairs]  # (image, mask, name[, axes])
@@ -446,7 +460,7 @@ class MainWindow(QMainWindow):
             self,
             work,
             on_success=done,
-            on_failure=lambda exc: report_error(self, exc),
+            on_failure=lambda exc: self._add_failed(exc, pairs),
             on_progress=progressed,
             session=self.session,
             name="add images",

@@ -261,7 +261,13 @@ class NewProjectDialog(QDialog):
             out.append((image, mask, self.table.item(r, 2).text().strip()))
         return out
 
-    def add_pair(self, image: str | Path, mask: str | Path, name: str | None = None) -> None:
+    def add_pair(
+        self,
+        image: str | Path,
+        mask: str | Path,
+        name: str | None = None,
+        axes: str | None = None,
+    ) -> None:
         image, mask = Path(image), Path(mask)
         r = self.table.rowCount()
         self.table.insertRow(r)
@@ -272,7 +278,9 @@ class NewProjectDialog(QDialog):
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.table.setItem(r, col, item)
         self.table.setItem(r, 2, QTableWidgetItem(name or default_name(image)))
-        self.table.setItem(r, AXES_COLUMN, QTableWidgetItem(""))
+        self.table.setItem(r, AXES_COLUMN, QTableWidgetItem(axes or ""))
+        if axes:
+            self.table.setColumnHidden(AXES_COLUMN, False)
 
     def set_folder(self, folder: str | Path) -> int:
         """Fill the table with the pairs found in a folder; returns how many."""
