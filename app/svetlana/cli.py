@@ -152,6 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--axes", help="axes of the folder's images (with --folder)")
     s.add_argument("--out", type=Path, help="output folder (default: inside the project)")
     s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --folder: run on a local Dask cluster of N worker processes",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --folder: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786)",
+    )
+    s.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --folder: keep the images an earlier run into --out completed",
+    )
 
     s = sub.add_parser("info", help="show the project's images, classes, labels and models")
     s.add_argument("bundle", type=Path)
@@ -307,20 +324,32 @@ def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
     from svetlana.core.errors import InputError
     from svetlana.core.predicting import predict_folder, predict_project
 
+    if a.folder is None:
+        for flag in ("workers", "scheduler"):
+            if getattr(a, flag) is not None:
+                raise InputError(f"--{flag} works with --folder (a folder of image/mask pairs)")
+        if a.resume:
+            raise InputError("--resume works with --folder (a folder of image/mask pairs)")
     if a.folder is not None:
         if a.out is None:
             raise InputError("--folder needs --out DIR (the input folder is never written to)")
+        if a.workers is not None and a.workers < 1:
+            raise InputError(f"--workers must be at least 1 (got {a.workers})")
         with _open(a.bundle, readonly=True) as project:
             mid = project.resolve_model(a.model)
-            run = predict_folder(
-                project.model_dir(mid),
-                a.folder,
-                a.out,
-                axes=a.axes,
-                device=a.device,
-                progress=progress,
-                cancel=cancel,
-            )
+            model_dir = project.model_dir(mid)
+        run = predict_folder(
+            model_dir,
+            a.folder,
+            a.out,
+            axes=a.axes,
+            device=a.device,
+            workers=a.workers,
+            scheduler=a.scheduler,
+            resume=a.resume,
+            progress=progress,
+            cancel=cancel,
+        )
     else:
         with _open(a.bundle) as project:
             run = predict_project(
@@ -328,10 +357,23 @@ def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
             )
     for image, counts in run.counts.items():
         print(f"{image}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
+    n_masks = sum(p.name.endswith("_classes.tif") for p in run.files)
+    kept = f" ({run.resumed} kept from the earlier run)" if run.resumed else ""
     print(
-        f"model {run.model_id}; wrote {run.out_dir / 'predictions.csv'} and {plural(len(run.files) - 1, 'class mask')} in {run.seconds:.1f} s",
+        f"model {run.model_id}; wrote {run.out_dir / 'predictions.csv'} and {plural(n_masks, 'class mask')}{kept} in {run.seconds:.1f} s",
         file=out,
     )
+    if run.errors:
+        progress.close()
+        err = getattr(progress, "stream", out)
+        for _image, file, message in run.errors:
+            print(f"error: {file}: {message}", file=err)
+        print(
+            f"{len(run.errors)} of {plural(len(run.errors) + len(run.counts), 'image')} failed; "
+            f"listed in {run.out_dir / 'errors.csv'}",
+            file=out,
+        )
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -541,11 +541,14 @@ def _is_mask_name(path: Path) -> bool:
     return path.name.lower().endswith("_seg.npy") or bool(_MASK_RE.match(file_stem(path)))
 
 
-def find_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
+def find_pairs(
+    folder: str | Path, missing: list[Path] | None = None
+) -> list[tuple[Path, Path]]:
     """Image/mask pairs in ``folder``, matched by name, sorted by image name.
 
     A mask for ``x.tif`` is the first of ``x_cp_masks.png``, ``x_cp_masks.*``, ``x_masks.*``, ``x_mask.*``,
-    ``x_seg.npy``, ``masks/x.*``. Images without a mask are skipped (and logged).
+    ``x_seg.npy``, ``masks/x.*``. Images without a mask are skipped (logged, and appended to
+    ``missing`` when given).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -581,6 +584,8 @@ def find_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
             )
         if found is None:
             log.info("%s: no mask found beside it; skipped", path)
+            if missing is not None:
+                missing.append(path)
             continue
         pairs.append((path, found))
     return sorted(pairs, key=lambda p: p[0].name)

@@ -156,6 +156,8 @@ class PredictionRun:
     files: tuple[Path, ...]
     seconds: float
     predictions: dict = field(default_factory=dict)  # image -> ImagePrediction
+    errors: tuple[tuple[str, str, str], ...] = ()  # (image, file, message) of failed images
+    resumed: int = 0  # images kept from an earlier run (--resume)
 
     @property
     def total_counts(self) -> dict[str, int]:
@@ -373,43 +375,56 @@ def predict_folder(
     *,
     axes: str | None = None,
     device: str = "auto",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> PredictionRun:
-    """Predict image/mask pairs of a folder that are not in a project (read-only on the inputs)."""
-    from svetlana.core.images import file_stem, find_pairs, read_pair
-    from svetlana.core.models import load_checkpoint
+    """Predict image/mask pairs of a folder that are not in a project (read-only on the inputs).
+
+    One task per pair (``core/batch.py``): in this process, or on a Dask cluster of ``workers``
+    local processes or at ``scheduler``. A bad pair is an error line (``errors.csv``), not a stop;
+    ``resume`` keeps the images an earlier run completed.
+    """
+    from svetlana.core import batch
 
     t0 = time.perf_counter()
     progress = progress or no_progress
     cancel = ensure_token(cancel)
-    model, card = load_checkpoint(Path(model_folder))
-    pairs = find_pairs(Path(folder))
-    if not pairs:
-        raise InputError(
-            "no image/mask pairs found (expected e.g. x.tif with x_masks.tif or x_cp_masks.png)",
-            folder,
-        )
-    preds = []
-    for k, (ip, mp) in enumerate(pairs):
-        cancel.raise_if_cancelled()
-        img, mask = read_pair(ip, mp, axes=axes)
-        loaded = LoadedImage(file_stem(ip), img.data, mask.labels, img.spacing)
-        progress(Progress("predict", k, len(pairs), f"{ip.name}"))
-        preds.append((predict_loaded(model, card, loaded, device=device, cancel=cancel), loaded))
-    class_names = tuple(card["classes"])
-    model_id = str(card.get("id", Path(model_folder).name))
-    files = write_prediction_outputs(
-        Path(out_dir), preds, class_names, lambda im: {}, model_id=model_id, model_dir=model_folder
+    model_folder = Path(model_folder)
+    _, card = batch.cached_model(batch.ModelRef.of(model_folder))  # a bad model stops here
+    model_id = str(card.get("id", model_folder.name))
+    if device == "auto" and (workers or scheduler):
+        device = "cpu"  # workers share the machine's accelerators badly; CPU is predictable
+    tasks = batch.plan_folder(
+        model_folder, folder, out_dir, axes=axes, device=device, model_id=model_id
     )
-    progress(Progress("predict", len(pairs), len(pairs), "done"))
-    counts = {p.image: p.counts() for p, _ in preds}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if workers or scheduler:
+        from svetlana.core.cluster import dask_client, run_on_client
+
+        with dask_client(workers, scheduler) as client:
+            results = batch.run_tasks(
+                tasks, lambda todo: run_on_client(client, todo, cancel), resume=resume,
+                progress=progress,
+            )  # fmt: skip
+    else:
+        results = batch.run_tasks(
+            tasks, lambda todo: batch.run_here(todo, cancel), resume=resume, progress=progress
+        )
+    cancel.raise_if_cancelled()
+    class_names = tuple(card["classes"])
+    files = batch.merge_parts(tasks, results, class_names, model_dir=model_folder)
+    progress(Progress("predict", len(tasks), len(tasks), "done"))
+    ok = [results[t.image] for t in tasks if results[t.image].ok]
     return PredictionRun(
         model_id,
         Path(out_dir),
         class_names,
-        counts,
+        {r.image: r.counts for r in ok},
         tuple(files),
         time.perf_counter() - t0,
-        {p.image: p for p, _ in preds},
+        errors=tuple((r.image, r.file, r.error) for r in results.values() if not r.ok),
+        resumed=sum(r.resumed for r in results.values()),
     )
