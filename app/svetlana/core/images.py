@@ -541,9 +541,7 @@ def _is_mask_name(path: Path) -> bool:
     return path.name.lower().endswith("_seg.npy") or bool(_MASK_RE.match(file_stem(path)))
 
 
-def find_pairs(
-    folder: str | Path, missing: list[Path] | None = None
-) -> list[tuple[Path, Path]]:
+def find_pairs(folder: str | Path, missing: list[Path] | None = None) -> list[tuple[Path, Path]]:
     """Image/mask pairs in ``folder``, matched by name, sorted by image name.
 
     A mask for ``x.tif`` is the first of ``x_cp_masks.png``, ``x_cp_masks.*``, ``x_masks.*``, ``x_mask.*``,
