@@ -115,6 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import-labels", help="import labels from a CSV (image,object,class)")
     s.add_argument("bundle", type=Path)
     s.add_argument("csv", type=Path)
+    s.add_argument(
+        "--add-classes",
+        action="store_true",
+        help="add class names the project lacks (without it they are refused as likely typos)",
+    )
+
+    s = sub.add_parser(
+        "classes",
+        help="list the classes; rename, merge or remove one",
+        description="Without an action: list the classes with their labels and models.",
+    )
+    s.add_argument("bundle", type=Path)
+    act = s.add_mutually_exclusive_group()
+    act.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename a class")
+    act.add_argument(
+        "--merge",
+        nargs=2,
+        metavar=("CLASS", "INTO"),
+        help="give CLASS's labels to INTO and remove CLASS",
+    )
+    act.add_argument("--remove", metavar="CLASS", help="remove a class (with labels: --force)")
+    s.add_argument("--force", action="store_true", help="with --remove: also remove its labels")
 
     s = sub.add_parser("export-labels", help="export labels to a CSV (image,object,class,source)")
     s.add_argument("bundle", type=Path)
@@ -181,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bundle",
         type=Path,
         nargs="?",
-        help="where to create it (default: a temporary folder for --headless, your data folder for the app)",
+        help="where to create it (default: demo.svetlana in your data folder, kept between runs)",
     )
     s.add_argument(
         "--headless", action="store_true", help="no window: train, predict, print the accuracy"
@@ -244,6 +266,12 @@ def cmd_add(a, out: TextIO, progress) -> int:
         + (" (binary mask split into objects)" if e.was_binary else ""),
         file=out,
     )
+    if len(e.shape) == 3 and not e.spacing:
+        print(
+            f"note: {a.image.name} gives no voxel size: assuming spacing 1,1,1 (Z as fine as Y "
+            "and X). If the planes are further apart, add it again with --spacing Z,Y,X",
+            file=out,
+        )
     return EXIT_OK
 
 
@@ -251,12 +279,44 @@ def cmd_import_labels(a, out: TextIO, progress) -> int:
     from svetlana.core.workflows import import_labels
 
     with _open(a.bundle) as project:
-        n = import_labels(project, a.csv)
+        n = import_labels(project, a.csv, add_classes=a.add_classes)
         counts = project.annotations.counts()
     print(
         f"imported {plural(n, 'label')}; " + ", ".join(f"{k}: {v}" for k, v in counts.items()),
         file=out,
     )
+    return EXIT_OK
+
+
+def cmd_classes(a, out: TextIO, progress) -> int:
+    from svetlana.core import classes
+    from svetlana.core.wording import plural as _n
+
+    if a.force and a.remove is None:
+        from svetlana.core.errors import InputError
+
+        raise InputError("--force goes with --remove CLASS")
+    readonly = a.rename is None and a.merge is None and a.remove is None
+    with _open(a.bundle, readonly=readonly) as project:
+        if a.rename:
+            n = classes.rename_class(project, *a.rename)
+            print(f"renamed {a.rename[0]!r} to {a.rename[1]!r} ({_n(n, 'label')})", file=out)
+        elif a.merge:
+            n = classes.merge_class(project, *a.merge)
+            print(f"merged {a.merge[0]!r} into {a.merge[1]!r} ({_n(n, 'label')} moved)", file=out)
+        elif a.remove:
+            n = classes.remove_class(project, a.remove, force=a.force)
+            print(
+                f"removed class {a.remove!r}" + (f" and its {_n(n, 'label')}" if n else ""),
+                file=out,
+            )
+        rows = classes.class_summary(project)
+    if readonly:
+        for c in rows:
+            used = f"; in {', '.join(c.models)}" if c.models else ""
+            print(f"{c.name}: key {c.key or '-'}, {_n(c.labels, 'label')}{used}", file=out)
+        if not rows:
+            print("no classes yet (svetlana init --classes A,B or import-labels)", file=out)
     return EXIT_OK
 
 
@@ -300,7 +360,12 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
             "threads": a.threads,
         }
     )
+    from svetlana.core.classes import rare_classes_warning
+
     with _open(a.bundle) as project:
+        warning = rare_classes_warning(project.annotations.counts())
+        if warning:
+            print(f"warning: {warning}", file=out)
         trained = train_project(
             project,
             config,
@@ -351,9 +416,15 @@ def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
             cancel=cancel,
         )
     else:
+        from svetlana.core.classes import class_mismatch
+
         with _open(a.bundle) as project:
+            mid = project.resolve_model(a.model)
+            note = class_mismatch(project, project.model_card(mid).get("classes", ()))
+            if note:
+                print(f"note: {mid}: {note}", file=out)
             run = predict_project(
-                project, a.model, a.image, a.out, device=a.device, progress=progress, cancel=cancel
+                project, mid, a.image, a.out, device=a.device, progress=progress, cancel=cancel
             )
     for image, counts in run.counts.items():
         print(f"{image}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
@@ -415,29 +486,34 @@ def cmd_info(a, out: TextIO, progress) -> int:
 
 
 def cmd_demo(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
-    import tempfile
-
-    from svetlana.core.workflows import build_demo, run_demo_headless
+    from svetlana.core.project import Project
+    from svetlana.core.workflows import build_demo, demo_path, run_demo_headless
     from svetlana.desktop import has_display
 
     if not a.headless:
         if a.open_gui is not None and has_display():
             return a.open_gui(a.bundle, demo=True)
         print("no display found: running the demo without a window", file=out)
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = a.bundle or Path(tmp) / "demo.svetlana"
-        with build_demo(bundle) as project:
-            n_obj = sum(e.n_objects for e in project.images)
-            print(
-                f"demo project {bundle}: {n_obj} objects of two textures, {len(project.annotations)} labelled",
-                file=out,
-            )
-            r = run_demo_headless(project, progress=progress, cancel=cancel)
+    # The project is kept (in the user's data folder, as the window's demo) to be opened later.
+    bundle = a.bundle or demo_path()
+    if (bundle / "project.json").is_file():
+        project = Project.open(bundle)
+    else:
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        project = build_demo(bundle)
+    with project:
+        n_obj = sum(e.n_objects for e in project.images)
+        print(
+            f"demo project {bundle}: {n_obj} objects of two textures, {len(project.annotations)} labelled",
+            file=out,
+        )
+        r = run_demo_headless(project, progress=progress, cancel=cancel)
     print(
         f"demo: {r.accuracy * 100:.1f}% of {r.unlabelled} unlabelled objects correctly classified "
         f"({r.errors} errors); training {r.train_seconds:.1f} s, prediction {r.predict_seconds:.1f} s on {r.device}",
         file=out,
     )
+    print(f"the demo project is kept in {bundle} (open it with: svetlana gui {bundle})", file=out)
     return EXIT_OK
 
 
@@ -650,6 +726,7 @@ COMMANDS = {
     "init": cmd_init,
     "add": cmd_add,
     "import-labels": cmd_import_labels,
+    "classes": cmd_classes,
     "export-labels": cmd_export_labels,
     "train": cmd_train,
     "predict": cmd_predict,

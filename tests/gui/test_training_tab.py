@@ -199,3 +199,13 @@ def test_loading_an_unsafe_network_file_is_refused_without_running_it(
     assert not (session.project.path / "models").exists() or not any(
         (session.project.path / "models").iterdir()
     )
+
+
+def test_a_class_with_few_labels_is_noted_before_training(tab, session):
+    assert "Few labels" not in tab.label_summary.text()
+    store = session.project.annotations
+    store.add_class("rare")
+    obj = next(i for i in session.loaded().table.ids if store.get(session.current_image, i) is None)
+    session.label([int(obj)], "rare")
+    text = tab.label_summary.text()
+    assert "Few labels for rare (1 label)" in text

@@ -11,6 +11,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,37 @@ NORMALISATION = "per-image percentiles 1-99.8 per channel"
 # ---- labels ---------------------------------------------------------------------------
 
 
-def import_labels(project: Project, csv_path: str | Path) -> int:
-    """Import image,object,class rows; everything is checked before anything is changed."""
+def nearest_class(name: str, classes: Sequence[str]) -> str | None:
+    """The existing class a mistyped name probably means (same letters in another case, or a
+    small typo), or ``None``."""
+    import difflib
+
+    lower = {c.lower(): c for c in classes}
+    if name.lower() in lower:
+        return lower[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.75)
+    return lower[close[0]] if close else None
+
+
+def _unknown_classes_message(unknown: Sequence[str], classes: Sequence[str]) -> str:
+    parts = []
+    for c in unknown[:8]:
+        near = nearest_class(c, classes)
+        parts.append(f"{c!r}" + (f" (did you mean {near!r}?)" if near else ""))
+    more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+    return (
+        f"unknown class{'es' if len(unknown) > 1 else ''} {', '.join(parts)}{more}; "
+        f"the project's classes are {', '.join(classes)}. Fix the CSV, or add "
+        f"{'them' if len(unknown) > 1 else 'it'} as new classes with --add-classes"
+    )
+
+
+def import_labels(project: Project, csv_path: str | Path, *, add_classes: bool = False) -> int:
+    """Import image,object,class rows; everything is checked before anything is changed.
+
+    A class name the project lacks is refused (with the nearest existing name: ``smal`` ->
+    ``small``) unless ``add_classes``; a project without any class yet takes the CSV's.
+    """
     from svetlana.core.annotations import read_label_csv
 
     csv_path = Path(csv_path)
@@ -62,6 +92,8 @@ def import_labels(project: Project, csv_path: str | Path) -> int:
 
     store = project.annotations
     new_classes = [c for c in dict.fromkeys(r["class"] for r in rows) if c not in store.class_names]
+    if new_classes and store.class_names and not add_classes:
+        raise InputError(_unknown_classes_message(new_classes, store.class_names), csv_path)
     for cls in new_classes:  # a bad name must stop the import before any class is added
         try:
             validate_class_name(cls)
@@ -415,6 +447,13 @@ def project_summary(project: Project) -> dict:
 # ---- demo -----------------------------------------------------------------------------
 
 DEMO_LABELS_PER_CLASS = 30
+
+
+def demo_path() -> Path:
+    """Where the demo project lives: the user's data folder (kept between runs)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("Svetlana", appauthor=False)) / "demo.svetlana"
 
 
 def build_demo(path: str | Path, seed: int = 0, n_objects: int = 200) -> Project:

@@ -467,9 +467,14 @@ class PredictionTab(QWidget):
             self.shown_model.setStyleSheet("QLabel { background: #fff3cd; color: #664d03; }")
             self.export_button.setText(f"Export ({shown}, stale)…")
         else:
-            self.shown_model.setText(
-                f"Predictions of <b>{shown}</b>; your labels and corrections override them."
-            )
+            from svetlana.core.classes import class_mismatch
+
+            text = f"Predictions of <b>{shown}</b>; your labels and corrections override them."
+            first = next(iter(self.session.predictions.values()))
+            note = class_mismatch(self.session.project, first.class_names)
+            if note:
+                text += f"<br>Note: {note}."
+            self.shown_model.setText(text)
             self.shown_model.setStyleSheet("")
             self.export_button.setText(f"Export ({shown})…")
 

@@ -614,11 +614,15 @@ class TrainingTab(QWidget):
         if project is None:
             self.label_summary.setText("")
             return
+        from svetlana.core.classes import rare_classes_warning
+
         counts = project.annotations.counts()
         parts = [f"{c}: {counts.get(c, 0)}" for c in project.annotations.class_names]
-        self.label_summary.setText(
-            "Labelled objects – " + (", ".join(parts) if parts else "no classes yet")
-        )
+        text = "Labelled objects – " + (", ".join(parts) if parts else "no classes yet")
+        warning = rare_classes_warning(counts) if counts else None
+        if warning:  # shown before the user trains, not after
+            text += f"\n⚠ {warning[0].upper()}{warning[1:]}."
+        self.label_summary.setText(text)
 
     def _update_buttons(self) -> None:
         running = self.job is not None and self.job.running
