@@ -645,6 +645,8 @@ def _measure_band(
         acc.bmin[u, ax] = np.minimum(acc.bmin[u, ax], np.minimum.reduceat(gcoord[ax], seg.starts))
         acc.bmax[u, ax] = np.maximum(acc.bmax[u, ax], np.maximum.reduceat(gcoord[ax], seg.starts))
 
+    nb0 = _Neighbours(p, strides)
+
     # Boundary pixels (a neighbour, diagonals included, with another value; outside = 0).
     if nd == 2:
         # The 8 neighbours' labels give the boundary, the Crofton crossings and the Euler number.
@@ -653,10 +655,11 @@ def _measure_band(
         weight = np.zeros(p.size, np.float32)
         inner = np.ones(p.size, bool)
         same = {}
+        keys = {(0, 1): ((1, 1), (1, -1)), (1, 0): ((0, 1), (0, -1)),
+                (1, 1): ((0, 1, 1, 1), (0, -1, 1, -1)), (1, -1): ((0, 1, 1, -1), (0, -1, 1, 1))}  # fmt: skip
         for delta, w in (((0, 1), 1.0), ((1, 0), 1.0), ((1, 1), diag), ((1, -1), diag)):
-            o = _offset(strides, delta)
-            n1 = flat_lab.take(p + o) == plab
-            n2 = flat_lab.take(p - o) == plab
+            n1 = nb0.read(flat_lab, keys[delta][0]) == plab
+            n2 = nb0.read(flat_lab, keys[delta][1]) == plab
             same[delta], same[(-delta[0], -delta[1])] = n1, n2
             inner &= n1
             inner &= n2
@@ -724,7 +727,7 @@ def _measure_band(
     rp = rp[rseg.order]
     rseg = _Segments(np.arange(rp.size), rseg.uniq, rseg.starts, rseg.sizes)
 
-    levels = _texture_levels(p, prow, local, seg, lab.shape, sig)
+    levels = _texture_levels(p, prow, local, seg, nb0, lab.shape, sig)
     crop_region = tuple(region)
     for ch, channel in enumerate(channels):
         raw = np.pad(channel[crop_region], 1, mode="edge")
@@ -740,18 +743,25 @@ def _measure_band(
         _texture(norm, levels, sp, sig, acc, ch, ndimage)
 
 
-def _neighbours(p: np.ndarray, strides: tuple[int, ...]) -> dict:
-    """Flat indices of the face and edge neighbours of the pixels ``p`` (central differences)."""
-    nd = len(strides)
-    out = {}
-    for a in range(nd):
-        out[(a, 1)] = p + strides[a]
-        out[(a, -1)] = p - strides[a]
-        for b in range(a + 1, nd):
-            for sa in (1, -1):
-                for sb in (1, -1):
-                    out[(a, sa, b, sb)] = p + sa * strides[a] + sb * strides[b]
-    return out
+class _Neighbours:
+    """Reads a flat array at ``p + offset`` for the face and edge neighbours of pixels ``p``
+    without building an index array per offset: ``flat[offset - low:].take(p + low)``."""
+
+    def __init__(self, p: np.ndarray, strides: tuple[int, ...]):
+        nd = len(strides)
+        self.offsets: dict[tuple, int] = {}
+        for a in range(nd):
+            self.offsets[(a, 1)] = strides[a]
+            self.offsets[(a, -1)] = -strides[a]
+            for b in range(a + 1, nd):
+                for sa in (1, -1):
+                    for sb in (1, -1):
+                        self.offsets[(a, sa, b, sb)] = sa * strides[a] + sb * strides[b]
+        self.low = min(self.offsets.values())
+        self.q = p + self.low  # >= 0: the arrays are padded by one pixel
+
+    def read(self, flat: np.ndarray, key: tuple) -> np.ndarray:
+        return flat[self.offsets[key] - self.low :].take(self.q)
 
 
 @dataclass(frozen=True, eq=False)
@@ -762,18 +772,17 @@ class _Level:
 
     factor: np.ndarray
     idx: np.ndarray
-    nb: dict
+    nb: _Neighbours
     seg: _Segments
     pick: np.ndarray | None  # indices into the band's object pixels; None: all of them
 
 
-def _texture_levels(p, prow, local, seg: _Segments, shape: tuple[int, ...], sig) -> list[_Level]:
+def _texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> list[_Level]:
     """Full resolution for the first scale; the others on a grid subsampled by 2 (along the axes
     where the second scale is at least 1.5 pixels), read at the object pixels on that grid (a
     quarter of them in 2D) -- or at all pixels of an object that has none on it (tiny ones)."""
     nd = len(shape)
-    strides = tuple(int(np.prod(shape[a + 1 :])) for a in range(nd))
-    levels = [_Level(np.ones(nd, int), p, _neighbours(p, strides), seg, None)]
+    levels = [_Level(np.ones(nd, int), p, nb0, seg, None)]
     if len(SCALES) == 1:
         return levels
     f = np.where(sig[1] >= 1.5, 2, 1).astype(int)
@@ -792,7 +801,7 @@ def _texture_levels(p, prow, local, seg: _Segments, shape: tuple[int, ...], sig)
         c = np.minimum((local[a][pick] + f[a] // 2) // f[a], (shape[a] - 1) // f[a]) + 1
         cp += c * cstrides[a]
     sub = _Segments.of(prow[pick], presorted=True)
-    levels.append(_Level(f, cp, _neighbours(cp, cstrides), sub, pick))
+    levels.append(_Level(f, cp, _Neighbours(cp, cstrides), sub, pick))
     return levels
 
 
@@ -835,14 +844,14 @@ def _texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
         hdiag = []
         hoff = {}
         for a in range(nd):
-            plus, minus = flat.take(lv.nb[(a, 1)]), flat.take(lv.nb[(a, -1)])
+            plus, minus = lv.nb.read(flat, (a, 1)), lv.nb.read(flat, (a, -1))
             ga = (plus - minus) * np.float32(0.5 / lstep[a])
             grad2 += ga * ga
             hdiag.append((plus + minus - c2) * np.float32(1.0 / lstep[a] ** 2))
             for b in range(a + 1, nd):
-                mixed = flat.take(lv.nb[(a, 1, b, 1)]) - flat.take(lv.nb[(a, 1, b, -1)])
-                mixed -= flat.take(lv.nb[(a, -1, b, 1)])
-                mixed += flat.take(lv.nb[(a, -1, b, -1)])
+                mixed = lv.nb.read(flat, (a, 1, b, 1)) - lv.nb.read(flat, (a, 1, b, -1))
+                mixed -= lv.nb.read(flat, (a, -1, b, 1))
+                mixed += lv.nb.read(flat, (a, -1, b, -1))
                 mixed *= np.float32(0.25 / (lstep[a] * lstep[b]))
                 hoff[(a, b)] = mixed
         # Object-level orientation: the summed square of the Hessian (H.H) per object.
