@@ -25,7 +25,7 @@ from svetlana.core.predicting import predict_project
 from svetlana.core.project import Project
 from svetlana.core.training import TrainingConfig
 from svetlana.core.workflows import train_project, training_set
-from tests.conftest import SHARED_DATA, blobs, write_pair
+from tests.conftest import STARDIST, blobs, write_pair
 
 FAST = TrainingConfig(epochs=3, val_fraction=0.0, seed=0)
 IDS = [10 + 7 * k for k in range(12)]
@@ -257,9 +257,7 @@ def test_torchscript_export_gives_the_same_probabilities_and_fine_tunes(bundle, 
 
 def test_stardist_3d_filtered_mask_keeps_the_input_ids(tmp_path):
     """Real 3D data: label by size, train, keep the large nuclei; ids and dtype as in the file."""
-    d = SHARED_DATA / "stardist"
-    if not (d / "img3d.tif").exists():
-        pytest.skip(f"real StarDist data not found in {d}")
+    d = STARDIST
     with Project.create(tmp_path / "p.svetlana") as project:
         project.add_image(d / "img3d.tif", d / "mask3d.tif", name="nuclei")
         table = project.load("nuclei").table

@@ -20,7 +20,7 @@ from svetlana.core.images import (
     read_pair,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "stardist"
+DATA = Path(__file__).resolve().parents[1] / "data" / "stardist"
 
 
 def _mask(shape=(20, 30)) -> np.ndarray:
@@ -345,8 +345,6 @@ def test_estimate_bytes(tmp_path):
 
 @pytest.mark.parametrize("dim", ["2d", "3d"])
 def test_real_stardist_files(dim):
-    if not (DATA / f"img{dim}.tif").exists():
-        pytest.skip("stardist sample data not available")
     image, mask = read_pair(DATA / f"img{dim}.tif", DATA / f"mask{dim}.tif")
     nd = 2 if dim == "2d" else 3
     assert image.data.ndim == nd + 1 and image.data.shape[0] == 1

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import tifffile  # noqa: E402
 from PySide6.QtCore import QSettings, QThread  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data (real StarDist images)
 
 _threads: list[weakref.ref] = []
 _original_init = QThread.__init__

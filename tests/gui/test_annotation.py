@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
@@ -238,8 +237,6 @@ def test_3d_navigation_with_slider_and_keys(window, tmp_path, make_3d, qtbot):
 
 def test_real_stardist_image(window, tmp_path, qtbot):
     img, mask = DATA / "stardist" / "img2d.tif", DATA / "stardist" / "mask2d.tif"
-    if not img.exists():
-        pytest.skip("StarDist sample data not available")
     from svetlana.gui.new_project_dialog import create_project
 
     window.set_project(
