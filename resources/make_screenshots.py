@@ -3,7 +3,9 @@
     QT_QPA_PLATFORM=offscreen python resources/make_screenshots.py [OUT_DIR]
 
 Builds the demo project in a temporary folder, trains with default settings, predicts, and saves
-the Predict tab with the 'Keep these classes' preview as PNGs.
+the Predict tab with the 'Keep these classes' preview as PNGs; then corrects one object (the
+corrected object counts as the user's class), retrains from the Predict tab (the shown predictions
+are marked stale) and predicts again.
 """
 
 from __future__ import annotations
@@ -53,6 +55,34 @@ def main(out_dir: Path) -> None:
     window.grab().save(str(out_dir / "screenshot-keep-preview.png"))
     dialog.grab().save(str(out_dir / "screenshot-keep-dialog.png"))
     dialog.close()
+
+    # A correction: an unlabelled object given the class the model did not predict.
+    session = window.session
+    pred = session.predictions[session.current_image]
+    store = project.annotations
+    row = next(r for r, i in enumerate(pred.ids) if store.get(pred.image, int(i)) is None)
+    obj = int(pred.ids[row])
+    other = next(c for c in pred.class_names if c != pred.class_names[pred.class_index[row] - 1])
+    session.select([obj])
+    session.label([obj], other)
+    wait(300)
+    window.grab().save(str(out_dir / "screenshot-predict-corrected.png"))
+
+    # Retrain from the Predict tab: the shown predictions (model-1) become stale.
+    trained = []
+    window.training_tab.trainingFinished.connect(lambda *a: trained.append(a))
+    tab.retrain_button.click()
+    while not trained:
+        wait(100)
+    window.tabs.setCurrentWidget(tab)
+    wait(300)
+    window.grab().save(str(out_dir / "screenshot-predict-stale.png"))
+    done.clear()
+    tab.run_prediction()
+    while not done:
+        wait(50)
+    wait(300)
+    window.grab().save(str(out_dir / "screenshot-predict-retrained.png"))
     window.close()
     app.processEvents()
 
