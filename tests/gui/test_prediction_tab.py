@@ -175,6 +175,20 @@ def test_folder_outside_the_project(qtbot, tab, session, tmp_path):
     assert session.predictions == {}
 
 
+@pytest.mark.slow
+def test_folder_on_two_workers_gives_the_same_results(qtbot, tab, session, tmp_path):
+    tab.folder.setText(str(session.src))
+    tab.out_dir.setText(str(tmp_path / "one"))
+    predict(qtbot, tab, "folder")
+    one = (tmp_path / "one" / "predictions.csv").read_text()
+    tab.workers.setValue(2)
+    tab.out_dir.setText(str(tmp_path / "two"))
+    with qtbot.waitSignal(tab.predictionFinished, timeout=180000):  # starts 2 processes
+        qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
+    assert (tmp_path / "two" / "predictions.csv").read_text() == one
+    assert sum(tab.counts.counts(1).values()) == N_OBJECTS
+
+
 def test_no_model_is_a_plain_message(qtbot, tmp_path, shown_errors):
     project, _, _ = make_project(tmp_path)
     s = Session()

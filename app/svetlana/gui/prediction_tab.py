@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSlider,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -114,6 +116,14 @@ class PredictionTab(QWidget):
         row.addWidget(self.out_dir)
         row.addWidget(self.out_browse)
         form.addRow("Output folder", row)
+        self.workers = QSpinBox()
+        self.workers.setRange(0, max(1, os.cpu_count() or 1))
+        self.workers.setSpecialValueText("none (in the app)")
+        self.workers.setToolTip(
+            "Worker processes that classify the folder's images in parallel (a local Dask\n"
+            "cluster); none = one image after the other inside the app."
+        )
+        form.addRow("Workers", self.workers)
 
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip(
@@ -249,7 +259,7 @@ class PredictionTab(QWidget):
         busy = self.session.busy or running
         has_project = self.session.project is not None
         scope = self.scope()
-        for w in (self.folder, self.folder_browse, self.out_dir, self.out_browse):
+        for w in (self.folder, self.folder_browse, self.out_dir, self.out_browse, self.workers):
             w.setEnabled(scope == "folder")
         self.run_button.setEnabled(has_project and not busy and self.model.count() > 0)
         self.cancel_button.setEnabled(running)
@@ -369,8 +379,9 @@ class PredictionTab(QWidget):
         if not Path(folder).is_dir():
             raise InputError("folder not found", folder)
         model_dir = self.session.project.model_dir(model_id)
+        workers = self.workers.value() or None
         return lambda progress, cancel: predicting.predict_folder(
-            model_dir, folder, out, progress=progress, cancel=cancel
+            model_dir, folder, out, workers=workers, progress=progress, cancel=cancel
         )
 
     def cancel(self) -> None:
@@ -397,6 +408,11 @@ class PredictionTab(QWidget):
             self.status.setText(
                 f"{plural(n, 'object')} in {plural(len(result.counts), 'image')}; "
                 f"results written to {result.out_dir}"
+                + (
+                    f"; {plural(len(result.errors), 'image')} failed (see errors.csv)"
+                    if result.errors
+                    else ""
+                )
             )
             self.refresh_counts()
             return
