@@ -1,0 +1,109 @@
+"""OME-Zarr images read lazily: the chunk-wise object table, patches and class mask equal the
+in-memory ones, also for objects that cross chunk borders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from svetlana.core.lazy import (
+    LazyPatchSource,
+    compute_objects_chunked,
+    open_ome_zarr,
+    open_pair,
+    write_class_mask_zarr,
+    write_ome_zarr,
+)
+from svetlana.core.objects import compute_objects
+from svetlana.core.patches import PatchSource, fit_normalisation
+from tests.conftest import blobs
+
+
+def _save(path, array, axes, chunks, spacing=None):
+    return write_ome_zarr(
+        path,
+        [(tuple(slice(0, s) for s in array.shape), array)],
+        shape=array.shape,
+        chunks=chunks,
+        dtype=array.dtype,
+        axes=axes,
+        spacing=spacing,
+    )
+
+
+@pytest.fixture
+def scene(tmp_path):
+    """Two channels, 96x96, 12 discs on a 16-pixel chunk grid: most objects cross borders."""
+    image, labels = blobs(n=12, seed=1, radius=7)
+    image2 = np.stack([image, (image // 2 + 7).astype(np.uint16)])
+    _save(tmp_path / "img.ome.zarr", image2, "CYX", (1, 16, 16), spacing=(0.5, 0.5))
+    _save(tmp_path / "img_masks.ome.zarr", labels, "YX", (16, 16))
+    return tmp_path, image2, labels
+
+
+def test_chunked_object_table_equals_the_in_memory_one(scene):
+    folder, image, labels = scene
+    img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
+    assert img.spacing == (0.5, 0.5) and img.axes == "CYX" and mask.shape == labels.shape
+    crossing = 0
+    ref = compute_objects(labels, image)
+    for lo, hi in zip(ref.bbox[:, :2], ref.bbox[:, 2:], strict=True):
+        crossing += bool(((lo // 16) != ((hi - 1) // 16)).any())
+    assert crossing >= 8  # the test is about objects split between chunks
+    got = compute_objects_chunked(mask.data, img.data)
+    np.testing.assert_array_equal(got.ids, ref.ids)
+    np.testing.assert_array_equal(got.area, ref.area)
+    np.testing.assert_array_equal(got.bbox, ref.bbox)
+    np.testing.assert_array_equal(got.centroid, ref.centroid)
+    np.testing.assert_allclose(got.mean_intensity, ref.mean_intensity, rtol=1e-12)
+
+
+def test_3d_chunked_table_and_a_label_only_mask(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.zeros((10, 40, 40), np.uint32)
+    for k in range(1, 15):
+        z, y, x = rng.integers(0, 8), rng.integers(0, 34), rng.integers(0, 34)
+        labels[z : z + 3, y : y + 7, x : x + 6] = k * 1000  # large sparse ids, overlapping
+    _save(tmp_path / "m.zarr", labels, "ZYX", (4, 16, 16))
+    lazy = open_ome_zarr(tmp_path / "m.zarr", labels=True)
+    got, ref = compute_objects_chunked(lazy.data), compute_objects(labels)
+    for field in ("ids", "area", "bbox", "centroid"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(ref, field))
+    assert got.mean_intensity.shape == (len(ref), 0)
+
+
+def test_lazy_patches_equal_in_memory_patches(scene):
+    folder, image, labels = scene
+    img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
+    table = compute_objects(labels, image)
+    norm = fit_normalisation(image)
+    from svetlana.core.patches import apply_normalisation
+
+    ref = PatchSource(apply_normalisation(image, norm), labels, table, table.ids, 24)
+    lazy = LazyPatchSource(img.data, mask.data, table, 24, norm)
+    assert sorted(lazy.ids) == sorted(table.ids)
+    got = lazy[:]
+    np.testing.assert_array_equal(got, ref[:][lazy.order])
+
+
+def test_class_mask_is_written_chunk_by_chunk_as_ome_zarr(scene):
+    folder, _, labels = scene
+    from svetlana.core.prediction import class_mask
+
+    mask = open_ome_zarr(folder / "img_masks.ome.zarr", labels=True)
+    table = compute_objects(labels)
+    index = (np.arange(len(table)) % 3) + 1
+    out = write_class_mask_zarr(
+        folder / "out" / "img_classes.ome.zarr", mask.data, table.ids, index
+    )
+    back = open_ome_zarr(out, labels=True)
+    np.testing.assert_array_equal(np.asarray(back.data), class_mask(labels, table.ids, index))
+    assert not list((folder / "out").glob(".*"))  # no temporary folder left
+
+
+def test_not_an_ome_zarr_is_one_clear_error(tmp_path):
+    from svetlana.core.errors import InputError
+
+    (tmp_path / "plain.zarr").mkdir()
+    with pytest.raises(InputError, match="OME-Zarr"):
+        open_ome_zarr(tmp_path / "plain.zarr")
