@@ -1,4 +1,4 @@
-"""Object outlines for QuPath: holes, several parts, areas against the mask (shapely round trip)."""
+"""Object outlines for QuPath: holes, several parts, exact areas (a shapely round trip)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,6 @@ from svetlana.core.errors import InputError
 from svetlana.core.geojson import _geometry, outline_polygons
 
 shapely_geometry = pytest.importorskip("shapely.geometry")
-
-
-def _boundary_pixels(mask: np.ndarray) -> int:
-    from scipy import ndimage
-
-    return int((mask & ~ndimage.binary_erosion(mask, border_value=0)).sum())
 
 
 def _shape(mask: np.ndarray, origin=(0, 0)):
@@ -29,8 +23,7 @@ def test_ring_keeps_its_hole_and_area_is_within_a_pixel_per_boundary_pixel():
     geom, polys = _shape(mask)
     assert len(polys) == 1 and len(polys[0]) == 2  # exterior + one hole
     assert geom.is_valid and geom.geom_type == "Polygon"
-    assert abs(geom.area - mask.sum()) <= _boundary_pixels(mask)
-    assert abs(geom.area - mask.sum()) / mask.sum() < 0.03
+    assert geom.area == mask.sum()  # along the pixels' edges: exact
     assert not geom.contains(shapely_geometry.Point(20.5, 20.5))  # the hole's centre
     assert geom.contains(shapely_geometry.Point(20.5 + 10, 20.5))
 
@@ -41,15 +34,13 @@ def test_parts_pixel_coordinates_and_tiny_objects():
     mask[12:15, 20:28] = True  # a second part
     geom, polys = _shape(mask, origin=(100, 200))
     assert geom.geom_type == "MultiPolygon" and len(polys) == 2 and geom.is_valid
-    assert abs(geom.area - mask.sum()) <= _boundary_pixels(mask)
-    minx, miny, maxx, maxy = geom.bounds
-    # Pixel (row, col) covers [col, col+1) x [row, row+1): the outline runs half a pixel inside.
-    assert minx == pytest.approx(200 + 3 + 0.5, abs=0.51) and maxx <= 200 + 28
-    assert miny >= 100 + 2 and maxy <= 100 + 15
+    assert geom.area == mask.sum()
+    # Pixel (row, col) covers [col, col+1) x [row, row+1).
+    assert geom.bounds == (200 + 3, 100 + 2, 200 + 28, 100 + 15)
     one = np.zeros((3, 3), bool)
     one[1, 1] = True
     geom1, _ = _shape(one)
-    assert geom1.is_valid and 0 < geom1.area <= 1
+    assert geom1.is_valid and geom1.area == 1 and geom1.bounds == (1, 1, 2, 2)
 
 
 def test_hole_with_an_object_inside_is_a_separate_part():
@@ -60,7 +51,24 @@ def test_hole_with_an_object_inside_is_a_separate_part():
     geom, polys = _shape(mask)
     assert geom.is_valid and len(polys) == 2
     assert sorted(len(p) for p in polys) == [1, 2]
-    assert abs(geom.area - mask.sum()) <= _boundary_pixels(mask)
+    assert geom.area == mask.sum()
+
+
+def test_every_object_of_a_label_image_once_with_its_exact_area():
+    from skimage.measure import label
+
+    from svetlana.core.geojson import pixel_outlines
+
+    rng = np.random.default_rng(0)
+    labels = label(rng.random((60, 60)) < 0.45, connectivity=1) * 3  # sparse ids, touching
+    labels[labels == 6] = 0
+    ids = np.unique(labels)[1:]
+    outlines = pixel_outlines(labels, ids)
+    assert sorted(outlines) == ids.tolist()
+    for obj, polys in outlines.items():
+        geom = shapely_geometry.shape(_geometry(polys))
+        assert geom.area == (labels == obj).sum()
+        assert geom.buffer(-0.01).within(shapely_geometry.box(0, 0, 60, 60))
 
 
 def test_3d_images_are_refused_with_a_clear_message(tmp_path):
