@@ -2,10 +2,10 @@
 
     QT_QPA_PLATFORM=offscreen python resources/make_screenshots.py [OUT_DIR]
 
-Builds the demo project in a temporary folder, trains with default settings, predicts, and saves
-the Predict tab with the 'Keep these classes' preview as PNGs; then corrects one object (the
-corrected object counts as the user's class), retrains from the Predict tab (the shown predictions
-are marked stale) and predicts again.
+Builds the demo project in a temporary folder, trains with default settings, saves the Annotate tab
+(fixed zoom, object size, scale bar), predicts, and saves the Predict tab with the 'Keep these
+classes' preview as PNGs; then corrects one object (the corrected object counts as the user's
+class), retrains from the Predict tab (the shown predictions are marked stale) and predicts again.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def main(out_dir: Path) -> None:
         loop = QEventLoop()
         QTimer.singleShot(ms, loop.quit)
         loop.exec()
+
+    # Annotate: the current object with its area, the scale bar, one zoom for all objects
+    window.annotation_tab.fixed_zoom.setChecked(True)
+    wait(300)
+    window.grab().save(str(out_dir / "screenshot-annotation.png"))
 
     tab = window.prediction_tab
     window.tabs.setCurrentWidget(tab)

@@ -139,8 +139,9 @@ class AnnotationTab(QWidget):
         lm.addLayout(nav)
 
         # current object + patch preview
+        # Short lines (object, size, class, prediction): no word wrap, whose height estimate
+        # beside the fixed-size preview would let the caption overlap the lines.
         self.current_label = QLabel("No object")
-        self.current_label.setWordWrap(True)
         self.preview = QLabel()
         self.preview.setFixedSize(128, 128)
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -120,6 +120,7 @@ class _ScaleBar(pg.ScaleBar):
         self.pixel_size: float | None = None  # µm per pixel along x; None: unknown (px)
         self.length = 10.0  # in µm, or px when the pixel size is unknown
         self.text.setColor("#ffffff")
+        self.text.fill = pg.mkBrush(0, 0, 0, 150)  # readable over bright objects
 
     def label(self) -> str:
         unit = "µm" if self.pixel_size else "px"
