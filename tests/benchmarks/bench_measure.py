@@ -26,13 +26,12 @@ _SPEED = r"""
 import os, resource, sys, time
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[v] = "1"
-sys.path.insert(0, os.getcwd())
-from tests.benchmarks.scenes import big_scene, sphere3d_scene
+import numpy as np
 from svetlana.core.measurements import measure_objects
-scene = {"big": big_scene, "sphere3d": sphere3d_scene}[sys.argv[1]](0)
+image, labels = np.load(sys.argv[1]), np.load(sys.argv[2])
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 w, c = time.perf_counter(), time.process_time()
-m = measure_objects(scene.image, scene.labels, spacing=None)
+m = measure_objects(image, labels)
 w, c = time.perf_counter() - w, time.process_time() - c
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(f"{len(m)} {m.values.shape[1]} {w:.2f} {c:.2f} {base / 1024:.0f} {peak / 1024:.0f}")
@@ -40,20 +39,34 @@ print(f"{len(m)} {m.values.shape[1]} {w:.2f} {c:.2f} {base / 1024:.0f} {peak / 1
 
 
 def speed(repeats: int = 3) -> list[dict]:
+    """measure_objects in a fresh process per run (the arrays loaded from .npy files, as a
+    command would read them): wall, CPU, resident memory before and at the peak."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.benchmarks.scenes import big_scene, sphere3d_scene
+
     rows = []
-    for name in ("big", "sphere3d"):
-        for _ in range(repeats):
-            load = os.getloadavg()[0]
-            out = subprocess.run(
-                [sys.executable, "-c", _SPEED, name], capture_output=True, text=True, check=True
-            ).stdout.split()
-            n, cols, wall, cpu, base, peak = out
-            rows.append(
-                {"scene": name, "objects": int(n), "columns": int(cols), "wall_s": float(wall),
-                 "cpu_s": float(cpu), "rss_before_mb": float(base), "peak_rss_mb": float(peak),
-                 "load": round(load, 2)}
-            )  # fmt: skip
-            print(rows[-1], flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, make in (("big", big_scene), ("sphere3d", sphere3d_scene)):
+            scene = make(0)
+            ip, lp = Path(tmp) / f"{name}_image.npy", Path(tmp) / f"{name}_labels.npy"
+            np.save(ip, scene.image)
+            np.save(lp, scene.labels)
+            del scene
+            for _ in range(repeats):
+                load = os.getloadavg()[0]
+                out = subprocess.run(
+                    [sys.executable, "-c", _SPEED, str(ip), str(lp)],
+                    capture_output=True, text=True, check=True,
+                ).stdout.split()  # fmt: skip
+                n, cols, wall, cpu, base, peak = out
+                rows.append(
+                    {"scene": name, "objects": int(n), "columns": int(cols),
+                     "wall_s": float(wall), "cpu_s": float(cpu), "rss_before_mb": float(base),
+                     "peak_rss_mb": float(peak), "load": round(load, 2)}
+                )  # fmt: skip
+                print(rows[-1], flush=True)
     return rows
 
 

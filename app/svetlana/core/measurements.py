@@ -568,6 +568,20 @@ def _hull_area(support: np.ndarray) -> np.ndarray:
     return 0.5 * np.sum(h * np.maximum(edge, 0), axis=1)
 
 
+def _row_extremes(pts: np.ndarray) -> np.ndarray:
+    """The first and last voxel of each (z, y) row of a voxel set: the boxes between them add
+    nothing to its convex hull."""
+    key = pts[:, 0] * 1e6 + pts[:, 1]
+    order = np.lexsort((pts[:, 2], key))
+    srt = pts[order]
+    k = key[order]
+    first = np.ones(k.size, bool)
+    first[1:] = k[1:] != k[:-1]
+    last = np.ones(k.size, bool)
+    last[:-1] = k[1:] != k[:-1]
+    return srt[first | last]
+
+
 def _hull_euler_3d(acc: _Accumulators, labels, present, sp) -> tuple[np.ndarray, np.ndarray]:
     """Convex-hull volume and Euler number of each 3D object (a loop over objects)."""
     from scipy.spatial import ConvexHull, QhullError
@@ -585,6 +599,7 @@ def _hull_euler_3d(acc: _Accumulators, labels, present, sp) -> tuple[np.ndarray,
         corners = np.array(np.meshgrid(*([[-0.5, 0.5]] * 3), indexing="ij")).reshape(3, -1).T
         for seg_rows, seg in zip(np.split(rows, cuts), np.split(pts, cuts), strict=True):
             r = int(seg_rows[0])
+            seg = _row_extremes(seg)
             cloud = ((seg[:, None, :] + corners[None]) * sp).reshape(-1, 3)
             try:
                 hull[r] = ConvexHull(cloud).volume
@@ -889,13 +904,21 @@ def _sym_eigvals(diag: list[np.ndarray], off: dict) -> list[np.ndarray]:
         mid = 0.5 * (a + c)
         rad = np.sqrt(0.25 * (a - c) ** 2 + b * b)
         return [mid + rad, mid - rad]
-    h = np.empty((diag[0].size, 3, 3), np.float64)
-    for a in range(3):
-        h[:, a, a] = diag[a]
-    for (a, b), v in off.items():
-        h[:, a, b] = h[:, b, a] = v
-    ev = np.linalg.eigvalsh(h)
-    return [ev[:, 2].astype(np.float32), ev[:, 1].astype(np.float32), ev[:, 0].astype(np.float32)]
+    # Smith's closed form for symmetric 3x3 matrices (float64 for the cancellations).
+    a, d, f = (x.astype(np.float64) for x in diag)
+    b, c, e = (off[k].astype(np.float64) for k in ((0, 1), (0, 2), (1, 2)))
+    q = (a + d + f) / 3
+    p1 = b * b + c * c + e * e
+    p = np.sqrt(((a - q) ** 2 + (d - q) ** 2 + (f - q) ** 2 + 2 * p1) / 6)
+    safe = np.where(p > 0, p, 1.0)
+    ba, bd, bf = (a - q) / safe, (d - q) / safe, (f - q) / safe
+    bb, bc, be = b / safe, c / safe, e / safe
+    det = ba * (bd * bf - be * be) - bb * (bb * bf - be * bc) + bc * (bb * be - bd * bc)
+    phi = np.arccos(np.clip(det / 2, -1.0, 1.0)) / 3
+    l1 = q + 2 * p * np.cos(phi)
+    l3 = q + 2 * p * np.cos(phi + 2 * np.pi / 3)
+    l2 = 3 * q - l1 - l3
+    return [l1.astype(np.float32), l2.astype(np.float32), l3.astype(np.float32)]
 
 
 # ---- the bundle cache ------------------------------------------------------------------------
