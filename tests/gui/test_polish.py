@@ -378,3 +378,32 @@ def test_undo_on_another_image_goes_back_to_that_image_and_object(
     assert window.session.current_image == "a" and window.image_box.currentText() == "a"
     assert window.annotation_tab.current == obj and window.session.selection == (obj,)
     assert window.session.project.annotations.get("a", obj) is None
+
+
+def test_export_buttons_write_into_a_folder_typed_in_the_picker(
+    project_window, qtbot, tmp_path, monkeypatch
+):
+    """Predict ▸ Export… and Keep these classes ▸ Export: a new folder's name is enough."""
+    from svetlana.gui import widgets
+    from svetlana.gui.keep_dialog import KeepClassesDialog
+
+    win = project_window
+    _predict_everything_as(win, 0)
+    typed = iter(["results-new", "filtered-new"])
+
+    def user_types_a_new_name(dialog):
+        assert dialog.directory().absolutePath() == str(tmp_path)  # next to the project
+        dialog.findChild(QLineEdit, "fileNameEdit").setText(next(typed))
+        dialog.accept()
+        return 1
+
+    monkeypatch.setattr(widgets.FolderDialog, "exec", user_types_a_new_name)
+    tab = win.prediction_tab
+    win.tabs.setCurrentWidget(tab)
+    qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)
+    assert (tmp_path / "results-new" / "predictions.csv").is_file()
+    dialog = tab.open_keep_dialog()
+    assert isinstance(dialog, KeepClassesDialog)
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert any((tmp_path / "filtered-new").glob("*_filtered.tif"))
+    dialog.close()

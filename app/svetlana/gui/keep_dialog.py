@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QLabel,
@@ -24,6 +23,7 @@ from svetlana.core.errors import SvetlanaError
 from svetlana.core.final_class import project_final_classes, result_classes
 from svetlana.core.wording import plural
 from svetlana.gui.session import Session
+from svetlana.gui.widgets import choose_folder
 
 
 class KeepClassesDialog(QDialog):
@@ -131,7 +131,12 @@ class KeepClassesDialog(QDialog):
         self.export_button.setEnabled(bool(self.keep()) or self.per_class.isChecked())
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Write the filtered masks to")
+        project = self.session.project
+        folder = choose_folder(
+            self,
+            "Write the filtered masks to (type a new name to create it)",
+            project.path.parent if project is not None else "",
+        )
         if folder:
             self.export_to(folder)
 
