@@ -107,3 +107,42 @@ def test_not_an_ome_zarr_is_one_clear_error(tmp_path):
     (tmp_path / "plain.zarr").mkdir()
     with pytest.raises(InputError, match="OME-Zarr"):
         open_ome_zarr(tmp_path / "plain.zarr")
+
+
+@pytest.mark.slow
+def test_cli_add_and_predict_an_ome_zarr_image_as_its_tiff_twin(tmp_path, scene):
+    """`svetlana add` copies the OME-Zarr pair chunk by chunk; `predict` classifies it as the same
+    pixels read whole from TIFF and writes the class mask as OME-Zarr."""
+    import csv
+
+    import tifffile
+
+    from tests.conftest import ok, write_pair
+
+    folder, image, labels = scene
+    write_pair(folder, "twin", image, labels)
+    bundle = tmp_path / "p.svetlana"
+    ok("init", bundle, "--classes", "bright,dim")
+    ok("add", bundle, folder / "twin.tif", folder / "twin_masks.tif")
+    out = ok("add", bundle, folder / "img.ome.zarr", folder / "img_masks.ome.zarr", "--name", "big")
+    assert "12 objects" in out
+    assert (bundle / "images" / "big.ome.zarr").is_dir()
+    ids = compute_objects(labels).ids
+    rows = ["image,object,class"] + [
+        f"twin,{i},{'bright' if k % 2 == 0 else 'dim'}" for k, i in enumerate(ids)
+    ]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    ok("import-labels", bundle, tmp_path / "labels.csv")
+    ok("train", bundle, "--epochs", "3", "--val-fraction", "0.25", "--patch-size", "24")
+    ok("predict", bundle, "--out", tmp_path / "out")
+    with (tmp_path / "out" / "predictions.csv").open(newline="") as f:
+        got = list(csv.DictReader(f))
+    by = {im: [r for r in got if r["image"] == im] for im in ("twin", "big")}
+    assert len(by["big"]) == len(ids) == len(by["twin"])
+    for a, b in zip(by["twin"], by["big"], strict=True):
+        assert a["predicted"] == b["predicted"] and a["p_bright"] == b["p_bright"]
+        assert a["centroid_y"] == b["centroid_y"] and a["area"] == b["area"]
+    zarr_mask = open_ome_zarr(tmp_path / "out" / "big_classes.ome.zarr", labels=True)
+    np.testing.assert_array_equal(
+        np.asarray(zarr_mask.data), tifffile.imread(tmp_path / "out" / "twin_classes.tif")
+    )

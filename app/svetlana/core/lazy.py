@@ -399,3 +399,30 @@ def write_class_mask_zarr(
         axes="ZYX"[-labels.ndim :],
         spacing=spacing,
     )
+
+
+def copy_ome_zarr(
+    image: LazyImage,
+    path: str | Path,
+    spacing: tuple[float, ...] | None = None,
+    *,
+    cancel: CancelToken | None = None,
+) -> Path:
+    """A chunk-by-chunk copy of a lazy image or mask as an NGFF 0.4 OME-Zarr (the bundle's copy)."""
+    cancel = ensure_token(cancel)
+    data = image.data
+
+    def blocks():
+        for sl in _blocks(data.chunks):
+            cancel.raise_if_cancelled()
+            yield sl, np.asarray(data[sl])
+
+    return write_ome_zarr(
+        path,
+        blocks(),
+        shape=tuple(int(s) for s in data.shape),
+        chunks=tuple(c[0] for c in data.chunks),
+        dtype=data.dtype,
+        axes=image.axes,
+        spacing=spacing,
+    )

@@ -469,7 +469,61 @@ class Project:
             self._check_new_name(
                 name if name is not None else _default_name(image_path), image_path
             )
+        from svetlana.core.lazy import is_zarr
+
+        if is_zarr(image_path) or is_zarr(mask_path):
+            return self.add_zarr(image_path, mask_path, name, spacing)
         return self.add_prepared(prepare_image(image_path, mask_path, name, axes, spacing))
+
+    def add_zarr(
+        self,
+        image_path: str | Path,
+        mask_path: str | Path,
+        name: str | None = None,
+        spacing: tuple[float, ...] | None = None,
+        progress=None,
+        cancel=None,
+    ) -> ImageEntry:
+        """Add an OME-Zarr image and label mask too large for memory: measured and copied into
+        the bundle one chunk at a time (``images/<name>.ome.zarr``); loaded lazily later."""
+        from svetlana.core.lazy import compute_objects_chunked, copy_ome_zarr, open_pair
+
+        self._require_writable()
+        image_path, mask_path = Path(image_path), Path(mask_path)
+        name = self._check_new_name(
+            name if name is not None else _default_name(image_path), image_path
+        )
+        img, mask = open_pair(image_path, mask_path)
+        sp = tuple(float(v) for v in spacing) if spacing else img.spacing or mask.spacing
+        table = compute_objects_chunked(mask.data, img.data, progress=progress, cancel=cancel)
+        safe = self._unique_file_stem(name)
+        image_file, mask_file = f"images/{safe}.ome.zarr", f"masks/{safe}.ome.zarr"
+        entry = ImageEntry(
+            name=name,
+            image_file=image_file,
+            mask_file=mask_file,
+            axes=img.axes,
+            spacing=sp,
+            shape=mask.shape,
+            channels=img.shape[0],
+            n_objects=len(table),
+            dtype=str(img.data.dtype),
+            source_image=str(image_path.resolve()),
+            source_mask=str(mask_path.resolve()),
+        )
+        try:
+            copy_ome_zarr(img, self.path / image_file, sp, cancel=cancel)
+            copy_ome_zarr(mask, self.path / mask_file, sp, cancel=cancel)
+            self._images.append(entry)
+            self._write_manifest()
+        except BaseException:
+            if entry in self._images:
+                self._images.remove(entry)
+            shutil.rmtree(self.path / image_file, ignore_errors=True)
+            shutil.rmtree(self.path / mask_file, ignore_errors=True)
+            raise
+        self._save_table_cache(entry, table)
+        return entry
 
     def _check_new_name(self, name: str, where) -> str:
         name = _check_name(name)
@@ -552,6 +606,8 @@ class Project:
             return self._cache[name]
         entry = self.image(name)
         ipath, mpath = self._inside(entry.image_file), self._inside(entry.mask_file)
+        if entry.image_file.endswith(".zarr"):
+            return self._load_lazy(entry, ipath, mpath)
         try:
             data = tifffile.imread(ipath)
             labels = tifffile.imread(mpath)
@@ -571,6 +627,35 @@ class Project:
             loaded._table = load_table(cache, labels.ndim)
         if loaded._table is None and not self.readonly:
             self._save_table_cache(entry, loaded.table)
+        self._remember(loaded)
+        return loaded
+
+    def _load_lazy(self, entry: ImageEntry, ipath: Path, mpath: Path) -> LoadedImage:
+        """An OME-Zarr image of the project, not read: pixels come chunk by chunk when used."""
+        from svetlana.core.lazy import compute_objects_chunked, fit_normalisation_lazy, open_pair
+        from svetlana.core.objects import load_table
+
+        try:
+            img, mask = open_pair(ipath, mpath)
+        except InputError as exc:
+            raise ProjectError(
+                f"a file of the project cannot be read ({exc.message})", ipath
+            ) from None
+        cache = self._table_cache(entry)
+        table = load_table(cache, mask.data.ndim) if cache.exists() else None
+        if table is None:
+            table = compute_objects_chunked(mask.data, img.data)
+            if not self.readonly:
+                self._save_table_cache(entry, table)
+        loaded = LoadedImage(
+            entry.name,
+            img.data,
+            mask.data,
+            entry.spacing,
+            _table=table,
+            _norm=fit_normalisation_lazy(img.data),
+            extra={"lazy": True},
+        )
         self._remember(loaded)
         return loaded
 
