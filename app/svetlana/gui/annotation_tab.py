@@ -280,8 +280,13 @@ class AnnotationTab(QWidget):
         if order is None:
             self._set_current(None)
             if self.mode == UNCERTAIN and self.session.project is not None:
+                newest = self.session.project.latest_model()
                 self._show_hint(
-                    "Train a model and predict first: the Uncertain mode needs predictions of this image."
+                    f"Predict this image with {newest} first (Predict tab): the Uncertain mode "
+                    "needs predictions of this image."
+                    if newest
+                    else "Train a model and predict first: the Uncertain mode needs predictions "
+                    "of this image."
                 )
             return
         self._show_hint("")
