@@ -211,6 +211,22 @@ def test_class_add_rename_recolour_remove(project_window, monkeypatch):
     assert ann.get("cells", obj).class_name == "alive"
 
 
+def test_merging_a_class_gives_its_labels_to_another_and_undoes(project_window):
+    win = project_window
+    tab = win.annotation_tab
+    obj = tab.current
+    QTest.keyClick(win, "1")
+    ann = win.session.project.annotations
+    first, second = ann.class_names[:2]
+    tab.classes.setCurrentItem(tab.classes.topLevelItem(0))
+    tab.merge_class(second)
+    assert ann.class_names[0] == second and first not in ann.class_names
+    assert ann.get("cells", obj).class_name == second
+    assert tab.classes.topLevelItemCount() == len(ann.class_names)
+    win.undo_action.trigger()
+    assert ann.class_names[:2] == (first, second) and ann.get("cells", obj).class_name == first
+
+
 def test_3d_navigation_with_slider_and_keys(window, tmp_path, make_3d, qtbot):
     from svetlana.gui.new_project_dialog import create_project
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core.annotations import AddClass, RemoveClass, UpdateClass
+from svetlana.core.annotations import AddClass, MergeClasses, RemoveClass, UpdateClass
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.sampling import next_unlabelled, random_order, uncertain_order
 from svetlana.core.wording import plural
@@ -92,10 +92,13 @@ class AnnotationTab(QWidget):
         rename.clicked.connect(self.rename_class)
         colour = QPushButton("Colour")
         colour.clicked.connect(self.recolour_class)
+        merge = QPushButton("Merge…")
+        merge.setToolTip("Give this class's labels to another class and remove it (undoable)")
+        merge.clicked.connect(lambda: self.merge_class())
         remove = QPushButton("Remove")
         remove.clicked.connect(self.remove_class)
         buttons = QHBoxLayout()
-        for b in (add, rename, colour, remove):
+        for b in (add, rename, colour, merge, remove):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             buttons.addWidget(b)
         box_classes = QGroupBox("Classes")
@@ -563,6 +566,22 @@ class AnnotationTab(QWidget):
                 return
             colour = chosen.name()
         self._push(UpdateClass(name, colour=colour))
+
+    def merge_class(self, into: str | None = None) -> None:
+        """Merge the selected class into another (e.g. a typo into the real name); undoable."""
+        name = self.selected_class()
+        if name is None or self.session.project is None:
+            return
+        others = [c for c in self.session.project.annotations.class_names if c != name]
+        if not others:
+            return
+        if into is None:
+            into, ok = QInputDialog.getItem(
+                self, "Merge class", f"Give the labels of {name!r} to:", others, 0, False
+            )
+            if not ok:
+                return
+        self._push(MergeClasses(name, into))
 
     def remove_class(self, confirm: bool = True) -> None:
         name = self.selected_class()
