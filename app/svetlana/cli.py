@@ -20,6 +20,25 @@ from svetlana.core.wording import accuracy_estimate, plural
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+# What a shell reports for a program stopped by SIGPIPE (128 + 13), as `cat`, `ls`... give.
+EXIT_BROKEN_PIPE = 141
+
+
+def _silence_closed_pipes(*streams: TextIO) -> None:
+    """Point the closed stdout/stderr at /dev/null so Python's final flush stays quiet.
+
+    The recipe of the Python docs (signal module, "Note on SIGPIPE").
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in streams:
+            try:
+                fd = stream.fileno()
+            except (AttributeError, OSError, ValueError):
+                continue  # an in-memory stream (tests): nothing to silence
+            os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 class ProgressPrinter:
@@ -770,7 +789,13 @@ def main(
         return open_gui(getattr(a, "bundle", None))
     progress = ProgressPrinter(err, quiet=a.quiet)
     try:
-        return COMMANDS[a.command](a, out, progress)
+        status = COMMANDS[a.command](a, out, progress)
+        out.flush()  # a closed pipe shows here, inside the border, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (`svetlana info B | head -1`): not an error, stop quietly.
+        _silence_closed_pipes(out, err)
+        return EXIT_BROKEN_PIPE
     except Cancelled:
         progress.close()
         print("cancelled; nothing was changed", file=err)

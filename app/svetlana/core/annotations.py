@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from svetlana.core.csvsafe import restore, to_csv_text
 from svetlana.core.errors import InputError, ProjectError
 from svetlana.core.fileio import append_line_durable, atomic_write_text
 
@@ -73,14 +74,36 @@ Key = tuple[str, int]  # (image name, object id)
 Change = tuple[str, int, str | None]  # (image, object, class or None to clear)
 
 
+MAX_CLASS_NAME = 60
+# Control characters (tab, CR, LF...), invisible format characters (e.g. right-to-left
+# override) and line/paragraph separators: they break CSV rows and hide what a name says.
+_BAD_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
 def validate_class_name(name: str) -> str:
-    name = name.strip()
-    if not name:
+    """``name`` unchanged if it can be a class name, else an ``InputError`` saying why.
+
+    Formula-looking names (``=1+2``) are allowed: every CSV writer neutralises them.
+    """
+    import unicodedata
+
+    if not isinstance(name, str) or not name.strip():
         raise InputError("a class name cannot be empty")
-    if any(c in name for c in ',\n\r\t"') or len(name) > 60:
-        raise InputError(
-            f"class name {name!r} must be under 60 characters without commas, quotes or tabs"
+    bad = next((c for c in name if unicodedata.category(c) in _BAD_CATEGORIES), None)
+    if bad is not None:
+        what = {"\t": "a tab", "\r": "a carriage return", "\n": "a line break"}.get(
+            bad, f"the invisible character U+{ord(bad):04X}"
         )
+        raise InputError(f"class name {name!r} contains {what}; use visible characters only")
+    if name != name.strip():
+        raise InputError(f"class name {name!r} starts or ends with a space; remove it")
+    if len(name) > MAX_CLASS_NAME:
+        raise InputError(
+            f"class name {name[:20]!r}... is {len(name)} characters long; "
+            f"use at most {MAX_CLASS_NAME}"
+        )
+    if any(c in name for c in ',"'):
+        raise InputError(f"class name {name!r} cannot contain commas or double quotes")
     return name
 
 
@@ -363,12 +386,10 @@ class Annotations:
         return n
 
     def to_csv_text(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["image", "object", "class", "source", "time"])
-        for (im, o), lab in self.items():
-            w.writerow([im, o, lab.class_name, lab.source, lab.time])
-        return buf.getvalue()
+        return to_csv_text(
+            ["image", "object", "class", "source", "time"],
+            ([im, o, lab.class_name, lab.source, lab.time] for (im, o), lab in self.items()),
+        )
 
     def write_csv(self, path: Path) -> None:
         atomic_write_text(path, self.to_csv_text())
@@ -422,7 +443,7 @@ def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict
     delimiter = max((",", ";", "\t"), key=first.count) if first else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        rows = [r for r in reader if any(c.strip() for c in r)]
+        rows = [[restore(c.strip()) for c in r] for r in reader if any(c.strip() for c in r)]
     except csv.Error as exc:
         raise error(f"not a readable CSV (line {reader.line_num}: {exc})", path) from None
     if not rows:
@@ -472,6 +493,10 @@ class Command:
 
     text = ""
 
+    def check(self, store: Annotations) -> None:
+        """Raise the ``InputError`` that ``do`` would, changing nothing (a Qt undo stack
+        cannot carry an exception out of ``do``, so the GUI checks first)."""
+
     def do(self, store: Annotations) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -508,6 +533,11 @@ class AddClass(Command):
         self.name, self.colour, self.key = name, colour, key
         self.text = f"Add class {name}"
 
+    def check(self, store: Annotations) -> None:
+        validate_class_name(self.name)
+        if self.name in store.class_names:
+            raise InputError(f"a class named {self.name!r} already exists")
+
     def do(self, store: Annotations) -> None:
         info = store.add_class(self.name, self.colour, self.key)
         self.colour, self.key = info.colour, info.key
@@ -528,6 +558,15 @@ class UpdateClass(Command):
         self.name, self.new_name, self.colour, self.key = name, new_name, colour, key
         self._old: ClassInfo | None = None
         self.text = f"Rename class {name} to {new_name}" if new_name else f"Change class {name}"
+
+    def check(self, store: Annotations) -> None:
+        store.class_info(self.name)
+        if self.new_name is not None and self.new_name != self.name:
+            validate_class_name(self.new_name)
+            if self.new_name in store.class_names:
+                raise InputError(f"a class named {self.new_name!r} already exists")
+        if self.key and self.key in {c.key for c in store.classes if c.name != self.name}:
+            raise InputError(f"key {self.key} is already used by another class")
 
     def do(self, store: Annotations) -> None:
         self._old = store.class_info(self.name)

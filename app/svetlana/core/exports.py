@@ -15,8 +15,6 @@ source file is gone the dtype of the stored mask (int32) is used.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from svetlana.core.csvsafe import to_csv_text
 from svetlana.core.errors import InputError, ProjectError
 from svetlana.core.fileio import (
     atomic_open,
@@ -385,11 +384,9 @@ def _summary_csv(
     fields = ["image", "objects", "kept", "removed", "low_confidence"]
     fields += [f"n_{c}" for c in class_names]
     fields += ["keep", "min_confidence", "model", "dtype", "files"]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    for r in results:
-        w.writerow(
+    return to_csv_text(
+        fields,
+        (
             {
                 "image": r.image,
                 "objects": r.objects,
@@ -403,8 +400,9 @@ def _summary_csv(
                 "dtype": r.dtype,
                 "files": ";".join(str(p.relative_to(out_dir)) for p in r.files),
             }
-        )
-    return buf.getvalue()
+            for r in results
+        ),
+    )
 
 
 def saved_predictions(project: Project, model_id: str, images: Sequence[str]) -> dict | None:
@@ -584,15 +582,13 @@ def export_patches(
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(npz, "wb") as f:
         np.savez_compressed(f, **arrays)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["row", "image", "object", "class", "source"])
     store = project.annotations
+    rows = []
     for row, ((im, obj), y) in enumerate(zip(data.keys, data.labels, strict=True)):
         lab = store.get(im, obj)
-        w.writerow([row, im, obj, data.class_names[y], lab.source if lab else ""])
+        rows.append([row, im, obj, data.class_names[y], lab.source if lab else ""])
     csv_path = out_dir / PATCHES_CSV
-    atomic_write_text(csv_path, buf.getvalue())
+    atomic_write_text(csv_path, to_csv_text(["row", "image", "object", "class", "source"], rows))
     n_tiff = 0
     if tiff:
         import tifffile

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import logging
 import shutil
 import time
@@ -15,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from svetlana.core.csvsafe import read_dicts, to_csv_text
 from svetlana.core.errors import InputError, ModelError
 from svetlana.core.fileio import atomic_write_text, atomic_write_with, make_temp_dir
 from svetlana.core.final_class import MODEL, FinalClasses, final_classes, result_classes
@@ -154,11 +153,7 @@ def rows_to_csv(rows: list[dict], class_names: Sequence[str]) -> str:
     fields += [f"p_{c}" for c in class_names]
     fields += ["area", "centroid_z", "centroid_y", "centroid_x"]
     fields += ["bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1", "label", "model"]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
+    return to_csv_text(fields, rows)
 
 
 @dataclass(frozen=True)
@@ -389,7 +384,7 @@ def read_predictions(path: str | Path) -> dict[str, dict[int, dict]]:
     """predictions.csv -> image -> object -> row (class, confidence, probabilities...)."""
     out: dict[str, dict[int, dict]] = {}
     with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
+        for row in read_dicts(f):
             out.setdefault(row["image"], {})[int(row["object"])] = row
     return out
 

@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - Windows
 import numpy as np
 
 from svetlana import __version__
-from svetlana.core.annotations import Annotations, ClassInfo
+from svetlana.core.annotations import Annotations, ClassInfo, validate_class_name
 from svetlana.core.errors import (
     InputError,
     ProjectError,
@@ -255,6 +255,9 @@ class Project:
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise ProjectError("already exists; choose a new project name", path)
+        classes = [validate_class_name(c) for c in classes if c.strip()]  # before any write
+        if len(set(classes)) != len(classes):
+            raise InputError("class names must be different from each other")
         if path.suffix != SUFFIX:
             log.info("project folder %s does not end in %s", path, SUFFIX)
         try:
@@ -274,8 +277,7 @@ class Project:
         project = cls(path, manifest, readonly=False)
         project._acquire_lock()
         for name in classes:
-            if name.strip():
-                project.annotations.add_class(name)
+            project.annotations.add_class(name)
         project.save()
         return project
 

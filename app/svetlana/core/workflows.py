@@ -20,6 +20,7 @@ import numpy as np
 
 from svetlana import __version__
 from svetlana.core.annotations import label_time
+from svetlana.core.csvsafe import to_csv_text
 from svetlana.core.errors import Cancelled, InputError, SvetlanaError, TrainingError
 from svetlana.core.fileio import atomic_write_text
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
@@ -479,8 +480,9 @@ def build_demo(path: str | Path, seed: int = 0, n_objects: int = 200) -> Project
             pick = rng.permutation(ids[truth == k])[:DEMO_LABELS_PER_CLASS]
             changes += [("textures", int(o), cname) for o in pick]
         project.annotations.apply_labels(changes, source="import")
-        truth_rows = "image,object,class\n" + "".join(
-            f"textures,{i},{scene.class_names[c]}\n" for i, c in zip(ids, truth, strict=True)
+        truth_rows = to_csv_text(
+            ["image", "object", "class"],
+            [("textures", int(i), scene.class_names[c]) for i, c in zip(ids, truth, strict=True)],
         )
         atomic_write_text(project.path / "demo_truth.csv", truth_rows)
         project.save()

@@ -170,6 +170,7 @@ class Session(QObject):
         self.selectionChanged.emit(self.selection)
 
     def push(self, cmd: Command) -> None:
+        cmd.check(self.project.annotations)  # raises here: QUndoStack would swallow it
         self.undo_stack.push(_CoreCommand(self, cmd))
 
     def label(self, ids, class_name: str | None) -> None:

@@ -1,0 +1,69 @@
+"""Spreadsheet-safe CSV: the one writer every Svetlana CSV goes through, and its inverse for reading.
+
+A cell that a spreadsheet would read as a formula (OWASP "CSV injection": text starting with
+``=``, ``+``, ``-``, ``@``, tab or carriage return, possibly after spaces) is written with a
+leading single quote, which Excel and LibreOffice show as text. Numbers (``int``/``float``
+values, and text that is exactly a decimal number such as ``-0.5``) are never altered.
+The prefix is reversible: ``restore`` gives back the original text, and a text that itself
+starts with a quote before a trigger gets one more quote, so every string round-trips.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TextIO
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _needs_prefix(text: str) -> bool:
+    if text.startswith("'"):
+        return _needs_prefix(text[1:])
+    stripped = text.lstrip(" ")
+    return bool(stripped) and stripped[0] in TRIGGERS and not _NUMBER.fullmatch(stripped)
+
+
+def neutralise(value: Any) -> Any:
+    """The cell to write for ``value``: text that would run as a formula gets a leading ``'``."""
+    if isinstance(value, str) and _needs_prefix(value):
+        return "'" + value
+    return value
+
+
+def restore(text: str) -> str:
+    """The original text of a cell written by ``neutralise`` (other text is returned as is)."""
+    if text.startswith("'") and _needs_prefix(text[1:]):
+        return text[1:]
+    return text
+
+
+def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> str:
+    """CSV text (``\\n`` line ends) of ``header`` and ``rows`` (sequences, or mappings keyed by
+    the header's names; a missing key is an empty cell), every cell neutralised."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    # With "\n" line ends the csv module leaves a lone "\r" unquoted, which readers take for
+    # a line end: a row holding one is written fully quoted (valid CSV, read back the same).
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in itertools.chain([header], rows):
+        if isinstance(row, Mapping):
+            cells = [row.get(h, "") for h in header]
+        else:
+            cells = list(row)
+        cells = [neutralise(c) for c in cells]
+        (quoted if any(isinstance(c, str) and "\r" in c for c in cells) else w).writerow(cells)
+    return buf.getvalue()
+
+
+def read_dicts(f: TextIO, **kwargs: Any) -> Iterator[dict[str, str]]:
+    """``csv.DictReader`` over ``f`` with every key and value restored (see ``restore``)."""
+    for row in csv.DictReader(f, **kwargs):
+        yield {
+            restore(k) if isinstance(k, str) else k: restore(v) if isinstance(v, str) else v
+            for k, v in row.items()
+        }
