@@ -164,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a model on the labelled objects")
     s.add_argument("bundle", type=Path)
     s.add_argument(
-        "--arch", default=d.arch, help="minimal, resnet18, resnet34, resnet50, or a .pt/.ts FILE"
+        "--arch",
+        default=d.arch,
+        help="a built-in network, or a .pt FILE holding a state_dict of one (weights only)",
     )
     s.add_argument("--epochs", type=int, default=d.epochs)
     s.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -566,7 +568,8 @@ def _add_export_parsers(sub) -> None:
     )
 
     s = sub.add_parser(
-        "export-model", help="write a model as TorchScript + card.json to use without Svetlana"
+        "export-model",
+        help="write a model as ONNX (runs without Svetlana) + weights.pt + card.json",
     )
     s.add_argument("bundle", type=Path)
     s.add_argument("--model", help="model name (default: the newest)")

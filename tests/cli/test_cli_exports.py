@@ -120,9 +120,14 @@ def test_export_patches_and_model_round_trip(bundle, tmp_path):
     assert code == 1 and "no trained model" in err and not (tmp_path / "m").exists()
     ok("train", bundle, *FAST)
     ok("export-model", bundle, "--out", tmp_path / "m")
-    assert {p.name for p in (tmp_path / "m").iterdir()} == {"model.ts", "card.json", "README.txt"}
-    # Fine-tune from the exported TorchScript, then predict with the result.
-    out = ok("train", bundle, *FAST, "--arch", tmp_path / "m" / "model.ts", "--name", "tuned")
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {
+        "model.onnx",
+        "weights.pt",
+        "card.json",
+        "README.txt",
+    }
+    # Fine-tune from the exported weights, then predict with the result.
+    out = ok("train", bundle, *FAST, "--arch", tmp_path / "m" / "weights.pt", "--name", "tuned")
     assert out.strip().splitlines()[-1] == "tuned"
     ok("export-mask", bundle, "--model", "tuned", "--keep", "dim", "--out", tmp_path / "t")
     assert (tmp_path / "t" / "cells_filtered.tif").exists()

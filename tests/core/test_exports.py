@@ -1,10 +1,9 @@
-"""Exports: filtered / per-class masks keep original ids and dtype; patches and TorchScript round trip."""
+"""Exports: filtered / per-class masks keep original ids and dtype; patches and ONNX round trip."""
 
 from __future__ import annotations
 
 import csv
 import shutil
-import warnings
 
 import numpy as np
 import pytest
@@ -224,9 +223,22 @@ def test_exported_patches_reload_identical(bundle, tmp_path):
     assert r.tiff_files == 12 and r.class_counts == {"bright": 6, "dim": 6}
 
 
-def test_torchscript_export_gives_the_same_probabilities_and_fine_tunes(bundle, tmp_path):
+def _onnx_logits(path, patches: np.ndarray) -> np.ndarray:
+    """Run an exported model as a user would, with onnxruntime alone (no torch, no Svetlana)."""
+    ort = pytest.importorskip("onnxruntime")
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["logits"], {"patches": np.ascontiguousarray(patches, np.float32)})[0]
+
+
+def _torch_logits(model, patches: np.ndarray) -> np.ndarray:
     import torch
 
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(patches)).numpy()
+
+
+def test_onnx_export_gives_the_torch_outputs_and_the_weights_fine_tune(bundle, tmp_path):
     from svetlana.core.models import load_checkpoint
     from svetlana.core.predicting import load_model
     from svetlana.core.prediction import predict_probabilities
@@ -234,25 +246,50 @@ def test_torchscript_export_gives_the_same_probabilities_and_fine_tunes(bundle, 
     project = bundle["project"]
     model, card = load_model(project, bundle["model"])
     r = export_model(project, tmp_path, bundle["model"])
-    assert {p.name for p in r.files} == {"model.ts", "card.json", "README.txt"}
-    data = training_set(project, card["patch_size"])
-    expected = predict_probabilities(model, data.patches)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is what users have
-        ts = torch.jit.load(str(tmp_path / "model.ts"), map_location="cpu").eval()
-    with torch.no_grad():
-        got = torch.softmax(ts(torch.from_numpy(data.patches)), dim=1).numpy()
-    np.testing.assert_allclose(got, expected, atol=1e-5)
-    # The folder is a model Svetlana loads as it is, with the card's classes.
+    assert {p.name for p in r.files} == {"model.onnx", "weights.pt", "card.json", "README.txt"}
+    data = training_set(project, card["patch_size"])  # the real patches of the labelled objects
+    for batch in (data.patches[:1], data.patches):  # the batch size is free in the file
+        np.testing.assert_allclose(
+            _onnx_logits(tmp_path / "model.onnx", batch), _torch_logits(model, batch), atol=1e-4
+        )
+    readme = (tmp_path / "README.txt").read_text()
+    assert "onnxruntime" in readme and "99.8th percentiles" in readme
+    # The folder is a model Svetlana loads as it is (weights only), with the card's classes.
     again, card2 = load_checkpoint(tmp_path)
-    assert card2["classes"] == ["bright", "dim"] and card2["architecture"] == "torchscript"
+    assert card2["classes"] == ["bright", "dim"] and card2["architecture"] == card["architecture"]
+    assert card2["onnx"]["input"] == "patches"
+    expected = predict_probabilities(model, data.patches)
     np.testing.assert_allclose(predict_probabilities(again, data.patches), expected, atol=1e-5)
-    assert "torch.jit.load" in (tmp_path / "README.txt").read_text()
-    # ... and a network to fine-tune (svetlana train --arch DIR/model.ts).
-    tuned = train_project(project, FAST, arch_file=tmp_path / "model.ts", name="tuned")
-    assert tuned.card["architecture"] == "torchscript"
+    # ... and weights.pt a network to fine-tune (svetlana train --arch DIR/weights.pt).
+    tuned = train_project(project, FAST, arch_file=tmp_path / "weights.pt", name="tuned")
+    assert tuned.card["architecture"] == card["architecture"]
     _, preds = project_predictions(project, "tuned", ["cells"])
     assert preds["cells"].probs.shape == (12, 2)
+
+
+def test_onnx_export_of_a_3d_model_gives_the_torch_outputs(tmp_path):
+    from svetlana.core.predicting import load_model
+    from svetlana.core.synthetic import sphere_scene
+
+    scene = sphere_scene(n_objects=12, seed=0)
+    ip, mp = tmp_path / "s.tif", tmp_path / "s_masks.tif"
+    tifffile.imwrite(ip, scene.image[0])
+    tifffile.imwrite(mp, scene.labels)
+    with Project.create(tmp_path / "p.svetlana", list(scene.class_names)) as project:
+        project.add_image(ip, mp, spacing=(2.0, 1.0, 1.0))
+        project.annotations.apply_labels(
+            [("s", i, scene.class_names[c]) for i, c in scene.classes.items()], source="import"
+        )
+        trained = train_project(project, TrainingConfig(epochs=2, val_fraction=0.0, seed=0))
+        model, card = load_model(project, trained.id)
+        export_model(project, tmp_path / "out", trained.id)
+        data = training_set(project, card["patch_size"])
+    assert data.patches.ndim == 5
+    np.testing.assert_allclose(
+        _onnx_logits(tmp_path / "out" / "model.onnx", data.patches),
+        _torch_logits(model, data.patches),
+        atol=1e-4,
+    )
 
 
 def test_stardist_3d_filtered_mask_keeps_the_input_ids(tmp_path):

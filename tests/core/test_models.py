@@ -6,7 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -16,7 +15,6 @@ from svetlana.core.models import (  # noqa: E402
     ARCHITECTURES,
     build_model,
     count_parameters,
-    export_torchscript,
     load_checkpoint,
     load_user_network,
     save_checkpoint,
@@ -80,18 +78,29 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path: Path, arch: str
     assert set(state) == set(model.state_dict())
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_torchscript_checkpoint_round_trip(tmp_path: Path) -> None:
-    model = build_model("minimal", 2, 2, 2).eval()
-    x = np.random.default_rng(0).normal(size=(3, 2, 16, 16)).astype(np.float32)
-    export_torchscript(model, x, tmp_path / "net.ts")
-    scripted = torch.jit.load(str(tmp_path / "net.ts"))
-    save_checkpoint(tmp_path / "m", scripted, _card())
-    assert (tmp_path / "m" / "model.ts").exists() and not (tmp_path / "m" / "weights.pt").exists()
-    loaded, card = load_checkpoint(tmp_path / "m")
-    assert card["architecture"] == "torchscript"
-    with torch.no_grad():
-        assert torch.allclose(model(torch.from_numpy(x)), loaded(torch.from_numpy(x)))
+def _script(model, path: Path) -> Path:
+    """A TorchScript file as earlier Svetlana versions (and PyTorch users) wrote them."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(model).save(str(path))
+    return path
+
+
+def test_torchscript_model_of_an_earlier_version_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    _script(build_model("minimal", 2, 2, 2), folder / "model.ts")
+    (folder / "card.json").write_text(json.dumps({**_card(), "architecture": "torchscript"}))
+    with pytest.raises(UnsafeFileError, match="TorchScript program") as info:
+        load_checkpoint(folder)
+    assert str(folder) in str(info.value) and "train a new model" in str(info.value)
+    # A model.ts planted beside valid weights is refused as well.
+    save_checkpoint(tmp_path / "w", build_model("minimal", 2, 2, 2), _card())
+    _script(build_model("minimal", 2, 2, 2), tmp_path / "w" / "model.ts")
+    with pytest.raises(UnsafeFileError):
+        load_checkpoint(tmp_path / "w")
 
 
 def test_tampered_weights_are_refused_without_running_them(tmp_path: Path) -> None:
@@ -156,14 +165,19 @@ def test_user_state_dict_with_wrong_channels_or_dims_is_explained(tmp_path: Path
         load_user_network(tmp_path / "other.pt", in_channels=2, n_classes=2, ndim=2)
 
 
-def test_user_torchscript_network_is_accepted(tmp_path: Path) -> None:
-    model = build_model("minimal", 2, 2, 2).eval()
-    export_torchscript(model, np.zeros((1, 2, 16, 16), np.float32), tmp_path / "net.pt")
-    arch, loaded = load_user_network(tmp_path / "net.pt", in_channels=2, n_classes=2, ndim=2)
-    assert arch == "torchscript"
-    x = torch.randn(2, 2, 16, 16)
-    with torch.no_grad():
-        assert torch.allclose(model(x), loaded.eval()(x))
+@pytest.mark.parametrize("name", ["net.ts", "net.pt", "net.pth"])
+def test_user_torchscript_network_is_refused_with_a_way_out(tmp_path: Path, name) -> None:
+    path = _script(build_model("minimal", 2, 2, 2), tmp_path / name)
+    with pytest.raises(UnsafeFileError, match=r"TorchScript program") as info:
+        load_user_network(path, in_channels=2, n_classes=2, ndim=2)
+    assert str(path) in str(info.value)
+    assert "torch.save(model.state_dict(), path)" in str(info.value)
+
+
+def test_a_file_that_is_not_weights_says_how_to_convert(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch")
+    with pytest.raises(ModelError, match=r"torch.save\(model.state_dict\(\), path\)"):
+        load_user_network(tmp_path / "model.onnx", in_channels=2, n_classes=2, ndim=2)
 
 
 def test_user_pickle_is_refused_with_a_way_out(tmp_path: Path) -> None:
@@ -184,23 +198,3 @@ def test_raw_pickled_model_is_refused(tmp_path: Path) -> None:
     torch.save(build_model("minimal", 2, 2, 2), tmp_path / "whole.pt")
     with pytest.raises(UnsafeFileError):
         load_user_network(tmp_path / "whole.pt", in_channels=2, n_classes=2, ndim=2)
-
-
-def test_exported_torchscript_can_be_fine_tuned_with_live_batchnorm(tmp_path):
-    """Export scripts the network, so an imported model's BatchNorm learns again in training."""
-    import torch
-
-    from svetlana.core.models import build_model, export_torchscript
-
-    model = build_model("minimal", 2, 2, 2)
-    x = np.random.default_rng(0).random((4, 2, 16, 16), dtype=np.float32)
-    export_torchscript(model, x, tmp_path / "m.ts")
-    ts = torch.jit.load(str(tmp_path / "m.ts"))
-    with torch.no_grad():
-        assert torch.allclose(ts(torch.from_numpy(x)), model.eval()(torch.from_numpy(x)), atol=1e-6)
-    ts.train()
-    bn = next(m for m in ts.modules() if "BatchNorm" in m.original_name)
-    before = bn.running_mean.clone()
-    with torch.no_grad():
-        ts(torch.from_numpy(x))
-    assert not torch.equal(before, bn.running_mean)

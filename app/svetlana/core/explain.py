@@ -43,8 +43,6 @@ def gradcam(model, patch: np.ndarray, target: int | None = None) -> np.ndarray:
     patch = np.asarray(patch, dtype=np.float32)
     if patch.ndim not in (3, 4):
         raise InputError(f"a patch is (C, Y, X) or (C, Z, Y, X), not shape {patch.shape}")
-    if isinstance(model, torch.jit.ScriptModule):
-        raise ModelError("explanations are not available for TorchScript networks")
     module, where = _feature_module(model)
     captured: list = []
 

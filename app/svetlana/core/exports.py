@@ -1,4 +1,4 @@
-"""Use a classifier's results outside Svetlana: filtered and per-class masks, patches, TorchScript.
+"""Use a classifier's results outside Svetlana: filtered and per-class masks, patches, ONNX model.
 
 Filtered masks keep the *original* object ids: a kept object has the same value as in the mask
 the user imported, so the result opens as a cleaned segmentation in Fiji, napari or Cellpose.
@@ -27,7 +27,6 @@ from svetlana.core.csvsafe import to_csv_text
 from svetlana.core.errors import InputError, ProjectError
 from svetlana.core.fileio import (
     atomic_open,
-    atomic_write_json,
     atomic_write_text,
     atomic_write_with,
 )
@@ -47,7 +46,8 @@ FILTERED_SUFFIX = "_filtered"
 SUMMARY_CSV = "filter_summary.csv"
 PATCHES_NPZ = "patches.npz"
 PATCHES_CSV = "patches.csv"
-MODEL_FILE = "model.ts"
+ONNX_FILE = "model.onnx"
+WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 README_FILE = "README.txt"
 
@@ -645,29 +645,34 @@ def load_patches(path: str | Path) -> PatchSet:
 # ---- model exchange --------------------------------------------------------------------
 
 _README = """\
-Svetlana model {model_id} exported as TorchScript ({created}).
+Svetlana model {model_id}, exported {created}.
 Classes, in output order: {classes}
-Input: float32 tensor (N, {in_channels}, {shape_text}) = (N, C+1, {axes_text}).
+
+Files
+  model.onnx   the network as ONNX (operators and weights, no code): runs in any ONNX runtime
+  weights.pt   the same weights as a plain PyTorch state_dict ({architecture}); fine-tune them
+               in another project with:  svetlana train OTHER.svetlana --arch weights.pt
+  card.json    classes, patch size, normalisation, training settings and metrics
+
+Input "patches": float32 (N, {in_channels}, {shape_text}) = (N, C+1, {axes_text}).
   {image_channels}: the image around the object's centroid (rounded), normalised per
   image and per channel: (x - p1) / (p99.8 - p1), clipped to [-1, 5], where p1 and p99.8
   are the 1st and 99.8th percentiles of that channel over the whole image (subsampled to
   about two million pixels on big images). Pixels outside the image are 0.
   Channel {mask_channel} (last): 1 on the pixels of the object, 0 elsewhere.
   Patch size {patch_size} px{spacing_note}.
-Output: logits (N, {n_classes}); softmax over dim 1 gives the probability of each class.
+Output "logits": (N, {n_classes}); softmax over dim 1 gives the probability of each class.
 
-Run it without Svetlana (only PyTorch and NumPy):
+Run it without Svetlana (pip install onnxruntime numpy):
 
-    import numpy as np, torch
-    model = torch.jit.load("model.ts", map_location="cpu").eval()
+    import numpy as np, onnxruntime as ort
+    session = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
     patches = np.zeros((1, {in_channels}, {shape_text}), np.float32)  # fill as described above
-    with torch.no_grad():
-        p = torch.softmax(model(torch.from_numpy(patches)), dim=1).numpy()
+    logits = session.run(["logits"], {{"patches": patches}})[0]
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
     classes = {classes_list}
     print(classes[p.argmax(1)[0]], p.max(1)[0])
-
-card.json holds the classes, patch size, normalisation, training settings and metrics.
-Fine-tune it in another project with:  svetlana train OTHER.svetlana --arch model.ts
 """
 
 
@@ -679,12 +684,13 @@ class ModelExport:
 
 
 def export_model(project: Project, out_dir: str | Path, model_id: str | None = None) -> ModelExport:
-    """Write ``model.ts`` (TorchScript), ``card.json`` and ``README.txt`` into ``out_dir``.
+    """Write ``model.onnx``, ``weights.pt`` (state_dict), ``card.json`` and ``README.txt``.
 
-    The folder is itself a loadable model (``models.load_checkpoint``) and a network file for
-    ``svetlana train --arch DIR/model.ts``.
+    The ONNX file runs without Svetlana; the folder is also a model Svetlana loads
+    (``models.load_checkpoint``) and ``weights.pt`` a network for ``train --arch``.
     """
-    from svetlana.core.models import TORCHSCRIPT, export_torchscript
+    from svetlana.core.models import save_checkpoint
+    from svetlana.core.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
     from svetlana.core.predicting import load_model
 
     model_id = project.resolve_model(model_id)
@@ -699,16 +705,15 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
     except (KeyError, TypeError, ValueError) as exc:
         raise ProjectError(f"the model card lacks {exc}", project.model_dir(model_id)) from exc
     example = np.zeros((2, in_channels, *shape), np.float32)
-    ts_path = out_dir / MODEL_FILE
-    export_torchscript(model, example, ts_path)
+    onnx_path = out_dir / ONNX_FILE
+    export_onnx(model, example, onnx_path)
     new_card = {
         **card,
-        "architecture": TORCHSCRIPT,
-        "source_architecture": card.get("architecture"),
         "exported_from": {"project": project.name, "model": model_id, "date": now_iso()},
         "input_layout": "N, C+1, " + ("Z, Y, X" if len(shape) == 3 else "Y, X"),
+        "onnx": {"file": ONNX_FILE, "input": INPUT_NAME, "output": OUTPUT_NAME, "opset": OPSET},
     }
-    atomic_write_json(out_dir / CARD_FILE, new_card)
+    save_checkpoint(out_dir, model, new_card)  # weights.pt, then card.json
     spacing = ""
     if len(shape) == 3:
         spacing = f" in Y/X; {shape[0]} planes in Z (scaled by the voxel spacing)"
@@ -717,6 +722,7 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
         created=now_iso(),
         classes=", ".join(classes),
         classes_list=repr(classes),
+        architecture=card.get("architecture"),
         in_channels=in_channels,
         shape_text=", ".join(map(str, shape)),
         axes_text="Z, Y, X" if len(shape) == 3 else "Y, X",
@@ -727,4 +733,5 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
         n_classes=len(classes),
     )
     atomic_write_text(out_dir / README_FILE, readme)
-    return ModelExport(model_id, out_dir, (ts_path, out_dir / CARD_FILE, out_dir / README_FILE))
+    files = (onnx_path, out_dir / WEIGHTS_FILE, out_dir / CARD_FILE, out_dir / README_FILE)
+    return ModelExport(model_id, out_dir, files)

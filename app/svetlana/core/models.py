@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import pickle
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from svetlana.core._torch import load_torch
 from svetlana.core.errors import ModelError, UnsafeFileError
-from svetlana.core.fileio import atomic_open, atomic_write_json, atomic_write_with, read_json
+from svetlana.core.fileio import atomic_open, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
 ARCHITECTURES: tuple[str, ...] = ("small", "minimal", "resnet18", "resnet34", "resnet50")
-TORCHSCRIPT = "torchscript"
 WEIGHTS_FILE = "weights.pt"
-TORCHSCRIPT_FILE = "model.ts"
 CARD_FILE = "card.json"
+# What earlier versions stored for a TorchScript network: a program, never loaded any more.
+TORCHSCRIPT = "torchscript"
+TORCHSCRIPT_FILE = "model.ts"
 # Layers a user network may differ in (number of classes) when fine-tuning.
 _HEAD_KEYS = ("fc.weight", "fc.bias")
 _CONVERT_HINT = (
-    "save it with torch.save(model.state_dict(), path) or torch.jit.script(model).save(path)"
+    f"Svetlana imports only the weights of a {', '.join(ARCHITECTURES)} network: "
+    "save them with torch.save(model.state_dict(), path)"
+)
+_PROGRAM_MESSAGE = (
+    "refused: this is a TorchScript program, and Svetlana never runs code from a model file"
 )
 
 
@@ -51,49 +53,31 @@ def count_parameters(model) -> int:
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
-@contextlib.contextmanager
-def _quiet_jit() -> Iterator[None]:
-    # torch.jit is deprecated upstream but remains the only portable, code-free model format.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        yield
-
-
-def _is_script_module(obj: Any) -> bool:
-    torch = load_torch()
-
-    return isinstance(obj, torch.jit.ScriptModule)
-
-
 def _is_torchscript_archive(path: Path) -> bool:
+    """A TorchScript program (a zip with Python ``code/`` and ``constants.pkl``)."""
     try:
         with zipfile.ZipFile(path) as zf:
-            return any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
+            return any(
+                n.endswith("constants.pkl") or "/code/" in n or n.startswith("code/")
+                for n in zf.namelist()
+            )
     except (zipfile.BadZipFile, OSError):
         return False
 
 
 def save_checkpoint(folder: Path, model_or_state_dict, card: dict) -> None:
-    """Write ``weights.pt`` (or ``model.ts`` for TorchScript) then ``card.json``, atomically."""
+    """Write ``weights.pt`` (a plain state_dict) then ``card.json``, atomically."""
     torch = load_torch()
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    card = dict(card)
-    if _is_script_module(model_or_state_dict):
-        module = model_or_state_dict.cpu()
-        with _quiet_jit():
-            atomic_write_with(folder / TORCHSCRIPT_FILE, lambda p: torch.jit.save(module, str(p)))
-        card["architecture"] = TORCHSCRIPT
-    else:
-        state = model_or_state_dict
-        if hasattr(state, "state_dict"):
-            state = state.state_dict()
-        state = {k: v.detach().cpu().clone() for k, v in state.items()}
-        with atomic_open(folder / WEIGHTS_FILE, "wb") as f:
-            torch.save(state, f)
-    atomic_write_json(folder / CARD_FILE, card)
+    state = model_or_state_dict
+    if hasattr(state, "state_dict"):
+        state = state.state_dict()
+    state = {k: v.detach().cpu().clone() for k, v in state.items()}
+    with atomic_open(folder / WEIGHTS_FILE, "wb") as f:
+        torch.save(state, f)
+    atomic_write_json(folder / CARD_FILE, dict(card))
 
 
 def _starts_with_pickle(path: Path) -> bool:
@@ -109,6 +93,8 @@ def _safe_load(path: Path) -> Any:
     """``torch.load`` that never runs code from the file."""
     torch = load_torch()
 
+    if _is_torchscript_archive(path):  # torch.load would hand it to torch.jit.load
+        raise UnsafeFileError(_PROGRAM_MESSAGE, path, _CONVERT_HINT)
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise for users
             warnings.simplefilter("ignore", UserWarning)
@@ -125,26 +111,23 @@ def _safe_load(path: Path) -> Any:
         raise ModelError(f"cannot load weights: {exc}", path) from exc
 
 
-def _load_torchscript(path: Path):
-    torch = load_torch()
-
-    try:
-        with _quiet_jit():
-            model = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:
-        raise ModelError(f"cannot load TorchScript network: {exc}", path) from exc
-    return model.eval()
-
-
 def load_checkpoint(folder: Path):
-    """Load a saved model: ``(model in eval mode on CPU, card dict)``."""
+    """Load a saved model: ``(model in eval mode on CPU, card dict)``.
+
+    Only a state_dict of a registry architecture is loaded; a TorchScript model (stored by an
+    earlier version, or put there by someone else) is refused, every time.
+    """
     folder = Path(folder)
     card = read_json(folder / CARD_FILE, error=ModelError)
     if not isinstance(card, dict):
         raise ModelError("model card is not a JSON object", folder / CARD_FILE)
     arch = card.get("architecture")
-    if arch == TORCHSCRIPT:
-        return _load_torchscript(folder / TORCHSCRIPT_FILE), card
+    if arch == TORCHSCRIPT or (folder / TORCHSCRIPT_FILE).exists():
+        raise UnsafeFileError(
+            f"{_PROGRAM_MESSAGE} (a model stored by Svetlana before version 0.2, or replaced)",
+            folder,
+            "train a new model; the project's labels and other models are unaffected",
+        )
     try:
         in_channels, n_classes, ndim = (int(card[k]) for k in ("in_channels", "n_classes", "ndim"))
     except (KeyError, TypeError, ValueError) as exc:
@@ -173,7 +156,9 @@ def _as_state_dict(obj: Any, path: Path) -> dict:
                 obj = obj[key]
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelError("cannot load weights: the file does not hold a state_dict", path)
+        raise ModelError(
+            "cannot load weights: the file does not hold a state_dict", path, _CONVERT_HINT
+        )
     # Weights saved from nn.DataParallel carry a "module." prefix.
     return {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
 
@@ -185,17 +170,20 @@ def _shape_map(model) -> dict[str, tuple[int, ...]]:
 def load_user_network(path: Path, in_channels: int, n_classes: int, ndim: int):
     """A user's network for training: ``(arch_name, model)``.
 
-    Accepts a TorchScript file or a ``state_dict`` of one registry architecture; a state_dict
-    with another number of classes gets a fresh final layer (fine-tuning).
+    Accepts only a ``state_dict`` of one registry architecture, loaded without running code
+    (a TorchScript program, a pickle or any other file is refused); a state_dict with another
+    number of classes gets a fresh final layer (fine-tuning).
     """
     torch = load_torch()
 
     path = Path(path)
     if not path.is_file():
         raise ModelError("network file not found", path)
-    if _is_torchscript_archive(path):
-        return TORCHSCRIPT, _load_torchscript(path).train()
-    state = _as_state_dict(_safe_load(path), path)
+    try:
+        loaded = _safe_load(path)
+    except ModelError as exc:  # not a weights file at all: say what would work
+        raise ModelError(exc.message, path, exc.hint or _CONVERT_HINT) from exc
+    state = _as_state_dict(loaded, path)
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     problems: list[str] = []
     for dims in (ndim, 5 - ndim):
@@ -240,29 +228,3 @@ def load_user_network(path: Path, in_channels: int, n_classes: int, ndim: int):
         else (f"its layers match none of {', '.join(ARCHITECTURES)}")
     )
     raise ModelError(f"cannot use this network: {detail}", path, _CONVERT_HINT)
-
-
-def export_torchscript(model, example_input: np.ndarray, path: Path) -> None:
-    """Script ``model`` (or trace it on ``example_input`` if it cannot be scripted); save atomically.
-
-    Scripting keeps train/eval behaviour (BatchNorm statistics update when an imported model is
-    fine-tuned); a traced module would be frozen in eval mode.
-    """
-    torch = load_torch()
-
-    model = model.cpu().eval()
-    example = torch.from_numpy(np.ascontiguousarray(example_input, dtype=np.float32))
-    try:
-        with _quiet_jit(), torch.no_grad():
-            if _is_script_module(model):
-                traced = model
-            else:
-                try:
-                    traced = torch.jit.script(model)
-                except Exception:  # e.g. a user network with untypeable Python
-                    traced = torch.jit.trace(model, example)
-            traced(example)  # fail here, with a message, rather than in the user's hands
-    except Exception as exc:
-        raise ModelError(f"cannot export the network to TorchScript: {exc}") from exc
-    with _quiet_jit():
-        atomic_write_with(Path(path), lambda p: torch.jit.save(traced, str(p)))

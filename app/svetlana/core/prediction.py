@@ -109,7 +109,7 @@ def _inference_net(model, device: str):
     """(network, layouts): an eval-mode copy with BatchNorm folded into convolutions, or ``model``.
 
     ``layouts`` maps input ndim to the channels-last memory format used on the CPU (None
-    elsewhere). Networks that cannot be traced (TorchScript, dynamic control flow) are used as is.
+    elsewhere). Networks that cannot be traced (dynamic control flow) are used as is.
     """
     torch = load_torch("fx")
 
@@ -117,7 +117,7 @@ def _inference_net(model, device: str):
     try:
         from torch.fx.experimental.optimization import fuse
 
-        if isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
+        if isinstance(model, torch.nn.Module):
             net = fuse(model)  # a traced copy; the caller's model is untouched
     except Exception as exc:  # noqa: BLE001 - any tracing failure: fall back to the model itself
         log.debug("BatchNorm folding skipped: %s", exc)

@@ -35,8 +35,10 @@ class TableExport:
 
 
 def text_cell(value: str) -> str:
-    """A text cell a spreadsheet will not run as a formula (a leading ' before = + - @)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """A text cell a spreadsheet will not run as a formula (see ``csvsafe.neutralise``)."""
+    from svetlana.core.csvsafe import neutralise
+
+    return neutralise(value)
 
 
 def _check_images(project, images: Sequence[str] | None) -> list[str]:

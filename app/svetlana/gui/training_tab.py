@@ -123,8 +123,9 @@ class TrainingTab(QWidget):
             "The network that learns to tell your classes apart.\n"
             "Minimal CNN: small and fast, enough for most stainings.\n"
             "ResNets: bigger; worth it for subtle differences, best with a GPU.\n"
-            "Load network file: start from a network saved by Svetlana or PyTorch\n"
-            "(TorchScript .ts/.pt or a state_dict .pt) and fine-tune it on your labels."
+            "Load network file: start from the weights of one of these networks\n"
+            "(a state_dict .pt, e.g. an exported weights.pt) and fine-tune them on your labels.\n"
+            "Files that hold a program (TorchScript, pickles) are refused."
         )
         self._arch_index = 0
         self.arch.currentIndexChanged.connect(self._on_arch_changed)
@@ -345,7 +346,7 @@ class TrainingTab(QWidget):
         return data if data not in ARCHITECTURES and data != LOAD_FILE else None
 
     def set_arch_file(self, path: str | Path | None) -> None:
-        """Train from a network file (TorchScript or state_dict); ``None`` goes back to the registry."""
+        """Train from a weights file (a state_dict); ``None`` goes back to the registry."""
         with QSignalBlocker(self.arch):
             idx = self.arch.findData(str(self._arch_file)) if self._arch_file else -1
             if idx >= 0:
@@ -365,7 +366,7 @@ class TrainingTab(QWidget):
             self._arch_index = index
             return
         path, _ = QFileDialog.getOpenFileName(
-            self, "Network to fine-tune", "", "PyTorch networks (*.pt *.pth *.ts);;All files (*)"
+            self, "Network to fine-tune", "", "PyTorch weights (*.pt *.pth);;All files (*)"
         )
         if path:
             self.set_arch_file(path)
