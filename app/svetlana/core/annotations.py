@@ -2,20 +2,25 @@
 
 The store is journalled: every accepted change is appended (and fsynced) to
 ``annotations.journal`` before it is applied in memory, so a label survives a kill -9.
+Several changes made at once (a selection, an import inside ``transaction()``) are one batch
+record carrying their count and SHA-256: after a crash, replay applies all of them or none.
 Replaying the journal is idempotent, which makes compaction (rewrite the CSV, then
 truncate the journal) safe at any point of a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
+import hashlib
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from svetlana.core.csvsafe import restore, to_csv_text
 from svetlana.core.errors import InputError, ProjectError
@@ -120,6 +125,7 @@ class Annotations:
         self._journal = journal
         self.listeners: list[Callable[[set[Key] | None], None]] = []
         self.dirty = False
+        self._pending: list[dict] | None = None  # records of an open transaction
 
     # ---- reading ---------------------------------------------------------------
     @property
@@ -169,11 +175,33 @@ class Annotations:
 
     # ---- low-level mutation (journalled) ----------------------------------------
     def _journal_write(self, records: list[dict]) -> None:
-        if self._journal is None:
+        if self._pending is not None:
+            self._pending.extend(records)
             return
-        # One write per record keeps each line whole; a torn final line is skipped on replay.
-        for rec in records:
-            append_line_durable(self._journal, json.dumps(rec, separators=(",", ":")))
+        if self._journal is None or not records:
+            return
+        # One fsynced line per change; several records go as one batch line (all or nothing).
+        rec = records[0] if len(records) == 1 else batch_record(records)
+        append_line_durable(self._journal, json.dumps(rec, separators=(",", ":")))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Changes made inside are journalled as one batch record when the block ends: after a
+        crash, replay applies all of them or none. On an error they are undone in memory."""
+        if self._pending is not None:  # nested: part of the outer transaction
+            yield
+            return
+        classes, labels = list(self._classes), dict(self._labels)
+        self._pending = []
+        try:
+            yield
+            records, self._pending = self._pending, None
+            self._journal_write(records)
+        except BaseException:
+            self._pending = None
+            self._classes, self._labels = classes, labels
+            self._notify(None)
+            raise
 
     def _notify(self, keys: set[Key] | None) -> None:
         self.dirty = True
@@ -327,9 +355,10 @@ class Annotations:
              "time": lab.time}
             for (im, o), lab in sorted(moved.items())
         ]  # fmt: skip
-        self._journal_write(records)
-        self._apply_label_records(records)
-        self._class_op({"op": "remove_class", "name": name})
+        with self.transaction():
+            self._journal_write(records)
+            self._apply_label_records(records)
+            self._class_op({"op": "remove_class", "name": name})
         return info, index, moved
 
     # ---- persistence -------------------------------------------------------------
@@ -372,18 +401,30 @@ class Annotations:
             try:
                 if not isinstance(rec, dict):
                     raise TypeError("not a record")
-                if rec.get("op") == "label":
-                    if rec.get("class") is not None and rec["class"] not in self.class_names:
-                        continue
-                    self._apply_label_records([_checked_label_record(rec)])
-                else:
-                    self._apply_class_record(_checked_class_record(rec))
-            except (KeyError, TypeError, ValueError, OverflowError) as exc:
-                # We only write well-formed records: a malformed one is damage, not a change.
-                log.warning("skipping malformed journal line %d (%s)", i + 1, exc)
+                batch = _checked_batch(rec) if rec.get("op") == "batch" else [rec]
+            except (KeyError, TypeError, ValueError) as exc:
+                # A batch whose length or checksum does not match was never accepted whole.
+                log.warning("skipping damaged journal line %d (%s)", i + 1, exc)
                 continue
-            n += 1
+            for r in batch:
+                n += self._replay_record(r, i + 1)
         return n
+
+    def _replay_record(self, rec: Any, line: int) -> int:
+        try:
+            if not isinstance(rec, dict):
+                raise TypeError("not a record")
+            if rec.get("op") == "label":
+                if rec.get("class") is not None and rec["class"] not in self.class_names:
+                    return 0
+                self._apply_label_records([_checked_label_record(rec)])
+            else:
+                self._apply_class_record(_checked_class_record(rec))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            # We only write well-formed records: a malformed one is damage, not a change.
+            log.warning("skipping malformed journal record on line %d (%s)", line, exc)
+            return 0
+        return 1
 
     def to_csv_text(self) -> str:
         return to_csv_text(
@@ -393,6 +434,25 @@ class Annotations:
 
     def write_csv(self, path: Path) -> None:
         atomic_write_text(path, self.to_csv_text())
+
+
+def _digest(records: list) -> str:
+    text = json.dumps(records, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def batch_record(records: list[dict]) -> dict:
+    """One journal record carrying several changes, with their count and SHA-256."""
+    return {"op": "batch", "n": len(records), "sha256": _digest(records), "records": records}
+
+
+def _checked_batch(r: dict) -> list:
+    records = r["records"]
+    if not isinstance(records, list) or r.get("n") != len(records):
+        raise ValueError("batch length does not match")
+    if r.get("sha256") != _digest(records):
+        raise ValueError("batch checksum does not match")
+    return records
 
 
 def _checked_label_record(r: dict) -> dict:

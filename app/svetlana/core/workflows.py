@@ -60,7 +60,8 @@ def _unknown_classes_message(unknown: Sequence[str], classes: Sequence[str]) -> 
 
 
 def import_labels(project: Project, csv_path: str | Path, *, add_classes: bool = False) -> int:
-    """Import image,object,class rows; everything is checked before anything is changed.
+    """Import image,object,class rows: everything is checked before anything is changed, and
+    the file's labels (and new classes) are applied as one transaction, even if killed.
 
     A class name the project lacks is refused (with the nearest existing name: ``smal`` ->
     ``small``) unless ``add_classes``; a project without any class yet takes the CSV's.
@@ -100,13 +101,14 @@ def import_labels(project: Project, csv_path: str | Path, *, add_classes: bool =
             validate_class_name(cls)
         except InputError as exc:
             raise InputError(exc.message, csv_path) from None
-    for cls in new_classes:
-        store.add_class(cls)
     by_class: dict[str, list] = {}
     for r in rows:
         by_class.setdefault(r["class"], []).append((r["image"], r["object"], r["class"]))
-    for changes in by_class.values():
-        store.apply_labels(changes, source="import")
+    with store.transaction():  # one journal record: a kill leaves all of the file or none
+        for cls in new_classes:
+            store.add_class(cls)
+        for changes in by_class.values():
+            store.apply_labels(changes, source="import")
     project.save()
     return len(rows)
 
