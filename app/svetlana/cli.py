@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", help="name in the project (default: the image file's stem)")
     s.add_argument("--axes", help="axes of the image, e.g. ZCYX or YXC (default: inferred)")
     s.add_argument("--spacing", type=_spacing, help="voxel size Z,Y,X (3D) when the file lacks it")
+    s.add_argument(
+        "--force-mask",
+        action="store_true",
+        help="use the mask even if it looks like an intensity image (skip that check)",
+    )
 
     s = sub.add_parser("import-labels", help="import labels from a CSV (image,object,class)")
     s.add_argument("bundle", type=Path)
@@ -280,7 +285,9 @@ def cmd_init(a, out: TextIO, progress) -> int:
 
 def cmd_add(a, out: TextIO, progress) -> int:
     with _open(a.bundle) as project:
-        e = project.add_image(a.image, a.mask, name=a.name, axes=a.axes, spacing=a.spacing)
+        e = project.add_image(
+            a.image, a.mask, name=a.name, axes=a.axes, spacing=a.spacing, force_mask=a.force_mask
+        )
     dims = "x".join(map(str, e.shape))
     print(
         f"added {e.name!r}: {dims}, {plural(e.channels, 'channel')}, {plural(e.n_objects, 'object')}"

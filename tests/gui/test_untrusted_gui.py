@@ -38,3 +38,34 @@ def test_training_tab_refuses_a_network_program_with_a_dialog(
         assert "TorchScript program" in shown_errors[-1] and path.name in shown_errors[-1], name
         assert victim.unchanged(), name
     assert project.model_ids() == [] and not (project.path / "models").exists()
+
+
+def test_new_project_dialog_refuses_swapped_files_until_the_user_insists(
+    qtbot, tmp_path, shown_errors
+):
+    import tifffile
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from svetlana.core.synthetic import texture_scene
+    from svetlana.gui.new_project_dialog import NewProjectDialog
+
+    scene = texture_scene(seed=1)
+    tifffile.imwrite(tmp_path / "cells.tif", scene.image[0])
+    tifffile.imwrite(tmp_path / "cells_masks.tif", scene.labels)
+    dialog = NewProjectDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.add_pair(tmp_path / "cells_masks.tif", tmp_path / "cells.tif", "cells")  # swapped
+    dialog.set_destination(tmp_path / "p.svetlana")
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(shown_errors), timeout=20000)
+    assert "swapped" in shown_errors[-1] and "Use the masks as they are" in shown_errors[-1]
+    assert dialog.project is None and not (tmp_path / "p.svetlana").exists()
+    qtbot.waitUntil(lambda: ok.isEnabled(), timeout=5000)
+    dialog.force_mask.setChecked(True)  # the user insists: it really is the mask
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.project is not None, timeout=20000)
+    assert len(shown_errors) == 1
+    dialog.project.close()

@@ -166,30 +166,39 @@ def prepare_image(
     name: str | None = None,
     axes: str | None = None,
     spacing: tuple[float, ...] | None = None,
+    force_mask: bool = False,
 ) -> PreparedImage:
     """Read and check an image/mask pair and measure its objects: the slow part of adding an
-    image, touching no project, so the GUI can run it off the main thread."""
-    from svetlana.core.images import read_pair
+    image, touching no project, so the GUI can run it off the main thread.
+
+    A mask that looks like an intensity image (swapped arguments) is refused unless
+    ``force_mask``; a JPEG mask always."""
+    from svetlana.core.images import check_label_mask, read_pair
     from svetlana.core.objects import compute_objects
 
     image_path, mask_path = Path(image_path), Path(mask_path)
     name = _check_name(name if name is not None else _default_name(image_path))
     img, mask = read_pair(image_path, mask_path, axes=axes, spacing=spacing)
+    if not force_mask:
+        check_label_mask(mask, image_path)
     table = compute_objects(np.ascontiguousarray(mask.labels), np.ascontiguousarray(img.data))
     return PreparedImage(name, image_path, mask_path, img, mask, table)
 
 
 def prepare_images(pairs, progress=None, cancel=None) -> list[PreparedImage]:
-    """``prepare_image`` for each (image, mask, name[, axes]) pair, with progress and cancel."""
+    """``prepare_image`` for each (image, mask, name[, axes[, force_mask]]) pair, with progress
+    and cancel."""
     from svetlana.core.jobs import Progress
 
     prepared = []
-    for k, (image, mask, name, *axes) in enumerate(pairs):
+    for k, (image, mask, name, *rest) in enumerate(pairs):
         if cancel is not None:
             cancel.raise_if_cancelled()
         if progress is not None:
             progress(Progress("read", k, len(pairs), f"Reading {Path(image).name}…"))
-        prepared.append(prepare_image(image, mask, name or None, axes[0] if axes else None))
+        axes = rest[0] if rest else None
+        force = bool(rest[1]) if len(rest) > 1 else False
+        prepared.append(prepare_image(image, mask, name or None, axes, force_mask=force))
     return prepared
 
 
@@ -464,6 +473,7 @@ class Project:
         name: str | None = None,
         axes: str | None = None,
         spacing: tuple[float, ...] | None = None,
+        force_mask: bool = False,
     ) -> ImageEntry:
         """Copy an image and its mask into the bundle (converted, channel-first); user files untouched."""
         self._require_writable()
@@ -475,7 +485,9 @@ class Project:
 
         if is_zarr(image_path) or is_zarr(mask_path):
             return self.add_zarr(image_path, mask_path, name, spacing)
-        return self.add_prepared(prepare_image(image_path, mask_path, name, axes, spacing))
+        return self.add_prepared(
+            prepare_image(image_path, mask_path, name, axes, spacing, force_mask=force_mask)
+        )
 
     def add_zarr(
         self,

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -127,6 +128,13 @@ class NewProjectDialog(QDialog):
         lay1.addLayout(row)
         lay1.addWidget(self.table)
         lay1.addWidget(hint)
+        self.force_mask = QCheckBox("Use the masks as they are")
+        self.force_mask.setToolTip(
+            "Svetlana refuses a mask that looks like an intensity image (most values scattered in\n"
+            "many pieces, almost no background: usually the image and the mask were swapped).\n"
+            "Tick this only if such a file really is your label mask."
+        )
+        lay1.addWidget(self.force_mask)
 
         # 2. where to save
         self.dest_edit = QLineEdit()
@@ -210,8 +218,10 @@ class NewProjectDialog(QDialog):
             self._add_class_item(n)
 
     def to_read(self) -> list[tuple[Path, Path, str, str | None]]:
-        """The pairs with the axes typed for them (None: inferred), as ``prepare_images`` takes."""
-        return [(*p, self.axes_of(r)) for r, p in enumerate(self.pairs())]
+        """The pairs with the axes typed for them (None: inferred) and whether to skip the mask
+        check, as ``prepare_images`` takes."""
+        force = self.force_mask.isChecked()
+        return [(*p, self.axes_of(r), force) for r, p in enumerate(self.pairs())]
 
     def axes_of(self, row: int) -> str | None:
         item = self.table.item(row, AXES_COLUMN)
