@@ -8,7 +8,7 @@ import io
 from svetlana.core.annotations import read_label_csv
 from svetlana.core.csvsafe import TRIGGERS
 from svetlana.core.predicting import read_predictions
-from tests.conftest import blobs, ok, write_pair
+from tests.conftest import blobs, ok, run_cli, write_pair
 from tests.robustness.helpers import IDS
 
 CLASSES = ("=1+2", "+cmd|' /C calc'!A0")
@@ -45,9 +45,17 @@ def test_formula_class_names_round_trip_neutralised(tmp_path):
     ok("-q", "train", bundle, "--epochs", "2", "--val-fraction", "0", "--device", "cpu")
     out = tmp_path / "out"
     ok("-q", "predict", bundle, "--out", out, "--device", "cpu")
+    ok("-q", "predict", bundle, "--device", "cpu")  # saved in the bundle, for export-table
     ok("export-labels", bundle, tmp_path / "exported.csv")
     ok("-q", "export-mask", bundle, "--keep", CLASSES[0], "--out", tmp_path / "masks")
     ok("-q", "export-patches", bundle, "--out", tmp_path / "patches")
+    ok("-q", "export-table", bundle, "--out", tmp_path / "tables")
+    ok("-q", "measure", bundle, "--out", tmp_path / "measure")
+    folder = tmp_path / "folder"  # a folder prediction with one unreadable pair: errors.csv
+    write_pair(folder, "=good", image, labels)
+    (folder / "@bad.tif").write_bytes(b"not a tiff")
+    (folder / "@bad_masks.tif").write_bytes(b"not a tiff")
+    run_cli("-q", "predict", bundle, "--folder", folder, "--out", tmp_path / "fo")
     written = [
         out / "predictions.csv",
         tmp_path / "exported.csv",
@@ -55,10 +63,16 @@ def test_formula_class_names_round_trip_neutralised(tmp_path):
         tmp_path / "patches" / "patches.csv",
         bundle / "annotations.csv",
         *bundle.glob("predictions/*/predictions.csv"),
+        *(tmp_path / "tables").glob("*.csv"),
+        *(tmp_path / "measure").glob("*.csv"),
+        tmp_path / "fo" / "predictions.csv",
+        tmp_path / "fo" / "errors.csv",
     ]
+    assert len(written) >= 12
     for path in written:
         text = path.read_text(encoding="utf-8")
-        assert "'=1+2" in text or "'+cmd" in text or "'@cells" in text, path
+        if not path.name.endswith("_columns.csv"):  # column names only: p_=1+2 is text
+            assert "'=1+2" in text or "'+cmd" in text or "'@" in text or "'=good" in text, path
         assert _formula_cells(path) == [], path
 
     # Our readers give the original names back.

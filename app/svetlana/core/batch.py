@@ -9,9 +9,7 @@ into the ``predictions.csv`` a single-process run writes, with ``run.json`` and 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import os
 import threading
@@ -20,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from svetlana.core.csvsafe import to_csv_text
 from svetlana.core.errors import InputError, ModelError, SvetlanaError
 from svetlana.core.fileio import (
     atomic_open,
@@ -302,12 +301,8 @@ def merge_parts(
     errors = [results[t.image] for t in tasks if not results[t.image].ok]
     err_path = out_dir / ERRORS_FILE
     if errors:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["image", "file", "error"])
-        for r in errors:
-            w.writerow([_cell(r.image), _cell(r.file), _cell(r.error)])
-        atomic_write_text(err_path, buf.getvalue())
+        rows = ([r.image, r.file, r.error] for r in errors)
+        atomic_write_text(err_path, to_csv_text(["image", "file", "error"], rows))
         files.append(err_path)
     elif err_path.exists():
         err_path.unlink()  # from an earlier run whose failed images are now done
@@ -323,8 +318,3 @@ def merge_parts(
         )
     )
     return files
-
-
-def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text (no formula)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -167,12 +167,13 @@ class Results:
 def _read_saved(path: Path, model_classes: Sequence[str]) -> dict[str, _Saved]:
     import csv
 
+    from svetlana.core.csvsafe import read_dicts
     from svetlana.core.errors import ProjectError
 
     per: dict[str, list[dict]] = {}
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
+            for row in read_dicts(f):
                 per.setdefault(row["image"], []).append(row)
     except (OSError, UnicodeDecodeError, csv.Error, KeyError) as exc:
         raise ProjectError(f"the saved predictions cannot be read ({exc})", path) from exc
