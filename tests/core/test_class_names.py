@@ -62,6 +62,6 @@ def test_import_refuses_a_bad_class_name_before_any_change(tmp_path):
     before = snapshot(bundle)
     csv_path = tmp_path / "l.csv"
     csv_path.write_text('image,object,class\ncells,10,"two\nlines"\n')
-    code, _, err = run_cli("import-labels", bundle, csv_path)
+    code, _, err = run_cli("import-labels", bundle, csv_path, "--add-classes")
     assert code == 1 and "line break" in err and str(csv_path) in err
     assert snapshot(bundle) == before

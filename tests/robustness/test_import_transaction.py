@@ -88,7 +88,8 @@ def _import(bundle, csv_path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "app"), str(REPO)]))
     env.setdefault("OMP_NUM_THREADS", "1")
     return subprocess.Popen(
-        [sys.executable, "-m", "svetlana", "-q", "import-labels", str(bundle), str(csv_path)],
+        [sys.executable, "-m", "svetlana", "-q", "import-labels", str(bundle), str(csv_path)]
+        + ["--add-classes"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_RISKY_FIRST = frozenset((*TRIGGERS, " ", "'"))  # the only first characters worth a closer look
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -30,14 +31,14 @@ def _needs_prefix(text: str) -> bool:
 
 def neutralise(value: Any) -> Any:
     """The cell to write for ``value``: text that would run as a formula gets a leading ``'``."""
-    if isinstance(value, str) and _needs_prefix(value):
+    if type(value) is str and value[:1] in _RISKY_FIRST and _needs_prefix(value):
         return "'" + value
     return value
 
 
 def restore(text: str) -> str:
     """The original text of a cell written by ``neutralise`` (other text is returned as is)."""
-    if text.startswith("'") and _needs_prefix(text[1:]):
+    if text[:1] == "'" and _needs_prefix(text[1:]):
         return text[1:]
     return text
 
