@@ -124,7 +124,7 @@ def load_checkpoint(folder: Path):
     arch = card.get("architecture")
     if arch == TORCHSCRIPT or (folder / TORCHSCRIPT_FILE).exists():
         raise UnsafeFileError(
-            f"{_PROGRAM_MESSAGE} (a model stored by Svetlana before version 0.2, or replaced)",
+            f"{_PROGRAM_MESSAGE} (a model stored by an earlier Svetlana, or replaced)",
             folder,
             "train a new model; the project's labels and other models are unaffected",
         )
