@@ -40,6 +40,12 @@ def test_numbers_are_never_altered(value):
     assert to_csv_text(["x"], [[value]]).splitlines()[1] == str(value)
 
 
+def test_numpy_strings_are_text_too():
+    import numpy as np
+
+    assert neutralise(np.array(["=1+2"])[0]) == "'=1+2"
+
+
 def test_plain_text_and_quotes_are_kept():
     for text in ("infected", "class 1", "it's", "'quoted'", "a=b", ""):
         assert neutralise(text) == text and restore(text) == text

@@ -31,7 +31,7 @@ def _needs_prefix(text: str) -> bool:
 
 def neutralise(value: Any) -> Any:
     """The cell to write for ``value``: text that would run as a formula gets a leading ``'``."""
-    if type(value) is str and value[:1] in _RISKY_FIRST and _needs_prefix(value):
+    if isinstance(value, str) and value[:1] in _RISKY_FIRST and _needs_prefix(value):
         return "'" + value
     return value
 
