@@ -8,7 +8,9 @@ seconds and peak memory (the `svetlana predict` target: 5 s / 1 GB end to end), 
 sphere scene. --forest: per scene and seed, a random forest (scikit-learn, 300 trees) trained on
 the scene's labels (drawn from its labelling images, as a user would) and judged on every other
 object of every image, with three column sets: all, robust (raw-intensity columns left out), raw
-(normalised columns left out). Includes a scene of dim vs bright objects under 4 gains/offsets.
+(normalised columns left out), and the ablation shape + the object's raw intensity statistics vs
+shape + the same statistics normalised per image. Includes a scene of dim vs bright objects under
+4 gains/offsets.
 """
 
 from __future__ import annotations
@@ -23,18 +25,22 @@ import time
 import numpy as np
 
 _SPEED = r"""
-import os, resource, sys, time
+import os, sys, time
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[v] = "1"
 import numpy as np
 from svetlana.core.measurements import measure_objects
+def hwm():  # this process's peak resident memory in MB (ru_maxrss would include the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 image, labels = np.load(sys.argv[1]), np.load(sys.argv[2])
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 w, c = time.perf_counter(), time.process_time()
 m = measure_objects(image, labels)
 w, c = time.perf_counter() - w, time.process_time() - c
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(f"{len(m)} {m.values.shape[1]} {w:.2f} {c:.2f} {base / 1024:.0f} {peak / 1024:.0f}")
+print(f"{len(m)} {m.values.shape[1]} {w:.2f} {c:.2f} {base:.0f} {hwm():.0f}")
 """
 
 
@@ -137,7 +143,15 @@ def forest(scene_names: list[str], seeds: list[int]) -> list[dict]:
             test = np.setdiff1d(np.arange(y.size), lab)
             raw = np.array([u == "intensity" for u in units])
             norm = np.array(["norm_" in n for n in names])
-            sets = {"all": np.ones(len(names), bool), "robust": ~raw, "raw": ~norm}
+            shape = np.array([not n.startswith("ch") for n in names])
+            stats = ("mean", "std", "min", "max", "q05", "q25", "median", "q75", "q95")
+            own_raw = np.array([n.split("_", 1)[-1] in stats and n.startswith("ch") for n in names])
+            own_norm = np.array([n.split("_norm_", 1)[-1] in stats and "_norm_" in n
+                                 and "ring" not in n for n in names])  # fmt: skip
+            sets = {
+                "all": np.ones(len(names), bool), "robust": ~raw, "raw": ~norm,
+                "shape+raw": shape | own_raw, "shape+norm": shape | own_norm,
+            }  # fmt: skip
             row = {
                 "scene": name,
                 "seed": seed,
