@@ -199,3 +199,14 @@ def test_export_objects_geojson_for_qupath(predicted, tmp_path):
         assert poly.centroid.x == pytest.approx(cx + 0.5, abs=0.1)
         assert poly.centroid.y == pytest.approx(cy + 0.5, abs=0.1)
     assert (tmp_path / "g" / "_more.geojson").is_file()
+
+
+def test_text_cells_read_back_as_written_and_never_run_as_formulas():
+    from svetlana.core.csvsafe import restore
+    from svetlana.core.tables import text_cell
+
+    values = ['a,"b"', "=SUM(A1)", "line\nbreak", "-x", "plain"]
+    line = ",".join(text_cell(v) for v in values) + "\n"
+    back = next(csv.reader([line]))
+    assert [restore(b) for b in back] == values
+    assert back[1].startswith("'") and back[3].startswith("'")

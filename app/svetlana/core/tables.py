@@ -35,10 +35,14 @@ class TableExport:
 
 
 def text_cell(value: str) -> str:
-    """A text cell a spreadsheet will not run as a formula (see ``csvsafe.neutralise``)."""
+    """A text cell ready to join with commas: one a spreadsheet will not run as a formula (see
+    ``csvsafe.neutralise``), quoted as the csv module would when it holds , " or a line end."""
     from svetlana.core.csvsafe import neutralise
 
-    return neutralise(value)
+    text = str(neutralise(str(value)))
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _check_images(project, images: Sequence[str] | None) -> list[str]:
