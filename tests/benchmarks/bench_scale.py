@@ -2,6 +2,7 @@
 
 python -m tests.benchmarks.bench_scale [--n 1000] [--data /tmp/svetlana-bench-scale]
        [--configs single,1,2] [--json out.json]
+python -m tests.benchmarks.bench_scale --big [--size 20000] [--data /tmp/svetlana-bench-big]
 
 Generates ``--n`` 512x512 image/mask pairs with ~150 objects each (discs and ellipses of spread
 sizes, Poisson noise, brightness spread per image) once into ``--data`` (never into the repo),
@@ -128,13 +129,157 @@ def run_config(config: str, model: Path, data: Path, out: Path) -> dict:
     return result
 
 
+CELL = 31  # one object per 31x31 cell of a jittered grid: ~1,040 objects per million pixels
+
+
+def big_tile(y0: int, x0: int, h: int, w: int, size: int, seed: int = 0):
+    """Pixels and labels of a region of the big scene (a pure function of the coordinates).
+
+    Object ids are 1 + the cell's index; even ids are bright, odd ids dim (the truth)."""
+    ncell = size // CELL
+    cy = np.arange(y0, y0 + h) // CELL
+    cx = np.arange(x0, x0 + w) // CELL
+    cell = cy[:, None] * ncell + cx[None, :]
+    rng = np.random.default_rng(seed)
+    jit = rng.integers(-5, 6, (ncell * ncell, 2))
+    rad = rng.uniform(4, 9.5, ncell * ncell)
+    valid = (cy[:, None] < ncell) & (cx[None, :] < ncell)
+    cell = np.where(valid, cell, 0)
+    ccy = (cell // ncell) * CELL + CELL // 2 + jit[cell, 0]
+    ccx = (cell % ncell) * CELL + CELL // 2 + jit[cell, 1]
+    yy = np.arange(y0, y0 + h)[:, None]
+    xx = np.arange(x0, x0 + w)[None, :]
+    inside = valid & ((yy - ccy) ** 2 + (xx - ccx) ** 2 <= rad[cell] ** 2)
+    labels = np.where(inside, cell + 1, 0).astype(np.uint32)
+    noise = np.random.default_rng((seed, y0, x0)).poisson(100.0, (h, w))
+    bright = inside & (labels % 2 == 0)
+    image = noise + np.where(bright, 300, np.where(inside, 80, 0))
+    return image.astype(np.uint16), labels
+
+
+def make_big(folder: Path, size: int) -> tuple[Path, Path]:
+    """``big.ome.zarr`` (1 channel) and ``big_masks.ome.zarr``, written tile by tile."""
+    from svetlana.core.lazy import write_ome_zarr
+
+    ip, mp = folder / "big.ome.zarr", folder / "big_masks.ome.zarr"
+    if (folder / f".complete-{size}").exists():
+        return ip, mp
+    tile = 2000  # not the chunk size: objects cross the 1024-pixel chunk borders
+
+    import zarr
+
+    raw = zarr.open_array(
+        str(folder / ".labels-raw.zarr"), mode="w", shape=(size, size), chunks=(1024, 1024),
+        dtype=np.uint32, zarr_format=2,
+    )  # fmt: skip
+
+    def fill_image(arr):  # one pass: the labels go to a scratch array, copied below
+        for y0 in range(0, size, tile):
+            for x0 in range(0, size, tile):
+                h, w = min(tile, size - y0), min(tile, size - x0)
+                img, lab = big_tile(y0, x0, h, w, size)
+                arr[0, y0 : y0 + h, x0 : x0 + w] = img
+                raw[y0 : y0 + h, x0 : x0 + w] = lab
+
+    def fill_mask(arr):
+        for y0 in range(0, size, 1024):
+            arr[y0 : y0 + 1024] = raw[y0 : y0 + 1024]
+
+    kw = {"spacing": (0.5, 0.5)}
+    write_ome_zarr(
+        ip, None, shape=(1, size, size), chunks=(1, 1024, 1024), dtype=np.uint16, axes="CYX",
+        fill=fill_image, **kw,
+    )  # fmt: skip
+    write_ome_zarr(
+        mp, None, shape=(size, size), chunks=(1024, 1024), dtype=np.uint32, axes="YX",
+        fill=fill_mask, **kw,
+    )  # fmt: skip
+    shutil.rmtree(folder / ".labels-raw.zarr", ignore_errors=True)
+    (folder / f".complete-{size}").touch()
+    return ip, mp
+
+
+def _timed(args: list[str]) -> dict:
+    """Run ``svetlana ARGS`` under /usr/bin/time -v: wall seconds and peak memory (MB)."""
+    import re
+    import subprocess
+    import sys
+
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "svetlana", *args]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{p.stdout}\n{p.stderr[-3000:]}")
+    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
+    return {
+        "command": args[0],
+        "wall_s": round(wall, 1),
+        "peak_mb": round(peak / 1024),
+        "out": p.stdout.strip()[-300:],
+    }
+
+
+def run_big(folder: Path, size: int) -> list[dict]:
+    import csv
+    import sys
+
+    import tifffile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    ip, mp = make_big(folder, size)
+    print(f"big scene: {ip} ({time.perf_counter() - t:.0f} s to generate or find)", flush=True)
+    bundle = folder / "big.svetlana"
+    shutil.rmtree(bundle, ignore_errors=True)
+    img, lab = big_tile(0, 0, 512, 512, size, seed=0)
+    tifffile.imwrite(folder / "train.tif", img)
+    tifffile.imwrite(folder / "train_masks.tif", lab)
+    ids = np.unique(lab[lab > 0])[:120]
+    with (folder / "labels.csv").open("w") as f:
+        f.write("image,object,class\n")
+        f.writelines(f"train,{i},{'bright' if i % 2 == 0 else 'dim'}\n" for i in ids)
+    env_cli = [sys.executable, "-m", "svetlana"]
+    import subprocess
+
+    for args in (
+        ["init", bundle, "--classes", "bright,dim"],
+        ["add", bundle, folder / "train.tif", folder / "train_masks.tif"],
+        ["import-labels", bundle, folder / "labels.csv"],
+        ["train", bundle, "--epochs", "20", "-q"],
+    ):
+        subprocess.run([*env_cli, *map(str, args)], check=True, capture_output=True)
+    results = [_timed(["add", str(bundle), str(ip), str(mp), "--name", "big"])]
+    out = folder / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    results.append(_timed(["predict", str(bundle), "--image", "big", "--out", str(out), "-q"]))
+    right = total = 0
+    with (out / "predictions.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            total += 1
+            right += row["predicted"] == ("bright" if int(row["object"]) % 2 == 0 else "dim")
+    results.append({"objects": total, "accuracy": round(right / max(total, 1), 4)})
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--big", action="store_true", help="the larger-than-memory OME-Zarr run")
+    ap.add_argument("--size", type=int, default=20000)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--data", type=Path, default=Path("/tmp/svetlana-bench-scale"))
     ap.add_argument("--configs", default="single,1,2")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
+    if a.big:
+        data = (
+            a.data
+            if a.data != Path("/tmp/svetlana-bench-scale")
+            else Path("/tmp/svetlana-bench-big")
+        )
+        for r in run_big(data, a.size):
+            print(json.dumps(r), flush=True)
+        return
     src = a.data / f"pairs-{a.n}"
     t = time.perf_counter()
     generate(src, a.n)

@@ -127,6 +127,14 @@ def open_pair(image_path: str | Path, mask_path: str | Path) -> tuple[LazyImage,
     return image, mask
 
 
+def _read(array, index) -> np.ndarray:
+    """``array[index]`` as numpy; a dask array is computed in this thread (no pool per read)."""
+    part = array[index]
+    if hasattr(part, "compute"):
+        return np.asarray(part.compute(scheduler="synchronous"))
+    return np.asarray(part)
+
+
 def _blocks(chunks: tuple[tuple[int, ...], ...]) -> Iterator[tuple[slice, ...]]:
     """Every chunk of a dask array as slices, in C order."""
     starts = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in chunks]
@@ -163,7 +171,7 @@ def compute_objects_chunked(
     pieces = []
     for k, sl in enumerate(blocks):
         cancel.raise_if_cancelled()
-        lab = np.asarray(labels[sl])
+        lab = _read(labels, sl)
         if lab.size and lab.min() < 0:
             raise InputError("mask contains negative values")
         ids, inv, counts = np.unique(lab.reshape(-1), return_inverse=True, return_counts=True)
@@ -181,7 +189,7 @@ def compute_objects_chunked(
             sums[:, axis] = np.bincount(flat, weights=w, minlength=len(ids))
         isums = np.empty((len(ids), nchan), np.float64)
         if nchan:
-            pix = np.asarray(image[(slice(None), *sl)])
+            pix = _read(image, (slice(None), *sl))
             for c in range(nchan):
                 w = pix[c].reshape(-1).astype(np.float64, copy=False)
                 isums[:, c] = np.bincount(flat, weights=w, minlength=len(ids))
@@ -232,7 +240,7 @@ def fit_normalisation_lazy(image, sample: int = 2_000_000):
     spatial = image.shape[1:]
     total = int(np.prod(spatial))
     step = max(1, int(np.ceil((total / sample) ** (1 / len(spatial)))))
-    sub = np.asarray(image[(slice(None),) + (slice(None, None, step),) * len(spatial)])
+    sub = _read(image, (slice(None),) + (slice(None, None, step),) * len(spatial))
     return fit_normalisation(sub)
 
 
@@ -285,9 +293,9 @@ class LazyPatchSource:
         src = tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True))
         dst = tuple(slice(int(x - l0), int(y - l0)) for x, y, l0 in zip(a, b, lo, strict=True))
         img[(slice(None), *dst)] = apply_normalisation(
-            np.asarray(self.image[(slice(None), *src)]), self.norm
+            _read(self.image, (slice(None), *src)), self.norm
         )
-        lab[dst] = np.asarray(self.labels[src])
+        lab[dst] = _read(self.labels, src)
         self._cached = (key, img, lab, origin)
         return img, lab, origin
 
@@ -388,7 +396,7 @@ def write_class_mask_zarr(
     def blocks():
         for sl in _blocks(labels.chunks):
             cancel.raise_if_cancelled()
-            yield sl, class_mask(np.asarray(labels[sl]), ids, class_index).astype(dtype)
+            yield sl, class_mask(_read(labels, sl), ids, class_index).astype(dtype)
 
     return write_ome_zarr(
         path,
@@ -415,7 +423,7 @@ def copy_ome_zarr(
     def blocks():
         for sl in _blocks(data.chunks):
             cancel.raise_if_cancelled()
-            yield sl, np.asarray(data[sl])
+            yield sl, _read(data, sl)
 
     return write_ome_zarr(
         path,
