@@ -79,7 +79,7 @@ def test_predictions_honour_max_confidence_and_hidden_ids(project_window):
     s.set_view_option("hidden_ids", frozenset({unsure}))
     # a removed object (keep-classes preview) is darkened, its class colour gone
     assert _overlay_pixel(view, *pu)[:3] == (0, 0, 0) and _overlay_pixel(view, *pu)[3] > 0
-    assert "predicted: class 2 (0.70)" in view.describe(unsure)
+    assert "predicted: class 2 (0.70) by m" in view.describe(unsure)
 
 
 def test_selection_is_highlighted(project_window):

@@ -589,6 +589,15 @@ def export_patches(
         rows.append([row, im, obj, data.class_names[y], lab.source if lab else ""])
     csv_path = out_dir / PATCHES_CSV
     atomic_write_text(csv_path, to_csv_text(["row", "image", "object", "class", "source"], rows))
+    write_run_record(
+        out_dir,
+        kind="labelled patches",
+        model_id="",
+        model_dir=None,
+        images=sorted({k[0] for k in data.keys}),
+        classes=data.class_names,
+        extra={"patch_size": data.patch_size, "labels": len(data.labels)},
+    )
     n_tiff = 0
     if tiff:
         import tifffile

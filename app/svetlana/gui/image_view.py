@@ -787,4 +787,6 @@ class ImageView(QWidget):
                 r = int(pred.table.rows(obj)[0])
                 k = int(pred.class_index[r]) - 1
                 text += f"  ·  predicted: {pred.class_names[k]} ({pred.confidence[r]:.2f})"
+                if self.session.prediction_model:  # predictions are shown with their model
+                    text += f" by {self.session.prediction_model}"
         return text
