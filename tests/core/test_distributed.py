@@ -115,6 +115,26 @@ def test_resume_keeps_complete_images_and_redoes_the_others(tmp_path, model_dir)
     assert run.resumed == 3 and run.counts["well03"] and sum(run.counts["well03"].values()) == 3
 
 
+def test_cli_lists_bad_pairs_and_exits_1(tmp_path, model_dir):
+    import shutil
+
+    from svetlana.core.project import Project
+
+    with Project.create(tmp_path / "p.svetlana", ["bright", "dim"]) as project:
+        mid = project.new_model_id()
+        shutil.copytree(model_dir, project.model_dir(mid))
+        project.register_model(mid, {"architecture": "minimal"})
+    _screen(tmp_path / "in", 2)
+    _add_bad_pairs(tmp_path / "in")
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli("predict", tmp_path / "p.svetlana", "--folder", tmp_path / "in",
+                             "--out", out_dir, "-q")  # fmt: skip
+    assert code == 1 and "Traceback" not in err
+    assert "2 of 4 images failed" in out and "errors.csv" in out
+    assert "nomask.tif: no mask found" in err and "shifted.tif" in err
+    assert {r["image"] for r in _rows(out_dir)} == {"well00", "well01"}
+
+
 def test_cli_folder_flags_need_a_folder(tmp_path):
     code, _, err = run_cli("predict", tmp_path / "x.svetlana", "--workers", "2")
     assert code == 1 and "--workers works with --folder" in err
