@@ -580,6 +580,25 @@ def _add_export_parsers(sub) -> None:
     )
     s.add_argument("bundle", type=Path)
     s.add_argument("--model", help="model name (default: the newest)")
+    s.add_argument(
+        "--format",
+        choices=("svetlana", "bioimageio"),
+        default="svetlana",
+        help="svetlana (default): the model folder (model.onnx, weights.pt, card.json); "
+        "bioimageio: a bioimage.io model package (folder + .zip) for bioimage.io tools",
+    )
+    s.add_argument(
+        "--author", action="append", help="bioimageio: an author's name (repeat for several)"
+    )
+    s.add_argument("--license", help="bioimageio: SPDX licence id (default: CC-BY-4.0)")
+    s.add_argument(
+        "--cite",
+        nargs=2,
+        action="append",
+        metavar=("TEXT", "DOI_OR_URL"),
+        help="bioimageio: a reference to cite besides the Svetlana paper (repeatable)",
+    )
+    s.add_argument("--name", help="bioimageio: the package's name (default: project and model)")
     s.add_argument("--out", type=Path, required=True, help="output folder")
 
 
@@ -716,9 +735,35 @@ def cmd_export_patches(a, out: TextIO, progress, cancel: CancelToken | None = No
 def cmd_export_model(a, out: TextIO, progress) -> int:
     from svetlana.core.exports import export_model
 
+    if a.format == "bioimageio":
+        return _export_bioimageio(a, out)
     with _open(a.bundle, readonly=True) as project:
         r = export_model(project, a.out, a.model)
     print(f"exported {r.model_id} to {r.files[0]} (see {r.files[-1].name})", file=out)
+    return EXIT_OK
+
+
+def _export_bioimageio(a, out: TextIO) -> int:
+    from svetlana.core.bioimageio_export import (
+        DEFAULT_AUTHOR,
+        DEFAULT_LICENSE,
+        Citation,
+        PackageInfo,
+        export_bioimageio,
+    )
+
+    info = PackageInfo(
+        authors=tuple(x.strip() for x in a.author if x.strip()) if a.author else (DEFAULT_AUTHOR,),
+        license=a.license or DEFAULT_LICENSE,
+        cite=tuple(Citation(t, d) for t, d in a.cite or ()),
+        name=a.name or "",
+    )
+    with _open(a.bundle, readonly=True) as project:
+        r = export_bioimageio(project, a.out, a.model, info)
+    print(f"exported {r.model_id} as a bioimage.io package: {r.folder} and {r.zip_path}", file=out)
+    print(f"check it with: bioimageio test {r.rdf}", file=out)
+    if not a.author:
+        print(f"note: author given as {DEFAULT_AUTHOR!r}: set --author NAME", file=out)
     return EXIT_OK
 
 
