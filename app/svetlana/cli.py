@@ -107,6 +107,7 @@ def _spacing(text: str) -> tuple[float, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from svetlana.core.models import ARCHITECTURES
     from svetlana.core.training import AUGMENTATIONS, LOSSES, TrainingConfig
 
     d = TrainingConfig()
@@ -170,8 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("bundle", type=Path)
     s.add_argument(
         "--arch",
-        default=d.arch,
-        help="a built-in network, or a .pt FILE holding a state_dict of one (weights only)",
+        default="auto",
+        help=(
+            "auto (default: cross-validate a forest on measurements and the CNN "
+            f"{d.arch!r}, keep the better), forest, a CNN ({', '.join(ARCHITECTURES)}), "
+            "or a .pt FILE holding a state_dict of one (weights only)"
+        ),
+    )
+    s.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="auto: seconds for cross-validation and the final fit (default 12 in 2D, 20 in 3D)",
     )
     s.add_argument("--epochs", type=int, default=d.epochs)
     s.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -365,13 +377,19 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
 
     arch_file = None
     arch = a.arch
-    if arch not in ARCHITECTURES:
+    kind = "cnn"
+    if arch in ("auto", "forest"):
+        kind, arch = arch, TrainingConfig().arch
+    elif arch not in ARCHITECTURES:
         candidate = Path(arch)
         if not candidate.exists():
             raise InputError(
-                f"--arch must be one of {', '.join(ARCHITECTURES)} or an existing file, not {arch!r}"
+                f"--arch must be auto, forest, one of {', '.join(ARCHITECTURES)} or an existing "
+                f"file, not {arch!r}"
             )
         arch_file, arch = candidate, "minimal"
+    if a.time_budget is not None and not a.time_budget > 0:
+        raise InputError(f"--time-budget must be a positive number of seconds, not {a.time_budget}")
     config = TrainingConfig.from_dict(
         {
             **TrainingConfig().to_dict(),
@@ -402,15 +420,51 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
             arch_file=arch_file,
             progress=progress,
             cancel=cancel,
+            kind=kind,
+            budget_s=a.time_budget,
         )
+    for line in selection_lines(trained.card):
+        print(line, file=out)
     print(
-        f"trained {trained.id}: {plural(trained.card['n_labels'], 'label')}, "
+        f"trained {trained.id}: {trained.card['architecture']}, "
+        f"{plural(trained.card['n_labels'], 'label')}, "
         f"{accuracy_estimate(trained.card['metrics'])}, "
         f"{trained.card['seconds']:.1f} s on {trained.card['device']}",
         file=out,
     )
     print(trained.id, file=out)
     return EXIT_OK
+
+
+def selection_lines(card: dict) -> list[str]:
+    """The cross-validated comparison of the candidates, as printed by `svetlana train`."""
+    sel = card.get("selection") or {}
+    rows = sel.get("candidates") or []
+    if not rows:
+        return []
+    cv = sel.get("cv") or {}
+    how = f"{cv.get('folds', 0)}-fold {cv.get('method', 'cross-validation')}"
+    if cv.get("grouped_by_image"):
+        how += ", grouped by image"
+    lines = [f"candidates ({how}; balanced accuracy on held-out folds):"]
+    for r in rows:
+        score = r.get("balanced_accuracy")
+        text = (
+            f"{score:.3f} ± {r.get('spread') or 0:.3f} over {len(r.get('folds', []))} folds"
+            if isinstance(score, float) and r.get("status") == "done"
+            else "-"
+        )
+        mark = "*" if r.get("name") == sel.get("chosen") else " "
+        note = f"  {r['status']}: {r['note']}" if r.get("note") else ""
+        lines.append(f" {mark} {r['name']:<10} {text:<34} {r.get('seconds', 0):6.1f} s{note}")
+    lines.append(f"chosen: {sel.get('chosen')} ({sel.get('reason', '')})")
+    top = card.get("importances") or []
+    if top:
+        lines.append(
+            "most important measurements: "
+            + ", ".join(f"{t['name']} {t['importance']:.2f}" for t in top[:5])
+        )
+    return lines
 
 
 def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
@@ -504,10 +558,12 @@ def cmd_info(a, out: TextIO, progress) -> int:
         )
     print(f"models ({len(s['models'])}):", file=out)
     for m in s["models"]:
-        acc = m.get("accuracy")
+        if "error" in m:
+            print(f"  {m['id']}: cannot read its card ({m['error']})", file=out)
+            continue
         print(
-            f"  {m['id']}: {m.get('architecture')}, {plural(m.get('labels') or 0, 'label')}"
-            + (f", accuracy {acc:.3f}" if isinstance(acc, float) else ""),
+            f"  {m['id']}: {m.get('architecture')}, {plural(m.get('labels') or 0, 'label')}, "
+            f"{accuracy_estimate(m.get('metrics') or {})}",
             file=out,
         )
     return EXIT_OK

@@ -17,7 +17,7 @@ import tifffile
 
 from tests.conftest import blobs, ok, run_cli, snapshot, write_pair
 
-FAST = ["--epochs", "8", "--val-fraction", "0.25"]
+FAST = ["--arch", "minimal", "--epochs", "8", "--val-fraction", "0.25"]
 
 
 run = run_cli
@@ -275,7 +275,14 @@ def test_bad_inputs(tmp_path, project_2d):
     (tmp_path / "u3.csv").write_bytes(b"\x00\x01garbage")
     _bad(project_2d, "import-labels", project_2d, tmp_path / "u3.csv", expect="u3.csv")
     _bad(project_2d, "predict", project_2d, expect="no trained model")
-    _bad(project_2d, "train", project_2d, "--arch", "nonsense", expect="--arch must be one of")
+    _bad(
+        project_2d,
+        "train",
+        project_2d,
+        "--arch",
+        "nonsense",
+        expect="--arch must be auto, forest, one of",
+    )
 
 
 def test_single_class_labelled_is_refused(tmp_path):

@@ -11,7 +11,7 @@ import tifffile
 
 from tests.conftest import blobs, run_cli, snapshot, write_pair
 
-FAST = ["--epochs", "3", "--val-fraction", "0"]
+FAST = ["--arch", "minimal", "--epochs", "3", "--val-fraction", "0"]
 IDS = [10 + 7 * k for k in range(12)]
 
 

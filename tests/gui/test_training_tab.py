@@ -49,7 +49,7 @@ def session(tmp_path):
 def tab(qtbot, session):
     w = TrainingTab(session)
     qtbot.addWidget(w)
-    with qtbot.waitSignal(w.deviceDetected, timeout=20000):
+    with qtbot.waitSignal(w.deviceDetected, timeout=60000):  # torch + sklearn imports
         w.show()
     w.epochs.setValue(3)
     return w
@@ -81,6 +81,7 @@ def test_train_shows_curves_metrics_and_the_new_model(qtbot, tab, session):
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
     timer.start(10)
+    tab.arch.setCurrentIndex(tab.arch.findData("minimal"))  # a CNN: its curves are tested here
     tab.epochs.setValue(40)
     with qtbot.waitSignal(tab.trainingFinished, timeout=60000) as blocker:
         qtbot.mouseClick(tab.train_button, Qt.MouseButton.LeftButton)

@@ -92,7 +92,9 @@ def test_gpu_out_of_memory_in_training_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training, "build_model", build)
     before = snapshot(bundle)
-    code, _, err = run_cli("-q", "train", bundle, "--epochs", "1", "--device", "cpu")
+    code, _, err = run_cli(
+        "-q", "train", bundle, "--arch", "minimal", "--epochs", "1", "--device", "cpu"
+    )
     assert_clear_error(code, err)
     assert "ran out of memory" in err and "batch size" in err
     assert snapshot(bundle) == before

@@ -69,7 +69,19 @@ def test_train_refuses_a_network_file_that_runs_code(tmp_path):
 
 def test_predict_refuses_weights_replaced_by_a_code_pickle(tmp_path):
     bundle = make_bundle(tmp_path)
-    ok("-q", "train", bundle, "--epochs", "1", "--val-fraction", "0", "--device", "cpu")
+    ok(
+        "-q",
+        "train",
+        bundle,
+        "--arch",
+        "minimal",
+        "--epochs",
+        "1",
+        "--val-fraction",
+        "0",
+        "--device",
+        "cpu",
+    )
     marker = tmp_path / "PWNED"
     weights = bundle / "models" / "model-1" / "weights.pt"
     for f in _evil_files(tmp_path / "nets", marker):

@@ -11,6 +11,12 @@ from svetlana.core.errors import InputError, ModelError
 
 log = logging.getLogger(__name__)
 
+FOREST_NOT_EXPLAINED = (
+    "Grad-CAM explains a CNN; this model is a forest on measurements (its most important "
+    "measurements are listed with the model in the Training tab). Train with a CNN "
+    "architecture to see which pixels decide."
+)
+
 
 def _feature_module(model):
     """The module whose *input* is the last feature map: the global average pool.
@@ -37,6 +43,10 @@ def gradcam(model, patch: np.ndarray, target: int | None = None) -> np.ndarray:
     ``target`` is the 0-based class to explain; ``None`` explains the predicted class. The
     model's weights and mode are left as they were (no gradients are stored in it).
     """
+    from svetlana.core.forest import ForestModel
+
+    if isinstance(model, ForestModel):
+        raise ModelError(FOREST_NOT_EXPLAINED)
     torch = load_torch()
     import torch.nn.functional as F
 

@@ -475,7 +475,9 @@ def project_predictions(
 
         sub = image_progress(progress, k, len(names), name)
 
-        out[name] = predict_loaded(model, card, loaded, device=device, progress=sub, cancel=cancel)
+        out[name] = predict_loaded(
+            model, card, loaded, device=device, progress=sub, cancel=cancel, project=project
+        )
     return model_id, out
 
 
@@ -707,6 +709,10 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("the output must be a folder", out_dir)
+    from svetlana.core.forest import is_forest
+
+    if is_forest(card):
+        return _export_forest(project, model_id, card, out_dir)
     try:
         in_channels = int(card["in_channels"])
         shape = tuple(int(s) for s in card["patch_shape"])
@@ -744,3 +750,31 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
     atomic_write_text(out_dir / README_FILE, readme)
     files = (onnx_path, out_dir / WEIGHTS_FILE, out_dir / CARD_FILE, out_dir / README_FILE)
     return ModelExport(model_id, out_dir, files)
+
+
+def _export_forest(project: Project, model_id: str, card: dict, out_dir: Path) -> ModelExport:
+    """A forest model folder: ``forest.skops`` (checked when loaded, never unpickled) + card."""
+    from svetlana.core.fileio import atomic_write_json, atomic_write_with
+    from svetlana.core.forest import FOREST_FILE
+
+    source = project.model_dir(model_id) / FOREST_FILE
+    data = source.read_bytes()
+    atomic_write_with(out_dir / FOREST_FILE, lambda p: p.write_bytes(data))
+    new_card = {
+        **card,
+        "exported_from": {"project": project.name, "model": model_id, "date": now_iso()},
+    }
+    atomic_write_json(out_dir / CARD_FILE, new_card)
+    readme = (
+        f"Svetlana forest model {model_id} (exported {now_iso()}).\n\n"
+        f"A random forest (scikit-learn) on object measurements; classes: "
+        f"{', '.join(map(str, card.get('classes', [])))}.\n"
+        "forest.skops is a skops file: load it with skops.io.load after checking "
+        "skops.io.get_untrusted_types (Svetlana allows only sklearn's forest and tree types).\n"
+        "card.json lists the measurements it reads, in order, and their importances.\n"
+        "In Python: svetlana.core.models.load_checkpoint(this folder) gives (forest, card).\n"
+    )
+    atomic_write_text(out_dir / README_FILE, readme)
+    return ModelExport(
+        model_id, out_dir, (out_dir / FOREST_FILE, out_dir / CARD_FILE, out_dir / README_FILE)
+    )

@@ -112,7 +112,7 @@ def _safe_load(path: Path) -> Any:
 
 
 def load_checkpoint(folder: Path):
-    """Load a saved model: ``(model in eval mode on CPU, card dict)``.
+    """Load a saved model: ``(model, card dict)``: a network in eval mode on CPU, or a forest.
 
     Only a state_dict of a registry architecture is loaded; a TorchScript model (stored by an
     earlier version, or put there by someone else) is refused, every time.
@@ -122,6 +122,10 @@ def load_checkpoint(folder: Path):
     if not isinstance(card, dict):
         raise ModelError("model card is not a JSON object", folder / CARD_FILE)
     arch = card.get("architecture")
+    if arch == "forest" or card.get("kind") == "forest":  # a forest on measurements (skops)
+        from svetlana.core.forest import load_forest
+
+        return load_forest(folder, card), card
     if arch == TORCHSCRIPT or (folder / TORCHSCRIPT_FILE).exists():
         raise UnsafeFileError(
             f"{_PROGRAM_MESSAGE} (a model stored by an earlier Svetlana, or replaced)",

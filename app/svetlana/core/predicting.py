@@ -81,13 +81,25 @@ def predict_loaded(
     device: str = "auto",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    project: Project | None = None,
 ) -> ImagePrediction:
+    """Classify every object of one image with a CNN or a forest.
+
+    A forest reads the objects' measurements: the bundle's cache when ``project`` is given,
+    else measured now from ``loaded`` (a worker thread passes no project).
+    """
+    from svetlana.core.forest import is_forest
     from svetlana.core.patches import PatchSource
     from svetlana.core.prediction import predict_probabilities, uncertainty
     from svetlana.core.training import resolve_device
 
     _check_compatible(card, loaded)
     table = loaded.table
+    if is_forest(card):
+        probs = _forest_probabilities(model, loaded, project, progress, cancel)
+        return ImagePrediction(
+            loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs)
+        )
     if loaded.extra.get("lazy"):  # larger than memory: patches read tile by tile
         from svetlana.core.lazy import LazyPatchSource
 
@@ -109,6 +121,32 @@ def predict_loaded(
         model, source, device=resolve_device(device), progress=progress, cancel=cancel
     )
     return ImagePrediction(loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs))
+
+
+def _forest_probabilities(model, loaded: LoadedImage, project, progress, cancel) -> np.ndarray:
+    from svetlana.core.forest import select_features
+    from svetlana.core.measurements import measure_objects, project_measurements
+
+    cancel = ensure_token(cancel)
+    ids = loaded.table.ids
+    if project is not None:
+        m = project_measurements(project, loaded.name, progress=progress, cancel=cancel)
+    else:
+        m = measure_objects(
+            loaded.image, loaded.labels, ids=ids, spacing=loaded.spacing, progress=progress,
+            cancel=cancel,
+        )  # fmt: skip
+    cancel.raise_if_cancelled()
+    values = select_features(m.names, m.values, model.feature_names)
+    if not np.array_equal(m.ids, ids):  # align rows to the object table
+        pos = np.searchsorted(m.ids, ids).clip(0, max(len(m.ids) - 1, 0))
+        if len(m.ids) == 0 or not np.array_equal(m.ids[pos], ids):
+            raise ModelError(f"the measurements of {loaded.name!r} do not cover every object")
+        values = values[pos]
+    probs = model.predict_proba(values)
+    if progress is not None:
+        progress(Progress("predict", 1, 1, f"{len(ids)} objects"))
+    return probs
 
 
 def prediction_rows(pred: ImagePrediction, final: FinalClasses, model_id: str = "") -> list[dict]:
@@ -288,7 +326,14 @@ def predict_project(
         raise InputError("the project has no images to predict", project.path)
     # Importing torch takes seconds: do it on a second thread while the first image is read
     # and measured (16,671 objects on 4096x4096, 2 busy cores: 4.0 s -> 3.2 s to both ready).
-    _import_torch_in_background()
+    from svetlana.core.forest import is_forest
+
+    try:
+        forest = is_forest(project.model_card(model_id))
+    except Exception:  # noqa: BLE001 - load_model below reports a damaged card clearly
+        forest = False
+    if not forest:  # a forest needs no torch
+        _import_torch_in_background()
     first = project.load(names[0])
     first.table  # noqa: B018 - computed (and cached) now, alongside the import
     if not first.extra.get("lazy"):
@@ -303,7 +348,15 @@ def predict_project(
 
         preds.append(
             (
-                predict_loaded(model, card, loaded, device=device, progress=sub, cancel=cancel),
+                predict_loaded(
+                    model,
+                    card,
+                    loaded,
+                    device=device,
+                    progress=sub,
+                    cancel=cancel,
+                    project=project,
+                ),  # fmt: skip
                 loaded,
             )
         )

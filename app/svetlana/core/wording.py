@@ -94,6 +94,11 @@ def accuracy_estimate(metrics: Mapping) -> str:
             "not an estimate for new objects)"
         )
     low, high = wilson_interval(round(acc * n_val), n_val)
+    if metrics.get("estimate") == "cross-validation":
+        return (
+            f"accuracy {_percent(acc)} cross-validated on {plural(n_val, 'labelled object')} "
+            f"(95 % interval {low * 100:.0f}–{_percent(high)})"
+        )
     return (
         f"accuracy {_percent(acc)} on {plural(n_val, 'validation object')} "
         f"(95 % interval {low * 100:.0f}–{_percent(high)})"

@@ -6,6 +6,7 @@ Prediction use-cases are in ``predicting``; exports in ``exports``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import platform
 import shutil
@@ -222,15 +223,32 @@ def package_versions() -> dict[str, str]:
     import importlib.metadata as md
 
     out = {"svetlana": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "torch", "scikit-image", "tifffile"):
+    for pkg in ("numpy", "torch", "scikit-image", "tifffile", "scikit-learn", "skops"):
         with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
     return out
 
 
+KINDS: tuple[str, ...] = ("auto", "forest", "cnn")
+
+
+@dataclass(frozen=True, eq=False)
+class MeasureSource:
+    """One image's arrays and labelled object ids (in the training set's order), for measuring."""
+
+    image_name: str
+    image: np.ndarray
+    labels: np.ndarray
+    spacing: tuple[float, ...] | None
+    ids: np.ndarray
+
+
 @dataclass(frozen=True, eq=False)
 class TrainingJob:
-    """A frozen snapshot for training off the main thread: data, config and where it will go."""
+    """A frozen snapshot for training off the main thread: data, config and where it will go.
+
+    ``kind``: "auto" (forest or CNN by cross-validation), "forest", or "cnn" (``config.arch``).
+    """
 
     model_id: str
     config: Any
@@ -241,6 +259,15 @@ class TrainingJob:
     class_colours: tuple[str, ...]
     label_counts: dict
     started: str = ""  # when the labels were taken (label_time format)
+    kind: str = "cnn"
+    sources: tuple[MeasureSource, ...] = ()
+    budget_s: float | None = None
+
+    @property
+    def groups(self) -> np.ndarray:
+        """The image of each labelled object (index into the sorted image names)."""
+        names = sorted({k[0] for k in self.data.keys})
+        return np.asarray([names.index(k[0]) for k in self.data.keys], dtype=np.int64)
 
 
 def prepare_training(
@@ -251,11 +278,20 @@ def prepare_training(
     name: str | None = None,
     arch_file: str | Path | None = None,
     progress: ProgressFn | None = None,
+    kind: str = "cnn",
+    budget_s: float | None = None,
 ) -> TrainingJob:
-    """Check the labels and extract the patches (fast); raises a clear error before any work."""
+    """Check the labels and extract the patches (fast); raises a clear error before any work.
+
+    ``kind`` "auto" (the CLI's and the GUI's default) cross-validates the forest and the CNN
+    ``config.arch`` and keeps the better (see ``core.choosing``); "forest" and "cnn" (this
+    function's default, as before) force one. A network file forces "cnn".
+    """
     from svetlana.core.models import load_user_network
     from svetlana.core.training import TrainingConfig
 
+    if kind not in KINDS:
+        raise InputError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
     config = config or TrainingConfig()
     model_id = project.new_model_id(name)
     # Labels given from now on are news to this model ("corrections since this model").
@@ -264,9 +300,20 @@ def prepare_training(
     model = None
     arch = config.arch
     if arch_file is not None:
+        kind = "cnn"
         arch, model = load_user_network(
             Path(arch_file), data.patches.shape[1], len(data.class_names), data.ndim
         )
+    sources: list[MeasureSource] = []
+    if kind != "cnn":  # the worker measures the labelled objects (arrays only, no project)
+        by_image: dict[str, list[int]] = {}
+        for im, obj in data.keys:
+            by_image.setdefault(im, []).append(obj)
+        for im, ids in by_image.items():
+            loaded = project.load(im)
+            sources.append(
+                MeasureSource(im, loaded.image, loaded.labels, loaded.spacing, np.asarray(ids))
+            )
     store = project.annotations
     counts = store.counts()
     return TrainingJob(
@@ -279,35 +326,144 @@ def prepare_training(
         model=model,
         class_colours=tuple(c.colour for c in store.classes),
         label_counts={c: int(counts.get(c, 0)) for c in data.class_names},
+        kind=kind,
+        sources=tuple(sources),
+        budget_s=budget_s,
     )
+
+
+def measure_training_set(
+    job: TrainingJob, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+):
+    """``(names, units, values)``: the measurements of the labelled objects, in label order."""
+    from svetlana.core.measurements import measure_objects
+
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    rows: dict[tuple[str, int], np.ndarray] = {}
+    names: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    for k, src in enumerate(job.sources):
+        cancel.raise_if_cancelled()
+        progress(Progress("measure", k, len(job.sources), f"measuring {src.image_name}"))
+        m = measure_objects(
+            src.image, src.labels, ids=np.unique(src.ids), spacing=src.spacing, cancel=cancel
+        )
+        if names and tuple(m.names) != names:
+            raise TrainingError("the images give different measurements; train them separately")
+        names, units = tuple(m.names), tuple(m.units)
+        for i, obj in enumerate(m.ids):
+            rows[(src.image_name, int(obj))] = m.values[i]
+    progress(Progress("measure", len(job.sources), len(job.sources), "measured"))
+    values = np.stack([rows[(im, int(obj))] for im, obj in job.data.keys]).astype(np.float32)
+    return names, units, values
 
 
 def run_training(
     job: TrainingJob, progress: ProgressFn | None = None, cancel: CancelToken | None = None
 ):
-    """The long part; touches no project state, so it may run in a worker thread."""
+    """The long part; touches no project state, so it may run in a worker thread.
+
+    Returns a ``choosing.FitResult`` (model, kind, metrics, history, selection...).
+    """
+    from svetlana.core.choosing import FitResult, choose
     from svetlana.core.training import train
 
     d = job.data
-    return train(
-        d.patches,
-        d.labels,
-        len(d.class_names),
-        job.config,
-        model=job.model,
+    if job.kind == "cnn":
+        result = train(
+            d.patches,
+            d.labels,
+            len(d.class_names),
+            job.config,
+            model=job.model,
+            progress=progress,
+            cancel=cancel,
+        )
+        metrics = dict(result.metrics)
+        metrics["estimate"] = "held-out" if metrics.get("n_val") else "training"
+        return FitResult(
+            kind="cnn",
+            arch=job.arch,
+            model=result.model,
+            metrics=metrics,
+            history=result.history,
+            device=result.device,
+            seconds=result.seconds,
+            threads=result.threads,
+            selection={"mode": "forced", "chosen": job.arch},
+        )
+    started = time.perf_counter()
+    names, units, values = measure_training_set(job, progress, cancel)
+    result = choose(
+        features=values,
+        feature_names=names,
+        patches=d.patches,
+        labels=d.labels,
+        groups=job.groups,
+        class_names=d.class_names,
+        config=job.config,
+        candidates=("forest", "cnn") if job.kind == "auto" else ("forest",),
+        budget_s=job.budget_s,
         progress=progress,
         cancel=cancel,
     )
+    selection = {
+        **result.selection,
+        "measure_seconds": round(time.perf_counter() - started - result.seconds, 2),
+    }
+    extra = {"measurements": list(names), "measurement_units": list(units)}
+    payload = None
+    if result.kind == "forest":  # serialised here, off the GUI thread (seconds for big forests)
+        from svetlana.core.forest import forest_bytes
+
+        payload = forest_bytes(result.model)
+    return dataclasses.replace(result, selection={**selection, **extra}, payload=payload)
+
+
+def _cnn_card(job: TrainingJob, result: Any) -> dict:
+    from svetlana.core.models import count_parameters
+
+    return {
+        "architecture": result.arch,
+        "architecture_file": job.arch_file,
+        "parameters": count_parameters(result.model),
+        "history": list(result.history),
+    }
+
+
+def _forest_card(result: Any) -> dict:
+    from svetlana.core.forest import FOREST, IMPORTANCES_KEPT
+
+    sel = result.selection
+    return {
+        "architecture": FOREST,
+        "measurements": sel["measurements"],
+        "measurement_units": sel["measurement_units"],
+        "importances": [
+            {"name": n, "importance": round(v, 5)}
+            for n, v in result.model.importances(IMPORTANCES_KEPT)
+        ],
+        "trees": int(result.model.estimator.n_estimators),
+        "history": [],
+    }
 
 
 def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedModel:
-    """Write the checkpoint and card, then register the model (manifest last)."""
-    from svetlana.core.models import count_parameters, save_checkpoint
+    """Write the model file and card, then register the model (manifest last)."""
+    from svetlana.core.choosing import FitResult
+    from svetlana.core.models import save_checkpoint
 
+    if not isinstance(result, FitResult):  # a bare training.TrainingResult
+        result = FitResult("cnn", job.arch, result.model, dict(result.metrics), result.history,
+                           result.device, result.seconds, result.threads)  # fmt: skip
     d = job.data
+    selection = {
+        k: v for k, v in result.selection.items() if k not in ("measurements", "measurement_units")
+    }
     card = {
         "id": job.model_id,
-        "architecture": job.arch,
+        "kind": result.kind,
         "architecture_file": job.arch_file,
         "in_channels": int(d.patches.shape[1]),
         "channels": int(d.channels),
@@ -321,14 +477,14 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
         "seed": job.config.seed,
         "training": job.config.to_dict(),
         "metrics": result.metrics,
-        "history": list(result.history),
+        "selection": selection,
+        **(_forest_card(result) if result.kind == "forest" else _cnn_card(job, result)),
         "n_labels": int(len(d.labels)),
         "label_counts": job.label_counts,
         "images": sorted({k[0] for k in d.keys}),
         "device": result.device,
         "threads": result.threads,
         "seconds": round(result.seconds, 3),
-        "parameters": count_parameters(result.model),
         "versions": package_versions(),
         "created": now_iso(),
         "training_started": job.started,
@@ -336,9 +492,15 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
     folder = project.model_dir(job.model_id)
     existed = folder.exists()
     try:
-        save_checkpoint(folder, result.model, card)
+        if result.kind == "forest":
+            from svetlana.core.forest import save_forest
+
+            save_forest(folder, result.model, card, result.payload)
+        else:
+            save_checkpoint(folder, result.model, card)
         project.register_model(
-            job.model_id, {"architecture": job.arch, "accuracy": result.metrics.get("accuracy")}
+            job.model_id,
+            {"architecture": card["architecture"], "accuracy": result.metrics.get("accuracy")},
         )
     except BaseException:
         if not existed:  # a half-written model folder must not stay behind
@@ -356,12 +518,15 @@ def train_project(
     arch_file: str | Path | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    kind: str = "cnn",
+    budget_s: float | None = None,
 ) -> TrainedModel:
     """Train on every labelled object; only a finished run writes into the bundle."""
     cancel = ensure_token(cancel)
     job = prepare_training(
-        project, config, patch_size=patch_size, name=name, arch_file=arch_file, progress=progress
-    )
+        project, config, patch_size=patch_size, name=name, arch_file=arch_file,
+        progress=progress, kind=kind, budget_s=budget_s,
+    )  # fmt: skip
     cancel.raise_if_cancelled()
     result = run_training(job, progress, cancel)
     cancel.raise_if_cancelled()
@@ -429,11 +594,18 @@ def project_summary(project: Project) -> dict:
         except Exception as exc:  # a damaged card must not hide the rest of the project
             models.append({"id": mid, "error": str(exc)})
             continue
+        metrics = card.get("metrics") or {}
         models.append(
             {
                 "id": mid,
+                "kind": card.get("kind", "cnn"),
                 "architecture": card.get("architecture"),
-                "accuracy": (card.get("metrics") or {}).get("accuracy"),
+                "accuracy": metrics.get("accuracy"),
+                "metrics": {
+                    k: metrics.get(k)
+                    for k in ("accuracy", "balanced_accuracy", "n_val", "n_train", "estimate")
+                },
+                "chosen_by": (card.get("selection") or {}).get("reason"),
                 "labels": card.get("n_labels"),
                 "created": card.get("created"),
             }
@@ -515,7 +687,7 @@ def run_demo_headless(
     from svetlana.core.predicting import predict_project, read_predictions
 
     t0 = time.perf_counter()
-    trained = train_project(project, progress=progress, cancel=cancel)
+    trained = train_project(project, progress=progress, cancel=cancel, kind="auto")
     t1 = time.perf_counter()
     run = predict_project(project, trained.id, progress=progress, cancel=cancel)
     t2 = time.perf_counter()

@@ -27,7 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana.core import predicting
-from svetlana.core.errors import InputError, SvetlanaError
+from svetlana.core.errors import InputError, ModelError, SvetlanaError
+from svetlana.core.explain import FOREST_NOT_EXPLAINED
+from svetlana.core.forest import is_forest
 from svetlana.core.jobs import Progress
 from svetlana.core.wording import plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
@@ -308,7 +310,7 @@ class PredictionTab(QWidget):
         self.status.setText(f"Predicting with {model_id}…")
         self.job = run_job(
             self, fn,
-            on_success=lambda result: self._on_predicted(model_id, scope, result, started_on),
+            on_success=lambda result: self._on_predicted(model_id, scope, result, started_on, fn),
             on_failure=self._on_failed, on_progress=self._on_progress,
             session=self.session, name="prediction",
         )  # fmt: skip
@@ -326,7 +328,14 @@ class PredictionTab(QWidget):
             names = list(project.image_names)
             if not names:
                 raise InputError("the project has no images to predict")
-        model, card = self._load_model(model_id)
+        # A forest's file is checked and rebuilt in about a second: load models in the worker
+        # (the window stays responsive); the card alone is read here.
+        cached = (
+            self._model_cache if self._model_cache and self._model_cache[0] == model_id else None
+        )
+        card = cached[2] if cached else project.model_card(model_id)
+        model_dir = project.model_dir(model_id)
+        model_box: list = [cached[1]] if cached else []
         loaded = []
         for name in names:
             im = project.load(name)
@@ -343,6 +352,12 @@ class PredictionTab(QWidget):
         }
 
         def work(progress, cancel):
+            from svetlana.core.models import load_checkpoint
+
+            if not model_box:
+                progress(Progress("predict", 0, 1, f"loading {model_id}"))
+                model_box.append(load_checkpoint(model_dir)[0])
+            model = model_box[0]
             preds = []
             n = len(loaded)
             for k, im in enumerate(loaded):
@@ -367,6 +382,8 @@ class PredictionTab(QWidget):
                 )
             return preds
 
+        work.model_box = model_box  # type: ignore[attr-defined]  # cached on success
+        work.card = card  # type: ignore[attr-defined]
         return work
 
     def _folder_job(self, model_id: str):
@@ -395,10 +412,12 @@ class PredictionTab(QWidget):
         self.progress.setValue(min(last.done, last.total))
         self.progress.setFormat(last.message or f"{last.fraction:.0%}")
 
-    def _on_predicted(self, model_id: str, scope: str, result, project=None) -> None:
+    def _on_predicted(self, model_id: str, scope: str, result, project=None, fn=None) -> None:
         if project is not None and project is not self.session.project:
             show_status(self, "the project was closed; the prediction was discarded")
             return
+        if getattr(fn, "model_box", None):  # the worker loaded the model: keep it for next time
+            self._model_cache = (model_id, fn.model_box[0], fn.card)
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat("done")
         self._result_model = model_id
@@ -577,6 +596,8 @@ class PredictionTab(QWidget):
                 raise InputError(
                     "the project has no trained model yet: train one in the Training tab"
                 )
+            if is_forest(project.model_card(model_id)):
+                raise ModelError(FOREST_NOT_EXPLAINED)
             model, card = self._load_model(model_id)
             im = project.load(name)
             if not bool(im.table.contains(np.asarray([obj]))[0]):

@@ -33,13 +33,22 @@ from svetlana.core.training import AUGMENTATIONS, LOSSES, TrainingConfig
 from svetlana.core.wording import accuracy_estimate, plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.session import Session
-from svetlana.gui.widgets import ConfusionTable, PerClassTable, TrainingCurves, format_card
+from svetlana.gui.widgets import (
+    ConfusionTable,
+    PerClassTable,
+    TrainingCurves,
+    candidate_text,
+    format_card,
+)
 
 log = logging.getLogger(__name__)
 
 LOAD_FILE = "__file__"  # item data of the "Load network file…" entry
+KIND_CHOICES = ("auto", "forest")  # items before the CNN architectures
 
 ARCH_TEXT = {
+    "auto": "Automatic (forest or CNN)",
+    "forest": "Forest (measurements)",
     "minimal": "Minimal CNN (the paper's; fast)",
     "resnet18": "ResNet-18",
     "resnet34": "ResNet-34",
@@ -67,7 +76,7 @@ DEVICE_TEXT = {
 
 
 def detect_devices() -> dict[str, bool]:
-    """Which devices torch can use here; also loads torch's optimiser machinery.
+    """Which devices torch can use here; also loads torch's optimiser machinery and sklearn.
 
     Importing torch and (on the first optimiser step) torch._dynamo holds Python's GIL for up
     to ~250 ms at a time, which would freeze the window mid-training; doing it once here, in
@@ -76,6 +85,9 @@ def detect_devices() -> dict[str, bool]:
     from svetlana.core._torch import load_torch
 
     torch = load_torch("train")  # thread-safe: training may start while this runs
+    from svetlana.core.forest import preload
+
+    preload()  # the same for scikit-learn and skops (forest models)
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     return {"cpu": True, "cuda": bool(torch.cuda.is_available()), "mps": bool(mps)}
 
@@ -116,11 +128,14 @@ class TrainingTab(QWidget):
         form = QFormLayout(form_box)
 
         self.arch = QComboBox()
-        for a in ARCHITECTURES:
+        for a in (*KIND_CHOICES, *ARCHITECTURES):
             self.arch.addItem(ARCH_TEXT.get(a, a), a)
         self.arch.addItem("Load network file…", LOAD_FILE)
         self.arch.setToolTip(
-            "The network that learns to tell your classes apart.\n"
+            "What learns to tell your classes apart.\n"
+            "Automatic (recommended): measures every object, cross-validates a forest on the\n"
+            "measurements and a CNN on the pixels, and keeps the better one.\n"
+            "Forest: size, shape, brightness and texture measurements; fast, needs few labels.\n"
             "Minimal CNN: small and fast, enough for most stainings.\n"
             "ResNets: bigger; worth it for subtle differences, best with a GPU.\n"
             "Load network file: start from the weights of one of these networks\n"
@@ -262,6 +277,14 @@ class TrainingTab(QWidget):
         self.progress.setFormat("")
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.candidates = QLabel()
+        self.candidates.setTextFormat(Qt.TextFormat.RichText)
+        self.candidates.setWordWrap(True)
+        self.candidates.setToolTip(
+            "Each candidate's balanced accuracy on labelled objects it was not trained on\n"
+            "(mean ± spread over the cross-validation folds), as each one finishes."
+        )
+        self._candidate_rows: list[dict] = []
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
@@ -292,11 +315,14 @@ class TrainingTab(QWidget):
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
+        lay.addWidget(self.candidates)
         lay.addWidget(self.curves)
         lay.addWidget(QLabel("<b>Models</b>"))
         lay.addWidget(self.models)
         lay.addWidget(self.card)
-        lay.addWidget(QLabel("Confusion matrix (validation objects)"))
+        self.confusion_title = QLabel("Confusion matrix (validation objects)")
+        self.confusion_title.setWordWrap(True)
+        lay.addWidget(self.confusion_title)
         lay.addWidget(self.confusion)
         lay.addWidget(QLabel("Per class"))
         lay.addWidget(self.per_class)
@@ -317,6 +343,11 @@ class TrainingTab(QWidget):
         self._update_buttons()
 
     # ---- form <-> config ------------------------------------------------------------
+    def kind(self) -> str:
+        """ "auto", "forest" or "cnn" (a registry network or a network file)."""
+        data = self.arch.currentData()
+        return data if data in KIND_CHOICES else "cnn"
+
     def config(self) -> TrainingConfig:
         """The form as a TrainingConfig (raises TrainingError with a plain message)."""
         arch = self.arch.currentData()
@@ -343,7 +374,7 @@ class TrainingTab(QWidget):
     def arch_file(self) -> str | None:
         """The network file chosen with "Load network file…", or None for a built-in network."""
         data = self.arch.currentData()
-        return data if data not in ARCHITECTURES and data != LOAD_FILE else None
+        return data if data not in (*ARCHITECTURES, *KIND_CHOICES, LOAD_FILE) else None
 
     def set_arch_file(self, path: str | Path | None) -> None:
         """Train from a weights file (a state_dict); ``None`` goes back to the registry."""
@@ -357,7 +388,7 @@ class TrainingTab(QWidget):
                 self.arch.insertItem(pos, f"File: {Path(self._arch_file).name}", self._arch_file)
                 self.arch.setItemData(pos, self._arch_file, Qt.ItemDataRole.ToolTipRole)
                 self.arch.setCurrentIndex(pos)
-            elif self.arch.currentData() not in ARCHITECTURES:
+            elif self.arch.currentData() not in (*KIND_CHOICES, *ARCHITECTURES):
                 self.arch.setCurrentIndex(0)
         self._arch_index = self.arch.currentIndex()
 
@@ -378,11 +409,14 @@ class TrainingTab(QWidget):
         """The form for the main window to store (QSettings); ``apply_settings`` restores it."""
         d = self.config().to_dict()
         d["patch_size"] = self.patch_size_value()
+        d["kind"] = self.kind()
         return d
 
     def apply_settings(self, d: dict) -> None:
         d = dict(d or {})
         patch = d.pop("patch_size", "auto")
+        # Settings stored before model kinds existed named only a CNN: the new default is auto.
+        kind = d.pop("kind", "auto")
         try:
             cfg = TrainingConfig.from_dict(
                 {k: v for k, v in d.items() if k in TrainingConfig().to_dict()}
@@ -390,7 +424,9 @@ class TrainingTab(QWidget):
         except SvetlanaError as exc:
             log.warning("stored training settings ignored: %s", exc)
             return
-        self.arch.setCurrentIndex(max(0, self.arch.findData(cfg.arch)))
+        self.arch.setCurrentIndex(
+            max(0, self.arch.findData(kind if kind in KIND_CHOICES else cfg.arch))
+        )
         self.epochs.setValue(cfg.epochs)
         self.batch_size.setValue(cfg.batch_size)
         self.lr.setValue(cfg.lr)
@@ -458,11 +494,14 @@ class TrainingTab(QWidget):
                 patch_size=self.patch_size_value(),
                 name=name,
                 arch_file=self.arch_file,
+                kind=self.kind(),
             )
         except SvetlanaError as exc:
             self.status.setText(str(exc))
             report_error(self, exc)
             return None
+        self._candidate_rows = []
+        self.candidates.setText("")
         self._training_job = tjob
         self._training_project = project
         self.last_model_id = ""
@@ -470,8 +509,12 @@ class TrainingTab(QWidget):
         self.progress.setRange(0, config.epochs)
         self.progress.setValue(0)
         self.progress.setFormat(f"{tjob.model_id}: starting…")
+        n_labels = plural(len(tjob.data.labels), "labelled object")
         self.status.setText(
-            f"Training {tjob.model_id} on {plural(len(tjob.data.labels), 'labelled object')}…"
+            f"Training {tjob.model_id} on {n_labels}…"
+            if tjob.kind == "cnn"
+            else f"Measuring {n_labels}, then cross-validating "
+            + ("a forest and a CNN…" if tjob.kind == "auto" else "a forest…")
         )
         self.job = run_job(
             self,
@@ -496,7 +539,20 @@ class TrainingTab(QWidget):
         rows = [dict(e.metrics) for e in events if e.stage == "train" and e.metrics]
         if rows:
             self.curves.add_rows(rows)
+        finished = [
+            dict(e.metrics)
+            for e in events
+            if e.stage == "select" and e.metrics.get("event") == "candidate"
+        ]
+        if finished:
+            self._candidate_rows += finished
+            self._show_candidates()
         last = events[-1]
+        if last.stage in ("select", "measure"):
+            self.progress.setMaximum(max(1, last.total))
+            self.progress.setValue(last.done)
+            self.progress.setFormat(last.message or last.stage)
+            return
         if last.stage != "train":
             return
         self.progress.setMaximum(max(1, last.total))
@@ -523,13 +579,22 @@ class TrainingTab(QWidget):
         self.curves.set_rows(result.history)
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(f"{trained.id}: done")
+        what = str(trained.card.get("architecture", ""))
+        if (trained.card.get("selection") or {}).get("mode") == "auto":
+            what += ", chosen by cross-validation"
         self.status.setText(
-            f"Trained {trained.id}: {accuracy_estimate(result.metrics)}; "
+            f"Trained {trained.id} ({what}): {accuracy_estimate(result.metrics)}; "
             f"{result.seconds:.1f} s on {result.device}."
         )
         self.session.modelsChanged.emit()  # refreshes the list (ours included)
         self.select_model(trained.id)
         show_status(self, f"trained {trained.id}")
+
+    def _show_candidates(self) -> None:
+        lines = [candidate_text(r) for r in self._candidate_rows]
+        self.candidates.setText(
+            "<b>Candidates</b> (balanced accuracy, cross-validated):<br>" + "<br>".join(lines)
+        )
 
     def _on_failed(self, exc: BaseException) -> None:
         self._training_job = None
@@ -605,6 +670,12 @@ class TrainingTab(QWidget):
         self.card.setText(format_card(card))
         classes = card.get("classes", [])
         metrics = card.get("metrics") or {}
+        self.confusion_title.setText(
+            "Confusion matrix (cross-validation: each labelled object judged by a model not "
+            "trained on it)"
+            if metrics.get("estimate") == "cross-validation"
+            else "Confusion matrix (validation objects)"
+        )
         self.confusion.set_matrix(metrics.get("confusion", []), classes)
         self.per_class.set_rows(metrics.get("per_class", []), classes)
         if self.job is None or not self.job.running:

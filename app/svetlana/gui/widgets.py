@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -289,8 +290,7 @@ def format_card(card: Mapping) -> str:
             if isinstance(acc, int | float)
             else "–",
         ),
-        ("Patch size", f"{card.get('patch_size', '?')} px"),
-        ("Epochs", str(len(card.get("history") or []) or training.get("epochs", "?"))),
+        *_kind_rows(card, training),
         ("Trained", str(card.get("created", "?")).replace("T", " ")[:19]),
         (
             "Device",
@@ -300,7 +300,52 @@ def format_card(card: Mapping) -> str:
         ("Time", f"{float(card.get('seconds', 0)):.1f} s"),
     ]
     body = "".join(f"<tr><td><b>{k}</b>&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    return f"<table>{body}</table>" + candidates_html(card)
+
+
+def _kind_rows(card: Mapping, training: Mapping) -> list[tuple[str, str]]:
+    if card.get("kind") == "forest" or card.get("architecture") == "forest":
+        top = card.get("importances") or []
+        names = ", ".join(html.escape(str(t.get("name"))) for t in top[:5]) or "–"
+        return [
+            ("Kind", f"forest of {card.get('trees', '?')} trees on object measurements"),
+            ("Decides by", names),
+        ]
+    return [
+        ("Patch size", f"{card.get('patch_size', '?')} px"),
+        ("Epochs", str(len(card.get("history") or []) or training.get("epochs", "?"))),
+    ]
+
+
+def candidates_html(card: Mapping) -> str:
+    """The cross-validated comparison of the candidates (``--arch auto``), or ""."""
+    sel = card.get("selection") or {}
+    rows = sel.get("candidates") or []
+    if not rows:
+        return ""
+    cv = sel.get("cv") or {}
+    how = f"{cv.get('folds', '?')}-fold cross-validation" + (
+        ", grouped by image" if cv.get("grouped_by_image") else ""
+    )
+    lines = [candidate_text(r, r.get("name") == sel.get("chosen")) for r in rows]
+    reason = html.escape(str(sel.get("reason", "")))
+    return (
+        f"<p><b>Candidates</b> ({how}; balanced accuracy):<br>"
+        + "<br>".join(lines)
+        + f"<br><i>Chosen: {html.escape(str(sel.get('chosen')))}</i> – {reason}</p>"
+    )
+
+
+def candidate_text(row: Mapping, chosen: bool = False) -> str:
+    """One candidate as a line of HTML: its mean ± spread over folds, or why it was not run."""
+    name = html.escape(str(row.get("name")))
+    score = row.get("balanced_accuracy")
+    if row.get("status") == "done" and isinstance(score, int | float):
+        text = f"{score:.1%} ± {float(row.get('spread') or 0):.1%} ({float(row.get('seconds', 0)):.1f} s)"
+    else:
+        text = f"{html.escape(str(row.get('status')))}: {html.escape(str(row.get('note', '')))}"
+    line = f"{name}: {text}"
+    return f"<b>✔ {line}</b>" if chosen else f"&nbsp;&nbsp;&nbsp;{line}"
 
 
 class ExplainView(QWidget):

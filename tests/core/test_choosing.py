@@ -1,0 +1,107 @@
+"""Choosing forest or CNN by cross-validation: folds, the pick, the budget, out-of-fold metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from svetlana.core.choosing import choose, make_folds
+from svetlana.core.errors import Cancelled
+from svetlana.core.forest import ForestModel
+from svetlana.core.jobs import CancelToken
+from svetlana.core.training import TrainingConfig
+
+CLASSES = ("a", "b")
+TINY = TrainingConfig(arch="minimal", epochs=15, batch_size=8, augment="none")
+
+
+def _scene(
+    n: int = 40, seed: int = 0, patches_informative: bool = True, features_informative: bool = True
+):
+    """Patches (N, 2, 8, 8) and measurements (N, 4) that do or do not carry the class."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    patches = rng.normal(0, 1, (n, 2, 8, 8)).astype(np.float32)
+    patches[:, 1] = 1.0  # the object-mask channel
+    if patches_informative:
+        patches[:, 0, 2:6, 2:6] += np.where(y == 1, 3.0, -3.0)[:, None, None]
+    features = rng.normal(0, 1, (n, 4)).astype(np.float32)
+    if features_informative:
+        features[:, 0] += 10 * y
+    return patches, features, y
+
+
+def _choose(patches, features, y, groups=None, **kw):
+    return choose(
+        features=features,
+        feature_names=("f0", "f1", "f2", "f3"),
+        patches=patches,
+        labels=y,
+        groups=groups,
+        class_names=CLASSES,
+        config=kw.pop("config", TINY),
+        **kw,
+    )
+
+
+def test_folds_are_stratified_and_grouped_by_image_when_there_are_two():
+    y = np.arange(40) % 2
+    single = make_folds(y, np.zeros(40, int))
+    assert single.method == "StratifiedKFold" and not single.grouped and len(single.splits) == 5
+    groups = np.repeat([0, 1], 20)
+    two = make_folds(y, groups)
+    assert two.method == "StratifiedGroupKFold" and two.grouped and len(two.splits) == 2
+    for train, val in two.splits:  # an image is never judged by a model trained on it
+        assert not set(groups[train]) & set(groups[val])
+    assert make_folds(np.array([0, 1]), None).splits == ()  # too few labels: no folds
+
+
+def test_measurements_win_clearly_forest_is_chosen_and_cnn_skipped():
+    patches, features, y = _scene(patches_informative=False)
+    result = _choose(patches, features, y)
+    sel = result.selection
+    assert result.kind == "forest" and isinstance(result.model, ForestModel)
+    assert sel["chosen"] == "forest" and sel["mode"] == "auto"
+    forest, cnn = sel["candidates"]
+    assert forest["name"] == "forest" and forest["balanced_accuracy"] == 1.0
+    assert len(forest["folds"]) == 5 and forest["spread"] == 0.0
+    assert cnn["name"] == "minimal" and cnn["status"] == "skipped"
+    # Out-of-fold metrics: every label judged once, by a model that did not see it.
+    m = result.metrics
+    assert m["estimate"] == "cross-validation" and m["n_val"] == 40
+    assert np.asarray(m["confusion"]).sum() == 40
+
+
+def test_patches_win_clearly_cnn_is_chosen_and_fitted_on_all_labels():
+    patches, features, y = _scene(n=48, features_informative=False)
+    result = _choose(patches, features, y, budget_s=600)
+    sel = result.selection
+    forest, cnn = sel["candidates"]
+    assert cnn["status"] == "done" and len(cnn["folds"]) == 3
+    assert cnn["balanced_accuracy"] > forest["balanced_accuracy"] + 0.2
+    assert result.kind == "cnn" and sel["chosen"] == "minimal"
+    assert len(result.history) == TINY.epochs  # the final fit ran on all labels
+    assert result.metrics["n_val"] == 48 * 3 // 5 or result.metrics["n_val"] > 0
+
+
+def test_a_cnn_that_cannot_fit_the_budget_is_stopped_and_the_forest_kept():
+    patches, features, y = _scene(n=48, features_informative=False)
+    result = _choose(patches, features, y, budget_s=0.01)
+    forest, cnn = result.selection["candidates"]
+    assert cnn["status"] == "stopped" and "budget" in cnn["note"]
+    assert result.kind == "forest"
+
+
+def test_forced_forest_has_only_one_candidate():
+    patches, features, y = _scene()
+    result = _choose(patches, features, y, candidates=("forest",))
+    assert [c["name"] for c in result.selection["candidates"]] == ["forest"]
+    assert result.selection["mode"] == "forced" and result.kind == "forest"
+
+
+def test_user_cancel_stops_the_choice():
+    patches, features, y = _scene()
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        _choose(patches, features, y, cancel=token)

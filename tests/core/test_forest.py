@@ -1,0 +1,157 @@
+"""The forest classifier: fit/predict with few or missing labels, safe files, tampered files refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from svetlana.core.errors import InputError, ModelError, TrainingError, UnsafeFileError
+from svetlana.core.forest import (
+    FOREST_FILE,
+    ForestModel,
+    fit_forest,
+    load_forest,
+    save_forest,
+    select_features,
+)
+
+CLASSES = ("a", "b", "c")
+NAMES = ("area", "ch0_mean", "noise")
+
+
+def table(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class a: small, b: large (column 0); column 1 = brightness by class; column 2 = noise."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = np.stack(
+        [np.where(y == 0, 50, 200) + rng.normal(0, 5, n), 100 + 40 * y, rng.normal(0, 1, n)], 1
+    )
+    return x.astype(np.float32), y
+
+
+def test_fit_predict_aligns_never_labelled_classes_with_zeros():
+    x, y = table()
+    model = fit_forest(x, y, CLASSES, NAMES, seed=0)
+    probs = model.predict_proba(x)
+    assert probs.shape == (60, 3) and probs.dtype == np.float32
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.all(probs[:, 2] == 0)  # "c" was never labelled
+    assert (probs.argmax(1) == y).all()
+    assert model.predict_proba(np.zeros((0, 3))).shape == (0, 3)
+    names = [n for n, _ in model.importances()]
+    assert names[-1] == "noise"  # the noise column matters least
+
+
+def test_one_label_of_a_class_and_unbalanced_labels():
+    x, y = table(80)
+    keep = np.concatenate([np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:1]])
+    model = fit_forest(x[keep], y[keep], CLASSES, NAMES)
+    test = np.flatnonzero(y == 1)[1:]
+    # Balanced class weights: a single large object still claims most large ones.
+    assert (model.predict_proba(x[test]).argmax(1) == 1).mean() > 0.9
+
+
+def test_bad_input_is_refused_clearly():
+    x, y = table()
+    with pytest.raises(TrainingError, match="two classes"):
+        fit_forest(x, np.zeros(60, int), CLASSES, NAMES)
+    with pytest.raises(InputError, match="3 columns"):
+        fit_forest(x[:, :2], y, CLASSES, NAMES)
+    with pytest.raises(InputError, match="class indices"):
+        fit_forest(x, y + 5, CLASSES, NAMES)
+    with pytest.raises(ModelError, match="missing_one"):
+        select_features(NAMES, x, ["area", "missing_one"])
+    assert select_features(NAMES, x, ["noise", "area"]).tolist() == x[:, [2, 0]].tolist()
+
+
+def _card() -> dict:
+    return {
+        "kind": "forest",
+        "architecture": "forest",
+        "classes": list(CLASSES),
+        "measurements": list(NAMES),
+    }
+
+
+def test_skops_round_trip_gives_the_same_probabilities(tmp_path):
+    x, y = table()
+    model = fit_forest(x, y, CLASSES, NAMES)
+    save_forest(tmp_path, model, _card())
+    assert zipfile.is_zipfile(tmp_path / FOREST_FILE)
+    assert json.loads((tmp_path / "card.json").read_text())["kind"] == "forest"
+    loaded = load_forest(tmp_path)
+    assert isinstance(loaded, ForestModel) and loaded.class_names == CLASSES
+    assert np.array_equal(loaded.predict_proba(x), model.predict_proba(x))
+
+
+class _Payload:
+    """Unpickling this would create the marker file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_disguised_as_a_forest_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "HACKED"
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / FOREST_FILE).write_bytes(pickle.dumps(_Payload(marker)))
+    (folder / "card.json").write_text(json.dumps(_card()))
+    with pytest.raises(UnsafeFileError, match="not a skops"):
+        load_forest(folder)
+    assert not marker.exists()
+
+
+def _tamper(path: Path, module: str, name: str) -> None:
+    """Rewrite a skops file's schema so that its top object is ``module.name``."""
+    with zipfile.ZipFile(path) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    schema = json.loads(files["schema.json"])
+    schema["__module__"], schema["__class__"] = module, name
+    files["schema.json"] = json.dumps(schema).encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n, data in files.items():
+            zf.writestr(n, data)
+    path.write_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize(("module", "name"), [("builtins", "eval"), ("os", "system")])
+def test_a_skops_file_naming_code_is_refused_before_loading(tmp_path, module, name, monkeypatch):
+    x, y = table()
+    save_forest(tmp_path, fit_forest(x, y, CLASSES, NAMES), _card())
+    _tamper(tmp_path / FOREST_FILE, module, name)
+    import skops.io
+
+    def must_not_load(*_a, **_k):
+        raise AssertionError("the file was loaded")
+
+    monkeypatch.setattr(skops.io, "load", must_not_load)
+    with pytest.raises(UnsafeFileError, match=f"{module}.{name}"):
+        load_forest(tmp_path)
+
+
+def test_another_estimator_or_a_mismatched_card_is_refused(tmp_path):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = table()
+    sio.dump(LogisticRegression().fit(x, y), tmp_path / FOREST_FILE)
+    (tmp_path / "card.json").write_text(json.dumps(_card()))
+    with pytest.raises(ModelError, match="LogisticRegression"):
+        load_forest(tmp_path)
+    save_forest(tmp_path, fit_forest(x, y, CLASSES, NAMES), {**_card(), "measurements": ["area"]})
+    with pytest.raises(ModelError, match="measurements"):
+        load_forest(tmp_path)
+    (tmp_path / FOREST_FILE).write_bytes(b"PK\x03\x04 damaged")
+    with pytest.raises((ModelError, InputError), match="forest"):
+        load_forest(tmp_path)
