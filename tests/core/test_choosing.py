@@ -105,3 +105,11 @@ def test_user_cancel_stops_the_choice():
     token.cancel()
     with pytest.raises(Cancelled):
         _choose(patches, features, y, cancel=token)
+
+
+def test_too_few_labels_to_cross_validate_still_gives_a_forest_and_says_so():
+    patches, features, y = _scene(n=2)
+    result = _choose(patches, features, y)
+    forest, cnn = result.selection["candidates"]
+    assert forest["status"] == cnn["status"] == "skipped" and "too few labels" in forest["note"]
+    assert result.kind == "forest" and result.metrics["estimate"] == "none"

@@ -259,8 +259,9 @@ def choose(
         fs, oof = cv_forest(features, y, class_names, feature_names, folds, config.seed, cancel)
         step += n
         scores["forest"] = CandidateScore(
-            "forest", "forest", "done", tuple(fs), time.perf_counter() - t0
-        )
+            "forest", "forest", "done" if fs else "skipped", tuple(fs),
+            time.perf_counter() - t0, "" if fs else folds.note,
+        )  # fmt: skip
         oofs["forest"] = oof
         _announce(progress, step, total, scores["forest"])
     if use_cnn:
