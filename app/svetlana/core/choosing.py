@@ -364,7 +364,7 @@ def _pick(
             return cnn, "the forest could not be cross-validated"
         return "forest", "neither candidate could be cross-validated; the forest is faster"
     if cnn_score.status != "done":
-        return "forest", f"the CNN was {cnn_score.status} ({cnn_score.note})"
+        return "forest", f"the CNN was {cnn_score.status}"
     common = len(cnn_score.folds)
     f_mean = float(np.mean(forest.folds[:common]))
     c_mean = float(cnn_score.mean)
