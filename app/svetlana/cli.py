@@ -163,6 +163,26 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--remove", metavar="CLASS", help="remove a class (with labels: --force)")
     s.add_argument("--force", action="store_true", help="with --remove: also remove its labels")
 
+    s = sub.add_parser(
+        "suggest",
+        help="which objects to label next, most useful first (CSV image,object)",
+        description="Uncertain objects of the fast forest refitted on your labels, spread over "
+        "the measurements, with 20 %% random ones; random order until two classes are labelled.",
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("-n", type=int, default=10, help="how many objects (default 10)")
+    s.add_argument("--image", nargs="+", help="image names (default: all)")
+
+    s = sub.add_parser(
+        "check-labels",
+        help="labels that are probably wrong (CSV image,object,label,suggested,score)",
+        description="Cross-validated forests judge every label; confident learning (cleanlab) "
+        "lists those likely wrong, most suspicious first.",
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    s.add_argument("--out", type=Path, help="CSV file to write (default: print it)")
+
     s = sub.add_parser("export-labels", help="export labels to a CSV (image,object,class,source)")
     s.add_argument("bundle", type=Path)
     s.add_argument("csv", type=Path)
@@ -357,6 +377,57 @@ def cmd_classes(a, out: TextIO, progress) -> int:
             print(f"{c.name}: key {c.key or '-'}, {_n(c.labels, 'label')}{used}", file=out)
         if not rows:
             print("no classes yet (svetlana init --classes A,B or import-labels)", file=out)
+    return EXIT_OK
+
+
+def cmd_suggest(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.errors import InputError
+    from svetlana.core.suggest import suggest_project
+    from svetlana.core.tables import text_cell
+
+    if a.n < 1:
+        raise InputError(f"-n must be at least 1, not {a.n}")
+    with _open_for_cache(a.bundle) as project:
+        s, objects = suggest_project(project, a.n, a.image, progress=progress, cancel=cancel)
+    progress.close()
+    print("image,object", file=out)
+    for image, obj in objects:
+        print(f"{_csv_cell(text_cell(image))},{obj}", file=out)
+    if s.note and not a.quiet:
+        print(f"note: {s.note}", file=progress.stream)
+    return EXIT_OK
+
+
+def _csv_cell(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
+def cmd_check_labels(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.errors import InputError
+    from svetlana.core.fileio import atomic_write_text
+    from svetlana.core.label_check import check_project_labels, suspects_csv
+
+    if a.out is not None and (a.out.is_dir() or not a.out.parent.is_dir()):
+        raise InputError("--out must be a CSV file in an existing folder", a.out)
+    with _open_for_cache(a.bundle) as project:
+        check = check_project_labels(project, a.image, progress=progress, cancel=cancel)
+    progress.close()
+    text = suspects_csv(check)
+    summary = (
+        f"{plural(len(check.suspects), 'label')} of {check.checked} judged likely wrong"
+        f" ({check.folds}-fold cross-validation, confident learning)"
+    )
+    if check.unchecked_classes:
+        summary += (
+            f"; not judged (fewer than 3 labels): {', '.join(check.unchecked_classes)}"
+        )
+    if a.out is not None:
+        atomic_write_text(a.out, text)
+        print(f"{summary} -> {a.out}", file=out)
+    else:
+        out.write(text)
+        if not a.quiet:
+            progress.stream.write(summary + "\n")
     return EXIT_OK
 
 
@@ -858,6 +929,8 @@ COMMANDS = {
     "import-labels": cmd_import_labels,
     "classes": cmd_classes,
     "export-labels": cmd_export_labels,
+    "suggest": cmd_suggest,
+    "check-labels": cmd_check_labels,
     "train": cmd_train,
     "predict": cmd_predict,
     "info": cmd_info,

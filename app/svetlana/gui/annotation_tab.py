@@ -1,4 +1,4 @@
-"""Labelling: the class list, the three ways of choosing objects (Random, Click, Uncertain), keys, progress."""
+"""Labelling: the class list, the ways of choosing objects (Random, Suggest, Click, Uncertain), keys, progress."""
 
 from __future__ import annotations
 
@@ -31,14 +31,19 @@ from svetlana.core.sampling import next_unlabelled, random_order, uncertain_orde
 from svetlana.core.wording import plural
 from svetlana.gui.errors import show_error
 from svetlana.gui.image_view import ImageView
+from svetlana.gui.live import LiveBox, LivePredictions
+from svetlana.gui.review import ReviewPanel
 from svetlana.gui.session import Session
 
 log = logging.getLogger(__name__)
 
-RANDOM, CLICK, UNCERTAIN = "random", "click", "uncertain"
+RANDOM, CLICK, UNCERTAIN, SUGGEST = "random", "click", "uncertain", "suggest"
 MODE_HELP = {
     RANDOM: "Objects come one at a time in a random order, which keeps your labels representative "
     "of the image. Press a class key (1–9) to label and go on; Space skips, ← goes back.",
+    SUGGEST: "The most useful objects first: those the live predictions are least sure of, spread "
+    "over the kinds of objects and every predicted class (rare ones too), with one in five at "
+    "random. Random order until two classes are labelled.",
     CLICK: "Click an object to select it (Ctrl+click adds more). Drag a rectangle to select several, "
     "then press a class key to label them all at once. Middle-drag pans.",
     UNCERTAIN: "Objects the current predictions are least sure about come first: labelling them helps "
@@ -112,7 +117,9 @@ class AnnotationTab(QWidget):
         box_mode = QGroupBox("Choose objects")
         lm = QVBoxLayout(box_mode)
         row = QHBoxLayout()
-        for mode, text in ((RANDOM, "Random"), (CLICK, "Click"), (UNCERTAIN, "Uncertain")):
+        for mode, text in (
+            (RANDOM, "Random"), (SUGGEST, "Suggest"), (CLICK, "Click"), (UNCERTAIN, "Uncertain")
+        ):  # fmt: skip
             b = QRadioButton(text)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             group.addButton(b)
@@ -180,11 +187,26 @@ class AnnotationTab(QWidget):
         lp.addWidget(self.progress_label)
         lp.addWidget(self.progress_bar)
 
+        # live predictions, review of suspicious labels, gallery
+        self.live = LivePredictions(session, self)
+        self.live_box = LiveBox(self.live)
+        self.live.updated.connect(self._on_live)
+        self.review = ReviewPanel(session, self.live)
+        self.review.jump.connect(self.go_to)
+        self.gallery_button = QPushButton("Gallery…")
+        self.gallery_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.gallery_button.setToolTip("A grid of object thumbnails to label fast (keys 1–9)")
+        self.gallery_button.clicked.connect(self.open_gallery)
+        self.gallery = None
+
         layout = QVBoxLayout(self)
         layout.addWidget(box_classes)
         layout.addWidget(box_mode)
         layout.addWidget(box_cur)
         layout.addWidget(box_prog)
+        layout.addWidget(self.live_box)
+        layout.addWidget(self.review)
+        layout.addWidget(self.gallery_button)
         layout.addStretch(1)
 
         self._preview_timer = QTimer(self)
@@ -222,7 +244,7 @@ class AnnotationTab(QWidget):
         self.current = None
         self._rebuild_labelled()
         self._refresh_classes()
-        if self.mode in (RANDOM, UNCERTAIN):
+        if self.mode in (RANDOM, UNCERTAIN, SUGGEST):
             self.advance()
         else:
             self._show_current()
@@ -246,6 +268,13 @@ class AnnotationTab(QWidget):
                         self._labelled.add(o)
         self._progress_timer.start()
 
+    def _on_live(self) -> None:
+        if self.mode == SUGGEST:
+            self._order = None  # the new suggestions apply from the next object on
+            self._order_key = None
+            if self.current is None:
+                self.advance()
+
     def _on_predictions(self) -> None:
         if self.mode == UNCERTAIN:
             self._order = None
@@ -258,14 +287,20 @@ class AnnotationTab(QWidget):
         if s.project is None or s.current_image is None:
             return None
         pred = s.predictions.get(s.current_image)
-        key = (self.mode, s.current_image, id(pred) if self.mode == UNCERTAIN else None)
+        live = self.live.result
+        version = id(pred) if self.mode == UNCERTAIN else id(live) if self.mode == SUGGEST else None
+        key = (self.mode, s.current_image, version)
         if self._order is not None and self._order_key == key:
             return self._order
         self._order_key = key
         self._pos = -1
-        if self.mode == RANDOM:
+        if self.mode in (RANDOM, SUGGEST):
             loaded = s.loaded()
             self._order = random_order(s.project.sampling_seed, s.current_image, loaded.table.ids)
+            if self.mode == SUGGEST and live is not None and live.image == s.current_image:
+                first = np.asarray(live.suggested, np.int64)
+                rest = self._order[~np.isin(self._order, first)]
+                self._order = np.concatenate([first, rest])
         elif self.mode == UNCERTAIN:
             if pred is None or getattr(pred, "uncertainty", None) is None:
                 self._order = None
@@ -431,6 +466,8 @@ class AnnotationTab(QWidget):
         """The labelling keys; returns whether the key was used."""
         if self.session.project is None or self.session.current_image is None:
             return False
+        if self.review.handle_key(event):
+            return True
         key, text = event.key(), event.text()
         mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
         if mods & (
@@ -477,6 +514,34 @@ class AnnotationTab(QWidget):
             self._show_current()
         else:
             self.advance()
+
+    # ---- gallery, shutdown -------------------------------------------------------------------------
+    def open_gallery(self):
+        from svetlana.gui.gallery import TILE, GalleryDialog
+
+        if self.session.project is None or self.session.current_image is None:
+            return None
+        if self.gallery is None:
+            self.gallery = GalleryDialog(
+                self.session, self.live, self.review,
+                lambda obj: _patch_pixmap(self.patch_for(obj)[0], TILE), self,
+            )  # fmt: skip
+            self.gallery.highlighted.connect(self._follow_gallery)
+        self.gallery.refresh_sources()
+        self.gallery.fill()
+        self.gallery.show()
+        self.gallery.raise_()
+        return self.gallery
+
+    def _follow_gallery(self, obj: int) -> None:
+        self.session.select((obj,))
+        self.view.focus_object(obj)
+        self._show_current()
+
+    def shutdown(self) -> bool:
+        """Stop the live refit and the label check (window closing, project switching)."""
+        ok = self.live.stop()
+        return self.review.shutdown() and ok
 
     # ---- classes --------------------------------------------------------------------------------
     def _refresh_classes(self) -> None:

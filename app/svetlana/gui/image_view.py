@@ -35,6 +35,7 @@ SELECTED_RGBA = (255, 230, 0, 255)
 SELECTED_FILL_ALPHA = 30
 LABEL_FILL_ALPHA = 110
 PRED_FILL_ALPHA = 70
+LIVE_FILL_ALPHA = 45  # live predictions while labelling: lighter than a model's
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
@@ -528,6 +529,13 @@ class ImageView(QWidget):
             line[1:] = OUTLINE_RGBA
         colours = {c.name: hex_rgb(c.colour) for c in project.annotations.classes}
         pred = self.session.predictions.get(name)
+        live = opts.get("live")  # gui.live.LivePreview: drawn unless a model's predictions are
+        if live is not None and live.image == name and (pred is None or not opts.get("predictions", True)):
+            rgb = np.array([colours.get(c, (200, 200, 200)) for c in live.class_names], np.uint8)
+            ok = live.ids < n if self._ids_map is None else np.isin(live.ids, self._ids_map)
+            rows = self._index_of(live.ids[ok])
+            fill[rows, :3] = rgb[live.predicted[ok]]
+            fill[rows, 3] = LIVE_FILL_ALPHA
         if pred is not None and opts.get("predictions", True) and len(pred.ids):
             # The overlay shows what an export writes: the final class (a label wins).
             final = final_classes(

@@ -511,7 +511,7 @@ class MainWindow(QMainWindow):
         from svetlana.gui.jobs import stop_jobs
 
         ok = stop_jobs(getattr(self, "_add_job", None))
-        for tab in (self.training_tab, self.prediction_tab):
+        for tab in (self.training_tab, self.prediction_tab, self.annotation_tab):
             stop = getattr(tab, "shutdown", None)
             if stop is not None:
                 ok = stop() and ok

@@ -1,0 +1,248 @@
+"""Live predictions while labelling: the fast forest refitted in the background after each label."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from svetlana.core.label_table import LabelTable
+from svetlana.gui.jobs import Job, run_job, stop_jobs
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_MS = 300
+SUGGEST_BATCH = 20  # suggestions computed per refit (the Suggest mode's queue)
+LIVE_OPTION = "live"  # the view option the image view draws (a LivePreview or None)
+
+
+@dataclass(frozen=True, eq=False)
+class LivePreview:
+    """What the image view draws: the predicted class of every object of one image."""
+
+    image: str
+    ids: np.ndarray
+    class_names: tuple[str, ...]
+    predicted: np.ndarray  # index into class_names per id
+
+
+@dataclass(frozen=True, eq=False)
+class LiveResult:
+    """One refit: the table it was fitted on (current image) and the fast model (None with
+    fewer than two classes labelled)."""
+
+    generation: int
+    image: str
+    table: LabelTable
+    fast: object  # core.fast_model.FastModel | None
+    suggested: np.ndarray  # object ids to label next (core.suggest), most useful first
+
+
+class LivePredictions(QObject):
+    """Refits after each label change (debounced), never on the GUI thread; stale results are
+    dropped (a newer label arrived while fitting) and the refit runs again with the new labels."""
+
+    updated = Signal()  # self.result changed (or was cleared)
+
+    def __init__(self, session, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.enabled = True
+        self.result: LiveResult | None = None
+        self._measurements: dict[str, object] = {}
+        self._generation = 0
+        self._job: Job | None = None
+        self._again = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self._start)
+        session.projectChanged.connect(self._on_project)
+        session.currentImageChanged.connect(lambda _n: self.schedule(0))
+        session.labelsChanged.connect(lambda _k: self.schedule())
+        session.classesChanged.connect(lambda: self.schedule())
+
+    # ---- control ------------------------------------------------------------------------
+    def set_enabled(self, on: bool) -> None:
+        self.enabled = bool(on)
+        if on:
+            self.schedule(0)
+        else:
+            self._timer.stop()
+            self._generation += 1  # a running refit's result is dropped
+            self._set(None)
+
+    def schedule(self, delay_ms: int | None = None) -> None:
+        """Refit after ``delay_ms`` (the debounce by default); a newer call restarts the wait."""
+        if not self.enabled or self.session.project is None or not self.session.current_image:
+            return
+        self._generation += 1
+        self._timer.start(DEBOUNCE_MS if delay_ms is None else delay_ms)
+
+    @property
+    def running(self) -> bool:
+        return self._job is not None and self._job.running
+
+    def stop(self) -> bool:
+        """Cancel a pending or running refit and wait for it; True when none is left."""
+        self._timer.stop()
+        self._generation += 1
+        return stop_jobs(self._job)
+
+    # ---- work ---------------------------------------------------------------------------
+    def _on_project(self) -> None:
+        self._measurements = {}
+        self._generation += 1
+        self._set(None)
+        self.schedule(0)
+
+    def _snapshot(self):
+        s = self.session
+        name = s.current_image
+        classes = tuple(s.project.annotations.class_names)
+        index = {c: i for i, c in enumerate(classes)}
+        labelled = {
+            int(o): index[lab.class_name]
+            for o, lab in s.project.annotations.for_image(name).items()
+            if lab.class_name in index
+        }
+        return name, classes, labelled
+
+    def _start(self) -> None:
+        s = self.session
+        if not self.enabled or s.project is None or not s.current_image:
+            return
+        if self.running:
+            self._again = True  # refit once more when this one ends
+            return
+        from svetlana.core.project import Project
+
+        project: Project = s.project
+        generation = self._generation
+        name, classes, labelled = self._snapshot()
+        cached = self._measurements.get(name)
+        seed = project.sampling_seed
+
+        def work(progress, cancel):
+            from svetlana.core.fast_model import LIVE_TREES, fit_fast
+            from svetlana.core.measurements import project_measurements
+            from svetlana.core.suggest import suggest
+
+            m = cached if cached is not None else project_measurements(project, name, cancel=cancel)
+            ids = np.asarray(m.ids, np.int64)
+            labels = np.full(len(ids), -1, np.int64)
+            if labelled:
+                keys = np.fromiter(labelled.keys(), np.int64, len(labelled))
+                pos = np.searchsorted(ids, keys)
+                pos = np.clip(pos, 0, max(len(ids) - 1, 0))
+                ok = len(ids) > 0
+                hit = (ids[pos] == keys) if ok else np.zeros(0, bool)
+                labels[pos[hit]] = np.fromiter(labelled.values(), np.int64, len(labelled))[hit]
+            table = LabelTable(
+                (name,), np.zeros(len(ids), np.int64), ids, tuple(m.names),
+                np.asarray(m.values, np.float32), labels, classes,
+            )  # fmt: skip
+            fast = fit_fast(table, seed=seed % (2**31), n_trees=LIVE_TREES, cancel=cancel)
+            rows = suggest(table, SUGGEST_BATCH, seed=seed, fast=fast).rows
+            return m, LiveResult(generation, name, table, fast, table.ids[rows])
+
+        # No parent: a window torn down mid-refit must not destroy the running thread (the job
+        # keeps itself alive until it ends; its results then go nowhere).
+        self._job = run_job(
+            None, work, on_success=self._guard(self._on_done),
+            on_failure=self._guard(self._on_failed), name="live-refit",
+        )  # fmt: skip
+        self._job.finished.connect(self._guard(self._on_finished))
+
+    def _guard(self, slot):
+        def call(*args):
+            try:
+                slot(*args)
+            except RuntimeError:  # this object (its window) was deleted meanwhile
+                log.debug("live refit result dropped: its window is gone")
+
+        return call
+
+    def _on_done(self, out) -> None:
+        m, result = out
+        self._measurements[result.image] = m
+        if result.generation != self._generation or result.image != self.session.current_image:
+            log.debug("live refit dropped (labels changed while fitting)")
+            self._again = True
+            return
+        self._set(result)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        log.warning("live predictions stopped: %s", exc)
+        from svetlana.gui.jobs import show_status
+
+        parent = self.parent()
+        show_status(parent if hasattr(parent, "window") else None, f"live predictions: {exc}")
+
+    def _on_finished(self) -> None:
+        if self._again and self.enabled:
+            self._again = False
+            self._start()
+
+    def _set(self, result: LiveResult | None) -> None:
+        self.result = result
+        preview = None
+        if result is not None and result.fast is not None:
+            preview = LivePreview(
+                result.image, result.table.ids, result.table.class_names, result.fast.predicted
+            )
+        if self.session.view_options.get(LIVE_OPTION) is not None or preview is not None:
+            self.session.set_view_option(LIVE_OPTION, preview)
+        self.updated.emit()
+
+
+class LiveBox(QGroupBox):
+    """The toggle, the count per predicted class and the accuracy estimate."""
+
+    def __init__(self, live: LivePredictions, parent: QWidget | None = None):
+        super().__init__("Live predictions", parent)
+        self.live = live
+        self.toggle = QCheckBox("Show predictions while labelling")
+        self.toggle.setChecked(live.enabled)
+        self.toggle.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.toggle.setToolTip(
+            "After each label a quick forest is refitted on your labels (in the background) and\n"
+            "every object is tinted with its predicted class. A preview only: Train still makes\n"
+            "the model."
+        )
+        self.toggle.toggled.connect(live.set_enabled)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color: #444;")
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.toggle)
+        lay.addWidget(self.summary)
+        live.updated.connect(self.show_result)
+        self.show_result()
+
+    def show_result(self) -> None:
+        from svetlana.core.wording import plural
+
+        r = self.live.result
+        if not self.live.enabled:
+            text = "Off."
+        elif r is None:
+            text = "Waiting for labels…"
+        elif r.fast is None:
+            text = "Label objects of two classes to see predictions."
+        else:
+            f = r.fast
+            counts = f.counts()
+            parts = [f"{c}: {int(counts[i])}" for i, c in enumerate(r.table.class_names)]
+            text = "Predicted: " + ", ".join(parts)
+            if f.balanced_accuracy is not None:
+                text += (
+                    f"\nAccuracy estimate: {f.balanced_accuracy * 100:.0f} % balanced "
+                    f"(out-of-bag, {plural(f.estimated_on, 'label')})"
+                )
+            else:
+                text += "\nAccuracy estimate: more labels needed"
+        self.summary.setText(text)

@@ -1,0 +1,97 @@
+"""Suggestions and suspicious labels on measurement tables (core/suggest.py, core/label_check.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from svetlana.core.errors import InputError
+from svetlana.core.fast_model import fit_fast
+from svetlana.core.label_check import check_labels
+from svetlana.core.label_table import from_arrays
+from svetlana.core.suggest import random_rows, suggest
+
+
+def two_blobs(n=300, rare=0.05, seed=0, gap=4.0):
+    """Two classes of points in 6 measurements (2 informative), ``rare`` of class 1."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < rare).astype(np.int64)
+    x = rng.normal(0, 1, (n, 6)).astype(np.float32)
+    x[:, 0] += gap * y
+    x[:, 1] += gap / 2 * y
+    return x, y
+
+
+def test_without_a_model_the_order_is_random_and_skips_labels():
+    x, y = two_blobs()
+    labels = np.full(len(y), -1)
+    labels[:5] = 0  # one class only: no model
+    table = from_arrays(x, labels, ("common", "rare"))
+    assert fit_fast(table) is None
+    s = suggest(table, 20, seed=3, fast=None)
+    assert s.strategy == "random" and "two classes" in s.note
+    expected = [r for r in random_rows(table, 3) if r >= 5][:20]
+    assert s.rows.tolist() == expected
+
+
+def test_suggest_finds_the_rare_class_and_never_a_labelled_object():
+    x, y = two_blobs(seed=1)
+    labels = np.full(len(y), -1)
+    start = np.r_[np.flatnonzero(y == 0)[:8], np.flatnonzero(y == 1)[:2]]
+    labels[start] = y[start]
+    table = from_arrays(x, labels, ("common", "rare"))
+    fast = fit_fast(table)
+    s = suggest(table, 10, seed=0, fast=fast)
+    assert s.strategy == "suggest" and len(s.rows) == len(set(s.rows.tolist())) == 10
+    assert not set(s.rows.tolist()) & set(start.tolist())
+    # Every predicted class is covered, the rare one as much as the common one (it is ~7 % of
+    # the predictions); and the batch does meet the rare class (5 %: ~0.4 in 10 random objects).
+    cand = labels < 0
+    predicted = fast.predicted
+    assert set(predicted[s.rows]) == set(predicted[cand]) == {0, 1}
+    assert (predicted[s.rows] == 1).sum() >= 3
+    assert y[s.rows].sum() >= 1
+    rand = random_rows(table, 0)
+    rand = [r for r in rand if labels[r] < 0]
+    assert set(rand[:2]) <= set(s.rows.tolist())  # the random share: the next random objects
+
+
+def test_suggest_spreads_instead_of_taking_near_identical_objects():
+    x, y = two_blobs(n=200, rare=0.5, seed=2)
+    labels = np.full(len(y), -1)
+    labels[:20] = y[:20]
+    # 30 copies of one object halfway between the classes: each the most uncertain.
+    x = np.vstack([x, np.tile([[2.0, 1.0, 0, 0, 0, 0]], (30, 1))]).astype(np.float32)
+    labels = np.r_[labels, np.full(30, -1)]
+    table = from_arrays(x, labels, ("a", "b"))
+    fast = fit_fast(table)
+    s = suggest(table, 10, seed=0, fast=fast, random_share=0.0)
+    assert np.sum(s.rows >= 200) <= 2
+
+
+def test_check_labels_ranks_flipped_labels_and_lists_nothing_when_right():
+    x, y = two_blobs(n=120, rare=0.5, seed=4, gap=8.0)  # classes apart: every label right
+    table = from_arrays(x, y, ("a", "b"))
+    assert check_labels(table).suspects == ()
+    flipped = np.array([3, 17, 40, 77])
+    noisy = y.copy()
+    noisy[flipped] = 1 - noisy[flipped]
+    check = check_labels(table.with_labels(noisy))
+    top = [s.row for s in check.suspects[:4]]
+    assert len(set(top) & set(flipped.tolist())) >= 3
+    assert all(s.suggested != s.label for s in check.suspects if s.row in flipped)
+    assert [s.score for s in check.suspects] == sorted(
+        (s.score for s in check.suspects), reverse=True
+    )
+
+
+def test_check_labels_needs_two_classes_and_skips_tiny_classes():
+    x, y = two_blobs(n=60, rare=0.5, seed=5)
+    labels = np.full(len(y), -1)
+    with pytest.raises(InputError, match="two classes"):
+        check_labels(from_arrays(x, labels, ("a", "b")))
+    labels[y == 0] = 0
+    labels[np.flatnonzero(y == 1)[:2]] = 1  # two labels of b
+    check = check_labels(from_arrays(x, labels, ("a", "b")))
+    assert check.unchecked_classes == ("b",)
+    assert all(s.label == "a" for s in check.suspects)
