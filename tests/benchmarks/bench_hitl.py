@@ -174,10 +174,80 @@ def bench_refit(n_objects: int = 16384, n_labels: int = 300, repeats: int = 5) -
     return res
 
 
+def bench_gui_keys(n_labels: int = 300, presses: int = 30) -> dict:
+    """Key -> next object shown while live refits run (4096x4096, 16,384 objects)."""
+    import tempfile
+    from pathlib import Path
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from svetlana.gui.main_window import MainWindow
+    from svetlana.gui.new_project_dialog import create_project
+    from tests.benchmarks.bench_gui import make_data
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ip, mp = make_data(tmp)
+        project = create_project(tmp / "b.svetlana", [(ip, mp, "big")], ["a", "b"])
+        win = MainWindow(settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
+        win.resize(1400, 900)
+        win.show()
+        win.set_project(project)
+        tab = win.annotation_tab
+        ids = project.load("big").table.ids
+        rng = np.random.default_rng(0)
+        pick = rng.choice(ids, n_labels, replace=False)
+        win.session.label([int(i) for i in pick[::2]], "a")
+        win.session.label([int(i) for i in pick[1::2]], "b")
+        t0 = time.perf_counter()
+        while tab.live.result is None or tab.live.result.fast is None or tab.live.running:
+            app.processEvents()
+            time.sleep(0.01)
+        first = time.perf_counter() - t0
+        refits, times, during = [], [], []
+        last = tab.live.result
+        for i in range(presses):
+            before = tab.current
+            running = tab.live.running
+            t = time.perf_counter()
+            QTest.keyClick(win, "1" if i % 2 else "2")
+            win.view.flush()
+            win.view.graphics.viewport().repaint()
+            times.append(time.perf_counter() - t)
+            during.append(running)
+            assert tab.current != before
+            end = time.perf_counter() + 0.2  # the user's pace: 5 keys a second
+            while time.perf_counter() < end:
+                app.processEvents()
+                time.sleep(0.005)
+            if tab.live.result is not last and tab.live.result.fast is not None:
+                last = tab.live.result
+                refits.append(last.fast.seconds)
+        ms = np.array(times) * 1000
+        busy = ms[np.array(during)] if any(during) else np.zeros(0)
+        res = {
+            "objects": len(ids), "labels": n_labels, "first_result_s": round(first, 1),
+            "refit_median_s": round(float(np.median(refits)), 3) if refits else None,
+            "refits": len(refits), "key_median_ms": round(float(np.median(ms)), 1),
+            "key_max_ms": round(float(ms.max()), 1),
+            "key_while_refit_median_ms": round(float(np.median(busy)), 1) if len(busy) else None,
+            "key_while_refit_max_ms": round(float(busy.max()), 1) if len(busy) else None,
+            "keys_while_refit": int(len(busy)), "load": round(os.getloadavg()[0], 1),
+        }  # fmt: skip
+        tab.shutdown()
+        win.close()
+    print(f"GUI keys during live refits: {res}", flush=True)
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", default="3,4,5")
-    p.add_argument("--only", default="rare,balanced,flipped,refit")
+    p.add_argument("--only", default="rare,balanced,flipped,refit,gui")
     p.add_argument("--json")
     a = p.parse_args(argv)
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -191,6 +261,8 @@ def main(argv=None) -> int:
         res["flipped"] = bench_flipped(seeds)
     if "refit" in only:
         res["refit"] = bench_refit()
+    if "gui" in only:
+        res["gui"] = bench_gui_keys()
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
