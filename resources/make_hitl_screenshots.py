@@ -67,7 +67,9 @@ def main(out_dir: Path) -> None:
 
     def fitted() -> bool:
         r = tab.live.result
-        return r is not None and r.fast is not None and r.fast.n_labels == 60 and not tab.live.running
+        return (
+            r is not None and r.fast is not None and r.fast.n_labels == 60 and not tab.live.running
+        )
 
     until(fitted)
     tab.advance()
@@ -76,7 +78,9 @@ def main(out_dir: Path) -> None:
     window.grab().save(str(out_dir / "screenshot-live-suggest.png"))
 
     tab.review.check_button.click()
-    until(lambda: tab.review.tree.topLevelItemCount() > 0 or "look right" in tab.review.status.text())
+    until(
+        lambda: tab.review.tree.topLevelItemCount() > 0 or "look right" in tab.review.status.text()
+    )
     wait(500)
     window.grab().save(str(out_dir / "screenshot-review.png"))
 

@@ -381,25 +381,19 @@ def cmd_classes(a, out: TextIO, progress) -> int:
 
 
 def cmd_suggest(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
+    from svetlana.core.csvsafe import to_csv_text
     from svetlana.core.errors import InputError
     from svetlana.core.suggest import suggest_project
-    from svetlana.core.tables import text_cell
 
     if a.n < 1:
         raise InputError(f"-n must be at least 1, not {a.n}")
     with _open_for_cache(a.bundle) as project:
         s, objects = suggest_project(project, a.n, a.image, progress=progress, cancel=cancel)
     progress.close()
-    print("image,object", file=out)
-    for image, obj in objects:
-        print(f"{_csv_cell(text_cell(image))},{obj}", file=out)
+    out.write(to_csv_text(("image", "object"), objects))
     if s.note and not a.quiet:
         print(f"note: {s.note}", file=progress.stream)
     return EXIT_OK
-
-
-def _csv_cell(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
 def cmd_check_labels(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
@@ -418,9 +412,7 @@ def cmd_check_labels(a, out: TextIO, progress, cancel: CancelToken | None = None
         f" ({check.folds}-fold cross-validation, confident learning)"
     )
     if check.unchecked_classes:
-        summary += (
-            f"; not judged (fewer than 3 labels): {', '.join(check.unchecked_classes)}"
-        )
+        summary += f"; not judged (fewer than 3 labels): {', '.join(check.unchecked_classes)}"
     if a.out is not None:
         atomic_write_text(a.out, text)
         print(f"{summary} -> {a.out}", file=out)

@@ -177,18 +177,10 @@ CSV_COLUMNS = ("image", "object", "label", "suggested", "score")
 
 
 def suspects_csv(check: LabelCheck) -> str:
-    """The suspects as CSV text (cells a spreadsheet shows as text, never runs)."""
-    import csv
-    import io
+    """The suspects as CSV text (core.csvsafe: cells a spreadsheet shows as text, never runs)."""
+    from svetlana.core.csvsafe import to_csv_text
 
-    from svetlana.core.tables import text_cell
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for s in check.suspects:
-        w.writerow(
-            [text_cell(s.image), s.object, text_cell(s.label), text_cell(s.suggested),
-             f"{s.score:.4f}"]
-        )  # fmt: skip
-    return buf.getvalue()
+    return to_csv_text(
+        CSV_COLUMNS,
+        ([s.image, s.object, s.label, s.suggested, f"{s.score:.4f}"] for s in check.suspects),
+    )

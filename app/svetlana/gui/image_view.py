@@ -530,7 +530,11 @@ class ImageView(QWidget):
         colours = {c.name: hex_rgb(c.colour) for c in project.annotations.classes}
         pred = self.session.predictions.get(name)
         live = opts.get("live")  # gui.live.LivePreview: drawn unless a model's predictions are
-        if live is not None and live.image == name and (pred is None or not opts.get("predictions", True)):
+        if (
+            live is not None
+            and live.image == name
+            and (pred is None or not opts.get("predictions", True))
+        ):
             rgb = np.array([colours.get(c, (200, 200, 200)) for c in live.class_names], np.uint8)
             ok = live.ids < n if self._ids_map is None else np.isin(live.ids, self._ids_map)
             rows = self._index_of(live.ids[ok])
