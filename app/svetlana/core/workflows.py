@@ -25,7 +25,7 @@ from svetlana.core.csvsafe import to_csv_text
 from svetlana.core.errors import Cancelled, InputError, SvetlanaError, TrainingError
 from svetlana.core.fileio import atomic_write_text
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
-from svetlana.core.project import Project, now_iso
+from svetlana.core.project import SUFFIX, Project, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -628,7 +628,7 @@ def demo_path() -> Path:
     """Where the demo project lives: the user's data folder (kept between runs)."""
     from platformdirs import user_data_dir
 
-    return Path(user_data_dir("Svetlana", appauthor=False)) / "demo.svetlana"
+    return Path(user_data_dir("Svetlana", appauthor=False)) / f"demo{SUFFIX}"
 
 
 def build_demo(path: str | Path, seed: int = 0, n_objects: int = 200) -> Project:

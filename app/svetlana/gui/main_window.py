@@ -47,9 +47,9 @@ _TEXT_WIDGETS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
 
 
 def demo_path() -> Path:
-    from platformdirs import user_data_dir
+    from svetlana.core.workflows import demo_path as core_demo_path
 
-    return Path(user_data_dir("Svetlana", appauthor=False)) / f"demo{SUFFIX}"
+    return core_demo_path()  # the same project as `svetlana demo` without a window
 
 
 def _placeholder(text: str) -> QLabel:
