@@ -211,7 +211,8 @@ def test_class_add_rename_recolour_remove(project_window, monkeypatch):
     assert ann.get("cells", obj).class_name == "alive"
 
 
-def test_merging_a_class_gives_its_labels_to_another_and_undoes(project_window):
+def test_renaming_a_class_to_another_ones_name_merges_them_and_undoes(project_window, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     win = project_window
     tab = win.annotation_tab
     obj = tab.current
@@ -219,7 +220,7 @@ def test_merging_a_class_gives_its_labels_to_another_and_undoes(project_window):
     ann = win.session.project.annotations
     first, second = ann.class_names[:2]
     tab.classes.setCurrentItem(tab.classes.topLevelItem(0))
-    tab.merge_class(second)
+    tab.rename_class(second)
     assert ann.class_names[0] == second and first not in ann.class_names
     assert ann.get("cells", obj).class_name == second
     assert tab.classes.topLevelItemCount() == len(ann.class_names)

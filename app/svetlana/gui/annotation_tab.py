@@ -94,16 +94,16 @@ class AnnotationTab(QWidget):
         add = QPushButton("Add")
         add.clicked.connect(self.add_class)
         rename = QPushButton("Rename")
+        rename.setToolTip(
+            "Rename the class; renaming it to another class's name merges the two (undoable)"
+        )
         rename.clicked.connect(self.rename_class)
         colour = QPushButton("Colour")
         colour.clicked.connect(self.recolour_class)
-        merge = QPushButton("Merge…")
-        merge.setToolTip("Give this class's labels to another class and remove it (undoable)")
-        merge.clicked.connect(lambda: self.merge_class())
         remove = QPushButton("Remove")
         remove.clicked.connect(self.remove_class)
         buttons = QHBoxLayout()
-        for b in (add, rename, colour, merge, remove):
+        for b in (add, rename, colour, remove):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             buttons.addWidget(b)
         box_classes = QGroupBox("Classes")
@@ -618,6 +618,9 @@ class AnnotationTab(QWidget):
             )
             if not ok or new_name == old:
                 return
+        if new_name.strip() in self.session.project.annotations.class_names:
+            self.merge_class(new_name.strip())  # e.g. a typo 'smal' renamed to 'small'
+            return
         self._push(UpdateClass(old, new_name=new_name))
 
     def recolour_class(self, colour: str | None = None) -> None:
@@ -632,19 +635,20 @@ class AnnotationTab(QWidget):
             colour = chosen.name()
         self._push(UpdateClass(name, colour=colour))
 
-    def merge_class(self, into: str | None = None) -> None:
-        """Merge the selected class into another (e.g. a typo into the real name); undoable."""
+    def merge_class(self, into: str, confirm: bool = True) -> None:
+        """Merge the selected class into ``into`` (e.g. a typo into the real name); undoable."""
         name = self.selected_class()
-        if name is None or self.session.project is None:
+        if name is None or self.session.project is None or into == name:
             return
-        others = [c for c in self.session.project.annotations.class_names if c != name]
-        if not others:
-            return
-        if into is None:
-            into, ok = QInputDialog.getItem(
-                self, "Merge class", f"Give the labels of {name!r} to:", others, 0, False
+        n = self.session.project.annotations.counts().get(name, 0)
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Merge classes",
+                f"A class {into!r} exists. Merge {name!r} into it ({plural(n, 'label')} become "
+                f"{into!r})? (Edit ▸ Undo separates them again.)",
             )
-            if not ok:
+            if answer != QMessageBox.StandardButton.Yes:
                 return
         self._push(MergeClasses(name, into))
 
