@@ -314,9 +314,6 @@ class _Segments:
         sizes = np.diff(np.concatenate([starts, [srt.size]])).astype(np.intp)
         return cls(order, srt[starts].astype(np.intp), starts, sizes)
 
-    def sums(self, values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(values[self.order].astype(np.float64), self.starts)
-
 
 # ---- the measurement -------------------------------------------------------------------------
 
