@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSlider,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +34,7 @@ from svetlana.core.forest import is_forest
 from svetlana.core.jobs import Progress
 from svetlana.core.wording import plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
+from svetlana.gui.results_panel import ResultsPanel
 from svetlana.gui.session import Session
 from svetlana.gui.widgets import CountsTable, ExplainView, choose_folder
 
@@ -217,7 +219,11 @@ class PredictionTab(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(run_box)
         lay.addWidget(result_box, 1)
-        lay.addWidget(explain_box)
+        self.results_panel = ResultsPanel(self.session)  # charts per class (gui/results_panel.py)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(explain_box, "Explain")
+        self.side_tabs.addTab(self.results_panel, "Results per class")
+        lay.addWidget(self.side_tabs, 2)
         self._sync_slider()
         self._update_buttons()
 
@@ -468,7 +474,8 @@ class PredictionTab(QWidget):
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel running work and wait for its thread (call before the window closes the project)."""
-        return stop_jobs(self.job, timeout_ms=timeout_ms)
+        panel_stopped = self.results_panel.shutdown(timeout_ms)
+        return stop_jobs(self.job, timeout_ms=timeout_ms) and panel_stopped
 
     # ---- result views -------------------------------------------------------------------
     def _on_labels_changed(self) -> None:
