@@ -12,7 +12,7 @@ import tifffile
 
 from tests.conftest import blobs, run_cli, snapshot, write_pair
 
-FAST = ["--epochs", "3", "--val-fraction", "0"]
+FAST = ["--arch", "minimal", "--epochs", "3", "--val-fraction", "0"]
 IDS = [10 + 7 * k for k in range(12)]
 
 pytestmark = pytest.mark.slow
@@ -143,3 +143,13 @@ def test_bad_output_is_one_line_and_writes_nothing(bundle, tmp_path):
     code, out, err = run("export-model", bundle, "--format", "bioimageio", "--out", target)
     assert code == 1 and out == "" and err.count("\n") == 1 and "must be a folder" in err
     assert target.read_text() == "x"
+
+
+def test_a_forest_is_refused_with_the_formats_that_exist(bundle, tmp_path):
+    ok("train", bundle, "--arch", "forest")
+    code, out, err = run("export-model", bundle, "--format", "bioimageio", "--out", tmp_path / "b")
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert "forest" in err and "skops" in err and "export-table" in err
+    assert not (tmp_path / "b").exists()
+    ok("export-model", bundle, "--out", tmp_path / "m")  # the default format exists for it
+    assert (tmp_path / "m" / "forest.skops").exists()

@@ -86,10 +86,6 @@ def forest_refusal(model_id: str) -> ModelError:
     )
 
 
-def _is_forest(card: dict) -> bool:
-    return card.get("kind") == "forest" or card.get("architecture") == "forest"
-
-
 def _package_name(text: str) -> str:
     # The spec allows letters, digits, spaces and _-.(); at most 128 characters.
     name = re.sub(r"[^A-Za-z0-9 _\-().]+", " ", text).strip()
@@ -298,7 +294,9 @@ def export_bioimageio(
     info = info or PackageInfo()
     model_id = project.resolve_model(model_id)
     card = project.model_card(model_id)
-    if _is_forest(card):
+    from svetlana.core.forest import is_forest
+
+    if is_forest(card):
         raise forest_refusal(model_id)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
