@@ -81,7 +81,8 @@ def test_patches_win_clearly_cnn_is_chosen_and_fitted_on_all_labels():
     assert cnn["balanced_accuracy"] > forest["balanced_accuracy"] + 0.2
     assert result.kind == "cnn" and sel["chosen"] == "minimal"
     assert len(result.history) == TINY.epochs  # the final fit ran on all labels
-    assert result.metrics["n_val"] == 48 * 3 // 5 or result.metrics["n_val"] > 0
+    # Out-of-fold metrics of the CNN cover the 3 folds it was cross-validated on.
+    assert 0 < result.metrics["n_val"] < 48
 
 
 def test_a_cnn_that_cannot_fit_the_budget_is_stopped_and_the_forest_kept():
