@@ -426,20 +426,25 @@ def _fold_progress(progress, token: _Deadline, i: int, n_cnn: int, k: int, fold_
                    ) -> Callable[[Progress], None]:  # fmt: skip
     """Relays epoch events as "select" progress and stops the fold when the budget cannot hold."""
 
+    epoch_times: list[float] = []
+
     def relay(p: Progress) -> None:
         now = time.perf_counter()
-        if p.stage == "train" and p.done >= _EPOCHS_BEFORE_PROJECTING and p.total:
-            this_fold = (now - fold_start) / p.done * p.total
-            per_fold = max([this_fold, *fold_times])
+        if p.stage == "train" and p.metrics.get("seconds") is not None:
+            epoch_times.append(float(p.metrics["seconds"]))
+        # The first epoch carries one-time costs (torch warm-up): project from the later ones.
+        if p.stage == "train" and len(epoch_times) > _EPOCHS_BEFORE_PROJECTING and p.total:
+            per_epoch = float(np.median(epoch_times[1:]))
+            left = per_epoch * (p.total - p.done)
+            next_fold = per_epoch * p.total
             # The final fit sees all labels: k/(k-1) times a fold's training set.
-            final = per_fold * k / max(k - 1, 1)
-            need = (
-                (now - fold_start) / p.done * (p.total - p.done)
-                + per_fold * (n_cnn - i - 1)
-                + final
-            )
+            final = next_fold * k / max(k - 1, 1)
+            need = left + next_fold * (n_cnn - i - 1) + final
             if now + need > token.deadline and not token.over:
-                token.over = f"it would need about {need:.0f} s more; the budget ends in {max(0.0, token.deadline - now):.0f} s"
+                token.over = (
+                    f"it would need about {need:.0f} s more; the budget ends in "
+                    f"{max(0.0, token.deadline - now):.0f} s"
+                )
         _event(progress, step, total, f"CNN ({name}) fold {i + 1}/{n_cnn}: {p.message}")
 
     return relay
