@@ -104,3 +104,23 @@ def test_jpeg_masks_are_refused_asking_for_png_or_tiff(tmp_path, bundle):
     Image.fromarray((scene.image[0] // 256).astype(np.uint8)).save(tmp_path / "c.jpg")
     tifffile.imwrite(tmp_path / "c_masks.tif", scene.labels)
     ok("add", bundle, tmp_path / "c.jpg", tmp_path / "c_masks.tif")
+
+
+def test_ome_zarr_pairs_are_checked_too(tmp_path, bundle):
+    from svetlana.core.lazy import write_ome_zarr
+
+    scene = texture_scene(seed=6)
+    image, labels = scene.image[0], scene.labels.astype(np.uint32)
+
+    def save(path, array):
+        whole = tuple(slice(0, s) for s in array.shape)
+        write_ome_zarr(
+            path, [(whole, array)], shape=array.shape, chunks=(128, 128), dtype=array.dtype,
+            axes="YX",
+        )  # fmt: skip
+
+    save(tmp_path / "img.ome.zarr", image)
+    save(tmp_path / "img_masks.ome.zarr", labels)
+    _refused_as_swapped(bundle, tmp_path / "img_masks.ome.zarr", tmp_path / "img.ome.zarr")
+    out = ok("add", bundle, tmp_path / "img.ome.zarr", tmp_path / "img_masks.ome.zarr")
+    assert f"{len(scene.classes)} objects" in out

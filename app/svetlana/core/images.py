@@ -400,7 +400,15 @@ def check_label_mask(mask: MaskData, image_path: str | Path | None = None) -> No
     """Refuse a "mask" that is an intensity image (e.g. the image and mask swapped)."""
     if mask.was_binary:
         return  # one foreground value, split into objects: a different, checked path
-    st = mask_stats(mask.labels)
+    check_label_array(mask.labels, mask.path, image_path)
+
+
+def check_label_array(
+    labels: Any, mask_path: str | Path, image_path: str | Path | None = None
+) -> None:
+    """``check_label_mask`` for a label array (numpy, or lazy: only a central crop is read)."""
+    crop = np.asarray(_central_crop(labels, _CHECK_PIXELS))
+    st = mask_stats(crop)
     if not st.looks_like_intensities:
         return
     swap = (
@@ -414,7 +422,7 @@ def check_label_mask(mask: MaskData, image_path: str | Path | None = None) -> No
         f"scattered in several separate pieces ({st.pieces_per_id:.0f} pieces per value on "
         f"average) and {st.background:.0%} of the pixels are background, as in an intensity "
         f"image.{swap}",
-        mask.path,
+        mask_path,
         hint="if it really is your label mask, add --force-mask; in the app, tick "
         "'Use the masks as they are'",
     )

@@ -484,6 +484,11 @@ class Project:
         from svetlana.core.lazy import is_zarr
 
         if is_zarr(image_path) or is_zarr(mask_path):
+            if not force_mask:
+                from svetlana.core.images import check_label_array
+                from svetlana.core.lazy import open_pair
+
+                check_label_array(open_pair(image_path, mask_path)[1].data, mask_path, image_path)
             return self.add_zarr(image_path, mask_path, name, spacing)
         return self.add_prepared(
             prepare_image(image_path, mask_path, name, axes, spacing, force_mask=force_mask)
