@@ -17,7 +17,8 @@ import torch
 from tests.robustness.helpers import assert_clear_error, make_bundle, ok, run_cli, snapshot
 from tests.robustness.programs import Victim, write_programs
 
-TRAIN = ["--epochs", "1", "--val-fraction", "0", "--device", "cpu"]
+OPTS = ["--epochs", "1", "--val-fraction", "0", "--device", "cpu"]
+TRAIN = ["--arch", "minimal", *OPTS]  # a CNN: its weights.pt is what the tampering replaces
 
 
 def test_the_programs_are_real_attacks(tmp_path):
@@ -42,7 +43,7 @@ def test_train_refuses_every_program_before_running_it(tmp_path):
     victim = Victim(tmp_path / "precious.txt")
     before = snapshot(bundle)
     for name, path in write_programs(tmp_path / "nets", victim.path).items():
-        code, _, err = run_cli("-q", "train", bundle, "--arch", path, *TRAIN)
+        code, _, err = run_cli("-q", "train", bundle, "--arch", path, *OPTS)
         assert_clear_error(code, err)
         assert "TorchScript program" in err and str(path) in err, err
         assert "torch.save(model.state_dict(), path)" in err, err
@@ -94,9 +95,9 @@ def test_an_exported_onnx_file_is_not_a_network_to_train_from(tmp_path):
     ok("-q", "train", bundle, *TRAIN)
     ok("export-model", bundle, "--out", tmp_path / "m")
     before = snapshot(bundle)
-    code, _, err = run_cli("-q", "train", bundle, "--arch", tmp_path / "m" / "model.onnx", *TRAIN)
+    code, _, err = run_cli("-q", "train", bundle, "--arch", tmp_path / "m" / "model.onnx", *OPTS)
     assert_clear_error(code, err)
     assert "torch.save(model.state_dict(), path)" in err
     assert snapshot(bundle) == before
-    ok("-q", "train", bundle, "--arch", tmp_path / "m" / "weights.pt", *TRAIN, "--name", "again")
+    ok("-q", "train", bundle, "--arch", tmp_path / "m" / "weights.pt", *OPTS, "--name", "again")
     assert np.isfinite(json.loads((bundle / "models/again/card.json").read_text())["seconds"])
