@@ -12,7 +12,13 @@ from svetlana.core.models import build_model
 
 @pytest.mark.parametrize(
     ("arch", "shape"),
-    [("minimal", (2, 32, 32)), ("resnet18", (2, 24, 24)), ("minimal", (2, 8, 16, 16))],
+    [
+        ("minimal", (2, 32, 32)),
+        ("resnet18", (2, 24, 24)),
+        ("minimal", (2, 8, 16, 16)),
+        ("small", (2, 32, 32)),
+        ("small", (3, 8, 16, 16)),
+    ],
 )
 def test_heatmap_has_patch_shape_and_unit_range(arch, shape):
     model = build_model(arch, shape[0], 3, len(shape) - 1)

@@ -62,7 +62,31 @@ def test_unknown_architecture_lists_the_choices() -> None:
         build_model("vgg", 2, 2, 2)
 
 
-@pytest.mark.parametrize("arch", ["minimal", "resnet18"])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_default_network_is_small_and_folds_for_fast_prediction(ndim: int) -> None:
+    from svetlana.core.prediction import _inference_net
+    from svetlana.core.training import TrainingConfig
+
+    assert TrainingConfig().arch == "small"
+    torch.manual_seed(0)
+    model = build_model("small", 3, 2, ndim).eval()
+    assert count_parameters(model) < 50_000
+    for m in model.modules():  # non-trivial BatchNorm statistics, as after training
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    shape = (4, 3) + ((24, 24) if ndim == 2 else (8, 16, 16))
+    x = torch.randn(shape)
+    x[:, -1] = (x[:, -1] > 0).float()  # the object mask channel
+    net, layouts = _inference_net(model, "cpu")
+    assert net is not model  # BatchNorm folded: prediction stays fast
+    with torch.no_grad():
+        assert torch.allclose(
+            model(x), net(x.contiguous(memory_format=layouts[ndim + 2])), atol=1e-4
+        )
+
+
+@pytest.mark.parametrize("arch", ["minimal", "small", "resnet18"])
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path: Path, arch: str) -> None:
     torch.manual_seed(1)
     model = build_model(arch, 2, 3, 2).eval()

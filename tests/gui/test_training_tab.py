@@ -153,10 +153,12 @@ def test_settings_round_trip(tab):
 
 
 def test_network_file_is_used_for_training(tab, tmp_path):
+    from svetlana.core.training import TrainingConfig
+
     tab.set_arch_file(tmp_path / "net.pt")
     assert tab.arch_file == str(tmp_path / "net.pt")
     tab.set_arch_file(None)
-    assert tab.arch_file is None and tab.config().arch == "minimal"
+    assert tab.arch_file is None and tab.config().arch == TrainingConfig().arch
 
 
 def test_shutdown_cancels_and_waits(qtbot, tab, session):

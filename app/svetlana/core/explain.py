@@ -21,10 +21,16 @@ FOREST_NOT_EXPLAINED = (
 def _feature_module(model):
     """The module whose *input* is the last feature map: the global average pool.
 
-    Every built-in network (minimal CNN, ResNets, 2D and 3D) ends in conv features ->
-    adaptive average pool -> linear; a network without a pool falls back to its last conv.
+    A network may name its feature map with a ``cam_layer`` module (the small CNN, whose pool
+    is weighted by the object's mask). The other built-in networks (minimal CNN, ResNets, 2D
+    and 3D) end in conv features -> adaptive average pool -> linear; a network without a pool
+    falls back to its last conv.
     """
     from torch import nn
+
+    marked = getattr(model, "cam_layer", None)
+    if isinstance(marked, nn.Module):
+        return marked, "output"
 
     pools = [
         m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d | nn.AdaptiveAvgPool3d)

@@ -195,7 +195,9 @@ def texture3d(seed: int = 0, scale: float = 1.0) -> SceneSet:
     """(b) 150 touching spheres (r 6-9 px), striped or dotted, isotropic voxels."""
     rng = np.random.default_rng([seed, 2])
     shape, n = _scaled((48, 160, 160), 150, scale)
-    scene = _texture_volume(rng, shape, n, (6.0, 9.0), None, (0.8, 0.8, 0.8), 5.0)
+    scene = _texture_volume(
+        rng, shape, n, (6.0, 9.0), None, (0.8, 0.8, 0.8), 6.0, contrast=0.5, photons_per_px=150.0
+    )
     return SceneSet(
         "texture3d", (scene,), scene.class_names, 60, (0,),
         "3D: striped vs dotted spheres, isotropic, equal mean brightness",
@@ -208,7 +210,10 @@ def texture3d_aniso(seed: int = 0, scale: float = 1.0) -> SceneSet:
     shape, n = _scaled((20, 160, 160), 150, scale)
     spacing = (3.0, 1.0, 1.0)
     # The PSF is longer along z (physical sigma 2.0 vs 0.8), expressed here in voxels.
-    scene = _texture_volume(rng, shape, n, (6.0, 9.0), spacing, (2.0 / 3.0, 0.8, 0.8), 6.0)
+    scene = _texture_volume(
+        rng, shape, n, (6.0, 9.0), spacing, (2.0 / 3.0, 0.8, 0.8), 7.0, contrast=0.5,
+        photons_per_px=150.0,
+    )  # fmt: skip
     return SceneSet(
         "texture3d_aniso", (scene,), scene.class_names, 60, (0,),
         "anisotropic 3D (z step 3x xy): striped vs dotted spheres",

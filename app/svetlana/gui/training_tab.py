@@ -49,6 +49,7 @@ KIND_CHOICES = ("auto", "forest")  # items before the CNN architectures
 ARCH_TEXT = {
     "auto": "Automatic (forest or CNN)",
     "forest": "Forest (measurements)",
+    "small": "Small CNN (3 conv blocks, ~14k parameters; the CNN auto tries)",
     "minimal": "Minimal CNN (the paper's; fast)",
     "resnet18": "ResNet-18",
     "resnet34": "ResNet-34",
