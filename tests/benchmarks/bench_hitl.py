@@ -33,8 +33,10 @@ def scene_table(name: str, seed: int):
 
     if name == "rare":  # 700 objects, 5 % of the rare class
         ss = scenes.rare_class(seed, scale=1.75)
-    else:  # balanced: the same spot, at the centre or at the rim (700 objects)
+    elif name == "spot":  # balanced and easy: a spot at the centre or at the rim (700 objects)
         ss = scenes.spot_position(seed, scale=700 / 300)
+    else:  # balanced and harder: striped vs dotted textures, equal mean (~700 objects)
+        ss = scenes.texture2d(seed, scale=700 / 345)
     sc = ss.images[0]
     m = measure_objects(sc.image.astype(np.float32), sc.labels)
     truth = np.array([sc.classes[int(i)] for i in m.ids], np.int64)
@@ -114,7 +116,7 @@ def bench_flipped(seeds: list[int], n_labels: int = 100, n_flip: int = 12) -> li
 
     out = []
     for seed in seeds:
-        for name in ("balanced", "rare"):
+        for name in ("spot", "rare"):
             table, truth = scene_table(name, seed)
             rng = np.random.default_rng([seed, 7])
             if name == "rare":  # keep a few rare labels in the 100
@@ -149,7 +151,7 @@ def bench_refit(n_objects: int = 16384, n_labels: int = 300, repeats: int = 5) -
     """The live refit: fast forest on 300 labels, predictions for 16k objects."""
     from svetlana.core.fast_model import LIVE_TREES, fit_fast
 
-    table, truth = scene_table("balanced", 3)
+    table, truth = scene_table("spot", 3)
     reps = int(np.ceil(n_objects / len(truth)))
     rng = np.random.default_rng(0)
     values = np.tile(table.values, (reps, 1))[:n_objects]
@@ -247,7 +249,7 @@ def bench_gui_keys(n_labels: int = 300, presses: int = 30) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", default="3,4,5")
-    p.add_argument("--only", default="rare,balanced,flipped,refit,gui")
+    p.add_argument("--only", default="rare,balanced,spot,flipped,refit,gui")
     p.add_argument("--json")
     a = p.parse_args(argv)
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -257,6 +259,8 @@ def main(argv=None) -> int:
         res["rare"] = bench_labelling("rare", seeds)
     if "balanced" in only:
         res["balanced"] = bench_labelling("balanced", seeds)
+    if "spot" in only:
+        res["spot"] = bench_labelling("spot", seeds)
     if "flipped" in only:
         res["flipped"] = bench_flipped(seeds)
     if "refit" in only:

@@ -46,6 +46,7 @@ class LivePredictions(QObject):
     dropped (a newer label arrived while fitting) and the refit runs again with the new labels."""
 
     updated = Signal()  # self.result changed (or was cleared)
+    started = Signal(bool)  # a refit started; True when this image is measured first
 
     def __init__(self, session, parent: QObject | None = None):
         super().__init__(parent)
@@ -156,6 +157,7 @@ class LivePredictions(QObject):
             on_failure=self._guard(self._on_failed), name="live-refit",
         )  # fmt: skip
         self._job.finished.connect(self._guard(self._on_finished))
+        self.started.emit(cached is None)
 
     def _guard(self, slot):
         def call(*args):
@@ -221,7 +223,12 @@ class LiveBox(QGroupBox):
         lay.addWidget(self.toggle)
         lay.addWidget(self.summary)
         live.updated.connect(self.show_result)
+        live.started.connect(self._on_started)
         self.show_result()
+
+    def _on_started(self, measuring: bool) -> None:
+        if self.live.result is None and measuring:
+            self.summary.setText("Measuring the objects of this image (once; cached)…")
 
     def show_result(self) -> None:
         from svetlana.core.wording import plural
