@@ -49,7 +49,7 @@ KIND_CHOICES = ("auto", "forest")  # items before the CNN architectures
 ARCH_TEXT = {
     "auto": "Automatic (forest or CNN)",
     "forest": "Forest (measurements)",
-    "small": "Small CNN (3 conv blocks, ~14k parameters; the CNN auto tries)",
+    "small": "Small CNN (~14k parameters)",
     "minimal": "Minimal CNN (the paper's; fast)",
     "resnet18": "ResNet-18",
     "resnet34": "ResNet-34",
@@ -137,7 +137,8 @@ class TrainingTab(QWidget):
             "Automatic (recommended): measures every object, cross-validates a forest on the\n"
             "measurements and a CNN on the pixels, and keeps the better one.\n"
             "Forest: size, shape, brightness and texture measurements; fast, needs few labels.\n"
-            "Minimal CNN: small and fast, enough for most stainings.\n"
+            "Small CNN: 3 conv blocks (~14k parameters); the CNN that Automatic tries.\n"
+            "Minimal CNN: the SVETLANA paper's network (~3k parameters).\n"
             "ResNets: bigger; worth it for subtle differences, best with a GPU.\n"
             "Load network file: start from the weights of one of these networks\n"
             "(a state_dict .pt, e.g. an exported weights.pt) and fine-tune them on your labels.\n"
