@@ -183,7 +183,7 @@ def test_folder_on_two_workers_gives_the_same_results(qtbot, tab, session, tmp_p
     one = (tmp_path / "one" / "predictions.csv").read_text()
     tab.workers.setValue(2)
     tab.out_dir.setText(str(tmp_path / "two"))
-    with qtbot.waitSignal(tab.predictionFinished, timeout=180000):  # starts 2 processes
+    with qtbot.waitSignal(tab.predictionFinished, timeout=300000):  # starts 2 processes
         qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     assert (tmp_path / "two" / "predictions.csv").read_text() == one
     assert sum(tab.counts.counts(1).values()) == N_OBJECTS
