@@ -34,6 +34,30 @@ class TableExport:
     columns: tuple[str, ...]
 
 
+def _measure_images(
+    project, names: Sequence[str], progress: ProgressFn | None, cancel: CancelToken | None
+) -> tuple[list, dict[str, str]]:
+    """Each image's measurements (the bundle's cache) and the union of their columns -> unit."""
+    from svetlana.core.measurements import project_measurements
+
+    tables = []
+    for k, name in enumerate(names):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+
+        def sub(p: Progress, k=k, name=name) -> None:
+            if progress is not None:
+                frac = (k + p.fraction) / len(names)
+                progress(Progress("measure", int(frac * 1000), 1000, f"measuring {name}"))
+
+        tables.append(project_measurements(project, name, progress=sub, cancel=cancel))
+    columns: dict[str, str] = {}
+    for m in tables:
+        for col, unit in zip(m.names, m.units, strict=True):
+            columns.setdefault(col, unit)
+    return tables, columns
+
+
 def text_cell(value: str) -> str:
     """A text cell ready to join with commas: one a spreadsheet will not run as a formula (see
     ``csvsafe.neutralise``), quoted as the csv module would when it holds , " or a line end."""
@@ -88,25 +112,10 @@ def export_measurements(
     and ``measurements_columns.csv`` (column, unit). Images with other columns (channels, 2D/3D)
     leave the cells they lack empty."""
     from svetlana.core.fileio import atomic_write_text
-    from svetlana.core.measurements import project_measurements
 
     names = _check_images(project, images)
     out_dir = _check_out(out_dir)
-    tables = []
-    for k, name in enumerate(names):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-
-        def sub(p: Progress, k=k, name=name) -> None:
-            if progress is not None:
-                frac = (k + p.fraction) / len(names)
-                progress(Progress("measure", int(frac * 1000), 1000, f"measuring {name}"))
-
-        tables.append(project_measurements(project, name, progress=sub, cancel=cancel))
-    columns: dict[str, str] = {}
-    for m in tables:
-        for col, unit in zip(m.names, m.units, strict=True):
-            columns.setdefault(col, unit)
+    tables, columns = _measure_images(project, names, progress, cancel)
     order = list(columns)
     lines = [",".join(["image", "object", *order])]
     for name, m in zip(names, tables, strict=True):
@@ -282,27 +291,12 @@ def export_table(
     fraction, mean of the ``summary`` measurements), ``objects_columns.csv`` (units) and
     ``run.json``."""
     from svetlana.core.fileio import atomic_write_text
-    from svetlana.core.measurements import project_measurements
     from svetlana.core.provenance import write_run_record
 
     names = _check_images(project, images)
     out_dir = _check_out(out_dir)
     results = load_results(project, names, model_id)
-    tables = []
-    for k, name in enumerate(names):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-
-        def sub(p: Progress, k=k, name=name) -> None:
-            if progress is not None:
-                frac = (k + p.fraction) / len(names)
-                progress(Progress("measure", int(frac * 1000), 1000, f"measuring {name}"))
-
-        tables.append(project_measurements(project, name, progress=sub, cancel=cancel))
-    columns: dict[str, str] = {}
-    for m in tables:
-        for col, unit in zip(m.names, m.units, strict=True):
-            columns.setdefault(col, unit)
+    tables, columns = _measure_images(project, names, progress, cancel)
     order = list(columns)
     chosen = list(summary) if summary else _default_summary(order)
     unknown = [c for c in chosen if c not in columns]
