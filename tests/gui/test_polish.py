@@ -383,7 +383,7 @@ def test_undo_on_another_image_goes_back_to_that_image_and_object(
 def test_export_buttons_write_into_a_folder_typed_in_the_picker(
     project_window, qtbot, tmp_path, monkeypatch
 ):
-    """Predict ▸ Export… and Keep these classes ▸ Export: a new folder's name is enough."""
+    """Predict ▸ Export ▸ Class masks… and Keep these classes ▸ Export: a new folder's name is enough."""
     from svetlana.gui import widgets
     from svetlana.gui.keep_dialog import KeepClassesDialog
 
@@ -400,7 +400,7 @@ def test_export_buttons_write_into_a_folder_typed_in_the_picker(
     monkeypatch.setattr(widgets.FolderDialog, "exec", user_types_a_new_name)
     tab = win.prediction_tab
     win.tabs.setCurrentWidget(tab)
-    qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)
+    tab.export_menu.actions_by_kind["masks"].trigger()  # Export ▸ Class masks and predictions.csv…
     assert (tmp_path / "results-new" / "predictions.csv").is_file()
     dialog = tab.open_keep_dialog()
     assert isinstance(dialog, KeepClassesDialog)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -194,12 +195,14 @@ def export_objects(
     *,
     fmt: str = "geojson",
     model_id: str | None = None,
+    predictions: Mapping[str, Any] | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> ObjectsExport:
     """``out_dir/<image>.geojson`` per image: a FeatureCollection of QuPath detections, one per
     object: its outline, ``classification`` (final class and colour), ``measurements`` (object
-    id, confidence, p_<class>, every measurement) and ``name`` (the object id). 2D images only."""
+    id, confidence, p_<class>, every measurement) and ``name`` (the object id). 2D images only.
+    ``predictions``: see ``tables.load_results`` (default: the saved ones)."""
     from svetlana.core.fileio import atomic_write_text
     from svetlana.core.measurements import project_measurements
     from svetlana.core.tables import _check_images, _check_out, load_results
@@ -216,7 +219,7 @@ def export_objects(
             "use `svetlana export-table` for 3D measurements",
             project.path,
         )
-    results = load_results(project, names, model_id)
+    results = load_results(project, names, model_id, predictions)
     documents = []
     total = 0
     for k, name in enumerate(names):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -212,15 +213,28 @@ def _read_saved(path: Path, model_classes: Sequence[str]) -> dict[str, _Saved]:
     return out
 
 
-def load_results(project, images: Sequence[str], model_id: str | None = None) -> Results:
+def load_results(
+    project,
+    images: Sequence[str],
+    model_id: str | None = None,
+    predictions: Mapping[str, Any] | None = None,
+) -> Results:
     """Final classes of every object of ``images``: the human label where there is one, else the
     class in the saved predictions (``predictions/<model>/predictions.csv``) of ``model_id`` (the
-    newest model by default). Without any model: the labels only."""
+    newest model by default). Without any model: the labels only. ``predictions`` (image ->
+    ``ImagePrediction`` of ``model_id``, e.g. the ones the window shows) replace the saved ones."""
     from svetlana.core.final_class import MODEL, final_classes, result_classes
 
     store = project.annotations
     colours = {c.name: c.colour for c in store.classes}
-    if model_id is None and project.latest_model() is None:
+    saved: Mapping[str, Any]
+    if predictions:
+        if not model_id:
+            raise ValueError("predictions need the model_id that made them")
+        mid = model_id
+        model_classes = tuple(str(c) for c in next(iter(predictions.values())).class_names)
+        saved = predictions
+    elif model_id is None and project.latest_model() is None:
         mid, model_classes, saved = "", (), {}
     else:
         mid = project.resolve_model(model_id)
@@ -283,19 +297,20 @@ def export_table(
     *,
     model_id: str | None = None,
     summary: Sequence[str] | None = None,
+    predictions: Mapping[str, Any] | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> TableExport:
     """``objects.csv`` (one row per object: image, object, class, source, predicted,
     confidence, p_<class>..., every measurement), ``summary.csv`` (per image and class: count,
     fraction, mean of the ``summary`` measurements), ``objects_columns.csv`` (units) and
-    ``run.json``."""
+    ``run.json``. ``predictions``: see ``load_results`` (default: the saved ones)."""
     from svetlana.core.fileio import atomic_write_text
     from svetlana.core.provenance import write_run_record
 
     names = _check_images(project, images)
     out_dir = _check_out(out_dir)
-    results = load_results(project, names, model_id)
+    results = load_results(project, names, model_id, predictions)
     tables, columns = _measure_images(project, names, progress, cancel)
     order = list(columns)
     chosen = list(summary) if summary else _default_summary(order)

@@ -33,6 +33,18 @@ from svetlana.core.explain import FOREST_NOT_EXPLAINED
 from svetlana.core.forest import is_forest
 from svetlana.core.jobs import Progress
 from svetlana.core.wording import plural
+from svetlana.gui.export_menu import (
+    BIOIMAGEIO,
+    MASKS,
+    OBJECTS,
+    TABLE,
+    ExportDone,
+    ExportMenu,
+    ask_package_info,
+    plan_export,
+    run_export,
+    show_done,
+)
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.results_panel import ResultsPanel
 from svetlana.gui.session import Session
@@ -56,6 +68,7 @@ class PredictionTab(QWidget):
     retrainRequested = Signal()
     predictionFinished = Signal(str)
     explainFinished = Signal()
+    exportFinished = Signal(object)  # ExportDone, or None when it failed or was cancelled
 
     def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -185,11 +198,19 @@ class PredictionTab(QWidget):
         corr.addWidget(self.corrections_label, 1)
         corr.addWidget(self.retrain_button)
         res.addLayout(corr)
-        self.export_button = QPushButton("Export…")
+        self.export_button = QPushButton("Export")
         self.export_button.setToolTip(
-            "Write the class masks (<image>_classes.tif) and predictions.csv to a folder."
+            "Write the results to a folder: class masks and predictions.csv, a measurement\n"
+            "table, objects for QuPath (GeoJSON), or the model as a bioimage.io package."
         )
-        self.export_button.clicked.connect(self._choose_export)
+        self.export_menu = ExportMenu(self)  # entries: gui/export_menu.py
+        self.export_menu.aboutToShow.connect(self.refresh_export_menu)
+        self.export_menu.actions_by_kind[MASKS].triggered.connect(self._choose_export)
+        for kind in (TABLE, OBJECTS, BIOIMAGEIO):
+            self.export_menu.actions_by_kind[kind].triggered.connect(
+                lambda _checked=False, kind=kind: self.choose_export(kind)
+            )
+        self.export_button.setMenu(self.export_menu)
         self.keep_button = QPushButton("Keep these classes…")
         self.keep_button.setToolTip(
             "Clean the segmentation: write a mask with only the objects of chosen classes\n"
@@ -271,7 +292,9 @@ class PredictionTab(QWidget):
             w.setEnabled(scope == "folder")
         self.run_button.setEnabled(has_project and not busy and self.model.count() > 0)
         self.cancel_button.setEnabled(running)
-        self.export_button.setEnabled(bool(self.session.predictions) and not busy)
+        self.export_button.setEnabled(
+            (bool(self.session.predictions) or self.model.count() > 0) and not busy
+        )
         self.keep_button.setEnabled(bool(self.session.predictions) and not busy)
         self.explain_button.setEnabled(
             has_project and not busy and self.model.count() > 0 and bool(self.session.selection)
@@ -497,6 +520,7 @@ class PredictionTab(QWidget):
         shown = self.session.prediction_model
         if not self.session.predictions or shown is None:
             self.shown_model.setText("")
+            self.export_button.setText("Export")
             self.shown_model.setVisible(False)
             return
         self.shown_model.setVisible(True)
@@ -507,7 +531,7 @@ class PredictionTab(QWidget):
                 f"<b>{chosen}</b>. Press Run to predict with {chosen}."
             )
             self.shown_model.setStyleSheet("QLabel { background: #fff3cd; color: #664d03; }")
-            self.export_button.setText(f"Export ({shown}, stale)…")
+            self.export_button.setText(f"Export ({shown}, stale)")
         else:
             from svetlana.core.classes import class_mismatch
 
@@ -518,7 +542,7 @@ class PredictionTab(QWidget):
                 text += f"<br>Note: {note}."
             self.shown_model.setText(text)
             self.shown_model.setStyleSheet("")
-            self.export_button.setText(f"Export ({shown})…")
+            self.export_button.setText(f"Export ({shown})")
 
     def final_classes(self) -> dict:
         """image -> FinalClasses of the shown predictions (what the overlay and Export show)."""
@@ -691,6 +715,83 @@ class PredictionTab(QWidget):
         show_status(self, f"exported {plural(len(files), 'file')} to {folder}")
         self.status.setText(f"Exported {plural(len(files), 'file')} to {folder}.")
         return files
+
+    def refresh_export_menu(self) -> None:
+        """Enable the Export entries the shown predictions and the chosen model allow."""
+        project, model_id = self.session.project, self.selected_model()
+        forest = False
+        if project is not None and model_id:
+            try:
+                forest = is_forest(project.model_card(model_id))
+            except SvetlanaError:  # an unreadable card: the export itself will say so
+                forest = False
+        self.export_menu.refresh(bool(self.session.predictions), model_id, forest)
+
+    def choose_export(self, kind: str) -> None:
+        """Menu entry: ask for the folder (and a package's author/licence), then export."""
+        project = self.session.project
+        start = project.path.parent if project is not None else ""
+        what = {TABLE: "the measurement table", OBJECTS: "the GeoJSON files",
+                BIOIMAGEIO: "the bioimage.io package"}[kind]  # fmt: skip
+        folder = choose_folder(self, f"Export {what} to (type a new name to create it)", start)
+        if not folder:
+            return
+        info = None
+        if kind == BIOIMAGEIO:
+            info = ask_package_info(self)
+            if info is None:
+                return
+        self.start_export(kind, folder, info)
+
+    def start_export(self, kind: str, folder: str | Path, info=None) -> Job | None:
+        """Write one of the Export menu's files in the background (see gui/export_menu.py)."""
+        project = self.session.project
+        if project is None:
+            show_status(self, "open a project first")
+            return None
+        if self.session.busy or (self.job is not None and self.job.running):
+            show_status(self, "wait for the running job to finish (or cancel it)")
+            return None
+        model_id = self.selected_model() if kind == BIOIMAGEIO else self.session.prediction_model
+        try:
+            plan = plan_export(project, kind, folder, self.session.predictions, model_id, info)
+        except SvetlanaError as exc:
+            self.status.setText(str(exc))
+            report_error(self, exc)
+            self.exportFinished.emit(None)
+            return None
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("exporting…")
+        self.status.setText(f"Exporting to {plan.out_dir}…")
+        outcome: list[ExportDone] = []
+
+        def done(result: ExportDone) -> None:
+            outcome.append(result)
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+            self.progress.setFormat("done")
+            self.status.setText(f"{result.message} Folder: {result.folder}")
+            show_status(self, f"exported to {result.folder}")
+            self.last_export_box = show_done(self, result)
+
+        self.job = run_job(
+            self, lambda progress, cancel: run_export(plan, progress, cancel),
+            on_success=done, on_failure=self._on_export_failed, on_progress=self._on_progress,
+            session=self.session, name=f"export-{kind}",
+        )  # fmt: skip
+        self.job.finished.connect(self._update_buttons)
+        self.job.finished.connect(lambda: self.exportFinished.emit(outcome[0] if outcome else None))
+        self._update_buttons()
+        return self.job
+
+    def _on_export_failed(self, exc: BaseException) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        cancelled = self.job is not None and self.job.cancelled
+        self.status.setText("Export cancelled." if cancelled else f"Export failed: {exc}")
+        report_error(self, exc)
 
     # ---- folder pickers -------------------------------------------------------------------
     def _browse_folder(self) -> None:

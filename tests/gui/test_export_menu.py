@@ -1,0 +1,180 @@
+"""The Predict tab's Export menu: each entry writes what a user expects, off the GUI thread,
+and a failure is a dialog naming the problem."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import csv
+import json
+import shutil
+import threading
+
+import pytest
+from PySide6.QtCore import Qt
+from tests.gui.test_prediction_tab import N_OBJECTS, make_project
+
+from svetlana.core.training import TrainingConfig
+from svetlana.core.workflows import train_project
+from svetlana.gui import export_menu, prediction_tab
+from svetlana.gui.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
+from svetlana.gui.prediction_tab import PredictionTab
+from svetlana.gui.session import Session
+
+pytestmark = pytest.mark.usefixtures("shown_errors")
+
+
+@pytest.fixture(scope="module")
+def cnn_bundle(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bundle")
+    project, _scene, _src = make_project(tmp)
+    train_project(project, TrainingConfig(epochs=2))
+    project.close()
+    return tmp / "p.svetlana"
+
+
+@pytest.fixture
+def session(cnn_bundle, tmp_path):
+    shutil.copytree(cnn_bundle, tmp_path / "p.svetlana")
+    s = Session()
+    s.open_project(tmp_path / "p.svetlana")
+    yield s
+    s.close_project()
+
+
+@pytest.fixture
+def tab(qtbot, session):
+    w = PredictionTab(session)
+    qtbot.addWidget(w)
+    tab_predict(qtbot, w)
+    return w
+
+
+def tab_predict(qtbot, tab):
+    tab.set_scope("image")  # shown predictions only: nothing is saved in the bundle
+    with qtbot.waitSignal(tab.predictionFinished, timeout=60000):
+        qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
+
+
+def export_through_menu(qtbot, tab, monkeypatch, kind, folder):
+    """What a user does: Export ▸ entry, pick a folder; returns the ExportDone (None if failed)."""
+    picked = []
+
+    def pick_folder(parent, title, start=""):
+        picked.append(title)
+        return str(folder)
+
+    monkeypatch.setattr(prediction_tab, "choose_folder", pick_folder)
+    tab.refresh_export_menu()
+    action = tab.export_menu.actions_by_kind[kind]
+    assert action.isEnabled()
+    with qtbot.waitSignal(tab.exportFinished, timeout=120000) as blocker:
+        action.trigger()
+    assert picked
+    qtbot.waitUntil(lambda: not tab.session.busy)
+    return blocker.args[0]
+
+
+def final_class_of(tab) -> dict[int, str]:
+    f = tab.final_classes()["cells"]
+    return dict(zip(f.ids.tolist(), f.names(), strict=True))
+
+
+def test_the_export_button_offers_the_four_exports(tab):
+    assert tab.export_button.menu() is tab.export_menu and tab.export_button.isEnabled()
+    tab.refresh_export_menu()
+    texts = [a.text() for a in tab.export_menu.actions()]
+    assert texts[0].startswith("Class masks") and "model-1" in texts[3]
+    assert any("GeoJSON" in t for t in texts) and any("CSV" in t for t in texts)
+    assert all(a.isEnabled() for a in tab.export_menu.actions())
+
+
+def test_measurement_table_has_every_object_with_its_shown_class(qtbot, tab, monkeypatch, tmp_path):
+    # The label a person gave wins over the model, as in the counts and the overlay.
+    labelled = dict(tab.session.project.annotations.for_image("cells"))
+    done = export_through_menu(qtbot, tab, monkeypatch, TABLE, tmp_path / "table")
+    assert done is not None and done.folder == tmp_path / "table"
+    with open(tmp_path / "table" / "objects.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    expected = final_class_of(tab)
+    assert len(rows) == N_OBJECTS == len(expected)
+    assert {int(r["object"]): r["class"] for r in rows} == expected
+    some = next(iter(labelled))
+    assert expected[some] == labelled[some].class_name
+    assert all(r["p_" + r["predicted"]] for r in rows)  # the model's probabilities are there
+    with open(tmp_path / "table" / "summary.csv", newline="") as f:
+        summary = {r["class"]: int(r["count"]) for r in csv.DictReader(f)}
+    assert summary == tab.counts.counts(1)
+    assert "objects.csv" in done.message and str(tmp_path / "table") in tab.status.text()
+    assert tab.last_export_box.isVisible() and "objects.csv" in tab.last_export_box.text()
+
+
+def test_geojson_has_one_detection_per_object_with_its_class(qtbot, tab, monkeypatch, tmp_path):
+    ran_on = []
+    real = export_menu.run_export
+
+    def spy(plan, progress, cancel):
+        ran_on.append(threading.current_thread() is threading.main_thread())
+        return real(plan, progress, cancel)
+
+    monkeypatch.setattr(prediction_tab, "run_export", spy)
+    done = export_through_menu(qtbot, tab, monkeypatch, OBJECTS, tmp_path / "qupath")
+    assert ran_on == [False]  # written in the worker, not on the GUI thread
+    path = tmp_path / "qupath" / "cells.geojson"
+    assert done.files == (path,)
+    features = json.loads(path.read_text())["features"]
+    expected = final_class_of(tab)
+    got = {
+        int(f["properties"]["name"]): f["properties"]["classification"]["name"] for f in features
+    }
+    assert got == expected
+    assert {f["properties"]["objectType"] for f in features} == {"detection"}
+    assert "Import objects" in done.message
+
+
+def test_bioimageio_package_with_the_typed_author(qtbot, tab, monkeypatch, tmp_path):
+    import yaml
+
+    from svetlana.core.bioimageio_export import PackageInfo
+
+    monkeypatch.setattr(
+        prediction_tab, "ask_package_info", lambda _p: PackageInfo(authors=("Ada Lovelace",))
+    )
+    done = export_through_menu(qtbot, tab, monkeypatch, BIOIMAGEIO, tmp_path / "zoo")
+    folder, zip_path = done.files
+    assert zip_path.is_file() and zip_path.parent == tmp_path / "zoo"
+    rdf = yaml.safe_load((folder / "rdf.yaml").read_text())
+    assert rdf["authors"] == [{"name": "Ada Lovelace"}] and rdf["license"] == "CC-BY-4.0"
+    assert (folder / rdf["weights"]["onnx"]["source"]).is_file()
+    assert "bioimageio test" in done.message
+
+
+def test_an_unusable_folder_is_a_dialog_and_nothing_is_written(
+    qtbot, tab, monkeypatch, tmp_path, shown_errors
+):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("mine")
+    assert export_through_menu(qtbot, tab, monkeypatch, TABLE, a_file) is None
+    assert shown_errors and "folder" in shown_errors[-1] and a_file.read_text() == "mine"
+    # Found only in the worker: a folder below a file. The dialog names the path.
+    shown_errors.clear()
+    assert export_through_menu(qtbot, tab, monkeypatch, OBJECTS, a_file / "sub") is None
+    assert shown_errors and "results.txt" in shown_errors[-1]
+    assert "Export failed" in tab.status.text() and tab.run_button.isEnabled()
+
+
+def test_a_forest_model_has_no_package_entry_and_says_why(qtbot, session, shown_errors, tmp_path):
+    train_project(session.project, kind="forest")
+    session.modelsChanged.emit()
+    tab = PredictionTab(session)
+    qtbot.addWidget(tab)
+    assert tab.selected_model() == "model-2"
+    tab.refresh_export_menu()
+    entry = tab.export_menu.actions_by_kind[BIOIMAGEIO]
+    assert not entry.isEnabled() and "forest" in entry.text()
+    assert tab.export_menu.actions_by_kind[MASKS].isEnabled() is False  # nothing predicted yet
+    assert tab.start_export(BIOIMAGEIO, tmp_path / "zoo") is None
+    assert shown_errors and "forest" in shown_errors[-1] and "export-table" in shown_errors[-1]
+    assert not (tmp_path / "zoo").exists()
