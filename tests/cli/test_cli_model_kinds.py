@@ -46,7 +46,7 @@ def test_auto_is_the_default_prints_the_comparison_and_keeps_the_forest(two_imag
     model = out.strip().splitlines()[-1]
     card = _card(two_images, model)
     assert card["kind"] == "forest" and card["architecture"] == "forest"
-    assert (two_images / "models" / model / "forest.skops").is_file()
+    assert (two_images / "models" / model / "forest.npz").is_file()
     assert not (two_images / "models" / model / "weights.pt").exists()
     sel = card["selection"]
     assert sel["mode"] == "auto" and sel["chosen"] == "forest"
@@ -126,7 +126,7 @@ def test_predict_refuses_a_forest_file_replaced_by_a_code_pickle(two_images, tmp
 
     model = ok("train", two_images, "--arch", "forest").strip().splitlines()[-1]
     marker = tmp_path / "PWNED"
-    (two_images / "models" / model / "forest.skops").write_bytes(pickle.dumps(_Payload(marker)))
+    (two_images / "models" / model / "forest.npz").write_bytes(pickle.dumps(_Payload(marker)))
     before = snapshot(two_images)
     code, _, err = run_cli("predict", two_images)
     assert code == 1 and "refused" in err and "Traceback" not in err

@@ -14,8 +14,10 @@ import pytest
 from svetlana.core.errors import InputError, ModelError, TrainingError, UnsafeFileError
 from svetlana.core.forest import (
     FOREST_FILE,
+    SKOPS_FILE,
     ForestModel,
     fit_forest,
+    forest_bytes,
     load_forest,
     save_forest,
     select_features,
@@ -79,14 +81,49 @@ def _card() -> dict:
     }
 
 
-def test_skops_round_trip_gives_the_same_probabilities(tmp_path):
-    x, y = table()
+def test_saved_forest_gives_scikit_learns_probabilities_exactly(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = np.where(x[:, 1] > 1.2, 2, (x[:, 0] + 0.5 * rng.normal(size=300) > 0).astype(int))
     model = fit_forest(x, y, CLASSES, NAMES)
     save_forest(tmp_path, model, _card())
     assert zipfile.is_zipfile(tmp_path / FOREST_FILE)
+    with np.load(tmp_path / FOREST_FILE, allow_pickle=False) as npz:  # plain arrays only
+        assert all(npz[k].dtype != object for k in npz.files)
     assert json.loads((tmp_path / "card.json").read_text())["kind"] == "forest"
     loaded = load_forest(tmp_path)
     assert isinstance(loaded, ForestModel) and loaded.class_names == CLASSES
+    assert loaded.estimator is None and loaded.n_trees == model.n_trees
+    unseen = rng.normal(size=(2000, 3)).astype(np.float32) * 2
+    unseen[:5] = x[:5]  # values equal to a threshold go left, as in scikit-learn
+    assert np.allclose(loaded.predict_proba(unseen), model.predict_proba(unseen), atol=1e-6)
+    assert (loaded.predict_proba(unseen).argmax(1) == model.predict_proba(unseen).argmax(1)).all()
+    assert loaded.importances() == model.importances()
+
+
+def test_loading_a_forest_needs_neither_scikit_learn_nor_skops(tmp_path):
+    import subprocess
+    import sys
+
+    x, y = table()
+    save_forest(tmp_path, fit_forest(x, y, CLASSES, NAMES), _card())
+    code = (
+        "import sys; from svetlana.core.forest import load_forest; import numpy as np; "
+        f"m = load_forest({str(tmp_path)!r}); m.predict_proba(np.zeros((4, 3))); "
+        "print(sorted(k for k in sys.modules if k.split('.')[0] in ('sklearn', 'skops')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # seconds of imports saved on every predict
+
+
+def test_a_forest_saved_by_an_earlier_version_still_predicts(tmp_path):
+    import skops.io as sio
+
+    x, y = table()
+    model = fit_forest(x, y, CLASSES, NAMES)
+    sio.dump(model.estimator, tmp_path / SKOPS_FILE)  # what versions before 0.9 wrote
+    (tmp_path / "card.json").write_text(json.dumps(_card()))
+    loaded = load_forest(tmp_path)
     assert np.array_equal(loaded.predict_proba(x), model.predict_proba(x))
 
 
@@ -100,15 +137,75 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_a_pickle_disguised_as_a_forest_is_refused_and_runs_nothing(tmp_path):
+@pytest.mark.parametrize("name", [FOREST_FILE, SKOPS_FILE])
+def test_a_pickle_disguised_as_a_forest_is_refused_and_runs_nothing(tmp_path, name):
     marker = tmp_path / "HACKED"
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / FOREST_FILE).write_bytes(pickle.dumps(_Payload(marker)))
+    (folder / name).write_bytes(pickle.dumps(_Payload(marker)))
     (folder / "card.json").write_text(json.dumps(_card()))
-    with pytest.raises(UnsafeFileError, match="not a skops"):
+    with pytest.raises(UnsafeFileError, match="pickle"):
         load_forest(folder)
     assert not marker.exists()
+
+
+def test_a_forest_file_with_a_pickled_array_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "HACKED"
+    x, y = table()
+    save_forest(tmp_path, fit_forest(x, y, CLASSES, NAMES), _card())
+    with np.load(tmp_path / FOREST_FILE) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["value"] = np.array([_Payload(marker)], dtype=object)
+    np.savez(tmp_path / FOREST_FILE, **arrays)
+    with pytest.raises(UnsafeFileError, match="pickled"):
+        load_forest(tmp_path)
+    assert not marker.exists()
+
+
+def _rewrite(path: Path, **changes) -> None:
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for key, change in changes.items():
+        arrays[key] = change(arrays[key].copy())
+    np.savez(path, **arrays)
+
+
+def _set(index: int, value):
+    def change(a):
+        a[index] = value
+        return a
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"left": _set(0, 10**6)}, "child index outside"),  # would read far out of the arrays
+        ({"left": _set(0, 0)}, "child index outside"),  # a loop: the walk would never end
+        ({"right": _set(0, -1)}, "one child"),
+        ({"feature": _set(0, 7)}, "measurement the card does not list"),
+        ({"offsets": lambda a: a[:-1]}, "offsets"),
+        ({"classes": lambda a: a + 5}, "classes"),
+        ({"value": lambda a: a[:, :1]}, "values"),
+        ({"threshold": lambda a: a.astype(np.int64)}, "type"),
+        ({"format": lambda a: np.array("something-else")}, "format"),
+    ],
+)
+def test_a_tampered_or_damaged_forest_file_is_refused_clearly(tmp_path, changes, message):
+    x, y = table()
+    save_forest(tmp_path, fit_forest(x, y, CLASSES, NAMES), _card())
+    _rewrite(tmp_path / FOREST_FILE, **changes)
+    with pytest.raises(ModelError, match=message) as err:
+        load_forest(tmp_path)
+    assert FOREST_FILE in str(err.value)
+
+
+def test_forest_bytes_are_what_save_writes(tmp_path):
+    x, y = table()
+    model = fit_forest(x, y, CLASSES, NAMES)
+    save_forest(tmp_path, model, _card(), forest_bytes(model))
+    assert np.array_equal(load_forest(tmp_path).predict_proba(x), model.predict_proba(x))
 
 
 def _tamper(path: Path, module: str, name: str) -> None:
@@ -126,16 +223,21 @@ def _tamper(path: Path, module: str, name: str) -> None:
 
 
 @pytest.mark.parametrize(("module", "name"), [("builtins", "eval"), ("os", "system")])
-def test_a_skops_file_naming_code_is_refused_before_loading(tmp_path, module, name, monkeypatch):
+@pytest.mark.parametrize("file_name", [SKOPS_FILE, FOREST_FILE])
+def test_a_skops_file_naming_code_is_refused_before_loading(
+    tmp_path, module, name, file_name, monkeypatch
+):
+    import skops.io as sio
+
     x, y = table()
-    save_forest(tmp_path, fit_forest(x, y, CLASSES, NAMES), _card())
-    _tamper(tmp_path / FOREST_FILE, module, name)
-    import skops.io
+    sio.dump(fit_forest(x, y, CLASSES, NAMES).estimator, tmp_path / file_name)
+    (tmp_path / "card.json").write_text(json.dumps(_card()))
+    _tamper(tmp_path / file_name, module, name)
 
     def must_not_load(*_a, **_k):
         raise AssertionError("the file was loaded")
 
-    monkeypatch.setattr(skops.io, "load", must_not_load)
+    monkeypatch.setattr(sio, "load", must_not_load)
     with pytest.raises(UnsafeFileError, match=f"{module}.{name}"):
         load_forest(tmp_path)
 
@@ -145,7 +247,7 @@ def test_another_estimator_or_a_mismatched_card_is_refused(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
     x, y = table()
-    sio.dump(LogisticRegression().fit(x, y), tmp_path / FOREST_FILE)
+    sio.dump(LogisticRegression().fit(x, y), tmp_path / SKOPS_FILE)
     (tmp_path / "card.json").write_text(json.dumps(_card()))
     with pytest.raises(ModelError, match="LogisticRegression"):
         load_forest(tmp_path)

@@ -80,9 +80,9 @@ class BioimageioExport:
 def forest_refusal(model_id: str) -> ModelError:
     return ModelError(
         f"model {model_id!r} is a forest on object measurements: bioimage.io packages hold "
-        "networks only. Its formats are the skops file and card "
+        "networks only. Its formats are the forest file (plain arrays) and card "
         "(svetlana export-model without --format) and the measurement table (svetlana "
-        "export-table); train a network (--arch cnn) for a bioimage.io package"
+        "export-table); train a network (--arch small) for a bioimage.io package"
     )
 
 

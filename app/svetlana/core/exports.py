@@ -753,28 +753,42 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
 
 
 def _export_forest(project: Project, model_id: str, card: dict, out_dir: Path) -> ModelExport:
-    """A forest model folder: ``forest.skops`` (checked when loaded, never unpickled) + card."""
+    """A forest model folder: ``forest.npz`` (plain arrays; ``forest.skops`` for a model of an
+    earlier version) + card + README."""
     from svetlana.core.fileio import atomic_write_json, atomic_write_with
-    from svetlana.core.forest import FOREST_FILE
+    from svetlana.core.forest import SKOPS_FILE, forest_file
 
-    source = project.model_dir(model_id) / FOREST_FILE
+    source = forest_file(project.model_dir(model_id))
     data = source.read_bytes()
-    atomic_write_with(out_dir / FOREST_FILE, lambda p: p.write_bytes(data))
+    atomic_write_with(out_dir / source.name, lambda p: p.write_bytes(data))
     new_card = {
         **card,
         "exported_from": {"project": project.name, "model": model_id, "date": now_iso()},
     }
     atomic_write_json(out_dir / CARD_FILE, new_card)
+    if source.name == SKOPS_FILE:
+        how = (
+            "forest.skops is a skops file: load it with skops.io.load after checking "
+            "skops.io.get_untrusted_types (Svetlana allows only sklearn's forest and tree types).\n"
+        )
+    else:
+        how = (
+            "forest.npz holds the trees as plain numpy arrays (numpy.load(..., allow_pickle=False)):"
+            " offsets (tree t owns nodes offsets[t]:offsets[t+1]), left/right (child index inside"
+            " the tree, -1 at a leaf), feature (the card's measurement a split reads), threshold"
+            " (go left when the measurement <= threshold, compared as float32), value (class"
+            " fractions per node), classes (index of each column of value in the card's classes),"
+            " importances. A class's probability is the mean over trees of the leaf's fraction.\n"
+        )
     readme = (
         f"Svetlana forest model {model_id} (exported {now_iso()}).\n\n"
         f"A random forest (scikit-learn) on object measurements; classes: "
         f"{', '.join(map(str, card.get('classes', [])))}.\n"
-        "forest.skops is a skops file: load it with skops.io.load after checking "
-        "skops.io.get_untrusted_types (Svetlana allows only sklearn's forest and tree types).\n"
-        "card.json lists the measurements it reads, in order, and their importances.\n"
+        + how
+        + "card.json lists the measurements it reads, in order, and their importances.\n"
         "In Python: svetlana.core.models.load_checkpoint(this folder) gives (forest, card).\n"
     )
     atomic_write_text(out_dir / README_FILE, readme)
     return ModelExport(
-        model_id, out_dir, (out_dir / FOREST_FILE, out_dir / CARD_FILE, out_dir / README_FILE)
+        model_id, out_dir, (out_dir / source.name, out_dir / CARD_FILE, out_dir / README_FILE)
     )

@@ -122,7 +122,7 @@ def load_checkpoint(folder: Path):
     if not isinstance(card, dict):
         raise ModelError("model card is not a JSON object", folder / CARD_FILE)
     arch = card.get("architecture")
-    if arch == "forest" or card.get("kind") == "forest":  # a forest on measurements (skops)
+    if arch == "forest" or card.get("kind") == "forest":  # a forest on measurements (plain arrays)
         from svetlana.core.forest import load_forest
 
         return load_forest(folder, card), card

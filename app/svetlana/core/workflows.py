@@ -444,7 +444,7 @@ def _forest_card(result: Any) -> dict:
             {"name": n, "importance": round(v, 5)}
             for n, v in result.model.importances(IMPORTANCES_KEPT)
         ],
-        "trees": int(result.model.estimator.n_estimators),
+        "trees": result.model.n_trees,
         "history": [],
     }
 

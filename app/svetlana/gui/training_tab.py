@@ -88,7 +88,7 @@ def detect_devices() -> dict[str, bool]:
     torch = load_torch("train")  # thread-safe: training may start while this runs
     from svetlana.core.forest import preload
 
-    preload()  # the same for scikit-learn and skops (forest models)
+    preload()  # the same for scikit-learn (forest models)
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     return {"cpu": True, "cuda": bool(torch.cuda.is_available()), "mps": bool(mps)}
 
