@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QTableWidget
 
 from svetlana.core.project import Project
 from svetlana.gui.main_window import MainWindow
@@ -152,10 +153,10 @@ def test_excepthook_turns_an_exception_into_a_dialog(window, shown_errors, monke
 
 
 def test_shortcuts_dialog_opens_with_question_mark(window, monkeypatch):
-    from svetlana.gui import shortcuts
+    from svetlana.gui import keymap
 
     opened = []
-    monkeypatch.setattr(shortcuts.ShortcutsDialog, "exec", lambda self: opened.append(self) or 0)
+    monkeypatch.setattr(keymap.ShortcutsDialog, "exec", lambda self: opened.append(self) or 0)
     from PySide6.QtTest import QTest
 
     QTest.keyClick(window, "?", Qt.KeyboardModifier.ShiftModifier)
@@ -267,3 +268,16 @@ def test_a_project_opened_from_the_finder_while_running_is_shown(window, qtbot, 
         assert window.session.project is not None and window.session.project.name == "other"
     finally:
         QApplication.instance().removeEventFilter(opener)
+
+
+def test_the_help_lists_the_key_map_and_the_menus_use_it(window):
+    from svetlana.gui import keymap
+
+    dialog = keymap.ShortcutsDialog(window)
+    table = dialog.findChild(QTableWidget)
+    shown = [(table.item(r, 0).text(), table.item(r, 1).text()) for r in range(table.rowCount())]
+    assert shown == keymap.help_rows()
+    assert any(keys.startswith("1") and "Label" in what for keys, what in shown)
+    undo = [s.toString() for s in window.undo_action.shortcuts()]
+    assert undo == list(keymap.sequences("undo"))
+    assert window.fit_action.shortcut().toString() == keymap.sequences("fit")[0]

@@ -29,6 +29,7 @@ from svetlana.core.annotations import AddClass, MergeClasses, RemoveClass, Updat
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.sampling import next_unlabelled, random_order, uncertain_order
 from svetlana.core.wording import plural
+from svetlana.gui import keymap
 from svetlana.gui.errors import show_error
 from svetlana.gui.image_view import ImageView
 from svetlana.gui.live import LiveBox, LivePredictions
@@ -468,29 +469,18 @@ class AnnotationTab(QWidget):
             return False
         if self.review.handle_key(event):
             return True
-        key, text = event.key(), event.text()
-        mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-        if mods & (
-            Qt.KeyboardModifier.ControlModifier
-            | Qt.KeyboardModifier.AltModifier
-            | Qt.KeyboardModifier.MetaModifier
-        ):
-            return False
-        if text and text in "123456789":
+        action = keymap.action_for(event, keymap.ANNOTATE)
+        if action == "label":
+            text = event.text()
             cls = self.session.project.annotations.class_for_key(text)
             if cls is None:
                 self.message.emit(f"no class has the key {text}")
                 return True
             self.label_current(cls)
             return True
-        if key in (Qt.Key.Key_0, Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
-            self.label_current(None)
-            return True
-        if key in (Qt.Key.Key_Space, Qt.Key.Key_Right):
-            self.skip()
-            return True
-        if key == Qt.Key.Key_Left:
-            self.back()
+        do = {"clear": lambda: self.label_current(None), "skip": self.skip, "back": self.back}
+        if action in do:
+            do[action]()
             return True
         return False
 

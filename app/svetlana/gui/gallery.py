@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana.core.errors import SvetlanaError
+from svetlana.gui import keymap
 from svetlana.gui.errors import show_error
 
 log = logging.getLogger(__name__)
@@ -215,19 +216,18 @@ class GalleryDialog(QDialog):
         self.move(1)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        key, text = event.key(), event.text()
+        action = keymap.action_for(event, keymap.GALLERY)
         project = self.session.project
-        if text and text in "123456789" and project is not None:
-            cls = project.annotations.class_for_key(text)
+        if action == "label" and project is not None:
+            cls = project.annotations.class_for_key(event.text())
             if cls is not None:
                 self.label_current(cls)
             return
         moves = {
-            Qt.Key.Key_Right: 1, Qt.Key.Key_Left: -1, Qt.Key.Key_Space: 1,
-            Qt.Key.Key_Down: COLUMNS, Qt.Key.Key_Up: -COLUMNS,
-            Qt.Key.Key_PageDown: COLUMNS * ROWS, Qt.Key.Key_PageUp: -COLUMNS * ROWS,
+            "next": 1, "previous": -1, "down": COLUMNS, "up": -COLUMNS,
+            "next_page": COLUMNS * ROWS, "previous_page": -COLUMNS * ROWS,
         }  # fmt: skip
-        if key in moves:
-            self.move(moves[key])
+        if action in moves:
+            self.move(moves[action])
             return
         super().keyPressEvent(event)

@@ -33,12 +33,12 @@ from svetlana import __version__
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.project import MANIFEST, SUFFIX, Project
 from svetlana.core.wording import plural
+from svetlana.gui import keymap
 from svetlana.gui.annotation_tab import AnnotationTab
 from svetlana.gui.errors import reporting, show_error
 from svetlana.gui.image_view import ImageView
 from svetlana.gui.session import Session
 from svetlana.gui.settings import Settings
-from svetlana.gui.shortcuts import ShortcutsDialog
 from svetlana.gui.widgets import WheelGuard
 
 log = logging.getLogger(__name__)
@@ -268,9 +268,10 @@ class MainWindow(QMainWindow):
         self.close_action = self._action("&Close project", self.close_project, K.Close)
         self.quit_action = self._action("&Quit", self.close, K.Quit)
         self.undo_action = self.session.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(K.Undo)
+        self.undo_action.setShortcuts([QKeySequence(k) for k in keymap.sequences("undo")])
         self.redo_action = self.session.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence(K.Redo)])
+        redo = [QKeySequence(k) for k in keymap.sequences("redo")]
+        self.redo_action.setShortcuts([*redo, QKeySequence(K.Redo)])
         opts = self.session.view_options
         self.outlines_action = self._action(
             "Object &outlines",
@@ -294,7 +295,7 @@ class MainWindow(QMainWindow):
             opts["predictions"],
         )
         self.auto_contrast_action = self._action("&Auto contrast", self.view.auto_contrast)
-        self.fit_action = self._action("&Whole image", self.view.fit, "Ctrl+0")
+        self.fit_action = self._action("&Whole image", self.view.fit, keymap.sequences("fit")[0])
         self.prev_image_action = self._action("Previous image", lambda: self.session.step_image(-1))
         self.next_image_action = self._action("Next image", lambda: self.session.step_image(1))
         self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts)
@@ -330,9 +331,10 @@ class MainWindow(QMainWindow):
         m.addAction(self.prev_image_action)
         m.addAction(self.next_image_action)
         m.addSeparator()
+        tab_keys = keymap.sequences("tab")
         for i, name in enumerate(("&Annotate", "&Train", "&Predict")):
             action = QAction(name, self)
-            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.setShortcut(QKeySequence(tab_keys[i]))
             action.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
             m.addAction(action)
         m = bar.addMenu("&Help")
@@ -652,31 +654,22 @@ class MainWindow(QMainWindow):
         return False
 
     def handle_key(self, event: QKeyEvent) -> bool:
-        key = event.key()
-        if event.text() == "?" or (
-            key == Qt.Key.Key_Slash and event.modifiers() & Qt.KeyboardModifier.ShiftModifier
-        ):
+        """The window's keys (gui/keymap.py), then the Annotate tab's; whether the key was used."""
+        action = keymap.action_for(event, keymap.WINDOW, is_3d=self.view.ndim == 3)
+        if action == "help":
             self.show_shortcuts()
             return True
         if self.session.project is None:
             return False
-        if event.modifiers() & (
-            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
-        ):
-            return False
-        if key == Qt.Key.Key_PageDown:
-            self.session.step_image(1)
+        do = {
+            "next_image": lambda: self.session.step_image(1),
+            "previous_image": lambda: self.session.step_image(-1),
+            "next_slice": lambda: self.view.step_z(1),
+            "previous_slice": lambda: self.view.step_z(-1),
+        }.get(action or "")
+        if do is not None:
+            do()
             return True
-        if key == Qt.Key.Key_PageUp:
-            self.session.step_image(-1)
-            return True
-        if self.view.ndim == 3:
-            if key in (Qt.Key.Key_Period, Qt.Key.Key_Up):
-                self.view.step_z(1)
-                return True
-            if key in (Qt.Key.Key_Comma, Qt.Key.Key_Down):
-                self.view.step_z(-1)
-                return True
         if self.stack.currentIndex() == 1:
             return self.annotation_tab.handle_key(event)
         return False
@@ -687,7 +680,7 @@ class MainWindow(QMainWindow):
 
     # ---- help -------------------------------------------------------------------------------------
     def show_shortcuts(self) -> None:
-        ShortcutsDialog(self).exec()
+        keymap.ShortcutsDialog(self).exec()
 
     def show_about(self) -> None:
         QMessageBox.about(

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana.core.errors import SvetlanaError
+from svetlana.gui import keymap
 from svetlana.gui.errors import show_error
 from svetlana.gui.jobs import Job, run_job, stop_jobs
 
@@ -176,13 +177,13 @@ class ReviewPanel(QGroupBox):
         """Class keys and K while a row of the list has the focus."""
         if not self.tree.hasFocus() or self.current_object() is None:
             return False
-        text = event.text()
-        if text and text in "123456789":
-            cls = self.session.project.annotations.class_for_key(text)
+        action = keymap.action_for(event, keymap.REVIEW)
+        if action == "label":
+            cls = self.session.project.annotations.class_for_key(event.text())
             if cls is not None:
                 self.relabel(cls)
             return True
-        if text.lower() == "k":
+        if action == "keep":
             self.keep()
             return True
         return False
