@@ -186,7 +186,7 @@ class ExportMenu(QMenu):
         if model_id and forest:
             package.setText(f"bioimage.io model package (networks only; {model_id} is a forest)")
             package.setToolTip(
-                "bioimage.io packages hold networks. A forest's formats are its skops file\n"
+                "bioimage.io packages hold networks. A forest is shared as its model folder\n"
                 "(svetlana export-model) and the measurement table; train a CNN for a package."
             )
         else:
