@@ -28,7 +28,7 @@ def main(out_dir: Path) -> None:
     from PySide6.QtGui import QPainter
     from PySide6.QtWidgets import QApplication
 
-    from svetlana.core.workflows import build_demo, train_project
+    from svetlana.core.usecases.workflows import build_demo, train_project
     from svetlana.gui import prediction_tab
     from svetlana.gui.main_window import MainWindow
 

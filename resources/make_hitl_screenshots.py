@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen python resources/make_hitl_screenshots.py [OUT_DIR]
 
-Builds a project from the rare-class benchmark scene (core/scenes.py: 5 % of the discs carry a
+Builds a project from the rare-class benchmark scene (core/synthetic/hard.py: 5 % of the discs carry a
 spot), gives it 60 labels of which two are wrong on purpose, then saves the Annotate tab in
 Suggest mode with the live predictions, the Review labels list, and the Gallery of the objects
 predicted rare (least sure first).
@@ -24,7 +24,7 @@ def main(out_dir: Path) -> None:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from svetlana.core.scenes import rare_class
+    from svetlana.core.synthetic.hard import rare_class
     from svetlana.gui.annotation_tab import SUGGEST
     from svetlana.gui.gallery import PREDICTED
     from svetlana.gui.main_window import MainWindow

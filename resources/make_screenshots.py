@@ -22,7 +22,7 @@ def main(out_dir: Path) -> None:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from svetlana.core.workflows import build_demo, train_project
+    from svetlana.core.usecases.workflows import build_demo, train_project
     from svetlana.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

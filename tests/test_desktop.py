@@ -91,7 +91,7 @@ def test_missing_desktop_tools_are_only_notes(xdg, tmp_path, monkeypatch):
     reason="needs shared-mime-info and gio",
 )
 def test_file_manager_sees_a_project_manifest_as_a_svetlana_project(xdg, tmp_path, monkeypatch):
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     data, _ = xdg
     desktop.install_desktop(command=["/x/svetlana-gui"])

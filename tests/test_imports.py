@@ -18,9 +18,9 @@ def test_core_and_cli_import_neither_qt_nor_torch():
     mods = _loaded_after(
         "import svetlana.core, svetlana.cli\n"
         "import importlib, pkgutil\n"
-        "for m in pkgutil.iter_modules(svetlana.core.__path__):\n"
-        "    if not m.name.startswith('_'): importlib.import_module('svetlana.core.' + m.name)\n"
-        "svetlana.cli.build_parser()\n"
+        "for m in pkgutil.walk_packages(svetlana.core.__path__, 'svetlana.core.'):\n"
+        "    if '._' not in m.name: importlib.import_module(m.name)\n"
+        "from svetlana.cli.parser import build_parser; build_parser()\n"
     )
     assert not {m for m in mods if m.split(".")[0] in ("PySide6", "pyqtgraph", "shiboken6")}
     assert "torch" not in mods

@@ -35,7 +35,7 @@ def test_desktop_launcher_opens_projects():
 
 
 def test_mime_type_recognises_the_manifest_svetlana_writes(tmp_path):
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     root = ET.parse(RES / "svetlana-mime.xml").getroot()
     (mt,) = root.findall(f"{MIME_NS}mime-type")
@@ -98,7 +98,7 @@ def test_spec_excludes_nothing_the_app_imports():
     # A module the frozen app leaves out but imports crashes it at run time (only the slow
     # packaging/smoke.sh would notice): import what the app imports and compare.
     code = (
-        "import sys, svetlana.cli, svetlana.core.training, svetlana.core.prediction, torch.optim\n"
+        "import sys, svetlana.cli, svetlana.core.ml.training, svetlana.core.ml.inference, torch.optim\n"
         "import svetlana.gui.main_window, pyqtgraph\n"
         "print('\\n'.join(sys.modules))\n"
     )

@@ -3,7 +3,7 @@
 Run (not in the default test run):
     python -m tests.benchmarks.bench_hitl                 # everything (~minutes on a busy 2-core CPU)
     python -m tests.benchmarks.bench_hitl --only rare --seeds 3,4,5
-Scenes come from core/scenes.py (Poisson noise, brightness spread). The labelling loop uses
+Scenes come from core/synthetic/hard.py (Poisson noise, brightness spread). The labelling loop uses
 exactly what the app uses: core.fast_model.fit_fast (the forest refitted on every label) and
 core.suggest.suggest; the score is the balanced accuracy of that forest on the objects not
 labelled yet, judged against the truth. Seeds 0-2 were used while tuning the rule; report on
@@ -27,9 +27,9 @@ MAX_LABELS = 300
 
 def scene_table(name: str, seed: int):
     """(LabelTable without labels, true class per row) of one benchmark scene."""
-    from svetlana.core import scenes
-    from svetlana.core.label_table import LabelTable
-    from svetlana.core.measurements import measure_objects
+    from svetlana.core.annotations.label_table import LabelTable
+    from svetlana.core.objects.measurements import measure_objects
+    from svetlana.core.synthetic.easy import hard as scenes
 
     if name == "rare":  # 700 objects, 5 % of the rare class
         ss = scenes.rare_class(seed, scale=1.75)
@@ -65,8 +65,8 @@ def start_labels(truth: np.ndarray, seed: int, rare: bool) -> np.ndarray:
 
 def labels_needed(table, truth, start, strategy: str, seed: int) -> tuple[int | None, list]:
     """Labels given when the forest first reaches TARGET on the unlabelled objects."""
-    from svetlana.core.fast_model import fit_fast
-    from svetlana.core.suggest import suggest
+    from svetlana.core.ml.fast_model import fit_fast
+    from svetlana.core.usecases.suggest import suggest
 
     labels = np.full(len(truth), -1, np.int64)
     labels[np.unique(start)] = truth[np.unique(start)]
@@ -112,7 +112,7 @@ def bench_labelling(name: str, seeds: list[int]) -> list[dict]:
 
 def bench_flipped(seeds: list[int], n_labels: int = 100, n_flip: int = 12) -> list[dict]:
     """12 of 100 random labels flipped: how many of the top 12 suspects are flipped ones."""
-    from svetlana.core.label_check import check_labels
+    from svetlana.core.usecases.label_check import check_labels
 
     out = []
     for seed in seeds:
@@ -149,7 +149,7 @@ def bench_flipped(seeds: list[int], n_labels: int = 100, n_flip: int = 12) -> li
 
 def bench_refit(n_objects: int = 16384, n_labels: int = 300, repeats: int = 5) -> dict:
     """The live refit: fast forest on 300 labels, predictions for 16k objects."""
-    from svetlana.core.fast_model import LIVE_TREES, fit_fast
+    from svetlana.core.ml.fast_model import LIVE_TREES, fit_fast
 
     table, truth = scene_table("spot", 3)
     reps = int(np.ceil(n_objects / len(truth)))
@@ -160,7 +160,7 @@ def bench_refit(n_objects: int = 16384, n_labels: int = 300, repeats: int = 5) -
     labels = np.full(n_objects, -1, np.int64)
     idx = rng.choice(n_objects, n_labels, replace=False)
     labels[idx] = tr[idx]
-    from svetlana.core.label_table import from_arrays
+    from svetlana.core.annotations.label_table import from_arrays
 
     t = from_arrays(values, labels, table.class_names, table.feature_names)
     fit_fast(t, n_trees=LIVE_TREES)  # imports, thread pool

@@ -2,7 +2,7 @@
 
     python tests/benchmarks/bench_import.py
 
-Prints the wall and CPU time of ``workflows.import_labels`` (reading and checking the CSV, one batch journal
+Prints the wall and CPU time of ``usecases.labels.import_labels`` (reading and checking the CSV, one batch journal
 record, compaction), three repeats on fresh copies of the project.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from svetlana.core.project import Project
-from svetlana.core.workflows import import_labels
+from svetlana.core.project.bundle import Project
+from svetlana.core.usecases.labels import import_labels
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import os, sys, time
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[v] = "1"
 import numpy as np
-from svetlana.core.measurements import measure_objects
+from svetlana.core.objects.measurements import measure_objects
 def hwm():  # this process's peak resident memory in MB (ru_maxrss would include the parent's)
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
@@ -79,8 +79,8 @@ def speed(repeats: int = 3) -> list[dict]:
 def brightness_gain(seed: int = 0, scale: float = 1.0):
     """Dim vs bright objects (2x photons, log-normal spread) in 4 images of different gain and
     offset; labels from the first two images."""
-    from svetlana.core import scenes as sc
-    from svetlana.core.synthetic import Scene
+    from svetlana.core.synthetic.easy import Scene
+    from svetlana.core.synthetic.easy import hard as sc
 
     rng = np.random.default_rng([seed, 61])
     shape, n = sc._scaled((512, 512), 110, scale)
@@ -115,8 +115,8 @@ def brightness_gain(seed: int = 0, scale: float = 1.0):
 def forest(scene_names: list[str], seeds: list[int]) -> list[dict]:
     from sklearn.ensemble import RandomForestClassifier
 
-    from svetlana.core.measurements import measure_objects
-    from svetlana.core.scenes import SCENES
+    from svetlana.core.objects.measurements import measure_objects
+    from svetlana.core.synthetic.hard import SCENES
 
     makers = dict(SCENES, brightness_gain=brightness_gain)
     rows = []

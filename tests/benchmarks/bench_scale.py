@@ -64,7 +64,7 @@ def generate(folder: Path, n: int, seed: int = 0) -> None:
 def save_model(folder: Path) -> Path:
     import torch
 
-    from svetlana.core.models import build_model, save_checkpoint
+    from svetlana.core.ml.models import build_model, save_checkpoint
 
     torch.manual_seed(0)
     card = {
@@ -86,7 +86,7 @@ def _noop(x: int) -> int:
 
 
 def run_config(config: str, model: Path, data: Path, out: Path) -> dict:
-    from svetlana.core.predicting import predict_folder
+    from svetlana.core.usecases.predict import predict_folder
 
     shutil.rmtree(out, ignore_errors=True)
     first: list[float] = []
@@ -100,7 +100,7 @@ def run_config(config: str, model: Path, data: Path, out: Path) -> dict:
     if config == "single":
         run = predict_folder(model, data, out, device="cpu", progress=progress)
     else:
-        from svetlana.core.cluster import dask_client
+        from svetlana.core.usecases.cluster import dask_client
 
         with dask_client(workers=int(config)) as client:
             started = time.perf_counter()
@@ -159,7 +159,7 @@ def big_tile(y0: int, x0: int, h: int, w: int, size: int, seed: int = 0):
 
 def make_big(folder: Path, size: int) -> tuple[Path, Path]:
     """``big.ome.zarr`` (1 channel) and ``big_masks.ome.zarr``, written tile by tile."""
-    from svetlana.core.lazy import write_ome_zarr
+    from svetlana.core.objects.lazy import write_ome_zarr
 
     ip, mp = folder / "big.ome.zarr", folder / "big_masks.ome.zarr"
     if (folder / f".complete-{size}").exists():

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svetlana.core.scenes import SCENES, SceneSet
+from svetlana.core.synthetic.hard import SCENES, SceneSet
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svetlana.core.synthetic import Scene, infection_scene, sphere_scene, texture_scene
+from svetlana.core.synthetic.easy import Scene, infection_scene, sphere_scene, texture_scene
 
 
 def exp1_scene(seed: int = 0) -> Scene:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svetlana.core.scenes import SCENES
+from svetlana.core.synthetic.hard import SCENES
 from tests.benchmarks.classifiers import pick_labels
 
 
@@ -27,13 +27,13 @@ def scene_patches(name: str, seed: int, cache: Path, n_labels: int | None = None
     if path.exists():
         with np.load(path) as z:
             return dict(z)
-    from svetlana.core.objects import compute_objects
-    from svetlana.core.patches import (
+    from svetlana.core.objects.patches import (
         apply_normalisation,
         auto_patch_size,
         extract_patches,
         fit_normalisation,
     )
+    from svetlana.core.objects.table import compute_objects
 
     scene = SCENES[name](seed)
     labelled = set(
@@ -57,7 +57,7 @@ def scene_patches(name: str, seed: int, cache: Path, n_labels: int | None = None
 def trial(data: dict, n_classes: int, settings: dict) -> dict:
     import torch
 
-    from svetlana.core.training import TrainingConfig, train
+    from svetlana.core.ml.training import TrainingConfig, train
 
     config = TrainingConfig.from_dict({**TrainingConfig().to_dict(), **settings})
     lab = data["labelled"]

@@ -112,11 +112,11 @@ def test_package_passes_bioimageio_test_and_gives_the_project_predictions(bundle
 
 
 def test_3d_package_passes_bioimageio_test(tmp_path):
-    from svetlana.core.bioimageio_export import export_bioimageio
-    from svetlana.core.project import Project
-    from svetlana.core.synthetic import sphere_scene
-    from svetlana.core.training import TrainingConfig
-    from svetlana.core.workflows import train_project
+    from svetlana.core.ml.training import TrainingConfig
+    from svetlana.core.project.bundle import Project
+    from svetlana.core.synthetic.easy import sphere_scene
+    from svetlana.core.usecases.export_bioimageio import export_bioimageio
+    from svetlana.core.usecases.train import train_project
 
     scene = sphere_scene(n_objects=12, seed=0)
     ip, mp = tmp_path / "s.tif", tmp_path / "s_masks.tif"

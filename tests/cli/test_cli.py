@@ -302,7 +302,7 @@ def test_newer_bundle_and_locked_bundle(tmp_path, project_2d):
     m["schema_version"] = 42
     (newer / "project.json").write_text(json.dumps(m))
     _bad(newer, "info", newer, expect="newer Svetlana")
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     with Project.open(project_2d):
         code = subprocess.run(

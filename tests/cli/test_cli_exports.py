@@ -107,7 +107,7 @@ def test_export_mask_errors_are_one_line_and_write_nothing(bundle, tmp_path):
 
 
 def test_export_patches_and_model_round_trip(bundle, tmp_path):
-    from svetlana.core.exports import load_patches
+    from svetlana.core.usecases.export_patches import load_patches
 
     out = ok(
         "export-patches", bundle, "--out", tmp_path / "patches", "--patch-size", "16", "--tiff"

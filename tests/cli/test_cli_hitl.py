@@ -46,8 +46,8 @@ def truth(obj: int) -> str:
 
 
 def test_suggest_without_labels_is_the_unbiased_random_order(bundle):
-    from svetlana.core.project import Project
-    from svetlana.core.sampling import random_order
+    from svetlana.core.objects.sampling import random_order
+    from svetlana.core.project.bundle import Project
 
     out, _ = ok("suggest", bundle, "-n", "8")
     got = rows(out)

@@ -69,8 +69,8 @@ def test_measure_errors_are_one_line_and_write_nothing(bundle, tmp_path):
 
 
 def test_measure_values_survive_reading_back(bundle, tmp_path):
-    from svetlana.core.measurements import project_measurements
-    from svetlana.core.project import Project
+    from svetlana.core.objects.measurements import project_measurements
+    from svetlana.core.project.bundle import Project
 
     ok("measure", bundle, "--out", tmp_path / "m")
     with Project.open(bundle, readonly=True) as p:
@@ -202,8 +202,8 @@ def test_export_objects_geojson_for_qupath(predicted, tmp_path):
 
 
 def test_text_cells_read_back_as_written_and_never_run_as_formulas():
-    from svetlana.core.csvsafe import restore
-    from svetlana.core.tables import text_cell
+    from svetlana.core.io.csvsafe import restore
+    from svetlana.core.usecases.export_table import text_cell
 
     values = ['a,"b"', "=SUM(A1)", "line\nbreak", "-x", "plain"]
     line = ",".join(text_cell(v) for v in values) + "\n"

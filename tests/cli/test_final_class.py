@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 from tests.conftest import blobs, ok, write_pair
 
 FAST = ("--epochs", "2", "--val-fraction", "0", "--seed", "0", "--threads", "1")

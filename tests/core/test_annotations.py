@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from svetlana.core.annotations import (
+from svetlana.core.annotations.commands import (
     AddClass,
-    Annotations,
-    ClassInfo,
     LabelObjects,
     MergeClasses,
     RemoveClass,
     UndoStack,
     UpdateClass,
-    read_label_csv,
 )
+from svetlana.core.annotations.records import read_label_csv
+from svetlana.core.annotations.store import Annotations, ClassInfo
 from svetlana.core.errors import InputError
 
 

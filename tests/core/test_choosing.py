@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from svetlana.core.choosing import choose, make_folds
 from svetlana.core.errors import Cancelled
-from svetlana.core.forest import ForestModel
 from svetlana.core.jobs import CancelToken
-from svetlana.core.training import TrainingConfig
+from svetlana.core.ml.choosing import choose, make_folds
+from svetlana.core.ml.forest import ForestModel
+from svetlana.core.ml.training import TrainingConfig
 
 CLASSES = ("a", "b")
 TINY = TrainingConfig(arch="minimal", epochs=15, batch_size=8, augment="none")

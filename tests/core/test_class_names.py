@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from svetlana.core.annotations import Annotations, validate_class_name
+from svetlana.core.annotations.store import Annotations, validate_class_name
 from svetlana.core.errors import InputError
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 from tests.conftest import run_cli
 
 BAD = {

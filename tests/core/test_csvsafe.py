@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from svetlana.core.csvsafe import TRIGGERS, neutralise, read_dicts, restore, to_csv_text
+from svetlana.core.io.csvsafe import TRIGGERS, neutralise, read_dicts, restore, to_csv_text
 
 
 def _is_formula(cell: str) -> bool:

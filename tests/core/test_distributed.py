@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from svetlana.core.predicting import predict_folder
+from svetlana.core.usecases.predict import predict_folder
 from tests.conftest import blobs, run_cli, write_pair
 
 
@@ -22,7 +22,7 @@ def model_dir(tmp_path_factory) -> Path:
     """A tiny untrained CNN saved as Svetlana saves models (its outputs are what matters here)."""
     import torch
 
-    from svetlana.core.models import build_model, save_checkpoint
+    from svetlana.core.ml.models import build_model, save_checkpoint
 
     torch.manual_seed(3)
     folder = tmp_path_factory.mktemp("model") / "model-1"
@@ -118,7 +118,7 @@ def test_resume_keeps_complete_images_and_redoes_the_others(tmp_path, model_dir)
 def test_cli_lists_bad_pairs_and_exits_1(tmp_path, model_dir):
     import shutil
 
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     with Project.create(tmp_path / "p.svetlana", ["bright", "dim"]) as project:
         mid = project.new_model_id()

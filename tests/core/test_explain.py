@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from svetlana.core.errors import InputError
-from svetlana.core.explain import gradcam
-from svetlana.core.models import build_model
+from svetlana.core.ml.explain import gradcam
+from svetlana.core.ml.models import build_model
 
 
 @pytest.mark.parametrize(

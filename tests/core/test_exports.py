@@ -11,19 +11,18 @@ import tifffile
 from PIL import Image
 
 from svetlana.core.errors import InputError
-from svetlana.core.exports import (
+from svetlana.core.ml.training import TrainingConfig
+from svetlana.core.project.bundle import Project
+from svetlana.core.usecases.export_masks import (
     export_filtered,
-    export_model,
-    export_patches,
     keep_preview,
-    load_patches,
     project_predictions,
     write_filtered_masks,
 )
-from svetlana.core.predicting import predict_project
-from svetlana.core.project import Project
-from svetlana.core.training import TrainingConfig
-from svetlana.core.workflows import train_project, training_set
+from svetlana.core.usecases.export_model import export_model
+from svetlana.core.usecases.export_patches import export_patches, load_patches
+from svetlana.core.usecases.predict import predict_project
+from svetlana.core.usecases.train import train_project, training_set
 from tests.conftest import STARDIST, blobs, write_pair
 
 FAST = TrainingConfig(epochs=3, val_fraction=0.0, seed=0)
@@ -186,7 +185,7 @@ def test_bad_requests_write_nothing(bundle, tmp_path):
 def test_saved_predictions_are_used_when_complete(bundle, monkeypatch):
     project = bundle["project"]
     run = predict_project(project, bundle["model"])
-    from svetlana.core import predicting
+    from svetlana.core.usecases import predict as predicting
 
     def no_model(*a, **k):
         raise AssertionError("the model should not be needed")
@@ -239,9 +238,9 @@ def _torch_logits(model, patches: np.ndarray) -> np.ndarray:
 
 
 def test_onnx_export_gives_the_torch_outputs_and_the_weights_fine_tune(bundle, tmp_path):
-    from svetlana.core.models import load_checkpoint
-    from svetlana.core.predicting import load_model
-    from svetlana.core.prediction import predict_probabilities
+    from svetlana.core.ml.inference import predict_probabilities
+    from svetlana.core.ml.models import load_checkpoint
+    from svetlana.core.usecases.predict import load_model
 
     project = bundle["project"]
     model, card = load_model(project, bundle["model"])
@@ -268,8 +267,8 @@ def test_onnx_export_gives_the_torch_outputs_and_the_weights_fine_tune(bundle, t
 
 
 def test_onnx_export_of_a_3d_model_gives_the_torch_outputs(tmp_path):
-    from svetlana.core.predicting import load_model
-    from svetlana.core.synthetic import sphere_scene
+    from svetlana.core.synthetic.easy import sphere_scene
+    from svetlana.core.usecases.predict import load_model
 
     scene = sphere_scene(n_objects=12, seed=0)
     ip, mp = tmp_path / "s.tif", tmp_path / "s_masks.tif"
@@ -326,7 +325,7 @@ def test_stardist_3d_filtered_mask_keeps_the_input_ids(tmp_path):
 
 def test_3d_filtered_and_per_class_masks_without_training(tmp_path):
     """Any prediction (here made up) filters a 3D int16 mask; ids, dtype and Z kept."""
-    from svetlana.core.predicting import ImagePrediction
+    from svetlana.core.usecases.predict import ImagePrediction
 
     labels = np.zeros((6, 32, 32), np.int16)
     ids = [3, 40, 41, 300]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from svetlana.core.errors import InputError, ModelError, TrainingError, UnsafeFileError
-from svetlana.core.forest import (
+from svetlana.core.ml.forest import (
     FOREST_FILE,
     SKOPS_FILE,
     ForestModel,
@@ -108,7 +108,7 @@ def test_loading_a_forest_needs_neither_scikit_learn_nor_skops(tmp_path):
     x, y = table()
     save_forest(tmp_path, fit_forest(x, y, CLASSES, NAMES), _card())
     code = (
-        "import sys; from svetlana.core.forest import load_forest; import numpy as np; "
+        "import sys; from svetlana.core.ml.forest import load_forest; import numpy as np; "
         f"m = load_forest({str(tmp_path)!r}); m.predict_proba(np.zeros((4, 3))); "
         "print(sorted(k for k in sys.modules if k.split('.')[0] in ('sklearn', 'skops')))"
     )

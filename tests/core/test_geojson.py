@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from svetlana.core.errors import InputError
-from svetlana.core.geojson import _geometry, outline_polygons
+from svetlana.core.usecases.export_geojson import _geometry, outline_polygons
 
 shapely_geometry = pytest.importorskip("shapely.geometry")
 
@@ -57,7 +57,7 @@ def test_hole_with_an_object_inside_is_a_separate_part():
 def test_every_object_of_a_label_image_once_with_its_exact_area():
     from skimage.measure import label
 
-    from svetlana.core.geojson import pixel_outlines
+    from svetlana.core.usecases.export_geojson import pixel_outlines
 
     rng = np.random.default_rng(0)
     labels = label(rng.random((60, 60)) < 0.45, connectivity=1) * 3  # sparse ids, touching
@@ -72,8 +72,8 @@ def test_every_object_of_a_label_image_once_with_its_exact_area():
 
 
 def test_3d_images_are_refused_with_a_clear_message(tmp_path):
-    from svetlana.core.geojson import export_objects
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
+    from svetlana.core.usecases.export_geojson import export_objects
     from tests.conftest import write_pair
 
     labels = np.zeros((4, 16, 16), np.int32)

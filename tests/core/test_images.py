@@ -12,7 +12,7 @@ import tifffile
 from PIL import Image
 
 from svetlana.core.errors import InputError, UnsafeFileError
-from svetlana.core.images import (
+from svetlana.core.io.images import (
     estimate_bytes,
     find_pairs,
     read_image,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from svetlana.core.lazy import (
+from svetlana.core.objects.lazy import (
     LazyPatchSource,
     compute_objects_chunked,
     open_ome_zarr,
@@ -14,8 +14,8 @@ from svetlana.core.lazy import (
     write_class_mask_zarr,
     write_ome_zarr,
 )
-from svetlana.core.objects import compute_objects
-from svetlana.core.patches import PatchSource, fit_normalisation
+from svetlana.core.objects.patches import PatchSource, fit_normalisation
+from svetlana.core.objects.table import compute_objects
 from tests.conftest import blobs
 
 
@@ -77,7 +77,7 @@ def test_lazy_patches_equal_in_memory_patches(scene):
     img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
     table = compute_objects(labels, image)
     norm = fit_normalisation(image)
-    from svetlana.core.patches import apply_normalisation
+    from svetlana.core.objects.patches import apply_normalisation
 
     ref = PatchSource(apply_normalisation(image, norm), labels, table, table.ids, 24)
     lazy = LazyPatchSource(img.data, mask.data, table, 24, norm)
@@ -88,7 +88,7 @@ def test_lazy_patches_equal_in_memory_patches(scene):
 
 def test_class_mask_is_written_chunk_by_chunk_as_ome_zarr(scene):
     folder, _, labels = scene
-    from svetlana.core.prediction import class_mask
+    from svetlana.core.io.masks import class_mask
 
     mask = open_ome_zarr(folder / "img_masks.ome.zarr", labels=True)
     table = compute_objects(labels)

@@ -7,8 +7,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from svetlana.core.images import mask_stats
-from svetlana.core.synthetic import infection_scene, sphere_scene, texture_scene
+from svetlana.core.io.images import mask_stats
+from svetlana.core.synthetic.easy import infection_scene, sphere_scene, texture_scene
 from tests.conftest import ok, run_cli, snapshot
 
 
@@ -107,7 +107,7 @@ def test_jpeg_masks_are_refused_asking_for_png_or_tiff(tmp_path, bundle):
 
 
 def test_ome_zarr_pairs_are_checked_too(tmp_path, bundle):
-    from svetlana.core.lazy import write_ome_zarr
+    from svetlana.core.objects.lazy import write_ome_zarr
 
     scene = texture_scene(seed=6)
     image, labels = scene.image[0], scene.labels.astype(np.uint32)

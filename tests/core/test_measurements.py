@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from svetlana.core.errors import InputError
-from svetlana.core.measurements import (
+from svetlana.core.objects.measurements import (
     Measurements,
     column_names,
     measure_objects,
@@ -172,7 +172,7 @@ def test_columns_are_stable_and_documented_units():
 
 @pytest.fixture
 def project(tmp_path):
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
     from tests.conftest import blobs, write_pair
 
     image, labels = blobs()
@@ -184,7 +184,7 @@ def project(tmp_path):
 
 
 def test_cache_is_reused_and_rebuilt_when_damaged(project, monkeypatch):
-    import svetlana.core.measurements as mod
+    import svetlana.core.objects.measurements as mod
 
     first = project_measurements(project, "cells")
     cache = project.path / "measurements" / "cells.npz"

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from svetlana.core.errors import ModelError, UnsafeFileError  # noqa: E402
-from svetlana.core.models import (  # noqa: E402
+from svetlana.core.ml.models import (  # noqa: E402
     ARCHITECTURES,
     build_model,
     count_parameters,
@@ -64,8 +64,8 @@ def test_unknown_architecture_lists_the_choices() -> None:
 
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_default_network_is_small_and_folds_for_fast_prediction(ndim: int) -> None:
-    from svetlana.core.prediction import _inference_net
-    from svetlana.core.training import TrainingConfig
+    from svetlana.core.ml.inference import _inference_net
+    from svetlana.core.ml.training import TrainingConfig
 
     assert TrainingConfig().arch == "small"
     torch.manual_seed(0)

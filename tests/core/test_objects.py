@@ -7,7 +7,7 @@ import pytest
 from skimage.measure import regionprops
 
 from svetlana.core.errors import InputError
-from svetlana.core.objects import compute_objects
+from svetlana.core.objects.table import compute_objects
 
 
 def _labels_2d() -> np.ndarray:

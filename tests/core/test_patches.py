@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from svetlana.core.errors import InputError
-from svetlana.core.objects import compute_objects
-from svetlana.core.patches import (
+from svetlana.core.objects.patches import (
     Normalisation,
     PatchSource,
     apply_normalisation,
@@ -16,6 +15,7 @@ from svetlana.core.patches import (
     fit_normalisation,
     patch_shape,
 )
+from svetlana.core.objects.table import compute_objects
 
 
 def _scene():

@@ -7,10 +7,10 @@ import stat
 
 import pytest
 
-from svetlana.core.predicting import predict_project
-from svetlana.core.project import Project
-from svetlana.core.training import TrainingConfig
-from svetlana.core.workflows import train_project
+from svetlana.core.ml.training import TrainingConfig
+from svetlana.core.project.bundle import Project
+from svetlana.core.usecases.predict import predict_project
+from svetlana.core.usecases.train import train_project
 from tests.conftest import blobs, ok, write_pair
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from svetlana.core.errors import Cancelled
+from svetlana.core.io.masks import class_mask, filtered_mask
 from svetlana.core.jobs import CancelToken, Progress
-from svetlana.core.prediction import class_mask, filtered_mask, predict_probabilities, uncertainty
+from svetlana.core.ml.inference import predict_probabilities, uncertainty
 
 
 class LazyPatches:
@@ -28,7 +29,7 @@ class LazyPatches:
 @pytest.fixture
 def model():
     torch = pytest.importorskip("torch")
-    from svetlana.core.models import build_model
+    from svetlana.core.ml.models import build_model
 
     torch.manual_seed(0)
     return build_model("minimal", 2, 3, 2).eval()

@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from svetlana.core.errors import InputError, ProjectError, ProjectLockedError, ProjectVersionError
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 
 
 def test_create_add_reopen_keeps_images_classes_and_labels(tmp_path, pair):
@@ -64,7 +64,7 @@ def test_second_writer_is_refused_and_read_only_open_works(tmp_path, pair):
     with Project.create(bundle, ["a", "b"]):
         code = (
             "import sys\n"
-            "from svetlana.core.project import Project\n"
+            "from svetlana.core.project.bundle import Project\n"
             "from svetlana.core.errors import ProjectLockedError\n"
             f"try:\n    Project.open({str(bundle)!r})\nexcept ProjectLockedError as e:\n    print(e); sys.exit(3)\n"
         )
@@ -127,7 +127,7 @@ def test_labels_survive_without_a_clean_close(tmp_path, pair):
         p.add_image(*pair)
     code = (
         "import os\n"
-        "from svetlana.core.project import Project\n"
+        "from svetlana.core.project.bundle import Project\n"
         f"p = Project.open({str(bundle)!r})\n"
         "p.annotations.apply_labels([('cells', 10, 'a'), ('cells', 17, 'b')])\n"
         "p.annotations.apply_labels([('cells', 24, 'b')])\n"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from svetlana.core.sampling import next_unlabelled, random_order, uncertain_order
+from svetlana.core.objects.sampling import next_unlabelled, random_order, uncertain_order
 
 
 def test_random_order_is_a_stable_permutation_per_project_and_image():

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from svetlana.core.scenes import SCENES, SceneSet, marker_uneven, rare_class, size_gain, texture2d
+from svetlana.core.synthetic.hard import (
+    SCENES,
+    SceneSet,
+    marker_uneven,
+    rare_class,
+    size_gain,
+    texture2d,
+)
 
 
 @pytest.fixture(scope="module", params=sorted(SCENES))

@@ -1,15 +1,15 @@
-"""Suggestions and suspicious labels on measurement tables (core/suggest.py, core/label_check.py)."""
+"""Suggestions and suspicious labels on measurement tables (core/usecases/suggest.py, core/usecases/label_check.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from svetlana.core.annotations.label_table import from_arrays
 from svetlana.core.errors import InputError
-from svetlana.core.fast_model import fit_fast
-from svetlana.core.label_check import check_labels
-from svetlana.core.label_table import from_arrays
-from svetlana.core.suggest import random_rows, suggest
+from svetlana.core.ml.fast_model import fit_fast
+from svetlana.core.usecases.label_check import check_labels
+from svetlana.core.usecases.suggest import random_rows, suggest
 
 
 def two_blobs(n=300, rare=0.05, seed=0, gap=4.0):

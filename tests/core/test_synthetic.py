@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from svetlana.core.objects import compute_objects
-from svetlana.core.synthetic import infection_scene, sphere_scene, texture_scene
+from svetlana.core.objects.table import compute_objects
+from svetlana.core.synthetic.easy import infection_scene, sphere_scene, texture_scene
 
 
 @pytest.mark.parametrize(

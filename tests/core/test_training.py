@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from svetlana.core.errors import Cancelled, InputError, TrainingError  # noqa: E402
 from svetlana.core.jobs import CancelToken, Progress  # noqa: E402
-from svetlana.core.training import (  # noqa: E402
+from svetlana.core.ml.training import (  # noqa: E402
     AUGMENTATIONS,
     LOSSES,
     TrainingConfig,
@@ -90,7 +90,7 @@ def test_cancel_after_the_first_batch() -> None:
         calls.append(1)
         token.cancel()
 
-    from svetlana.core.models import build_model
+    from svetlana.core.ml.models import build_model
 
     model = build_model("minimal", 2, 2, 2)
     model.register_forward_hook(model_forward_hook)
@@ -127,7 +127,7 @@ def test_every_augmentation_trains(augment: str, ndim: int) -> None:
 
 
 def test_augmentations_keep_shape_and_mask_channel() -> None:
-    from svetlana.core.training import _augment
+    from svetlana.core.ml.training import _augment
 
     x, _ = bright_or_dark(32, seed=0, size=12)
     x[:, 0] += np.arange(12, dtype=np.float32)  # break symmetry so flips/rotations show
@@ -214,7 +214,7 @@ def test_default_settings_learn_two_textures_from_100_labels() -> None:
 
 
 def test_a_network_that_does_not_fit_the_patches_is_a_training_error() -> None:
-    from svetlana.core.models import build_model
+    from svetlana.core.ml.models import build_model
 
     x, y = bright_or_dark(8, seed=0)
     with pytest.raises(TrainingError, match="cannot be trained on patches"):

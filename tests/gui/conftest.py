@@ -74,7 +74,7 @@ def write_scene(
     folder: Path, name: str = "cells", n_objects: int = 30, shape=(256, 256), seed: int = 0
 ):
     """An image + mask pair on disk (TIFF) from the synthetic texture scene."""
-    from svetlana.core.synthetic import texture_scene
+    from svetlana.core.synthetic.easy import texture_scene
 
     scene = texture_scene(n_objects=n_objects, shape=shape, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)

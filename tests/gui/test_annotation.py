@@ -11,7 +11,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from conftest import DATA  # noqa: I001  (tests/gui is on sys.path through pytest's rootdir insertion)
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 
 
 def _centroid(win, obj):
@@ -167,7 +167,7 @@ def test_uncertain_mode_without_predictions_says_what_to_do(project_window):
 
 
 def test_uncertain_mode_follows_uncertainty(project_window, qtbot):
-    from svetlana.core.predicting import ImagePrediction
+    from svetlana.core.usecases.predict import ImagePrediction
 
     win = project_window
     loaded = win.session.loaded()

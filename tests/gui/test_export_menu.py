@@ -16,8 +16,8 @@ import pytest
 from PySide6.QtCore import Qt
 from tests.gui.test_prediction_tab import N_OBJECTS, make_project
 
-from svetlana.core.training import TrainingConfig
-from svetlana.core.workflows import train_project
+from svetlana.core.ml.training import TrainingConfig
+from svetlana.core.usecases.train import train_project
 from svetlana.gui import export_menu, prediction_tab
 from svetlana.gui.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
 from svetlana.gui.prediction_tab import PredictionTab
@@ -137,7 +137,7 @@ def test_geojson_has_one_detection_per_object_with_its_class(qtbot, tab, monkeyp
 def test_bioimageio_package_with_the_typed_author(qtbot, tab, monkeypatch, tmp_path):
     import yaml
 
-    from svetlana.core.bioimageio_export import PackageInfo
+    from svetlana.core.usecases.export_bioimageio import PackageInfo
 
     monkeypatch.setattr(
         prediction_tab, "ask_package_info", lambda _p: PackageInfo(authors=("Ada Lovelace",))

@@ -14,7 +14,7 @@ WAIT_MS = 120_000  # measuring and a first forest on a busy CI machine
 
 def truth_of(seed: int = 0) -> dict[int, str]:
     """The true class name of every object of conftest's write_scene (class 1 / class 2)."""
-    from svetlana.core.synthetic import texture_scene
+    from svetlana.core.synthetic.easy import texture_scene
 
     scene = texture_scene(n_objects=30, shape=(256, 256), seed=seed)
     return {int(o): f"class {int(c) + 1}" for o, c in scene.classes.items()}

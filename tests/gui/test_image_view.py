@@ -55,7 +55,7 @@ def test_label_fills_object_with_class_colour_and_toggle(project_window):
 
 
 def test_predictions_honour_max_confidence_and_hidden_ids(project_window):
-    from svetlana.core.predicting import ImagePrediction
+    from svetlana.core.usecases.predict import ImagePrediction
 
     win = project_window
     view, s = win.view, win.session

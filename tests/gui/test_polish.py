@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QScrollArea
 
-from svetlana.core.predicting import ImagePrediction
+from svetlana.core.usecases.predict import ImagePrediction
 
 
 def _wheel(widget, steps: int = -1) -> None:
@@ -66,7 +66,7 @@ def test_current_and_hovered_object_show_their_area(project_window, qtbot):
 def test_sizes_and_scale_bar_are_in_micrometres_when_the_pixel_size_is_known(
     window, tmp_path, make_pair
 ):
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     ip, mp = make_pair(tmp_path / "d")
     project = Project.create(tmp_path / "um.svetlana", classes=["a", "b"])
@@ -84,7 +84,7 @@ def test_sizes_and_scale_bar_are_in_micrometres_when_the_pixel_size_is_known(
 
 
 def test_3d_objects_show_their_volume(window, tmp_path, make_3d):
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     ip, mp = make_3d(tmp_path / "d")
     project = Project.create(tmp_path / "z.svetlana", classes=["a", "b"])

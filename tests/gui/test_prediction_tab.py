@@ -13,10 +13,10 @@ import pytest
 import tifffile
 from PySide6.QtCore import Qt
 
-from svetlana.core.project import Project
-from svetlana.core.synthetic import texture_scene
-from svetlana.core.training import TrainingConfig
-from svetlana.core.workflows import train_project
+from svetlana.core.ml.training import TrainingConfig
+from svetlana.core.project.bundle import Project
+from svetlana.core.synthetic.easy import texture_scene
+from svetlana.core.usecases.train import train_project
 from svetlana.gui.prediction_tab import PredictionTab
 from svetlana.gui.session import Session
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from tests.gui.test_prediction_tab import N_OBJECTS, predict, session, tab, trained_bundle  # noqa: F401
 
-from svetlana.core.csvsafe import read_dicts
-from svetlana.core.measurements import measure_objects
+from svetlana.core.io.csvsafe import read_dicts
+from svetlana.core.objects.measurements import measure_objects
 
 pytestmark = pytest.mark.usefixtures("shown_errors")
 

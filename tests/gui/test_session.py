@@ -8,10 +8,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from tests.conftest import blobs, write_pair
 
-from svetlana.core.predicting import predict_project
-from svetlana.core.project import Project
-from svetlana.core.training import TrainingConfig
-from svetlana.core.workflows import train_project
+from svetlana.core.ml.training import TrainingConfig
+from svetlana.core.project.bundle import Project
+from svetlana.core.usecases.predict import predict_project
+from svetlana.core.usecases.train import train_project
 from svetlana.gui.session import Session
 
 

@@ -12,8 +12,8 @@ import pytest
 import tifffile
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
-from svetlana.core.project import Project
-from svetlana.core.synthetic import texture_scene
+from svetlana.core.project.bundle import Project
+from svetlana.core.synthetic.easy import texture_scene
 from svetlana.gui.session import Session
 from svetlana.gui.training_tab import TrainingTab
 
@@ -56,7 +56,7 @@ def tab(qtbot, session):
 
 
 def test_defaults_and_device_are_shown(tab):
-    from svetlana.core.training import TrainingConfig
+    from svetlana.core.ml.training import TrainingConfig
 
     cfg = tab.config()
     d = TrainingConfig()
@@ -155,7 +155,7 @@ def test_settings_round_trip(tab):
 
 
 def test_network_file_is_used_for_training(tab, tmp_path):
-    from svetlana.core.training import TrainingConfig
+    from svetlana.core.ml.training import TrainingConfig
 
     tab.set_arch_file(tmp_path / "net.pt")
     assert tab.arch_file == str(tmp_path / "net.pt")

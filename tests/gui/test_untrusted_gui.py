@@ -47,7 +47,7 @@ def test_new_project_dialog_refuses_swapped_files_until_the_user_insists(
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QDialogButtonBox
 
-    from svetlana.core.synthetic import texture_scene
+    from svetlana.core.synthetic.easy import texture_scene
     from svetlana.gui.new_project_dialog import NewProjectDialog
 
     scene = texture_scene(seed=1)

@@ -15,7 +15,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from svetlana.core.synthetic import texture_scene
+from svetlana.core.synthetic.easy import texture_scene
 from svetlana.gui.new_project_dialog import NewProjectDialog
 
 

@@ -8,7 +8,7 @@ import sys
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QTableWidget
 
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 from svetlana.gui.main_window import MainWindow
 from svetlana.gui.new_project_dialog import NewProjectDialog
 
@@ -180,8 +180,8 @@ def test_closing_while_training_asks_then_stops_the_worker(qtbot, tmp_path, monk
     from PySide6.QtWidgets import QMessageBox
     from tests.conftest import write_pair
 
-    from svetlana.core.project import Project
-    from svetlana.core.synthetic import texture_scene
+    from svetlana.core.project.bundle import Project
+    from svetlana.core.synthetic.easy import texture_scene
     from svetlana.gui.main_window import MainWindow
 
     scene = texture_scene(n_objects=30, shape=(256, 256), seed=0)
@@ -253,7 +253,7 @@ def test_a_project_opened_from_the_finder_while_running_is_shown(window, qtbot, 
     from PySide6.QtGui import QFileOpenEvent
     from PySide6.QtWidgets import QApplication
 
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
     from svetlana.gui.app import FileOpenFilter
 
     with Project.create(tmp_path / "other.svetlana", ["a", "b"]) as p:

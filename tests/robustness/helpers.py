@@ -26,7 +26,7 @@ def assert_clear_error(code: int, err: str) -> None:
 
 def make_bundle(folder: Path, name: str = "p.svetlana", n_images: int = 1) -> Path:
     """A bundle with ``n_images`` 2D images of 12 objects, all labelled bright/dim."""
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     bundle = folder / name
     with Project.create(bundle, ["bright", "dim"]) as project:

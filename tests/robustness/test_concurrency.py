@@ -9,7 +9,7 @@ import pytest
 
 from svetlana.core.errors import Cancelled, ProjectLockedError
 from svetlana.core.jobs import CancelToken
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 from tests.robustness.helpers import (
     assert_clear_error,
     child,
@@ -23,7 +23,7 @@ from tests.robustness.helpers import (
 
 HOLDER = """
 import sys, time
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 p = Project.open(sys.argv[1])
 print("ready", flush=True)
 time.sleep(600)
@@ -82,9 +82,9 @@ def test_own_live_process_lock_on_this_host_is_not_stolen(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from svetlana.core.predicting import predict_project
-    from svetlana.core.training import TrainingConfig
-    from svetlana.core.workflows import train_project
+    from svetlana.core.ml.training import TrainingConfig
+    from svetlana.core.usecases.predict import predict_project
+    from svetlana.core.usecases.train import train_project
 
     bundle = make_bundle(tmp_path_factory.mktemp("cancel"), n_images=3)
     with Project.open(bundle) as p:
@@ -95,8 +95,8 @@ def trained(tmp_path_factory):
 
 @pytest.mark.parametrize("at_epoch", [1, 2, 3])
 def test_cancel_training_at_any_epoch_changes_nothing(trained, at_epoch):
-    from svetlana.core.training import TrainingConfig
-    from svetlana.core.workflows import train_project
+    from svetlana.core.ml.training import TrainingConfig
+    from svetlana.core.usecases.train import train_project
 
     before = snapshot(trained)
     token = CancelToken()
@@ -117,7 +117,7 @@ def test_cancel_training_at_any_epoch_changes_nothing(trained, at_epoch):
 
 @pytest.mark.parametrize("at_call", [0, 1, 2, 3])
 def test_cancel_prediction_at_any_batch_changes_nothing(trained, at_call):
-    from svetlana.core.predicting import predict_project
+    from svetlana.core.usecases.predict import predict_project
 
     before = snapshot(trained)
     token = CancelToken()

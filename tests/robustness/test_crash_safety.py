@@ -13,7 +13,7 @@ import pytest
 import tifffile
 
 from svetlana.core.errors import ProjectError, ResourceError
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 from tests.conftest import blobs, write_pair
 from tests.robustness.helpers import (
     IDS,
@@ -28,7 +28,7 @@ from tests.robustness.helpers import (
 
 LABEL_CHILD = """
 import sys
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 p = Project.open(sys.argv[1])
 k = int(sys.argv[2])
 print("ready", flush=True)
@@ -68,15 +68,15 @@ def test_kill_while_labelling_loses_no_accepted_label(tmp_path):
 
 MODEL_CHILD = """
 import sys
-from svetlana.core.project import Project
-from svetlana.core.training import TrainingConfig, TrainingResult
-from svetlana.core.workflows import finish_training, prepare_training
+from svetlana.core.project.bundle import Project
+from svetlana.core.ml.training import TrainingConfig, TrainingResult
+from svetlana.core.usecases.train import finish_training, prepare_training
 p = Project.open(sys.argv[1])
 cfg = TrainingConfig(arch="resnet18")  # ~45 MB of weights: the save takes a while
 print("ready", flush=True)
 while True:
     job = prepare_training(p, cfg)
-    from svetlana.core.models import build_model
+    from svetlana.core.ml.models import build_model
     model = build_model("resnet18", job.data.patches.shape[1], 2, 2)
     result = TrainingResult(model, (), {"accuracy": 0.5}, "cpu", 0.0, 1)
     print(f"saving {job.model_id}", flush=True)
@@ -88,7 +88,7 @@ while True:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_kill_while_saving_a_model_never_leaves_a_half_model(tmp_path):
-    from svetlana.core.predicting import load_model
+    from svetlana.core.usecases.predict import load_model
 
     pytest.importorskip("torch")
     bundle = make_bundle(tmp_path)
@@ -120,8 +120,8 @@ def test_kill_while_saving_a_model_never_leaves_a_half_model(tmp_path):
 
 PREDICT_CHILD = """
 import sys
-from svetlana.core.project import Project
-from svetlana.core.predicting import predict_project
+from svetlana.core.project.bundle import Project
+from svetlana.core.usecases.predict import predict_project
 p = Project.open(sys.argv[1])
 print("ready", flush=True)
 k = 0
@@ -149,8 +149,8 @@ def _check_predictions(folder, n_images: int) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_kill_while_writing_predictions_leaves_complete_or_previous(tmp_path):
-    from svetlana.core.training import TrainingConfig
-    from svetlana.core.workflows import train_project
+    from svetlana.core.ml.training import TrainingConfig
+    from svetlana.core.usecases.train import train_project
 
     bundle = make_bundle(tmp_path, n_images=3)
     with Project.open(bundle) as p:
@@ -246,8 +246,8 @@ def test_save_on_full_disk_keeps_the_previous_files(tmp_path, monkeypatch, after
 
 @pytest.mark.parametrize("after", [0, 1, 2])
 def test_model_save_on_full_disk_leaves_no_model(tmp_path, monkeypatch, after):
-    from svetlana.core.training import TrainingConfig
-    from svetlana.core.workflows import train_project
+    from svetlana.core.ml.training import TrainingConfig
+    from svetlana.core.usecases.train import train_project
 
     bundle = make_bundle(tmp_path)
     before = snapshot(bundle)
@@ -263,9 +263,9 @@ def test_model_save_on_full_disk_leaves_no_model(tmp_path, monkeypatch, after):
 
 
 def test_predictions_on_full_disk_keep_the_previous_ones(tmp_path, monkeypatch):
-    from svetlana.core.predicting import predict_project
-    from svetlana.core.training import TrainingConfig
-    from svetlana.core.workflows import train_project
+    from svetlana.core.ml.training import TrainingConfig
+    from svetlana.core.usecases.predict import predict_project
+    from svetlana.core.usecases.train import train_project
 
     bundle = make_bundle(tmp_path)
     with Project.open(bundle) as p:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from svetlana.core.annotations import read_label_csv
-from svetlana.core.csvsafe import TRIGGERS
-from svetlana.core.predicting import read_predictions
+from svetlana.core.annotations.records import read_label_csv
+from svetlana.core.io.csvsafe import TRIGGERS
+from svetlana.core.usecases.predict import read_predictions
 from tests.conftest import blobs, ok, run_cli, write_pair
 from tests.robustness.helpers import IDS
 

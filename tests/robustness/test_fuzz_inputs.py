@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from svetlana.core.errors import SvetlanaError
-from svetlana.core.images import read_image
+from svetlana.core.io.images import read_image
 from tests.conftest import blobs
 from tests.robustness.helpers import IDS, assert_clear_error, make_bundle, run_cli, snapshot
 
@@ -173,7 +173,7 @@ SUCCESSES = {"import": 0}
 def test_fuzz_import_labels(bundle_dir, rows, encoding, delimiter, blank, quote, header):
     import csv
 
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     buf = io.StringIO()
     quoting = csv.QUOTE_ALL if quote else csv.QUOTE_MINIMAL

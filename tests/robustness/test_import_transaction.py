@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from svetlana.core.annotations import Annotations
-from svetlana.core.project import Project
+from svetlana.core.annotations.store import Annotations
+from svetlana.core.project.bundle import Project
 from tests.robustness.helpers import REPO
 
 N_LABELS = 8000

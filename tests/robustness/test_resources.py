@@ -9,8 +9,8 @@ import pytest
 import tifffile
 
 from svetlana.core.errors import ModelError, ResourceError, TrainingError
-from svetlana.core.images import MAX_BYTES_ENV, available_memory, read_image, read_mask
-from svetlana.core.project import Project
+from svetlana.core.io.images import MAX_BYTES_ENV, available_memory, read_image, read_mask
+from svetlana.core.project.bundle import Project
 from tests.conftest import blobs, write_pair
 from tests.robustness.helpers import assert_clear_error, make_bundle, run_cli, snapshot
 
@@ -80,7 +80,7 @@ class _OOM:
 
 
 def test_gpu_out_of_memory_in_training_is_a_clear_error(tmp_path, monkeypatch):
-    import svetlana.core.training as training
+    import svetlana.core.ml.training as training
 
     bundle = make_bundle(tmp_path)
     real = training.build_model
@@ -99,21 +99,21 @@ def test_gpu_out_of_memory_in_training_is_a_clear_error(tmp_path, monkeypatch):
     assert "ran out of memory" in err and "batch size" in err
     assert snapshot(bundle) == before
     with Project.open(bundle) as p:
-        from svetlana.core.training import TrainingConfig
-        from svetlana.core.workflows import train_project
+        from svetlana.core.ml.training import TrainingConfig
+        from svetlana.core.usecases.train import train_project
 
         with pytest.raises(TrainingError, match="ran out of memory"):
             train_project(p, TrainingConfig(epochs=1, device="cpu"))
 
 
 def test_gpu_out_of_memory_in_prediction_is_a_clear_error(tmp_path, monkeypatch):
-    import svetlana.core.predicting as predicting
-    import svetlana.core.workflows as workflows
-    from svetlana.core.training import TrainingConfig
+    import svetlana.core.usecases.predict as predicting
+    from svetlana.core.ml.training import TrainingConfig
+    from svetlana.core.usecases import train
 
     bundle = make_bundle(tmp_path)
     with Project.open(bundle) as p:
-        workflows.train_project(p, TrainingConfig(epochs=1, val_fraction=0.0, device="cpu"))
+        train.train_project(p, TrainingConfig(epochs=1, val_fraction=0.0, device="cpu"))
     real = predicting.load_model
 
     def load(*a, **k):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from svetlana.core.errors import ProjectError
-from svetlana.core.project import Project
+from svetlana.core.project.bundle import Project
 from tests.conftest import blobs, write_pair
 from tests.robustness.helpers import assert_clear_error, make_bundle, ok, run_cli, snapshot
 

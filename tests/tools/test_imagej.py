@@ -94,7 +94,7 @@ def test_2d_masks_open_in_imagej_with_the_values_written(tmp_path):
 
 
 def test_3d_masks_open_in_imagej_as_stacks(tmp_path):
-    from svetlana.core.synthetic import sphere_scene
+    from svetlana.core.synthetic.easy import sphere_scene
 
     scene = sphere_scene(n_objects=10, shape=(24, 72, 72), seed=0)
     classes = {int(i): scene.class_names[c] for i, c in scene.classes.items()}

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core.annotations import AddClass, MergeClasses, RemoveClass, UpdateClass
+from svetlana.core.annotations.commands import AddClass, MergeClasses, RemoveClass, UpdateClass
 from svetlana.core.errors import SvetlanaError
-from svetlana.core.sampling import next_unlabelled, random_order, uncertain_order
+from svetlana.core.objects.sampling import next_unlabelled, random_order, uncertain_order
 from svetlana.core.wording import plural
 from svetlana.gui import keymap
 from svetlana.gui.errors import show_error
@@ -677,9 +677,9 @@ class AnnotationTab(QWidget):
 
     def patch_for(self, obj: int) -> tuple[np.ndarray, int]:
         """The training patch of an object, (C+1, *patch), cut from a crop (not the whole image)."""
-        from svetlana.core.objects import ObjectTable
-        from svetlana.core.patches import extract_patches, patch_shape
-        from svetlana.core.workflows import resolve_patch_size
+        from svetlana.core.objects.patches import extract_patches, patch_shape
+        from svetlana.core.objects.table import ObjectTable
+        from svetlana.core.usecases.train import resolve_patch_size
 
         s = self.session
         if self._patch_size is None:

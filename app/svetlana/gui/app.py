@@ -65,7 +65,7 @@ def run(bundle: Path | None = None, demo: bool = False) -> int:
         if demo and not target.exists():
 
             def build() -> None:
-                from svetlana.core.workflows import build_demo
+                from svetlana.core.usecases.demo import build_demo
                 from svetlana.gui.errors import reporting
 
                 with reporting(window, "Cannot build the demo"):

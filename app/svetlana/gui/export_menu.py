@@ -82,8 +82,8 @@ def plan_export(
     if out.exists() and not out.is_dir():
         raise InputError("the output must be a folder", out)
     if kind == BIOIMAGEIO:
-        from svetlana.core.bioimageio_export import forest_refusal
-        from svetlana.core.forest import is_forest
+        from svetlana.core.ml.forest import is_forest
+        from svetlana.core.usecases.export_bioimageio import forest_refusal
 
         if not model_id:
             raise InputError("the project has no trained model yet: train one in the Training tab")
@@ -115,11 +115,11 @@ def run_export(
     plan: ExportPlan, progress: Callable[[Progress], None], cancel: CancelToken
 ) -> ExportDone:
     """The worker: write ``plan`` from a read-only view of the bundle (Qt-free)."""
-    from svetlana.core.project import Project
+    from svetlana.core.project.bundle import Project
 
     with Project.open(plan.bundle, readonly=True) as view:
         if plan.kind == TABLE:
-            from svetlana.core.tables import export_table
+            from svetlana.core.usecases.export_table import export_table
 
             r = export_table(
                 view, plan.out_dir, plan.images, model_id=plan.model_id,
@@ -131,7 +131,7 @@ def run_export(
             )
             files = r.files
         elif plan.kind == OBJECTS:
-            from svetlana.core.geojson import export_objects
+            from svetlana.core.usecases.export_geojson import export_objects
 
             r = export_objects(
                 view, plan.out_dir, plan.images, model_id=plan.model_id,
@@ -144,7 +144,7 @@ def run_export(
             )
             files = r.files
         else:
-            from svetlana.core.bioimageio_export import (
+            from svetlana.core.usecases.export_bioimageio import (
                 DEFAULT_AUTHOR,
                 PackageInfo,
                 export_bioimageio,
@@ -201,7 +201,7 @@ class PackageInfoDialog(QDialog):
     """Author and licence written into the bioimage.io package (the CLI's defaults prefilled)."""
 
     def __init__(self, parent: QWidget | None = None):
-        from svetlana.core.bioimageio_export import DEFAULT_LICENSE
+        from svetlana.core.usecases.export_bioimageio import DEFAULT_LICENSE
 
         super().__init__(parent)
         self.setWindowTitle("bioimage.io model package")
@@ -224,7 +224,11 @@ class PackageInfoDialog(QDialog):
         form.addRow(buttons)
 
     def info(self):
-        from svetlana.core.bioimageio_export import DEFAULT_AUTHOR, DEFAULT_LICENSE, PackageInfo
+        from svetlana.core.usecases.export_bioimageio import (
+            DEFAULT_AUTHOR,
+            DEFAULT_LICENSE,
+            PackageInfo,
+        )
 
         authors = tuple(a.strip() for a in self.authors.text().split(",") if a.strip())
         return PackageInfo(

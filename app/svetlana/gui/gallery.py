@@ -115,7 +115,7 @@ class GalleryDialog(QDialog):
             self._draw()
 
     def _objects(self, name: str) -> list[int]:
-        from svetlana.core.sampling import random_order
+        from svetlana.core.objects.sampling import random_order
 
         s = self.session
         if s.project is None or s.current_image is None:

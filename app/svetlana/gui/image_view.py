@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core.final_class import final_classes, result_classes
+from svetlana.core.annotations.final_class import final_classes, result_classes
 from svetlana.core.wording import nice_length, object_size, size_word
 from svetlana.gui.session import Session
 

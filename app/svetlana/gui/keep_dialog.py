@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core import exports
+from svetlana.core.annotations.final_class import project_final_classes, result_classes
 from svetlana.core.errors import SvetlanaError
-from svetlana.core.final_class import project_final_classes, result_classes
+from svetlana.core.usecases import export_masks as exports
 from svetlana.core.wording import plural
 from svetlana.gui.session import Session
 from svetlana.gui.widgets import choose_folder

@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from svetlana.core.label_table import LabelTable
+from svetlana.core.annotations.label_table import LabelTable
 from svetlana.gui.jobs import Job, run_job, stop_jobs
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class LivePredictions(QObject):
         if self.running:
             self._again = True  # refit once more when this one ends
             return
-        from svetlana.core.project import Project
+        from svetlana.core.project.bundle import Project
 
         project: Project = s.project
         generation = self._generation
@@ -128,9 +128,9 @@ class LivePredictions(QObject):
         seed = project.sampling_seed
 
         def work(progress, cancel):
-            from svetlana.core.fast_model import LIVE_TREES, fit_fast
-            from svetlana.core.measurements import project_measurements
-            from svetlana.core.suggest import suggest
+            from svetlana.core.ml.fast_model import LIVE_TREES, fit_fast
+            from svetlana.core.objects.measurements import project_measurements
+            from svetlana.core.usecases.suggest import suggest
 
             m = cached if cached is not None else project_measurements(project, name, cancel=cancel)
             ids = np.asarray(m.ids, np.int64)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from svetlana import __version__
 from svetlana.core.errors import SvetlanaError
-from svetlana.core.project import MANIFEST, SUFFIX, Project
+from svetlana.core.project.bundle import MANIFEST, SUFFIX, Project
 from svetlana.core.wording import plural
 from svetlana.gui import keymap
 from svetlana.gui.annotation_tab import AnnotationTab
@@ -47,7 +47,7 @@ _TEXT_WIDGETS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
 
 
 def demo_path() -> Path:
-    from svetlana.core.workflows import demo_path as core_demo_path
+    from svetlana.core.usecases.demo import demo_path as core_demo_path
 
     return core_demo_path()  # the same project as `svetlana demo` without a window
 
@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
 
         Returns the job (None when there is nothing to do); ``imagesChanged`` follows success.
         """
-        from svetlana.core.project import prepare_images
+        from svetlana.core.project.bundle import prepare_images
         from svetlana.gui.jobs import run_job
 
         project = self.session.project
@@ -470,7 +470,7 @@ class MainWindow(QMainWindow):
         return self._add_job
 
     def export_labels(self) -> None:
-        from svetlana.core.workflows import export_labels
+        from svetlana.core.usecases.labels import export_labels
 
         project = self.session.project
         if project is None:
@@ -488,7 +488,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{plural(n, 'label')} written to {path}", 6000)
 
     def open_demo(self) -> None:
-        from svetlana.core.workflows import build_demo
+        from svetlana.core.usecases.demo import build_demo
 
         path = demo_path()
         if project_path_of(path) is not None:

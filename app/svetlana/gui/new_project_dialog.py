@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana.core.errors import InputError, SvetlanaError
-from svetlana.core.project import SUFFIX, Project
+from svetlana.core.project.bundle import SUFFIX, Project
 from svetlana.gui.errors import show_error
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def create_project(
     path: str | Path, pairs: Sequence[tuple[Path, Path, str]], classes: Sequence[str]
 ) -> Project:
     """Create the bundle, add the images; on failure remove what was created and re-raise."""
-    from svetlana.core.project import prepare_images
+    from svetlana.core.project.bundle import prepare_images
 
     return create_prepared(path, prepare_images(pairs), classes)
 
@@ -294,7 +294,7 @@ class NewProjectDialog(QDialog):
 
     def set_folder(self, folder: str | Path) -> int:
         """Fill the table with the pairs found in a folder; returns how many."""
-        from svetlana.core.images import find_pairs
+        from svetlana.core.io.images import find_pairs
 
         pairs = find_pairs(folder)
         self.table.setRowCount(0)
@@ -410,7 +410,7 @@ class NewProjectDialog(QDialog):
         self._start_creating()
 
     def _start_creating(self) -> None:
-        from svetlana.core.project import prepare_images
+        from svetlana.core.project.bundle import prepare_images
         from svetlana.gui.jobs import run_job
 
         pairs, dest, classes = self.to_read(), self.destination(), self.class_names()

@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core import predicting
 from svetlana.core.errors import InputError, ModelError, SvetlanaError
-from svetlana.core.explain import FOREST_NOT_EXPLAINED
-from svetlana.core.forest import is_forest
 from svetlana.core.jobs import Progress
+from svetlana.core.ml.explain import FOREST_NOT_EXPLAINED
+from svetlana.core.ml.forest import is_forest
+from svetlana.core.usecases import predict as predicting
 from svetlana.core.wording import plural
 from svetlana.gui.export_menu import (
     BIOIMAGEIO,
@@ -381,7 +381,7 @@ class PredictionTab(QWidget):
         }
 
         def work(progress, cancel):
-            from svetlana.core.models import load_checkpoint
+            from svetlana.core.ml.models import load_checkpoint
 
             if not model_box:
                 progress(Progress("predict", 0, 1, f"loading {model_id}"))
@@ -533,7 +533,7 @@ class PredictionTab(QWidget):
             self.shown_model.setStyleSheet("QLabel { background: #fff3cd; color: #664d03; }")
             self.export_button.setText(f"Export ({shown}, stale)")
         else:
-            from svetlana.core.classes import class_mismatch
+            from svetlana.core.usecases.classes import class_mismatch
 
             text = f"Predictions of <b>{shown}</b>; your labels and corrections override them."
             first = next(iter(self.session.predictions.values()))
@@ -546,7 +546,7 @@ class PredictionTab(QWidget):
 
     def final_classes(self) -> dict:
         """image -> FinalClasses of the shown predictions (what the overlay and Export show)."""
-        from svetlana.core.final_class import project_final_classes
+        from svetlana.core.annotations.final_class import project_final_classes
 
         if self.session.project is None:
             return {}
@@ -640,8 +640,8 @@ class PredictionTab(QWidget):
         class_names = tuple(card["classes"])
 
         def work(_progress, _cancel):
-            from svetlana.core.explain import gradcam
-            from svetlana.core.patches import PatchSource
+            from svetlana.core.ml.explain import gradcam
+            from svetlana.core.objects.patches import PatchSource
 
             patch = PatchSource(normalised, labels, table, [obj], int(card["patch_size"]), spacing)[
                 :

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core.class_stats import ClassCounts, ClassValues, class_counts, class_values
-from svetlana.core.fileio import atomic_write_text, atomic_write_with
+from svetlana.core.io.fileio import atomic_write_text, atomic_write_with
+from svetlana.core.usecases.class_stats import ClassCounts, ClassValues, class_counts, class_values
 from svetlana.gui.jobs import Job, report_error, run_job, stop_jobs
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class ResultsPanel(QWidget):
 
     def refresh(self) -> Job | None:
         """Recompute the charts' data in a worker from the shown predictions and the labels."""
-        from svetlana.core.final_class import project_final_classes
+        from svetlana.core.annotations.final_class import project_final_classes
 
         if self.job is not None and self.job.running:
             self._again = True
@@ -210,8 +210,8 @@ class ResultsPanel(QWidget):
         self.note.setText("Updating…")
 
         def work(progress, cancel):
-            from svetlana.core.measurements import project_measurements
-            from svetlana.core.project import Project
+            from svetlana.core.objects.measurements import project_measurements
+            from svetlana.core.project.bundle import Project
 
             counts = class_counts(finals)
             measured = {}

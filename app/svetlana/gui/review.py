@@ -96,7 +96,7 @@ class ReviewPanel(QGroupBox):
         table = r.table
 
         def work(progress, cancel):
-            from svetlana.core.label_check import check_labels
+            from svetlana.core.usecases.label_check import check_labels
 
             return check_labels(table, cancel=cancel)
 

@@ -9,8 +9,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from svetlana.core.annotations import Command, LabelObjects
-from svetlana.core.project import LoadedImage, Project
+from svetlana.core.annotations.commands import Command, LabelObjects
+from svetlana.core.project.bundle import LoadedImage, Project
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class Session(QObject):
         if model_id is None:
             return False
         from svetlana.core.errors import SvetlanaError
-        from svetlana.core.exports import saved_predictions
+        from svetlana.core.usecases.export_masks import saved_predictions
 
         try:
             got = saved_predictions(self.project, model_id, [name])
@@ -193,10 +193,10 @@ class Session(QObject):
         self.push(LabelObjects(self.current_image, ids, class_name, source))
 
     def corrections_since(self, model_id: str | None) -> int:
-        """Corrections made after ``model_id``'s training began (see workflows.corrections_since)."""
+        """Corrections made after ``model_id``'s training began (see usecases.summary.corrections_since)."""
         if self.project is None:
             return 0
-        from svetlana.core.workflows import corrections_since
+        from svetlana.core.usecases.summary import corrections_since
 
         return corrections_since(self.project, model_id)
 

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core import workflows
 from svetlana.core.errors import SvetlanaError
-from svetlana.core.models import ARCHITECTURES
-from svetlana.core.training import AUGMENTATIONS, LOSSES, TrainingConfig
+from svetlana.core.ml.models import ARCHITECTURES
+from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
+from svetlana.core.usecases import train
 from svetlana.core.wording import accuracy_estimate, plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.session import Session
@@ -83,10 +83,10 @@ def detect_devices() -> dict[str, bool]:
     to ~250 ms at a time, which would freeze the window mid-training; doing it once here, in
     the background when the tab is first shown, keeps training itself smooth.
     """
-    from svetlana.core._torch import load_torch
+    from svetlana.core.ml._torch import load_torch
 
     torch = load_torch("train")  # thread-safe: training may start while this runs
-    from svetlana.core.forest import preload
+    from svetlana.core.ml.forest import preload
 
     preload()  # the same for scikit-learn (forest models)
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
@@ -490,7 +490,7 @@ class TrainingTab(QWidget):
         try:
             config = self.config()
             name = self.model_name.text().strip() or None
-            tjob = workflows.prepare_training(
+            tjob = train.prepare_training(
                 project,
                 config,
                 patch_size=self.patch_size_value(),
@@ -520,7 +520,7 @@ class TrainingTab(QWidget):
         )
         self.job = run_job(
             self,
-            lambda progress, cancel: workflows.run_training(tjob, progress, cancel),
+            lambda progress, cancel: train.run_training(tjob, progress, cancel),
             on_success=self._on_trained,
             on_failure=self._on_failed,
             on_progress=self._on_progress,
@@ -573,7 +573,7 @@ class TrainingTab(QWidget):
             show_status(self, "the project was closed during training; the model was not saved")
             return
         try:
-            trained = workflows.finish_training(project, tjob, result)
+            trained = train.finish_training(project, tjob, result)
         except SvetlanaError as exc:
             report_error(self, exc)
             return
@@ -688,7 +688,7 @@ class TrainingTab(QWidget):
         if project is None:
             self.label_summary.setText("")
             return
-        from svetlana.core.classes import rare_classes_warning
+        from svetlana.core.usecases.classes import rare_classes_warning
 
         counts = project.annotations.counts()
         parts = [f"{c}: {counts.get(c, 0)}" for c in project.annotations.class_names]

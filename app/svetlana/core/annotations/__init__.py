@@ -1,0 +1,1 @@
+"""The user's labels (store, journal, commands) and the class each object leaves with."""

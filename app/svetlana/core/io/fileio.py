@@ -1,0 +1,191 @@
+"""Atomic writes (temp file in the same folder, fsync, os.replace) and checked JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from svetlana.core.errors import ProjectError, ResourceError
+
+
+def safe_file_name(name: str, fallback: str = "_", limit: int | None = None) -> str:
+    """A file-name-safe form of an image or class name: letters, digits, ``_.-``; others ``_``.
+
+    The one cleaner for every file Svetlana names after a user's image or class.
+    """
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+    return cleaned[:limit] if limit else cleaned or fallback
+
+
+def _fsync_dir(directory: Path) -> None:
+    # On POSIX the rename is only durable once the directory entry is flushed.
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it where the system allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:  # elsewhere the only way to read it is to set it and set it back
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _mkstemp(path: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A temp file beside ``path`` with the permissions a plain ``open`` would give it.
+
+    mkstemp creates files 0600 whatever the umask: a project or export on a shared server
+    would then be unreadable to colleagues (0644 under the usual umask 022).
+    """
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~current_umask())
+    except OSError:
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
+        raise
+    return fd, Path(name)
+
+
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new folder in ``parent`` with the usual permissions (mkdtemp alone makes it 0700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    tmp.chmod(0o777 & ~current_umask())
+    return tmp
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+    """Open a temp file beside ``path``; on success it replaces ``path`` atomically.
+
+    On any error the temp file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _mkstemp(path, f".{path.name}.", ".tmp")
+    try:
+        with os.fdopen(fd, mode, encoding=encoding, newline="" if "b" not in mode else None) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _os_error(exc, path) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _os_error(exc: OSError, path: Path) -> Exception:
+    if exc.errno == errno.ENOSPC:
+        return ResourceError("the disk is full; nothing was changed", path)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ProjectError("permission denied; nothing was changed", path)
+    return ProjectError(f"cannot write ({exc.strerror or exc}); nothing was changed", path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
+    """Let ``writer`` write a temp path (for libraries that want a file name), then replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _mkstemp(path, f".{path.stem}.", path.suffix)
+    os.close(fd)
+    try:
+        writer(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _os_error(exc, path) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: str | Path, error: type[Exception] = ProjectError) -> Any:
+    """Read JSON; a missing, unreadable or malformed file raises ``error`` naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise error("file not found", path) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read ({exc})", path) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"not valid JSON (line {exc.lineno}: {exc.msg})", path) from exc
+
+
+def append_line_durable(path: str | Path, line: str) -> None:
+    """Append one line and fsync it: once this returns, the line survives a kill -9."""
+    path = Path(path)
+    data = (line.rstrip("\n") + "\n").encode("utf-8")
+    existed = path.exists()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise _os_error(exc, path) from exc
+    size = os.fstat(fd).st_size
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(errno.ENOSPC, "short write")
+        os.fsync(fd)
+    except OSError as exc:
+        # A torn line would swallow the next record appended after it: roll back.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        if not existed and size == 0:
+            path.unlink(missing_ok=True)
+        raise _os_error(exc, path) from exc
+    finally:
+        os.close(fd)

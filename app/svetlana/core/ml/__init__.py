@@ -1,0 +1,1 @@
+"""Classifiers: networks, forests, training, inference, model choice, explanations."""

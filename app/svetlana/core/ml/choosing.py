@@ -1,0 +1,450 @@
+"""Choose the model kind (forest or CNN) by cross-validation on the user's labels, in a time budget.
+
+The rule (``--arch auto``):
+
+1. Folds: stratified k-fold (k <= 5) over the labelled objects, or, when the labels come from
+   two or more images, stratified *group* k-fold with one group per image (neighbouring cells of
+   one image look alike, so an object must never be judged by a model trained on its image).
+2. The forest is cross-validated first on every fold (about a second).
+3. The CNN is cross-validated on the first ``CNN_FOLDS`` of the same folds (it costs one
+   training per fold), unless it cannot win or does not fit in the time budget:
+   - skipped when the forest is already perfect (a tie goes to the faster forest);
+   - stopped after a fold when, even with perfect remaining folds, its mean could not beat
+     the forest's mean on the same folds by more than ``TIE``;
+   - stopped as soon as its projected time (the running fold's epochs, the remaining folds and
+     the final fit on all labels) would end after the budget.
+4. The winner has the best mean balanced accuracy over the folds both candidates completed;
+   a difference of at most ``TIE`` is a tie and goes to the faster candidate (the forest). A CNN
+   that did not complete its folds is not chosen.
+5. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
+   confusion matrix, per class) come from its out-of-fold predictions, never from training data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from svetlana.core.errors import Cancelled, ModelError, TrainingError
+from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
+
+log = logging.getLogger(__name__)
+
+MAX_FOLDS = 5
+CNN_FOLDS = 3
+TIE = 0.005  # half a point of balanced accuracy
+PERFECT = 0.995
+# Seconds for cross-validation plus the final fit (measuring and patches come before). With
+# Python start-up, imports and the files written, `svetlana train` stays within ~20 s (2D) and
+# ~30 s (3D) on a 2-core CPU.
+BUDGET_2D_S = 12.0
+BUDGET_3D_S = 20.0
+_EPOCHS_BEFORE_PROJECTING = 2
+
+
+def default_budget(ndim: int) -> float:
+    return BUDGET_3D_S if ndim == 3 else BUDGET_2D_S
+
+
+@dataclass(frozen=True)
+class Folds:
+    """Train/validation index pairs and how they were made."""
+
+    splits: tuple[tuple[np.ndarray, np.ndarray], ...]
+    method: str  # "StratifiedKFold" / "StratifiedGroupKFold" / "none"
+    grouped: bool
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "folds": len(self.splits),
+            "grouped_by_image": self.grouped,
+            **({"note": self.note} if self.note else {}),
+        }
+
+
+def make_folds(labels: np.ndarray, groups: np.ndarray | None = None, seed: int = 0) -> Folds:
+    """Stratified (grouped by image when there are >= 2 images) k-fold splits of the labels."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    y = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    if len(counts) < 2 or len(y) < 4:
+        return Folds((), "none", False, "too few labels to cross-validate")
+    n_groups = len(np.unique(groups)) if groups is not None else 1
+    with warnings.catch_warnings():  # "the least populated class has only 1 member": expected
+        warnings.simplefilter("ignore", UserWarning)
+        if n_groups >= 2:
+            k = min(MAX_FOLDS, n_groups)
+            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            splits = list(splitter.split(np.zeros(len(y)), y, groups))
+            method, grouped = "StratifiedGroupKFold", True
+        else:
+            k = min(MAX_FOLDS, max(2, int(counts.min())), int(counts.max()))
+            if k < 2:
+                return Folds((), "none", False, "too few labels to cross-validate")
+            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+            splits = list(splitter.split(np.zeros(len(y)), y))
+            method, grouped = "StratifiedKFold", False
+    # A fold whose training part holds a single class cannot train a classifier.
+    keep = tuple((tr, va) for tr, va in splits if len(np.unique(y[tr])) >= 2 and len(va))
+    if not keep:
+        return Folds((), "none", grouped, "no fold has two classes to train on")
+    return Folds(keep, method, grouped)
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """One candidate's cross-validation: balanced accuracy per completed fold."""
+
+    name: str  # "forest" or the CNN architecture
+    kind: str  # "forest" | "cnn"
+    status: str  # "done" | "skipped" | "stopped" | "failed"
+    folds: tuple[float, ...] = ()
+    seconds: float = 0.0
+    note: str = ""
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.folds)) if self.folds else None
+
+    @property
+    def spread(self) -> float | None:
+        return float(np.std(self.folds)) if self.folds else None
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "balanced_accuracy": _round(self.mean),
+            "spread": _round(self.spread),
+            "folds": [round(f, 4) for f in self.folds],
+            "seconds": round(self.seconds, 2),
+            "note": self.note,
+        }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """What training returns for either kind; ``metrics`` are out-of-fold (or held-out) ones."""
+
+    kind: str
+    arch: str
+    model: Any
+    metrics: dict
+    history: tuple = ()
+    device: str = "cpu"
+    seconds: float = 0.0
+    threads: int | None = None
+    selection: dict = field(default_factory=dict)
+    payload: bytes | None = None  # a forest already serialised (in the worker) for saving
+
+
+def _balanced(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    from svetlana.core.ml.training import compute_metrics
+
+    return compute_metrics(y_true, y_pred, n_classes)["balanced_accuracy"]
+
+
+def _event(progress: ProgressFn, done: int, total: int, message: str, **metrics: Any) -> None:
+    progress(Progress("select", done, total, message, metrics=MappingProxyType(metrics)))
+
+
+def cv_forest(features, labels, class_names, feature_names, folds: Folds, seed: int, cancel):
+    """Per-fold balanced accuracy and out-of-fold predictions (-1 where not predicted)."""
+    from svetlana.core.ml.forest import fit_forest
+
+    y = np.asarray(labels, dtype=np.int64)
+    oof = np.full(len(y), -1, np.int64)
+    scores = []
+    for tr, va in folds.splits:
+        cancel.raise_if_cancelled()
+        model = fit_forest(
+            features[tr], y[tr], class_names, feature_names, seed=seed, cancel=cancel
+        )
+        oof[va] = model.predict_proba(features[va]).argmax(1)
+        scores.append(_balanced(y[va], oof[va], len(class_names)))
+    return scores, oof
+
+
+class _OverBudget(Cancelled):
+    """The CNN's cross-validation would not finish within the time budget."""
+
+
+class _Deadline(CancelToken):
+    """A user's cancel token that also stops work projected to end after ``deadline``."""
+
+    def __init__(self, parent: CancelToken, deadline: float) -> None:
+        super().__init__()
+        self.parent = parent
+        self.deadline = deadline
+        self.over: str = ""
+
+    def raise_if_cancelled(self) -> None:
+        self.parent.raise_if_cancelled()
+        if self.over:
+            raise _OverBudget(self.over)
+        if time.perf_counter() > self.deadline:
+            self.over = "time budget spent"
+            raise _OverBudget(self.over)
+
+
+def _cnn_fold(patches, y, tr, va, n_classes, config, progress, token):
+    """Train on ``tr``, predict ``va``: (predicted classes, seconds)."""
+    from svetlana.core.ml.inference import predict_probabilities
+    from svetlana.core.ml.training import train
+
+    result = train(patches[tr], y[tr], n_classes, config, progress=progress, cancel=token)
+    probs = predict_probabilities(result.model, patches[va], device=result.device, threads=1)
+    return probs.argmax(1)
+
+
+def choose(
+    *,
+    features: np.ndarray | None,
+    feature_names: Sequence[str],
+    patches: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    class_names: Sequence[str],
+    config: Any,
+    candidates: Sequence[str] = ("forest", "cnn"),
+    budget_s: float | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> FitResult:
+    """Cross-validate the candidates, pick one (see the module's rule), fit it on all labels.
+
+    ``config`` is the CNN's TrainingConfig (its ``arch`` is the CNN candidate).
+    """
+    from svetlana.core.ml.forest import fit_forest
+
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    started = time.perf_counter()
+    y = np.asarray(labels, dtype=np.int64)
+    k_classes = len(class_names)
+    spatial = patches.ndim - 2 if patches.ndim in (4, 5) else 2
+    budget = float(budget_s) if budget_s is not None else default_budget(spatial)
+    deadline = started + budget
+    folds = make_folds(y, groups, seed=config.seed)
+    n = len(folds.splits)
+    use_forest = "forest" in candidates and features is not None
+    use_cnn = "cnn" in candidates
+    cnn_arch = config.arch
+    n_cnn = min(CNN_FOLDS, n)
+    total = (n if use_forest else 0) + (n_cnn if use_cnn else 0) + 1
+    scores: dict[str, CandidateScore] = {}
+    oofs: dict[str, np.ndarray] = {}
+    step = 0
+
+    if use_forest:
+        t0 = time.perf_counter()
+        _event(progress, step, total, "cross-validating the forest")
+        fs, oof = cv_forest(features, y, class_names, feature_names, folds, config.seed, cancel)
+        step += n
+        scores["forest"] = CandidateScore(
+            "forest", "forest", "done" if fs else "skipped", tuple(fs),
+            time.perf_counter() - t0, "" if fs else folds.note,
+        )  # fmt: skip
+        oofs["forest"] = oof
+        _announce(progress, step, total, scores["forest"])
+    if use_cnn:
+        score, oof = _cv_cnn(
+            patches, y, folds, n_cnn, k_classes, config, scores.get("forest"), deadline,
+            progress, cancel, step, total,
+        )  # fmt: skip
+        step += n_cnn
+        scores[cnn_arch] = score
+        oofs[cnn_arch] = oof
+        _announce(progress, step, total, score)
+
+    chosen, reason = _pick(scores, use_forest, cnn_arch if use_cnn else None, n)
+    cancel.raise_if_cancelled()
+    _event(
+        progress,
+        step,
+        total,
+        f"chosen: {chosen}; fitting it on all labels",
+        event="chosen",
+        candidate=chosen,
+        reason=reason,
+    )
+    fit_started = time.perf_counter()
+    if chosen == "forest":
+        model = fit_forest(features, y, class_names, feature_names, seed=config.seed, cancel=cancel)
+        history: tuple = ()
+        device, threads, kind = "cpu", 1, "forest"
+    else:
+        from svetlana.core.ml.training import train
+
+        final_config = dataclasses.replace(config, val_fraction=0.0, early_stopping=False)
+        result = train(patches, y, k_classes, final_config, progress=progress, cancel=cancel)
+        model, history = result.model, result.history
+        device, threads, kind = result.device, result.threads, "cnn"
+    fit_seconds = time.perf_counter() - fit_started
+    _event(progress, total, total, f"chosen: {chosen}", event="done", candidate=chosen)
+
+    oof = oofs.get(chosen)
+    metrics = _oof_metrics(y, oof, k_classes) if oof is not None else None
+    if metrics is None:  # no fold at all (a handful of labels): say so, never training accuracy
+        metrics = {"estimate": "none", "note": folds.note or "not cross-validated"}
+    selection = {
+        "mode": "auto" if len(candidates) > 1 else "forced",
+        "metric": "balanced_accuracy",
+        "cv": folds.to_dict(),
+        "candidates": [s.to_dict() for s in scores.values()],
+        "chosen": chosen,
+        "reason": reason,
+        "budget_s": round(budget, 1),
+        "fit_seconds": round(fit_seconds, 2),
+    }
+    log.info("model choice: %s (%s)", chosen, reason)
+    return FitResult(
+        kind=kind,
+        arch=chosen if kind == "cnn" else "forest",
+        model=model,
+        metrics=metrics,
+        history=tuple(history),
+        device=device,
+        seconds=time.perf_counter() - started,
+        threads=threads,
+        selection=selection,
+    )
+
+
+def _announce(progress: ProgressFn, step: int, total: int, s: CandidateScore) -> None:
+    text = (
+        f"{s.name}: balanced accuracy {s.mean:.3f} ± {s.spread:.3f} over {len(s.folds)} folds"
+        if s.status == "done"
+        else f"{s.name}: {s.status} ({s.note})"
+    )
+    _event(progress, step, total, text, event="candidate", **s.to_dict())
+
+
+def _oof_metrics(y: np.ndarray, oof: np.ndarray, k: int) -> dict | None:
+    from svetlana.core.ml.training import compute_metrics
+
+    seen = oof >= 0
+    if not seen.any():
+        return None
+    m = compute_metrics(y[seen], oof[seen], k)
+    m["estimate"] = "cross-validation"
+    m["n_val"] = int(seen.sum())
+    m["n_train"] = int(len(y))
+    return m
+
+
+def _pick(
+    scores: dict[str, CandidateScore], use_forest: bool, cnn: str | None, n: int
+) -> tuple[str, str]:
+    forest = scores.get("forest")
+    cnn_score = scores.get(cnn) if cnn else None
+    if forest is None and cnn_score is not None:
+        return cnn, "the only candidate"
+    if cnn_score is None:
+        return "forest", "the only candidate"
+    if forest.status != "done" or not forest.folds:
+        if cnn_score.status == "done":
+            return cnn, "the forest could not be cross-validated"
+        return "forest", "neither candidate could be cross-validated; the forest is faster"
+    if cnn_score.status != "done":
+        return "forest", f"the CNN was {cnn_score.status}"
+    common = len(cnn_score.folds)
+    f_mean = float(np.mean(forest.folds[:common]))
+    c_mean = float(cnn_score.mean)
+    if c_mean > f_mean + TIE:
+        return cnn, f"CNN {c_mean:.3f} vs forest {f_mean:.3f} on the same {common} folds"
+    return "forest", (
+        f"forest {f_mean:.3f} vs CNN {c_mean:.3f} on the same {common} folds"
+        + (" (a tie goes to the faster forest)" if abs(c_mean - f_mean) <= TIE else "")
+    )
+
+
+def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest, deadline,
+            progress, cancel, step0: int, total: int):  # fmt: skip
+    """Cross-validate the CNN on the first ``n_cnn`` folds (or skip/stop it, see the module)."""
+    name = config.arch
+    oof = np.full(len(y), -1, np.int64)
+    if n_cnn == 0:
+        return CandidateScore(name, "cnn", "skipped", note="too few labels to cross-validate"), oof
+    if forest is not None and forest.folds and min(forest.folds[:n_cnn]) >= PERFECT:
+        note = "the forest is already perfect on these folds; a tie goes to the faster forest"
+        return CandidateScore(name, "cnn", "skipped", note=note), oof
+    cv_config = dataclasses.replace(config, val_fraction=0.0, early_stopping=False)
+    token = _Deadline(cancel, deadline)
+    t0 = time.perf_counter()
+    scores: list[float] = []
+    fold_times: list[float] = []
+    k = len(folds.splits)
+    for i, (tr, va) in enumerate(folds.splits[:n_cnn]):
+        fold_start = time.perf_counter()
+        fold_progress = _fold_progress(progress, token, i, n_cnn, k, fold_times, fold_start,
+                                       config.epochs, name, step0 + i, total)  # fmt: skip
+        try:
+            pred = _cnn_fold(patches, y, tr, va, k_classes, cv_config, fold_progress, token)
+        except _OverBudget as exc:
+            note = f"stopped after {len(scores)} of {n_cnn} folds: {exc.message}"
+            return CandidateScore(
+                name, "cnn", "stopped", tuple(scores), time.perf_counter() - t0, note
+            ), oof
+        except (TrainingError, ModelError) as exc:  # out of memory, diverged...: forest stays
+            log.warning("CNN candidate failed: %s", exc)
+            return CandidateScore(
+                name, "cnn", "failed", tuple(scores), time.perf_counter() - t0, exc.message
+            ), oof
+        oof[va] = pred
+        scores.append(_balanced(y[va], pred, k_classes))
+        fold_times.append(time.perf_counter() - fold_start)
+        if forest is not None and forest.folds and i + 1 < n_cnn:
+            best_possible = (sum(scores) + (n_cnn - len(scores))) / n_cnn
+            if best_possible <= float(np.mean(forest.folds[:n_cnn])) + TIE:
+                note = f"stopped after {len(scores)} of {n_cnn} folds: it cannot beat the forest"
+                return CandidateScore(
+                    name, "cnn", "stopped", tuple(scores), time.perf_counter() - t0, note
+                ), oof
+    return CandidateScore(name, "cnn", "done", tuple(scores), time.perf_counter() - t0), oof
+
+
+def _fold_progress(progress, token: _Deadline, i: int, n_cnn: int, k: int, fold_times: list,
+                   fold_start: float, epochs: int, name: str, step: int, total: int
+                   ) -> Callable[[Progress], None]:  # fmt: skip
+    """Relays epoch events as "select" progress and stops the fold when the budget cannot hold."""
+
+    epoch_times: list[float] = []
+
+    def relay(p: Progress) -> None:
+        now = time.perf_counter()
+        if p.stage == "train" and p.metrics.get("seconds") is not None:
+            epoch_times.append(float(p.metrics["seconds"]))
+        # The first epoch carries one-time costs (torch warm-up): project from the later ones.
+        if p.stage == "train" and len(epoch_times) > _EPOCHS_BEFORE_PROJECTING and p.total:
+            per_epoch = float(np.median(epoch_times[1:]))
+            left = per_epoch * (p.total - p.done)
+            next_fold = per_epoch * p.total
+            # The final fit sees all labels: k/(k-1) times a fold's training set.
+            final = next_fold * k / max(k - 1, 1)
+            need = left + next_fold * (n_cnn - i - 1) + final
+            if now + need > token.deadline and not token.over:
+                token.over = (
+                    f"it would need about {need:.0f} s more; the budget ends in "
+                    f"{max(0.0, token.deadline - now):.0f} s"
+                )
+        _event(progress, step, total, f"CNN ({name}) fold {i + 1}/{n_cnn}: {p.message}")
+
+    return relay

@@ -1,0 +1,104 @@
+"""The fast forest refitted on all labels: every object's predicted class and an accuracy estimate.
+
+It is a preview for labelling (live predictions, suggestions), never saved: the Training tab and
+`svetlana train` still make the project's models. The accuracy estimate is out-of-bag: each
+labelled object is judged only by the trees that did not see it (a cross-validation that costs
+no extra fit, so a refit stays well under a second).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from svetlana.core.annotations.label_table import LabelTable
+from svetlana.core.jobs import CancelToken, ensure_token
+
+log = logging.getLogger(__name__)
+
+# Trees of the live preview: half of a saved forest's, so a refit on 300 labels with
+# predictions for 16k objects stays near half a second (see tests/benchmarks/bench_hitl.py).
+LIVE_TREES = 50
+
+
+@dataclass(frozen=True, eq=False)
+class FastModel:
+    """Predictions of a forest fitted on the labelled rows of a table, for every row."""
+
+    model: object  # forest.ForestModel
+    probabilities: np.ndarray  # (n_rows, n_classes) float32 over every project class
+    balanced_accuracy: float | None  # out-of-bag estimate over the labelled rows
+    estimated_on: int  # labelled rows with an out-of-bag prediction
+    n_labels: int
+    seconds: float
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probabilities.max(1)
+
+    def margin(self) -> np.ndarray:
+        """Best minus second-best probability per row (small = uncertain)."""
+        p = np.sort(self.probabilities, axis=1)
+        if p.shape[1] < 2:
+            return np.ones(len(p), np.float32)
+        return p[:, -1] - p[:, -2]
+
+    def counts(self) -> np.ndarray:
+        """Objects predicted per class."""
+        return np.bincount(self.predicted, minlength=self.probabilities.shape[1])
+
+
+def fit_fast(
+    table: LabelTable,
+    *,
+    seed: int = 0,
+    n_trees: int | None = None,
+    cancel: CancelToken | None = None,
+) -> FastModel | None:
+    """The forest of core.forest fitted on every label; None with fewer than two classes."""
+    from svetlana.core.ml.forest import N_TREES, ForestModel, make_estimator
+
+    cancel = ensure_token(cancel)
+    rows = table.labelled
+    y = table.labels[rows]
+    if len(np.unique(y)) < 2:
+        return None
+    t0 = time.perf_counter()
+    x_all = np.nan_to_num(
+        table.values, nan=0.0, posinf=np.finfo(np.float32).max, neginf=-np.finfo(np.float32).max
+    )
+    estimator = make_estimator(seed, n_trees or N_TREES)
+    estimator.set_params(oob_score=True)
+    cancel.raise_if_cancelled()
+    with warnings.catch_warnings():  # few labels: some have no out-of-bag tree (expected)
+        warnings.simplefilter("ignore")
+        estimator.fit(x_all[rows], y)
+    cancel.raise_if_cancelled()
+    model = ForestModel(estimator, tuple(table.class_names), tuple(table.feature_names))
+    probs = model.predict_proba(x_all)
+    accuracy, n_est = _oob_balanced_accuracy(estimator, y)
+    seconds = time.perf_counter() - t0
+    log.debug("fast forest on %d labels, %d objects: %.2f s", len(y), len(table), seconds)
+    return FastModel(model, probs, accuracy, n_est, len(y), seconds)
+
+
+def _oob_balanced_accuracy(estimator, y: np.ndarray) -> tuple[float | None, int]:
+    decision = np.asarray(getattr(estimator, "oob_decision_function_", np.zeros((0, 0))))
+    if decision.shape[0] != len(y):
+        return None, 0
+    ok = np.isfinite(decision).all(1) & (decision.sum(1) > 0)
+    if ok.sum() < 2:
+        return None, int(ok.sum())
+    classes = np.asarray(estimator.classes_)
+    pred = classes[decision[ok].argmax(1)]
+    truth = y[ok]
+    recalls = [float(np.mean(pred[truth == c] == c)) for c in np.unique(truth)]
+    return float(np.mean(recalls)), int(ok.sum())

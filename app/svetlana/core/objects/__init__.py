@@ -1,0 +1,1 @@
+"""Objects of a label mask: the object table, patches, measurements, visiting order."""

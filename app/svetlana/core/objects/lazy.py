@@ -1,0 +1,436 @@
+"""Images larger than memory: OME-Zarr read lazily, objects measured and patches cut chunk by chunk,
+class masks written chunk by chunk.
+
+OME-Zarr (NGFF 0.4 on zarr format 2, and 0.5 on zarr format 3) is read through zarr-python 3 and
+dask.array; only the full-resolution level is used. Written files are NGFF 0.4 (zarr format 2),
+which napari, QuPath and Fiji's readers open.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svetlana.core.errors import InputError
+from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
+from svetlana.core.objects.table import ObjectTable
+
+log = logging.getLogger(__name__)
+
+NGFF_VERSION = "0.4"
+
+
+@dataclass(frozen=True, eq=False)
+class LazyImage:
+    """A channel-first image (``labels=False``) or a label mask, not read yet (a dask array)."""
+
+    data: Any  # dask.array.Array: (C, [Z,] Y, X) for an image, ([Z,] Y, X) for labels
+    axes: str
+    spacing: tuple[float, ...] | None
+    path: Path
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.data.shape)
+
+
+def is_zarr(path: str | Path) -> bool:
+    """A folder that is a zarr group (``.zattrs``/``.zgroup`` or ``zarr.json``) or named ``*.zarr``."""
+    p = Path(path)
+    return p.is_dir() and (
+        p.suffix.lower() == ".zarr" or (p / ".zgroup").is_file() or (p / "zarr.json").is_file()
+    )
+
+
+def _multiscale(path: Path):
+    import zarr
+
+    try:
+        group = zarr.open_group(str(path), mode="r")
+    except Exception as exc:  # zarr raises several kinds for a folder that is not a group
+        raise InputError(f"not a readable OME-Zarr folder ({exc})", path) from None
+    attrs = dict(group.attrs)
+    ms = attrs.get("ome", attrs).get("multiscales") if isinstance(attrs, dict) else None
+    if not ms or not isinstance(ms, list) or not isinstance(ms[0], dict):
+        raise InputError("has no OME-Zarr 'multiscales' metadata", path)
+    return group, ms[0]
+
+
+def open_ome_zarr(path: str | Path, *, labels: bool = False) -> LazyImage:
+    """The full-resolution level of an OME-Zarr image or label image, lazily."""
+    import dask.array as da
+
+    path = Path(path)
+    group, m = _multiscale(path)
+    try:
+        ds = m["datasets"][0]
+        arr = group[str(ds["path"])]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise InputError(f"OME-Zarr level 0 not found ({exc})", path) from None
+    axes = [a["name"] if isinstance(a, dict) else str(a) for a in m.get("axes", [])]
+    if not axes:  # NGFF 0.1/0.2: always TCZYX
+        axes = list("tczyx")[-arr.ndim :]
+    if len(axes) != arr.ndim:
+        raise InputError(f"{len(axes)} axes named for a {arr.ndim}D array", path)
+    scale = None
+    for t in ds.get("coordinateTransformations", []) or []:
+        if isinstance(t, dict) and t.get("type") == "scale":
+            scale = [float(v) for v in t.get("scale", [])]
+    d = da.from_zarr(arr)
+    names = [a.lower() for a in axes]
+    if "t" in names:
+        i = names.index("t")
+        if d.shape[i] != 1:
+            raise InputError(f"time series are not supported ({d.shape[i]} time points)", path)
+        d = d[(slice(None),) * i + (0,)]
+        names.pop(i)
+        if scale:
+            scale.pop(i)
+    spatial = [a for a in names if a in "zyx"]
+    if len(spatial) not in (2, 3) or spatial != sorted(spatial, reverse=True):
+        raise InputError(f"expected YX or ZYX spatial axes, found {''.join(names)}", path)
+    sp = None
+    if scale and len(scale) == len(names):
+        sp = tuple(scale[names.index(a)] for a in spatial)
+    if labels:
+        if "c" in names:
+            i = names.index("c")
+            if d.shape[i] != 1:
+                raise InputError(f"a label mask has one channel, found {d.shape[i]}", path)
+            d = d[(slice(None),) * i + (0,)]
+        if d.dtype.kind not in "iu":
+            raise InputError(f"mask must contain integer labels, found {d.dtype}", path)
+        return LazyImage(d, "".join(spatial).upper(), sp, path)
+    if "c" in names:
+        d = da.moveaxis(d, names.index("c"), 0)
+    else:
+        d = d[np.newaxis]
+    return LazyImage(d, "C" + "".join(spatial).upper(), sp, path)
+
+
+def open_pair(image_path: str | Path, mask_path: str | Path) -> tuple[LazyImage, LazyImage]:
+    """An OME-Zarr image and its label mask, checked to have the same spatial shape."""
+    image = open_ome_zarr(image_path)
+    mask = open_ome_zarr(mask_path, labels=True)
+    if image.shape[1:] != mask.shape:
+        raise InputError(
+            f"image shape {image.shape[1:]} does not match mask shape {mask.shape}: "
+            f"image {Path(image_path).name} and mask {Path(mask_path).name} differ",
+            image_path,
+        )
+    return image, mask
+
+
+def _read(array, index) -> np.ndarray:
+    """``array[index]`` as numpy; a dask array is computed in this thread (no pool per read)."""
+    part = array[index]
+    if hasattr(part, "compute"):
+        return np.asarray(part.compute(scheduler="synchronous"))
+    return np.asarray(part)
+
+
+def _blocks(chunks: tuple[tuple[int, ...], ...]) -> Iterator[tuple[slice, ...]]:
+    """Every chunk of a dask array as slices, in C order."""
+    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in chunks]
+    for idx in np.ndindex(*(len(c) for c in chunks)):
+        yield tuple(
+            slice(int(starts[a][i]), int(starts[a][i] + chunks[a][i])) for a, i in enumerate(idx)
+        )
+
+
+def compute_objects_chunked(
+    labels,
+    image=None,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> ObjectTable:
+    """``objects.compute_objects`` one chunk of the mask at a time (memory: one chunk).
+
+    Each chunk gives per-object counts, coordinate and intensity sums, and coordinate minima and
+    maxima; an object crossing chunk borders is the sum, min and max over its pieces, so the table
+    equals the in-memory one (sums of integer coordinates are exact in float64).
+    """
+    from scipy import ndimage
+
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    if labels.ndim not in (2, 3):
+        raise InputError(f"mask must be 2D or 3D, found shape {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise InputError(f"mask must contain integer labels, found {labels.dtype}")
+    nd = labels.ndim
+    nchan = 0 if image is None else int(image.shape[0])
+    blocks = list(_blocks(labels.chunks))
+    pieces = []
+    for k, sl in enumerate(blocks):
+        cancel.raise_if_cancelled()
+        lab = _read(labels, sl)
+        if lab.size and lab.min() < 0:
+            raise InputError("mask contains negative values")
+        ids, inv, counts = np.unique(lab.reshape(-1), return_inverse=True, return_counts=True)
+        inv = inv.reshape(lab.shape).astype(np.intp)
+        found = ndimage.find_objects(inv + 1, max_label=len(ids))
+        mins = np.array([[s.start + sl[a].start for a, s in enumerate(o)] for o in found], np.int64)
+        maxs = np.array([[s.stop + sl[a].start for a, s in enumerate(o)] for o in found], np.int64)
+        sums = np.empty((len(ids), nd), np.float64)
+        flat = inv.reshape(-1)
+        for axis in range(nd):
+            view = [1] * nd
+            view[axis] = lab.shape[axis]
+            coord = np.arange(sl[axis].start, sl[axis].stop, dtype=np.float64).reshape(view)
+            w = np.broadcast_to(coord, lab.shape).reshape(-1)
+            sums[:, axis] = np.bincount(flat, weights=w, minlength=len(ids))
+        isums = np.empty((len(ids), nchan), np.float64)
+        if nchan:
+            pix = _read(image, (slice(None), *sl))
+            for c in range(nchan):
+                w = pix[c].reshape(-1).astype(np.float64, copy=False)
+                isums[:, c] = np.bincount(flat, weights=w, minlength=len(ids))
+        keep = ids != 0
+        pieces.append(
+            (
+                ids[keep].astype(np.int64),
+                counts[keep],
+                mins[keep],
+                maxs[keep],
+                sums[keep],
+                isums[keep],
+            )
+        )
+        progress(Progress("objects", k + 1, len(blocks), f"chunk {k + 1}/{len(blocks)}"))
+    ids_all = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int64)
+    uniq, grp = np.unique(ids_all, return_inverse=True)
+    n = len(uniq)
+
+    def cat(i: int, width: int) -> np.ndarray:
+        return np.concatenate([p[i].reshape(-1, width) for p in pieces]) if pieces else None
+
+    area = np.zeros(n, np.int64)
+    np.add.at(area, grp, np.concatenate([p[1] for p in pieces]) if pieces else 0)
+    lo = np.full((n, nd), np.iinfo(np.int64).max, np.int64)
+    hi = np.zeros((n, nd), np.int64)
+    csum = np.zeros((n, nd), np.float64)
+    isum = np.zeros((n, nchan), np.float64)
+    if n:
+        np.minimum.at(lo, grp, cat(2, nd))
+        np.maximum.at(hi, grp, cat(3, nd))
+        np.add.at(csum, grp, cat(4, nd))
+        if nchan:
+            np.add.at(isum, grp, cat(5, nchan))
+    return ObjectTable(
+        uniq.astype(np.int64),
+        np.concatenate([lo, hi], axis=1),
+        csum / np.maximum(area, 1)[:, None],
+        area,
+        isum / np.maximum(area, 1)[:, None],
+    )
+
+
+def fit_normalisation_lazy(image, sample: int = 2_000_000):
+    """``patches.fit_normalisation`` on a regular subsample of the lazy image's pixels."""
+    from svetlana.core.objects.patches import fit_normalisation
+
+    spatial = image.shape[1:]
+    total = int(np.prod(spatial))
+    step = max(1, int(np.ceil((total / sample) ** (1 / len(spatial)))))
+    sub = _read(image, (slice(None),) + (slice(None, None, step),) * len(spatial))
+    return fit_normalisation(sub)
+
+
+class LazyPatchSource:
+    """``patches.PatchSource`` over lazy arrays: the same patches, read one tile at a time.
+
+    Objects are served in ``order`` (tile by tile, so each tile of the image is read once);
+    ``PatchSource``'s semantics otherwise: patch centred on the rounded centroid, zero outside
+    the image, last channel 1 on the object's own pixels.
+    """
+
+    def __init__(self, image, labels, table: ObjectTable, size: int, norm, spacing=None):
+        from svetlana.core.objects.patches import patch_shape
+
+        self.image, self.labels, self.norm = image, labels, norm
+        nd = labels.ndim
+        self.patch = patch_shape(size, nd, spacing)
+        self.before = np.array([p // 2 for p in self.patch])
+        shape = np.asarray(labels.shape)
+        centre = np.floor(table.centroid + 0.5).astype(np.int64)
+        starts = np.clip(centre, 0, shape - 1)  # in PatchSource's padded coordinates
+        self.tile = np.array([c[0] for c in labels.chunks], np.int64)
+        tiles = starts // self.tile
+        key = np.ravel_multi_index(tuple(tiles.T), tuple(-(-shape // self.tile)))
+        self.order = np.argsort(key, kind="stable")
+        self.ids = table.ids[self.order]
+        self._starts = starts[self.order]
+        self._tiles = tiles[self.order]
+        self.shape = (int(image.shape[0]) + 1, *self.patch)
+        self._cached: tuple | None = None
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def _region(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normalised image and labels of a tile plus a patch margin, zero-padded like PatchSource."""
+        from svetlana.core.objects.patches import apply_normalisation
+
+        key = tuple(int(t) for t in tile)
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1:]
+        shape = np.asarray(self.labels.shape)
+        origin = tile * self.tile  # padded coordinates of the first start in this tile
+        lo = origin - self.before  # image coordinates of the region's corner
+        hi = np.minimum(origin + self.tile, shape) - 1 - self.before + np.asarray(self.patch)
+        a, b = np.maximum(lo, 0), np.minimum(hi, shape)
+        size = hi - lo
+        img = np.zeros((self.shape[0] - 1, *size), np.float32)
+        lab = np.zeros(tuple(size), self.labels.dtype)
+        src = tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True))
+        dst = tuple(slice(int(x - l0), int(y - l0)) for x, y, l0 in zip(a, b, lo, strict=True))
+        img[(slice(None), *dst)] = apply_normalisation(
+            _read(self.image, (slice(None), *src)), self.norm
+        )
+        lab[dst] = _read(self.labels, src)
+        self._cached = (key, img, lab, origin)
+        return img, lab, origin
+
+    def __getitem__(self, index: slice | int) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            i = range(len(self))[index]
+            index = slice(i, i + 1)
+        rows = range(len(self))[index]
+        out = np.empty((len(rows), *self.shape), np.float32)
+        for j, r in enumerate(rows):
+            img, lab, origin = self._region(self._tiles[r])
+            s = self._starts[r] - origin
+            win = tuple(slice(int(x), int(x) + p) for x, p in zip(s, self.patch, strict=True))
+            out[j, :-1] = img[(slice(None), *win)]
+            out[j, -1] = lab[win] == self.ids[r]
+        return out
+
+
+def write_ome_zarr(
+    path: str | Path,
+    blocks: Iterator[tuple[tuple[slice, ...], np.ndarray]] | None,
+    *,
+    shape: tuple[int, ...],
+    chunks: tuple[int, ...],
+    dtype,
+    axes: str,
+    spacing: tuple[float, ...] | None = None,
+    name: str = "",
+    fill=None,
+) -> Path:
+    """Write an NGFF 0.4 single-level image chunk by chunk, atomically (a temporary folder renamed
+    at the end); ``blocks`` yields ``(slices, values)`` or ``fill(array)`` writes the array."""
+    import zarr
+
+    from svetlana.core.io.fileio import make_temp_dir
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = make_temp_dir(path.parent, f".{path.name}.")
+    try:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        arr = root.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
+        if fill is not None:
+            fill(arr)
+        for sl, values in blocks or ():
+            arr[sl] = values
+        kinds = {"c": "channel", "z": "space", "y": "space", "x": "space"}
+        ax = [
+            {"name": a.lower(), "type": kinds[a.lower()]}
+            | ({"unit": "micrometer"} if a.lower() in "zyx" and spacing else {})
+            for a in axes
+        ]
+        scale = [1.0] * len(axes)
+        if spacing:
+            spatial = [i for i, a in enumerate(axes.lower()) if a in "zyx"]
+            for i, s in zip(spatial, spacing, strict=True):
+                scale[i] = float(s)
+        root.attrs["multiscales"] = [
+            {
+                "version": NGFF_VERSION,
+                "name": name or path.stem,
+                "axes": ax,
+                "datasets": [
+                    {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+                ],
+            }
+        ]
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def write_class_mask_zarr(
+    path: str | Path,
+    labels,
+    ids: np.ndarray,
+    class_index: np.ndarray,
+    *,
+    spacing: tuple[float, ...] | None = None,
+    cancel: CancelToken | None = None,
+) -> Path:
+    """The class mask of a lazy label mask, one chunk at a time, as OME-Zarr."""
+    from svetlana.core.io.masks import class_mask
+
+    cancel = ensure_token(cancel)
+    top = int(np.max(class_index)) if len(class_index) else 0
+    dtype = np.uint8 if top < 255 else np.uint16
+
+    def blocks():
+        for sl in _blocks(labels.chunks):
+            cancel.raise_if_cancelled()
+            yield sl, class_mask(_read(labels, sl), ids, class_index).astype(dtype)
+
+    return write_ome_zarr(
+        path,
+        blocks(),
+        shape=tuple(labels.shape),
+        chunks=tuple(c[0] for c in labels.chunks),
+        dtype=dtype,
+        axes="ZYX"[-labels.ndim :],
+        spacing=spacing,
+    )
+
+
+def copy_ome_zarr(
+    image: LazyImage,
+    path: str | Path,
+    spacing: tuple[float, ...] | None = None,
+    *,
+    cancel: CancelToken | None = None,
+) -> Path:
+    """A chunk-by-chunk copy of a lazy image or mask as an NGFF 0.4 OME-Zarr (the bundle's copy)."""
+    cancel = ensure_token(cancel)
+    data = image.data
+
+    def blocks():
+        for sl in _blocks(data.chunks):
+            cancel.raise_if_cancelled()
+            yield sl, _read(data, sl)
+
+    return write_ome_zarr(
+        path,
+        blocks(),
+        shape=tuple(int(s) for s in data.shape),
+        chunks=tuple(c[0] for c in data.chunks),
+        dtype=data.dtype,
+        axes=image.axes,
+        spacing=spacing,
+    )

@@ -1,0 +1,1 @@
+"""The project folder bundle and the provenance of what leaves it."""

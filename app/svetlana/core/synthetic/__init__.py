@@ -1,0 +1,1 @@
+"""Generated scenes with known classes (demo, tests, benchmarks)."""

@@ -1,0 +1,1 @@
+"""One module per user verb, shared by the CLI and the GUI."""

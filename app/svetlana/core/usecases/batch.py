@@ -1,0 +1,315 @@
+"""Folder prediction in parts: one task per image pair writes its own outputs; one merge at the end.
+
+The same per-image function (``predict_pair``) runs in this process or on Dask workers
+(``core/usecases/cluster.py``): it reads the pair, classifies it with the model cached in its process,
+and writes ``<image>_classes.tif`` and ``parts/<image>.csv`` atomically, then a completion
+marker ``parts/<image>.done.json`` last. ``merge_parts`` joins the parts, in the folder's order,
+into the ``predictions.csv`` a single-process run writes, with ``run.json`` and ``errors.csv``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from svetlana.core.errors import InputError, ModelError, SvetlanaError
+from svetlana.core.io.csvsafe import to_csv_text
+from svetlana.core.io.fileio import (
+    atomic_open,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_write_with,
+    read_json,
+    safe_file_name,
+)
+from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
+
+log = logging.getLogger(__name__)
+
+PARTS_DIR = "parts"
+ERRORS_FILE = "errors.csv"
+PREDICTIONS_FILE = "predictions.csv"
+_MARKER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A saved model by folder and content digest: the key of each process's model cache."""
+
+    folder: str
+    digest: str
+    model_id: str
+
+    @classmethod
+    def of(cls, folder: str | Path, model_id: str = "") -> ModelRef:
+        folder = Path(folder)
+        return cls(str(folder.resolve()), model_digest(folder), model_id or folder.name)
+
+
+@dataclass(frozen=True)
+class PairTask:
+    """One image/mask pair to classify into ``out_dir`` (``mask`` is ``None`` when none was found)."""
+
+    image: str
+    image_path: str
+    mask_path: str | None
+    out_dir: str
+    model: ModelRef
+    axes: str | None = None
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """What one task did: counts per final class, or the one-line error that stopped it."""
+
+    image: str
+    counts: dict[str, int] = field(default_factory=dict)
+    n_objects: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    file: str = ""
+    resumed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def model_digest(folder: str | Path) -> str:
+    """sha256 over the names and bytes of every file of a model folder."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    try:
+        for p in sorted(folder.iterdir()):
+            if p.is_file() and not p.name.startswith("."):
+                h.update(p.name.encode() + b"\0")
+                h.update(hashlib.sha256(p.read_bytes()).digest())
+    except OSError as exc:
+        raise ModelError(f"cannot read the model: {exc.strerror or exc}", folder) from exc
+    return h.hexdigest()
+
+
+_cache: dict[str, tuple] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_model(ref: ModelRef):
+    """``(model, card)`` of ``ref``, loaded once per process (a worker keeps it for every task)."""
+    from svetlana.core.ml.models import load_checkpoint
+
+    with _cache_lock:
+        hit = _cache.get(ref.digest)
+        if hit is None:
+            if model_digest(ref.folder) != ref.digest:
+                raise ModelError(
+                    "the model's files differ from those the run started with "
+                    "(changed since, or another copy on this worker)",
+                    ref.folder,
+                )
+            _cache.clear()  # one model at a time: a long-lived worker does not accumulate them
+            hit = _cache[ref.digest] = load_checkpoint(Path(ref.folder))
+        return hit
+
+
+def part_paths(out_dir: str | Path, image: str) -> tuple[Path, Path, Path]:
+    """(class mask, CSV part, completion marker) of one image."""
+    out_dir = Path(out_dir)
+    s = safe_file_name(image)
+    parts = out_dir / PARTS_DIR
+    return out_dir / f"{s}_classes.tif", parts / f"{s}.csv", parts / f"{s}.done.json"
+
+
+def _fingerprint(path: str | None) -> list:
+    if path is None:
+        return []
+    st = os.stat(path)
+    return [str(path), st.st_size, st.st_mtime_ns]
+
+
+def predict_pair(task: PairTask) -> PairResult:
+    """Classify one pair and write its outputs; a problem with this pair becomes its error line.
+
+    The one per-image function of every folder run (in this process and on Dask workers).
+    """
+    import tifffile
+
+    from svetlana.core.annotations.final_class import final_classes, result_classes
+    from svetlana.core.io.images import read_pair
+    from svetlana.core.io.masks import class_mask
+    from svetlana.core.project.bundle import LoadedImage
+    from svetlana.core.usecases.predict import predict_loaded, prediction_rows, rows_to_csv
+
+    t0 = time.perf_counter()
+    try:
+        if task.mask_path is None:
+            raise InputError("no mask found beside it (expected e.g. x_masks.tif)", task.image_path)
+        model, card = cached_model(task.model)
+        img, mask = read_pair(task.image_path, task.mask_path, axes=task.axes)
+        loaded = LoadedImage(task.image, img.data, mask.labels, img.spacing)
+        pred = predict_loaded(model, card, loaded, device=task.device)
+        class_names = tuple(card["classes"])
+        final = final_classes(pred, {}, result_classes(class_names))
+        tif, part, marker = part_paths(task.out_dir, task.image)
+        part.parent.mkdir(parents=True, exist_ok=True)
+
+        cm = class_mask(loaded.labels, pred.ids, final.index)
+        atomic_write_with(tif, lambda p: tifffile.imwrite(p, cm))
+        atomic_write_text(
+            part, rows_to_csv(prediction_rows(pred, final, task.model.model_id), class_names)
+        )
+        counts = final.counts()
+        atomic_write_json(
+            marker,
+            {
+                "version": _MARKER_VERSION,
+                "image": task.image,
+                "model_digest": task.model.digest,
+                "inputs": [_fingerprint(task.image_path), _fingerprint(task.mask_path)],
+                "outputs": {tif.name: tif.stat().st_size, part.name: part.stat().st_size},
+                "counts": counts,
+                "n_objects": len(pred.ids),
+            },
+        )
+        return PairResult(task.image, counts, len(pred.ids), time.perf_counter() - t0)
+    except SvetlanaError as exc:
+        return PairResult(
+            task.image,
+            seconds=time.perf_counter() - t0,
+            error=exc.message + (f" ({exc.hint})" if exc.hint else ""),
+            file=str(exc.path or task.image_path),
+        )
+    except MemoryError:
+        return PairResult(task.image, error="not enough memory", file=task.image_path)
+
+
+def completed(task: PairTask) -> PairResult | None:
+    """The result of an earlier run of ``task`` when its outputs are complete and current."""
+    tif, part, marker = part_paths(task.out_dir, task.image)
+    try:
+        m = read_json(marker)
+        if (
+            not isinstance(m, dict)
+            or m.get("version") != _MARKER_VERSION
+            or m.get("model_digest") != task.model.digest
+            or m.get("inputs") != [_fingerprint(task.image_path), _fingerprint(task.mask_path)]
+            or m.get("outputs") != {tif.name: tif.stat().st_size, part.name: part.stat().st_size}
+        ):
+            return None
+        return PairResult(task.image, dict(m["counts"]), int(m["n_objects"]), 0.0, resumed=True)
+    except (SvetlanaError, OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def plan_folder(
+    model_folder: str | Path,
+    folder: str | Path,
+    out_dir: str | Path,
+    *,
+    axes: str | None = None,
+    device: str = "cpu",
+    model_id: str = "",
+) -> list[PairTask]:
+    """One task per image of ``folder`` (images without a mask too: they become error lines)."""
+    from svetlana.core.io.images import file_stem, find_pairs
+
+    missing: list[Path] = []
+    pairs = find_pairs(Path(folder), missing=missing)
+    if not pairs:
+        raise InputError(
+            "no image/mask pairs found (expected e.g. x.tif with x_masks.tif or x_cp_masks.png)",
+            folder,
+        )
+    ref = ModelRef.of(model_folder, model_id)
+    out = str(Path(out_dir).resolve())
+    items = [(ip, str(mp)) for ip, mp in pairs] + [(ip, None) for ip in missing]
+    items.sort(key=lambda t: t[0].name)
+    return [PairTask(file_stem(ip), str(ip), mp, out, ref, axes, device) for ip, mp in items]
+
+
+def run_here(tasks: Sequence[PairTask], cancel: CancelToken | None = None) -> Iterator[PairResult]:
+    """Run the tasks one after the other in this process."""
+    cancel = ensure_token(cancel)
+    for t in tasks:
+        cancel.raise_if_cancelled()
+        yield predict_pair(t)
+
+
+def run_tasks(
+    tasks: Sequence[PairTask],
+    runner: Callable[[Sequence[PairTask]], Iterable[PairResult]],
+    *,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict[str, PairResult]:
+    """Results by image: those complete from an earlier run (``resume``), then the runner's."""
+    progress = progress or no_progress
+    results: dict[str, PairResult] = {}
+    todo = []
+    for t in tasks:
+        done = completed(t) if resume else None
+        if done is not None:
+            results[t.image] = done
+        else:
+            todo.append(t)
+    n = len(tasks)
+    if results:
+        log.info("resuming: %d of %d images already complete", len(results), n)
+    progress(Progress("predict", len(results), n, f"{len(results)} of {n} images done"))
+    for r in runner(todo):
+        results[r.image] = r
+        what = f"{r.image}: {'error' if r.error else f'{r.n_objects} objects'}"
+        progress(Progress("predict", len(results), n, f"{len(results)}/{n} {what}"))
+    return results
+
+
+def merge_parts(
+    tasks: Sequence[PairTask],
+    results: dict[str, PairResult],
+    class_names: Sequence[str],
+    *,
+    model_dir: str | Path,
+) -> list[Path]:
+    """``predictions.csv`` (parts in the folder's order), ``run.json`` and ``errors.csv``."""
+    from svetlana.core.annotations.final_class import result_classes
+    from svetlana.core.project.provenance import write_run_record
+    from svetlana.core.usecases.predict import rows_to_csv
+
+    out_dir = Path(tasks[0].out_dir)
+    good = [t for t in tasks if results[t.image].ok]
+    header = rows_to_csv([], class_names)
+    csv_path = out_dir / PREDICTIONS_FILE
+    with atomic_open(csv_path, "w", encoding="utf-8") as f:
+        f.write(header)
+        for t in good:
+            text = part_paths(out_dir, t.image)[1].read_text(encoding="utf-8")
+            if not text.startswith(header):
+                raise ModelError(f"the CSV part of {t.image!r} has other columns", out_dir)
+            f.write(text[len(header) :])
+    files = [part_paths(out_dir, t.image)[0] for t in good] + [csv_path]
+    errors = [results[t.image] for t in tasks if not results[t.image].ok]
+    err_path = out_dir / ERRORS_FILE
+    if errors:
+        rows = ([r.image, r.file, r.error] for r in errors)
+        atomic_write_text(err_path, to_csv_text(["image", "file", "error"], rows))
+        files.append(err_path)
+    elif err_path.exists():
+        err_path.unlink()  # from an earlier run whose failed images are now done
+    files.append(
+        write_run_record(
+            out_dir,
+            kind="predictions",
+            model_id=tasks[0].model.model_id,
+            model_dir=model_dir,
+            images=[t.image for t in good],
+            classes=result_classes(class_names),
+            extra={"class_mask": "0 = background, k = the k-th name of classes"},
+        )
+    )
+    return files

@@ -1,0 +1,89 @@
+"""Run folder-prediction tasks on a Dask cluster: a local one of N workers, or one at an address."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+
+from svetlana.core.errors import InputError
+from svetlana.core.jobs import CancelToken, ensure_token
+from svetlana.core.usecases.batch import PairResult, PairTask, predict_pair
+
+log = logging.getLogger(__name__)
+
+# A task whose worker dies is re-run by the scheduler (up to distributed's allowed-failures);
+# retries= re-runs a task that raised (a file system hiccup): user-data errors are results.
+RETRIES = 2
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None):
+    """A ``distributed.Client`` to a new ``LocalCluster`` of ``workers`` single-threaded
+    processes, or to the scheduler at ``scheduler`` (closed, with the local cluster, on exit)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - a packaging problem
+        raise InputError("distributed prediction needs the 'distributed' package") from exc
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(
+                f"cannot reach the Dask scheduler at {scheduler}: {exc}",
+                hint="start it with `dask scheduler` and workers with `dask worker ADDRESS`",
+            ) from None
+        with client:
+            yield client
+        return
+    if workers is None or workers < 1:
+        raise InputError(f"--workers must be at least 1 (got {workers})")
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def run_on_client(
+    client, tasks: Sequence[PairTask], cancel: CancelToken | None = None
+) -> Iterator[PairResult]:
+    """One Dask task per pair; results as they complete (a lost task becomes its error line)."""
+    from distributed import as_completed
+
+    if not tasks:
+        return
+    cancel = ensure_token(cancel)
+    run = uuid.uuid4().hex[:8]
+    keys = [f"svetlana-predict-{run}-{k}" for k in range(len(tasks))]
+    futures = client.map(predict_pair, list(tasks), key=keys, retries=RETRIES, pure=False)
+    by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+    ac = as_completed(futures)
+    try:
+        while not ac.is_empty():
+            cancel.raise_if_cancelled()
+            if not ac.has_ready():
+                time.sleep(0.05)
+                continue
+            for fut in ac.next_batch(block=False):
+                task = by_key[fut.key]
+                try:
+                    yield fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker lost it for good
+                    log.debug("task %s failed", task.image, exc_info=True)
+                    yield PairResult(
+                        task.image,
+                        error=f"the task failed on the cluster: {type(exc).__name__}: {exc}",
+                        file=task.image_path,
+                    )
+                finally:
+                    fut.release()
+    finally:
+        client.cancel([f for f in futures if not f.done()])

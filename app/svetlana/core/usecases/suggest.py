@@ -1,0 +1,191 @@
+"""Which objects to label next: uncertain ones, spread over the measurements, plus random ones.
+
+The rule (``suggest``):
+
+1. Without a model (fewer than two classes labelled): the unbiased random order of
+   core.sampling (per image, interleaved across images in proportion to their sizes).
+2. With the fast forest (core.fast_model) fitted on every label, a batch of ``n`` holds
+   - ``random_share`` (20 %) of the next objects of that random order, so that the labelled set
+     keeps a random part and accuracy estimates stay honest;
+   - the rest taken in turn from each class the model predicts, rarest first (a rare class gets
+     as many picks as a common one, so it is found and its border learnt); within a class, the
+     object with the best uncertainty (1 - margin: best minus second-best probability) times its
+     distance to the nearest labelled or already-picked object, in standardised measurements
+     weighted by the forest's importances: a k-means++-like spread, not ten look-alikes.
+3. Never an object that already has a label.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from svetlana.core.annotations.label_table import LabelTable
+from svetlana.core.ml.fast_model import FastModel
+from svetlana.core.objects.sampling import random_order
+
+log = logging.getLogger(__name__)
+
+RANDOM_SHARE = 0.2
+POOL_PER_PICK = 10  # uncertain candidates considered per pick for the spread
+MIN_POOL = 200
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Rows of a table to label next (most useful first) and how they were chosen."""
+
+    rows: np.ndarray  # (m,) int64 row indices
+    strategy: str  # "random" (no model yet) | "suggest"
+    note: str = ""
+
+
+def random_rows(table: LabelTable, seed: int) -> np.ndarray:
+    """All rows in the unbiased random order (core.sampling's per image, images interleaved)."""
+    keys = np.empty(len(table), np.float64)
+    rows_all = np.arange(len(table))
+    for k, image in enumerate(table.images):
+        rows = rows_all[table.image_index == k]
+        if not len(rows):
+            continue
+        order = random_order(seed, image, table.ids[rows])  # ids in their random order
+        rank = np.empty(len(rows), np.float64)
+        pos = {int(i): r for r, i in enumerate(order)}
+        for j, r in enumerate(rows):
+            rank[j] = pos[int(table.ids[r])]
+        keys[rows] = (rank + 0.5) / len(rows)
+    return np.lexsort((table.image_index, keys)).astype(np.int64)
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    """Robust z-scores (median, inter-quartile range) clipped to +-5: a few outliers do not
+    dominate the distances."""
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        return v
+    med = np.median(v, axis=0)
+    q1, q3 = np.percentile(v, [25, 75], axis=0)
+    scale = (q3 - q1) / 1.349
+    std = v.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, np.where(std > 1e-12, std, 1.0))
+    return np.clip((v - med) / scale, -5.0, 5.0)
+
+
+def suggest(
+    table: LabelTable,
+    n: int = 10,
+    *,
+    seed: int = 0,
+    fast: FastModel | None = None,
+    random_share: float = RANDOM_SHARE,
+) -> Suggestion:
+    """Up to ``n`` unlabelled rows to label next; ``fast`` = the current fast model, if any."""
+    unlabelled = table.labels < 0
+    n = max(0, min(int(n), int(unlabelled.sum())))
+    rand = random_rows(table, seed)
+    rand = rand[unlabelled[rand]]
+    if fast is None or n == 0:
+        why = "" if n else "every object is labelled"
+        if fast is None and n:
+            why = "random order until objects of two classes are labelled"
+        return Suggestion(rand[:n], "random", why)
+    n_random = int(round(random_share * n))
+    n_active = n - n_random
+    picked = _active(table, fast, n_active) if n_active else np.zeros(0, np.int64)
+    taken = set(picked.tolist())
+    randoms = [int(r) for r in rand if int(r) not in taken][:n_random]
+    return Suggestion(_interleave(picked, np.asarray(randoms, np.int64), n), "suggest")
+
+
+def _interleave(active: np.ndarray, randoms: np.ndarray, n: int) -> np.ndarray:
+    """Random picks spread evenly through the batch (the 5th and 10th of 10, ...)."""
+    m = len(active) + len(randoms)
+    places = (
+        {(k + 1) * m // len(randoms) - 1 for k in range(len(randoms))} if len(randoms) else set()
+    )
+    a, r = iter(active.tolist()), iter(randoms.tolist())
+    out = [next(r) if i in places else next(a) for i in range(m)]
+    return np.asarray(out, np.int64)
+
+
+def _active(table: LabelTable, fast: FastModel, n: int) -> np.ndarray:
+    """``n`` rows taken in turn from each predicted class (rarest first): within a class, the
+    best uncertainty x distance to the nearest labelled or picked object."""
+    cand = table.unlabelled
+    uncertainty = 1.0 - fast.margin()[cand].astype(np.float64)
+    predicted = fast.predicted[cand]
+    classes, counts = np.unique(predicted, return_counts=True)
+    classes = classes[np.argsort(counts, kind="stable")]
+    pool_size = max(MIN_POOL, POOL_PER_PICK * n)
+    pools = []
+    for c in classes:
+        members = np.flatnonzero(predicted == c)
+        pools.append(members[np.argsort(-uncertainty[members], kind="stable")[:pool_size]])
+    pool = np.concatenate(pools)
+    owner = np.concatenate([np.full(len(p), k) for k, p in enumerate(pools)])
+    z = _standardised(table.values) * _weights(fast, table.values.shape[1])
+    zc = z[cand[pool]]
+    dmin = _min_dist(zc, z[table.labelled])
+    dmin[~np.isfinite(dmin)] = np.finfo(np.float64).max / 4
+    picks: list[int] = []
+    while len(picks) < n:
+        before = len(picks)
+        for k in range(len(pools)):
+            if len(picks) >= n:
+                break
+            free = (owner == k) & (dmin >= 0)
+            if not free.any():
+                continue
+            scale = max(float(dmin[dmin >= 0].max()), 1e-12)
+            score = np.where(free, uncertainty[pool] * (dmin / scale + 1e-9), -1.0)
+            j = int(np.argmax(score))
+            picks.append(int(pool[j]))
+            dmin = np.minimum(dmin, np.sqrt(((zc - zc[j]) ** 2).sum(1)))
+            dmin[j] = -1.0
+        if len(picks) == before:
+            break
+    return cand[np.asarray(picks, np.int64)]
+
+
+def _weights(fast: FastModel, n_features: int) -> np.ndarray:
+    imp = np.asarray(getattr(fast.model.estimator, "feature_importances_", []), np.float64)
+    if imp.shape != (n_features,) or imp.sum() <= 0:
+        return np.ones(n_features)
+    return np.sqrt(imp / imp.sum())
+
+
+def _min_dist(points: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    if not len(anchors):
+        return np.full(len(points), np.inf)
+    out = np.full(len(points), np.inf)
+    for s in range(0, len(anchors), 256):
+        block = anchors[s : s + 256]
+        d = ((points[:, None, :] - block[None, :, :]) ** 2).sum(-1)
+        out = np.minimum(out, d.min(1))
+    return np.sqrt(out)
+
+
+def suggested_objects(table: LabelTable, rows: Sequence[int]) -> list[tuple[str, int]]:
+    """``(image, object id)`` of rows."""
+    return [(table.image_of(r), int(table.ids[r])) for r in rows]
+
+
+def suggest_project(
+    project,
+    n: int = 10,
+    images: Sequence[str] | None = None,
+    *,
+    progress=None,
+    cancel=None,
+) -> tuple[Suggestion, list[tuple[str, int]]]:
+    """The suggestion for a project's images and its ``(image, object)`` pairs."""
+    from svetlana.core.annotations.label_table import project_table
+    from svetlana.core.ml.fast_model import fit_fast
+
+    table = project_table(project, images, progress=progress, cancel=cancel)
+    fast = fit_fast(table, cancel=cancel)
+    s = suggest(table, n, seed=project.sampling_seed, fast=fast)
+    return s, suggested_objects(table, s.rows)
