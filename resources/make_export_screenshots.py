@@ -27,8 +27,8 @@ def main(out_dir: Path) -> None:
     from PySide6.QtCore import QEventLoop, QPoint, QSettings, QTimer
     from PySide6.QtGui import QPainter
     from PySide6.QtWidgets import QApplication
-
     from svetlana.core.usecases.workflows import build_demo, train_project
+
     from svetlana.gui import prediction_tab
     from svetlana.gui.main_window import MainWindow
 

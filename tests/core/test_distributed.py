@@ -121,9 +121,9 @@ def test_cli_lists_bad_pairs_and_exits_1(tmp_path, model_dir):
     from svetlana.core.project.bundle import Project
 
     with Project.create(tmp_path / "p.svetlana", ["bright", "dim"]) as project:
-        mid = project.new_model_id()
-        shutil.copytree(model_dir, project.model_dir(mid))
-        project.register_model(mid, {"architecture": "minimal"})
+        mid = project.models.new_id()
+        shutil.copytree(model_dir, project.models.dir(mid))
+        project.models.register(mid, {"architecture": "minimal"})
     _screen(tmp_path / "in", 2)
     _add_bad_pairs(tmp_path / "in")
     out_dir = tmp_path / "out"

@@ -54,7 +54,7 @@ def test_live_predictions_follow_the_labels_and_can_be_switched_off(project_wind
     text = tab.live_box.summary.text()
     assert "class 1:" in text and "class 2:" in text and "Accuracy estimate" in text
     # The trained model of the Training tab is untouched: nothing was saved.
-    assert win.session.project.model_ids() == []
+    assert win.session.project.models.ids() == []
     tab.live_box.toggle.setChecked(False)
     assert win.session.view_options["live"] is None and tab.live_box.summary.text() == "Off."
 

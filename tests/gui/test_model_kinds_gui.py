@@ -50,7 +50,7 @@ def test_auto_is_the_default_and_shows_candidates_as_they_finish(qtbot, session)
     timer.stop()
     model_id = blocker.args[0]
     assert model_id == "model-1"
-    card = session.project.model_card(model_id)
+    card = session.project.models.card(model_id)
     assert any("forest:" in t and "%" in t for t in seen)  # shown before the job ended
     chosen = card["selection"]["chosen"]
     assert "chosen by cross-validation" in tab.status.text()

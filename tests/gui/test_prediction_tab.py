@@ -158,7 +158,7 @@ def test_explain_shows_a_heatmap(qtbot, tab, session):
     with qtbot.waitSignal(tab.explainFinished, timeout=30000):
         qtbot.mouseClick(tab.explain_button, Qt.MouseButton.LeftButton)
     heat = tab.explain_view.heatmap
-    patch = session.project.model_card("model-1")["patch_shape"]
+    patch = session.project.models.card("model-1")["patch_shape"]
     assert heat is not None and list(heat.shape) == patch
     assert heat.min() >= 0 and heat.max() <= 1
     assert f"Object {obj}" in tab.explain_view.caption.text()

@@ -91,13 +91,13 @@ def test_train_shows_curves_metrics_and_the_new_model(qtbot, tab, session):
     timer.stop()
     model_id = blocker.args[0]
     assert model_id == "model-1"
-    assert session.project.model_ids() == ["model-1"]
+    assert session.project.models.ids() == ["model-1"]
     assert models_changed and not session.busy
     assert tab.models.item(0).text() == "model-1" and tab.selected_model() == "model-1"
     assert "minimal" in tab.card.text() and "Accuracy" in tab.card.text()
     assert tab.confusion.rowCount() == 2 and tab.confusion.columnCount() == 2
     total = sum(int(tab.confusion.text(i, j)) for i in range(2) for j in range(2))
-    assert total == session.project.model_card("model-1")["metrics"]["n_val"]
+    assert total == session.project.models.card("model-1")["metrics"]["n_val"]
     assert tab.per_class.rowCount() == 2
     assert len(tab.curves.rows) == 40 and tab.curves.loss_train.getData()[0] is not None
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
@@ -119,8 +119,10 @@ def test_cancel_leaves_no_model(qtbot, tab, session, shown_errors):
         qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
     assert time.perf_counter() - t0 < 5
     assert blocker.args == [""]
-    assert session.project.model_ids() == []
-    assert not (session.project.models_dir.exists() and any(session.project.models_dir.iterdir()))
+    assert session.project.models.ids() == []
+    assert not (
+        session.project.models.folder.exists() and any(session.project.models.folder.iterdir())
+    )
     assert "Cancelled" in tab.status.text()
     assert shown_errors == []  # a cancel is a quiet status message, not an error
     assert tab.train_button.isEnabled()
@@ -136,7 +138,7 @@ def test_one_class_is_refused_with_a_plain_message(qtbot, tmp_path, shown_errors
     try:
         assert w.start_training() is None
         assert len(shown) == 1 and "only one class is labelled" in shown[0]
-        assert not s.busy and project.model_ids() == []
+        assert not s.busy and project.models.ids() == []
     finally:
         s.close_project()
 
@@ -171,7 +173,7 @@ def test_shutdown_cancels_and_waits(qtbot, tab, session):
     assert job.cancelled
     with qtbot.waitSignal(tab.trainingFinished, timeout=10000):
         pass  # the queued end-of-job signals still arrive
-    assert session.project.model_ids() == [] and not session.busy
+    assert session.project.models.ids() == [] and not session.busy
 
 
 class _Payload:
@@ -200,7 +202,7 @@ def test_loading_an_unsafe_network_file_is_refused_without_running_it(
     qtbot.waitUntil(lambda: bool(shown_errors), timeout=5000)
     assert not marker.exists()
     assert any("running code" in text or "refused" in text for text in shown_errors), shown_errors
-    assert session.project.model_ids() == []
+    assert session.project.models.ids() == []
     assert not (session.project.path / "models").exists() or not any(
         (session.project.path / "models").iterdir()
     )

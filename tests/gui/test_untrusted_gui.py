@@ -37,7 +37,7 @@ def test_training_tab_refuses_a_network_program_with_a_dialog(
         assert tab.start_training() is None  # refused before any work starts
         assert "TorchScript program" in shown_errors[-1] and path.name in shown_errors[-1], name
         assert victim.unchanged(), name
-    assert project.model_ids() == [] and not (project.path / "models").exists()
+    assert project.models.ids() == [] and not (project.path / "models").exists()
 
 
 def test_new_project_dialog_refuses_swapped_files_until_the_user_insists(

@@ -97,7 +97,7 @@ def test_whole_loop_from_cellpose_pair_to_export(window, qtbot, tmp_path, shown_
     with qtbot.waitSignal(window.training_tab.trainingFinished, timeout=120_000) as done:
         qtbot.mouseClick(ptab.retrain_button, Qt.MouseButton.LeftButton)
     assert done.args[0] == "model-2"
-    assert session.project.model_card("model-2")["n_labels"] == 53
+    assert session.project.models.card("model-2")["n_labels"] == 53
 
     # Export the (first model's) predictions shown in the window
     files = ptab.export_to(tmp_path / "results")

@@ -218,7 +218,7 @@ def test_closing_while_training_asks_then_stops_the_worker(qtbot, tmp_path, monk
     assert job.cancelled  # "Yes": cancelled and its thread waited for
     qtbot.waitUntil(lambda: not job.running, timeout=2000)
     assert not (tmp_path / "p.svetlana" / ".lock").exists()
-    assert Project.open(tmp_path / "p.svetlana", readonly=True).model_ids() == []
+    assert Project.open(tmp_path / "p.svetlana", readonly=True).models.ids() == []
 
 
 def test_add_images_reads_in_the_background_then_adds(project_window, qtbot, tmp_path, make_pair):

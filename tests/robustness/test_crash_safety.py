@@ -102,7 +102,7 @@ def test_kill_while_saving_a_model_never_leaves_a_half_model(tmp_path):
         lines += kill9(proc)
         saved |= {ln.split()[1] for ln in lines if ln.startswith("saved")}
         with Project.open(bundle) as p:
-            ids = p.model_ids()
+            ids = p.models.ids()
             assert saved <= set(ids)
             registered += len(ids) > 0
             for mid in set(ids) - checked:  # every registered model is whole and loads
@@ -114,7 +114,7 @@ def test_kill_while_saving_a_model_never_leaves_a_half_model(tmp_path):
             for folder in models.iterdir() if models.exists() else ():
                 if folder.name not in ids:
                     with pytest.raises(Exception, match="no model named"):
-                        p.resolve_model(folder.name)
+                        p.models.resolve(folder.name)
     assert registered  # at least one run got as far as a registered model
 
 
@@ -168,7 +168,7 @@ def test_kill_while_writing_predictions_leaves_complete_or_previous(tmp_path):
             _check_predictions(final, 3)
             seen_complete = True
         with Project.open(bundle, readonly=True) as p:
-            assert p.model_ids() == ["model-1"]
+            assert p.models.ids() == ["model-1"]
     assert seen_complete
 
 
@@ -256,10 +256,10 @@ def test_model_save_on_full_disk_leaves_no_model(tmp_path, monkeypatch, after):
         with pytest.raises(ResourceError, match="disk is full"):
             train_project(p, TrainingConfig(epochs=1, val_fraction=0.0, device="cpu"))
         monkeypatch.undo()
-        assert p.model_ids() == []
+        assert p.models.ids() == []
     assert snapshot(bundle) == before
     with Project.open(bundle) as p:
-        assert p.model_ids() == [] and p.new_model_id() == "model-1"
+        assert p.models.ids() == [] and p.models.new_id() == "model-1"
 
 
 def test_predictions_on_full_disk_keep_the_previous_ones(tmp_path, monkeypatch):
@@ -312,7 +312,7 @@ def test_a_torn_journal_write_does_not_swallow_the_next_label(tmp_path, monkeypa
         monkeypatch.setattr(os, "write", real)
         p.annotations.apply_labels([("cells", IDS[1], "bright")])  # space freed: next label
         assert (bundle / "annotations.journal").read_text().count("\n") == 1
-        p._release_lock()  # simulate a crash: no compaction, the journal is all there is
+        p._lock.release()  # simulate a crash: no compaction, the journal is all there is
     with Project.open(bundle, readonly=True) as p:
         assert p.annotations.get("cells", IDS[0]).class_name == "bright"
         assert p.annotations.get("cells", IDS[1]).class_name == "bright"

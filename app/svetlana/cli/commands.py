@@ -271,8 +271,8 @@ def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
         if a.workers is not None and a.workers < 1:
             raise InputError(f"--workers must be at least 1 (got {a.workers})")
         with open_bundle(a.bundle, readonly=True) as project:
-            mid = project.resolve_model(a.model)
-            model_dir = project.model_dir(mid)
+            mid = project.models.resolve(a.model)
+            model_dir = project.models.dir(mid)
         run = predict_folder(
             model_dir,
             a.folder,
@@ -289,8 +289,8 @@ def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
         from svetlana.core.usecases.classes import class_mismatch
 
         with open_bundle(a.bundle) as project:
-            mid = project.resolve_model(a.model)
-            note = class_mismatch(project, project.model_card(mid).get("classes", ()))
+            mid = project.models.resolve(a.model)
+            note = class_mismatch(project, project.models.card(mid).get("classes", ()))
             if note:
                 print(f"note: {mid}: {note}", file=out)
             run = predict_project(

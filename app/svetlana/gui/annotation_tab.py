@@ -319,7 +319,7 @@ class AnnotationTab(QWidget):
         if order is None:
             self._set_current(None)
             if self.mode == UNCERTAIN and self.session.project is not None:
-                newest = self.session.project.latest_model()
+                newest = self.session.project.models.latest()
                 self._show_hint(
                     f"Predict this image with {newest} first (Predict tab): the Uncertain mode "
                     "needs predictions of this image."

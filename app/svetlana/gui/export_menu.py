@@ -87,7 +87,7 @@ def plan_export(
 
         if not model_id:
             raise InputError("the project has no trained model yet: train one in the Training tab")
-        if is_forest(project.model_card(model_id)):
+        if is_forest(project.models.card(model_id)):
             raise forest_refusal(model_id)
         return ExportPlan(kind, project.path, out, model_id, info=info)
     if kind not in (TABLE, OBJECTS):

@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
 
         Returns the job (None when there is nothing to do); ``imagesChanged`` follows success.
         """
-        from svetlana.core.project.bundle import prepare_images
+        from svetlana.core.project.images import prepare_images
         from svetlana.gui.jobs import run_job
 
         project = self.session.project

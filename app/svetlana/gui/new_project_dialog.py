@@ -45,7 +45,7 @@ def create_project(
     path: str | Path, pairs: Sequence[tuple[Path, Path, str]], classes: Sequence[str]
 ) -> Project:
     """Create the bundle, add the images; on failure remove what was created and re-raise."""
-    from svetlana.core.project.bundle import prepare_images
+    from svetlana.core.project.images import prepare_images
 
     return create_prepared(path, prepare_images(pairs), classes)
 
@@ -410,7 +410,7 @@ class NewProjectDialog(QDialog):
         self._start_creating()
 
     def _start_creating(self) -> None:
-        from svetlana.core.project.bundle import prepare_images
+        from svetlana.core.project.images import prepare_images
         from svetlana.gui.jobs import run_job
 
         pairs, dest, classes = self.to_read(), self.destination(), self.class_names()

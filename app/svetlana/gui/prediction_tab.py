@@ -271,7 +271,7 @@ class PredictionTab(QWidget):
     def refresh_models(self, select_newest: bool = False) -> None:
         project = self.session.project
         current = self.selected_model()
-        ids = list(reversed(project.model_ids())) if project is not None else []
+        ids = list(reversed(project.models.ids())) if project is not None else []
         with QSignalBlocker(self.model):
             self.model.clear()
             for mid in ids:
@@ -362,8 +362,8 @@ class PredictionTab(QWidget):
         cached = (
             self._model_cache if self._model_cache and self._model_cache[0] == model_id else None
         )
-        card = cached[2] if cached else project.model_card(model_id)
-        model_dir = project.model_dir(model_id)
+        card = cached[2] if cached else project.models.card(model_id)
+        model_dir = project.models.dir(model_id)
         model_box: list = [cached[1]] if cached else []
         loaded = []
         for name in names:
@@ -376,7 +376,7 @@ class PredictionTab(QWidget):
         final = project.predictions_dir / model_id if scope == "all" else None
         provenance = {
             "model_id": model_id,
-            "model_dir": project.model_dir(model_id),
+            "model_dir": project.models.dir(model_id),
             "project_classes": project.annotations.class_names,
         }
 
@@ -424,7 +424,7 @@ class PredictionTab(QWidget):
             raise InputError("choose an output folder for the results")
         if not Path(folder).is_dir():
             raise InputError("folder not found", folder)
-        model_dir = self.session.project.model_dir(model_id)
+        model_dir = self.session.project.models.dir(model_id)
         workers = self.workers.value() or None
         return lambda progress, cancel: predicting.predict_folder(
             model_dir, folder, out, workers=workers, progress=progress, cancel=cancel
@@ -627,7 +627,7 @@ class PredictionTab(QWidget):
                 raise InputError(
                     "the project has no trained model yet: train one in the Training tab"
                 )
-            if is_forest(project.model_card(model_id)):
+            if is_forest(project.models.card(model_id)):
                 raise ModelError(FOREST_NOT_EXPLAINED)
             model, card = self._load_model(model_id)
             im = project.load(name)
@@ -706,7 +706,7 @@ class PredictionTab(QWidget):
                 class_names,
                 lambda im: project.annotations.for_image(im),
                 model_id=model_id,
-                model_dir=project.model_dir(model_id) if model_id else None,
+                model_dir=project.models.dir(model_id) if model_id else None,
                 project_classes=project.annotations.class_names,
             )
         except (SvetlanaError, OSError) as exc:
@@ -722,7 +722,7 @@ class PredictionTab(QWidget):
         forest = False
         if project is not None and model_id:
             try:
-                forest = is_forest(project.model_card(model_id))
+                forest = is_forest(project.models.card(model_id))
             except SvetlanaError:  # an unreadable card: the export itself will say so
                 forest = False
         self.export_menu.refresh(bool(self.session.predictions), model_id, forest)

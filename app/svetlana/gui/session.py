@@ -10,7 +10,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from svetlana.core.annotations.commands import Command, LabelObjects
-from svetlana.core.project.bundle import LoadedImage, Project
+from svetlana.core.project.bundle import Project
+from svetlana.core.project.images import LoadedImage
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class Session(QObject):
         """
         if self.project is None or name is None or name in self.predictions:
             return False
-        model_id = self.prediction_model or self.project.latest_model()
+        model_id = self.prediction_model or self.project.models.latest()
         if model_id is None:
             return False
         from svetlana.core.errors import SvetlanaError

@@ -628,7 +628,7 @@ class TrainingTab(QWidget):
         current = self.selected_model()
         with QSignalBlocker(self.models):
             self.models.clear()
-            ids = list(reversed(project.model_ids())) if project is not None else []
+            ids = list(reversed(project.models.ids())) if project is not None else []
             for mid in ids:
                 item = QListWidgetItem(mid)
                 item.setData(Qt.ItemDataRole.UserRole, mid)
@@ -665,7 +665,7 @@ class TrainingTab(QWidget):
             self.per_class.setRowCount(0)
             return
         try:
-            card = project.model_card(model_id)
+            card = project.models.card(model_id)
         except SvetlanaError as exc:
             self.card.setText(f"Cannot read this model's card: {exc}")
             return

@@ -1,24 +1,15 @@
-"""The project folder bundle: manifest, copied images and masks, labels, models, predictions, lock."""
+"""The project folder bundle: `Project` opens or creates it and composes its parts: the manifest
+(here), the lock (`lock.py`), the image store (image files, caches; entries in `images.py`), the
+labels (`core/annotations`), the model registry (`registry.py`), prediction folders."""
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
-import os
-import re
 import secrets
 import shutil
-import socket
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-try:  # POSIX: an OS lock the kernel releases when the holder dies
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
@@ -27,11 +18,20 @@ from svetlana.core.annotations.store import Annotations, ClassInfo, validate_cla
 from svetlana.core.errors import (
     InputError,
     ProjectError,
-    ProjectLockedError,
     ProjectVersionError,
     SvetlanaError,
 )
 from svetlana.core.io.fileio import atomic_write_json, atomic_write_with, read_json, safe_file_name
+from svetlana.core.project.images import (
+    ImageEntry,
+    LoadedImage,
+    PreparedImage,
+    check_image_name,
+    default_image_name,
+    prepare_image,
+)
+from svetlana.core.project.lock import BundleLock, now_iso
+from svetlana.core.project.registry import SAFE_MODEL_ID, ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -39,210 +39,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "project.json"
 LABELS_CSV = "annotations.csv"
 JOURNAL = "annotations.journal"
-LOCK = ".lock"
 SUFFIX = ".svetlana"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class ImageEntry:
-    """One image of the project as recorded in the manifest."""
-
-    name: str
-    image_file: str
-    mask_file: str
-    axes: str
-    spacing: tuple[float, ...] | None
-    shape: tuple[int, ...]
-    channels: int
-    n_objects: int
-    dtype: str
-    source_image: str = ""
-    source_mask: str = ""
-    was_binary: bool = False
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "image_file": self.image_file,
-            "mask_file": self.mask_file,
-            "axes": self.axes,
-            "spacing": list(self.spacing) if self.spacing else None,
-            "shape": list(self.shape),
-            "channels": self.channels,
-            "n_objects": self.n_objects,
-            "dtype": self.dtype,
-            "source_image": self.source_image,
-            "source_mask": self.source_mask,
-            "was_binary": self.was_binary,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ImageEntry:
-        sp = d.get("spacing")
-        return cls(
-            name=str(d["name"]),
-            image_file=str(d["image_file"]),
-            mask_file=str(d["mask_file"]),
-            axes=str(d.get("axes", "")),
-            spacing=tuple(float(v) for v in sp) if sp else None,
-            shape=tuple(int(v) for v in d["shape"]),
-            channels=int(d["channels"]),
-            n_objects=int(d["n_objects"]),
-            dtype=str(d.get("dtype", "")),
-            source_image=str(d.get("source_image", "")),
-            source_mask=str(d.get("source_mask", "")),
-            was_binary=bool(d.get("was_binary", False)),
-        )
-
-
-@dataclass(eq=False)
-class LoadedImage:
-    """An image of the project in memory: channel-first pixels, labels, and its object table."""
-
-    name: str
-    image: np.ndarray
-    labels: np.ndarray
-    spacing: tuple[float, ...] | None
-    _table: Any = None
-    _normalised: np.ndarray | None = None
-    _norm: Any = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def table(self):
-        if self._table is None:
-            from svetlana.core.objects.table import compute_objects
-
-            self._table = compute_objects(self.labels, self.image)
-        return self._table
-
-    @property
-    def normalisation(self):
-        if self._norm is None:
-            from svetlana.core.objects.patches import fit_normalisation
-
-            self._norm = fit_normalisation(self.image)
-        return self._norm
-
-    @property
-    def normalised(self) -> np.ndarray:
-        if self._normalised is None:
-            from svetlana.core.objects.patches import apply_normalisation
-
-            self._normalised = apply_normalisation(self.image, self.normalisation)
-        return self._normalised
-
-
-@dataclass(frozen=True, eq=False)
-class PreparedImage:
-    """An image and mask read, checked and measured, not yet in any project (thread-safe)."""
-
-    name: str
-    image_path: Path
-    mask_path: Path
-    image: Any  # images.ImageData
-    mask: Any  # images.MaskData
-    table: Any  # objects.ObjectTable
-
-
-def _default_name(image_path: str | Path) -> str:
-    from svetlana.core.io.images import file_stem
-
-    return file_stem(image_path)
-
-
-def prepare_image(
-    image_path: str | Path,
-    mask_path: str | Path,
-    name: str | None = None,
-    axes: str | None = None,
-    spacing: tuple[float, ...] | None = None,
-    force_mask: bool = False,
-) -> PreparedImage:
-    """Read and check an image/mask pair and measure its objects: the slow part of adding an
-    image, touching no project, so the GUI can run it off the main thread.
-
-    A mask that looks like an intensity image (swapped arguments) is refused unless
-    ``force_mask``; a JPEG mask always."""
-    from svetlana.core.io.images import check_label_mask, read_pair
-    from svetlana.core.objects.table import compute_objects
-
-    image_path, mask_path = Path(image_path), Path(mask_path)
-    name = _check_name(name if name is not None else _default_name(image_path))
-    img, mask = read_pair(image_path, mask_path, axes=axes, spacing=spacing)
-    if not force_mask:
-        check_label_mask(mask, image_path)
-    table = compute_objects(np.ascontiguousarray(mask.labels), np.ascontiguousarray(img.data))
-    return PreparedImage(name, image_path, mask_path, img, mask, table)
-
-
-def prepare_images(pairs, progress=None, cancel=None) -> list[PreparedImage]:
-    """``prepare_image`` for each (image, mask, name[, axes[, force_mask]]) pair, with progress
-    and cancel."""
-    from svetlana.core.jobs import Progress
-
-    prepared = []
-    for k, (image, mask, name, *rest) in enumerate(pairs):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if progress is not None:
-            progress(Progress("read", k, len(pairs), f"Reading {Path(image).name}…"))
-        axes = rest[0] if rest else None
-        force = bool(rest[1]) if len(rest) > 1 else False
-        prepared.append(prepare_image(image, mask, name or None, axes, force_mask=force))
-    return prepared
-
-
-def _check_name(name: str) -> str:
-    name = name.strip()
-    if (
-        not name
-        or name.startswith(".")
-        or any(c in name for c in '/\\:*?"<>|\n\r\t,')
-        or len(name) > 100
-    ):
-        raise InputError(
-            f"image name {name!r} is not usable: use up to 100 letters, digits, spaces, '-', '_' or '.'"
-        )
-    return name
-
-
-def _lock_info(lock: Path) -> dict:
-    try:
-        info = json.loads(lock.read_text(encoding="utf-8", errors="replace") or "{}")
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
-def _pid_of(info: dict) -> int:
-    try:
-        return int(info.get("pid", -1))
-    except (TypeError, ValueError, OverflowError):
-        return -1
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 class Project:
@@ -256,7 +53,10 @@ class Project:
         classes = [ClassInfo.from_dict(c) for c in manifest.get("classes", [])]
         self.annotations = Annotations(classes, journal=None if readonly else path / JOURNAL)
         self._cache: OrderedDict[str, LoadedImage] = OrderedDict()
-        self._locked = False
+        self._lock = BundleLock(path)
+        self.models = ModelRegistry(
+            path, lambda: list(self._manifest.get("models", [])), self._save_model_entries
+        )
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -284,7 +84,7 @@ class Project:
             "settings": {"sampling_seed": secrets.randbelow(2**31)},
         }
         project = cls(path, manifest, readonly=False)
-        project._acquire_lock()
+        project._lock.acquire()
         for name in classes:
             project.annotations.add_class(name)
         project.save()
@@ -301,7 +101,7 @@ class Project:
         manifest = _check_manifest(manifest, path)
         project = cls(path, manifest, readonly=readonly)
         if not readonly:
-            project._acquire_lock()
+            project._lock.acquire()
         try:
             project.annotations.load_csv(path / LABELS_CSV)
             replayed = project.annotations.replay_journal(path / JOURNAL)
@@ -321,98 +121,12 @@ class Project:
         self.close()
 
     def close(self) -> None:
-        if self._locked:
+        if self._lock.held:
             try:
                 if not self.readonly and self.annotations.dirty:
                     self.save()
             finally:
-                self._release_lock()
-
-    def _acquire_lock(self) -> None:
-        """One writer at a time: an OS lock (released by the OS if the holder dies) plus pid info."""
-        if fcntl is None:
-            self._acquire_pid_lock()
-            return
-        lock = self.path / LOCK
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "time": now_iso()}
-        for _ in range(5):
-            try:
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise ProjectError(f"cannot lock the project ({exc.strerror})", self.path) from exc
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                info = _lock_info(lock)
-                os.close(fd)
-                raise ProjectLockedError(
-                    f"is open in another Svetlana (process {info.get('pid', '?')} on {info.get('host', '?')}, "
-                    f"since {info.get('time', '?')}); close it there first",
-                    self.path,
-                ) from None
-            try:
-                same_file = os.fstat(fd).st_ino == os.stat(lock).st_ino
-            except FileNotFoundError:
-                same_file = False
-            if not same_file:  # the holder removed it between our open and our lock: retry
-                os.close(fd)
-                continue
-            info = _lock_info(lock)
-            if info.get("host") not in (None, me["host"]) and _pid_of(info) > 0:
-                # An OS lock does not reach across machines on every network share: respect it.
-                os.close(fd)
-                raise ProjectLockedError(
-                    f"is open in Svetlana on another computer ({info.get('host')}, since "
-                    f"{info.get('time', '?')}); close it there, or delete {LOCK} if that computer crashed",
-                    self.path,
-                )
-            if info:
-                log.warning("recovering the lock left by process %s", info.get("pid", "?"))
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps(me).encode("utf-8"))
-            os.fsync(fd)
-            self._lock_fd = fd
-            self._locked = True
-            return
-        raise ProjectLockedError("could not take the project lock; try again", self.path)
-
-    def _acquire_pid_lock(self) -> None:
-        """Fallback without fcntl (Windows): an exclusive-create lock file naming its process."""
-        lock = self.path / LOCK
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "time": now_iso()}
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                info = _lock_info(lock)
-                pid = _pid_of(info)
-                same_host = info.get("host") == me["host"]
-                # A lock we cannot read names no owner: it is damage, not another Svetlana.
-                if same_host and not _pid_alive(pid) or pid <= 0 or "host" not in info:
-                    log.warning("removing stale lock of process %s", pid)
-                    lock.unlink(missing_ok=True)
-                    continue
-                raise ProjectLockedError(
-                    f"is open in another Svetlana (process {pid} on {info.get('host', '?')}, "
-                    f"since {info.get('time', '?')}); close it there first",
-                    self.path,
-                ) from None
-            except OSError as exc:
-                raise ProjectError(f"cannot lock the project ({exc.strerror})", self.path) from exc
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self._locked = True
-            return
-        raise ProjectLockedError("could not take the project lock", self.path)
-
-    def _release_lock(self) -> None:
-        # Unlink before unlocking: a process that opened the old file sees the inode change and retries.
-        (self.path / LOCK).unlink(missing_ok=True)
-        fd = getattr(self, "_lock_fd", None)
-        if fd is not None:
-            os.close(fd)
-            self._lock_fd = None
-        self._locked = False
+                self._lock.release()
 
     def _require_writable(self) -> None:
         if self.readonly:
@@ -479,7 +193,7 @@ class Project:
         self._require_writable()
         if name is not None or image_path is not None:
             self._check_new_name(
-                name if name is not None else _default_name(image_path), image_path
+                name if name is not None else default_image_name(image_path), image_path
             )
         from svetlana.core.objects.lazy import is_zarr
 
@@ -510,7 +224,7 @@ class Project:
         self._require_writable()
         image_path, mask_path = Path(image_path), Path(mask_path)
         name = self._check_new_name(
-            name if name is not None else _default_name(image_path), image_path
+            name if name is not None else default_image_name(image_path), image_path
         )
         img, mask = open_pair(image_path, mask_path)
         sp = tuple(float(v) for v in spacing) if spacing else img.spacing or mask.spacing
@@ -545,7 +259,7 @@ class Project:
         return entry
 
     def _check_new_name(self, name: str, where) -> str:
-        name = _check_name(name)
+        name = check_image_name(name)
         if name in self.image_names:
             raise InputError(f"the project already has an image named {name!r}; use --name", where)
         return name
@@ -714,84 +428,16 @@ class Project:
             )
         return full
 
-    # ---- models ------------------------------------------------------------------------
-    @property
-    def models_dir(self) -> Path:
-        return self.path / "models"
-
-    def model_ids(self) -> list[str]:
-        """Registered models, oldest first (a folder not in the manifest was never finished)."""
-        return [
-            m["id"]
-            for m in self._manifest.get("models", [])
-            if (self.models_dir / m["id"] / "card.json").is_file()
-        ]
-
-    def model_card(self, model_id: str) -> dict:
-        return read_json(self.model_dir(model_id) / "card.json")
-
-    def model_dir(self, model_id: str) -> Path:
-        if not _SAFE_ID.match(model_id):
-            raise InputError(
-                f"model name {model_id!r} may use only letters, digits, '-', '_' and '.'"
-            )
-        return self.models_dir / model_id
-
-    def latest_model(self) -> str | None:
-        ids = self.model_ids()
-        return ids[-1] if ids else None
-
-    def resolve_model(self, model_id: str | None) -> str:
-        ids = self.model_ids()
-        if model_id is None:
-            if not ids:
-                raise InputError(
-                    "the project has no trained model yet; run `svetlana train` first", self.path
-                )
-            return ids[-1]
-        if model_id not in ids:
-            raise InputError(
-                f"no model named {model_id!r} (models: {', '.join(ids) or 'none'})", self.path
-            )
-        return model_id
-
-    def new_model_id(self, name: str | None = None) -> str:
-        existing = (
-            {p.name for p in self.models_dir.iterdir()} if self.models_dir.exists() else set()
-        )
-        existing |= set(self.model_ids())
-        if name is not None:
-            self.model_dir(name)
-            if name in existing:
-                raise InputError(
-                    f"a model named {name!r} already exists; choose another --name", self.path
-                )
-            return name
-        k = 1
-        while f"model-{k}" in existing:
-            k += 1
-        return f"model-{k}"
-
-    def register_model(self, model_id: str, summary: dict | None = None) -> None:
-        """Record a model whose folder is complete (card.json written); manifest last."""
+    # ---- models (the registry in registry.py; the manifest's "models" list is written here) ---
+    def _save_model_entries(self, entries: list[dict]) -> None:
         self._require_writable()
-        before = self._manifest.setdefault("models", [])
-        models = [m for m in before if m["id"] != model_id]
-        models.append({"id": model_id, "created": now_iso(), **(summary or {})})
-        self._manifest["models"] = models
+        before = self._manifest.get("models", [])
+        self._manifest["models"] = entries
         try:
             self._write_manifest()
         except BaseException:
             self._manifest["models"] = before
             raise
-
-    def remove_model(self, model_id: str) -> None:
-        self._require_writable()
-        self._manifest["models"] = [
-            m for m in self._manifest.get("models", []) if m["id"] != model_id
-        ]
-        self._write_manifest()
-        shutil.rmtree(self.model_dir(model_id), ignore_errors=True)
 
     @property
     def predictions_dir(self) -> Path:
@@ -831,7 +477,7 @@ def _check_manifest(m: Any, path: Path) -> dict:
             if p.is_absolute() or ".." in p.parts or not (root / p).resolve().is_relative_to(root):
                 raise ProjectError(f"refers to a file outside the project ({rel}); refused", where)
     for mdl in m["models"]:
-        if not isinstance(mdl, dict) or not _SAFE_ID.match(str(mdl.get("id", ""))):
+        if not isinstance(mdl, dict) or not SAFE_MODEL_ID.match(str(mdl.get("id", ""))):
             raise ProjectError(f"has a malformed model entry ({mdl!r}); refused", where)
     for c in m["classes"]:
         if not isinstance(c, dict) or "name" not in c:

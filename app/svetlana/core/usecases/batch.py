@@ -143,7 +143,7 @@ def predict_pair(task: PairTask) -> PairResult:
     from svetlana.core.annotations.final_class import final_classes, result_classes
     from svetlana.core.io.images import read_pair
     from svetlana.core.io.masks import class_mask
-    from svetlana.core.project.bundle import LoadedImage
+    from svetlana.core.project.images import LoadedImage
     from svetlana.core.usecases.predict import predict_loaded, prediction_rows, rows_to_csv
 
     t0 = time.perf_counter()

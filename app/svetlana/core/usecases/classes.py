@@ -28,9 +28,9 @@ class ClassSummary:
 
 def _model_classes(project: Project) -> dict[str, tuple[str, ...]]:
     out = {}
-    for mid in project.model_ids():
+    for mid in project.models.ids():
         try:
-            out[mid] = tuple(str(c) for c in project.model_card(mid).get("classes", ()))
+            out[mid] = tuple(str(c) for c in project.models.card(mid).get("classes", ()))
         except SvetlanaError as exc:  # a damaged card must not hide the classes
             log.info("cannot read the card of %s: %s", mid, exc)
     return out

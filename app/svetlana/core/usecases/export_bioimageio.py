@@ -292,8 +292,8 @@ def export_bioimageio(
     from svetlana.core.ml.onnx_export import OPSET, export_onnx
 
     info = info or PackageInfo()
-    model_id = project.resolve_model(model_id)
-    card = project.model_card(model_id)
+    model_id = project.models.resolve(model_id)
+    card = project.models.card(model_id)
     from svetlana.core.ml.forest import is_forest
 
     if is_forest(card):
@@ -301,7 +301,7 @@ def export_bioimageio(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("the output must be a folder", out_dir)
-    model, card = load_checkpoint(project.model_dir(model_id))
+    model, card = load_checkpoint(project.models.dir(model_id))
     try:
         in_channels = int(card["in_channels"])
         shape = tuple(int(s) for s in card["patch_shape"])
@@ -309,7 +309,7 @@ def export_bioimageio(
         card.setdefault("channels", in_channels - 1)
         card.setdefault("patch_size", shape[-1])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ProjectError(f"the model card lacks {exc}", project.model_dir(model_id)) from exc
+        raise ProjectError(f"the model card lacks {exc}", project.models.dir(model_id)) from exc
 
     patches, test_image, test_ids = _test_patches(project, card, model)
     name = _package_name(info.name or f"Svetlana {project.name} {model_id}")

@@ -24,7 +24,8 @@ from svetlana.core.io.fileio import (
     safe_file_name,
 )
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
-from svetlana.core.project.bundle import ImageEntry, Project
+from svetlana.core.project.bundle import Project
+from svetlana.core.project.images import ImageEntry
 from svetlana.core.project.provenance import card_digest, read_run_record, write_run_record
 
 log = logging.getLogger(__name__)
@@ -331,7 +332,7 @@ def write_filtered_masks(
             out_dir,
             kind="filtered masks",
             model_id=model_id,
-            model_dir=project.model_dir(model_id) if model_id else None,
+            model_dir=project.models.dir(model_id) if model_id else None,
             images=[p.image for p in preds],
             classes=names,
             extra={"keep": list(keep_order), "min_confidence": min_confidence},
@@ -388,7 +389,7 @@ def saved_predictions(project: Project, model_id: str, images: Sequence[str]) ->
     from svetlana.core.usecases.predict import ImagePrediction, read_predictions
 
     path = project.predictions_dir / model_id / "predictions.csv"
-    card_path = project.model_dir(model_id) / "card.json"
+    card_path = project.models.dir(model_id) / "card.json"
     try:
         if not path.is_file():
             return None
@@ -399,7 +400,7 @@ def saved_predictions(project: Project, model_id: str, images: Sequence[str]) ->
                 return None
         elif path.stat().st_mtime < card_path.stat().st_mtime:
             return None
-        class_names = tuple(project.model_card(model_id)["classes"])
+        class_names = tuple(project.models.card(model_id)["classes"])
         saved = read_predictions(path)
         out = {}
         for name in images:
@@ -433,7 +434,7 @@ def project_predictions(
 
     progress = progress or no_progress
     cancel = ensure_token(cancel)
-    model_id = project.resolve_model(model_id)
+    model_id = project.models.resolve(model_id)
     names = list(images) if images else list(project.image_names)
     if not names:
         raise InputError("the project has no images", project.path)
@@ -471,9 +472,9 @@ def export_filtered(
     cancel: CancelToken | None = None,
 ) -> FilterSummary:
     """The whole use-case: check the arguments, get predictions, write the masks and summary."""
-    model_id = project.resolve_model(model_id)
+    model_id = project.models.resolve(model_id)
     names = result_classes(
-        project.model_card(model_id).get("classes", ()), project.annotations.class_names
+        project.models.card(model_id).get("classes", ()), project.annotations.class_names
     )
     keep = check_classes(keep, names)
     if per_class not in (True, False, None):

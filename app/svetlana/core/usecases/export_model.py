@@ -71,7 +71,7 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
     from svetlana.core.ml.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
     from svetlana.core.usecases.predict import load_model
 
-    model_id = project.resolve_model(model_id)
+    model_id = project.models.resolve(model_id)
     model, card = load_model(project, model_id)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -85,7 +85,7 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
         shape = tuple(int(s) for s in card["patch_shape"])
         classes = [str(c) for c in card["classes"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ProjectError(f"the model card lacks {exc}", project.model_dir(model_id)) from exc
+        raise ProjectError(f"the model card lacks {exc}", project.models.dir(model_id)) from exc
     example = np.zeros((2, in_channels, *shape), np.float32)
     onnx_path = out_dir / ONNX_FILE
     export_onnx(model, example, onnx_path)
@@ -125,7 +125,7 @@ def _export_forest(project: Project, model_id: str, card: dict, out_dir: Path) -
     from svetlana.core.io.fileio import atomic_write_json
     from svetlana.core.ml.forest import SKOPS_FILE, forest_file
 
-    source = forest_file(project.model_dir(model_id))
+    source = forest_file(project.models.dir(model_id))
     data = source.read_bytes()
     atomic_write_with(out_dir / source.name, lambda p: p.write_bytes(data))
     new_card = {

@@ -234,11 +234,11 @@ def load_results(
         mid = model_id
         model_classes = tuple(str(c) for c in next(iter(predictions.values())).class_names)
         saved = predictions
-    elif model_id is None and project.latest_model() is None:
+    elif model_id is None and project.models.latest() is None:
         mid, model_classes, saved = "", (), {}
     else:
-        mid = project.resolve_model(model_id)
-        model_classes = tuple(str(c) for c in project.model_card(mid)["classes"])
+        mid = project.models.resolve(model_id)
+        model_classes = tuple(str(c) for c in project.models.card(mid)["classes"])
         path = project.predictions_dir / mid / "predictions.csv"
         if not path.is_file():
             raise InputError(
@@ -364,7 +364,7 @@ def export_table(
         out_dir,
         kind="table",
         model_id=results.model_id,
-        model_dir=project.model_dir(results.model_id) if results.model_id else None,
+        model_dir=project.models.dir(results.model_id) if results.model_id else None,
         images=names,
         classes=results.class_names,
         extra={"summary_measurements": chosen},

@@ -23,7 +23,8 @@ from svetlana.core.io.fileio import (
     safe_file_name,
 )
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
-from svetlana.core.project.bundle import LoadedImage, Project
+from svetlana.core.project.bundle import Project
+from svetlana.core.project.images import LoadedImage
 from svetlana.core.project.provenance import write_run_record
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ def load_model(project: Project, model_id: str | None = None):
     """The model and its card; ``None`` means the newest."""
     from svetlana.core.ml.models import load_checkpoint
 
-    model_id = project.resolve_model(model_id)
-    return load_checkpoint(project.model_dir(model_id))
+    model_id = project.models.resolve(model_id)
+    return load_checkpoint(project.models.dir(model_id))
 
 
 @dataclass(frozen=True, eq=False)
@@ -317,7 +318,7 @@ def predict_project(
     t0 = time.perf_counter()
     progress = progress or no_progress
     cancel = ensure_token(cancel)
-    model_id = project.resolve_model(model_id)
+    model_id = project.models.resolve(model_id)
     names = list(images) if images else list(project.image_names)
     for n in names:
         project.image(n)
@@ -328,7 +329,7 @@ def predict_project(
     from svetlana.core.ml.forest import is_forest
 
     try:
-        forest = is_forest(project.model_card(model_id))
+        forest = is_forest(project.models.card(model_id))
     except Exception:  # noqa: BLE001 - load_model below reports a damaged card clearly
         forest = False
     if not forest:  # a forest needs no torch
@@ -367,7 +368,7 @@ def predict_project(
 
     provenance = {
         "model_id": model_id,
-        "model_dir": project.model_dir(model_id),
+        "model_dir": project.models.dir(model_id),
         "project_classes": project.annotations.class_names,
     }
     if out_dir is None:

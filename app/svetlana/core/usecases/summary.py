@@ -32,7 +32,7 @@ def corrections_since(project: Project, model_id: str | None) -> int:
     if model_id is None:
         return 0
     try:
-        card = project.model_card(model_id)
+        card = project.models.card(model_id)
     except SvetlanaError:
         return 0
     since = _parse_time(card.get("training_started") or card.get("created") or "")
@@ -65,9 +65,9 @@ def project_summary(project: Project) -> dict:
             }
         )
     models = []
-    for mid in project.model_ids():
+    for mid in project.models.ids():
         try:
-            card = project.model_card(mid)
+            card = project.models.card(mid)
         except Exception as exc:  # a damaged card must not hide the rest of the project
             models.append({"id": mid, "error": str(exc)})
             continue

@@ -205,7 +205,7 @@ def prepare_training(
     if kind not in KINDS:
         raise InputError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
     config = config or TrainingConfig()
-    model_id = project.new_model_id(name)
+    model_id = project.models.new_id(name)
     # Labels given from now on are news to this model ("corrections since this model").
     started = label_time()
     data = training_set(project, patch_size, progress or no_progress)
@@ -401,7 +401,7 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
         "created": now_iso(),
         "training_started": job.started,
     }
-    folder = project.model_dir(job.model_id)
+    folder = project.models.dir(job.model_id)
     existed = folder.exists()
     try:
         if result.kind == "forest":
@@ -410,7 +410,7 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
             save_forest(folder, result.model, card, result.payload)
         else:
             save_checkpoint(folder, result.model, card)
-        project.register_model(
+        project.models.register(
             job.model_id,
             {"architecture": card["architecture"], "accuracy": result.metrics.get("accuracy")},
         )

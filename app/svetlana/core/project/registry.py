@@ -1,0 +1,92 @@
+"""The models of a bundle: ``models/<id>/`` folders, registered in the manifest once complete."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from svetlana.core.errors import InputError
+from svetlana.core.io.fileio import read_json
+from svetlana.core.project.lock import now_iso
+
+SAFE_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")
+
+
+class ModelRegistry:
+    """Model ids, folders and cards of one project (``project.models``).
+
+    ``entries()`` reads the manifest's model list; ``save(entries)`` writes it (the project
+    checks it is writable and writes the manifest atomically).
+    """
+
+    def __init__(
+        self,
+        bundle: Path,
+        entries: Callable[[], list[dict]],
+        save: Callable[[list[dict]], None],
+    ):
+        self.bundle = bundle
+        self.folder = bundle / "models"
+        self._entries = entries
+        self._save = save
+
+    def ids(self) -> list[str]:
+        """Registered models, oldest first (a folder not in the manifest was never finished)."""
+        return [m["id"] for m in self._entries() if (self.folder / m["id"] / "card.json").is_file()]
+
+    def card(self, model_id: str) -> dict:
+        return read_json(self.dir(model_id) / "card.json")
+
+    def dir(self, model_id: str) -> Path:
+        if not SAFE_MODEL_ID.match(model_id):
+            raise InputError(
+                f"model name {model_id!r} may use only letters, digits, '-', '_' and '.'"
+            )
+        return self.folder / model_id
+
+    def latest(self) -> str | None:
+        ids = self.ids()
+        return ids[-1] if ids else None
+
+    def resolve(self, model_id: str | None) -> str:
+        """``model_id`` if registered, the latest model when None; else a clear InputError."""
+        ids = self.ids()
+        if model_id is None:
+            if not ids:
+                raise InputError(
+                    "the project has no trained model yet; run `svetlana train` first", self.bundle
+                )
+            return ids[-1]
+        if model_id not in ids:
+            raise InputError(
+                f"no model named {model_id!r} (models: {', '.join(ids) or 'none'})", self.bundle
+            )
+        return model_id
+
+    def new_id(self, name: str | None = None) -> str:
+        """``name`` checked (safe, unused), or the next free ``model-N``."""
+        existing = {p.name for p in self.folder.iterdir()} if self.folder.exists() else set()
+        existing |= set(self.ids())
+        if name is not None:
+            self.dir(name)
+            if name in existing:
+                raise InputError(
+                    f"a model named {name!r} already exists; choose another --name", self.bundle
+                )
+            return name
+        k = 1
+        while f"model-{k}" in existing:
+            k += 1
+        return f"model-{k}"
+
+    def register(self, model_id: str, summary: dict | None = None) -> None:
+        """Record a model whose folder is complete (card.json written); manifest last."""
+        entries = [m for m in self._entries() if m["id"] != model_id]
+        entries.append({"id": model_id, "created": now_iso(), **(summary or {})})
+        self._save(entries)
+
+    def remove(self, model_id: str) -> None:
+        self._save([m for m in self._entries() if m["id"] != model_id])
+        shutil.rmtree(self.dir(model_id), ignore_errors=True)
