@@ -28,7 +28,7 @@ def main(out_dir: Path) -> None:
     from svetlana.gui.annotation_tab import SUGGEST
     from svetlana.gui.gallery import PREDICTED
     from svetlana.gui.main_window import MainWindow
-    from svetlana.gui.new_project_dialog import create_project
+    from svetlana.core.usecases.setup import create_project
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp())

@@ -39,8 +39,8 @@ def main() -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
+    from svetlana.core.usecases.setup import create_project
     from svetlana.gui.main_window import MainWindow
-    from svetlana.gui.new_project_dialog import create_project
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

@@ -186,8 +186,8 @@ def bench_gui_keys(n_labels: int = 300, presses: int = 30) -> dict:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
+    from svetlana.core.usecases.setup import create_project
     from svetlana.gui.main_window import MainWindow
-    from svetlana.gui.new_project_dialog import create_project
     from tests.benchmarks.bench_gui import make_data
 
     app = QApplication.instance() or QApplication([])

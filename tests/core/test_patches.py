@@ -13,6 +13,7 @@ from svetlana.core.objects.patches import (
     auto_patch_size,
     extract_patches,
     fit_normalisation,
+    object_patch,
     patch_shape,
 )
 from svetlana.core.objects.table import compute_objects
@@ -107,3 +108,12 @@ def test_normalisation_roundtrip_and_constant_channel():
     assert out.min() >= -1 and out.max() <= 5
     with pytest.raises(InputError, match="channel"):
         apply_normalisation(image[:1], norm)
+
+
+@pytest.mark.parametrize("obj", [5, 8, 11])
+def test_one_objects_patch_from_a_crop_equals_the_whole_image_patch(obj):
+    """The gallery and the Explain view cut one patch from a crop: the values must be those
+    training and prediction see (border objects included)."""
+    image, lab, table = _scene()
+    whole = extract_patches(image, lab, table, [obj], 16)[0]
+    np.testing.assert_array_equal(object_patch(image, lab, table, obj, 16), whole)

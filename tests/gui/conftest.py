@@ -122,7 +122,7 @@ def window(qtbot, settings, shown_errors):
 @pytest.fixture
 def project_window(window, tmp_path, pair):
     """The window with a new two-class project of one 30-object image, created like the dialog does."""
-    from svetlana.gui.new_project_dialog import create_project
+    from svetlana.core.usecases.setup import create_project
 
     project = create_project(
         tmp_path / "p.svetlana", [(pair[0], pair[1], "cells")], ["class 1", "class 2"]

@@ -229,7 +229,7 @@ def test_renaming_a_class_to_another_ones_name_merges_them_and_undoes(project_wi
 
 
 def test_3d_navigation_with_slider_and_keys(window, tmp_path, make_3d, qtbot):
-    from svetlana.gui.new_project_dialog import create_project
+    from svetlana.core.usecases.setup import create_project
 
     ip, mp = make_3d(tmp_path / "d3")
     window.set_project(create_project(tmp_path / "stack", [(ip, mp, "stack")], ["a", "b"]))
@@ -254,7 +254,7 @@ def test_3d_navigation_with_slider_and_keys(window, tmp_path, make_3d, qtbot):
 
 def test_real_stardist_image(window, tmp_path, qtbot):
     img, mask = DATA / "stardist" / "img2d.tif", DATA / "stardist" / "mask2d.tif"
-    from svetlana.gui.new_project_dialog import create_project
+    from svetlana.core.usecases.setup import create_project
 
     window.set_project(
         create_project(tmp_path / "nuclei", [(img, mask, "nuclei")], ["round", "other"])

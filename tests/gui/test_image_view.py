@@ -108,7 +108,7 @@ def test_focus_object_zooms_on_it(project_window):
 def test_huge_sparse_ids_are_remapped(window, tmp_path):
     import tifffile
 
-    from svetlana.gui.new_project_dialog import create_project
+    from svetlana.core.usecases.setup import create_project
 
     lab = np.zeros((64, 64), np.uint32)
     lab[5:20, 5:20] = 4_000_000_000
@@ -131,7 +131,7 @@ def test_huge_sparse_ids_are_remapped(window, tmp_path):
 def test_multichannel_images_get_one_coloured_item_per_channel(window, tmp_path):
     import tifffile
 
-    from svetlana.gui.new_project_dialog import create_project
+    from svetlana.core.usecases.setup import create_project
 
     lab = np.zeros((48, 48), np.uint16)
     lab[10:20, 10:20] = 1

@@ -365,7 +365,7 @@ def test_add_images_reopens_with_the_axes_field_after_a_shape_mismatch(
 def test_undo_on_another_image_goes_back_to_that_image_and_object(
     window, qtbot, tmp_path, make_pair
 ):
-    from svetlana.gui.new_project_dialog import create_project
+    from svetlana.core.usecases.setup import create_project
 
     a = make_pair(tmp_path / "a", "a", seed=1)
     b = make_pair(tmp_path / "b", "b", seed=2)

@@ -88,7 +88,7 @@ def test_opening_a_folder_that_is_not_a_project_shows_error(window, tmp_path, sh
 
 def test_page_down_changes_image(window, tmp_path, make_pair):
     write_scene = make_pair
-    from svetlana.gui.new_project_dialog import create_project
+    from svetlana.core.usecases.setup import create_project
 
     a = write_scene(tmp_path / "d", "a", seed=1)
     b = write_scene(tmp_path / "d", "b", seed=2)

@@ -677,8 +677,7 @@ class AnnotationTab(QWidget):
 
     def patch_for(self, obj: int) -> tuple[np.ndarray, int]:
         """The training patch of an object, (C+1, *patch), cut from a crop (not the whole image)."""
-        from svetlana.core.objects.patches import extract_patches, patch_shape
-        from svetlana.core.objects.table import ObjectTable
+        from svetlana.core.objects.patches import object_patch
         from svetlana.core.usecases.train import resolve_patch_size
 
         s = self.session
@@ -686,22 +685,9 @@ class AnnotationTab(QWidget):
             self._patch_size = resolve_patch_size(s.project, "auto")
         size = self._patch_size
         loaded = s.loaded()
-        table = loaded.table
-        row = int(table.rows(obj)[0])
-        shape = patch_shape(size, table.ndim, loaded.spacing)
-        centre = np.floor(table.centroid[row] + 0.5).astype(np.int64)
-        lo = np.maximum(centre - np.asarray(shape), 0)
-        hi = np.minimum(centre + np.asarray(shape), loaded.labels.shape)
-        crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-        sub = ObjectTable(
-            ids=table.ids[row : row + 1],
-            bbox=table.bbox[row : row + 1] - np.concatenate([lo, lo]),
-            centroid=table.centroid[row : row + 1] - lo,
-            area=table.area[row : row + 1],
-            mean_intensity=table.mean_intensity[row : row + 1],
+        patch = object_patch(
+            loaded.normalised, loaded.labels, loaded.table, obj, size, loaded.spacing
         )
-        image = loaded.normalised[(slice(None), *crop)]
-        patch = extract_patches(image, loaded.labels[crop], sub, [obj], size, loaded.spacing)[0]
         return patch, size
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +31,8 @@ from PySide6.QtWidgets import (
 
 from svetlana.core.errors import InputError, SvetlanaError
 from svetlana.core.project.bundle import SUFFIX, Project
+from svetlana.core.project.images import default_image_name
+from svetlana.core.usecases.setup import create_prepared, create_project
 from svetlana.gui.errors import show_error
 
 log = logging.getLogger(__name__)
@@ -39,44 +40,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CLASSES = ("class 1", "class 2")
 AXES_COLUMN = 3
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.npy *.jpg *.jpeg *.bmp);;All files (*)"
-
-
-def create_project(
-    path: str | Path, pairs: Sequence[tuple[Path, Path, str]], classes: Sequence[str]
-) -> Project:
-    """Create the bundle, add the images; on failure remove what was created and re-raise."""
-    from svetlana.core.project.images import prepare_images
-
-    return create_prepared(path, prepare_images(pairs), classes)
-
-
-def create_prepared(path: str | Path, prepared: Sequence, classes: Sequence[str]) -> Project:
-    """Create the bundle from images already read (``prepare_image``): only writes, quick."""
-    path = Path(path)
-    if not path.name.endswith(SUFFIX):
-        path = path.with_name(path.name + SUFFIX)
-    existed = path.exists()
-    classes = [c.strip() for c in classes if c.strip()]
-    if len(set(classes)) != len(classes):
-        raise InputError("class names must be different from each other")
-    project = Project.create(path, classes)
-    try:
-        for item in prepared:
-            project.add_prepared(item)
-    except BaseException:
-        project.close()
-        if not existed:
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-    return project
-
-
-def default_name(image: Path) -> str:
-    name = image.name
-    for suffix in (".ome.tiff", ".ome.tif"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return image.stem
 
 
 class NewProjectDialog(QDialog):
@@ -287,7 +250,7 @@ class NewProjectDialog(QDialog):
             item.setToolTip(str(p))
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.table.setItem(r, col, item)
-        self.table.setItem(r, 2, QTableWidgetItem(name or default_name(image)))
+        self.table.setItem(r, 2, QTableWidgetItem(name or default_image_name(image)))
         self.table.setItem(r, AXES_COLUMN, QTableWidgetItem(axes or ""))
         if axes:
             self.table.setColumnHidden(AXES_COLUMN, False)
@@ -341,7 +304,7 @@ class NewProjectDialog(QDialog):
                 self.add_pair(image, mask)
                 if not self.dest_edit.text():
                     self.dest_edit.setText(
-                        str(Path(image).parent / (default_name(Path(image)) + SUFFIX))
+                        str(Path(image).parent / (default_image_name(Path(image)) + SUFFIX))
                     )
             else:
                 folder = QFileDialog.getExistingDirectory(

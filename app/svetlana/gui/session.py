@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from svetlana.core.annotations.commands import Command, LabelObjects
+from svetlana.core.annotations.commands import Command, LabelObjects, label_source
 from svetlana.core.project.bundle import Project
 from svetlana.core.project.images import LoadedImage
 
@@ -184,13 +184,12 @@ class Session(QObject):
         ids = [int(i) for i in ids]
         if not ids:
             return
-        source = "manual"
         pred = self.predictions.get(self.current_image)
+        predicted = ()
         if class_name is not None and pred is not None:
             rows = pred.table.rows(np.asarray(ids))
-            predicted = {pred.class_names[k - 1] for k in pred.class_index[rows]}
-            if predicted - {class_name}:
-                source = "correction"
+            predicted = [pred.class_names[k - 1] for k in pred.class_index[rows]]
+        source = label_source(class_name, predicted)
         self.push(LabelObjects(self.current_image, ids, class_name, source))
 
     def corrections_since(self, model_id: str | None) -> int:

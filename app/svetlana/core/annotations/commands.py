@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from svetlana.core.annotations.store import Annotations, ClassInfo, Key, Label, validate_class_name
 from svetlana.core.errors import InputError
 
 log = logging.getLogger(__name__)
+
+
+def label_source(class_name: str | None, predicted: Iterable[str] = ()) -> str:
+    """How a new label is recorded: a "correction" when a shown prediction of any of the labelled
+    objects disagrees with it (the number `info` and the Predict tab count), else "manual"."""
+    if class_name is not None and set(predicted) - {class_name}:
+        return "correction"
+    return "manual"
 
 
 class Command:
