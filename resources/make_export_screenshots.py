@@ -29,8 +29,8 @@ def main(out_dir: Path) -> None:
     from PySide6.QtWidgets import QApplication
     from svetlana.core.usecases.workflows import build_demo, train_project
 
-    from svetlana.gui import prediction_tab
     from svetlana.gui.main_window import MainWindow
+    from svetlana.gui.tabs import predict as prediction_tab
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp())

@@ -25,10 +25,10 @@ def main(out_dir: Path) -> None:
     from PySide6.QtWidgets import QApplication
 
     from svetlana.core.synthetic.hard import rare_class
-    from svetlana.gui.annotation_tab import SUGGEST
-    from svetlana.gui.gallery import PREDICTED
-    from svetlana.gui.main_window import MainWindow
     from svetlana.core.usecases.setup import create_project
+    from svetlana.gui.dialogs.gallery import PREDICTED
+    from svetlana.gui.main_window import MainWindow
+    from svetlana.gui.tabs.annotate import SUGGEST
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp())

@@ -18,10 +18,11 @@ from tests.gui.test_prediction_tab import N_OBJECTS, make_project
 
 from svetlana.core.ml.training import TrainingConfig
 from svetlana.core.usecases.train import train_project
-from svetlana.gui import export_menu, prediction_tab
-from svetlana.gui.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
-from svetlana.gui.prediction_tab import PredictionTab
 from svetlana.gui.session import Session
+from svetlana.gui.tabs import predict as prediction_tab
+from svetlana.gui.tabs.predict import PredictionTab
+from svetlana.gui.widgets.common import export_menu
+from svetlana.gui.widgets.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
 
 pytestmark = pytest.mark.usefixtures("shown_errors")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from svetlana.gui.annotation_tab import SUGGEST
+from svetlana.gui.tabs.annotate import SUGGEST
 
 pytestmark = pytest.mark.gui
 
@@ -114,7 +114,7 @@ def test_review_lists_a_flipped_label_a_key_relabels_it_undoably(project_window,
 
 
 def test_gallery_keys_label_the_highlighted_thumbnail_and_move_on(project_window, qtbot):
-    from svetlana.gui.gallery import PREDICTED, RANDOM
+    from svetlana.gui.dialogs.gallery import PREDICTED, RANDOM
 
     win, tab = project_window, project_window.annotation_tab
     session = win.session

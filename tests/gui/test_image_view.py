@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from svetlana.gui.image_view import TILE, auto_levels, boundary_mask, channel_colours, hex_rgb
+from svetlana.gui.widgets.image_view import (
+    TILE,
+    auto_levels,
+    boundary_mask,
+    channel_colours,
+    hex_rgb,
+)
 
 
 def _overlay_pixel(view, y, x):

@@ -12,9 +12,9 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from tests.gui.test_training_tab import make_project
 
 from svetlana.core.usecases.train import train_project
-from svetlana.gui.prediction_tab import PredictionTab
 from svetlana.gui.session import Session
-from svetlana.gui.training_tab import TrainingTab
+from svetlana.gui.tabs.predict import PredictionTab
+from svetlana.gui.tabs.train import TrainingTab
 
 pytestmark = pytest.mark.usefixtures("shown_errors")
 

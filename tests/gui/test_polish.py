@@ -235,7 +235,7 @@ def test_no_modified_star_because_everything_is_saved(project_window, qtbot):
 
 
 def test_the_export_picker_creates_a_typed_new_folder(qtbot, tmp_path):
-    from svetlana.gui.widgets import FolderDialog
+    from svetlana.gui.widgets.common import FolderDialog
 
     dialog = FolderDialog(None, "Export to", tmp_path)
     dialog.setOption(FolderDialog.Option.DontUseNativeDialog, True)
@@ -252,7 +252,7 @@ def test_the_export_picker_creates_a_typed_new_folder(qtbot, tmp_path):
 
 
 def test_validation_estimate_and_plurals_in_the_model_card():
-    from svetlana.gui.widgets import format_card
+    from svetlana.gui.widgets.common import format_card
 
     html = format_card(
         {"id": "m", "metrics": {"accuracy": 5 / 7, "n_val": 7}, "threads": 1, "classes": ["a"]}
@@ -265,7 +265,7 @@ def test_new_project_dialog_asks_for_axes_when_shapes_do_not_match(qtbot, tmp_pa
     import tifffile
     from PySide6.QtWidgets import QDialogButtonBox
 
-    from svetlana.gui.new_project_dialog import AXES_COLUMN, NewProjectDialog
+    from svetlana.gui.dialogs.new_project import AXES_COLUMN, NewProjectDialog
 
     mask = np.zeros((5, 32, 32), np.uint16)
     mask[1:3, 4:10, 4:10] = 1
@@ -338,7 +338,7 @@ def test_add_images_reopens_with_the_axes_field_after_a_shape_mismatch(
 ):
     import tifffile
 
-    from svetlana.gui import new_project_dialog
+    from svetlana.gui.dialogs import new_project as new_project_dialog
 
     win = project_window
     mask = np.zeros((5, 32, 32), np.uint16)
@@ -384,8 +384,8 @@ def test_export_buttons_write_into_a_folder_typed_in_the_picker(
     project_window, qtbot, tmp_path, monkeypatch
 ):
     """Predict ▸ Export ▸ Class masks… and Keep these classes ▸ Export: a new folder's name is enough."""
-    from svetlana.gui import widgets
-    from svetlana.gui.keep_dialog import KeepClassesDialog
+    from svetlana.gui.dialogs.keep_classes import KeepClassesDialog
+    from svetlana.gui.widgets import common as widgets
 
     win = project_window
     _predict_everything_as(win, 0)

@@ -17,8 +17,8 @@ from svetlana.core.ml.training import TrainingConfig
 from svetlana.core.project.bundle import Project
 from svetlana.core.synthetic.easy import texture_scene
 from svetlana.core.usecases.train import train_project
-from svetlana.gui.prediction_tab import PredictionTab
 from svetlana.gui.session import Session
+from svetlana.gui.tabs.predict import PredictionTab
 
 pytestmark = pytest.mark.usefixtures("shown_errors")  # a dialog would block; conftest records it
 
@@ -248,7 +248,7 @@ def _correct_first_object(session) -> tuple[int, str]:
 
 def test_the_overlay_and_the_export_show_the_corrected_class(qtbot, tab, session, tmp_path):
     """Issue 16: a corrected object is drawn, counted and exported with the user's class."""
-    from svetlana.gui.image_view import ImageView
+    from svetlana.gui.widgets.image_view import ImageView
 
     view = ImageView(session)
     qtbot.addWidget(view)

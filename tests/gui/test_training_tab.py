@@ -15,7 +15,7 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from svetlana.core.project.bundle import Project
 from svetlana.core.synthetic.easy import texture_scene
 from svetlana.gui.session import Session
-from svetlana.gui.training_tab import TrainingTab
+from svetlana.gui.tabs.train import TrainingTab
 
 pytestmark = pytest.mark.usefixtures("shown_errors")  # a dialog would block; conftest records it
 

@@ -48,7 +48,7 @@ def test_new_project_dialog_refuses_swapped_files_until_the_user_insists(
     from PySide6.QtWidgets import QDialogButtonBox
 
     from svetlana.core.synthetic.easy import texture_scene
-    from svetlana.gui.new_project_dialog import NewProjectDialog
+    from svetlana.gui.dialogs.new_project import NewProjectDialog
 
     scene = texture_scene(seed=1)
     tifffile.imwrite(tmp_path / "cells.tif", scene.image[0])

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from svetlana.core.synthetic.easy import texture_scene
-from svetlana.gui.new_project_dialog import NewProjectDialog
+from svetlana.gui.dialogs.new_project import NewProjectDialog
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QTableWidget
 
 from svetlana.core.project.bundle import Project
+from svetlana.gui.dialogs.new_project import NewProjectDialog
 from svetlana.gui.main_window import MainWindow
-from svetlana.gui.new_project_dialog import NewProjectDialog
 
 
 def test_start_page_without_project(window):

@@ -34,12 +34,12 @@ from svetlana.core.errors import SvetlanaError
 from svetlana.core.project.bundle import MANIFEST, SUFFIX, Project
 from svetlana.core.wording import plural
 from svetlana.gui import keymap
-from svetlana.gui.annotation_tab import AnnotationTab
 from svetlana.gui.errors import reporting, show_error
-from svetlana.gui.image_view import ImageView
 from svetlana.gui.session import Session
 from svetlana.gui.settings import Settings
-from svetlana.gui.widgets import WheelGuard
+from svetlana.gui.tabs.annotate import AnnotationTab
+from svetlana.gui.widgets.common import WheelGuard
+from svetlana.gui.widgets.image_view import ImageView
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _placeholder(text: str) -> QLabel:
 
 def _make_training_tab(session: Session) -> QWidget:
     try:
-        from svetlana.gui.training_tab import TrainingTab
+        from svetlana.gui.tabs.train import TrainingTab
     except ImportError:
         return _placeholder("Training is not available in this build.")
     return TrainingTab(session)
@@ -69,7 +69,7 @@ def _make_training_tab(session: Session) -> QWidget:
 
 def _make_prediction_tab(session: Session) -> QWidget:
     try:
-        from svetlana.gui.prediction_tab import PredictionTab
+        from svetlana.gui.tabs.predict import PredictionTab
     except ImportError:
         return _placeholder("Prediction is not available in this build.")
     return PredictionTab(session)
@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
             self.open_project(path)
 
     def new_project(self) -> None:
-        from svetlana.gui.new_project_dialog import NewProjectDialog
+        from svetlana.gui.dialogs.new_project import NewProjectDialog
 
         dialog = NewProjectDialog(self)
         if dialog.exec() and dialog.project is not None:
@@ -405,7 +405,7 @@ class MainWindow(QMainWindow):
     def add_images(self, pairs=None, error: SvetlanaError | None = None) -> None:
         """The Add images dialog; ``pairs`` and ``error`` reopen it after a shape mismatch,
         with the Axes field where the user types the image's axes and retries."""
-        from svetlana.gui.new_project_dialog import NewProjectDialog
+        from svetlana.gui.dialogs.new_project import NewProjectDialog
 
         project = self.session.project
         if project is None:
@@ -444,14 +444,10 @@ class MainWindow(QMainWindow):
             return prepare_images(pairs, progress, cancel)
 
         def done(prepared) -> None:
-            if self.session.project is not project:
-                return  # the project was closed meanwhile: nothing to add to
             names: list[str] = []
             with reporting(self, "Cannot add the image"):
-                for item in prepared:
-                    names.append(project.add_prepared(item).name)
+                self.session.add_prepared(project, prepared, names)
             if names:
-                self.session.imagesChanged.emit()
                 self.session.set_current_image(names[0])
                 self.statusBar().showMessage(f"added {plural(len(names), 'image')}", 5000)
 

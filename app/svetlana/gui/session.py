@@ -200,6 +200,27 @@ class Session(QObject):
 
         return corrections_since(self.project, model_id)
 
+    # ---- images and models (commits of work done in a worker) ------------------------
+    def add_prepared(self, project: Project, prepared, names: list[str]) -> None:
+        """Add images read in a worker (``prepare_images``) to ``project`` if it is still the
+        open one, appending their names to ``names`` (an error is raised after the signal)."""
+        if project is not self.project:
+            return  # the project was closed meanwhile: nothing to add to
+        try:
+            for item in prepared:
+                names.append(project.add_prepared(item).name)
+        finally:
+            if names:
+                self.imagesChanged.emit()
+
+    def commit_training(self, project: Project, job, result):
+        """Write and register a model trained in a worker (``usecases.train.finish_training``)."""
+        from svetlana.core.usecases.train import finish_training
+
+        trained = finish_training(project, job, result)
+        self.modelsChanged.emit()
+        return trained
+
     # ---- predictions ----------------------------------------------------------------
     def set_predictions(self, model_id: str | None, predictions: dict) -> None:
         self.prediction_model = model_id

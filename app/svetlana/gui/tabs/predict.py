@@ -33,7 +33,10 @@ from svetlana.core.ml.explain import FOREST_NOT_EXPLAINED
 from svetlana.core.ml.forest import is_forest
 from svetlana.core.usecases import predict as predicting
 from svetlana.core.wording import plural
-from svetlana.gui.export_menu import (
+from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
+from svetlana.gui.session import Session
+from svetlana.gui.widgets.common import CountsTable, ExplainView, choose_folder
+from svetlana.gui.widgets.export_menu import (
     BIOIMAGEIO,
     MASKS,
     OBJECTS,
@@ -45,10 +48,7 @@ from svetlana.gui.export_menu import (
     run_export,
     show_done,
 )
-from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
-from svetlana.gui.results_panel import ResultsPanel
-from svetlana.gui.session import Session
-from svetlana.gui.widgets import CountsTable, ExplainView, choose_folder
+from svetlana.gui.widgets.results_panel import ResultsPanel
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class PredictionTab(QWidget):
             "Write the results to a folder: class masks and predictions.csv, a measurement\n"
             "table, objects for QuPath (GeoJSON), or the model as a bioimage.io package."
         )
-        self.export_menu = ExportMenu(self)  # entries: gui/export_menu.py
+        self.export_menu = ExportMenu(self)  # entries: gui/widgets/export_menu.py
         self.export_menu.aboutToShow.connect(self.refresh_export_menu)
         self.export_menu.actions_by_kind[MASKS].triggered.connect(self._choose_export)
         for kind in (TABLE, OBJECTS, BIOIMAGEIO):
@@ -240,7 +240,9 @@ class PredictionTab(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(run_box)
         lay.addWidget(result_box, 1)
-        self.results_panel = ResultsPanel(self.session)  # charts per class (gui/results_panel.py)
+        self.results_panel = ResultsPanel(
+            self.session
+        )  # charts per class (gui/widgets/results_panel.py)
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(explain_box, "Explain")
         self.side_tabs.addTab(self.results_panel, "Results per class")
@@ -672,7 +674,7 @@ class PredictionTab(QWidget):
     # ---- export -------------------------------------------------------------------------
     def open_keep_dialog(self):
         """The 'Keep these classes…' dialog (non-modal: the image stays usable beside it)."""
-        from svetlana.gui.keep_dialog import KeepClassesDialog
+        from svetlana.gui.dialogs.keep_classes import KeepClassesDialog
 
         if not self.session.predictions:
             show_status(self, "run a prediction first")
@@ -744,7 +746,7 @@ class PredictionTab(QWidget):
         self.start_export(kind, folder, info)
 
     def start_export(self, kind: str, folder: str | Path, info=None) -> Job | None:
-        """Write one of the Export menu's files in the background (see gui/export_menu.py)."""
+        """Write one of the Export menu's files in the background (see gui/widgets/export_menu.py)."""
         project = self.session.project
         if project is None:
             show_status(self, "open a project first")

@@ -33,7 +33,7 @@ from svetlana.core.usecases import train
 from svetlana.core.wording import accuracy_estimate, plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.session import Session
-from svetlana.gui.widgets import (
+from svetlana.gui.widgets.common import (
     ConfusionTable,
     PerClassTable,
     TrainingCurves,
@@ -573,7 +573,7 @@ class TrainingTab(QWidget):
             show_status(self, "the project was closed during training; the model was not saved")
             return
         try:
-            trained = train.finish_training(project, tjob, result)
+            trained = self.session.commit_training(project, tjob, result)
         except SvetlanaError as exc:
             report_error(self, exc)
             return
@@ -588,7 +588,6 @@ class TrainingTab(QWidget):
             f"Trained {trained.id} ({what}): {accuracy_estimate(result.metrics)}; "
             f"{result.seconds:.1f} s on {result.device}."
         )
-        self.session.modelsChanged.emit()  # refreshes the list (ours included)
         self.select_model(trained.id)
         show_status(self, f"trained {trained.id}")
 

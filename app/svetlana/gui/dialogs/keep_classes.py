@@ -23,7 +23,7 @@ from svetlana.core.errors import SvetlanaError
 from svetlana.core.usecases import export_masks as exports
 from svetlana.core.wording import plural
 from svetlana.gui.session import Session
-from svetlana.gui.widgets import choose_folder
+from svetlana.gui.widgets.common import choose_folder
 
 
 class KeepClassesDialog(QDialog):

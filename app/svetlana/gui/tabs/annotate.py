@@ -31,10 +31,10 @@ from svetlana.core.objects.sampling import next_unlabelled, random_order, uncert
 from svetlana.core.wording import plural
 from svetlana.gui import keymap
 from svetlana.gui.errors import show_error
-from svetlana.gui.image_view import ImageView
-from svetlana.gui.live import LiveBox, LivePredictions
-from svetlana.gui.review import ReviewPanel
 from svetlana.gui.session import Session
+from svetlana.gui.widgets.image_view import ImageView
+from svetlana.gui.widgets.live import LiveBox, LivePredictions
+from svetlana.gui.widgets.review import ReviewPanel
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +507,7 @@ class AnnotationTab(QWidget):
 
     # ---- gallery, shutdown -------------------------------------------------------------------------
     def open_gallery(self):
-        from svetlana.gui.gallery import TILE, GalleryDialog
+        from svetlana.gui.dialogs.gallery import TILE, GalleryDialog
 
         if self.session.project is None or self.session.current_image is None:
             return None

@@ -1,0 +1,1 @@
+"""Dialogs: new project / add images, keep classes, the gallery."""
