@@ -185,12 +185,12 @@ def test_bad_requests_write_nothing(bundle, tmp_path):
 def test_saved_predictions_are_used_when_complete(bundle, monkeypatch):
     project = bundle["project"]
     run = predict_project(project, bundle["model"])
-    from svetlana.core.usecases import predict as predicting
+    from svetlana.core.ml import models
 
     def no_model(*a, **k):
         raise AssertionError("the model should not be needed")
 
-    monkeypatch.setattr(predicting, "load_model", no_model)
+    monkeypatch.setattr(models, "load_checkpoint", no_model)
     _, preds = project_predictions(project, bundle["model"])
     for name, pred in preds.items():
         assert np.array_equal(pred.class_index, run.predictions[name].class_index)

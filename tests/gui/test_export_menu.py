@@ -21,7 +21,7 @@ from svetlana.core.usecases.train import train_project
 from svetlana.gui.session import Session
 from svetlana.gui.tabs import predict as prediction_tab
 from svetlana.gui.tabs.predict import PredictionTab
-from svetlana.gui.widgets.common import export_menu
+from svetlana.gui.widgets import export_menu
 from svetlana.gui.widgets.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
 
 pytestmark = pytest.mark.usefixtures("shown_errors")

@@ -114,7 +114,9 @@ def test_gpu_out_of_memory_in_prediction_is_a_clear_error(tmp_path, monkeypatch)
     bundle = make_bundle(tmp_path)
     with Project.open(bundle) as p:
         train.train_project(p, TrainingConfig(epochs=1, val_fraction=0.0, device="cpu"))
-    real = predicting.load_model
+    from svetlana.core.ml import models
+
+    real = models.load_checkpoint
 
     def load(*a, **k):
         model, card = real(*a, **k)
@@ -122,7 +124,7 @@ def test_gpu_out_of_memory_in_prediction_is_a_clear_error(tmp_path, monkeypatch)
         monkeypatch.setattr(type(model), "forward", lambda self, x: _OOM()(x))
         return model, card
 
-    monkeypatch.setattr(predicting, "load_model", load)
+    monkeypatch.setattr(models, "load_checkpoint", load)
     before = snapshot(bundle)
     code, _, err = run_cli("-q", "predict", bundle, "--device", "cpu")
     assert_clear_error(code, err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -965,6 +965,70 @@ def _load_cache(path: Path, fingerprint: np.ndarray, ndim: int, nchan: int, spac
     return Measurements(ids.astype(np.int64), names, units, values) if ok else None
 
 
+@dataclass(frozen=True)
+class MeasurementCache:
+    """Where one image's measurements are cached in a bundle, and what makes the cache valid:
+    a snapshot taken on the main thread, so that a worker measures (and writes the derived
+    cache file) without touching the project."""
+
+    image_name: str
+    path: Path
+    fingerprint: np.ndarray = field(compare=False)
+    ndim: int
+    channels: int
+    spacing: tuple[float, ...] | None
+    writable: bool
+
+    def cached(self, progress: ProgressFn | None = None) -> Measurements | None:
+        """The cached measurements when still valid, else None."""
+        if not self.path.exists():
+            return None
+        m = _load_cache(self.path, self.fingerprint, self.ndim, self.channels, self.spacing)
+        if m is None:
+            log.info("measurement cache of %s is stale or damaged", self.image_name)
+            return None
+        log.debug("measurements of %s from the cache", self.image_name)
+        if progress is not None:
+            progress(Progress("measure", 1, 1, f"{self.image_name}: measurements cached"))
+        return m
+
+    def measure(
+        self,
+        image: np.ndarray,
+        labels: np.ndarray,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Measurements:
+        """The cached measurements, or every object measured now (and cached when writable)."""
+        m = self.cached(progress)
+        if m is None:
+            m = measure_objects(
+                image, labels, spacing=self.spacing, progress=progress, cancel=cancel
+            )
+            if self.writable:
+                _save_cache(self.path, m, self.fingerprint)
+        return m
+
+
+def measurement_cache(project: Any, image_name: str) -> MeasurementCache:
+    """The cache snapshot of one image of ``project`` (read on the main thread)."""
+    entry = project.image(image_name)
+    try:
+        fingerprint = _fingerprint(project, image_name)
+    except OSError:
+        fingerprint = np.zeros(0)
+    return MeasurementCache(
+        image_name,
+        _cache_path(project, image_name),
+        fingerprint,
+        entry.ndim,
+        entry.channels,
+        entry.spacing,
+        not getattr(project, "readonly", False),
+    )
+
+
 def project_measurements(
     project: Any,
     image_name: str,
@@ -975,27 +1039,12 @@ def project_measurements(
     """The measurements of every object of one image of the project, cached in the bundle
     (``measurements/<mask>.npz``, derived data: recomputed when missing, damaged, made from
     other files or by another version of the measurements)."""
-    entry = project.image(image_name)
-    path = _cache_path(project, image_name)
-    try:
-        fingerprint = _fingerprint(project, image_name)
-    except OSError:
-        fingerprint = np.zeros(0)
-    if path.exists():
-        cached = _load_cache(path, fingerprint, entry.ndim, entry.channels, entry.spacing)
-        if cached is not None:
-            log.debug("measurements of %s from the cache", image_name)
-            if progress is not None:
-                progress(Progress("measure", 1, 1, f"{image_name}: measurements cached"))
-            return cached
-        log.info("measurement cache of %s is stale or damaged; measuring again", image_name)
+    cache = measurement_cache(project, image_name)
+    m = cache.cached(progress)
+    if m is not None:
+        return m
     loaded = project.load(image_name)
-    m = measure_objects(
-        loaded.image, loaded.labels, spacing=entry.spacing, progress=progress, cancel=cancel
-    )
-    if not getattr(project, "readonly", False):
-        _save_cache(path, m, fingerprint)
-    return m
+    return cache.measure(loaded.image, loaded.labels, progress=progress, cancel=cancel)
 
 
 def _save_cache(path: Path, m: Measurements, fingerprint: np.ndarray) -> None:

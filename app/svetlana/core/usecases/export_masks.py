@@ -430,10 +430,8 @@ def project_predictions(
 ) -> tuple[str, dict]:
     """``(model_id, image -> ImagePrediction)``: the saved predictions when they are complete,
     else a fresh prediction in memory (nothing is written)."""
-    from svetlana.core.usecases.predict import image_progress, load_model, predict_loaded
+    from svetlana.core.usecases.predict import plan_prediction, run_prediction
 
-    progress = progress or no_progress
-    cancel = ensure_token(cancel)
     model_id = project.models.resolve(model_id)
     names = list(images) if images else list(project.image_names)
     if not names:
@@ -444,18 +442,9 @@ def project_predictions(
     if saved is not None:
         log.info("using the saved predictions of %s", model_id)
         return model_id, saved
-    model, card = load_model(project, model_id)
-    out = {}
-    for k, name in enumerate(names):
-        cancel.raise_if_cancelled()
-        loaded = project.load(name)
-
-        sub = image_progress(progress, k, len(names), name)
-
-        out[name] = predict_loaded(
-            model, card, loaded, device=device, progress=sub, cancel=cancel, project=project
-        )
-    return model_id, out
+    plan = plan_prediction(project, model_id, names, write=False, preload=False)
+    run = run_prediction(plan, device=device, progress=progress, cancel=cancel)
+    return model_id, dict(run.predictions)
 
 
 def export_filtered(

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,11 @@ from svetlana.core.io.fileio import (
     atomic_write_text,
     atomic_write_with,
     make_temp_dir,
+    read_json,
     safe_file_name,
 )
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
+from svetlana.core.objects.measurements import MeasurementCache
 from svetlana.core.project.bundle import Project
 from svetlana.core.project.images import LoadedImage
 from svetlana.core.project.provenance import write_run_record
@@ -87,12 +89,12 @@ def predict_loaded(
     device: str = "auto",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-    project: Project | None = None,
+    measurements: MeasurementCache | None = None,
 ) -> ImagePrediction:
     """Classify every object of one image with a CNN or a forest.
 
-    A forest reads the objects' measurements: the bundle's cache when ``project`` is given,
-    else measured now from ``loaded`` (a worker thread passes no project).
+    A forest reads the objects' measurements: through the bundle's cache when ``measurements``
+    (a snapshot of where it is) is given, else measured now from ``loaded``.
     """
     from svetlana.core.ml.forest import is_forest
     from svetlana.core.ml.inference import predict_probabilities, uncertainty
@@ -102,7 +104,7 @@ def predict_loaded(
     _check_compatible(card, loaded)
     table = loaded.table
     if is_forest(card):
-        probs = _forest_probabilities(model, loaded, project, progress, cancel)
+        probs = _forest_probabilities(model, loaded, measurements, progress, cancel)
         return ImagePrediction(
             loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs)
         )
@@ -129,14 +131,14 @@ def predict_loaded(
     return ImagePrediction(loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs))
 
 
-def _forest_probabilities(model, loaded: LoadedImage, project, progress, cancel) -> np.ndarray:
+def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -> np.ndarray:
     from svetlana.core.ml.forest import select_features
-    from svetlana.core.objects.measurements import measure_objects, project_measurements
+    from svetlana.core.objects.measurements import measure_objects
 
     cancel = ensure_token(cancel)
     ids = loaded.table.ids
-    if project is not None:
-        m = project_measurements(project, loaded.name, progress=progress, cancel=cancel)
+    if cache is not None:
+        m = cache.measure(loaded.image, loaded.labels, progress=progress, cancel=cancel)
     else:
         m = measure_objects(
             loaded.image, loaded.labels, ids=ids, spacing=loaded.spacing, progress=progress,
@@ -300,6 +302,139 @@ def _import_torch_in_background() -> None:
     threading.Thread(target=run, name="import-torch", daemon=True).start()
 
 
+@dataclass(frozen=True, eq=False)
+class PredictionPlan:
+    """Everything a prediction needs, read from the project on the main thread; running it
+    (``run_prediction``, in a worker or the CLI) never touches the project."""
+
+    model_id: str
+    model_dir: Path
+    card: dict
+    names: tuple[str, ...]
+    images: tuple[Callable[[], LoadedImage], ...]  # each gives the loaded image (see preload)
+    caches: tuple[MeasurementCache | None, ...]  # where each image's measurements are cached
+    manual: dict  # image -> {object: Label}: a snapshot of the user's labels
+    project_classes: tuple[str, ...]
+    out_dir: Path | None  # None: the bundle's predictions/<model>/, replaced when complete
+    bundle_dir: Path
+    write: bool = True  # False: predict only (the GUI's "this image")
+    model_box: list = field(default_factory=list)  # the loaded model, once loaded
+
+
+def plan_prediction(
+    project: Project,
+    model_id: str | None = None,
+    images: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    write: bool = True,
+    model: Any = None,
+    preload: bool = True,
+) -> PredictionPlan:
+    """Resolve the model and images, snapshot labels and cache locations, and load the images
+    (``preload``: all of them now, so that a worker never touches the project; without it,
+    each when its turn comes -- one-threaded callers such as the CLI, to bound memory)."""
+    from svetlana.core.objects.measurements import measurement_cache
+
+    model_id = project.models.resolve(model_id)
+    names = list(images) if images else list(project.image_names)
+    for n in names:
+        project.image(n)
+    if not names:
+        raise InputError("the project has no images to predict", project.path)
+    model_dir = project.models.dir(model_id)
+    card = read_json(model_dir / "card.json", error=ModelError)
+
+    def ready(name: str) -> LoadedImage:
+        im = project.load(name)
+        im.table  # noqa: B018 - computed here: a worker only reads it
+        if not im.extra.get("lazy"):
+            im.normalised  # noqa: B018
+        return im
+
+    if preload:
+        images = [ready(n) for n in names]
+        loaders = tuple((lambda im=im: im) for im in images)
+    else:  # one image in memory at a time (the project's cache keeps the last few)
+        ready(names[0])
+        loaders = tuple((lambda n=n: ready(n)) for n in names)
+    return PredictionPlan(
+        model_id=model_id,
+        model_dir=model_dir,
+        card=card,
+        names=tuple(names),
+        images=loaders,
+        caches=tuple(measurement_cache(project, n) for n in names),
+        manual={n: dict(project.annotations.for_image(n)) for n in names},
+        project_classes=tuple(project.annotations.class_names),
+        out_dir=None if out_dir is None else Path(out_dir),
+        bundle_dir=project.predictions_dir / model_id,
+        write=write,
+        model_box=[model] if model is not None else [],
+    )
+
+
+def run_prediction(
+    plan: PredictionPlan,
+    *,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> PredictionRun:
+    """Classify every object of the plan's images; write class masks and predictions.csv
+    (into ``out_dir``, or the bundle's prediction folder swapped in only once complete: a
+    cancelled run leaves the previous results)."""
+    from svetlana.core.ml.models import load_checkpoint
+
+    t0 = time.perf_counter()
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    if not plan.model_box:
+        progress(Progress("predict", 0, 1, f"loading {plan.model_id}"))
+        plan.model_box.append(load_checkpoint(plan.model_dir)[0])
+    model, card = plan.model_box[0], plan.card
+    preds = []
+    n = len(plan.images)
+    for k, (load, cache) in enumerate(zip(plan.images, plan.caches, strict=True)):
+        cancel.raise_if_cancelled()
+        loaded = load()
+        sub = image_progress(progress, k, n, loaded.name)
+        pred = predict_loaded(
+            model, card, loaded, device=device, progress=sub, cancel=cancel, measurements=cache
+        )
+        preds.append((pred, loaded))
+    cancel.raise_if_cancelled()
+    class_names = tuple(card["classes"])
+
+    def manual_of(im):
+        return plan.manual.get(im, {})
+
+    provenance = {
+        "model_id": plan.model_id,
+        "model_dir": plan.model_dir,
+        "project_classes": plan.project_classes,
+    }
+    files: tuple[Path, ...] = ()
+    out = plan.out_dir if plan.out_dir is not None else plan.bundle_dir
+    if plan.write and plan.out_dir is None:
+        replace_prediction_folder(out, preds, class_names, manual_of, cancel, **provenance)
+        files = tuple(sorted(out.iterdir()))
+    elif plan.write:
+        files = tuple(write_prediction_outputs(out, preds, class_names, manual_of, **provenance))
+    finals = final_of_run([p for p, _ in preds], class_names, manual_of, plan.project_classes)
+    counts = {name: f.counts() for name, f in finals.items()}
+    progress(Progress("predict", 1, 1, "done"))
+    return PredictionRun(
+        plan.model_id,
+        out,
+        class_names,
+        counts,
+        files,
+        time.perf_counter() - t0,
+        {p.image: p for p, _ in preds},
+    )
+
+
 def predict_project(
     project: Project,
     model_id: str | None = None,
@@ -310,89 +445,21 @@ def predict_project(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> PredictionRun:
-    """Classify every object of the chosen images; write class masks and predictions.csv.
-
-    Without ``out_dir`` the results go to ``predictions/<model>/`` inside the bundle, replaced
-    only once every file is complete (a cancelled run leaves the previous results).
-    """
-    t0 = time.perf_counter()
-    progress = progress or no_progress
-    cancel = ensure_token(cancel)
-    model_id = project.models.resolve(model_id)
-    names = list(images) if images else list(project.image_names)
-    for n in names:
-        project.image(n)
-    if not names:
-        raise InputError("the project has no images to predict", project.path)
-    # Importing torch takes seconds: do it on a second thread while the first image is read
-    # and measured (16,671 objects on 4096x4096, 2 busy cores: 4.0 s -> 3.2 s to both ready).
+    """The one-shot form (the CLI's): ``plan_prediction`` then ``run_prediction``."""
+    # Importing torch takes seconds: do it on a second thread while the images are read
+    # (16,671 objects on 4096x4096, 2 busy cores: 4.0 s -> 3.2 s to both ready).
     from svetlana.core.ml.forest import is_forest
 
     try:
-        forest = is_forest(project.models.card(model_id))
-    except Exception:  # noqa: BLE001 - load_model below reports a damaged card clearly
+        forest = is_forest(project.models.card(project.models.resolve(model_id)))
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001 - the plan reports a damaged card clearly
         forest = False
     if not forest:  # a forest needs no torch
         _import_torch_in_background()
-    first = project.load(names[0])
-    first.table  # noqa: B018 - computed (and cached) now, alongside the import
-    if not first.extra.get("lazy"):
-        first.normalised  # noqa: B018
-    model, card = load_model(project, model_id)
-    preds = []
-    for k, name in enumerate(names):
-        cancel.raise_if_cancelled()
-        loaded = project.load(name)
-
-        sub = image_progress(progress, k, len(names), name)
-
-        preds.append(
-            (
-                predict_loaded(
-                    model,
-                    card,
-                    loaded,
-                    device=device,
-                    progress=sub,
-                    cancel=cancel,
-                    project=project,
-                ),  # fmt: skip
-                loaded,
-            )
-        )
-    cancel.raise_if_cancelled()
-    class_names = tuple(card["classes"])
-
-    def manual_of(im):
-        return project.annotations.for_image(im)
-
-    provenance = {
-        "model_id": model_id,
-        "model_dir": project.models.dir(model_id),
-        "project_classes": project.annotations.class_names,
-    }
-    if out_dir is None:
-        final = project.predictions_dir / model_id
-        replace_prediction_folder(final, preds, class_names, manual_of, cancel, **provenance)
-        out = final
-        files = tuple(sorted(final.iterdir()))
-    else:
-        out = Path(out_dir)
-        files = tuple(write_prediction_outputs(out, preds, class_names, manual_of, **provenance))
-    finals = final_of_run(
-        [p for p, _ in preds], class_names, manual_of, project.annotations.class_names
-    )
-    counts = {name: f.counts() for name, f in finals.items()}
-    progress(Progress("predict", 1, 1, "done"))
-    return PredictionRun(
-        model_id,
-        out,
-        class_names,
-        counts,
-        files,
-        time.perf_counter() - t0,
-        {p.image: p for p, _ in preds},
-    )
+    plan = plan_prediction(project, model_id, images, out_dir, preload=False)
+    return run_prediction(plan, device=device, progress=progress, cancel=cancel)
 
 
 def image_progress(progress: ProgressFn, k: int, n: int, name: str) -> ProgressFn:

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana.core.errors import InputError, ModelError, SvetlanaError
-from svetlana.core.jobs import Progress
 from svetlana.core.ml.explain import FOREST_NOT_EXPLAINED
 from svetlana.core.ml.forest import is_forest
 from svetlana.core.usecases import predict as predicting
@@ -359,62 +358,21 @@ class PredictionTab(QWidget):
             names = list(project.image_names)
             if not names:
                 raise InputError("the project has no images to predict")
-        # A forest's file is checked and rebuilt in about a second: load models in the worker
-        # (the window stays responsive); the card alone is read here.
+        # The model is loaded in the worker (a forest's file is checked, a network rebuilt) unless
+        # it is cached from the last run; the images are read here, the worker never reads the
+        # live project.
         cached = (
             self._model_cache if self._model_cache and self._model_cache[0] == model_id else None
         )
-        card = cached[2] if cached else project.models.card(model_id)
-        model_dir = project.models.dir(model_id)
-        model_box: list = [cached[1]] if cached else []
-        loaded = []
-        for name in names:
-            im = project.load(name)
-            im.table, im.normalised  # computed here: the worker only reads them  # noqa: B018
-            loaded.append(im)
-        class_names = tuple(card["classes"])
-        # Snapshots for the worker: it never reads the live project.
-        manual = {name: dict(project.annotations.for_image(name)) for name in names}
-        final = project.predictions_dir / model_id if scope == "all" else None
-        provenance = {
-            "model_id": model_id,
-            "model_dir": project.models.dir(model_id),
-            "project_classes": project.annotations.class_names,
-        }
+        plan = predicting.plan_prediction(
+            project, model_id, names, write=scope == "all", model=cached[1] if cached else None
+        )
 
         def work(progress, cancel):
-            from svetlana.core.ml.models import load_checkpoint
+            return predicting.run_prediction(plan, progress=progress, cancel=cancel)
 
-            if not model_box:
-                progress(Progress("predict", 0, 1, f"loading {model_id}"))
-                model_box.append(load_checkpoint(model_dir)[0])
-            model = model_box[0]
-            preds = []
-            n = len(loaded)
-            for k, im in enumerate(loaded):
-                cancel.raise_if_cancelled()
-
-                def sub(p: Progress, k=k, name=im.name) -> None:
-                    done = k * 1000 + int(p.fraction * 1000)
-                    progress(Progress("predict", done, n * 1000, f"{name}: {p.message}", p.eta_s))
-
-                preds.append(
-                    predicting.predict_loaded(model, card, im, progress=sub, cancel=cancel)
-                )
-            cancel.raise_if_cancelled()
-            if final is not None:
-                predicting.replace_prediction_folder(
-                    final,
-                    list(zip(preds, loaded, strict=True)),
-                    class_names,
-                    lambda im: manual.get(im, {}),
-                    cancel,
-                    **provenance,
-                )
-            return preds
-
-        work.model_box = model_box  # type: ignore[attr-defined]  # cached on success
-        work.card = card  # type: ignore[attr-defined]
+        work.model_box = plan.model_box  # type: ignore[attr-defined]  # cached on success
+        work.card = plan.card  # type: ignore[attr-defined]
         return work
 
     def _folder_job(self, model_id: str):
@@ -468,17 +426,18 @@ class PredictionTab(QWidget):
             return
         if self.session.project is None:
             return
+        preds = list(result.predictions.values())
         merged = dict(self.session.predictions) if self.session.prediction_model == model_id else {}
-        merged.update({p.image: p for p in result})
+        merged.update({p.image: p for p in preds})
         self.session.set_predictions(model_id, merged)
-        n = sum(len(p.ids) for p in result)
+        n = sum(len(p.ids) for p in preds)
         where = (
             f"; saved in {self.session.project.predictions_dir / model_id}"
             if scope == "all"
             else ""
         )
         self.status.setText(
-            f"Classified {plural(n, 'object')} in {plural(len(result), 'image')} "
+            f"Classified {plural(n, 'object')} in {plural(len(preds), 'image')} "
             f"with {model_id}{where}."
         )
         self.refresh_corrections()
