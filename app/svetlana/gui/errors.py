@@ -69,7 +69,7 @@ def reporting(parent: QWidget | None, title: str = "Svetlana") -> Iterator[None]
     """Run a user action; any error becomes a dialog instead of propagating."""
     try:
         yield
-    except Exception as exc:  # the GUI border: every failure becomes one clear message
+    except Exception as exc:  # noqa: BLE001 - the GUI border: every failure becomes one clear message
         show_error(parent, exc, title)
 
 

@@ -61,7 +61,7 @@ class _Worker(QObject):
         result, error = None, None
         try:
             result = self._fn(self._progress, self._token)
-        except BaseException as exc:  # every failure goes back to the main thread, none is lost
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the main thread, none is lost
             error = exc
         self._flush()
         self.done.emit(result, error)

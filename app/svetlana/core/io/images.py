@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
+import pickle  # noqa: TID251 - a restricted unpickler for Cellpose _seg.npy (numpy arrays only)
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -168,7 +168,7 @@ def _load_tiff(path: Path, for_mask: bool = False) -> _Raw:
                 sizes = _ome_sizes(tif.ome_metadata)
             elif tif.is_imagej:
                 sizes = _imagej_sizes(tif)
-        except Exception as exc:  # metadata is optional; a bad one must not block reading
+        except Exception as exc:  # noqa: BLE001 - metadata is optional; a bad one must not block reading
             log.warning("%s: ignoring unreadable spacing metadata (%s)", path, exc)
     if len(axes) != array.ndim or axes.count("C") > 1:
         axes = None
@@ -271,7 +271,7 @@ def _load(path: str | Path, for_mask: bool = False) -> _Raw:
         raise
     except MemoryError:
         raise InputError("cannot read the file: not enough memory to load it", path) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported as one clear message
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read the file: {reason}", path) from None
     raise InputError(
@@ -744,7 +744,7 @@ def _header_size(path: Path) -> tuple[int | None, int]:
                 bands = len(im.getbands())
                 per_band = {"I;16": 2, "I;16B": 2, "I;16L": 2, "I": 4, "F": 4}.get(im.mode, 1)
             return width * height * bands, per_band
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported as one clear message
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read the file: {reason}", path) from None
     return None, 1

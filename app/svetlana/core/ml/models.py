@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import pickle
+import pickle  # noqa: TID251 - only to catch UnpicklingError from torch.load(weights_only=True)
 import warnings
 import zipfile
 from collections.abc import Mapping

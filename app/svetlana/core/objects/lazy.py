@@ -53,7 +53,7 @@ def _multiscale(path: Path):
 
     try:
         group = zarr.open_group(str(path), mode="r")
-    except Exception as exc:  # zarr raises several kinds for a folder that is not a group
+    except Exception as exc:  # noqa: BLE001 - zarr raises several kinds for a folder that is not a group
         raise InputError(f"not a readable OME-Zarr folder ({exc})", path) from None
     attrs = dict(group.attrs)
     ms = attrs.get("ome", attrs).get("multiscales") if isinstance(attrs, dict) else None

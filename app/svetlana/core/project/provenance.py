@@ -64,7 +64,7 @@ def read_run_record(out_dir: str | Path) -> dict | None:
         return None
     try:
         rec = read_json(path)
-    except Exception as exc:  # a damaged record only means "unknown provenance"
+    except Exception as exc:  # noqa: BLE001 - a damaged record only means "unknown provenance"
         log.info("unreadable %s (%s)", path, exc)
         return None
     return rec if isinstance(rec, dict) else None

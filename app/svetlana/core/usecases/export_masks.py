@@ -130,7 +130,7 @@ def _peek_dtype(path: Path) -> np.dtype | None:
         with Image.open(path) as im:
             dt = _PIL_MODE_DTYPE.get(im.mode)
         return np.dtype(dt) if dt is not None else None
-    except Exception as exc:  # the source is only a hint; never block an export on it
+    except Exception as exc:  # noqa: BLE001 - the source is only a hint; never block an export on it
         log.info("cannot read the pixel type of %s (%s); using the stored mask's", path, exc)
         return None
 

@@ -68,7 +68,7 @@ def project_summary(project: Project) -> dict:
     for mid in project.models.ids():
         try:
             card = project.models.card(mid)
-        except Exception as exc:  # a damaged card must not hide the rest of the project
+        except Exception as exc:  # noqa: BLE001 - a damaged card must not hide the rest of the project
             models.append({"id": mid, "error": str(exc)})
             continue
         metrics = card.get("metrics") or {}
