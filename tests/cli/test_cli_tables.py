@@ -69,7 +69,7 @@ def test_measure_errors_are_one_line_and_write_nothing(bundle, tmp_path):
 
 
 def test_measure_values_survive_reading_back(bundle, tmp_path):
-    from svetlana.core.objects.measurements import project_measurements
+    from svetlana.core.objects.measurement_cache import project_measurements
     from svetlana.core.project.bundle import Project
 
     ok("measure", bundle, "--out", tmp_path / "m")

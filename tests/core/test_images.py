@@ -12,13 +12,8 @@ import tifffile
 from PIL import Image
 
 from svetlana.core.errors import InputError, UnsafeFileError
-from svetlana.core.io.images import (
-    estimate_bytes,
-    find_pairs,
-    read_image,
-    read_mask,
-    read_pair,
-)
+from svetlana.core.io.folders import find_pairs
+from svetlana.core.io.images import estimate_bytes, read_image, read_mask, read_pair
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "stardist"
 

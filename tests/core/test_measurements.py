@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 
 from svetlana.core.errors import InputError
-from svetlana.core.objects.measurements import (
-    Measurements,
-    column_names,
-    measure_objects,
-    project_measurements,
-)
+from svetlana.core.objects.measurement_cache import project_measurements
+from svetlana.core.objects.measurements import Measurements, column_names, measure_objects
 
 
 def _disk(shape, centre, radius):

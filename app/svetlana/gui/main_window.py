@@ -1,4 +1,8 @@
-"""The main window: start page, menus, the image with its tabs, keys, title, drag-and-drop."""
+"""The main window: start page, menus, the image with its tabs, keys, title, drag-and-drop.
+
+~730 lines: menus and actions, the project lifecycle (new, open, demo, add images, close) and
+the window-level key filter; the tabs and panels live in their own modules.
+"""
 
 from __future__ import annotations
 

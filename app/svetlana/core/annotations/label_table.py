@@ -102,7 +102,7 @@ def project_table(
     cancel: CancelToken | None = None,
 ) -> LabelTable:
     """Measurements (cached in the bundle) and labels of every object of ``images``."""
-    from svetlana.core.objects.measurements import project_measurements
+    from svetlana.core.objects.measurement_cache import project_measurements
 
     names = check_images(project, images)
     class_names = tuple(project.annotations.class_names)

@@ -1,4 +1,8 @@
-"""Train a classifier on object patches: TrainingConfig + train(..., progress, cancel)."""
+"""Train a classifier on object patches: TrainingConfig + train(..., progress, cancel).
+
+~530 lines: one training loop (config, sampler, augmentation, early stopping, BatchNorm
+recalibration, metrics) whose parts only make sense together.
+"""
 
 from __future__ import annotations
 

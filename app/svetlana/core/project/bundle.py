@@ -1,6 +1,10 @@
 """The project folder bundle: `Project` opens or creates it and composes its parts: the manifest
 (here), the lock (`lock.py`), the image store (image files, caches; entries in `images.py`), the
-labels (`core/annotations`), the model registry (`registry.py`), prediction folders."""
+labels (`core/annotations`), the model registry (`registry.py`), prediction folders.
+
+One module of ~500 lines: the Project class keeps the manifest and the image store together
+because every image write updates both, atomically, manifest last.
+"""
 
 from __future__ import annotations
 

@@ -125,7 +125,7 @@ class PreparedImage:
 
 
 def default_image_name(image_path: str | Path) -> str:
-    from svetlana.core.io.images import file_stem
+    from svetlana.core.io.folders import file_stem
 
     return file_stem(image_path)
 

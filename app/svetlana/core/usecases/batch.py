@@ -217,7 +217,7 @@ def plan_folder(
     model_id: str = "",
 ) -> list[PairTask]:
     """One task per image of ``folder`` (images without a mask too: they become error lines)."""
-    from svetlana.core.io.images import file_stem, find_pairs
+    from svetlana.core.io.folders import file_stem, find_pairs
 
     missing: list[Path] = []
     pairs = find_pairs(Path(folder), missing=missing)

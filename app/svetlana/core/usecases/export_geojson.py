@@ -200,7 +200,7 @@ def export_objects(
     id, confidence, p_<class>, every measurement) and ``name`` (the object id). 2D images only.
     ``predictions``: see ``tables.load_results`` (default: the saved ones)."""
     from svetlana.core.io.fileio import atomic_write_text
-    from svetlana.core.objects.measurements import project_measurements
+    from svetlana.core.objects.measurement_cache import project_measurements
     from svetlana.core.usecases.export_table import _check_images, _check_out, load_results
 
     if fmt not in FORMATS:

@@ -39,7 +39,7 @@ def _measure_images(
     project, names: Sequence[str], progress: ProgressFn | None, cancel: CancelToken | None
 ) -> tuple[list, dict[str, str]]:
     """Each image's measurements (the bundle's cache) and the union of their columns -> unit."""
-    from svetlana.core.objects.measurements import project_measurements
+    from svetlana.core.objects.measurement_cache import project_measurements
 
     tables = []
     for k, name in enumerate(names):

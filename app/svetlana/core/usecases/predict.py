@@ -1,4 +1,8 @@
-"""Project-level prediction: classify every object of images, write class masks and the CSV."""
+"""Project-level prediction: classify every object of images, write class masks and the CSV.
+
+~570 lines: the one predict path (plan, run, one-shot, folder) with the prediction files it
+writes (rows, CSV, class masks, the swap of the bundle's folder) and reads back.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from svetlana.core.io.fileio import (
     safe_file_name,
 )
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
-from svetlana.core.objects.measurements import MeasurementCache
+from svetlana.core.objects.measurement_cache import MeasurementCache
 from svetlana.core.project.bundle import Project
 from svetlana.core.project.images import LoadedImage
 from svetlana.core.project.provenance import write_run_record
@@ -334,7 +338,7 @@ def plan_prediction(
     """Resolve the model and images, snapshot labels and cache locations, and load the images
     (``preload``: all of them now, so that a worker never touches the project; without it,
     each when its turn comes -- one-threaded callers such as the CLI, to bound memory)."""
-    from svetlana.core.objects.measurements import measurement_cache
+    from svetlana.core.objects.measurement_cache import measurement_cache
 
     model_id = project.models.resolve(model_id)
     names = list(images) if images else list(project.image_names)

@@ -257,7 +257,7 @@ class NewProjectDialog(QDialog):
 
     def set_folder(self, folder: str | Path) -> int:
         """Fill the table with the pairs found in a folder; returns how many."""
-        from svetlana.core.io.images import find_pairs
+        from svetlana.core.io.folders import find_pairs
 
         pairs = find_pairs(folder)
         self.table.setRowCount(0)

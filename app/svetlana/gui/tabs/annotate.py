@@ -1,4 +1,8 @@
-"""Labelling: the class list, the ways of choosing objects (Random, Suggest, Click, Uncertain), keys, progress."""
+"""Labelling: the class list, the ways of choosing objects (Random, Suggest, Click, Uncertain), keys, progress.
+
+~700 lines: the modes (Click, Random, Uncertain, Suggest), their visiting orders, the class
+buttons and the key handling share the current-object state of this tab.
+"""
 
 from __future__ import annotations
 

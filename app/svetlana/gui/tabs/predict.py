@@ -1,4 +1,8 @@
-"""The Prediction tab: run a model on this image, all images or a folder; counts, filter, explain, export."""
+"""The Prediction tab: run a model on this image, all images or a folder; counts, filter, explain, export.
+
+~770 lines: scopes (image, project, folder), the run, the counts table, corrections, Explain
+and the results panel host share the tab's model and prediction state.
+"""
 
 from __future__ import annotations
 

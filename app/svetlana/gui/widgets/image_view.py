@@ -1,4 +1,8 @@
-"""The image with its object overlays: channels, contrast, Z, outlines, class colours, hover and picking."""
+"""The image with its object overlays: channels, contrast, Z, outlines, class colours, hover and picking.
+
+~800 lines: one pyqtgraph view (image layers, outlines, class colours, prediction overlay,
+selection, rectangle select, Z slices, contrast); its parts draw on the same items.
+"""
 
 from __future__ import annotations
 

@@ -129,7 +129,7 @@ class LivePredictions(QObject):
 
         def work(progress, cancel):
             from svetlana.core.ml.fast_model import LIVE_TREES, fit_fast
-            from svetlana.core.objects.measurements import project_measurements
+            from svetlana.core.objects.measurement_cache import project_measurements
             from svetlana.core.usecases.suggest import suggest
 
             m = cached if cached is not None else project_measurements(project, name, cancel=cancel)

@@ -210,7 +210,7 @@ class ResultsPanel(QWidget):
         self.note.setText("Updating…")
 
         def work(progress, cancel):
-            from svetlana.core.objects.measurements import project_measurements
+            from svetlana.core.objects.measurement_cache import project_measurements
             from svetlana.core.project.bundle import Project
 
             counts = class_counts(finals)

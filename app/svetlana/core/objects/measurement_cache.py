@@ -1,0 +1,161 @@
+"""The bundle's cache of object measurements: ``measurements/<mask>.npz`` (derived data, valid for
+the stored files' sizes and times, the spacing and the measurement version; recomputed when
+missing, damaged or stale). ``MeasurementCache`` is a snapshot a worker can use without the project."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svetlana.core.jobs import CancelToken, Progress, ProgressFn
+from svetlana.core.objects.measurements import VERSION, Measurements, column_names, measure_objects
+
+log = logging.getLogger(__name__)
+
+
+def _cache_path(project, image_name: str) -> Path:
+    entry = project.image(image_name)
+    return project.path / "measurements" / f"{Path(entry.mask_file).stem}.npz"
+
+
+def _fingerprint(project, image_name: str) -> np.ndarray:
+    """Sizes and modification times of the stored image and mask, and the spacing."""
+    entry = project.image(image_name)
+    parts: list[float] = []
+    for rel in (entry.image_file, entry.mask_file):
+        st = (project.path / rel).stat()
+        parts += [float(st.st_size), float(st.st_mtime_ns)]
+    parts += list(entry.spacing or ())
+    return np.asarray(parts, np.float64)
+
+
+def _load_cache(path: Path, fingerprint: np.ndarray, ndim: int, nchan: int, spacing):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            version = int(z["version"])
+            fp = np.asarray(z["fingerprint"])
+            ids = np.asarray(z["ids"])
+            names = tuple(str(s) for s in z["names"])
+            units = tuple(str(s) for s in z["units"])
+            values = np.asarray(z["values"])
+    except (OSError, ValueError, KeyError, EOFError, TypeError):
+        return None
+    want_names, want_units = column_names(ndim, nchan, physical=spacing is not None)
+    ok = (
+        version == VERSION
+        and fp.shape == fingerprint.shape
+        and np.array_equal(fp, fingerprint)
+        and names == want_names
+        and units == want_units
+        and ids.ndim == 1
+        and ids.dtype.kind in "iu"
+        and values.dtype == np.float32
+        and values.shape == (ids.size, len(names))
+        and bool(np.isfinite(values).all())
+        and bool(np.all(np.diff(ids) > 0))
+    )
+    return Measurements(ids.astype(np.int64), names, units, values) if ok else None
+
+
+@dataclass(frozen=True)
+class MeasurementCache:
+    """Where one image's measurements are cached in a bundle, and what makes the cache valid:
+    a snapshot taken on the main thread, so that a worker measures (and writes the derived
+    cache file) without touching the project."""
+
+    image_name: str
+    path: Path
+    fingerprint: np.ndarray = field(compare=False)
+    ndim: int
+    channels: int
+    spacing: tuple[float, ...] | None
+    writable: bool
+
+    def cached(self, progress: ProgressFn | None = None) -> Measurements | None:
+        """The cached measurements when still valid, else None."""
+        if not self.path.exists():
+            return None
+        m = _load_cache(self.path, self.fingerprint, self.ndim, self.channels, self.spacing)
+        if m is None:
+            log.info("measurement cache of %s is stale or damaged", self.image_name)
+            return None
+        log.debug("measurements of %s from the cache", self.image_name)
+        if progress is not None:
+            progress(Progress("measure", 1, 1, f"{self.image_name}: measurements cached"))
+        return m
+
+    def measure(
+        self,
+        image: np.ndarray,
+        labels: np.ndarray,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Measurements:
+        """The cached measurements, or every object measured now (and cached when writable)."""
+        m = self.cached(progress)
+        if m is None:
+            m = measure_objects(
+                image, labels, spacing=self.spacing, progress=progress, cancel=cancel
+            )
+            if self.writable:
+                _save_cache(self.path, m, self.fingerprint)
+        return m
+
+
+def measurement_cache(project: Any, image_name: str) -> MeasurementCache:
+    """The cache snapshot of one image of ``project`` (read on the main thread)."""
+    entry = project.image(image_name)
+    try:
+        fingerprint = _fingerprint(project, image_name)
+    except OSError:
+        fingerprint = np.zeros(0)
+    return MeasurementCache(
+        image_name,
+        _cache_path(project, image_name),
+        fingerprint,
+        entry.ndim,
+        entry.channels,
+        entry.spacing,
+        not getattr(project, "readonly", False),
+    )
+
+
+def project_measurements(
+    project: Any,
+    image_name: str,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> Measurements:
+    """The measurements of every object of one image of the project, cached in the bundle
+    (``measurements/<mask>.npz``, derived data: recomputed when missing, damaged, made from
+    other files or by another version of the measurements)."""
+    cache = measurement_cache(project, image_name)
+    m = cache.cached(progress)
+    if m is not None:
+        return m
+    loaded = project.load(image_name)
+    return cache.measure(loaded.image, loaded.labels, progress=progress, cancel=cancel)
+
+
+def _save_cache(path: Path, m: Measurements, fingerprint: np.ndarray) -> None:
+    from svetlana.core.errors import SvetlanaError
+    from svetlana.core.io.fileio import atomic_write_with
+
+    arrays = {
+        "version": np.asarray(VERSION),
+        "fingerprint": fingerprint,
+        "ids": m.ids,
+        "names": np.asarray(m.names, dtype=str),
+        "units": np.asarray(m.units, dtype=str),
+        "values": m.values,
+    }
+    try:
+        atomic_write_with(path, lambda p: np.savez(p, **arrays))
+    except SvetlanaError as exc:  # a cache is an optimisation: never fail the user's action
+        log.warning("cannot cache the measurements in %s: %s", path, exc)
