@@ -91,6 +91,20 @@ def test_the_export_button_offers_the_four_exports(tab):
     assert all(a.isEnabled() for a in tab.export_menu.actions())
 
 
+def test_class_masks_entry_writes_the_shown_classes(qtbot, tab, monkeypatch, tmp_path):
+    import numpy as np
+    import tifffile
+
+    done = export_through_menu(qtbot, tab, monkeypatch, MASKS, tmp_path / "masks")
+    assert {f.name for f in done.files} == {"cells_classes.tif", "predictions.csv", "run.json"}
+    classes = tifffile.imread(tmp_path / "masks" / "cells_classes.tif")
+    labels = tab.session.project.load("cells").labels
+    final = tab.final_classes()["cells"]
+    for obj, k in zip(final.ids.tolist(), final.index.tolist(), strict=True):
+        assert set(np.unique(classes[labels == obj])) == {k}
+    assert set(np.unique(classes[labels == 0])) == {0}
+
+
 def test_measurement_table_has_every_object_with_its_shown_class(qtbot, tab, monkeypatch, tmp_path):
     # The label a person gave wins over the model, as in the counts and the overlay.
     labelled = dict(tab.session.project.annotations.for_image("cells"))
