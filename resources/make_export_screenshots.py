@@ -27,8 +27,9 @@ def main(out_dir: Path) -> None:
     from PySide6.QtCore import QEventLoop, QPoint, QSettings, QTimer
     from PySide6.QtGui import QPainter
     from PySide6.QtWidgets import QApplication
-    from svetlana.core.usecases.workflows import build_demo, train_project
 
+    from svetlana.core.usecases.demo import build_demo
+    from svetlana.core.usecases.train import train_project
     from svetlana.gui.main_window import MainWindow
     from svetlana.gui.tabs import predict as prediction_tab
 

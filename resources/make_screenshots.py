@@ -21,8 +21,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def main(out_dir: Path) -> None:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
-    from svetlana.core.usecases.workflows import build_demo, train_project
 
+    from svetlana.core.usecases.demo import build_demo
+    from svetlana.core.usecases.train import train_project
     from svetlana.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

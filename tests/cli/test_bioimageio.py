@@ -153,3 +153,62 @@ def test_a_forest_is_refused_with_the_formats_that_exist(bundle, tmp_path):
     assert not (tmp_path / "b").exists()
     ok("export-model", bundle, "--out", tmp_path / "m")  # the default format exists for it
     assert (tmp_path / "m" / "forest.npz").exists()
+
+
+def _disk_full_after(monkeypatch, n_files: int) -> None:
+    """The disk fills up after ``n_files`` files of the package were written."""
+    from svetlana.core.errors import ResourceError
+    from svetlana.core.usecases import export_bioimageio as bioimageio_export
+
+    real = bioimageio_export.atomic_write_bytes
+    calls = []
+
+    def write(path, data):
+        calls.append(path)
+        if len(calls) > n_files:
+            raise ResourceError("the disk is full; nothing was changed", path)
+        real(path, data)
+
+    monkeypatch.setattr(bioimageio_export, "atomic_write_bytes", write)
+
+
+def test_a_failed_export_leaves_no_half_written_package(bundle, tmp_path, monkeypatch):
+    ok("train", bundle, *FAST)
+    out = tmp_path / "zoo"
+    args = ("export-model", bundle, "--format", "bioimageio", "--name", "pkg", "--out", out)
+    with monkeypatch.context() as m:
+        _disk_full_after(m, 3)  # rdf.yaml, model.onnx and test_input.npy written, then full
+        code, _out, err = run(*args)
+    assert code == 1 and "disk is full" in err
+    assert sorted(p.name for p in out.iterdir()) == []  # no folder, no zip, no leftovers
+    ok(*args)
+    before = {p.name: p.read_bytes() for p in (out / "pkg").iterdir()}
+    zip_before = (out / "pkg.zip").read_bytes()
+    assert set(before) == {"rdf.yaml", "model.onnx", "test_input.npy", "test_output.npy",
+                           "cover.png", "README.md"}  # fmt: skip
+    # Exporting again fails half way: the earlier package is still there, whole.
+    with monkeypatch.context() as m:
+        _disk_full_after(m, 5)
+        assert run(*args)[0] == 1
+    assert {p.name: p.read_bytes() for p in (out / "pkg").iterdir()} == before
+    assert (out / "pkg.zip").read_bytes() == zip_before
+    assert sorted(p.name for p in out.iterdir()) == ["pkg", "pkg.zip"]
+    # ... and when it succeeds it replaces it, folder and zip.
+    ok(*args, "--license", "MIT")
+    assert sorted(p.name for p in out.iterdir()) == ["pkg", "pkg.zip"]
+    assert "license: MIT" in (out / "pkg" / "rdf.yaml").read_text()
+    with zipfile.ZipFile(out / "pkg.zip") as z:
+        assert "license: MIT" in z.read("rdf.yaml").decode()
+
+
+def test_a_folder_of_the_users_at_the_package_place_is_left_alone(bundle, tmp_path):
+    ok("train", bundle, *FAST)
+    mine = tmp_path / "zoo" / "pkg"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my notes")
+    code, out, err = run(
+        "export-model", bundle, "--format", "bioimageio", "--name", "pkg", "--out", tmp_path / "zoo"
+    )
+    assert code == 1 and "not a bioimage.io package" in err and err.count("\n") == 1
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["pkg"]

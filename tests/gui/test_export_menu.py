@@ -92,6 +92,20 @@ def test_the_export_button_offers_the_four_exports(tab):
     assert all(a.isEnabled() for a in tab.export_menu.actions())
 
 
+def test_class_masks_entry_writes_the_shown_classes(qtbot, tab, monkeypatch, tmp_path):
+    import numpy as np
+    import tifffile
+
+    done = export_through_menu(qtbot, tab, monkeypatch, MASKS, tmp_path / "masks")
+    assert {f.name for f in done.files} == {"cells_classes.tif", "predictions.csv", "run.json"}
+    classes = tifffile.imread(tmp_path / "masks" / "cells_classes.tif")
+    labels = tab.session.project.load("cells").labels
+    final = tab.final_classes()["cells"]
+    for obj, k in zip(final.ids.tolist(), final.index.tolist(), strict=True):
+        assert set(np.unique(classes[labels == obj])) == {k}
+    assert set(np.unique(classes[labels == 0])) == {0}
+
+
 def test_measurement_table_has_every_object_with_its_shown_class(qtbot, tab, monkeypatch, tmp_path):
     # The label a person gave wins over the model, as in the counts and the overlay.
     labelled = dict(tab.session.project.annotations.for_image("cells"))
@@ -179,3 +193,42 @@ def test_a_forest_model_has_no_package_entry_and_says_why(qtbot, session, shown_
     assert tab.start_export(BIOIMAGEIO, tmp_path / "zoo") is None
     assert shown_errors and "forest" in shown_errors[-1] and "export-table" in shown_errors[-1]
     assert not (tmp_path / "zoo").exists()
+
+
+def test_geojson_leaves_out_3d_images_and_says_so(tmp_path):
+    import numpy as np
+    from tests.conftest import blobs, write_pair
+
+    from svetlana.core.errors import InputError
+    from svetlana.core.project.bundle import Project
+    from svetlana.gui.widgets.export_menu import plan_export
+
+    project = Project.create(tmp_path / "p.svetlana", classes=["a", "b"])
+    image, labels = blobs()
+    project.add_image(*write_pair(tmp_path / "in", "flat", image, labels), name="flat")
+    stack = np.stack([labels] * 4)
+    project.add_image(
+        *write_pair(tmp_path / "in", "stack", np.stack([image] * 4), stack), name="stack"
+    )
+    try:
+        plan = plan_export(project, OBJECTS, tmp_path / "o", {"flat": 1, "stack": 2}, "model-1")
+        assert plan.images == ("flat",) and "stack" in plan.note and "3D" in plan.note
+        with pytest.raises(InputError, match="3D"):
+            plan_export(project, OBJECTS, tmp_path / "o", {"stack": 2}, "model-1")
+        table = plan_export(project, TABLE, tmp_path / "t", {"flat": 1, "stack": 2}, "model-1")
+        assert table.images == ("flat", "stack") and not table.note  # tables take 3D
+    finally:
+        project.close()
+
+
+def test_the_package_dialog_gives_the_typed_authors_and_licence(qtbot):
+    from svetlana.gui.widgets.export_menu import PackageInfoDialog
+
+    dialog = PackageInfoDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.license.text() == "CC-BY-4.0"  # the CLI's default, prefilled
+    assert dialog.info().authors == ("Svetlana user",)
+    dialog.authors.setText(" Ada Lovelace,  Pierre Weiss , ")
+    dialog.license.setText("MIT")
+    info = dialog.info()
+    assert info.authors == ("Ada Lovelace", "Pierre Weiss") and info.license == "MIT"

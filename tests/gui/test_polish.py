@@ -400,7 +400,9 @@ def test_export_buttons_write_into_a_folder_typed_in_the_picker(
     monkeypatch.setattr(widgets.FolderDialog, "exec", user_types_a_new_name)
     tab = win.prediction_tab
     win.tabs.setCurrentWidget(tab)
-    tab.export_menu.actions_by_kind["masks"].trigger()  # Export ▸ Class masks and predictions.csv…
+    with qtbot.waitSignal(tab.exportFinished, timeout=60000):  # written in the background
+        tab.export_menu.actions_by_kind["masks"].trigger()  # Export ▸ Class masks and CSV…
+    qtbot.waitUntil(lambda: not win.session.busy)
     assert (tmp_path / "results-new" / "predictions.csv").is_file()
     dialog = tab.open_keep_dialog()
     assert isinstance(dialog, KeepClassesDialog)

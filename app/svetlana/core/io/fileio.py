@@ -1,4 +1,4 @@
-"""Atomic writes (temp file in the same folder, fsync, os.replace) and checked JSON."""
+"""Atomic writes (temp file or folder in the same folder, fsync, os.replace) and checked JSON."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -148,6 +149,42 @@ def atomic_write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_folder(final: str | Path) -> Iterator[Path]:
+    """A new temp folder beside ``final`` to fill; when the block ends without error it takes
+    ``final``'s place (a folder already there is swapped out, then removed). On any error the
+    temp folder is removed and ``final`` is left as it was: never a half-written folder. The
+    caller checks that a folder already at ``final`` may be replaced. Leftovers of a crash
+    (``.<name>.partial-*``) are removed first."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{final.name}.partial-"
+    for leftover in final.parent.glob(prefix + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = make_temp_dir(final.parent, prefix)
+    old = final.with_name(prefix + "old")
+    try:
+        yield tmp
+        moved = False
+        if final.exists():
+            final.rename(old)
+            moved = True
+        try:
+            tmp.rename(final)
+        except BaseException:
+            if moved:
+                old.rename(final)
+            raise
+        _fsync_dir(final.parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _os_error(exc, final) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_json(path: str | Path, error: type[Exception] = ProjectError) -> Any:

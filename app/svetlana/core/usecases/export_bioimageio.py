@@ -16,6 +16,7 @@ import hashlib
 import io
 import logging
 import re
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from svetlana.core.errors import InputError, ModelError, ProjectError
-from svetlana.core.io.fileio import atomic_write_bytes
+from svetlana.core.io.fileio import atomic_folder, atomic_write_bytes
 from svetlana.core.project.bundle import Project, now_iso
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ README_FILE = "README.md"
 INPUT_ID = "patches"
 OUTPUT_ID = "probabilities"
 MASK_CHANNEL = "object_mask"
+PACKAGE_FILES = (RDF_FILE, ONNX_FILE, TEST_INPUT, TEST_OUTPUT, COVER_FILE, README_FILE)
 DEFAULT_AUTHOR = "Svetlana user"
 DEFAULT_LICENSE = "CC-BY-4.0"
 SVETLANA_CITATION = (
@@ -84,6 +86,18 @@ def forest_refusal(model_id: str) -> ModelError:
         "(svetlana export-model without --format) and the measurement table (svetlana "
         "export-table); train a network (--arch small) for a bioimage.io package"
     )
+
+
+def _check_replaceable(folder: Path) -> None:
+    """A folder already at the package's place is replaced only if it holds a package's files."""
+    if not folder.exists():
+        return
+    if not folder.is_dir() or any(p.name not in PACKAGE_FILES for p in folder.iterdir()):
+        raise InputError(
+            "already exists and is not a bioimage.io package written by Svetlana; choose another "
+            "output folder or package name (nothing was written)",
+            folder,
+        )
 
 
 def _package_name(text: str) -> str:
@@ -315,9 +329,12 @@ def export_bioimageio(
     name = _package_name(info.name or f"Svetlana {project.name} {model_id}")
     stem = _file_stem(name)
     folder = out_dir / stem
-    onnx_path = folder / ONNX_FILE
-    export_onnx(model, np.zeros((2, in_channels, *shape), np.float32), onnx_path)
-    probs = _softmax(_run_exported(onnx_path, model, patches))
+    _check_replaceable(folder)
+    with tempfile.TemporaryDirectory(prefix="svetlana-onnx-") as scratch:
+        onnx_path = Path(scratch) / ONNX_FILE
+        export_onnx(model, np.zeros((2, in_channels, *shape), np.float32), onnx_path)
+        probs = _softmax(_run_exported(onnx_path, model, patches))
+        onnx_bytes = onnx_path.read_bytes()
 
     files: dict[str, bytes] = {
         TEST_INPUT: _npy_bytes(patches),
@@ -358,7 +375,6 @@ def export_bioimageio(
         ),
     )
     files[README_FILE] = doc.encode()
-    onnx_bytes = onnx_path.read_bytes()
 
     def cite_entry(c: Citation) -> dict:
         entry: dict = {"text": c.text}
@@ -436,14 +452,19 @@ def export_bioimageio(
         },
     }
     files[RDF_FILE] = _yaml(rdf).encode()
-    for fname, data in files.items():
-        atomic_write_bytes(folder / fname, data)
+    files[ONNX_FILE] = onnx_bytes
     zip_path = out_dir / f"{stem}.zip"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for fname in (RDF_FILE, ONNX_FILE, TEST_INPUT, TEST_OUTPUT, COVER_FILE, README_FILE):
-            z.writestr(fname, onnx_bytes if fname == ONNX_FILE else files[fname])
-    atomic_write_bytes(zip_path, buf.getvalue())
+        for fname in PACKAGE_FILES:
+            z.writestr(fname, files[fname])
+    # Written beside the package folder and swapped in whole: a failure (disk full, a crash)
+    # leaves the previous package or none, never a half-written one. The zip goes last inside
+    # the block, so a failed zip leaves the folder as it was too.
+    with atomic_folder(folder) as tmp:
+        for fname in PACKAGE_FILES:
+            atomic_write_bytes(tmp / fname, files[fname])
+        atomic_write_bytes(zip_path, buf.getvalue())
     log.info("wrote the bioimage.io package %s and %s", folder, zip_path)
     return BioimageioExport(
         model_id, folder, zip_path, folder / RDF_FILE, classes, int(len(patches))

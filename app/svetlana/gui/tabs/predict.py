@@ -208,8 +208,7 @@ class PredictionTab(QWidget):
         )
         self.export_menu = ExportMenu(self)  # entries: gui/widgets/export_menu.py
         self.export_menu.aboutToShow.connect(self.refresh_export_menu)
-        self.export_menu.actions_by_kind[MASKS].triggered.connect(self._choose_export)
-        for kind in (TABLE, OBJECTS, BIOIMAGEIO):
+        for kind in (MASKS, TABLE, OBJECTS, BIOIMAGEIO):
             self.export_menu.actions_by_kind[kind].triggered.connect(
                 lambda _checked=False, kind=kind: self.choose_export(kind)
             )
@@ -648,35 +647,22 @@ class PredictionTab(QWidget):
         self.keep_dialog.show()
         return self.keep_dialog
 
-    def _choose_export(self) -> None:
-        project = self.session.project
-        start = project.path.parent if project is not None else ""
-        folder = choose_folder(self, "Export predictions to (type a new name to create it)", start)
-        if folder:
-            self.export_to(folder)
-
     def export_to(self, folder: str | Path) -> list[Path]:
-        """Write ``<image>_classes.tif`` and ``predictions.csv`` of the shown predictions."""
+        """Write ``<image>_classes.tif`` and ``predictions.csv`` of the shown predictions now
+        (for scripts and tests; the Export menu writes them in the background)."""
+        from svetlana.core.jobs import CancelToken
+
         project, preds = self.session.project, self.session.predictions
         if project is None or not preds:
             show_status(self, "nothing to export: run a prediction first")
             return []
         try:
-            pairs = [(p, project.load(name)) for name, p in preds.items()]
-            class_names = next(iter(preds.values())).class_names
-            model_id = self.session.prediction_model or ""
-            files = predicting.write_prediction_outputs(
-                Path(folder),
-                pairs,
-                class_names,
-                lambda im: project.annotations.for_image(im),
-                model_id=model_id,
-                model_dir=project.models.dir(model_id) if model_id else None,
-                project_classes=project.annotations.class_names,
-            )
+            plan = plan_export(project, MASKS, folder, preds, self.session.prediction_model)
+            done = run_export(plan, lambda _p: None, CancelToken())
         except (SvetlanaError, OSError) as exc:
             report_error(self, exc)
             return []
+        files = list(done.files)
         show_status(self, f"exported {plural(len(files), 'file')} to {folder}")
         self.status.setText(f"Exported {plural(len(files), 'file')} to {folder}.")
         return files
@@ -696,7 +682,7 @@ class PredictionTab(QWidget):
         """Menu entry: ask for the folder (and a package's author/licence), then export."""
         project = self.session.project
         start = project.path.parent if project is not None else ""
-        what = {TABLE: "the measurement table", OBJECTS: "the GeoJSON files",
+        what = {MASKS: "predictions", TABLE: "the measurement table", OBJECTS: "the GeoJSON files",
                 BIOIMAGEIO: "the bioimage.io package"}[kind]  # fmt: skip
         folder = choose_folder(self, f"Export {what} to (type a new name to create it)", start)
         if not folder:

@@ -1,4 +1,4 @@
-"""The Predict tab's Export menu: measurement table, QuPath objects and bioimage.io package, in a worker.
+"""The Predict tab's Export menu: class masks, measurement table, QuPath objects, bioimage.io package.
 
 Each export is planned on the main thread (what to write, from which snapshot of the shown
 predictions), run in a worker on a read-only view of the bundle of its own (the window's project
@@ -53,7 +53,7 @@ TIPS = {
 class ExportPlan:
     """What one export writes, decided on the main thread; all the worker gets."""
 
-    kind: str  # TABLE | OBJECTS | BIOIMAGEIO
+    kind: str  # MASKS | TABLE | OBJECTS | BIOIMAGEIO
     bundle: Path
     out_dir: Path
     model_id: str
@@ -90,7 +90,7 @@ def plan_export(
         if is_forest(project.models.card(model_id)):
             raise forest_refusal(model_id)
         return ExportPlan(kind, project.path, out, model_id, info=info)
-    if kind not in (TABLE, OBJECTS):
+    if kind not in (MASKS, TABLE, OBJECTS):
         raise ValueError(f"unknown export {kind!r}")
     if not predictions or not model_id:
         raise InputError("nothing to export: run a prediction first")
@@ -118,7 +118,27 @@ def run_export(
     from svetlana.core.project.bundle import Project
 
     with Project.open(plan.bundle, readonly=True) as view:
-        if plan.kind == TABLE:
+        if plan.kind == MASKS:
+            from svetlana.core.usecases.predict import write_prediction_outputs
+
+            pairs = []
+            for k, (name, pred) in enumerate(plan.predictions.items()):
+                cancel.raise_if_cancelled()
+                progress(Progress("export", k, len(plan.predictions), f"loading {name}"))
+                pairs.append((pred, view.load(name)))
+            files = tuple(
+                write_prediction_outputs(
+                    plan.out_dir, pairs, next(iter(plan.predictions.values())).class_names,
+                    view.annotations.for_image, model_id=plan.model_id,
+                    model_dir=view.models.dir(plan.model_id),
+                    project_classes=view.annotations.class_names,
+                )
+            )  # fmt: skip
+            message = (
+                f"Wrote the class masks of {plural(len(pairs), 'image')} "
+                "(<image>_classes.tif: pixel value = class number) and predictions.csv."
+            )
+        elif plan.kind == TABLE:
             from svetlana.core.usecases.export_table import export_table
 
             r = export_table(
