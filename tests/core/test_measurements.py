@@ -180,7 +180,7 @@ def project(tmp_path):
 
 
 def test_cache_is_reused_and_rebuilt_when_damaged(project, monkeypatch):
-    import svetlana.core.objects.measurements as mod
+    import svetlana.core.objects.measurement_cache as mod
 
     first = project_measurements(project, "cells")
     cache = project.path / "measurements" / "cells.npz"

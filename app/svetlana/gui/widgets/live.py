@@ -126,13 +126,22 @@ class LivePredictions(QObject):
         name, classes, labelled = self._snapshot()
         cached = self._measurements.get(name)
         seed = project.sampling_seed
+        source = None
+        if cached is None:  # what the worker measures: a snapshot, never the live project
+            from svetlana.core.objects.measurement_cache import measurement_cache
+
+            loaded = project.load(name)
+            source = (measurement_cache(project, name), loaded.image, loaded.labels)
 
         def work(progress, cancel):
             from svetlana.core.ml.fast_model import LIVE_TREES, fit_fast
-            from svetlana.core.objects.measurement_cache import project_measurements
             from svetlana.core.usecases.suggest import suggest
 
-            m = cached if cached is not None else project_measurements(project, name, cancel=cancel)
+            if cached is not None:
+                m = cached
+            else:
+                cache, image, mask = source
+                m = cache.measure(image, mask, cancel=cancel)
             ids = np.asarray(m.ids, np.int64)
             labels = np.full(len(ids), -1, np.int64)
             if labelled:
