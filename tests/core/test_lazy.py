@@ -146,3 +146,40 @@ def test_cli_add_and_predict_an_ome_zarr_image_as_its_tiff_twin(tmp_path, scene)
     np.testing.assert_array_equal(
         np.asarray(zarr_mask.data), tifffile.imread(tmp_path / "out" / "twin_classes.tif")
     )
+
+
+def test_lazy_measurements_equal_the_in_memory_ones(scene):
+    """A forest measures a larger-than-memory image band by band: same values as in memory,
+    also for objects split between chunks (none of the image is read whole)."""
+    from svetlana.core.measurements import measure_objects
+
+    folder, image, labels = scene
+    img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
+    ref = measure_objects(image, labels, spacing=(0.5, 0.5))
+    got = measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
+    assert got.names == ref.names and len(ref) == 12
+    np.testing.assert_array_equal(got.ids, ref.ids)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-6, atol=1e-6)
+
+
+def test_lazy_3d_measurements_of_chosen_ids(tmp_path):
+    from svetlana.core.errors import InputError
+    from svetlana.core.measurements import measure_objects
+
+    rng = np.random.default_rng(3)
+    labels = np.zeros((12, 40, 40), np.uint32)
+    for k in range(1, 10):
+        z, y, x = rng.integers(0, 8), rng.integers(0, 32), rng.integers(0, 32)
+        labels[z : z + 4, y : y + 8, x : x + 7] = k * 1000
+    image = (rng.poisson(50, labels.shape) + (labels > 0) * 100).astype(np.uint16)
+    _save(tmp_path / "i.zarr", image[np.newaxis], "CZYX", (1, 5, 16, 16))
+    _save(tmp_path / "m.zarr", labels, "ZYX", (5, 16, 16))
+    img = open_ome_zarr(tmp_path / "i.zarr")
+    mask = open_ome_zarr(tmp_path / "m.zarr", labels=True)
+    ids = np.unique(labels)[1:][::2]
+    ref = measure_objects(image, labels, ids=ids, spacing=(2.0, 0.5, 0.5))
+    got = measure_objects(img.data, mask.data, ids=ids, spacing=(2.0, 0.5, 0.5))
+    np.testing.assert_array_equal(got.ids, ids)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-6, atol=1e-6)
+    with pytest.raises(InputError, match="not in the mask"):
+        measure_objects(img.data, mask.data, ids=[1000, 1234])
