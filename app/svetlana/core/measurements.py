@@ -231,7 +231,9 @@ class _Stats:
         self.m = np.zeros((4, n), np.float64)
         self.min = np.full(n, np.inf, np.float64)
         self.max = np.full(n, -np.inf, np.float64)
-        self.hist = np.zeros((n, _BINS), np.int32)
+        # Bin counts: uint16 (the largest array, objects x bins) until an object's bin passes
+        # 65,535 pixels, then int32; the counts are exact either way.
+        self.hist = np.zeros((n, _BINS), np.uint16)
         self.lo, self.hi = lo, hi  # the channel's robust range (normalised values: 0 to 1)
         # Histogram range: the robust range widened, so bright objects keep their quantiles.
         span = hi - lo
@@ -258,7 +260,10 @@ class _Stats:
         b = np.clip(((values - self.h0) / self.width).astype(np.int64), 0, _BINS - 1)
         local = np.repeat(np.arange(u.size), seg.sizes) * _BINS + b
         h = np.bincount(local, minlength=u.size * _BINS).reshape(u.size, _BINS)
-        self.hist[u] += h.astype(np.int32)
+        new = self.hist[u] + h
+        if self.hist.dtype == np.uint16 and new.max() > np.iinfo(np.uint16).max:
+            self.hist = self.hist.astype(np.int32)
+        self.hist[u] = new
 
     def finish(self) -> dict[str, np.ndarray]:
         """mean, std, min, max, quantiles, skewness, kurtosis (NaN where no pixel)."""
