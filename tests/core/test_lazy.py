@@ -146,3 +146,120 @@ def test_cli_add_and_predict_an_ome_zarr_image_as_its_tiff_twin(tmp_path, scene)
     np.testing.assert_array_equal(
         np.asarray(zarr_mask.data), tifffile.imread(tmp_path / "out" / "twin_classes.tif")
     )
+
+
+def test_lazy_measurements_equal_the_in_memory_ones(scene):
+    """A forest measures a larger-than-memory image band by band: same values as in memory,
+    also for objects split between chunks (none of the image is read whole)."""
+    from svetlana.core.objects.measurements import measure_objects
+
+    folder, image, labels = scene
+    img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
+    ref = measure_objects(image, labels, spacing=(0.5, 0.5))
+    got = measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
+    assert got.names == ref.names and len(ref) == 12
+    np.testing.assert_array_equal(got.ids, ref.ids)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-6, atol=1e-6)
+
+
+def test_lazy_3d_measurements_of_chosen_ids(tmp_path):
+    from svetlana.core.errors import InputError
+    from svetlana.core.objects.measurements import measure_objects
+
+    rng = np.random.default_rng(3)
+    labels = np.zeros((12, 40, 40), np.uint32)
+    for k in range(1, 10):
+        z, y, x = rng.integers(0, 8), rng.integers(0, 32), rng.integers(0, 32)
+        labels[z : z + 4, y : y + 8, x : x + 7] = k * 1000
+    image = (rng.poisson(50, labels.shape) + (labels > 0) * 100).astype(np.uint16)
+    _save(tmp_path / "i.zarr", image[np.newaxis], "CZYX", (1, 5, 16, 16))
+    _save(tmp_path / "m.zarr", labels, "ZYX", (5, 16, 16))
+    img = open_ome_zarr(tmp_path / "i.zarr")
+    mask = open_ome_zarr(tmp_path / "m.zarr", labels=True)
+    ids = np.unique(labels)[1:][::2]
+    ref = measure_objects(image, labels, ids=ids, spacing=(2.0, 0.5, 0.5))
+    got = measure_objects(img.data, mask.data, ids=ids, spacing=(2.0, 0.5, 0.5))
+    np.testing.assert_array_equal(got.ids, ids)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-6, atol=1e-6)
+    with pytest.raises(InputError, match="not in the mask"):
+        measure_objects(img.data, mask.data, ids=[1000, 1234])
+
+
+def test_cli_adds_a_large_tiled_tiff_lazily_with_the_in_memory_results(tmp_path, monkeypatch):
+    """A tiled TIFF above the size threshold is read tile by tile (objects crossing tiles):
+    the same object table, predictions and class mask as its plain-TIFF twin read whole."""
+    import csv
+
+    import tifffile
+
+    from svetlana.core.objects import lazy
+    from svetlana.core.project.bundle import Project
+    from tests.conftest import ok, write_pair
+
+    monkeypatch.setattr(lazy, "LAZY_TIFF_BYTES", 10_000)  # this 96x96 image counts as large
+    monkeypatch.setattr(lazy, "_TIFF_CHUNK", {"z": 1, "y": 32, "x": 16})  # chunks of 1-2 tiles
+    image, labels = blobs(n=12, seed=1, radius=7)
+    image2 = np.stack([image, image / 2 + 7]).astype(np.float32)
+    write_pair(tmp_path, "twin", image2, labels)
+    big, big_mask = tmp_path / "big.tif", tmp_path / "big_masks.tif"
+    tifffile.imwrite(big, image2, tile=(16, 16), metadata={"axes": "CYX"}, compression="zlib")
+    tifffile.imwrite(big_mask, labels, tile=(16, 16), compression="zlib")
+    assert lazy.is_large_tiled_tiff(big) and not lazy.is_large_tiled_tiff(tmp_path / "twin.tif")
+    img, mask = lazy.open_pair(big, big_mask)
+    assert img.data.chunks[1:] == mask.data.chunks == ((32, 32, 32), (16,) * 6)
+
+    bundle = tmp_path / "p.svetlana"
+    ok("init", bundle, "--classes", "bright,dim")
+    ok("add", bundle, tmp_path / "twin.tif", tmp_path / "twin_masks.tif")
+    assert "12 objects" in ok("add", bundle, big, big_mask)
+    assert (bundle / "images" / "big.ome.zarr").is_dir()  # copied chunk by chunk as OME-Zarr
+    ref = compute_objects(labels, image2)
+    loaded = Project.open(bundle, readonly=True).load("big")
+    assert loaded.extra.get("lazy")
+    got = loaded.table
+    np.testing.assert_array_equal(got.bbox, ref.bbox)
+    np.testing.assert_array_equal(got.centroid, ref.centroid)
+    rows = ["image,object,class"] + [
+        f"twin,{i},{'bright' if k % 2 == 0 else 'dim'}" for k, i in enumerate(ref.ids)
+    ]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    ok("import-labels", bundle, tmp_path / "labels.csv")
+    ok("train", bundle, "--arch", "forest")
+    ok("predict", bundle, "--out", tmp_path / "out")
+    with (tmp_path / "out" / "predictions.csv").open(newline="") as f:
+        got_rows = list(csv.DictReader(f))
+    by = {im: [r for r in got_rows if r["image"] == im] for im in ("twin", "big")}
+    assert len(by["big"]) == len(ref) == len(by["twin"])
+    human = {"image", "class", "source", "label"}  # the twin's objects carry the labels
+    for a, b in zip(by["twin"], by["big"], strict=True):
+        assert {k: v for k, v in a.items() if k not in human} == {
+            k: v for k, v in b.items() if k not in human
+        }
+    zarr_mask = open_ome_zarr(tmp_path / "out" / "big_classes.ome.zarr", labels=True)
+    np.testing.assert_array_equal(
+        np.asarray(zarr_mask.data), tifffile.imread(tmp_path / "out" / "twin_classes.tif")
+    )
+
+
+def test_a_large_tiff_of_unknown_axes_is_one_clear_error_then_added_with_axes(
+    tmp_path, monkeypatch
+):
+    import tifffile
+
+    from svetlana.core.objects import lazy
+    from tests.conftest import ok, run_cli
+
+    monkeypatch.setattr(lazy, "LAZY_TIFF_BYTES", 10_000)
+    image, labels = blobs(n=6, seed=2)
+    tifffile.imwrite(
+        tmp_path / "a.tif", np.stack([image, image]), tile=(32, 32), photometric="minisblack"
+    )
+    tifffile.imwrite(tmp_path / "a_masks.tif", labels, tile=(32, 32))
+    bundle = tmp_path / "p.svetlana"
+    ok("init", bundle, "--classes", "x,y")
+    code, out, err = run_cli("add", bundle, tmp_path / "a.tif", tmp_path / "a_masks.tif")
+    assert code == 1 and "a.tif" in err and "--axes" in err, err
+    assert not (bundle / "images" / "a.ome.zarr").exists()
+    assert "6 objects" in ok(
+        "add", bundle, tmp_path / "a.tif", tmp_path / "a_masks.tif", "--axes", "CYX"
+    )

@@ -104,6 +104,22 @@ def test_intensity_ring_and_normalised_values():
         assert m2.column(name)[0] == pytest.approx(m.column(name)[0], rel=1e-3, abs=1e-4)
 
 
+def test_quantiles_of_a_large_object_count_every_pixel():
+    """Bin counts above 65,535 pixels (a large object of three intensities) stay exact."""
+    labels = np.zeros((420, 420), np.uint16)
+    labels[10:410, 10:385] = 1
+    labels[2:5, 2:5] = 2
+    image = np.full(labels.shape, 50.0, np.float32)
+    image[10:410, 10:160] = 100.0  # 60,000 pixels
+    image[10:410, 160:335] = 200.0  # 70,000 pixels: the median is here
+    image[10:410, 335:385] = 300.0  # 20,000 pixels
+    image[2:5, 2:5] = 400.0
+    m = measure_objects(image, labels)
+    row = m.values[0]
+    assert row[m.names.index("ch0_median")] == pytest.approx(200.0, abs=2.0)
+    assert row[m.names.index("ch0_q95")] == pytest.approx(300.0, abs=2.0)
+
+
 def test_texture_tells_stripes_from_flat():
     labels = np.zeros((40, 80), np.int32)
     labels[_disk(labels.shape, (20, 20), 14)] = 1

@@ -43,14 +43,16 @@ def restore(text: str) -> str:
     return text
 
 
-def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> str:
-    """CSV text (``\\n`` line ends) of ``header`` and ``rows`` (sequences, or mappings keyed by
-    the header's names; a missing key is an empty cell), every cell neutralised."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+def write_csv(
+    f: TextIO, header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]
+) -> None:
+    """Write ``header`` and ``rows`` to the text file ``f`` as they come (``\\n`` line ends;
+    rows are sequences, or mappings keyed by the header's names, a missing key an empty cell),
+    every cell neutralised. Memory stays one row whatever the number of rows."""
+    w = csv.writer(f, lineterminator="\n")
     # With "\n" line ends the csv module leaves a lone "\r" unquoted, which readers take for
     # a line end: a row holding one is written fully quoted (valid CSV, read back the same).
-    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    quoted = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for row in itertools.chain([header], rows):
         if isinstance(row, Mapping):
             cells = [row.get(h, "") for h in header]
@@ -58,6 +60,12 @@ def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[st
             cells = list(row)
         cells = [neutralise(c) for c in cells]
         (quoted if any(isinstance(c, str) and "\r" in c for c in cells) else w).writerow(cells)
+
+
+def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> str:
+    """CSV text of ``header`` and ``rows``, as ``write_csv`` writes it."""
+    buf = io.StringIO()
+    write_csv(buf, header, rows)
     return buf.getvalue()
 
 

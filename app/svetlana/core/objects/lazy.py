@@ -1,9 +1,10 @@
-"""Images larger than memory: OME-Zarr read lazily, objects measured and patches cut chunk by chunk,
-class masks written chunk by chunk.
+"""Images larger than memory: OME-Zarr and large tiled TIFF read lazily, objects measured and
+patches cut chunk by chunk, class masks written chunk by chunk.
 
 OME-Zarr (NGFF 0.4 on zarr format 2, and 0.5 on zarr format 3) is read through zarr-python 3 and
-dask.array; only the full-resolution level is used. Written files are NGFF 0.4 (zarr format 2),
-which napari, QuPath and Fiji's readers open.
+dask.array; only the full-resolution level is used. A tiled TIFF of more than ``LAZY_TIFF_BYTES``
+is read the same way through tifffile's zarr store. Written files (the bundle's copy of either
+kind, class masks) are NGFF 0.4 (zarr format 2), which napari, QuPath and Fiji's readers open.
 """
 
 from __future__ import annotations
@@ -82,8 +83,14 @@ def open_ome_zarr(path: str | Path, *, labels: bool = False) -> LazyImage:
     for t in ds.get("coordinateTransformations", []) or []:
         if isinstance(t, dict) and t.get("type") == "scale":
             scale = [float(v) for v in t.get("scale", [])]
-    d = da.from_zarr(arr)
-    names = [a.lower() for a in axes]
+    return _arrange(da.from_zarr(arr), [a.lower() for a in axes], scale, path, labels)
+
+
+def _arrange(d, names: list[str], scale: list[float] | None, path: Path, labels: bool) -> LazyImage:
+    """A lazy array with named axes (t, c, z, y, x) as a channel-first image or a label mask."""
+    import dask.array as da
+
+    names = list(names)
     if "t" in names:
         i = names.index("t")
         if d.shape[i] != 1:
@@ -114,15 +121,124 @@ def open_ome_zarr(path: str | Path, *, labels: bool = False) -> LazyImage:
     return LazyImage(d, "C" + "".join(spatial).upper(), sp, path)
 
 
-def open_pair(image_path: str | Path, mask_path: str | Path) -> tuple[LazyImage, LazyImage]:
-    """An OME-Zarr image and its label mask, checked to have the same spatial shape."""
-    image = open_ome_zarr(image_path)
-    mask = open_ome_zarr(mask_path, labels=True)
+# A tiled TIFF whose pixels take more than this is read lazily, like an OME-Zarr folder (read
+# whole, an image costs about 9 times its size: the file's array, a float copy, the normalised
+# copy). 256 MiB: e.g. 11,600 x 11,600 16-bit pixels.
+LAZY_TIFF_BYTES = 1 << 28
+# Chunks of at least this many pixels per axis (z, y, x) are read at once from a tiled TIFF:
+# a few tiles together, never a part of one.
+_TIFF_CHUNK = {"z": 32, "y": 1024, "x": 1024}
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in (".tif", ".tiff", ".btf")
+
+
+def is_large_tiled_tiff(path: str | Path) -> bool:
+    """A tiled (Big)TIFF file of more than ``LAZY_TIFF_BYTES`` of pixels (read lazily)."""
+    import tifffile
+
+    path = Path(path)
+    if not _is_tiff(path):
+        return False
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            nbytes = int(np.prod(series.shape, dtype=np.float64)) * np.dtype(series.dtype).itemsize
+            return bool(tif.pages[0].is_tiled) and nbytes > LAZY_TIFF_BYTES
+    except Exception:  # noqa: BLE001 - not a readable TIFF: the usual reader names the problem
+        return False
+
+
+def open_tiff(path: str | Path, *, labels: bool = False, axes: str | None = None) -> LazyImage:
+    """A TIFF image or label mask (first series, full resolution) read lazily through
+    tifffile's zarr store, in chunks of whole tiles (``_TIFF_CHUNK``); ``axes`` names the
+    file's axes (e.g. ``CYX``) when its metadata does not."""
+    import dask.array as da
+    import tifffile
+    import zarr
+
+    from svetlana.core.io.images import _imagej_sizes, _lossy_mask, _ome_sizes, _spatial_spacing
+
+    path = Path(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            letters = series.axes.upper()
+            if labels and int(tif.pages[0].compression) in (6, 7):  # JPEG: lossy
+                raise _lossy_mask(path)
+            sizes: dict[str, float] = {}
+            try:
+                if tif.is_ome and tif.ome_metadata:
+                    sizes = _ome_sizes(tif.ome_metadata)
+                elif tif.is_imagej:
+                    sizes = _imagej_sizes(tif)
+            except Exception as exc:  # noqa: BLE001 - spacing metadata is optional
+                log.warning("%s: ignoring unreadable spacing metadata (%s)", path, exc)
+        store = tifffile.imread(path, aszarr=True, series=0, level=0)
+        arr = zarr.open_array(store, mode="r")
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds for a bad file
+        raise InputError(f"not a readable TIFF ({exc})", path) from None
+    if axes:
+        letters = axes.upper()
+        if len(letters) != arr.ndim:
+            raise InputError(
+                f"axes {axes!r} name {len(letters)} axes; the file has {arr.ndim}", path
+            )
+    names = [{"S": "c"}.get(a, a.lower()) for a in letters]
+    if any(a not in "tczyx" for a in names) or len(set(names)) != len(names):
+        raise InputError(
+            f"the axes of this large TIFF are not known ({series.axes}, shape {arr.shape})",
+            path,
+            hint="give them with --axes (e.g. CYX), or save the image as OME-Zarr",
+        )
+    d = da.from_zarr(arr)
+    target = tuple(
+        max(c[0], -(-_TIFF_CHUNK[a] // c[0]) * c[0]) if a in _TIFF_CHUNK else c[0]
+        for a, c in zip(names, d.chunks, strict=True)
+    )
+    if target != tuple(c[0] for c in d.chunks):
+        d = d.rechunk(target)
+    nsp = sum(a in "zyx" for a in names)
+    spacing = _spatial_spacing(sizes, nsp)
+    scale = None
+    if spacing is not None:
+        scale = [1.0] * len(names)
+        for a, v in zip([a for a in names if a in "zyx"], spacing, strict=True):
+            scale[names.index(a)] = float(v)
+    return _arrange(d, names, scale, path, labels)
+
+
+def open_lazy(path: str | Path, *, labels: bool = False, axes: str | None = None) -> LazyImage:
+    """An OME-Zarr folder or a TIFF file, lazily."""
+    if is_zarr(path):
+        return open_ome_zarr(path, labels=labels)
+    if _is_tiff(Path(path)):
+        return open_tiff(path, labels=labels, axes=None if labels else axes)
+    raise InputError(
+        "a large image's mask must be a TIFF file or an OME-Zarr folder", path,
+        hint="save the mask as TIFF or OME-Zarr",
+    )  # fmt: skip
+
+
+def open_pair(
+    image_path: str | Path, mask_path: str | Path, axes: str | None = None
+) -> tuple[LazyImage, LazyImage]:
+    """An image and its label mask (each OME-Zarr or TIFF), lazily, checked to have the same
+    spatial shape; the mask is read in the image's chunks."""
+    image = open_lazy(image_path, axes=axes)
+    mask = open_lazy(mask_path, labels=True)
     if image.shape[1:] != mask.shape:
         raise InputError(
             f"image shape {image.shape[1:]} does not match mask shape {mask.shape}: "
             f"image {Path(image_path).name} and mask {Path(mask_path).name} differ",
             image_path,
+        )
+    if mask.data.chunks != image.data.chunks[1:]:
+        mask = LazyImage(
+            mask.data.rechunk(image.data.chunks[1:]), mask.axes, mask.spacing, mask.path
         )
     return image, mask
 

@@ -93,14 +93,17 @@ class MeasurementCache:
         image: np.ndarray,
         labels: np.ndarray,
         *,
+        ids: np.ndarray | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> Measurements:
-        """The cached measurements, or every object measured now (and cached when writable)."""
+        """The cached measurements, or every object measured now (and cached when writable).
+
+        A lazy (OME-Zarr) image is measured band by band; pass its object table's ``ids``."""
         m = self.cached(progress)
         if m is None:
             m = measure_objects(
-                image, labels, spacing=self.spacing, progress=progress, cancel=cancel
+                image, labels, ids=ids, spacing=self.spacing, progress=progress, cancel=cancel
             )
             if self.writable:
                 _save_cache(self.path, m, self.fingerprint)
@@ -140,7 +143,8 @@ def project_measurements(
     if m is not None:
         return m
     loaded = project.load(image_name)
-    return cache.measure(loaded.image, loaded.labels, progress=progress, cancel=cancel)
+    ids = loaded.table.ids if loaded.extra.get("lazy") else None
+    return cache.measure(loaded.image, loaded.labels, ids=ids, progress=progress, cancel=cancel)
 
 
 def _save_cache(path: Path, m: Measurements, fingerprint: np.ndarray) -> None:

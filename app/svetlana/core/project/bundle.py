@@ -199,15 +199,16 @@ class Project:
             self._check_new_name(
                 name if name is not None else default_image_name(image_path), image_path
             )
-        from svetlana.core.objects.lazy import is_zarr
+        from svetlana.core.objects.lazy import is_large_tiled_tiff, is_zarr
 
-        if is_zarr(image_path) or is_zarr(mask_path):
+        if is_zarr(image_path) or is_zarr(mask_path) or is_large_tiled_tiff(image_path):
             if not force_mask:
                 from svetlana.core.io.images import check_label_array
                 from svetlana.core.objects.lazy import open_pair
 
-                check_label_array(open_pair(image_path, mask_path)[1].data, mask_path, image_path)
-            return self.add_zarr(image_path, mask_path, name, spacing)
+                mask = open_pair(image_path, mask_path, axes)[1]
+                check_label_array(mask.data, mask_path, image_path)
+            return self.add_zarr(image_path, mask_path, name, spacing, axes=axes)
         return self.add_prepared(
             prepare_image(image_path, mask_path, name, axes, spacing, force_mask=force_mask)
         )
@@ -220,9 +221,11 @@ class Project:
         spacing: tuple[float, ...] | None = None,
         progress=None,
         cancel=None,
+        axes: str | None = None,
     ) -> ImageEntry:
-        """Add an OME-Zarr image and label mask too large for memory: measured and copied into
-        the bundle one chunk at a time (``images/<name>.ome.zarr``); loaded lazily later."""
+        """Add an image and label mask too large for memory (OME-Zarr, or a large tiled TIFF,
+        see ``lazy.is_large_tiled_tiff``): measured and copied into the bundle one chunk at a
+        time as OME-Zarr (``images/<name>.ome.zarr``); loaded lazily later."""
         from svetlana.core.objects.lazy import compute_objects_chunked, copy_ome_zarr, open_pair
 
         self._require_writable()
@@ -230,7 +233,7 @@ class Project:
         name = self._check_new_name(
             name if name is not None else default_image_name(image_path), image_path
         )
-        img, mask = open_pair(image_path, mask_path)
+        img, mask = open_pair(image_path, mask_path, axes)
         sp = tuple(float(v) for v in spacing) if spacing else img.spacing or mask.spacing
         table = compute_objects_chunked(mask.data, img.data, progress=progress, cancel=cancel)
         safe = self._unique_file_stem(name)

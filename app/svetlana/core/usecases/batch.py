@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -144,7 +145,11 @@ def predict_pair(task: PairTask) -> PairResult:
     from svetlana.core.io.images import read_pair
     from svetlana.core.io.masks import class_mask
     from svetlana.core.project.images import LoadedImage
-    from svetlana.core.usecases.predict import predict_loaded, prediction_rows, rows_to_csv
+    from svetlana.core.usecases.predict import (
+        predict_loaded,
+        prediction_rows,
+        write_predictions_csv,
+    )
 
     t0 = time.perf_counter()
     try:
@@ -161,9 +166,9 @@ def predict_pair(task: PairTask) -> PairResult:
 
         cm = class_mask(loaded.labels, pred.ids, final.index)
         atomic_write_with(tif, lambda p: tifffile.imwrite(p, cm))
-        atomic_write_text(
-            part, rows_to_csv(prediction_rows(pred, final, task.model.model_id), class_names)
-        )
+        with atomic_open(part, "w", encoding="utf-8") as f:
+            rows = prediction_rows(pred, final, task.model.model_id, class_names)
+            write_predictions_csv(f, class_names, rows)
         counts = final.counts()
         atomic_write_json(
             marker,
@@ -288,10 +293,10 @@ def merge_parts(
     with atomic_open(csv_path, "w", encoding="utf-8") as f:
         f.write(header)
         for t in good:
-            text = part_paths(out_dir, t.image)[1].read_text(encoding="utf-8")
-            if not text.startswith(header):
-                raise ModelError(f"the CSV part of {t.image!r} has other columns", out_dir)
-            f.write(text[len(header) :])
+            with part_paths(out_dir, t.image)[1].open(encoding="utf-8", newline="") as part:
+                if part.read(len(header)) != header:
+                    raise ModelError(f"the CSV part of {t.image!r} has other columns", out_dir)
+                shutil.copyfileobj(part, f)  # a part is copied a block at a time
     files = [part_paths(out_dir, t.image)[0] for t in good] + [csv_path]
     errors = [results[t.image] for t in tasks if not results[t.image].ok]
     err_path = out_dir / ERRORS_FILE

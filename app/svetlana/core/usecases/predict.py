@@ -10,18 +10,18 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
 from svetlana.core.annotations.final_class import MODEL, FinalClasses, final_classes, result_classes
 from svetlana.core.errors import InputError, ModelError
-from svetlana.core.io.csvsafe import read_dicts, to_csv_text
+from svetlana.core.io.csvsafe import read_dicts, to_csv_text, write_csv
 from svetlana.core.io.fileio import (
-    atomic_write_text,
+    atomic_open,
     atomic_write_with,
     make_temp_dir,
     read_json,
@@ -142,7 +142,10 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
     cancel = ensure_token(cancel)
     ids = loaded.table.ids
     if cache is not None:
-        m = cache.measure(loaded.image, loaded.labels, progress=progress, cancel=cancel)
+        lazy_ids = ids if loaded.extra.get("lazy") else None  # measured band by band
+        m = cache.measure(
+            loaded.image, loaded.labels, ids=lazy_ids, progress=progress, cancel=cancel
+        )
     else:
         m = measure_objects(
             loaded.image, loaded.labels, ids=ids, spacing=loaded.spacing, progress=progress,
@@ -161,49 +164,80 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
     return probs
 
 
-def prediction_rows(pred: ImagePrediction, final: FinalClasses, model_id: str = "") -> list[dict]:
-    """Rows of predictions.csv for one image: ``class`` is the final class (``final_class``)."""
-    t = pred.table
-    nd = t.ndim
-    axes = "zyx"[3 - nd :]
-    rows = []
-    conf = pred.confidence
-    names = final.class_names
-    for i, obj in enumerate(t.ids):
-        human = final.source[i] != MODEL
-        row: dict[str, Any] = {
-            "image": pred.image,
-            "object": int(obj),
-            "class": names[final.index[i] - 1],
-            "source": str(final.source[i]),
-            "predicted": names[final.predicted[i] - 1],
-            "confidence": round(float(conf[i]), 5),
-            "uncertainty": round(float(pred.uncertainty[i]), 5),
-        }
-        for k, c in enumerate(pred.class_names):
-            row[f"p_{c}"] = round(float(pred.probs[i, k]), 5)
-        row["area"] = int(t.area[i])
-        for a in "zyx":
-            row[f"centroid_{a}"] = (
-                round(float(t.centroid[i, axes.index(a)]), 2) if a in axes else ""
-            )
-        for a in "zyx":
-            row[f"bbox_{a}0"] = int(t.bbox[i, axes.index(a)]) if a in axes else ""
-        for a in "zyx":
-            row[f"bbox_{a}1"] = int(t.bbox[i, nd + axes.index(a)]) if a in axes else ""
-        row["label"] = names[final.index[i] - 1] if human else ""
-        row["model"] = model_id
-        rows.append(row)
-    return rows
+# Rows of predictions.csv are made this many objects at a time: a 20,000x20,000 image with
+# 416,025 objects kept one dict per row plus the whole CSV text, 2.7 GB at the peak.
+_ROW_BLOCK = 4096
 
 
-def rows_to_csv(rows: list[dict], class_names: Sequence[str]) -> str:
-    """predictions.csv text; ``class_names`` are the model's (one ``p_`` column each)."""
+def prediction_fields(class_names: Sequence[str]) -> list[str]:
+    """The columns of predictions.csv; ``class_names`` are the model's (one ``p_`` column each)."""
     fields = ["image", "object", "class", "source", "predicted", "confidence", "uncertainty"]
     fields += [f"p_{c}" for c in class_names]
     fields += ["area", "centroid_z", "centroid_y", "centroid_x"]
     fields += ["bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1", "label", "model"]
-    return to_csv_text(fields, rows)
+    return fields
+
+
+def prediction_rows(
+    pred: ImagePrediction,
+    final: FinalClasses,
+    model_id: str = "",
+    class_names: Sequence[str] | None = None,
+) -> Iterator[list]:
+    """Rows of predictions.csv for one image, in ``prediction_fields(class_names)`` order
+    (default: the model's classes); ``class`` is the final class (``final_class``).
+
+    Rows are made a block of objects at a time from the arrays, so memory does not grow with
+    the number of objects when they are written as they come (``write_predictions_csv``).
+    """
+    t = pred.table
+    nd = t.ndim
+    axes = "zyx"[3 - nd :]
+    names = final.class_names
+    model_cols = list(pred.class_names)
+    cols = [model_cols.index(c) if c in model_cols else -1 for c in class_names or model_cols]
+    n = len(t.ids)
+    for a in range(0, n, _ROW_BLOCK):
+        b = min(n, a + _ROW_BLOCK)
+        ids = t.ids[a:b].tolist()
+        final_name = [names[k - 1] for k in final.index[a:b].tolist()]
+        predicted = [names[k - 1] for k in final.predicted[a:b].tolist()]
+        source = [str(s) for s in final.source[a:b].tolist()]
+        conf = pred.confidence[a:b].tolist()
+        unc = pred.uncertainty[a:b].tolist()
+        probs = pred.probs[a:b].tolist()
+        area = t.area[a:b].tolist()
+        cen = t.centroid[a:b].tolist()
+        box = t.bbox[a:b].tolist()
+        for i in range(b - a):
+            c, bx = cen[i], box[i]
+            row = [
+                pred.image,
+                ids[i],
+                final_name[i],
+                source[i],
+                predicted[i],
+                round(conf[i], 5),
+                round(unc[i], 5),
+            ]
+            row += [round(probs[i][k], 5) if k >= 0 else "" for k in cols]
+            row.append(area[i])
+            row += [round(c[axes.index(x)], 2) if x in axes else "" for x in "zyx"]
+            row += [bx[axes.index(x)] if x in axes else "" for x in "zyx"]
+            row += [bx[nd + axes.index(x)] if x in axes else "" for x in "zyx"]
+            row.append(final_name[i] if source[i] != MODEL else "")
+            row.append(model_id)
+            yield row
+
+
+def write_predictions_csv(f: TextIO, class_names: Sequence[str], rows: Iterable) -> None:
+    """predictions.csv to the text file ``f``, row by row (``csvsafe.write_csv``)."""
+    write_csv(f, prediction_fields(class_names), rows)
+
+
+def rows_to_csv(rows: Iterable, class_names: Sequence[str]) -> str:
+    """predictions.csv text; ``class_names`` are the model's (one ``p_`` column each)."""
+    return to_csv_text(prediction_fields(class_names), rows)
 
 
 @dataclass(frozen=True)
@@ -253,7 +287,6 @@ def write_prediction_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     finals = final_of_run([p for p, _ in preds], class_names, manual_of, project_classes)
     files = []
-    rows: list[dict] = []
     for pred, loaded in preds:
         final = finals[pred.image]
         if loaded.extra.get("lazy"):  # written chunk by chunk, as OME-Zarr
@@ -264,15 +297,20 @@ def write_prediction_outputs(
                 final.index, spacing=loaded.spacing,
             )  # fmt: skip
             files.append(path)
-            rows.extend(prediction_rows(pred, final, model_id))
             continue
         cm = class_mask(loaded.labels, pred.ids, final.index)
         path = out_dir / f"{safe_file_name(pred.image)}_classes.tif"
         atomic_write_with(path, lambda p, cm=cm: tifffile.imwrite(p, cm))
         files.append(path)
-        rows.extend(prediction_rows(pred, final, model_id))
+        del cm
     csv_path = out_dir / "predictions.csv"
-    atomic_write_text(csv_path, rows_to_csv(rows, class_names))
+    rows = (
+        row
+        for pred, _ in preds
+        for row in prediction_rows(pred, finals[pred.image], model_id, class_names)
+    )
+    with atomic_open(csv_path, "w", encoding="utf-8") as f:
+        write_predictions_csv(f, class_names, rows)
     files.append(csv_path)
     out_classes = next(iter(finals.values())).class_names if finals else tuple(class_names)
     files.append(
