@@ -212,3 +212,21 @@ def test_cache_is_reused_and_rebuilt_when_damaged(project, monkeypatch):
     monkeypatch.setattr(mod, "VERSION", mod.VERSION + 1)  # a new feature set
     project_measurements(project, "cells")
     assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("scene", ["texture2d", "texture3d_aniso", "marker_uneven"])
+def test_measuring_on_two_threads_gives_the_one_thread_values(scene, monkeypatch):
+    """Bands measured on two threads (their statistics merged) equal one thread's values."""
+    from svetlana.core.objects import measurements as mod
+    from svetlana.core.synthetic.hard import SCENES
+
+    s = SCENES[scene](1).images[0]
+    image = np.asarray(s.image, np.float32)
+    monkeypatch.setattr(mod, "_BAND_PIXELS", 1 << 14)  # many bands, so both threads get some
+    monkeypatch.setenv(mod.THREADS_ENV, "1")
+    one = measure_objects(image, s.labels, spacing=s.spacing)
+    monkeypatch.setenv(mod.THREADS_ENV, "2")
+    assert mod.band_workers(100, len(one.ids)) == 2
+    two = measure_objects(image, s.labels, spacing=s.spacing)
+    assert one.names == two.names and np.array_equal(one.ids, two.ids)
+    np.testing.assert_allclose(two.values, one.values, rtol=2e-5, atol=1e-6)

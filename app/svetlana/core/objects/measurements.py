@@ -268,6 +268,31 @@ class _Stats:
             self.hist = self.hist.astype(np.int32)
         self.hist[u] = new
 
+    def merge(self, o: _Stats) -> None:
+        """Add the statistics ``o`` gathered on other pixels of the same objects."""
+        mine, theirs = ~np.isnan(self.ref), ~np.isnan(o.ref)
+        both, only_o = mine & theirs, ~mine & theirs
+        # o's sums of powers of (v - o.ref) moved to (v - self.ref) = (v - o.ref) + d.
+        d = np.where(both, o.ref - np.where(mine, self.ref, 0.0), 0.0)
+        n, (m1, m2, m3, m4) = o.count, o.m
+        shifted = np.stack(
+            [
+                m1 + n * d,
+                m2 + 2 * d * m1 + n * d**2,
+                m3 + 3 * d * m2 + 3 * d**2 * m1 + n * d**3,
+                m4 + 4 * d * m3 + 6 * d**2 * m2 + 4 * d**3 * m1 + n * d**4,
+            ]
+        )
+        self.m[:, both] += shifted[:, both]
+        self.m[:, only_o] = o.m[:, only_o]
+        self.ref[only_o] = o.ref[only_o]
+        self.count += o.count
+        np.minimum(self.min, o.min, out=self.min)
+        np.maximum(self.max, o.max, out=self.max)
+        total = self.hist.astype(np.int32) + o.hist
+        small = total.max(initial=0) <= np.iinfo(np.uint16).max
+        self.hist = total.astype(np.uint16) if small else total
+
     def finish(self) -> dict[str, np.ndarray]:
         """mean, std, min, max, quantiles, skewness, kurtosis (NaN where no pixel)."""
         n = np.where(self.count > 0, self.count, np.nan)
@@ -412,19 +437,83 @@ def measure_objects(
     sig = [np.asarray([s * finest / q for q in sp]) for s in SCALES]
     margin = np.maximum(ring_w, np.ceil(4 * sig[-1] * 1.0).astype(int)) + 2
 
-    acc = _Accumulators(n, nd, nchan, ranges)
     bands = _bands(axis0_count, ring_w[0], labels.shape)
-    for done, (a0, a1) in enumerate(bands, start=1):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        _measure_band(
-            a0, a1, labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid,
-            inv_cov, acc, ndimage,
-        )  # fmt: skip
-        if progress is not None:
-            progress(Progress("measure", done, len(bands), f"measuring {n} objects"))
+    fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
+    workers = 1 if isinstance(labels, _Slabs) else band_workers(len(bands), n)
+    parts = [
+        bands[k * len(bands) // workers : (k + 1) * len(bands) // workers] for k in range(workers)
+    ]
+    accs = [_Accumulators(n, nd, nchan, ranges) for _ in parts]
+    message = f"measuring {n} objects"
+    if workers == 1:
+        for done, (a0, a1) in enumerate(bands, start=1):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            _measure_band(a0, a1, *fixed, accs[0], ndimage)
+            if progress is not None:
+                progress(Progress("measure", done, len(bands), message))
+    else:
+        _measure_in_threads(parts, accs, fixed, ndimage, progress, cancel, message)
+    acc = accs[0]
+    for other in accs[1:]:
+        acc.merge(other)
     values = acc.finish(names, nd, sp, count, cov, labels, present)
     return Measurements(present, names, units, values)
+
+
+# Bands are measured on this many threads (numpy and scipy release the GIL in their loops):
+# each thread fills its own accumulators, merged at the end. Not for more than this many
+# objects: each thread's accumulators hold a histogram per object.
+MAX_THREADS = 2
+_THREADED_MAX_OBJECTS = 100_000
+THREADS_ENV = "SVETLANA_MEASURE_THREADS"
+
+
+def band_workers(n_bands: int, n_objects: int) -> int:
+    """Threads for the band loop: up to MAX_THREADS and the cores (``SVETLANA_MEASURE_THREADS``
+    overrides), one for small or huge jobs."""
+    import os
+
+    env = os.environ.get(THREADS_ENV, "").strip()
+    want = int(env) if env.isdigit() and int(env) > 0 else min(MAX_THREADS, os.cpu_count() or 1)
+    if n_bands < 2 * want or n_objects > _THREADED_MAX_OBJECTS:
+        return 1
+    return want
+
+
+def _measure_in_threads(parts, accs, fixed, ndimage, progress, cancel, message) -> None:
+    """Each part of the bands on its own thread, into its own accumulators; progress and
+    cancelling stay on the calling thread."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    total = sum(len(p) for p in parts)
+    done = [0]
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def run(part, acc) -> None:
+        for a0, a1 in part:
+            if stop.is_set():
+                return
+            _measure_band(a0, a1, *fixed, acc, ndimage)
+            with lock:
+                done[0] += 1
+
+    with ThreadPoolExecutor(len(parts), thread_name_prefix="measure") as pool:
+        futures = [pool.submit(run, p, a) for p, a in zip(parts, accs, strict=True)]
+        try:
+            pending = futures
+            while pending:
+                _, pending = wait(pending, timeout=0.25)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                if progress is not None:
+                    progress(Progress("measure", done[0], total, message))
+            for f in futures:
+                f.result()  # a band's error, raised here
+        finally:
+            stop.set()
 
 
 # ---- lazy (larger than memory) inputs: the same measurement, read a band at a time ----------
@@ -612,6 +701,18 @@ class _Accumulators:
         self.tex_n = np.zeros((nf, n))  # pixels each texture column averaged over
         # Object-level orientation per scale: sums of H.H (H the Hessian; upper triangle).
         self.tensor = np.zeros((nchan, len(SCALES), nd * (nd + 1) // 2, n))
+
+    def merge(self, o: _Accumulators) -> None:
+        """Add what ``o`` gathered on other bands (the threads' accumulators)."""
+        np.minimum(self.bmin, o.bmin, out=self.bmin)
+        np.maximum(self.bmax, o.bmax, out=self.bmax)
+        np.maximum(self.support, o.support, out=self.support)
+        self.boundary_pts += o.boundary_pts
+        for mine, theirs in zip(self.obj + self.ring, o.obj + o.ring, strict=True):
+            mine.merge(theirs)
+        for key in ("crofton", "euler", "shell_sum", "shell_n", "tex_sum", "tex_sq", "tex_n"):
+            getattr(self, key).__iadd__(getattr(o, key))
+        self.tensor += o.tensor
 
     def finish(self, names, nd, sp, count, cov, labels, present) -> np.ndarray:
         cols: dict[str, np.ndarray] = {}
