@@ -53,13 +53,16 @@ def write_csv(
     # With "\n" line ends the csv module leaves a lone "\r" unquoted, which readers take for
     # a line end: a row holding one is written fully quoted (valid CSV, read back the same).
     quoted = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    risky = _RISKY_FIRST
     for row in itertools.chain([header], rows):
-        if isinstance(row, Mapping):
-            cells = [row.get(h, "") for h in header]
-        else:
-            cells = list(row)
-        cells = [neutralise(c) for c in cells]
-        (quoted if any(isinstance(c, str) and "\r" in c for c in cells) else w).writerow(cells)
+        cells = [row.get(h, "") for h in header] if isinstance(row, Mapping) else list(row)
+        carriage = False
+        for i, c in enumerate(cells):  # only text can hold a formula or a carriage return
+            if isinstance(c, str):
+                if c[:1] in risky and _needs_prefix(c):
+                    cells[i] = "'" + c
+                carriage = carriage or "\r" in c
+        (quoted if carriage else w).writerow(cells)
 
 
 def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> str:

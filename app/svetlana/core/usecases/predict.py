@@ -387,10 +387,14 @@ def plan_prediction(
     model_dir = project.models.dir(model_id)
     card = read_json(model_dir / "card.json", error=ModelError)
 
+    from svetlana.core.ml.forest import is_forest
+
+    needs_pixels = not is_forest(card)  # a network reads normalised patches; a forest measures
+
     def ready(name: str) -> LoadedImage:
         im = project.load(name)
         im.table  # noqa: B018 - computed here: a worker only reads it
-        if not im.extra.get("lazy"):
+        if needs_pixels and not im.extra.get("lazy"):
             im.normalised  # noqa: B018
         return im
 
