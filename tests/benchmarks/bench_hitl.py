@@ -29,7 +29,7 @@ def scene_table(name: str, seed: int):
     """(LabelTable without labels, true class per row) of one benchmark scene."""
     from svetlana.core.annotations.label_table import LabelTable
     from svetlana.core.objects.measurements import measure_objects
-    from svetlana.core.synthetic.easy import hard as scenes
+    from svetlana.core.synthetic import hard as scenes
 
     if name == "rare":  # 700 objects, 5 % of the rare class
         ss = scenes.rare_class(seed, scale=1.75)
