@@ -263,3 +263,50 @@ def test_a_large_tiff_of_unknown_axes_is_one_clear_error_then_added_with_axes(
     assert "6 objects" in ok(
         "add", bundle, tmp_path / "a.tif", tmp_path / "a_masks.tif", "--axes", "CYX"
     )
+
+
+def test_training_patches_of_a_lazy_image_equal_its_twin(tmp_path, scene):
+    """Objects labelled on an OME-Zarr image train from patches read around them only: the same
+    patches as the same pixels read whole (the image is never normalised whole)."""
+    from svetlana.core.project.images import LoadedImage
+    from svetlana.core.usecases.train import training_set
+    from tests.conftest import ok, write_pair
+
+    folder, image, labels = scene
+    write_pair(folder, "twin", image, labels)
+    bundle = tmp_path / "p.svetlana"
+    ok("init", bundle, "--classes", "bright,dim")
+    ok("add", bundle, folder / "twin.tif", folder / "twin_masks.tif")
+    ok("add", bundle, folder / "img.ome.zarr", folder / "img_masks.ome.zarr", "--name", "big")
+    ids = compute_objects(labels).ids[::-1][:9]  # not in id order
+    rows = ["image,object,class"] + [
+        f"{im},{i},{'bright' if k % 2 == 0 else 'dim'}"
+        for im in ("twin", "big")
+        for k, i in enumerate(ids)
+    ]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    ok("import-labels", bundle, tmp_path / "labels.csv")
+
+    def refuse(self):
+        raise AssertionError("a lazy image was normalised whole")
+
+    from svetlana.core.project.bundle import Project
+
+    project = Project.open(bundle)
+    try:
+        assert project.load("big").extra.get("lazy")
+        original = LoadedImage.normalised
+        LoadedImage.normalised = property(
+            lambda self: refuse(self) if self.extra.get("lazy") else original.fget(self)
+        )
+        try:
+            ts = training_set(project, 24)
+        finally:
+            LoadedImage.normalised = original
+    finally:
+        project.close()
+    by = {key: k for k, key in enumerate(ts.keys)}
+    for i in ids:
+        np.testing.assert_array_equal(
+            ts.patches[by[("big", int(i))]], ts.patches[by[("twin", int(i))]]
+        )

@@ -430,6 +430,23 @@ class LazyPatchSource:
         return out
 
 
+def extract_patches_lazy(
+    image, labels, table: ObjectTable, ids, size: int, norm, spacing=None
+) -> np.ndarray:
+    """``patches.extract_patches`` on lazy arrays: the patches of ``ids`` (in that order), read
+    from the tiles around those objects only (training on a larger-than-memory image)."""
+    rows = table.rows(ids)
+    sub = ObjectTable(
+        table.ids[rows], table.bbox[rows], table.centroid[rows], table.area[rows],
+        table.mean_intensity[rows],
+    )  # fmt: skip
+    source = LazyPatchSource(image, labels, sub, size, norm, spacing)
+    out = np.empty((len(sub), *source.shape), np.float32)
+    if len(sub):
+        out[source.order] = source[:]
+    return out
+
+
 def write_ome_zarr(
     path: str | Path,
     blocks: Iterator[tuple[tuple[slice, ...], np.ndarray]] | None,

@@ -157,10 +157,19 @@ def _test_patches(project: Project, card: dict, model) -> tuple[np.ndarray, str,
         ids = np.asarray(table.ids)[:_CANDIDATES]
         if len(ids) == 0:
             continue
-        source = PatchSource(
-            loaded.normalised, loaded.labels, table, ids, int(card["patch_size"]), loaded.spacing
-        )
-        patches = np.ascontiguousarray(source[:], np.float32)
+        if loaded.extra.get("lazy"):  # larger than memory: the tiles around these objects
+            from svetlana.core.objects.lazy import extract_patches_lazy
+
+            patches = extract_patches_lazy(
+                loaded.image, loaded.labels, table, ids, int(card["patch_size"]),
+                loaded.normalisation, loaded.spacing,
+            )  # fmt: skip
+        else:
+            source = PatchSource(
+                loaded.normalised, loaded.labels, table, ids, int(card["patch_size"]),
+                loaded.spacing,
+            )  # fmt: skip
+            patches = np.ascontiguousarray(source[:], np.float32)
         probs = predict_probabilities(model, patches, threads=1)
         chosen: list[int] = []
         for k in range(probs.shape[1]):

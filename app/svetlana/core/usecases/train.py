@@ -96,11 +96,26 @@ def training_set(
         keep = loaded.table.contains(ids)
         ids = ids[keep]
         cls = [c for (_, c), k2 in zip(items, keep, strict=True) if k2]
-        chunks.append(
-            extract_patches(
-                loaded.normalised, loaded.labels, loaded.table, ids, size, loaded.spacing
+        if loaded.extra.get("lazy"):  # larger than memory: only the tiles around these objects
+            from svetlana.core.objects.lazy import extract_patches_lazy
+
+            chunks.append(
+                extract_patches_lazy(
+                    loaded.image,
+                    loaded.labels,
+                    loaded.table,
+                    ids,
+                    size,
+                    loaded.normalisation,
+                    loaded.spacing,
+                )
             )
-        )
+        else:
+            chunks.append(
+                extract_patches(
+                    loaded.normalised, loaded.labels, loaded.table, ids, size, loaded.spacing
+                )
+            )
         ys.extend(names.index(c) for c in cls)
         keys.extend((im, int(o)) for o in ids)
         ndims.add(loaded.labels.ndim)
