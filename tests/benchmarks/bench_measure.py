@@ -79,8 +79,8 @@ def speed(repeats: int = 3) -> list[dict]:
 def brightness_gain(seed: int = 0, scale: float = 1.0):
     """Dim vs bright objects (2x photons, log-normal spread) in 4 images of different gain and
     offset; labels from the first two images."""
-    from svetlana.core.synthetic.easy import Scene
     from svetlana.core.synthetic import hard as sc
+    from svetlana.core.synthetic.easy import Scene
 
     rng = np.random.default_rng([seed, 61])
     shape, n = sc._scaled((512, 512), 110, scale)
