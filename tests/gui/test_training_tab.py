@@ -216,3 +216,26 @@ def test_a_class_with_few_labels_is_noted_before_training(tab, session):
     session.label([int(obj)], "rare")
     text = tab.label_summary.text()
     assert "Few labels for rare (1 label)" in text
+
+
+def test_patches_are_made_in_the_worker_from_a_read_only_view(qtbot, tab, session, monkeypatch):
+    """Loading the images and cutting the patches never runs on the GUI thread, and never on
+    the live project (which the user keeps labelling meanwhile)."""
+    import threading
+
+    from svetlana.core.usecases import train
+
+    seen = []
+    real = train.prepare_training
+
+    def spy(project, *a, **k):
+        seen.append((threading.current_thread() is threading.main_thread(), project))
+        return real(project, *a, **k)
+
+    monkeypatch.setattr(train, "prepare_training", spy)
+    tab.epochs.setValue(2)
+    with qtbot.waitSignal(tab.trainingFinished, timeout=60000):
+        assert tab.start_training() is not None
+    [(on_main, project)] = seen
+    assert not on_main and project is not session.project and project.readonly
+    assert session.project.models.ids() == ["model-1"]

@@ -65,6 +65,35 @@ def resolve_patch_size(project: Project, requested: int | str | None = "auto") -
     return int(max(sizes))
 
 
+def check_training_labels(project: Project) -> int:
+    """The number of labelled objects; a TrainingError unless two classes have labels (quick:
+    the GUI checks this before it starts the work in a worker)."""
+    counts = project.annotations.counts()
+    present = [c for c in project.annotations.class_names if counts.get(c, 0) > 0]
+    if len(present) < 2:
+        raise TrainingError(
+            "only one class is labelled: label objects of at least two classes"
+            if present
+            else "no object is labelled yet: label objects of at least two classes"
+        )
+    return int(sum(counts.values()))
+
+
+def user_network(project: Project, arch_file: str | Path):
+    """``(arch, model)`` of a user's network file for this project's labelled images, checked
+    (a file holding a program is refused) before any training work starts."""
+    from svetlana.core.ml.models import load_user_network
+
+    names = {im for im, _ in project.annotations.items()} & set(project.image_names)
+    entries = [project.image(n) for n in sorted(names)] or list(project.images)
+    if not entries:
+        raise InputError("the project has no images", project.path)
+    e = entries[0]
+    return load_user_network(
+        Path(arch_file), e.channels + 1, len(project.annotations.class_names), e.ndim
+    )
+
+
 def training_set(
     project: Project, patch_size: int | str | None = "auto", progress: ProgressFn = no_progress
 ) -> TrainingSet:
@@ -73,14 +102,7 @@ def training_set(
     store = project.annotations
     labelled = store.items()
     names = store.class_names
-    counts = store.counts()
-    present = [c for c in names if counts.get(c, 0) > 0]
-    if len(present) < 2:
-        raise TrainingError(
-            "only one class is labelled: label objects of at least two classes"
-            if present
-            else "no object is labelled yet: label objects of at least two classes"
-        )
+    check_training_labels(project)
     size = resolve_patch_size(project, patch_size)
     by_image: dict[str, list[tuple[int, str]]] = {}
     for (im, obj), lab in labelled:
@@ -207,12 +229,18 @@ def prepare_training(
     progress: ProgressFn | None = None,
     kind: str = "cnn",
     budget_s: float | None = None,
+    model_id: str | None = None,
+    started: str | None = None,
+    network: tuple[str, Any] | None = None,
 ) -> TrainingJob:
     """Check the labels and extract the patches (fast); raises a clear error before any work.
 
     ``kind`` "auto" (the CLI's and the GUI's default) cross-validates the forest and the CNN
     ``config.arch`` and keeps the better (see ``core.choosing``); "forest" and "cnn" (this
     function's default, as before) force one. A network file forces "cnn".
+
+    ``model_id``, ``started`` and ``network`` (``user_network``) are given when the caller
+    decided them already (the GUI, before running this on a read-only view in a worker).
     """
     from svetlana.core.ml.models import load_user_network
     from svetlana.core.ml.training import TrainingConfig
@@ -220,13 +248,16 @@ def prepare_training(
     if kind not in KINDS:
         raise InputError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
     config = config or TrainingConfig()
-    model_id = project.models.new_id(name)
+    model_id = model_id or project.models.new_id(name)
     # Labels given from now on are news to this model ("corrections since this model").
-    started = label_time()
+    started = started or label_time()
     data = training_set(project, patch_size, progress or no_progress)
     model = None
     arch = config.arch
-    if arch_file is not None:
+    if network is not None:
+        kind = "cnn"
+        arch, model = network
+    elif arch_file is not None:
         kind = "cnn"
         arch, model = load_user_network(
             Path(arch_file), data.patches.shape[1], len(data.class_names), data.ndim

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from svetlana.core.annotations.store import label_time
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.ml.models import ARCHITECTURES
 from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
@@ -116,7 +117,6 @@ class TrainingTab(QWidget):
         self.devices: dict[str, bool] | None = None
         self.last_model_id = ""
         self._arch_file: str | None = None
-        self._training_job = None
         self._training_project = None
         self._build()
         session.projectChanged.connect(self.refresh)
@@ -491,40 +491,51 @@ class TrainingTab(QWidget):
         if self.session.busy or (self.job is not None and self.job.running):
             show_status(self, "wait for the running job to finish (or cancel it)")
             return None
+        # Plan here (quick checks, the model's name; a network file is checked before any
+        # work); the patches and measurements are made in the worker, from a read-only view
+        # of the bundle (never the live project); the model is committed here when done.
         try:
             config = self.config()
             name = self.model_name.text().strip() or None
-            tjob = train.prepare_training(
-                project,
-                config,
-                patch_size=self.patch_size_value(),
-                name=name,
-                arch_file=self.arch_file,
-                kind=self.kind(),
-            )
+            n = train.check_training_labels(project)
+            kind = "cnn" if self.arch_file else self.kind()
+            network = train.user_network(project, self.arch_file) if self.arch_file else None
+            model_id = project.models.new_id(name)
         except SvetlanaError as exc:
             self.status.setText(str(exc))
             report_error(self, exc)
             return None
+        started, bundle, patch_size = label_time(), project.path, self.patch_size_value()
+
+        def work(progress, cancel):
+            from svetlana.core.project.bundle import Project
+
+            with Project.open(bundle, readonly=True) as view:
+                tjob = train.prepare_training(
+                    view, config, patch_size=patch_size, kind=kind, model_id=model_id,
+                    started=started, network=network,
+                )  # fmt: skip
+            cancel.raise_if_cancelled()
+            return tjob, train.run_training(tjob, progress, cancel)
+
         self._candidate_rows = []
         self.candidates.setText("")
-        self._training_job = tjob
         self._training_project = project
         self.last_model_id = ""
         self.curves.clear()
         self.progress.setRange(0, config.epochs)
         self.progress.setValue(0)
-        self.progress.setFormat(f"{tjob.model_id}: starting…")
-        n_labels = plural(len(tjob.data.labels), "labelled object")
+        self.progress.setFormat(f"{model_id}: starting…")
+        n_labels = plural(n, "labelled object")
         self.status.setText(
-            f"Training {tjob.model_id} on {n_labels}…"
-            if tjob.kind == "cnn"
+            f"Training {model_id} on {n_labels}…"
+            if kind == "cnn"
             else f"Measuring {n_labels}, then cross-validating "
-            + ("a forest and a CNN…" if tjob.kind == "auto" else "a forest…")
+            + ("a forest and a CNN…" if kind == "auto" else "a forest…")
         )
         self.job = run_job(
             self,
-            lambda progress, cancel: train.run_training(tjob, progress, cancel),
+            work,
             on_success=self._on_trained,
             on_failure=self._on_failed,
             on_progress=self._on_progress,
@@ -570,8 +581,8 @@ class TrainingTab(QWidget):
         )
         self.progress.setFormat(f"epoch {last.done}/{last.total}{eta}")
 
-    def _on_trained(self, result) -> None:
-        tjob, self._training_job = self._training_job, None
+    def _on_trained(self, out) -> None:
+        tjob, result = out
         project = self.session.project
         if project is None or tjob is None or project is not self._training_project:
             show_status(self, "the project was closed during training; the model was not saved")
@@ -602,7 +613,6 @@ class TrainingTab(QWidget):
         )
 
     def _on_failed(self, exc: BaseException) -> None:
-        self._training_job = None
         self.progress.setValue(0)
         self.progress.setFormat("")
         self.status.setText(
