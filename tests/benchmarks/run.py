@@ -140,7 +140,7 @@ def run_one(name: str, seed: int, keep: Path | None = None) -> RunResult:
         _cli(["-q", "import-labels", str(bundle), str(lab_csv)], tmp, tmp / "import.log")
         load = _load()
         text, train_wall, _ = _cli(["-q", "train", str(bundle)], tmp, tmp / "train.log")
-        m = re.search(r"accuracy [\d.]+, ([\d.]+) s on", text)
+        m = re.search(r"([\d.]+) s on (?:cpu|cuda|mps)", text)
         train_s = float(m.group(1)) if m else float("nan")
         out_dir = tmp / "predictions"
         _, predict_wall, peak = _cli(
