@@ -532,6 +532,7 @@ def write_ome_zarr(
 # The app shows a larger-than-memory image as a preview of at most this many pixels a side
 # (every k-th pixel), written as the second level of the project's OME-Zarr copy.
 PREVIEW_SIDE = 4096
+_PREVIEW_MAX_BYTES = 1 << 30  # a 3D preview keeps every Z plane: refused above this
 
 
 def preview_factor(shape: tuple[int, ...]) -> int:
@@ -558,6 +559,15 @@ def preview_pair(loaded) -> tuple[int, np.ndarray, np.ndarray]:
     the project's stored preview level when there is one (instant), else read now."""
     image, labels = loaded.image, loaded.labels
     k = preview_factor(labels.shape)
+    plane = -(-labels.shape[-2] // k) * -(-labels.shape[-1] // k)
+    values = plane * int(np.prod(labels.shape[:-2], dtype=np.int64))  # all Z planes in 3D
+    need = values * (image.shape[0] * image.dtype.itemsize + labels.dtype.itemsize)
+    if need > _PREVIEW_MAX_BYTES:
+        raise InputError(
+            f"this image is too large to show, even every {k}-th pixel ({need / 1e9:.1f} GB)",
+            loaded.extra.get("paths", (None,))[0],
+            hint="use it from the command line (svetlana predict, measure, export-table)",
+        )
     if k == 1:
         return 1, _read(image, ...), _read(labels, ...)
     paths = loaded.extra.get("paths")
