@@ -310,3 +310,21 @@ def test_training_patches_of_a_lazy_image_equal_its_twin(tmp_path, scene):
         np.testing.assert_array_equal(
             ts.patches[by[("big", int(i))]], ts.patches[by[("twin", int(i))]]
         )
+
+
+def test_preview_without_a_stored_level_and_too_large_a_preview(scene, monkeypatch):
+    from svetlana.core.errors import InputError
+    from svetlana.core.objects import lazy
+    from svetlana.core.project.images import LoadedImage
+
+    folder, image, labels = scene
+    img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
+    loaded = LoadedImage("big", img.data, mask.data, None, extra={"lazy": True})
+    monkeypatch.setattr(lazy, "PREVIEW_SIDE", 40)  # 96 pixels a side: every 3rd
+    k, small, small_labels = lazy.preview_pair(loaded)  # no stored level: read now
+    assert k == 3
+    np.testing.assert_array_equal(small, image[:, ::3, ::3])
+    np.testing.assert_array_equal(small_labels, labels[::3, ::3])
+    monkeypatch.setattr(lazy, "_PREVIEW_MAX_BYTES", 1000)
+    with pytest.raises(InputError, match="too large to show"):
+        lazy.preview_pair(loaded)

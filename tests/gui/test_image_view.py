@@ -153,3 +153,37 @@ def test_multichannel_images_get_one_coloured_item_per_channel(window, tmp_path)
     assert not view.channel_items[1].isVisible()
     view.set_levels(0, 10, 500)
     assert tuple(view.channel_items[0].levels) == (10, 500)
+
+
+def test_a_larger_than_memory_image_is_shown_as_its_stored_preview(window, tmp_path, monkeypatch):
+    """An OME-Zarr image is shown as every k-th pixel (the preview level written when it was
+    added), in full-resolution coordinates: objects are found, labelled and coloured."""
+    from tests.conftest import blobs
+
+    from svetlana.core.objects import lazy
+    from svetlana.core.objects.lazy import write_ome_zarr
+    from svetlana.core.project.bundle import Project
+
+    monkeypatch.setattr(lazy, "PREVIEW_SIDE", 100)  # k = 3 for this 300x260 image
+    image, labels = blobs(shape=(300, 260), n=20, seed=4, radius=9)
+    for name, data, axes in (("i", image[np.newaxis], "CYX"), ("m", labels, "YX")):
+        write_ome_zarr(
+            tmp_path / f"{name}.ome.zarr", [(tuple(slice(0, s) for s in data.shape), data)],
+            shape=data.shape, chunks=(1, 64, 64)[-data.ndim :], dtype=data.dtype, axes=axes,
+        )  # fmt: skip
+    project = Project.create(tmp_path / "big.svetlana", ["a", "b"])
+    project.add_image(tmp_path / "i.ome.zarr", tmp_path / "m.ome.zarr", name="big")
+    assert (tmp_path / "big.svetlana" / "images" / "big.ome.zarr" / "1").is_dir()
+    window.set_project(project)
+    view = window.view
+    assert view.channel_items[0].image.shape == (100, 87)  # the preview, not 300x260
+    view.fit()
+    (x0, x1), (y0, y1) = view.viewbox.viewRange()
+    assert x1 >= 260 and y1 >= 300  # the whole image, in its own pixels
+    table = window.session.loaded().table
+    obj = int(table.ids[5])
+    cy, cx = table.centroid[table.rows(obj)[0]]
+    assert view.object_at(cx, cy) == obj
+    window.session.label([obj], "b")
+    colour = hex_rgb(window.session.project.annotations.class_info("b").colour)
+    assert _overlay_pixel(view, int(cy) // 3, int(cx) // 3)[:3] == colour

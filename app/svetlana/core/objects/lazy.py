@@ -63,17 +63,17 @@ def _multiscale(path: Path):
     return group, ms[0]
 
 
-def open_ome_zarr(path: str | Path, *, labels: bool = False) -> LazyImage:
-    """The full-resolution level of an OME-Zarr image or label image, lazily."""
+def open_ome_zarr(path: str | Path, *, labels: bool = False, level: int = 0) -> LazyImage:
+    """A level of an OME-Zarr image or label image (0: full resolution), lazily."""
     import dask.array as da
 
     path = Path(path)
     group, m = _multiscale(path)
     try:
-        ds = m["datasets"][0]
+        ds = m["datasets"][level]
         arr = group[str(ds["path"])]
     except (KeyError, IndexError, TypeError) as exc:
-        raise InputError(f"OME-Zarr level 0 not found ({exc})", path) from None
+        raise InputError(f"OME-Zarr level {level} not found ({exc})", path) from None
     axes = [a["name"] if isinstance(a, dict) else str(a) for a in m.get("axes", [])]
     if not axes:  # NGFF 0.1/0.2: always TCZYX
         axes = list("tczyx")[-arr.ndim :]
@@ -458,9 +458,11 @@ def write_ome_zarr(
     spacing: tuple[float, ...] | None = None,
     name: str = "",
     fill=None,
+    preview: int = 1,
 ) -> Path:
-    """Write an NGFF 0.4 single-level image chunk by chunk, atomically (a temporary folder renamed
-    at the end); ``blocks`` yields ``(slices, values)`` or ``fill(array)`` writes the array."""
+    """Write an NGFF 0.4 image chunk by chunk, atomically (a temporary folder renamed at the
+    end); ``blocks`` yields ``(slices, values)`` or ``fill(array)`` writes the array. With
+    ``preview`` k > 1 the blocks also fill a second level, every k-th pixel along Y and X."""
     import zarr
 
     from svetlana.core.io.fileio import make_temp_dir
@@ -471,10 +473,20 @@ def write_ome_zarr(
     try:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         arr = root.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
+        small = None
+        if preview > 1:
+            pshape = (*shape[:-2], -(-shape[-2] // preview), -(-shape[-1] // preview))
+            pchunks = (
+                *chunks[:-2],
+                *(min(c, s) for c, s in zip(chunks[-2:], pshape[-2:], strict=True)),
+            )
+            small = root.create_array("1", shape=pshape, chunks=pchunks, dtype=dtype, fill_value=0)
         if fill is not None:
             fill(arr)
         for sl, values in blocks or ():
             arr[sl] = values
+            if small is not None:
+                _write_preview(small, sl, values, preview)
         kinds = {"c": "channel", "z": "space", "y": "space", "x": "space"}
         ax = [
             {"name": a.lower(), "type": kinds[a.lower()]}
@@ -492,7 +504,14 @@ def write_ome_zarr(
                 "name": name or path.stem,
                 "axes": ax,
                 "datasets": [
-                    {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+                    {
+                        "path": str(level),
+                        "coordinateTransformations": [{"type": "scale", "scale": sc}],
+                    }
+                    for level, sc in enumerate(
+                        [scale, [*scale[:-2], scale[-2] * preview, scale[-1] * preview]]
+                    )
+                    if level == 0 or small is not None
                 ],
             }
         ]
@@ -508,6 +527,62 @@ def write_ome_zarr(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+# The app shows a larger-than-memory image as a preview of at most this many pixels a side
+# (every k-th pixel), written as the second level of the project's OME-Zarr copy.
+PREVIEW_SIDE = 4096
+_PREVIEW_MAX_BYTES = 1 << 30  # a 3D preview keeps every Z plane: refused above this
+
+
+def preview_factor(shape: tuple[int, ...]) -> int:
+    """k such that every k-th pixel along Y and X fits ``PREVIEW_SIDE`` (1: no preview needed)."""
+    return max(1, -(-max(int(shape[-2]), int(shape[-1])) // PREVIEW_SIDE))
+
+
+def _write_preview(small, sl: tuple[slice, ...], values: np.ndarray, k: int) -> None:
+    """Every k-th pixel (along Y and X, from 0) of a block, into the preview level."""
+    src, dst = [], []
+    for a in (-2, -1):
+        start = sl[a].start
+        off = (-start) % k
+        n = len(range(off, values.shape[a], k))
+        src.append(slice(off, None, k))
+        dst.append(slice((start + off) // k, (start + off) // k + n))
+    part = values[(..., *src)]
+    if part.size:
+        small[(*sl[:-2], *dst)] = part
+
+
+def preview_pair(loaded) -> tuple[int, np.ndarray, np.ndarray]:
+    """(k, image, labels): every k-th pixel along Y and X of a lazy project image, as numpy --
+    the project's stored preview level when there is one (instant), else read now."""
+    image, labels = loaded.image, loaded.labels
+    k = preview_factor(labels.shape)
+    plane = -(-labels.shape[-2] // k) * -(-labels.shape[-1] // k)
+    values = plane * int(np.prod(labels.shape[:-2], dtype=np.int64))  # all Z planes in 3D
+    need = values * (image.shape[0] * image.dtype.itemsize + labels.dtype.itemsize)
+    if need > _PREVIEW_MAX_BYTES:
+        raise InputError(
+            f"this image is too large to show, even every {k}-th pixel ({need / 1e9:.1f} GB)",
+            loaded.extra.get("paths", (None,))[0],
+            hint="use it from the command line (svetlana predict, measure, export-table)",
+        )
+    if k == 1:
+        return 1, _read(image, ...), _read(labels, ...)
+    paths = loaded.extra.get("paths")
+    if paths:
+        try:
+            img = open_ome_zarr(paths[0], level=1)
+            lab = open_ome_zarr(paths[1], labels=True, level=1)
+            want = (-(-labels.shape[-2] // k), -(-labels.shape[-1] // k))
+            if img.shape[1:] == lab.shape and lab.shape[-2:] == want:
+                return k, _read(img.data, ...), _read(lab.data, ...)
+        except InputError:
+            pass  # a project made before previews were stored
+    log.info("no stored preview of %s: reading every %d-th pixel", loaded.name, k)
+    step = (..., slice(None, None, k), slice(None, None, k))
+    return k, _read(image, step), _read(labels, step)
 
 
 def write_class_mask_zarr(
@@ -549,7 +624,8 @@ def copy_ome_zarr(
     *,
     cancel: CancelToken | None = None,
 ) -> Path:
-    """A chunk-by-chunk copy of a lazy image or mask as an NGFF 0.4 OME-Zarr (the bundle's copy)."""
+    """A chunk-by-chunk copy of a lazy image or mask as an NGFF 0.4 OME-Zarr (the bundle's copy),
+    with a preview level for the app (``preview_factor``)."""
     cancel = ensure_token(cancel)
     data = image.data
 
@@ -566,4 +642,5 @@ def copy_ome_zarr(
         dtype=data.dtype,
         axes=image.axes,
         spacing=spacing,
+        preview=preview_factor(data.shape),
     )

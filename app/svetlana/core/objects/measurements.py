@@ -579,7 +579,7 @@ def _present_lazy(labels, ids, cancel) -> np.ndarray:
 def _sparse_rows(present: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Label values -> row of ``present`` (-1: not measured), for masks read a band at a time."""
     top = int(present[-1])
-    if top <= 1 << 26:
+    if top <= 1 << 24:  # a lookup table of at most 64 MB
         lut = np.full(top + 2, -1, np.int32)
         lut[present] = np.arange(present.size, dtype=np.int32)
         return lambda values: lut[np.minimum(values, top + 1)]

@@ -374,7 +374,6 @@ class Project:
         """An OME-Zarr image of the project, not read: pixels come chunk by chunk when used."""
         from svetlana.core.objects.lazy import (
             compute_objects_chunked,
-            fit_normalisation_lazy,
             open_pair,
         )
         from svetlana.core.objects.table import load_table
@@ -397,8 +396,7 @@ class Project:
             mask.data,
             entry.spacing,
             _table=table,
-            _norm=fit_normalisation_lazy(img.data),
-            extra={"lazy": True},
+            extra={"lazy": True, "paths": (ipath, mpath)},
         )
         self._remember(loaded)
         return loaded

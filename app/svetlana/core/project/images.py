@@ -98,9 +98,14 @@ class LoadedImage:
     @property
     def normalisation(self):
         if self._norm is None:
-            from svetlana.core.objects.patches import fit_normalisation
+            if self.extra.get("lazy"):  # larger than memory: from a regular subsample
+                from svetlana.core.objects.lazy import fit_normalisation_lazy
 
-            self._norm = fit_normalisation(self.image)
+                self._norm = fit_normalisation_lazy(self.image)
+            else:
+                from svetlana.core.objects.patches import fit_normalisation
+
+                self._norm = fit_normalisation(self.image)
         return self._norm
 
     @property

@@ -689,6 +689,14 @@ class AnnotationTab(QWidget):
             self._patch_size = resolve_patch_size(s.project, "auto")
         size = self._patch_size
         loaded = s.loaded()
+        if loaded.extra.get("lazy"):  # larger than memory: read around the object only
+            from svetlana.core.objects.lazy import extract_patches_lazy
+
+            patch = extract_patches_lazy(
+                loaded.image, loaded.labels, loaded.table, [obj], size, loaded.normalisation,
+                loaded.spacing,
+            )[0]  # fmt: skip
+            return patch, size
         patch = object_patch(
             loaded.normalised, loaded.labels, loaded.table, obj, size, loaded.spacing
         )

@@ -153,6 +153,8 @@ class _Overlay:
         self.edge: np.ndarray | None = None
         self.fill = np.zeros((1, 4), np.uint8)
         self.line = np.zeros((1, 4), np.uint8)
+        self.k = 1  # image pixels per label pixel (a preview of a larger-than-memory image)
+        self._built_k = 1
 
     def clear(self) -> None:
         for item in self.items.values():
@@ -162,7 +164,10 @@ class _Overlay:
         self.edge = None
 
     def set_slice(self, labels2d: np.ndarray) -> None:
-        shape_changed = self.labels is None or self.labels.shape != labels2d.shape
+        shape_changed = (
+            self.labels is None or self.labels.shape != labels2d.shape or self._built_k != self.k
+        )
+        self._built_k = self.k
         self.labels = labels2d
         self.edge = boundary_mask(labels2d)
         if shape_changed:
@@ -174,7 +179,8 @@ class _Overlay:
                 for tx in range(0, w, TILE):
                     item = pg.ImageItem(axisOrder="row-major")
                     item.setZValue(10)
-                    item.setPos(tx, ty)
+                    item.setPos(tx * self.k, ty * self.k)
+                    item.setScale(self.k)
                     self.view.addItem(item)
                     self.items[(ty, tx)] = item
         self.refresh()
@@ -184,7 +190,8 @@ class _Overlay:
         if self.labels is None:
             return set()
         h, w = self.labels.shape
-        y0, y1, x0, x1 = region
+        k = self.k  # region in image pixels, tiles in (preview) label pixels
+        y0, y1, x0, x1 = region[0] // k, -(-region[1] // k), region[2] // k, -(-region[3] // k)
         y0, x0 = max(0, y0), max(0, x0)
         y1, x1 = min(h, y1), min(w, x1)
         if y1 <= y0 or x1 <= x0:
@@ -229,6 +236,8 @@ class ImageView(QWidget):
         self._image: np.ndarray | None = None  # (C, [Z], Y, X)
         self._labels: np.ndarray | None = None  # ([Z], Y, X), possibly dense-remapped
         self._ids_map: np.ndarray | None = None  # dense index -> real id, when remapped
+        self._k = 1  # image pixels per shown pixel: >1 for a preview of a larger-than-memory image
+        self._full_shape: tuple[int, ...] = ()
         self._table = None
         self._spacing: tuple[float, ...] | None = None
         self._name: str | None = None
@@ -357,8 +366,14 @@ class ImageView(QWidget):
             self.clear()
             return
         self._name = loaded.name
-        self._image = loaded.image
-        labels = loaded.labels
+        if loaded.extra.get("lazy"):  # larger than memory: every k-th pixel (stored preview)
+            from svetlana.core.objects.lazy import preview_pair
+
+            self._k, self._image, labels = preview_pair(loaded)
+        else:
+            self._k, self._image, labels = 1, loaded.image, loaded.labels
+        self._full_shape = tuple(int(s) for s in loaded.labels.shape)
+        self.overlay.k = self._k
         top = int(labels.max()) if labels.size else 0
         if top > _DIRECT_LUT_MAX:
             ids, dense = np.unique(labels, return_inverse=True)
@@ -380,6 +395,7 @@ class ImageView(QWidget):
         colours = channel_colours(n)
         for c in range(n):
             item = pg.ImageItem(axisOrder="row-major")
+            item.setScale(self._k)
             item.setLookupTable(ramp(colours[c]))
             if c > 0:
                 item.setCompositionMode(QPainter.CompositionMode.CompositionMode_Plus)
@@ -416,7 +432,7 @@ class ImageView(QWidget):
         """Show the whole image."""
         if self._labels is None:
             return
-        h, w = self._labels.shape[-2:]
+        h, w = self._full_shape[-2:]
         self.viewbox.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def _set_z_controls_visible(self, on: bool) -> None:
@@ -722,7 +738,7 @@ class ImageView(QWidget):
         if self._labels is None:
             return 0
         lab = self._slice(self._labels)
-        yi, xi = int(np.floor(y)), int(np.floor(x))
+        yi, xi = int(np.floor(y / self._k)), int(np.floor(x / self._k))
         if not (0 <= yi < lab.shape[0] and 0 <= xi < lab.shape[1]):
             return 0
         v = int(lab[yi, xi])
@@ -734,8 +750,9 @@ class ImageView(QWidget):
             return ()
         lab = self._slice(self._labels)
         h, w = lab.shape
-        y0, y1 = max(0, int(np.floor(rect.top()))), min(h, int(np.ceil(rect.bottom())))
-        x0, x1 = max(0, int(np.floor(rect.left()))), min(w, int(np.ceil(rect.right())))
+        k = self._k
+        y0, y1 = max(0, int(np.floor(rect.top() / k))), min(h, int(np.ceil(rect.bottom() / k)))
+        x0, x1 = max(0, int(np.floor(rect.left() / k))), min(w, int(np.ceil(rect.right() / k)))
         if y1 <= y0 or x1 <= x0:
             return ()
         vals = np.unique(lab[y0:y1, x0:x1])
