@@ -208,3 +208,28 @@ def test_cli_workers_and_resume(tmp_path, model_dir, cluster, monkeypatch):
         resume=True,
     )  # fmt: skip
     assert again.resumed == 3 and again.counts == run.counts
+
+
+def test_a_large_tiled_tiff_in_a_folder_is_read_tile_by_tile(tmp_path, model_dir, monkeypatch):
+    """A whole-slide pair in a screen is predicted lazily (objects crossing tiles) and its class
+    mask written as a tiled BigTIFF tile by tile: the same rows and mask as its plain twin."""
+    from svetlana.core.objects import lazy
+
+    monkeypatch.setattr(lazy, "LAZY_TIFF_BYTES", 10_000)
+    monkeypatch.setattr(lazy, "_TIFF_CHUNK", {"z": 1, "y": 32, "x": 32})
+    image, labels = blobs(n=12, seed=5, radius=7)
+    write_pair(tmp_path / "plain", "slide", image, labels)
+    big = tmp_path / "tiled"
+    big.mkdir()
+    tifffile.imwrite(big / "slide.tif", image, tile=(16, 16), compression="zlib")
+    tifffile.imwrite(big / "slide_masks.tif", labels, tile=(16, 16), compression="zlib")
+    assert lazy.is_large_tiled_tiff(big / "slide.tif")
+    assert not lazy.is_large_tiled_tiff(tmp_path / "plain" / "slide.tif")
+    for name in ("plain", "tiled"):
+        predict_folder(model_dir, tmp_path / name, tmp_path / f"out-{name}", device="cpu")
+    assert _rows(tmp_path / "out-tiled") == _rows(tmp_path / "out-plain")
+    with tifffile.TiffFile(tmp_path / "out-tiled" / "slide_classes.tif") as tif:
+        assert tif.pages[0].is_tiled
+        np.testing.assert_array_equal(
+            tif.asarray(), tifffile.imread(tmp_path / "out-plain" / "slide_classes.tif")
+        )

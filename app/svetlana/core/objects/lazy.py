@@ -617,6 +617,35 @@ def write_class_mask_zarr(
     )
 
 
+def write_class_mask_tiff(
+    path: str | Path, labels, ids: np.ndarray, class_index: np.ndarray, tile: int = 1024
+) -> None:
+    """The class mask of a lazy label mask as a tiled BigTIFF (zlib), one tile at a time (a
+    3D mask page by page); ``path`` is written directly (wrap in ``atomic_write_with``)."""
+    import tifffile
+
+    from svetlana.core.io.masks import class_mask
+
+    top = int(np.max(class_index)) if len(class_index) else 0
+    dtype = np.uint8 if top < 255 else np.uint16
+    shape = tuple(int(s) for s in labels.shape)
+    h, w = shape[-2:]
+
+    def tiles():
+        for z in np.ndindex(*shape[:-2]):
+            for y0 in range(0, h, tile):
+                for x0 in range(0, w, tile):
+                    lab = _read(labels, (*z, slice(y0, y0 + tile), slice(x0, x0 + tile)))
+                    out = np.zeros((tile, tile), dtype)
+                    out[: lab.shape[0], : lab.shape[1]] = class_mask(lab, ids, class_index)
+                    yield out
+
+    tifffile.imwrite(
+        path, tiles(), shape=shape, dtype=dtype, tile=(tile, tile), bigtiff=True,
+        compression="zlib",
+    )  # fmt: skip
+
+
 def copy_ome_zarr(
     image: LazyImage,
     path: str | Path,

@@ -134,6 +134,19 @@ def _fingerprint(path: str | None) -> list:
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
+def _load_lazy_pair(task: PairTask):
+    """A large tiled TIFF pair as a lazy ``LoadedImage`` (checked like ``svetlana add`` does)."""
+    from svetlana.core.io.images import check_label_array
+    from svetlana.core.objects.lazy import compute_objects_chunked, open_pair
+    from svetlana.core.project.images import LoadedImage
+
+    img, mask = open_pair(task.image_path, task.mask_path, task.axes)
+    check_label_array(mask.data, task.mask_path, task.image_path)
+    table = compute_objects_chunked(mask.data, img.data)
+    spacing = img.spacing or mask.spacing
+    return LoadedImage(task.image, img.data, mask.data, spacing, _table=table, extra={"lazy": True})
+
+
 def predict_pair(task: PairTask) -> PairResult:
     """Classify one pair and write its outputs; a problem with this pair becomes its error line.
 
@@ -144,6 +157,7 @@ def predict_pair(task: PairTask) -> PairResult:
     from svetlana.core.annotations.final_class import final_classes, result_classes
     from svetlana.core.io.images import read_pair
     from svetlana.core.io.masks import class_mask
+    from svetlana.core.objects.lazy import is_large_tiled_tiff, write_class_mask_tiff
     from svetlana.core.project.images import LoadedImage
     from svetlana.core.usecases.predict import (
         predict_loaded,
@@ -156,16 +170,25 @@ def predict_pair(task: PairTask) -> PairResult:
         if task.mask_path is None:
             raise InputError("no mask found beside it (expected e.g. x_masks.tif)", task.image_path)
         model, card = cached_model(task.model)
-        img, mask = read_pair(task.image_path, task.mask_path, axes=task.axes)
-        loaded = LoadedImage(task.image, img.data, mask.labels, img.spacing)
+        lazy = is_large_tiled_tiff(task.image_path)
+        if lazy:  # larger than memory: read tile by tile (objects chunk-wise, exact)
+            loaded = _load_lazy_pair(task)
+        else:
+            img, mask = read_pair(task.image_path, task.mask_path, axes=task.axes)
+            loaded = LoadedImage(task.image, img.data, mask.labels, img.spacing)
         pred = predict_loaded(model, card, loaded, device=task.device)
         class_names = tuple(card["classes"])
         final = final_classes(pred, {}, result_classes(class_names))
         tif, part, marker = part_paths(task.out_dir, task.image)
         part.parent.mkdir(parents=True, exist_ok=True)
 
-        cm = class_mask(loaded.labels, pred.ids, final.index)
-        atomic_write_with(tif, lambda p: tifffile.imwrite(p, cm))
+        if lazy:  # a tiled BigTIFF written one tile at a time
+            atomic_write_with(
+                tif, lambda p: write_class_mask_tiff(p, loaded.labels, pred.ids, final.index)
+            )
+        else:
+            cm = class_mask(loaded.labels, pred.ids, final.index)
+            atomic_write_with(tif, lambda p: tifffile.imwrite(p, cm))
         with atomic_open(part, "w", encoding="utf-8") as f:
             rows = prediction_rows(pred, final, task.model.model_id, class_names)
             write_predictions_csv(f, class_names, rows)
