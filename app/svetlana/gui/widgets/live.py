@@ -155,7 +155,9 @@ class LivePredictions(QObject):
                 (name,), np.zeros(len(ids), np.int64), ids, tuple(m.names),
                 np.asarray(m.values, np.float32), labels, classes,
             )  # fmt: skip
-            fast = fit_fast(table, seed=seed % (2**31), n_trees=LIVE_TREES, cancel=cancel)
+            fast = fit_fast(
+                table, seed=seed % (2**31), n_trees=LIVE_TREES, cancel=cancel, threads=1
+            )
             rows = suggest(table, SUGGEST_BATCH, seed=seed, fast=fast).rows
             return m, LiveResult(generation, name, table, fast, table.ids[rows])
 
@@ -196,7 +198,9 @@ class LivePredictions(QObject):
     def _on_finished(self) -> None:
         if self._again and self.enabled:
             self._again = False
-            self._start()
+            # Labels changed while fitting: refit once the user pauses (the debounce), not at
+            # once -- back-to-back refits during fast labelling would only slow the keys down.
+            self.schedule()
 
     def _set(self, result: LiveResult | None) -> None:
         self.result = result
