@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, session: Session | None = None):
         # Worker threads (training, live refits, measuring) hand the interpreter back to the
         # window every millisecond instead of every 5: keys stay quick while they run
-        # (a key with a live refit running: 35 -> 32 ms median, max 135 -> 51 ms).
+        # (measured with a live refit running: max 135 -> 51 ms per key).
         sys.setswitchinterval(0.001)
         super().__init__()
         self.settings = Settings(settings)

@@ -31,9 +31,13 @@ log = logging.getLogger(__name__)
 
 CHANNEL_COLOURS = ("#00ff00", "#ff00ff", "#00ffff", "#ffff00", "#ff4040", "#4080ff")
 TILE = 256  # overlay tile edge: a label change recomputes only the tiles its object touches
-# Tiles recoloured per turn of the event loop (visible ones first): a whole 4096x4096 overlay
-# (256 tiles, ~40 ms) is spread over turns, so a key pressed meanwhile waits ~2 ms, not 40.
-TILES_PER_TURN = 12
+# Tiles recoloured per turn of the event loop (the objects just changed first, then the visible
+# ones): a whole 4096x4096 overlay (256 tiles of ~1.5 ms) is spread over turns, so a key
+# pressed meanwhile waits a few ms, not the whole recolour.
+TILES_PER_TURN = 4
+# Above this many recoloured objects the whole overlay is redrawn (spread over turns): cheaper
+# than finding the tiles of each object.
+FEW_CHANGED = 256
 # Largest label value indexed directly by the colour tables; beyond it labels are made dense once.
 _DIRECT_LUT_MAX = 1 << 22
 
@@ -649,7 +653,7 @@ class ImageView(QWidget):
         if self._dirty_regions is not None and old_fill.shape == fill.shape:
             changed = np.flatnonzero((old_fill != fill).any(1) | (old_line != line).any(1))
             changed = changed[changed > 0]
-            if len(changed) <= len(fill) // 4:
+            if len(changed) <= min(len(fill) // 4, FEW_CHANGED):
                 self.overlay.fill, self.overlay.line = fill, line
                 if len(changed):
                     ids = changed if self._ids_map is None else self._ids_map[changed]
@@ -666,11 +670,13 @@ class ImageView(QWidget):
         """Recolour the tiles changed so far: at most TILES_PER_TURN of them (the visible ones
         first) in this turn of the event loop, the rest in the next turns."""
         regions, self._dirty_regions = self._dirty_regions, []
+        fresh: set[tuple[int, int]] = set()  # the objects just changed (a key's): first
         if regions is None:
             self._pending_tiles = set(self.overlay.items)
         else:
             for r in regions:
-                self._pending_tiles |= self.overlay.tiles_of(r)
+                fresh |= self.overlay.tiles_of(r)
+            self._pending_tiles |= fresh
         self._pending_tiles &= set(self.overlay.items)  # tiles of a slice shown since are gone
         if not self._pending_tiles:
             return
@@ -679,7 +685,8 @@ class ImageView(QWidget):
         else:
             x0, y0, w, h = self.viewbox.viewRect().getRect()
             seen = self.overlay.tiles_of((int(y0), int(y0 + h) + 1, int(x0), int(x0 + w) + 1))
-            now = sorted(self._pending_tiles, key=lambda t: (t not in seen, t))[:TILES_PER_TURN]
+            order = sorted(self._pending_tiles, key=lambda t: (t not in fresh, t not in seen, t))
+            now = order[: max(TILES_PER_TURN, len(fresh))]
         self.overlay.refresh(now)
         self._pending_tiles.difference_update(now)
         if self._pending_tiles:
