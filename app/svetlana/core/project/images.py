@@ -116,6 +116,19 @@ class LoadedImage:
             self._normalised = apply_normalisation(self.image, self.normalisation)
         return self._normalised
 
+    def object_patch(self, obj: int, size: int) -> np.ndarray:
+        """One object's patch ``(C+1, *patch)`` as training and prediction see it, cut around
+        the object (read tile by tile from a larger-than-memory image, never normalised whole)."""
+        if self.extra.get("lazy"):
+            from svetlana.core.objects.lazy import extract_patches_lazy
+
+            return extract_patches_lazy(
+                self.image, self.labels, self.table, [obj], size, self.normalisation, self.spacing
+            )[0]
+        from svetlana.core.objects.patches import object_patch
+
+        return object_patch(self.normalised, self.labels, self.table, obj, size, self.spacing)
+
 
 @dataclass(frozen=True, eq=False)
 class PreparedImage:

@@ -681,26 +681,13 @@ class AnnotationTab(QWidget):
 
     def patch_for(self, obj: int) -> tuple[np.ndarray, int]:
         """The training patch of an object, (C+1, *patch), cut from a crop (not the whole image)."""
-        from svetlana.core.objects.patches import object_patch
         from svetlana.core.usecases.train import resolve_patch_size
 
         s = self.session
         if self._patch_size is None:
             self._patch_size = resolve_patch_size(s.project, "auto")
         size = self._patch_size
-        loaded = s.loaded()
-        if loaded.extra.get("lazy"):  # larger than memory: read around the object only
-            from svetlana.core.objects.lazy import extract_patches_lazy
-
-            patch = extract_patches_lazy(
-                loaded.image, loaded.labels, loaded.table, [obj], size, loaded.normalisation,
-                loaded.spacing,
-            )[0]  # fmt: skip
-            return patch, size
-        patch = object_patch(
-            loaded.normalised, loaded.labels, loaded.table, obj, size, loaded.spacing
-        )
-        return patch, size
+        return s.loaded().object_patch(obj, size), size
 
 
 def _patch_pixmap(patch: np.ndarray, side: int) -> QPixmap:

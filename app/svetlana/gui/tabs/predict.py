@@ -597,7 +597,8 @@ class PredictionTab(QWidget):
             im = project.load(name)
             if not bool(im.table.contains(np.asarray([obj]))[0]):
                 raise InputError(f"image {name!r} has no object {obj}")
-            normalised, labels, table, spacing = im.normalised, im.labels, im.table, im.spacing
+            if not im.extra.get("lazy"):
+                im.normalised  # noqa: B018 - computed here once: the worker only reads it
         except SvetlanaError as exc:
             report_error(self, exc)
             return None
@@ -605,11 +606,8 @@ class PredictionTab(QWidget):
 
         def work(_progress, _cancel):
             from svetlana.core.ml.explain import gradcam
-            from svetlana.core.objects.patches import PatchSource
 
-            patch = PatchSource(normalised, labels, table, [obj], int(card["patch_size"]), spacing)[
-                :
-            ][0]
+            patch = im.object_patch(obj, int(card["patch_size"]))
             heat = gradcam(model, patch)
             return patch, heat
 
