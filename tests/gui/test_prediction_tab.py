@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from svetlana.core.ml.training import TrainingConfig
 from svetlana.core.project.bundle import Project
 from svetlana.core.synthetic.easy import texture_scene
+from svetlana.core.usecases import predict as predicting
 from svetlana.core.usecases.train import train_project
 from svetlana.gui.session import Session
 from svetlana.gui.tabs.predict import PredictionTab
@@ -105,6 +106,26 @@ def test_predict_all_images_saves_in_the_bundle(qtbot, tab, session):
     assert (out / "predictions.csv").is_file() and (out / "cells_classes.tif").is_file()
     classes = tifffile.imread(out / "cells_classes.tif")
     assert classes.shape == (256, 256) and set(np.unique(classes)) <= {0, 1, 2}
+
+
+def test_images_are_read_in_the_worker_from_a_read_only_view(qtbot, tab, session, monkeypatch):
+    """Predicting never reads images on the GUI thread nor the live project (the user keeps
+    labelling meanwhile)."""
+    import threading
+
+    seen = []
+    real = predicting.plan_prediction
+
+    def spy(project, *a, **k):
+        seen.append((threading.current_thread() is threading.main_thread(), project))
+        return real(project, *a, **k)
+
+    monkeypatch.setattr(predicting, "plan_prediction", spy)
+    predict(qtbot, tab, "all")
+    [(on_main, project)] = seen
+    assert not on_main and project is not session.project and project.readonly
+    assert (session.project.predictions_dir / "model-1" / "predictions.csv").is_file()
+    assert session.predictions  # shown in the window
 
 
 def test_cancel_changes_nothing(qtbot, tab, session, shown_errors):

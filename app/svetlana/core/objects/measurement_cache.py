@@ -110,8 +110,12 @@ class MeasurementCache:
         return m
 
 
-def measurement_cache(project: Any, image_name: str) -> MeasurementCache:
-    """The cache snapshot of one image of ``project`` (read on the main thread)."""
+def measurement_cache(
+    project: Any, image_name: str, writable: bool | None = None
+) -> MeasurementCache:
+    """The cache snapshot of one image of ``project`` (read on the main thread). ``writable``:
+    whether measurements made through it are cached (default: unless the project is read-only;
+    a worker's read-only view of an open project may still cache this derived data)."""
     entry = project.image(image_name)
     try:
         fingerprint = _fingerprint(project, image_name)
@@ -124,7 +128,7 @@ def measurement_cache(project: Any, image_name: str) -> MeasurementCache:
         entry.ndim,
         entry.channels,
         entry.spacing,
-        not getattr(project, "readonly", False),
+        not getattr(project, "readonly", False) if writable is None else writable,
     )
 
 

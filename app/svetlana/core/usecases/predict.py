@@ -372,10 +372,13 @@ def plan_prediction(
     write: bool = True,
     model: Any = None,
     preload: bool = True,
+    cache_measurements: bool | None = None,
 ) -> PredictionPlan:
     """Resolve the model and images, snapshot labels and cache locations, and load the images
     (``preload``: all of them now, so that a worker never touches the project; without it,
-    each when its turn comes -- one-threaded callers such as the CLI, to bound memory)."""
+    each when its turn comes -- one-threaded callers such as the CLI, to bound memory).
+    ``cache_measurements``: cache a forest's measurements in the bundle even from a read-only
+    view (the GUI plans in a worker on one)."""
     from svetlana.core.objects.measurement_cache import measurement_cache
 
     model_id = project.models.resolve(model_id)
@@ -410,7 +413,7 @@ def plan_prediction(
         card=card,
         names=tuple(names),
         images=loaders,
-        caches=tuple(measurement_cache(project, n) for n in names),
+        caches=tuple(measurement_cache(project, n, cache_measurements) for n in names),
         manual={n: dict(project.annotations.for_image(n)) for n in names},
         project_classes=tuple(project.annotations.class_names),
         out_dir=None if out_dir is None else Path(out_dir),

@@ -361,21 +361,30 @@ class PredictionTab(QWidget):
             names = list(project.image_names)
             if not names:
                 raise InputError("the project has no images to predict")
-        # The model is loaded in the worker (a forest's file is checked, a network rebuilt) unless
-        # it is cached from the last run; the images are read here, the worker never reads the
-        # live project.
+        # Everything heavy runs in the worker, on a read-only view of the bundle (never the
+        # live project, which the user keeps changing): reading the images one at a time,
+        # loading the model (unless cached from the last run), predicting, writing the files.
         cached = (
             self._model_cache if self._model_cache and self._model_cache[0] == model_id else None
         )
-        plan = predicting.plan_prediction(
-            project, model_id, names, write=scope == "all", model=cached[1] if cached else None
-        )
+        card = cached[2] if cached else project.models.card(model_id)
+        box: list = [cached[1]] if cached else []
+        bundle = project.path
 
         def work(progress, cancel):
-            return predicting.run_prediction(plan, progress=progress, cancel=cancel)
+            from svetlana.core.project.bundle import Project
 
-        work.model_box = plan.model_box  # type: ignore[attr-defined]  # cached on success
-        work.card = plan.card  # type: ignore[attr-defined]
+            with Project.open(bundle, readonly=True) as view:
+                plan = predicting.plan_prediction(
+                    view, model_id, names, write=scope == "all", model=box[0] if box else None,
+                    preload=False, cache_measurements=True,
+                )  # fmt: skip
+                run = predicting.run_prediction(plan, progress=progress, cancel=cancel)
+            box[:] = plan.model_box
+            return run
+
+        work.model_box = box  # type: ignore[attr-defined]  # cached on success
+        work.card = card  # type: ignore[attr-defined]
         return work
 
     def _folder_job(self, model_id: str):
