@@ -7,6 +7,9 @@ Several changes made at once (a selection, an import inside ``transaction()``) a
 record carrying their count and SHA-256: after a crash, replay applies all of them or none.
 Replaying the journal is idempotent, which makes compaction (rewrite the CSV, then
 truncate the journal) safe at any point of a crash.
+
+~440 lines: the store and its journal, which must change together (every change is journalled
+before it is applied).
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ The rule (``--arch auto``):
    that did not complete its folds is not chosen.
 5. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
    confusion matrix, per class) come from its out-of-fold predictions, never from training data.
+
+~450 lines: the cross-validated choice (folds, each candidate, budget, tie rule) is one
+algorithm whose rules refer to each other.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ walks those arrays with numpy and gives scikit-learn's probabilities exactly (te
 needs neither scikit-learn nor skops, whose imports cost seconds (skops imports every scikit-learn
 estimator). Models saved by earlier versions as ``forest.skops`` still load, through skops with an
 explicit allow-list of types.
+
+~450 lines: the forest, its plain-array file format and that format's checks, which only make
+sense together; the earlier skops format is read here too.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ OME-Zarr (NGFF 0.4 on zarr format 2, and 0.5 on zarr format 3) is read through z
 dask.array; only the full-resolution level is used. A tiled TIFF of more than ``LAZY_TIFF_BYTES``
 is read the same way through tifffile's zarr store. Written files (the bundle's copy of either
 kind, class masks) are NGFF 0.4 (zarr format 2), which napari, QuPath and Fiji's readers open.
+
+~680 lines: the larger-than-memory path (reading OME-Zarr and tiled TIFF, chunk-wise object
+table, patches read around objects, class masks written chunk by chunk), which mirrors the
+in-memory modules on the same lazy arrays.
 """
 
 from __future__ import annotations

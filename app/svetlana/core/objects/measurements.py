@@ -710,9 +710,18 @@ class _Accumulators:
         self.boundary_pts += o.boundary_pts
         for mine, theirs in zip(self.obj + self.ring, o.obj + o.ring, strict=True):
             mine.merge(theirs)
-        for key in ("crofton", "euler", "shell_sum", "shell_n", "tex_sum", "tex_sq", "tex_n"):
-            getattr(self, key).__iadd__(getattr(o, key))
-        self.tensor += o.tensor
+        for key in (
+            "crofton",
+            "euler",
+            "shell_sum",
+            "shell_n",
+            "tex_sum",
+            "tex_sq",
+            "tex_n",
+            "tensor",
+        ):
+            mine = getattr(self, key)
+            mine += getattr(o, key)  # in place: the arrays are sums over pixels
 
     def finish(self, names, nd, sp, count, cov, labels, present) -> np.ndarray:
         cols: dict[str, np.ndarray] = {}

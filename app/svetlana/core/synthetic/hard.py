@@ -6,6 +6,9 @@ an offset and given Gaussian read noise. Objects differ in size, may touch, and 
 brightness (log-normal spread), so no class can be told apart by mean brightness unless the scene
 says so. ``SCENES`` maps a name to ``f(seed, scale=1.0) -> SceneSet``; ``scale`` < 1 shrinks the
 image area and object count (for tests).
+
+~460 lines: one generator per hard benchmark scene, each short; they share the placement and
+noise helpers at the top.
 """
 
 from __future__ import annotations

@@ -446,7 +446,7 @@ def project_predictions(
     if saved is not None:
         log.info("using the saved predictions of %s", model_id)
         return model_id, saved
-    plan = plan_prediction(project, model_id, names, write=False, preload=False)
+    plan = plan_prediction(project, model_id, names, write=False)
     run = run_prediction(plan, device=device, progress=progress, cancel=cancel)
     return model_id, dict(run.predictions)
 

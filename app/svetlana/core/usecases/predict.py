@@ -346,14 +346,14 @@ def _import_torch_in_background() -> None:
 
 @dataclass(frozen=True, eq=False)
 class PredictionPlan:
-    """Everything a prediction needs, read from the project on the main thread; running it
-    (``run_prediction``, in a worker or the CLI) never touches the project."""
+    """Everything a prediction needs, taken from a project by ``plan_prediction``; running it
+    (``run_prediction``) reads the images through ``images`` only, on the thread that owns that
+    project (the CLI's, or a GUI worker with its own read-only view)."""
 
     model_id: str
     model_dir: Path
     card: dict
-    names: tuple[str, ...]
-    images: tuple[Callable[[], LoadedImage], ...]  # each gives the loaded image (see preload)
+    images: tuple[Callable[[], LoadedImage], ...]  # each loads its image when its turn comes
     caches: tuple[MeasurementCache | None, ...]  # where each image's measurements are cached
     manual: dict  # image -> {object: Label}: a snapshot of the user's labels
     project_classes: tuple[str, ...]
@@ -371,13 +371,11 @@ def plan_prediction(
     *,
     write: bool = True,
     model: Any = None,
-    preload: bool = True,
     cache_measurements: bool | None = None,
 ) -> PredictionPlan:
-    """Resolve the model and images, snapshot labels and cache locations, and load the images
-    (``preload``: all of them now, so that a worker never touches the project; without it,
-    each when its turn comes -- one-threaded callers such as the CLI, to bound memory).
-    ``cache_measurements``: cache a forest's measurements in the bundle even from a read-only
+    """Resolve the model and images, snapshot labels and cache locations; the first image is
+    read now, the others when their turn comes (one image in memory at a time: the project's
+    cache keeps the last few). ``cache_measurements``: cache a forest's measurements in the bundle even from a read-only
     view (the GUI plans in a worker on one)."""
     from svetlana.core.objects.measurement_cache import measurement_cache
 
@@ -401,17 +399,12 @@ def plan_prediction(
             im.normalised  # noqa: B018
         return im
 
-    if preload:
-        images = [ready(n) for n in names]
-        loaders = tuple((lambda im=im: im) for im in images)
-    else:  # one image in memory at a time (the project's cache keeps the last few)
-        ready(names[0])
-        loaders = tuple((lambda n=n: ready(n)) for n in names)
+    ready(names[0])  # read while torch is imported in the background (predict_project)
+    loaders = tuple((lambda n=n: ready(n)) for n in names)
     return PredictionPlan(
         model_id=model_id,
         model_dir=model_dir,
         card=card,
-        names=tuple(names),
         images=loaders,
         caches=tuple(measurement_cache(project, n, cache_measurements) for n in names),
         manual={n: dict(project.annotations.for_image(n)) for n in names},
@@ -507,7 +500,7 @@ def predict_project(
         forest = False
     if not forest:  # a forest needs no torch
         _import_torch_in_background()
-    plan = plan_prediction(project, model_id, images, out_dir, preload=False)
+    plan = plan_prediction(project, model_id, images, out_dir)
     return run_prediction(plan, device=device, progress=progress, cancel=cancel)
 
 

@@ -3,6 +3,9 @@
 ``prepare_training`` reads the project and builds the training set; ``run_training`` touches no
 project (it runs in a worker thread or the CLI's process); ``finish_training`` writes the model
 and registers it. ``train_project`` is the one-shot form the CLI calls.
+
+~490 lines: the training verb in its three steps (plan, run, commit) plus the training set and
+the card they share.
 """
 
 from __future__ import annotations

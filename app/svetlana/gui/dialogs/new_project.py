@@ -1,4 +1,8 @@
-"""New project (or add images): pick image+mask files or a folder of pairs, where to save, class names."""
+"""New project (or add images): pick image+mask files or a folder of pairs, where to save, class names.
+
+~430 lines: one dialog (files or a folder of pairs, per-row axes, destination, classes) whose
+parts validate together before anything is read.
+"""
 
 from __future__ import annotations
 

@@ -377,7 +377,7 @@ class PredictionTab(QWidget):
             with Project.open(bundle, readonly=True) as view:
                 plan = predicting.plan_prediction(
                     view, model_id, names, write=scope == "all", model=box[0] if box else None,
-                    preload=False, cache_measurements=True,
+                    cache_measurements=True,
                 )  # fmt: skip
                 run = predicting.run_prediction(plan, progress=progress, cancel=cancel)
             box[:] = plan.model_box
