@@ -152,7 +152,7 @@ def test_export_table_final_class_probabilities_measurements_and_summary(predict
     assert code == 1 and "no measurement named 'nope'" in err and not (tmp_path / "x").exists()
 
 
-def test_export_table_needs_saved_predictions_of_the_model(bundle, tmp_path):
+def test_export_table_without_saved_predictions_predicts_now_saying_so(bundle, tmp_path):
     lab = tmp_path / "labels.csv"
     lab.write_text("image,object,class\ncells,10,bright\ncells,17,dim\n")
     ok("import-labels", bundle, lab)
@@ -165,10 +165,11 @@ def test_export_table_needs_saved_predictions_of_the_model(bundle, tmp_path):
         "bright", "dim", "unclassified"
     }  # fmt: skip
     ok("train", bundle, *FAST)
-    before = snapshot(bundle)
-    code, _, err = run_cli("export-table", bundle, "--out", tmp_path / "t3")
-    assert code == 1 and "no saved predictions" in err and "svetlana predict" in err
-    assert not (tmp_path / "t3").exists() and snapshot(bundle) == before
+    out = ok("export-table", bundle, "--out", tmp_path / "t3")
+    assert "note: model-1 has no current saved predictions" in out and "predicted them now" in out
+    rows = _rows(tmp_path / "t3" / "objects.csv")
+    assert all(r["predicted"] in ("bright", "dim") and r["p_bright"] for r in rows)
+    assert not (bundle / "predictions" / "model-1").exists()  # nothing saved behind the user
 
 
 def test_export_objects_geojson_for_qupath(predicted, tmp_path):

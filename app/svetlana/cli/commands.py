@@ -298,7 +298,7 @@ def cmd_predict(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
             )
     for image, counts in run.counts.items():
         print(f"{image}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
-    n_masks = sum(p.name.endswith(("_classes.tif", "_classes.ome.zarr")) for p in run.files)
+    n_masks = len({p for p in run.files if p.name.endswith("_classes.tif") and p.is_file()})
     kept = f" ({run.resumed} kept from the earlier run)" if run.resumed else ""
     print(
         f"model {run.model_id}; wrote {run.out_dir / 'predictions.csv'} and {plural(n_masks, 'class mask')}{kept} in {run.seconds:.1f} s",

@@ -33,6 +33,8 @@ def cmd_export_table(a, out: TextIO, progress, cancel: CancelToken | None = None
             project, a.out, a.image, model_id=a.model, summary=a.summary,
             progress=progress, cancel=cancel,
         )  # fmt: skip
+    if r.note:
+        print(f"note: {r.note}", file=out)
     print(
         f"wrote {r.rows} objects of {len(r.images)} image(s) to {r.files[0]}"
         f" and the per-class summary to {r.files[1].name}",
@@ -50,8 +52,11 @@ def cmd_export_objects(a, out: TextIO, progress, cancel: CancelToken | None = No
             progress=progress, cancel=cancel,
         )  # fmt: skip
     source = f"classes of {r.model_id} (labels first)" if r.model_id else "labels only"
+    if r.note:
+        print(f"note: {r.note}", file=out)
+    n_files = len({p for p in r.files if p.is_file()})  # the files that exist, each once
     print(
-        f"wrote {r.objects} objects ({source}) to {len(r.files)} GeoJSON file(s) in {a.out}",
+        f"wrote {r.objects} objects ({source}) to {plural(n_files, 'GeoJSON file')} in {a.out}",
         file=out,
     )
     return EXIT_OK
@@ -73,6 +78,8 @@ def cmd_export_mask(a, out: TextIO, progress, cancel: CancelToken | None = None)
             progress=progress,
             cancel=cancel,
         )
+    if s.note:
+        print(f"note: {s.note}", file=out)
     for r in s.images:
         line = f"{r.image}: kept {r.kept}, removed {r.removed} of {r.objects} objects"
         if r.low_confidence:

@@ -160,8 +160,9 @@ def _load_tiff(path: Path, for_mask: bool = False) -> _Raw:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        if for_mask and int(tif.pages[0].compression) in _LOSSY_TIFF:
-            raise _lossy_mask(path)
+        lossy = lossy_tiff_compression(tif) if for_mask else None
+        if lossy:
+            raise _lossy_mask(path, lossy)
         series = tif.series[0]
         array = series.asarray()
         axes = "".join(a if a in AXIS_LETTERS else ("C" if a == "S" else "?") for a in series.axes)
@@ -178,25 +179,57 @@ def _load_tiff(path: Path, for_mask: bool = False) -> _Raw:
     return _Raw(array, axes, sizes)
 
 
-def _lossy_mask(path: Path) -> InputError:
+def _lossy_mask(path: Path, kind: str = "JPEG") -> InputError:
     return InputError(
-        "a JPEG-compressed mask is refused: lossy compression changes pixel values, so object "
-        "ids are altered and objects split or merge",
+        f"a mask compressed as {kind} is refused: {kind} is a lossy image compression (it "
+        "changes pixel values), so object ids would be altered and objects split or merge",
         path,
-        hint="save the mask as PNG or TIFF (without JPEG compression)",
+        hint="save the mask as PNG or TIFF (uncompressed, LZW, Deflate or Zstd)",
     )
 
 
-# TIFF compressions that are always lossy (JPEG, old-style JPEG).
-_LOSSY_TIFF = frozenset({6, 7})
+# TIFF compressions that are lossy (or whose lossless mode cannot be told from the header):
+# refused for masks, whose every pixel value is an object id.
+_LOSSY_TIFF = {
+    6: "JPEG",
+    7: "JPEG",
+    33003: "JPEG 2000",
+    33004: "JPEG 2000",
+    33005: "JPEG 2000",
+    34712: "JPEG 2000",
+    50002: "JPEG XL",
+    52546: "JPEG XL",
+    22610: "JPEG XR",
+    34934: "JPEG XR",
+}
+_WEBP = 50001
+
+
+def lossy_tiff_compression(tif: Any) -> str | None:
+    """The name of a TIFF's lossy compression (``None`` when lossless): WebP is lossy unless its
+    first tile is a lossless (VP8L) stream."""
+    page = tif.pages[0]
+    code = int(page.compression)
+    if code in _LOSSY_TIFF:
+        return _LOSSY_TIFF[code]
+    if code == _WEBP:
+        try:
+            fh = tif.filehandle
+            fh.seek(page.dataoffsets[0])
+            head = fh.read(64)
+        except (OSError, IndexError, ValueError):
+            return "WebP"
+        # RIFF....WEBP then the stream's chunk: VP8L lossless, VP8 lossy (VP8X: extended)
+        return None if b"VP8L" in head and b"VP8 " not in head else "lossy WebP"
+    return None
 
 
 def _load_pil(path: Path, for_mask: bool) -> _Raw:
     from PIL import Image
 
     with Image.open(path) as im:
-        if for_mask and im.format in ("JPEG", "MPO"):
-            raise _lossy_mask(path)
+        if for_mask and im.format in ("JPEG", "MPO", "JPEG2000"):
+            raise _lossy_mask(path, "JPEG 2000" if im.format == "JPEG2000" else "JPEG")
         if im.mode == "P" and not for_mask:
             im = im.convert("RGBA" if "transparency" in im.info else "RGB")
         elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):

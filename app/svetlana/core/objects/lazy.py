@@ -162,15 +162,22 @@ def open_tiff(path: str | Path, *, labels: bool = False, axes: str | None = None
     import tifffile
     import zarr
 
-    from svetlana.core.io.images import _imagej_sizes, _lossy_mask, _ome_sizes, _spatial_spacing
+    from svetlana.core.io.images import (
+        _imagej_sizes,
+        _lossy_mask,
+        _ome_sizes,
+        _spatial_spacing,
+        lossy_tiff_compression,
+    )
 
     path = Path(path)
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             letters = series.axes.upper()
-            if labels and int(tif.pages[0].compression) in (6, 7):  # JPEG: lossy
-                raise _lossy_mask(path)
+            lossy = lossy_tiff_compression(tif) if labels else None
+            if lossy:
+                raise _lossy_mask(path, lossy)
             sizes: dict[str, float] = {}
             try:
                 if tif.is_ome and tif.ome_metadata:

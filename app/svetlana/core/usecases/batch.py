@@ -1,10 +1,16 @@
 """Folder prediction in parts: one task per image pair writes its own outputs; one merge at the end.
 
 The same per-image function (``predict_pair``) runs in this process or on Dask workers
-(``core/usecases/cluster.py``): it reads the pair, classifies it with the model cached in its process,
-and writes ``<image>_classes.tif`` and ``parts/<image>.csv`` atomically, then a completion
-marker ``parts/<image>.done.json`` last. ``merge_parts`` joins the parts, in the folder's order,
-into the ``predictions.csv`` a single-process run writes, with ``run.json`` and ``errors.csv``.
+(``core/usecases/cluster.py``): it reads the pair, checks the mask as ``svetlana add`` does,
+classifies it with the model cached in its process, and writes ``<image>_classes.tif`` and
+``parts/<image>.csv`` atomically, then a completion marker ``parts/<image>.done.json`` last (with
+a content hash of both inputs: ``--resume`` keeps an image only when its files are the same).
+``merge_parts`` joins the parts, in the folder's order, into the ``predictions.csv`` a
+single-process run writes, with ``run.json`` and ``errors.csv``.
+
+Everything is written into a staging folder beside ``--out`` (``.<out>.svetlana-run``, kept
+after an interruption for ``--resume``) and swapped in whole at the end: ``--out`` holds one
+complete run, never files of two.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from svetlana.core.io.fileio import (
     atomic_open,
     atomic_write_json,
     atomic_write_text,
-    atomic_write_with,
     read_json,
     safe_file_name,
 )
@@ -55,7 +60,9 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class PairTask:
-    """One image/mask pair to classify into ``out_dir`` (``mask`` is ``None`` when none was found)."""
+    """One image/mask pair to classify into ``out_dir`` (``mask`` is ``None`` when none was found);
+    paths are absolute (a worker elsewhere has another working folder); ``stem`` names its files
+    (``outputs.output_stems``)."""
 
     image: str
     image_path: str
@@ -64,6 +71,7 @@ class PairTask:
     model: ModelRef
     axes: str | None = None
     device: str = "cpu"
+    stem: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,19 +127,27 @@ def cached_model(ref: ModelRef):
         return hit
 
 
-def part_paths(out_dir: str | Path, image: str) -> tuple[Path, Path, Path]:
-    """(class mask, CSV part, completion marker) of one image."""
+def part_paths(out_dir: str | Path, stem: str) -> tuple[Path, Path, Path]:
+    """(class mask, CSV part, completion marker) of the image whose files are named ``stem``."""
+    from svetlana.core.usecases.results import class_mask_path
+
     out_dir = Path(out_dir)
-    s = safe_file_name(image)
     parts = out_dir / PARTS_DIR
-    return out_dir / f"{s}_classes.tif", parts / f"{s}.csv", parts / f"{s}.done.json"
+    return class_mask_path(out_dir, stem), parts / f"{stem}.csv", parts / f"{stem}.done.json"
+
+
+def _task_paths(task: PairTask) -> tuple[Path, Path, Path]:
+    return part_paths(task.out_dir, task.stem or safe_file_name(task.image))
 
 
 def _fingerprint(path: str | None) -> list:
+    """Name, size and a content hash (BLAKE2b, ~1 GB/s) of an input file: a file rewritten with
+    the same size and time is not taken for the one an earlier run predicted."""
     if path is None:
         return []
-    st = os.stat(path)
-    return [str(path), st.st_size, st.st_mtime_ns]
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "blake2b").hexdigest()
+    return [str(path), os.stat(path).st_size, digest]
 
 
 def _load_lazy_pair(task: PairTask):
@@ -141,7 +157,7 @@ def _load_lazy_pair(task: PairTask):
     from svetlana.core.project.images import LoadedImage
 
     img, mask = open_pair(task.image_path, task.mask_path, task.axes)
-    check_label_array(mask.data, task.mask_path, task.image_path)
+    check_label_array(mask.data, task.mask_path, task.image_path)  # as `svetlana add` does
     table = compute_objects_chunked(mask.data, img.data)
     spacing = img.spacing or mask.spacing
     return LoadedImage(task.image, img.data, mask.data, spacing, _table=table, extra={"lazy": True})
@@ -152,18 +168,16 @@ def predict_pair(task: PairTask) -> PairResult:
 
     The one per-image function of every folder run (in this process and on Dask workers).
     """
-    import tifffile
-
     from svetlana.core.annotations.final_class import final_classes, result_classes
-    from svetlana.core.io.images import read_pair
-    from svetlana.core.io.masks import class_mask
-    from svetlana.core.objects.lazy import is_large_tiled_tiff, write_class_mask_tiff
+    from svetlana.core.io.images import check_label_mask, read_pair
+    from svetlana.core.objects.lazy import is_large_tiled_tiff
     from svetlana.core.project.images import LoadedImage
     from svetlana.core.usecases.predict import (
         predict_loaded,
         prediction_rows,
         write_predictions_csv,
     )
+    from svetlana.core.usecases.results import write_class_mask
 
     t0 = time.perf_counter()
     try:
@@ -175,20 +189,14 @@ def predict_pair(task: PairTask) -> PairResult:
             loaded = _load_lazy_pair(task)
         else:
             img, mask = read_pair(task.image_path, task.mask_path, axes=task.axes)
+            check_label_mask(mask, task.image_path)  # a swapped pair: as `svetlana add` refuses
             loaded = LoadedImage(task.image, img.data, mask.labels, img.spacing)
         pred = predict_loaded(model, card, loaded, device=task.device)
         class_names = tuple(card["classes"])
         final = final_classes(pred, {}, result_classes(class_names))
-        tif, part, marker = part_paths(task.out_dir, task.image)
+        tif, part, marker = _task_paths(task)
         part.parent.mkdir(parents=True, exist_ok=True)
-
-        if lazy:  # a tiled BigTIFF written one tile at a time
-            atomic_write_with(
-                tif, lambda p: write_class_mask_tiff(p, loaded.labels, pred.ids, final.index)
-            )
-        else:
-            cm = class_mask(loaded.labels, pred.ids, final.index)
-            atomic_write_with(tif, lambda p: tifffile.imwrite(p, cm))
+        write_class_mask(tif, loaded.labels, pred.ids, final.index)
         with atomic_open(part, "w", encoding="utf-8") as f:
             rows = prediction_rows(pred, final, task.model.model_id, class_names)
             write_predictions_csv(f, class_names, rows)
@@ -219,7 +227,7 @@ def predict_pair(task: PairTask) -> PairResult:
 
 def completed(task: PairTask) -> PairResult | None:
     """The result of an earlier run of ``task`` when its outputs are complete and current."""
-    tif, part, marker = part_paths(task.out_dir, task.image)
+    tif, part, marker = _task_paths(task)
     try:
         m = read_json(marker)
         if (
@@ -244,21 +252,56 @@ def plan_folder(
     device: str = "cpu",
     model_id: str = "",
 ) -> list[PairTask]:
-    """One task per image of ``folder`` (images without a mask too: they become error lines)."""
+    """One task per image of ``folder`` (images without a mask too: they become error lines),
+    every path absolute, each image's files named by ``outputs.output_stems``."""
     from svetlana.core.io.folders import file_stem, find_pairs
+    from svetlana.core.io.outputs import output_stems
 
     missing: list[Path] = []
-    pairs = find_pairs(Path(folder), missing=missing)
+    folder = Path(folder).absolute()
+    pairs = find_pairs(folder, missing=missing)
     if not pairs:
         raise InputError(
             "no image/mask pairs found (expected e.g. x.tif with x_masks.tif or x_cp_masks.png)",
             folder,
         )
     ref = ModelRef.of(model_folder, model_id)
-    out = str(Path(out_dir).resolve())
+    out = str(Path(out_dir).absolute())
     items = [(ip, str(mp)) for ip, mp in pairs] + [(ip, None) for ip in missing]
     items.sort(key=lambda t: t[0].name)
-    return [PairTask(file_stem(ip), str(ip), mp, out, ref, axes, device) for ip, mp in items]
+    stems = output_stems(file_stem(ip) for ip, _ in items)
+    return [
+        PairTask(file_stem(ip), str(ip), mp, out, ref, axes, device, stems[file_stem(ip)])
+        for ip, mp in items
+    ]
+
+
+def staging_folder(out_dir: str | Path) -> Path:
+    """Where a folder run writes before its outputs are swapped into ``out_dir`` whole."""
+    out = Path(out_dir).absolute()
+    return out.parent / f".{out.name}.svetlana-run"
+
+
+def prepare_staging(out_dir: str | Path, resume: bool) -> Path:
+    """An empty staging folder; with ``resume`` the one an interrupted run left, or one holding
+    (hard links to) the files of the complete run in ``out_dir``."""
+    staging = staging_folder(out_dir)
+    if not resume:
+        shutil.rmtree(staging, ignore_errors=True)
+    if resume and not staging.exists() and Path(out_dir).is_dir():
+        tmp = staging.with_name(staging.name + ".new")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(out_dir, tmp, copy_function=_link_or_copy)
+        tmp.rename(staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    return staging
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def run_here(tasks: Sequence[PairTask], cancel: CancelToken | None = None) -> Iterator[PairResult]:
@@ -306,6 +349,7 @@ def merge_parts(
 ) -> list[Path]:
     """``predictions.csv`` (parts in the folder's order), ``run.json`` and ``errors.csv``."""
     from svetlana.core.annotations.final_class import result_classes
+    from svetlana.core.io.outputs import NAMES_KEY
     from svetlana.core.project.provenance import write_run_record
     from svetlana.core.usecases.predict import rows_to_csv
 
@@ -316,12 +360,13 @@ def merge_parts(
     with atomic_open(csv_path, "w", encoding="utf-8") as f:
         f.write(header)
         for t in good:
-            with part_paths(out_dir, t.image)[1].open(encoding="utf-8", newline="") as part:
+            with _task_paths(t)[1].open(encoding="utf-8", newline="") as part:
                 if part.read(len(header)) != header:
                     raise ModelError(f"the CSV part of {t.image!r} has other columns", out_dir)
                 shutil.copyfileobj(part, f)  # a part is copied a block at a time
-    files = [part_paths(out_dir, t.image)[0] for t in good] + [csv_path]
+    files = [_task_paths(t)[0] for t in good] + [csv_path]
     errors = [results[t.image] for t in tasks if not results[t.image].ok]
+    names = {t.image: t.stem for t in tasks if t.stem and t.stem != safe_file_name(t.image)}
     err_path = out_dir / ERRORS_FILE
     if errors:
         rows = ([r.image, r.file, r.error] for r in errors)
@@ -337,7 +382,10 @@ def merge_parts(
             model_dir=model_dir,
             images=[t.image for t in good],
             classes=result_classes(class_names),
-            extra={"class_mask": "0 = background, k = the k-th name of classes"},
+            extra={
+                "class_mask": "0 = background, k = the k-th name of classes",
+                **({NAMES_KEY: names} if names else {}),
+            },
         )
     )
     return files

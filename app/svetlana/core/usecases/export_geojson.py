@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from svetlana.core.errors import InputError
-from svetlana.core.io.fileio import safe_file_name
+from svetlana.core.io.outputs import output_stems
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ class ObjectsExport:
     files: tuple[Path, ...]
     objects: int
     model_id: str
+    note: str = ""  # e.g. "predicted now": said to the user
 
 
 def _signed_area(ring: np.ndarray) -> float:
@@ -215,7 +216,7 @@ def export_objects(
             "use `svetlana export-table` for 3D measurements",
             project.path,
         )
-    results = load_results(project, names, model_id, predictions)
+    results = load_results(project, names, model_id, predictions, progress=progress, cancel=cancel)
     documents = []
     total = 0
     for k, name in enumerate(names):
@@ -262,10 +263,11 @@ def export_objects(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
+    stems = output_stems(name for name, _ in documents)  # `a b` and `a_b`: two files
     for name, text in documents:
-        path = out_dir / f"{safe_file_name(name)}.geojson"
+        path = out_dir / f"{stems[name]}.geojson"
         atomic_write_text(path, text)
         files.append(path)
     if progress is not None:
         progress(Progress("export", 1000, 1000, f"wrote {len(files)} GeoJSON file(s)"))
-    return ObjectsExport(tuple(files), total, results.model_id)
+    return ObjectsExport(tuple(files), total, results.model_id, results.note)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +22,12 @@ from svetlana.core.annotations.final_class import (
 )
 from svetlana.core.errors import InputError
 from svetlana.core.io.csvsafe import to_csv_text
-from svetlana.core.io.fileio import (
-    atomic_write_text,
-    atomic_write_with,
-    safe_file_name,
-)
+from svetlana.core.io.fileio import atomic_write_text, atomic_write_with
+from svetlana.core.io.outputs import NAMES_KEY, output_folder, output_stems, renamed
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.project.bundle import Project
 from svetlana.core.project.images import ImageEntry
-from svetlana.core.project.provenance import card_digest, read_run_record, write_run_record
+from svetlana.core.project.provenance import write_run_record
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +215,7 @@ class FilterSummary:
     csv_path: Path
     per_class: tuple[str, ...] = ()
     files: tuple[Path, ...] = field(default=())
+    note: str = ""  # e.g. "predicted now": said to the user
 
     @property
     def kept(self) -> int:
@@ -275,15 +273,14 @@ def write_filtered_masks(
         split = tuple(c for c in names if c in chosen)
     if not keep and not split:
         raise InputError(f"choose the classes to keep (classes: {', '.join(names)})")
-    suffixes = [safe_file_name(c) for c in split] + ([FILTERED_SUFFIX[1:]] if keep else [])
-    if len(set(suffixes)) != len(suffixes):
+    class_stems = output_stems(split)
+    if keep and FILTERED_SUFFIX[1:].lower() in {v.lower() for v in class_stems.values()}:
         raise InputError(
-            "two masks of an image would get the same file name (a class is named like "
-            "another or 'filtered'); rename the class or export the masks separately"
+            "a class named 'filtered' would share its file name with the filtered mask; "
+            "rename the class or export the masks separately"
         )
-    stems = [safe_file_name(p.image) for p in preds]
-    if len(set(stems)) != len(stems):
-        raise InputError("two images would get the same file name; export them separately")
+    by_image = output_stems(p.image for p in preds)
+    stems = [by_image[p.image] for p in preds]
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("the output must be a folder", out_dir)
@@ -309,7 +306,7 @@ def write_filtered_masks(
             written.append(path)
         for cname in split:
             ids, _ = keep_preview(final, {cname}, min_confidence)
-            path = out_dir / f"{stems[k]}_{safe_file_name(cname)}{fmt.suffix}"
+            path = out_dir / f"{stems[k]}_{class_stems[cname]}{fmt.suffix}"
             write_mask(path, _subset(labels, ids, fmt.dtype))
             written.append(path)
         results.append(
@@ -339,7 +336,11 @@ def write_filtered_masks(
             model_dir=project.models.dir(model_id) if model_id else None,
             images=[p.image for p in preds],
             classes=names,
-            extra={"keep": list(keep_order), "min_confidence": min_confidence},
+            extra={
+                "keep": list(keep_order),
+                "min_confidence": min_confidence,
+                **({NAMES_KEY: renamed(by_image)} if renamed(by_image) else {}),
+            },
         )
     )
     return FilterSummary(
@@ -387,40 +388,10 @@ def _summary_csv(
 
 
 def saved_predictions(project: Project, model_id: str, images: Sequence[str]) -> dict | None:
-    """The bundle's saved predictions of ``model_id`` for ``images`` (image -> ImagePrediction),
-    or ``None`` when some are missing or older than the model."""
-    from svetlana.core.ml.inference import uncertainty
-    from svetlana.core.usecases.predict import ImagePrediction, read_predictions
+    """``results.saved_predictions`` (kept here for its callers)."""
+    from svetlana.core.usecases.results import saved_predictions as read_saved
 
-    path = project.predictions_dir / model_id / "predictions.csv"
-    card_path = project.models.dir(model_id) / "card.json"
-    try:
-        if not path.is_file():
-            return None
-        record = read_run_record(path.parent)
-        digest = (record or {}).get("model_card_sha256")
-        if digest:  # the folder names the exact card it was made with
-            if digest != card_digest(card_path.parent):
-                return None
-        elif path.stat().st_mtime < card_path.stat().st_mtime:
-            return None
-        class_names = tuple(project.models.card(model_id)["classes"])
-        saved = read_predictions(path)
-        out = {}
-        for name in images:
-            rows = saved.get(name)
-            table = project.load(name).table
-            if rows is None or sorted(rows) != [int(i) for i in table.ids]:
-                return None
-            probs = np.array(
-                [[float(rows[int(i)][f"p_{c}"]) for c in class_names] for i in table.ids],
-                dtype=np.float32,
-            ).reshape(len(table.ids), len(class_names))
-            out[name] = ImagePrediction(name, table, probs, class_names, uncertainty(probs))
-        return out
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        log.info("saved predictions of %s not usable (%s); predicting again", model_id, exc)
-        return None
+    return read_saved(project, model_id, images)
 
 
 def project_predictions(
@@ -432,23 +403,24 @@ def project_predictions(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[str, dict]:
-    """``(model_id, image -> ImagePrediction)``: the saved predictions when they are complete,
-    else a fresh prediction in memory (nothing is written)."""
-    from svetlana.core.usecases.predict import plan_prediction, run_prediction
+    """``(model_id, image -> ImagePrediction)``: see ``results.project_predictions``."""
+    from svetlana.core.usecases.results import project_predictions as get
 
-    model_id = project.models.resolve(model_id)
-    names = list(images) if images else list(project.image_names)
-    if not names:
-        raise InputError("the project has no images", project.path)
-    for n in names:
-        project.image(n)
-    saved = saved_predictions(project, model_id, names)
-    if saved is not None:
-        log.info("using the saved predictions of %s", model_id)
-        return model_id, saved
-    plan = plan_prediction(project, model_id, names, write=False)
-    run = run_prediction(plan, device=device, progress=progress, cancel=cancel)
-    return model_id, dict(run.predictions)
+    got = get(project, model_id, images, device=device, progress=progress, cancel=cancel)
+    return got.model_id, got.predictions
+
+
+def _moved(summary: FilterSummary, tmp: Path, final: Path) -> FilterSummary:
+    """The summary with the paths of the files in ``tmp`` as they are after the swap."""
+
+    def at(p: Path) -> Path:
+        return final / p.relative_to(tmp)
+
+    images = tuple(replace(r, files=tuple(map(at, r.files))) for r in summary.images)
+    return replace(
+        summary, out_dir=final, images=images, csv_path=at(summary.csv_path),
+        files=tuple(map(at, summary.files)),
+    )  # fmt: skip
 
 
 def export_filtered(
@@ -477,17 +449,21 @@ def export_filtered(
         raise InputError(f"choose the classes to keep (classes: {', '.join(names)})")
     for n in images or ():
         project.image(n)
-    model_id, preds = project_predictions(
-        project, model_id, images, device=device, progress=progress, cancel=cancel
-    )
-    return write_filtered_masks(
-        project,
-        preds,
-        keep,
-        min_confidence,
-        out_dir,
-        per_class=per_class,
-        model_id=model_id,
-        progress=progress,
-        cancel=cancel,
-    )
+    from svetlana.core.io.outputs import check_output_folder
+    from svetlana.core.usecases.results import project_predictions as get
+
+    final = check_output_folder(out_dir, "filtered masks")
+    got = get(project, model_id, images, device=device, progress=progress, cancel=cancel)
+    with output_folder(final, "filtered masks") as tmp:  # swapped in whole
+        summary = write_filtered_masks(
+            project,
+            got.predictions,
+            keep,
+            min_confidence,
+            tmp,
+            per_class=per_class,
+            model_id=got.model_id,
+            progress=progress,
+            cancel=cancel,
+        )
+    return replace(_moved(summary, tmp, final), note=got.note)

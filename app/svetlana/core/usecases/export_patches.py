@@ -15,8 +15,8 @@ from svetlana.core.io.fileio import (
     atomic_open,
     atomic_write_text,
     atomic_write_with,
-    safe_file_name,
 )
+from svetlana.core.io.outputs import NAMES_KEY, output_stems, renamed
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.project.bundle import Project
 from svetlana.core.project.provenance import write_run_record
@@ -92,6 +92,9 @@ def export_patches(
         rows.append([row, im, obj, data.class_names[y], lab.source if lab else ""])
     csv_path = out_dir / PATCHES_CSV
     atomic_write_text(csv_path, to_csv_text(["row", "image", "object", "class", "source"], rows))
+    image_stems = output_stems(k[0] for k in data.keys)  # `a b` and `a_b`: two names
+    class_stems = output_stems(data.class_names)
+    renames = {**renamed(image_stems), **renamed(class_stems)} if tiff else {}
     write_run_record(
         out_dir,
         kind="labelled patches",
@@ -99,7 +102,11 @@ def export_patches(
         model_dir=None,
         images=sorted({k[0] for k in data.keys}),
         classes=data.class_names,
-        extra={"patch_size": data.patch_size, "labels": len(data.labels)},
+        extra={
+            "patch_size": data.patch_size,
+            "labels": len(data.labels),
+            **({NAMES_KEY: renames} if renames else {}),
+        },
     )
     n_tiff = 0
     if tiff:
@@ -111,7 +118,7 @@ def export_patches(
             patch = arrays["patches"][row]
             # ImageJ hyperstack order: (C, Y, X) in 2D, (Z, C, Y, X) in 3D.
             stack, axes = (patch, "CYX") if data.ndim == 2 else (np.moveaxis(patch, 0, 1), "ZCYX")
-            path = out_dir / safe_file_name(data.class_names[y]) / f"{safe_file_name(im)}_{obj}.tif"
+            path = out_dir / class_stems[data.class_names[y]] / f"{image_stems[im]}_{obj}.tif"
             atomic_write_with(
                 path,
                 lambda p, s=stack, a=axes: tifffile.imwrite(

@@ -33,6 +33,7 @@ class TableExport:
     rows: int
     images: tuple[str, ...]
     columns: tuple[str, ...]
+    note: str = ""  # e.g. "predicted now": said to the user
 
 
 def _measure_images(
@@ -142,19 +143,6 @@ def export_measurements(
 
 
 @dataclass(frozen=True, eq=False)
-class _Saved:
-    """One image's rows of a saved predictions.csv, shaped like an ImagePrediction for
-    ``final_classes`` (ids ascending, 1-based model class index)."""
-
-    image: str
-    ids: np.ndarray
-    class_names: tuple[str, ...]
-    class_index: np.ndarray
-    confidence: np.ndarray
-    probs: np.ndarray  # (n, len(class_names)), NaN where the file lacks a column
-
-
-@dataclass(frozen=True, eq=False)
 class ImageResult:
     """One image's objects with their final class (see core.final_class) and probabilities."""
 
@@ -176,41 +164,7 @@ class Results:
     class_names: tuple[str, ...]  # every class an object can end with, in order
     colours: dict[str, str]  # class -> "#rrggbb"
     images: dict[str, ImageResult]
-
-
-def _read_saved(path: Path, model_classes: Sequence[str]) -> dict[str, _Saved]:
-    import csv
-
-    from svetlana.core.errors import ProjectError
-    from svetlana.core.io.csvsafe import read_dicts
-
-    per: dict[str, list[dict]] = {}
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            for row in read_dicts(f):
-                per.setdefault(row["image"], []).append(row)
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as exc:
-        raise ProjectError(f"the saved predictions cannot be read ({exc})", path) from exc
-    position = {c: k + 1 for k, c in enumerate(model_classes)}
-    out = {}
-    for image, rows in per.items():
-        try:
-            ids = np.array([int(r["object"]) for r in rows], np.int64)
-            pred = [r.get("predicted") or r["class"] for r in rows]
-            index = np.array([position[c] for c in pred], np.int64)
-            conf = np.array([float(r.get("confidence") or "nan") for r in rows])
-            probs = np.array(
-                [[float(r.get(f"p_{c}") or "nan") for c in model_classes] for r in rows]
-            ).reshape(len(rows), len(model_classes))
-        except (KeyError, ValueError) as exc:
-            raise ProjectError(
-                f"the saved predictions do not match the model's classes ({exc})", path
-            ) from exc
-        order = np.argsort(ids, kind="stable")
-        out[image] = _Saved(
-            image, ids[order], tuple(model_classes), index[order], conf[order], probs[order]
-        )
-    return out
+    note: str = ""  # e.g. the predictions were made now, none being saved and current
 
 
 def load_results(
@@ -218,16 +172,21 @@ def load_results(
     images: Sequence[str],
     model_id: str | None = None,
     predictions: Mapping[str, Any] | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
 ) -> Results:
     """Final classes of every object of ``images``: the human label where there is one, else the
-    class in the saved predictions (``predictions/<model>/predictions.csv``) of ``model_id`` (the
-    newest model by default). Without any model: the labels only. ``predictions`` (image ->
-    ``ImagePrediction`` of ``model_id``, e.g. the ones the window shows) replace the saved ones."""
+    class predicted by ``model_id`` (the newest model by default): its saved predictions when
+    current, else predicted now (``results.project_predictions``; ``Results.note`` says so).
+    Without any model: the labels only. ``predictions`` (image -> ``ImagePrediction`` of
+    ``model_id``, e.g. the ones the window shows) replace the saved ones."""
     from svetlana.core.annotations.final_class import MODEL, final_classes, result_classes
 
     store = project.annotations
     colours = {c.name: c.colour for c in store.classes}
     saved: Mapping[str, Any]
+    note = ""
     if predictions:
         if not model_id:
             raise ValueError("predictions need the model_id that made them")
@@ -237,17 +196,11 @@ def load_results(
     elif model_id is None and project.models.latest() is None:
         mid, model_classes, saved = "", (), {}
     else:
-        mid = project.models.resolve(model_id)
+        from svetlana.core.usecases.results import project_predictions
+
+        got = project_predictions(project, model_id, images, progress=progress, cancel=cancel)
+        mid, saved, note = got.model_id, got.predictions, got.note
         model_classes = tuple(str(c) for c in project.models.card(mid)["classes"])
-        path = project.predictions_dir / mid / "predictions.csv"
-        if not path.is_file():
-            raise InputError(
-                f"model {mid} has no saved predictions; run `svetlana predict {project.path}`"
-                + ("" if model_id is None else f" --model {mid}")
-                + " first",
-                project.path,
-            )
-        saved = _read_saved(path, model_classes)
     names = list(result_classes(model_classes, store.class_names))
     out = {}
     for image in images:
@@ -278,7 +231,7 @@ def load_results(
         out[image] = ImageResult(
             image, ids, final.astype(str), source.astype(str), predicted.astype(str), conf, probs
         )
-    return Results(mid, model_classes, tuple(names), colours, out)
+    return Results(mid, model_classes, tuple(names), colours, out, note)
 
 
 # ---- export-table -----------------------------------------------------------------------------
@@ -310,7 +263,7 @@ def export_table(
 
     names = _check_images(project, images)
     out_dir = _check_out(out_dir)
-    results = load_results(project, names, model_id, predictions)
+    results = load_results(project, names, model_id, predictions, progress=progress, cancel=cancel)
     tables, columns = _measure_images(project, names, progress, cancel)
     order = list(columns)
     chosen = list(summary) if summary else _default_summary(order)
@@ -372,4 +325,4 @@ def export_table(
     if progress is not None:
         progress(Progress("measure", 1000, 1000, f"wrote {objects.name}"))
     rows = sum(len(m) for m in tables)
-    return TableExport((objects, summ, cols, run), rows, tuple(names), tuple(head))
+    return TableExport((objects, summ, cols, run), rows, tuple(names), tuple(head), results.note)

@@ -19,19 +19,17 @@ import numpy as np
 
 from svetlana.core.annotations.final_class import MODEL, FinalClasses, final_classes, result_classes
 from svetlana.core.errors import InputError, ModelError
-from svetlana.core.io.csvsafe import read_dicts, to_csv_text, write_csv
-from svetlana.core.io.fileio import (
-    atomic_open,
-    atomic_write_with,
-    make_temp_dir,
-    read_json,
-    safe_file_name,
-)
+from svetlana.core.io.csvsafe import to_csv_text, write_csv
+from svetlana.core.io.fileio import read_json
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.objects.measurement_cache import MeasurementCache
 from svetlana.core.project.bundle import Project
 from svetlana.core.project.images import LoadedImage
-from svetlana.core.project.provenance import write_run_record
+from svetlana.core.usecases.results import (  # noqa: F401 - the writer and reader, re-exported
+    read_predictions,
+    replace_prediction_folder,
+    write_prediction_outputs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -269,64 +267,6 @@ def final_of_run(
     return {p.image: final_classes(p, manual_of(p.image), names) for p in preds}
 
 
-def write_prediction_outputs(
-    out_dir: Path,
-    preds: list[tuple[ImagePrediction, LoadedImage]],
-    class_names,
-    manual_of,
-    *,
-    model_id: str = "",
-    model_dir: Path | None = None,
-    project_classes: Sequence[str] = (),
-) -> list[Path]:
-    """``<image>_classes.tif`` + ``predictions.csv`` + ``run.json``, with the final classes."""
-    import tifffile
-
-    from svetlana.core.io.masks import class_mask
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    finals = final_of_run([p for p, _ in preds], class_names, manual_of, project_classes)
-    files = []
-    for pred, loaded in preds:
-        final = finals[pred.image]
-        if loaded.extra.get("lazy"):  # written chunk by chunk, as OME-Zarr
-            from svetlana.core.objects.lazy import write_class_mask_zarr
-
-            path = write_class_mask_zarr(
-                out_dir / f"{safe_file_name(pred.image)}_classes.ome.zarr", loaded.labels, pred.ids,
-                final.index, spacing=loaded.spacing,
-            )  # fmt: skip
-            files.append(path)
-            continue
-        cm = class_mask(loaded.labels, pred.ids, final.index)
-        path = out_dir / f"{safe_file_name(pred.image)}_classes.tif"
-        atomic_write_with(path, lambda p, cm=cm: tifffile.imwrite(p, cm))
-        files.append(path)
-        del cm
-    csv_path = out_dir / "predictions.csv"
-    rows = (
-        row
-        for pred, _ in preds
-        for row in prediction_rows(pred, finals[pred.image], model_id, class_names)
-    )
-    with atomic_open(csv_path, "w", encoding="utf-8") as f:
-        write_predictions_csv(f, class_names, rows)
-    files.append(csv_path)
-    out_classes = next(iter(finals.values())).class_names if finals else tuple(class_names)
-    files.append(
-        write_run_record(
-            out_dir,
-            kind="predictions",
-            model_id=model_id,
-            model_dir=model_dir,
-            images=[p.image for p, _ in preds],
-            classes=out_classes,
-            extra={"class_mask": "0 = background, k = the k-th name of classes"},
-        )
-    )
-    return files
-
-
 def _import_torch_in_background() -> None:
     """Start importing torch on a daemon thread unless it is loaded (errors surface on first use)."""
     import sys
@@ -385,6 +325,10 @@ def plan_prediction(
         project.image(n)
     if not names:
         raise InputError("the project has no images to predict", project.path)
+    if out_dir is not None and write:  # refused before the work, not after it
+        from svetlana.core.io.outputs import check_output_folder
+
+        check_output_folder(out_dir, "predictions", inputs=[project.path])
     model_dir = project.models.dir(model_id)
     card = read_json(model_dir / "card.json", error=ModelError)
 
@@ -459,10 +403,16 @@ def run_prediction(
     files: tuple[Path, ...] = ()
     out = plan.out_dir if plan.out_dir is not None else plan.bundle_dir
     if plan.write and plan.out_dir is None:
-        replace_prediction_folder(out, preds, class_names, manual_of, cancel, **provenance)
-        files = tuple(sorted(out.iterdir()))
-    elif plan.write:
-        files = tuple(write_prediction_outputs(out, preds, class_names, manual_of, **provenance))
+        files = tuple(
+            replace_prediction_folder(out, preds, class_names, manual_of, cancel, **provenance)
+        )
+    elif plan.write:  # --out: written beside, swapped in whole (never two runs mixed)
+        from svetlana.core.io.outputs import output_folder
+
+        with output_folder(out, "predictions") as tmp:
+            written = write_prediction_outputs(tmp, preds, class_names, manual_of, **provenance)
+            cancel.raise_if_cancelled()
+        files = tuple(out / p.name for p in written)
     finals = final_of_run([p for p, _ in preds], class_names, manual_of, plan.project_classes)
     counts = {name: f.counts() for name, f in finals.items()}
     progress(Progress("predict", 1, 1, "done"))
@@ -517,40 +467,6 @@ def image_progress(progress: ProgressFn, k: int, n: int, name: str) -> ProgressF
     return sub
 
 
-def replace_prediction_folder(
-    final: Path, preds, class_names, manual_of, cancel: CancelToken | None = None, **provenance
-) -> None:
-    """Write a prediction folder beside the old one, then swap: a failure or a cancel leaves
-    the previous results (leftovers of an earlier crash are cleaned up first)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in final.parent.glob(f".{final.name}.*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    tmp = make_temp_dir(final.parent, f".{final.name}.")
-    try:
-        write_prediction_outputs(tmp, preds, class_names, manual_of, **provenance)
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            final.rename(old)
-        tmp.rename(final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def read_predictions(path: str | Path) -> dict[str, dict[int, dict]]:
-    """predictions.csv -> image -> object -> row (class, confidence, probabilities...)."""
-    out: dict[str, dict[int, dict]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in read_dicts(f):
-            out.setdefault(row["image"], {})[int(row["object"])] = row
-    return out
-
-
 def predict_folder(
     model_folder: str | Path,
     folder: str | Path,
@@ -580,10 +496,14 @@ def predict_folder(
     model_id = str(card.get("id", model_folder.name))
     if device == "auto" and (workers or scheduler):
         device = "cpu"  # workers share the machine's accelerators badly; CPU is predictable
+    from svetlana.core.io.outputs import check_output_folder, output_folder
+
+    final = check_output_folder(out_dir, "predictions", inputs=[folder])
+    staging = batch.staging_folder(final)
     tasks = batch.plan_folder(
-        model_folder, folder, out_dir, axes=axes, device=device, model_id=model_id
+        model_folder, folder, staging, axes=axes, device=device, model_id=model_id
     )
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    batch.prepare_staging(final, resume)
     if workers or scheduler:
         from svetlana.core.usecases.cluster import dask_client, run_on_client
 
@@ -598,12 +518,19 @@ def predict_folder(
         )
     cancel.raise_if_cancelled()
     class_names = tuple(card["classes"])
-    files = batch.merge_parts(tasks, results, class_names, model_dir=model_folder)
+    written = batch.merge_parts(tasks, results, class_names, model_dir=model_folder)
+    keep = {p.name for p in written} | {batch.PARTS_DIR}
+    with output_folder(final, "predictions", inputs=[folder]) as tmp:  # swapped in whole
+        for p in staging.iterdir():
+            if p.name in keep:
+                p.rename(tmp / p.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    files = [final / p.name for p in written]
     progress(Progress("predict", len(tasks), len(tasks), "done"))
     ok = [results[t.image] for t in tasks if results[t.image].ok]
     return PredictionRun(
         model_id,
-        Path(out_dir),
+        final,
         class_names,
         {r.image: r.counts for r in ok},
         tuple(files),
