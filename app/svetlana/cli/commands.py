@@ -358,21 +358,17 @@ def cmd_info(a, out: TextIO, progress) -> int:
 
 
 def cmd_demo(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
-    from svetlana.core.project.bundle import Project
-    from svetlana.core.usecases.demo import build_demo, demo_path, run_demo_headless
+    from svetlana.core.usecases.demo import demo_path, open_or_build_demo, run_demo_headless
     from svetlana.desktop import has_display
 
     if not a.headless:
         if a.open_gui is not None and has_display():
             return a.open_gui(a.bundle, demo=True)
         print("no display found: running the demo without a window", file=out)
-    # The project is kept (in the user's data folder, as the window's demo) to be opened later.
+    # The project is kept (in the user's data folder, as the window's demo) to be opened later;
+    # a folder that is not a demo project is refused (the demo would train inside it).
     bundle = a.bundle or demo_path()
-    if (bundle / "project.json").is_file():
-        project = Project.open(bundle)
-    else:
-        bundle.parent.mkdir(parents=True, exist_ok=True)
-        project = build_demo(bundle)
+    project = open_or_build_demo(bundle)
     with project:
         n_obj = sum(e.n_objects for e in project.images)
         print(

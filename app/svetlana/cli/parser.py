@@ -24,6 +24,68 @@ def _spacing(text: str) -> tuple[float, ...]:
     return values
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Examples (epilogs) kept as written; each option's default appended to its help, unless
+    the help already gives it or there is none to give."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or "default" in text.lower()
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+BUNDLE_HELP = "the project folder (NAME.svetlana)"
+
+# One example per sub-command, shown under its --help.
+EXAMPLES = {
+    "init": "svetlana init cells.svetlana --classes infected,healthy",
+    "add": "svetlana add cells.svetlana plate1.tif plate1_cp_masks.png\n"
+    "  svetlana add cells.svetlana stack.tif stack_masks.tif --spacing 2,0.5,0.5",
+    "import-labels": "svetlana import-labels cells.svetlana my_labels.csv   "
+    "# header: image,object,class",
+    "classes": "svetlana classes cells.svetlana --rename infectd infected",
+    "suggest": "svetlana suggest cells.svetlana -n 20 > next.csv",
+    "check-labels": "svetlana check-labels cells.svetlana --out suspects.csv",
+    "export-labels": "svetlana export-labels cells.svetlana labels.csv",
+    "train": "svetlana train cells.svetlana                      # auto: forest or CNN\n"
+    "  svetlana train cells.svetlana --arch small --epochs 40 --device cuda",
+    "predict": "svetlana predict cells.svetlana --out results/\n"
+    "  svetlana predict cells.svetlana --folder screen/ --out screen_results/ --workers 4",
+    "info": "svetlana info cells.svetlana --json",
+    "demo": "svetlana demo --headless",
+    "export-mask": "svetlana export-mask cells.svetlana --keep infected --out masks/",
+    "export-patches": "svetlana export-patches cells.svetlana --out patches/ --tiff",
+    "export-model": "svetlana export-model cells.svetlana --out model/\n"
+    "  svetlana export-model cells.svetlana --format bioimageio --author 'A. Person' --out pkg/",
+    "measure": "svetlana measure cells.svetlana --out measurements/",
+    "export-table": "svetlana export-table cells.svetlana --out stats/",
+    "export-objects": "svetlana export-objects cells.svetlana --out qupath/",
+    "gui": "svetlana gui cells.svetlana",
+    "install-desktop": "svetlana install-desktop",
+    "uninstall-desktop": "svetlana uninstall-desktop",
+}
+
+
+def _finish_subparsers(sub) -> None:
+    """Every sub-command: defaults in its help, its example, the project argument described."""
+    for name, sp in sub.choices.items():
+        sp.formatter_class = _Formatter
+        if name in EXAMPLES and not sp.epilog:
+            sp.epilog = "example:\n  " + EXAMPLES[name]
+        for action in sp._actions:
+            if action.dest == "bundle" and not action.help:
+                action.help = BUNDLE_HELP
+
+
 def build_parser() -> argparse.ArgumentParser:
     from svetlana.core.ml.models import ARCHITECTURES
     from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
@@ -44,8 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("add", help="add an image and its segmentation mask")
     s.add_argument("bundle", type=Path)
-    s.add_argument("image", type=Path)
-    s.add_argument("mask", type=Path)
+    s.add_argument("image", type=Path, help="the image file (TIFF, OME-TIFF, PNG, JPEG, NPY)")
+    s.add_argument(
+        "mask",
+        type=Path,
+        help="its segmentation: a label mask (0 = background, one id per object) or a binary "
+        "mask, e.g. Cellpose's _cp_masks.png or StarDist's labels",
+    )
     s.add_argument("--name", help="name in the project (default: the image file's stem)")
     s.add_argument("--axes", help="axes of the image, e.g. ZCYX or YXC (default: inferred)")
     s.add_argument("--spacing", type=_spacing, help="voxel size Z,Y,X (3D) when the file lacks it")
@@ -55,9 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="use the mask even if it looks like an intensity image (skip that check)",
     )
 
-    s = sub.add_parser("import-labels", help="import labels from a CSV (image,object,class)")
+    s = sub.add_parser(
+        "import-labels",
+        help="import labels from a CSV (image,object,class)",
+        description="Rows naming one object twice with different classes are refused, with "
+        "their line numbers (identical repeats are accepted).",
+    )
     s.add_argument("bundle", type=Path)
-    s.add_argument("csv", type=Path)
+    s.add_argument("csv", type=Path, help="CSV file with a header image,object,class")
     s.add_argument(
         "--add-classes",
         action="store_true",
@@ -88,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the measurements, with 20 %% random ones; random order until two classes are labelled.",
     )
     s.add_argument("bundle", type=Path)
-    s.add_argument("-n", type=int, default=10, help="how many objects (default 10)")
+    s.add_argument("-n", type=int, default=10, help="how many objects")
     s.add_argument("--image", nargs="+", help="image names (default: all)")
 
     s = sub.add_parser(
@@ -103,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export-labels", help="export labels to a CSV (image,object,class,source)")
     s.add_argument("bundle", type=Path)
-    s.add_argument("csv", type=Path)
+    s.add_argument("csv", type=Path, help="CSV file to write")
 
     s = sub.add_parser("train", help="train a model on the labelled objects")
     s.add_argument("bundle", type=Path)
@@ -123,16 +195,46 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="auto: seconds for cross-validation and the final fit (default 12 in 2D, 20 in 3D)",
     )
-    s.add_argument("--epochs", type=int, default=d.epochs)
-    s.add_argument("--batch-size", type=int, default=d.batch_size)
-    s.add_argument("--lr", type=float, default=d.lr)
-    s.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    s.add_argument("--loss", choices=LOSSES, default=d.loss)
-    s.add_argument("--augment", choices=AUGMENTATIONS, default=d.augment)
-    s.add_argument("--patch-size", default="auto", help="pixels, or auto (default)")
-    s.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument(
+        "--epochs", type=int, default=d.epochs, help="CNN: passes over the labelled objects"
+    )
+    s.add_argument(
+        "--batch-size", type=int, default=d.batch_size, help="CNN: objects per training step"
+    )
+    s.add_argument("--lr", type=float, default=d.lr, help="CNN: learning rate (AdamW)")
+    s.add_argument(
+        "--weight-decay", type=float, default=d.weight_decay, help="CNN: AdamW weight decay"
+    )
+    s.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=d.loss,
+        help="CNN: training loss (weighted/focal help when a class is rare)",
+    )
+    s.add_argument(
+        "--augment",
+        choices=AUGMENTATIONS,
+        default=d.augment,
+        help="CNN: random flips/rotations (and intensity changes) of the patches",
+    )
+    s.add_argument(
+        "--patch-size", default="auto", help="CNN: patch side in pixels, or auto (from objects)"
+    )
+    s.add_argument(
+        "--val-fraction",
+        type=float,
+        default=d.val_fraction,
+        help="labelled objects held out to estimate the accuracy",
+    )
+    s.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where a CNN trains (auto: a GPU when there is one)",
+    )
+    s.add_argument(
+        "--seed", type=int, default=d.seed, help="random seed: the same seed, the same model"
+    )
     s.add_argument(
         "--threads", type=int, default=None, help="CPU threads (default: chosen for speed)"
     )
@@ -147,9 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--folder", type=Path, help="predict image/mask pairs of a folder outside the project"
     )
-    s.add_argument("--axes", help="axes of the folder's images (with --folder)")
-    s.add_argument("--out", type=Path, help="output folder (default: inside the project)")
-    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    s.add_argument("--axes", help="axes of the folder's images, e.g. CYX (with --folder)")
+    s.add_argument(
+        "--out",
+        type=Path,
+        help="output folder, new or from an earlier predict (default: inside the project); "
+        "never inside --folder",
+    )
+    s.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where a CNN runs (auto: a GPU when there is one)",
+    )
     where = s.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
@@ -165,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--resume",
         action="store_true",
-        help="with --folder: keep the images an earlier run into --out completed",
+        help="with --folder: keep the images an earlier run into --out completed (their files "
+        "unchanged, by content)",
     )
 
     s = sub.add_parser("info", help="show the project's images, classes, labels and models")
@@ -179,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bundle",
         type=Path,
         nargs="?",
-        help="where to create it (default: demo.svetlana in your data folder, kept between runs)",
+        help="where to create it: a new folder, or a demo project made earlier (default: "
+        "demo.svetlana in your data folder, kept between runs)",
     )
     s.add_argument(
         "--headless", action="store_true", help="no window: train, predict, print the accuracy"
@@ -189,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_parsers(sub)
 
     s = sub.add_parser("gui", help="open the desktop application")
-    s.add_argument("bundle", type=Path, nargs="?")
+    s.add_argument("bundle", type=Path, nargs="?", help="a project to open (default: none)")
 
     sub.add_parser(
         "install-desktop",
@@ -212,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             help="log details to stderr",
         )
+    _finish_subparsers(sub)
     return p
 
 
@@ -224,22 +339,35 @@ def _add_export_parsers(sub) -> None:
     s.add_argument("bundle", type=Path)
     s.add_argument("--keep", type=_csv_list, default=[], help="classes to keep, comma separated")
     s.add_argument(
-        "--min-confidence", type=float, default=0.0, help="keep only objects predicted this surely"
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        help="keep only objects predicted this surely (0 to 1)",
     )
     s.add_argument(
         "--per-class", action="store_true", help="also write one mask per class: IMAGE_CLASS.tif"
     )
     s.add_argument("--model", help="model name (default: the newest)")
     s.add_argument("--image", nargs="+", help="image names (default: all)")
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    s.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output folder (new, or from an earlier export-mask)",
+    )
+    s.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where a CNN runs when it predicts now",
+    )
 
     s = sub.add_parser(
         "export-patches", help="write the labelled objects' patches and classes (npz, csv, tiff)"
     )
     s.add_argument("bundle", type=Path)
     s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument("--patch-size", default="auto", help="pixels, or auto (default)")
+    s.add_argument("--patch-size", default="auto", help="patch side in pixels, or auto")
     s.add_argument(
         "--tiff", action="store_true", help="also one TIFF per patch: CLASS/IMAGE_ID.tif"
     )
@@ -286,7 +414,11 @@ def _add_table_parsers(sub) -> None:
         help="one CSV of every object: final class, probabilities, measurements; and a summary",
     )
     s.add_argument("bundle", type=Path)
-    s.add_argument("--model", help="whose saved predictions (default: the newest model)")
+    s.add_argument(
+        "--model",
+        help="whose predictions: saved ones when current, else predicted now (default: the "
+        "newest model)",
+    )
     s.add_argument("--image", nargs="+", help="image names (default: all)")
     s.add_argument(
         "--summary",
@@ -299,7 +431,11 @@ def _add_table_parsers(sub) -> None:
         "export-objects", help="object outlines with class and measurements for QuPath (GeoJSON)"
     )
     s.add_argument("bundle", type=Path)
-    s.add_argument("--format", choices=("geojson",), default="geojson")
-    s.add_argument("--model", help="whose saved predictions (default: the newest model)")
+    s.add_argument("--format", choices=("geojson",), default="geojson", help="file format")
+    s.add_argument(
+        "--model",
+        help="whose predictions: saved ones when current, else predicted now (default: the "
+        "newest model)",
+    )
     s.add_argument("--image", nargs="+", help="image names (default: all)")
     s.add_argument("--out", type=Path, required=True, help="output folder")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svetlana.core.errors import Cancelled
+from svetlana.core.errors import Cancelled, InputError
 from svetlana.core.io.csvsafe import to_csv_text
 from svetlana.core.io.fileio import atomic_write_text
 from svetlana.core.jobs import CancelToken, ProgressFn
@@ -65,6 +65,30 @@ def build_demo(path: str | Path, seed: int = 0, n_objects: int = 200) -> Project
         project.close()
         raise
     return project
+
+
+def open_or_build_demo(path: str | Path) -> Project:
+    """The demo project at ``path``: opened when it is one made by ``build_demo``, built when
+    ``path`` does not exist (or is an empty folder). Any other folder is refused: the demo trains
+    and predicts inside its project, and must never do so in a person's real one."""
+    path = Path(path)
+    if (path / "project.json").is_file():
+        project = Project.open(path)
+        if project.settings.get("demo") is True and (path / "demo_truth.csv").is_file():
+            return project
+        project.close()
+        raise InputError(
+            "is a project of yours, not the demo's: the demo trains and predicts inside its "
+            "project, so it is not run here (nothing was changed)",
+            path,
+            hint="give a new folder, or none for the demo in your data folder",
+        )
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(
+            "already exists and is not a demo project; give a new folder for the demo", path
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return build_demo(path)
 
 
 @dataclass(frozen=True)

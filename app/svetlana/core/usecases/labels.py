@@ -43,6 +43,28 @@ def _unknown_classes_message(unknown: Sequence[str], classes: Sequence[str]) -> 
     )
 
 
+def _refuse_contradictions(rows: Sequence[dict], csv_path: Path) -> None:
+    """Rows giving one object two different classes are refused with their line numbers (the
+    header is line 1, blank lines not counted); identical repeats are accepted."""
+    seen: dict[tuple[str, int], tuple[int, str]] = {}
+    clashes = []
+    for k, r in enumerate(rows):
+        key, line = (r["image"], r["object"]), k + 2
+        first = seen.setdefault(key, (line, r["class"]))
+        if first[1] != r["class"]:
+            clashes.append(
+                f"lines {first[0]} and {line}: {r['image']} object {r['object']} is "
+                f"{first[1]!r} and {r['class']!r}"
+            )
+    if clashes:
+        more = f" (and {len(clashes) - 3} more)" if len(clashes) > 3 else ""
+        raise InputError(
+            "the CSV gives an object two classes: " + "; ".join(clashes[:3]) + more,
+            csv_path,
+            hint="keep one row per object (nothing was imported)",
+        )
+
+
 def import_labels(project: Project, csv_path: str | Path, *, add_classes: bool = False) -> int:
     """Import image,object,class rows: everything is checked before anything is changed, and
     the file's labels (and new classes) are applied as one transaction, even if killed.
@@ -54,6 +76,7 @@ def import_labels(project: Project, csv_path: str | Path, *, add_classes: bool =
 
     csv_path = Path(csv_path)
     rows = read_label_csv(csv_path)
+    _refuse_contradictions(rows, csv_path)
     unknown_images = sorted({r["image"] for r in rows} - set(project.image_names))
     if unknown_images:
         raise InputError(
