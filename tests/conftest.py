@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,39 @@ if os.environ.get("CI"):
     _hypothesis_settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The user's own folders as they are before any test runs (tests/test_user_folders_untouched.py
+# proves that a run leaves them alone).
+USER_ENV = {
+    k: os.environ.get(k)
+    for k in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME",
+              "APPDATA", "LOCALAPPDATA")
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_folders(tmp_path_factory):
+    """Settings, recent projects, logs, the demo and caches go to a temporary home: no test
+    reads or writes the user's (QSettings, platformdirs and the XDG folders all point there)."""
+    home = tmp_path_factory.mktemp("user-home")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+            mp.setenv(var, str(home / var.lower()))
+        if sys.platform == "darwin":  # platformdirs and Qt use ~/Library there
+            mp.setenv("HOME", str(home))
+        if sys.platform == "win32":
+            mp.setenv("APPDATA", str(home / "appdata"))
+            mp.setenv("LOCALAPPDATA", str(home / "localappdata"))
+        try:
+            from PySide6.QtCore import QSettings
+        except ImportError:  # the Qt-free test environment
+            QSettings = None
+        if QSettings is not None:  # Qt caches its folders: set them, not only the variables
+            for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+                QSettings.setPath(fmt, QSettings.Scope.UserScope, str(home / "xdg_config_home"))
+        yield home
+
+
 # Real nuclei images and masks kept in the repository (1.2 MB, BSD-3; see its README.md), so
 # that every clone runs the real-data tests.
 STARDIST = ROOT / "tests" / "data" / "stardist"

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from conftest import DATA  # noqa: I001  (tests/gui is on sys.path through pytest's rootdir insertion)
 from svetlana.core.project.bundle import Project
@@ -186,46 +186,6 @@ def test_uncertain_mode_follows_uncertainty(project_window, qtbot):
         == "correction"
     )
     assert win.annotation_tab.current == int(loaded.table.ids[1])
-
-
-def test_class_add_rename_recolour_remove(project_window, monkeypatch):
-    win = project_window
-    tab = win.annotation_tab
-    obj = tab.current
-    QTest.keyClick(win, "1")
-    tab.add_class("debris")
-    ann = win.session.project.annotations
-    assert ann.class_info("debris").key == "3"
-    assert tab.classes.topLevelItemCount() == 3
-    tab.classes.setCurrentItem(tab.classes.topLevelItem(0))
-    tab.rename_class("alive")
-    assert ann.get("cells", obj).class_name == "alive"
-    tab.classes.setCurrentItem(tab.classes.topLevelItem(0))
-    tab.recolour_class("#123456")
-    assert ann.class_info("alive").colour == "#123456"
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    tab.classes.setCurrentItem(tab.classes.topLevelItem(0))
-    tab.remove_class()
-    assert "alive" not in ann.class_names and ann.get("cells", obj) is None
-    win.undo_action.trigger()  # removing a class is undoable, labels included
-    assert ann.get("cells", obj).class_name == "alive"
-
-
-def test_renaming_a_class_to_another_ones_name_merges_them_and_undoes(project_window, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    win = project_window
-    tab = win.annotation_tab
-    obj = tab.current
-    QTest.keyClick(win, "1")
-    ann = win.session.project.annotations
-    first, second = ann.class_names[:2]
-    tab.classes.setCurrentItem(tab.classes.topLevelItem(0))
-    tab.rename_class(second)
-    assert ann.class_names[0] == second and first not in ann.class_names
-    assert ann.get("cells", obj).class_name == second
-    assert tab.classes.topLevelItemCount() == len(ann.class_names)
-    win.undo_action.trigger()
-    assert ann.class_names[:2] == (first, second) and ann.get("cells", obj).class_name == first
 
 
 def test_3d_navigation_with_slider_and_keys(window, tmp_path, make_3d, qtbot):

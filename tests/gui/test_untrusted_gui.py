@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 
-def test_class_editor_refuses_bad_names_with_a_dialog(project_window, shown_errors):
+def test_class_editor_refuses_bad_names_with_a_dialog(
+    project_window, shown_errors, qtbot, monkeypatch
+):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QInputDialog
+
     tab = project_window.annotation_tab
     ann = project_window.session.project.annotations
     before = ann.class_names
-    tab.add_class("two\tcolumns")
+    typed = []
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (typed[-1], True))
+
+    def click(button, text):
+        typed.append(text)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    click(tab.add_button, "two\tcolumns")
     assert ann.class_names == before
     assert shown_errors and "tab" in shown_errors[-1]
     tab.classes.setCurrentItem(tab.classes.topLevelItem(0))
-    tab.rename_class(" padded")
+    click(tab.rename_button, " padded")
     assert ann.class_names == before
     assert "space" in shown_errors[-1]
-    tab.add_class("=1+2")  # formula-looking names are allowed (neutralised in every CSV)
+    click(tab.add_button, "=1+2")  # formula-looking names are allowed (neutralised in every CSV)
     assert ann.class_names == (*before, "=1+2")
 
 

@@ -1,12 +1,12 @@
-"""Every key binding, listed once: the key handlers look their actions up here, the menus take
-their shortcuts from here, and the help dialog (the ? key) shows this table."""
+"""Every key binding, listed once: ``dispatch`` calls the handler named by a binding's action,
+the menus take their shortcuts from here, and the help dialog (the ? key) shows this table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -48,12 +48,12 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(ANNOTATE, "skip", "Space or →", "Skip: go to the next object",
             keys=(K.Key_Space, K.Key_Right)),
     Binding(ANNOTATE, "back", "←", "Go back to the previous object", keys=(K.Key_Left,)),
-    Binding(REVIEW, "label", "1 … 9 (Review list)",
-            "Relabel the suspicious label that has the focus", texts=CLASS_KEYS),
-    Binding(REVIEW, "keep", "K (Review list)", "Keep the label as it is (dismiss it)",
-            texts="kK"),
+    Binding(REVIEW, "keep", "K (Review list)",
+            "Keep the current object's label as it is (dismiss its row)", texts="kK"),
     Binding(GALLERY, "label", "1 … 9 (gallery)", "Label the highlighted object, go to the next",
             texts=CLASS_KEYS),
+    Binding(GALLERY, "clear", "0 or Backspace (gallery)", "Clear the highlighted object's label",
+            keys=(K.Key_0, K.Key_Backspace, K.Key_Delete)),
     Binding(GALLERY, "next", "Space or → (gallery)", "Next object", keys=(K.Key_Space, K.Key_Right)),
     Binding(GALLERY, "previous", "← (gallery)", "Previous object", keys=(K.Key_Left,)),
     Binding(GALLERY, "down", "↑ / ↓ (gallery)", "Row above / below", keys=(K.Key_Down,)),
@@ -101,6 +101,19 @@ def action_for(event: QKeyEvent, scope: str, *, is_3d: bool = False) -> str | No
     return None
 
 
+def dispatch(event: QKeyEvent, scope: str, target, *, is_3d: bool = False) -> bool:
+    """Call ``target.key_<action>`` for the action the key means in ``scope``; whether it was used.
+
+    The class keys pass the typed character ("label"); a handler returning False declines.
+    """
+    action = action_for(event, scope, is_3d=is_3d)
+    handler = getattr(target, f"key_{action}", None) if action else None
+    if handler is None:
+        return False
+    used = handler(event.text()) if action == "label" else handler()
+    return used is not False
+
+
 def _shift(event: QKeyEvent) -> bool:
     return bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
 
@@ -111,6 +124,19 @@ def sequences(action: str) -> tuple[str, ...]:
         if b.scope == MENU and b.action == action:
             return b.sequences
     raise KeyError(action)
+
+
+def shortcuts(action: str, standard: QKeySequence.StandardKey | None = None) -> list[QKeySequence]:
+    """The menu shortcuts of ``action`` and the platform's keys for ``standard``, each once.
+
+    A sequence bound twice to one action (X11's Redo is Ctrl+Shift+Z) is an "ambiguous
+    shortcut overload" that Qt answers by doing nothing.
+    """
+    seqs = [QKeySequence(k) for k in sequences(action)]
+    if standard is not None:
+        seqs += QKeySequence.keyBindings(standard)
+    unique = {k.toString(): k for k in seqs if not k.isEmpty()}
+    return list(unique.values())
 
 
 def help_rows() -> list[tuple[str, str]]:

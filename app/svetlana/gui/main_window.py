@@ -277,10 +277,9 @@ class MainWindow(QMainWindow):
         self.close_action = self._action("&Close project", self.close_project, K.Close)
         self.quit_action = self._action("&Quit", self.close, K.Quit)
         self.undo_action = self.session.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcuts([QKeySequence(k) for k in keymap.sequences("undo")])
+        self.undo_action.setShortcuts(keymap.shortcuts("undo"))
         self.redo_action = self.session.undo_stack.createRedoAction(self, "&Redo")
-        redo = [QKeySequence(k) for k in keymap.sequences("redo")]
-        self.redo_action.setShortcuts([*redo, QKeySequence(K.Redo)])
+        self.redo_action.setShortcuts(keymap.shortcuts("redo", K.Redo))
         opts = self.session.view_options
         self.outlines_action = self._action(
             "Object &outlines",
@@ -659,25 +658,31 @@ class MainWindow(QMainWindow):
         return False
 
     def handle_key(self, event: QKeyEvent) -> bool:
-        """The window's keys (gui/keymap.py), then the Annotate tab's; whether the key was used."""
-        action = keymap.action_for(event, keymap.WINDOW, is_3d=self.view.ndim == 3)
-        if action == "help":
-            self.show_shortcuts()
+        """The window's keys, then the labelling keys (both in gui/keymap.py); whether used.
+
+        A class key labels the session's current object(s), whatever tab is shown (a
+        correction in the Predict tab); without a project there is nothing to label.
+        """
+        if keymap.dispatch(event, keymap.WINDOW, self, is_3d=self.view.ndim == 3):
             return True
-        if self.session.project is None:
-            return False
-        do = {
-            "next_image": lambda: self.session.step_image(1),
-            "previous_image": lambda: self.session.step_image(-1),
-            "next_slice": lambda: self.view.step_z(1),
-            "previous_slice": lambda: self.view.step_z(-1),
-        }.get(action or "")
-        if do is not None:
-            do()
-            return True
-        if self.stack.currentIndex() == 1:
-            return self.annotation_tab.handle_key(event)
-        return False
+        return self.annotation_tab.handle_key(event)
+
+    def key_help(self) -> None:
+        self.show_shortcuts()
+
+    def key_next_image(self) -> bool:
+        self.session.step_image(1)
+        return self.session.project is not None
+
+    def key_previous_image(self) -> bool:
+        self.session.step_image(-1)
+        return self.session.project is not None
+
+    def key_next_slice(self) -> None:
+        self.view.step_z(1)
+
+    def key_previous_slice(self) -> None:
+        self.view.step_z(-1)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if not self.handle_key(event):

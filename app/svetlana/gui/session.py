@@ -53,6 +53,10 @@ class Session(QObject):
     labelsChanged = Signal(object)  # set of (image, object) keys, or None for "everything"
     classesChanged = Signal()
     selectionChanged = Signal(object)  # tuple of object ids of the current image
+    # The current object(s) were labelled by a class key: (who showed them, ids, class or None).
+    # Only that view moves on (the Annotate tab to its next object, the Review list to its next
+    # row, the gallery to its next thumbnail).
+    currentLabelled = Signal(str, object, object)
     modelsChanged = Signal()
     predictionsChanged = Signal()  # self.predictions changed
     busyChanged = Signal(bool)  # a background job started/finished
@@ -64,7 +68,9 @@ class Session(QObject):
         self.project: Project | None = None
         self.undo_stack = QUndoStack(self)
         self.current_image: str | None = None
+        # THE current object(s): what a class key labels, highlighted in every view.
         self.selection: tuple[int, ...] = ()
+        self.selection_source = ""  # which view chose them ("annotate", "review", "gallery")
         # image name -> ImagePrediction of the model in self.prediction_model
         self.predictions: dict = {}
         self.prediction_model: str | None = None
@@ -128,10 +134,12 @@ class Session(QObject):
         self.project.image(name)
         self.current_image = name
         self.selection = ()
+        self.selection_source = ""
         if self._restore_saved_predictions(name):
             self.predictionsChanged.emit()
         self.currentImageChanged.emit(name)
-        self.selectionChanged.emit(())
+        if not self.selection:  # a view may have chosen the new image's first object already
+            self.selectionChanged.emit(())
 
     def step_image(self, step: int) -> None:
         if self.project is None or not self.project.image_names:
@@ -166,9 +174,29 @@ class Session(QObject):
         return True
 
     # ---- selection and labels --------------------------------------------------------
-    def select(self, ids) -> None:
+    def select(self, ids, source: str = "annotate") -> None:
+        """Make ``ids`` the current object(s), chosen by the view ``source``."""
         self.selection = tuple(int(i) for i in ids)
+        self.selection_source = source
         self.selectionChanged.emit(self.selection)
+
+    def label_current(self, class_name: str | None, skip_labelled: bool = False) -> tuple:
+        """THE labelling of a class key: the current object(s), and only them, in one undoable
+        step; ``skip_labelled`` leaves objects that already have a label as they are.
+
+        Returns the ids labelled; ``currentLabelled`` tells the view that chose them.
+        """
+        if self.project is None or self.current_image is None:
+            return ()
+        ids = self.selection
+        if skip_labelled:
+            done = self.project.annotations.for_image(self.current_image)
+            ids = tuple(o for o in ids if o not in done)
+        if not ids:
+            return ()
+        self.label(ids, class_name)
+        self.currentLabelled.emit(self.selection_source, ids, class_name)
+        return ids
 
     def push(self, cmd: Command) -> None:
         cmd.check(self.project.annotations)  # raises here: QUndoStack would swallow it

@@ -1,4 +1,9 @@
-"""Gallery: a grid of object thumbnails to triage fast; keys 1–9 label the highlighted one."""
+"""Gallery: a grid of object thumbnails to triage fast; keys 1–9 label the highlighted one.
+
+The highlighted thumbnail is the session's current object: moving the highlight makes its object
+current, and when another view makes an object current the highlight follows (or leaves the
+page, when the object is not in the gallery) — a key never labels an object not shown.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from svetlana.core.errors import SvetlanaError
 from svetlana.gui import keymap
-from svetlana.gui.errors import show_error
+from svetlana.gui.labelling import label_current, label_with_key
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,8 @@ class GalleryDialog(QDialog):
         self.refresh_sources()
         live.updated.connect(self._on_live)
         session.labelsChanged.connect(lambda _k: self._draw())
+        session.selectionChanged.connect(self._on_selection)
+        session.currentLabelled.connect(self._on_current_labelled)
 
     # ---- sources ------------------------------------------------------------------------
     def refresh_sources(self) -> None:
@@ -204,30 +211,63 @@ class GalleryDialog(QDialog):
         self._draw()
         self._follow()
 
-    def label_current(self, class_name: str) -> None:
+    def _on_selection(self, ids) -> None:
+        """Follow the current object chosen elsewhere: highlight it, or nothing."""
+        if self.session.selection_source == "gallery":
+            return
+        obj = ids[0] if len(ids) == 1 else None
+        if obj in self.ids:
+            k = self.ids.index(obj)
+            self.page, self.index = divmod(k, COLUMNS * ROWS)
+        else:
+            self.index = -1
+        if self.isVisible():
+            self._draw()
+
+    def _on_current_labelled(self, source: str, _ids, class_name) -> None:
+        if source == "gallery" and class_name is not None:
+            self.move(1)
+
+    def _shown_current(self) -> bool:
+        """Whether the highlighted thumbnail is the session's current object (keys label it)."""
         obj = self.current_object()
         if obj is None:
-            return
-        try:
-            self.session.label((obj,), class_name)
-        except SvetlanaError as exc:
-            show_error(self, exc)
-            return
+            self._say("No thumbnail is highlighted: move to one (arrows) to label it")
+        elif self.session.selection != (obj,):
+            self._follow()
+        return obj is not None
+
+    # ---- keys (gui/keymap.py calls the key_* handlers) ------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not keymap.dispatch(event, keymap.GALLERY, self):
+            super().keyPressEvent(event)
+
+    def key_label(self, key: str) -> None:
+        if self._shown_current():
+            self._say(label_with_key(self, self.session, key))
+
+    def key_clear(self) -> None:
+        if self._shown_current():
+            self._say(label_current(self, self.session, None))
+
+    def _say(self, text: str) -> None:
+        if text:
+            self.help.setText(text)
+
+    def key_next(self) -> None:
         self.move(1)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        action = keymap.action_for(event, keymap.GALLERY)
-        project = self.session.project
-        if action == "label" and project is not None:
-            cls = project.annotations.class_for_key(event.text())
-            if cls is not None:
-                self.label_current(cls)
-            return
-        moves = {
-            "next": 1, "previous": -1, "down": COLUMNS, "up": -COLUMNS,
-            "next_page": COLUMNS * ROWS, "previous_page": -COLUMNS * ROWS,
-        }  # fmt: skip
-        if action in moves:
-            self.move(moves[action])
-            return
-        super().keyPressEvent(event)
+    def key_previous(self) -> None:
+        self.move(-1)
+
+    def key_down(self) -> None:
+        self.move(COLUMNS)
+
+    def key_up(self) -> None:
+        self.move(-COLUMNS)
+
+    def key_next_page(self) -> None:
+        self.move(COLUMNS * ROWS)
+
+    def key_previous_page(self) -> None:
+        self.move(-COLUMNS * ROWS)

@@ -35,6 +35,7 @@ from svetlana.core.objects.sampling import next_unlabelled, random_order, uncert
 from svetlana.core.wording import plural
 from svetlana.gui import keymap
 from svetlana.gui.errors import show_error
+from svetlana.gui.labelling import label_current, label_with_key
 from svetlana.gui.session import Session
 from svetlana.gui.widgets.image_view import ImageView
 from svetlana.gui.widgets.live import LiveBox, LivePredictions
@@ -73,7 +74,6 @@ class AnnotationTab(QWidget):
         self.session = session
         self.view = view
         self.mode = RANDOM
-        self.current: int | None = None
         self._order: np.ndarray | None = None
         self._order_key: tuple | None = None
         self._pos = -1
@@ -92,23 +92,24 @@ class AnnotationTab(QWidget):
         self.classes.setColumnWidth(0, 40)
         self.classes.setColumnWidth(1, 150)
         self.classes.itemDoubleClicked.connect(
-            lambda item, col: self.rename_class() if col == 1 else self.recolour_class()
+            lambda _item, col: self.ask_rename_class() if col == 1 else self.ask_class_colour()
         )
         self.classes.setToolTip("Double-click a name to rename it, the key to change its colour")
         self.classes.setMaximumHeight(130)
-        add = QPushButton("Add")
-        add.clicked.connect(self.add_class)
-        rename = QPushButton("Rename")
-        rename.setToolTip(
+        # Slots without parameters: `clicked` passes checked=False to a slot's first one.
+        self.add_button = QPushButton("Add")
+        self.add_button.clicked.connect(self.ask_new_class)
+        self.rename_button = QPushButton("Rename")
+        self.rename_button.setToolTip(
             "Rename the class; renaming it to another class's name merges the two (undoable)"
         )
-        rename.clicked.connect(self.rename_class)
-        colour = QPushButton("Colour")
-        colour.clicked.connect(self.recolour_class)
-        remove = QPushButton("Remove")
-        remove.clicked.connect(self.remove_class)
+        self.rename_button.clicked.connect(self.ask_rename_class)
+        self.colour_button = QPushButton("Colour")
+        self.colour_button.clicked.connect(self.ask_class_colour)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.ask_remove_class)
         buttons = QHBoxLayout()
-        for b in (add, rename, colour, remove):
+        for b in (self.add_button, self.rename_button, self.colour_button, self.remove_button):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             buttons.addWidget(b)
         box_classes = QGroupBox("Classes")
@@ -197,7 +198,7 @@ class AnnotationTab(QWidget):
         self.live_box = LiveBox(self.live)
         self.live.updated.connect(self._on_live)
         self.review = ReviewPanel(session, self.live)
-        self.review.jump.connect(self.go_to)
+        self.review.jump.connect(lambda obj: self.go_to(obj, "review"))
         self.gallery_button = QPushButton("Gallery…")
         self.gallery_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.gallery_button.setToolTip("A grid of object thumbnails to label fast (keys 1–9)")
@@ -228,6 +229,8 @@ class AnnotationTab(QWidget):
         session.labelsChanged.connect(self._on_labels)
         session.classesChanged.connect(self._refresh_classes)
         session.predictionsChanged.connect(self._on_predictions)
+        session.selectionChanged.connect(lambda _ids: self._show_current())
+        session.currentLabelled.connect(self._on_current_labelled)
         view.objectClicked.connect(self._on_object_clicked)
         view.rectangleSelected.connect(self._on_rectangle)
 
@@ -238,7 +241,6 @@ class AnnotationTab(QWidget):
         self._order_key = None
         self._refresh_classes()
         if self.session.project is None:
-            self.current = None
             self._labelled = set()
 
     def _on_image(self, _name: str) -> None:
@@ -246,7 +248,6 @@ class AnnotationTab(QWidget):
         self._order_key = None
         self._history = []
         self._pos = -1
-        self.current = None
         self._rebuild_labelled()
         self._refresh_classes()
         if self.mode in (RANDOM, UNCERTAIN, SUGGEST):
@@ -271,6 +272,8 @@ class AnnotationTab(QWidget):
                         self._labelled.discard(o)
                     else:
                         self._labelled.add(o)
+        if keys is None or any(o in s.selection for im, o in keys if im == s.current_image):
+            self._show_current()  # its class, whoever changed it (the Review list, Undo)
         self._progress_timer.start()
 
     def _on_live(self) -> None:
@@ -361,12 +364,18 @@ class AnnotationTab(QWidget):
     def skip(self) -> None:
         self.advance()
 
-    def go_to(self, obj: int) -> None:
-        """Make ``obj`` (of the current image) the current object, e.g. the one Undo changed."""
+    @property
+    def current(self) -> int | None:
+        """The current object (the session's), when there is exactly one."""
+        sel = self.session.selection
+        return sel[0] if len(sel) == 1 else None
+
+    def go_to(self, obj: int, source: str = "annotate") -> None:
+        """Make ``obj`` (of the current image) the current object, e.g. the one Undo changed
+        or a row of the Review list (``source`` says which view chose it)."""
         if self.mode == CLICK:
-            self.session.select((obj,))
+            self.session.select((obj,), source)
             self.view.focus_object(obj)
-            self._show_current()
             return
         if self.current is not None and self.current != obj:
             self._history.append(self.current)
@@ -375,19 +384,17 @@ class AnnotationTab(QWidget):
             hits = np.flatnonzero(order == obj)
             if hits.size:
                 self._pos = int(hits[0])
-        self._set_current(obj)
+        self._set_current(obj, source)
 
     def _on_fixed_zoom(self, on: bool) -> None:
         self.view.set_fixed_zoom(on)
         if len(self.session.selection) == 1:
             self.view.focus_object(self.session.selection[0])
 
-    def _set_current(self, obj: int | None) -> None:
-        self.current = obj
-        self.session.select(() if obj is None else (obj,))
+    def _set_current(self, obj: int | None, source: str = "annotate") -> None:
+        self.session.select(() if obj is None else (obj,), source)
         if obj is not None:
             self.view.focus_object(obj)
-        self._show_current()
         self.currentChanged.emit(obj)
 
     def _show_current(self) -> None:
@@ -423,11 +430,10 @@ class AnnotationTab(QWidget):
         self._history = []
         self._pos = -1
         self._show_hint("")
-        self.current = None
         if mode == CLICK:
             self.session.select(())
-            self._show_current()
         else:
+            self.session.select(())  # the next object of the new order follows
             self.advance()
 
     def _on_object_clicked(self, obj: int, modifiers) -> None:
@@ -447,12 +453,9 @@ class AnnotationTab(QWidget):
                 sel.append(obj)
             self.session.select(sel)
         else:
-            self.session.select((obj,))
-        if self.mode != CLICK and len(self.session.selection) == 1:
-            if self.current is not None and self.current != obj:
+            if self.mode != CLICK and self.current is not None and self.current != obj:
                 self._history.append(self.current)
-            self.current = self.session.selection[0]
-        self._show_current()
+            self.session.select((obj,))
 
     def _on_rectangle(self, ids: tuple, modifiers) -> None:
         if self.session.project is None:
@@ -460,52 +463,47 @@ class AnnotationTab(QWidget):
         if modifiers & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier):
             ids = tuple(dict.fromkeys(self.session.selection + tuple(ids)))
         self.session.select(ids)
-        self._show_current()
         if ids:
+            labelled = self.session.project.annotations.for_image(self.session.current_image)
+            n = sum(1 for o in ids if o in labelled)
             self.message.emit(
-                f"{plural(len(ids), 'object')} selected: press a class key to label them"
+                f"{plural(len(ids), 'object')} selected"
+                + (f" ({n} already labelled)" if n else "")
+                + ": press a class key to label them"
             )
 
-    # ---- keys -------------------------------------------------------------------------------------
+    # ---- keys (gui/keymap.py calls the key_* handlers) -------------------------------------------
     def handle_key(self, event: QKeyEvent) -> bool:
         """The labelling keys; returns whether the key was used."""
         if self.session.project is None or self.session.current_image is None:
             return False
-        if self.review.handle_key(event):
-            return True
-        action = keymap.action_for(event, keymap.ANNOTATE)
-        if action == "label":
-            text = event.text()
-            cls = self.session.project.annotations.class_for_key(text)
-            if cls is None:
-                self.message.emit(f"no class has the key {text}")
-                return True
-            self.label_current(cls)
-            return True
-        do = {"clear": lambda: self.label_current(None), "skip": self.skip, "back": self.back}
-        if action in do:
-            do[action]()
-            return True
-        return False
+        return keymap.dispatch(event, keymap.REVIEW, self.review) or keymap.dispatch(
+            event, keymap.ANNOTATE, self
+        )
 
-    def label_current(self, class_name: str | None) -> None:
-        """Label (or clear) the selected object(s) in one undoable step; advance in Random/Uncertain."""
-        ids = self.session.selection
-        if not ids:
-            self.message.emit("no object selected")
-            return
-        try:
-            self.session.label(ids, class_name)
-        except SvetlanaError as exc:
-            show_error(self, exc)
-            return
-        if class_name is None:
-            self._show_current()
+    def key_label(self, key: str) -> None:
+        self._say(label_with_key(self, self.session, key))
+
+    def key_clear(self) -> None:
+        self._say(label_current(self, self.session, None))
+
+    def key_skip(self) -> None:
+        self.skip()
+
+    def key_back(self) -> None:
+        self.back()
+
+    def _say(self, text: str) -> None:
+        if text:
+            self.message.emit(text)
+
+    def _on_current_labelled(self, source: str, ids, class_name) -> None:
+        """The current object(s) were labelled: move on if this tab chose them."""
+        if source != "annotate" or class_name is None:
             return
         if self.mode == CLICK or not self.auto_advance:
             if len(ids) > 1 and self.mode == CLICK:
                 self.session.select(())
-            self._show_current()
         else:
             self.advance()
 
@@ -528,9 +526,8 @@ class AnnotationTab(QWidget):
         return self.gallery
 
     def _follow_gallery(self, obj: int) -> None:
-        self.session.select((obj,))
+        self.session.select((obj,), "gallery")
         self.view.focus_object(obj)
-        self._show_current()
 
     def shutdown(self) -> bool:
         """Stop the live refit and the label check (window closing, project switching)."""
@@ -590,73 +587,68 @@ class AnnotationTab(QWidget):
             return False
         return True
 
-    def add_class(self, name: str | None = None) -> None:
+    def ask_new_class(self) -> None:
+        """The Add button: ask for a name, add the class (undoable)."""
         if self.session.project is None:
             return
-        if name is None:
-            n = len(self.session.project.annotations.classes) + 1
-            name, ok = QInputDialog.getText(
-                self, "Add class", "Name of the new class:", text=f"class {n}"
-            )
-            if not ok:
-                return
-        self._push(AddClass(name))
+        n = len(self.session.project.annotations.classes) + 1
+        name, ok = QInputDialog.getText(
+            self, "Add class", "Name of the new class:", text=f"class {n}"
+        )
+        if ok:
+            self._push(AddClass(name))
 
-    def rename_class(self, new_name: str | None = None) -> None:
+    def ask_rename_class(self) -> None:
+        """The Rename button: a new name for the selected class; another class's name merges."""
         old = self.selected_class()
-        if old is None:
+        if old is None or self.session.project is None:
+            self._say("select a class in the list first")
             return
-        if new_name is None:
-            new_name, ok = QInputDialog.getText(
-                self, "Rename class", f"New name for {old}:", text=old
-            )
-            if not ok or new_name == old:
-                return
+        new_name, ok = QInputDialog.getText(self, "Rename class", f"New name for {old}:", text=old)
+        if not ok or new_name == old:
+            return
         if new_name.strip() in self.session.project.annotations.class_names:
-            self.merge_class(new_name.strip())  # e.g. a typo 'smal' renamed to 'small'
+            self._ask_merge(old, new_name.strip())  # e.g. a typo 'smal' renamed to 'small'
             return
         self._push(UpdateClass(old, new_name=new_name))
 
-    def recolour_class(self, colour: str | None = None) -> None:
+    def ask_class_colour(self) -> None:
+        """The Colour button: a colour picker for the selected class."""
         name = self.selected_class()
         if name is None or self.session.project is None:
+            self._say("select a class in the list first")
             return
-        if colour is None:
-            current = QColor(self.session.project.annotations.class_info(name).colour)
-            chosen = QColorDialog.getColor(current, self, f"Colour of {name}")
-            if not chosen.isValid():
-                return
-            colour = chosen.name()
-        self._push(UpdateClass(name, colour=colour))
+        current = QColor(self.session.project.annotations.class_info(name).colour)
+        chosen = QColorDialog.getColor(current, self, f"Colour of {name}")
+        if chosen.isValid():
+            self._push(UpdateClass(name, colour=chosen.name()))
 
-    def merge_class(self, into: str, confirm: bool = True) -> None:
-        """Merge the selected class into ``into`` (e.g. a typo into the real name); undoable."""
-        name = self.selected_class()
-        if name is None or self.session.project is None or into == name:
-            return
+    def _ask_merge(self, name: str, into: str) -> None:
         n = self.session.project.annotations.counts().get(name, 0)
-        if confirm:
-            answer = QMessageBox.question(
-                self,
-                "Merge classes",
-                f"A class {into!r} exists. Merge {name!r} into it ({plural(n, 'label')} become "
-                f"{into!r})? (Edit ▸ Undo separates them again.)",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-        self._push(MergeClasses(name, into))
+        answer = QMessageBox.question(
+            self,
+            "Merge classes",
+            f"A class {into!r} exists. Merge {name!r} into it ({plural(n, 'label')} become "
+            f"{into!r})? (Edit ▸ Undo separates them again.)",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self._push(MergeClasses(name, into))
 
-    def remove_class(self, confirm: bool = True) -> None:
+    def ask_remove_class(self) -> None:
+        """The Remove button: a class with labels goes only after a question naming how many."""
         name = self.selected_class()
         if name is None or self.session.project is None:
+            self._say("select a class in the list first")
             return
         n = self.session.project.annotations.counts().get(name, 0)
-        if confirm:
+        if n:
             answer = QMessageBox.question(
                 self,
                 "Remove class",
                 f"Remove the class {name!r} and its {plural(n, 'label')}? "
-                "(Edit ▸ Undo brings them back.)",
+                f"The {plural(n, 'object')} become unlabelled. (Edit ▸ Undo brings them back.)",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
