@@ -55,6 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="use the mask even if it looks like an intensity image (skip that check)",
     )
 
+    s = sub.add_parser(
+        "remove-image",
+        help="remove an image, its mask and its labels from a project",
+        epilog="example: svetlana remove-image cells.svetlana plate3 --yes",
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("image", help="the image's name in the project (svetlana info lists them)")
+    s.add_argument("--yes", action="store_true", help="also remove the image's labels")
+
+    s = sub.add_parser(
+        "set-spacing",
+        help="set an image's voxel size (Z,Y,X or Y,X), e.g. when its file lacked it",
+        epilog="example: svetlana set-spacing cells.svetlana stack1 2,0.5,0.5",
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("image", help="the image's name in the project")
+    s.add_argument("spacing", type=_spacing, help="voxel size, e.g. 2,0.5,0.5 (Z,Y,X)")
+
     s = sub.add_parser("import-labels", help="import labels from a CSV (image,object,class)")
     s.add_argument("bundle", type=Path)
     s.add_argument("csv", type=Path)
