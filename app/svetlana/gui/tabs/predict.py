@@ -35,22 +35,21 @@ from svetlana.core.errors import InputError, ModelError, SvetlanaError
 from svetlana.core.ml.explain import FOREST_NOT_EXPLAINED
 from svetlana.core.ml.forest import is_forest
 from svetlana.core.usecases import predict as predicting
-from svetlana.core.wording import plural
-from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
-from svetlana.gui.session import Session
-from svetlana.gui.widgets.common import CountsTable, ExplainView, choose_folder
-from svetlana.gui.widgets.export_menu import (
+from svetlana.core.usecases.export import (
     BIOIMAGEIO,
     MASKS,
     OBJECTS,
     TABLE,
     ExportDone,
-    ExportMenu,
-    ask_package_info,
+    export_refusal,
     plan_export,
     run_export,
-    show_done,
 )
+from svetlana.core.wording import plural
+from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
+from svetlana.gui.session import Session
+from svetlana.gui.widgets.common import CountsTable, ExplainView, choose_folder
+from svetlana.gui.widgets.export_menu import ExportMenu, ask_package_info, show_done
 from svetlana.gui.widgets.results_panel import ResultsPanel
 
 log = logging.getLogger(__name__)
@@ -683,12 +682,25 @@ class PredictionTab(QWidget):
                 forest = is_forest(project.models.card(model_id))
             except SvetlanaError:  # an unreadable card: the export itself will say so
                 forest = False
-        self.export_menu.refresh(bool(self.session.predictions), model_id, forest)
+        any_2d = project is not None and any(
+            project.image(im).ndim == 2
+            for im in self.session.predictions
+            if im in project.image_names
+        )
+        self.export_menu.refresh(bool(self.session.predictions), model_id, forest, any_2d)
 
     def choose_export(self, kind: str) -> None:
         """Menu entry: ask for the folder (and a package's author/licence), then export."""
         project = self.session.project
-        start = project.path.parent if project is not None else ""
+        if project is None:
+            return
+        model_id = self.selected_model() if kind == BIOIMAGEIO else self.session.prediction_model
+        refusal = export_refusal(project, kind, self.session.predictions, model_id)
+        if refusal is not None:  # said before a folder is asked for (none is created)
+            self.status.setText(str(refusal))
+            report_error(self, refusal)
+            return
+        start = project.path.parent
         what = {MASKS: "predictions", TABLE: "the measurement table", OBJECTS: "the GeoJSON files",
                 BIOIMAGEIO: "the bioimage.io package"}[kind]  # fmt: skip
         folder = choose_folder(self, f"Export {what} to (type a new name to create it)", start)
