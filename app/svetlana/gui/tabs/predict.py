@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSlider,
     QSpinBox,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -46,6 +45,7 @@ from svetlana.core.usecases.export import (
     run_export,
 )
 from svetlana.core.wording import plural
+from svetlana.gui.dialogs.results_window import ResultsWindow
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.session import Session
 from svetlana.gui.widgets.common import CountsTable, ExplainView, choose_folder
@@ -219,11 +219,18 @@ class PredictionTab(QWidget):
         )
         self.keep_button.clicked.connect(self.open_keep_dialog)
         self.keep_dialog = None
+        self.results_button = QPushButton("Results per class…")
+        self.results_button.setToolTip(
+            "Charts of the objects per class per image and of a measurement per class,\n"
+            "in a window of their own; each saves as PNG or SVG with its data as CSV."
+        )
+        self.results_button.clicked.connect(self.open_results)
         self.actions_row = QHBoxLayout()
         self.actions_row.addWidget(self.export_button)
         self.actions_row.addWidget(self.keep_button)
         self.actions_row.addStretch(1)
         res.addLayout(self.actions_row)
+        res.addWidget(self.results_button)
 
         explain_box = QGroupBox("Explain")
         ex = QVBoxLayout(explain_box)
@@ -241,13 +248,10 @@ class PredictionTab(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(run_box)
         lay.addWidget(result_box, 1)
-        self.results_panel = ResultsPanel(
-            self.session
-        )  # charts per class (gui/widgets/results_panel.py)
-        self.side_tabs = QTabWidget()
-        self.side_tabs.addTab(explain_box, "Explain")
-        self.side_tabs.addTab(self.results_panel, "Results per class")
-        lay.addWidget(self.side_tabs, 2)
+        lay.addWidget(explain_box, 2)
+        # Charts per class in a window of their own (the side panel is too narrow to read them).
+        self.results_panel = ResultsPanel(self.session)
+        self.results_window = ResultsWindow(self.results_panel, self)
         self._sync_slider()
         self._update_buttons()
 
@@ -640,6 +644,12 @@ class PredictionTab(QWidget):
         return job
 
     # ---- export -------------------------------------------------------------------------
+    def open_results(self) -> None:
+        """The Results per class window (non-modal: the image stays usable beside it)."""
+        self.results_window.show()
+        self.results_window.raise_()
+        self.results_window.activateWindow()
+
     def open_keep_dialog(self):
         """The 'Keep these classes…' dialog (non-modal: the image stays usable beside it)."""
         from svetlana.gui.dialogs.keep_classes import KeepClassesDialog
