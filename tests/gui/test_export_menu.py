@@ -195,32 +195,6 @@ def test_a_forest_model_has_no_package_entry_and_says_why(qtbot, session, shown_
     assert not (tmp_path / "zoo").exists()
 
 
-def test_geojson_leaves_out_3d_images_and_says_so(tmp_path):
-    import numpy as np
-    from tests.conftest import blobs, write_pair
-
-    from svetlana.core.errors import InputError
-    from svetlana.core.project.bundle import Project
-    from svetlana.gui.widgets.export_menu import plan_export
-
-    project = Project.create(tmp_path / "p.svetlana", classes=["a", "b"])
-    image, labels = blobs()
-    project.add_image(*write_pair(tmp_path / "in", "flat", image, labels), name="flat")
-    stack = np.stack([labels] * 4)
-    project.add_image(
-        *write_pair(tmp_path / "in", "stack", np.stack([image] * 4), stack), name="stack"
-    )
-    try:
-        plan = plan_export(project, OBJECTS, tmp_path / "o", {"flat": 1, "stack": 2}, "model-1")
-        assert plan.images == ("flat",) and "stack" in plan.note and "3D" in plan.note
-        with pytest.raises(InputError, match="3D"):
-            plan_export(project, OBJECTS, tmp_path / "o", {"stack": 2}, "model-1")
-        table = plan_export(project, TABLE, tmp_path / "t", {"flat": 1, "stack": 2}, "model-1")
-        assert table.images == ("flat", "stack") and not table.note  # tables take 3D
-    finally:
-        project.close()
-
-
 def test_the_package_dialog_gives_the_typed_authors_and_licence(qtbot):
     from svetlana.gui.widgets.export_menu import PackageInfoDialog
 

@@ -334,13 +334,16 @@ def test_no_text_is_cut_off_at_1600_by_1000(project_window, qtbot):
 
 
 def test_add_images_reopens_with_the_axes_field_after_a_shape_mismatch(
-    project_window, qtbot, tmp_path, shown_errors, monkeypatch
+    window, qtbot, tmp_path, shown_errors, monkeypatch, make_3d
 ):
     import tifffile
 
+    from svetlana.core.usecases.setup import create_project
     from svetlana.gui.dialogs import new_project as new_project_dialog
 
-    win = project_window
+    win = window  # a 3D project: a project never mixes 2D and 3D images
+    ip, mp = make_3d(tmp_path / "d")
+    win.set_project(create_project(tmp_path / "s.svetlana", [(ip, mp, "stack")], ["a", "b"]))
     mask = np.zeros((5, 32, 32), np.uint16)
     mask[1:3, 4:10, 4:10] = 1
     tifffile.imwrite(tmp_path / "odd.tif", np.zeros((32, 5, 32, 2), np.float32))  # Y Z X C

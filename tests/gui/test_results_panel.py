@@ -9,6 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from tests.gui.test_prediction_tab import N_OBJECTS, predict, session, tab, trained_bundle  # noqa: F401
 
 from svetlana.core.io.csvsafe import read_dicts
@@ -98,7 +99,8 @@ def test_charts_save_as_png_and_svg_with_their_data(qtbot, tab, session, tmp_pat
 def test_updates_by_itself_when_shown_and_predictions_change(qtbot, tab, session):  # noqa: F811
     panel = tab.results_panel
     tab.show()
-    tab.side_tabs.setCurrentWidget(panel)
+    qtbot.mouseClick(tab.results_button, Qt.MouseButton.LeftButton)
+    assert tab.results_window.isVisible() and tab.results_window.width() >= 900
     assert panel.counts is None
     with qtbot.waitSignal(panel.updated, timeout=60000):
         predict(qtbot, tab)

@@ -93,7 +93,8 @@ def test_train_shows_curves_metrics_and_the_new_model(qtbot, tab, session):
     assert model_id == "model-1"
     assert session.project.models.ids() == ["model-1"]
     assert models_changed and not session.busy
-    assert tab.models.item(0).text() == "model-1" and tab.selected_model() == "model-1"
+    assert tab.models.item(0).text().startswith("model-1 · CNN minimal · ")
+    assert tab.selected_model() == "model-1"
     assert "minimal" in tab.card.text() and "Accuracy" in tab.card.text()
     assert tab.confusion.rowCount() == 2 and tab.confusion.columnCount() == 2
     total = sum(int(tab.confusion.text(i, j)) for i in range(2) for j in range(2))

@@ -54,9 +54,33 @@ def cmd_add(a, out: TextIO, progress) -> int:
     if len(e.shape) == 3 and not e.spacing:
         print(
             f"note: {a.image.name} gives no voxel size: assuming spacing 1,1,1 (Z as fine as Y "
-            "and X). If the planes are further apart, add it again with --spacing Z,Y,X",
+            "and X). If the planes are further apart: svetlana set-spacing "
+            f"{a.bundle} {e.name} Z,Y,X",
             file=out,
         )
+    return EXIT_OK
+
+
+def cmd_remove_image(a, out: TextIO, progress) -> int:
+    from svetlana.core.usecases.images import remove_image
+
+    with open_bundle(a.bundle) as project:
+        removal = remove_image(project, a.image, confirmed=a.yes)
+    gone = f" and its {plural(removal.n_labels, 'label')}" if removal.n_labels else ""
+    print(f"removed image {a.image!r}{gone}", file=out)
+    return EXIT_OK
+
+
+def cmd_set_spacing(a, out: TextIO, progress) -> int:
+    from svetlana.core.usecases.images import set_spacing
+
+    with open_bundle(a.bundle) as project:
+        e = set_spacing(project, a.image, a.spacing)
+    print(
+        f"voxel size of {e.name!r} is now {','.join(f'{v:g}' for v in e.spacing)}; "
+        "measurements are recomputed when next needed; train again for a model to use it",
+        file=out,
+    )
     return EXIT_OK
 
 

@@ -18,6 +18,8 @@ from svetlana.cli.commands import (
     cmd_info,
     cmd_init,
     cmd_predict,
+    cmd_remove_image,
+    cmd_set_spacing,
     cmd_suggest,
     cmd_train,
 )
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 COMMANDS = {
     "init": cmd_init,
     "add": cmd_add,
+    "remove-image": cmd_remove_image,
+    "set-spacing": cmd_set_spacing,
     "import-labels": cmd_import_labels,
     "classes": cmd_classes,
     "export-labels": cmd_export_labels,

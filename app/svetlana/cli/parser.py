@@ -50,6 +50,8 @@ EXAMPLES = {
     "init": "svetlana init cells.svetlana --classes infected,healthy",
     "add": "svetlana add cells.svetlana plate1.tif plate1_cp_masks.png\n"
     "  svetlana add cells.svetlana stack.tif stack_masks.tif --spacing 2,0.5,0.5",
+    "remove-image": "svetlana remove-image cells.svetlana plate3 --yes",
+    "set-spacing": "svetlana set-spacing cells.svetlana stack1 2,0.5,0.5",
     "import-labels": "svetlana import-labels cells.svetlana my_labels.csv   "
     "# header: image,object,class",
     "classes": "svetlana classes cells.svetlana --rename infectd infected",
@@ -121,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the mask even if it looks like an intensity image (skip that check)",
     )
+
+    s = sub.add_parser(
+        "remove-image",
+        help="remove an image, its mask and its labels from a project",
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("image", help="the image's name in the project (svetlana info lists them)")
+    s.add_argument("--yes", action="store_true", help="also remove the image's labels")
+
+    s = sub.add_parser(
+        "set-spacing",
+        help="set an image's voxel size (Z,Y,X or Y,X), e.g. when its file lacked it",
+    )
+    s.add_argument("bundle", type=Path)
+    s.add_argument("image", help="the image's name in the project")
+    s.add_argument("spacing", type=_spacing, help="voxel size, e.g. 2,0.5,0.5 (Z,Y,X)")
 
     s = sub.add_parser(
         "import-labels",

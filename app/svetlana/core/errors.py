@@ -25,6 +25,11 @@ class InputError(SvetlanaError):
     """A user's file or argument cannot be used (shape, dtype, corrupt, unknown id...)."""
 
 
+class ShapeMismatchError(InputError):
+    """An image's axes could not be matched to its mask's shape: an axes string (ZCYX...) may
+    fix it (the GUI offers to type one and retry)."""
+
+
 class UnsafeFileError(InputError):
     """A file could only be read by running code from it (pickle); it is refused."""
 

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana import __version__
-from svetlana.core.errors import SvetlanaError
+from svetlana.core.errors import ShapeMismatchError, SvetlanaError
 from svetlana.core.project.bundle import MANIFEST, SUFFIX, Project
 from svetlana.core.wording import plural
 from svetlana.gui import keymap
@@ -97,8 +97,10 @@ class StartPage(QWidget):
         super().__init__(window)
         title = QLabel("<h1>Svetlana</h1>")
         sub = QLabel(
-            "Classify segmented objects in microscopy images: label a few objects, train a small "
-            "network on patches around them, and let it classify all the others."
+            "Classify segmented objects in microscopy images: label a few objects, train a model "
+            "on them (a forest on size, shape and texture measurements, or a small network on "
+            "the pixels: Automatic keeps the one that cross-validates better), and let it "
+            "classify all the others."
         )
         sub.setWordWrap(True)
         self.new_button = QPushButton("New project…")
@@ -273,6 +275,8 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open project…", self.open_project_dialog, K.Open)
         self.demo_action = self._action("Try the &demo", self.open_demo)
         self.add_images_action = self._action("&Add images…", self.add_images)
+        self.remove_image_action = self._action("&Remove image…", self.remove_image)
+        self.spacing_action = self._action("Set &voxel size…", self.set_spacing)
         self.export_action = self._action("&Export labels…", self.export_labels)
         self.close_action = self._action("&Close project", self.close_project, K.Close)
         self.quit_action = self._action("&Quit", self.close, K.Quit)
@@ -319,6 +323,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.demo_action)
         m.addSeparator()
         m.addAction(self.add_images_action)
+        m.addAction(self.remove_image_action)
+        m.addAction(self.spacing_action)
         m.addAction(self.export_action)
         m.addSeparator()
         m.addAction(self.close_action)
@@ -431,7 +437,7 @@ class MainWindow(QMainWindow):
         from svetlana.gui.jobs import report_error
 
         report_error(self, exc)
-        if isinstance(exc, SvetlanaError) and "does not match" in exc.message:
+        if isinstance(exc, ShapeMismatchError):
             # the error suggests an axes string: let the user type it and retry
             QTimer.singleShot(0, lambda: self.add_images(pairs, exc))
 
@@ -472,6 +478,18 @@ class MainWindow(QMainWindow):
             name="add images",
         )
         return self._add_job
+
+    def remove_image(self) -> None:
+        from svetlana.gui.dialogs.images import remove_current_image
+
+        if remove_current_image(self, self.session):
+            self.statusBar().showMessage("image removed", 5000)
+
+    def set_spacing(self) -> None:
+        from svetlana.gui.dialogs.images import set_current_spacing
+
+        if set_current_spacing(self, self.session):
+            self.statusBar().showMessage("voxel size set", 5000)
 
     def export_labels(self) -> None:
         from svetlana.core.usecases.labels import export_labels
@@ -551,6 +569,8 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(1 if has else 0)
         for a in (
             self.add_images_action,
+            self.remove_image_action,
+            self.spacing_action,
             self.export_action,
             self.close_action,
             self.prev_image_action,
@@ -627,6 +647,8 @@ class MainWindow(QMainWindow):
             self.open_action,
             self.demo_action,
             self.add_images_action,
+            self.remove_image_action,
+            self.spacing_action,
             self.close_action,
         ):
             a.setEnabled(
@@ -697,8 +719,8 @@ class MainWindow(QMainWindow):
             self,
             "About Svetlana",
             f"<h3>Svetlana {__version__}</h3><p>Classify segmented objects in microscopy images: "
-            "label objects, train a small network on patches around them, predict the class of every "
-            "object.</p><p>After Svetlana (Cazorla et al.): a deep-learning tool for classifying "
+            "label objects, train a model on them (a forest on measurements or a small network on "
+            "the pixels, chosen by cross-validation), predict the class of every object.</p><p>After Svetlana (Cazorla et al.): a deep-learning tool for classifying "
             "segmented objects.</p>",
         )
 

@@ -228,6 +228,34 @@ class Session(QObject):
 
         return corrections_since(self.project, model_id)
 
+    def remove_image(self, name: str) -> None:
+        """Remove an image and its labels (the user confirmed; usecases.images). Undo history
+        is cleared: its steps may refer to the removed image."""
+        from svetlana.core.usecases.images import remove_image
+
+        remove_image(self.project, name, confirmed=True)
+        self.undo_stack.clear()
+        self.predictions.pop(name, None)
+        self.imagesChanged.emit()
+        self.labelsChanged.emit(None)
+        if name == self.current_image:
+            names = self.project.image_names
+            if names:
+                self.current_image = None
+                self.set_current_image(names[0])
+            else:
+                self.current_image = None
+                self.selection = ()
+                self.projectChanged.emit()
+
+    def set_spacing(self, name: str, spacing) -> None:
+        from svetlana.core.usecases.images import set_spacing
+
+        set_spacing(self.project, name, spacing)
+        self.imagesChanged.emit()
+        if name == self.current_image:
+            self.currentImageChanged.emit(name)
+
     # ---- images and models (commits of work done in a worker) ------------------------
     def add_prepared(self, project: Project, prepared, names: list[str]) -> None:
         """Add images read in a worker (``prepare_images``) to ``project`` if it is still the

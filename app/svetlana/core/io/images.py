@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from svetlana.core.errors import InputError, ResourceError, SvetlanaError, UnsafeFileError
+from svetlana.core.errors import (
+    InputError,
+    ResourceError,
+    ShapeMismatchError,
+    SvetlanaError,
+    UnsafeFileError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -602,7 +608,7 @@ def _image_from_raw(
         guessed = _guess_axes(tuple(squeezed.shape), sub_hint, mask_shape)
         if guessed is None:
             if mask_shape is not None and squeezed.ndim <= 5:
-                raise InputError(
+                raise ShapeMismatchError(
                     f"image shape {tuple(array.shape)} does not match mask shape {mask_shape}",
                     path,
                     hint="pass an axes string such as ZCYX if the channels are not recognised",
@@ -619,7 +625,7 @@ def _image_from_raw(
             path,
         )
     if mask_shape is not None and tuple(data.shape[1:]) != tuple(mask_shape):
-        raise InputError(
+        raise ShapeMismatchError(
             f"image spatial shape {tuple(data.shape[1:])} (axes '{source_axes}') does not match "
             f"mask shape {tuple(mask_shape)}",
             path,
@@ -654,14 +660,12 @@ def read_pair(
     mask = read_mask(mask_path)
     try:
         image = read_image(image_path, mask_shape=mask.labels.shape, axes=axes)
-    except InputError as exc:
-        if "does not match mask shape" in exc.message:
-            raise InputError(
-                f"{exc.message}: image {image_path.name} and mask {mask_path.name} differ",
-                image_path,
-                hint=exc.hint,
-            ) from None
-        raise
+    except ShapeMismatchError as exc:
+        raise ShapeMismatchError(
+            f"{exc.message}: image {image_path.name} and mask {mask_path.name} differ",
+            image_path,
+            hint=exc.hint,
+        ) from None
     if spacing is not None:
         spacing = tuple(float(s) for s in spacing)
         nsp = mask.labels.ndim

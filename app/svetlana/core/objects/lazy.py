@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from svetlana.core.errors import InputError
+from svetlana.core.errors import InputError, ShapeMismatchError
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.objects.table import ObjectTable
 
@@ -242,7 +242,7 @@ def open_pair(
     image = open_lazy(image_path, axes=axes)
     mask = open_lazy(mask_path, labels=True)
     if image.shape[1:] != mask.shape:
-        raise InputError(
+        raise ShapeMismatchError(
             f"image shape {image.shape[1:]} does not match mask shape {mask.shape}: "
             f"image {Path(image_path).name} and mask {Path(mask_path).name} differ",
             image_path,

@@ -234,6 +234,7 @@ class Project:
             name if name is not None else default_image_name(image_path), image_path
         )
         img, mask = open_pair(image_path, mask_path, axes)
+        self._check_same_dims(name, len(mask.shape), image_path)
         sp = tuple(float(v) for v in spacing) if spacing else img.spacing or mask.spacing
         table = compute_objects_chunked(mask.data, img.data, progress=progress, cancel=cancel)
         safe = self._unique_file_stem(name)
@@ -251,6 +252,7 @@ class Project:
             source_image=str(image_path.resolve()),
             source_mask=str(mask_path.resolve()),
         )
+        self._forget_labels(name)
         try:
             copy_ome_zarr(img, self.path / image_file, sp, cancel=cancel)
             copy_ome_zarr(mask, self.path / mask_file, sp, cancel=cancel)
@@ -298,6 +300,8 @@ class Project:
             source_mask=str(mask_path.resolve()),
             was_binary=bool(mask.was_binary),
         )
+        self._check_same_dims(name, entry.ndim, image_path)
+        self._forget_labels(name)
         if self._images and self._images[0].channels != entry.channels:
             log.warning(
                 "image %s has %d channels, others have %d",
@@ -327,6 +331,84 @@ class Project:
         self._save_table_cache(entry, table)
         self._remember(loaded)
         return entry
+
+    def _check_same_dims(self, name: str, ndim: int, where) -> None:
+        """One project holds 2D images or 3D images, never both: a model learns one of them."""
+        others = [e for e in self._images if e.ndim != ndim]
+        if others:
+            have = "3D" if others[0].ndim == 3 else "2D"
+            new = "3D" if ndim == 3 else "2D"
+            raise InputError(
+                f"image {name!r} is {new} but the project's images are {have} "
+                f"({others[0].name!r}, ...); a model learns either 2D or 3D images: "
+                f"put {new} images in a separate project",
+                where,
+            )
+
+    def _forget_labels(self, name: str) -> None:
+        """Labels left under a name no image has (``remove_image`` interrupted after its commit)
+        must not attach to a new image of that name."""
+        stale = self.annotations.for_image(name)
+        if stale:
+            log.info("clearing %d labels left from a removed image %s", len(stale), name)
+            with self.annotations.transaction():
+                self.annotations.apply_labels([(name, o, None) for o in stale])
+
+    def remove_image(self, name: str) -> ImageEntry:
+        """Take an image out of the project. The manifest is written first (the commit point),
+        then its labels are cleared in one journal batch, then its files and caches deleted; an
+        interruption leaves only unreferenced files or labels of a name no image has, cleared
+        when an image of that name is added (``_forget_labels``)."""
+        self._require_writable()
+        entry = self.image(name)
+        images = list(self._images)
+        self._images.remove(entry)
+        try:
+            self._write_manifest()
+        except BaseException:
+            self._images = images
+            raise
+        self._cache.pop(name, None)
+        self._forget_labels(name)
+        self.save()
+        for rel in (entry.image_file, entry.mask_file):
+            full = self._inside(rel)
+            if full.is_dir():
+                shutil.rmtree(full, ignore_errors=True)
+            else:
+                full.unlink(missing_ok=True)
+        stem = Path(entry.mask_file).stem
+        for cache in (self._table_cache(entry), self.path / "measurements" / f"{stem}.npz"):
+            cache.unlink(missing_ok=True)
+        return entry
+
+    def set_spacing(self, name: str, spacing: tuple[float, ...] | None) -> ImageEntry:
+        """Record an image's voxel size (Z,Y,X or Y,X); measurements made with the old one are
+        recomputed when next needed (their cache is keyed by the spacing)."""
+        import math
+
+        self._require_writable()
+        entry = self.image(name)
+        if spacing is not None:
+            spacing = tuple(float(v) for v in spacing)
+            if len(spacing) != entry.ndim or not all(math.isfinite(v) and v > 0 for v in spacing):
+                axes = "Z,Y,X" if entry.ndim == 3 else "Y,X"
+                raise InputError(
+                    f"image {name!r} is {entry.ndim}D: its voxel size is {entry.ndim} positive "
+                    f"numbers {axes}, not {','.join(f'{v:g}' for v in spacing)}"
+                )
+        from dataclasses import replace
+
+        new = replace(entry, spacing=spacing)
+        i = self._images.index(entry)
+        self._images[i] = new
+        try:
+            self._write_manifest()
+        except BaseException:
+            self._images[i] = entry
+            raise
+        self._cache.pop(name, None)
+        return new
 
     def _unique_file_stem(self, name: str) -> str:
         base = safe_file_name(name, limit=80) or "image"

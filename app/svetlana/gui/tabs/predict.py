@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSlider,
     QSpinBox,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -35,22 +34,22 @@ from svetlana.core.errors import InputError, ModelError, SvetlanaError
 from svetlana.core.ml.explain import FOREST_NOT_EXPLAINED
 from svetlana.core.ml.forest import is_forest
 from svetlana.core.usecases import predict as predicting
-from svetlana.core.wording import plural
-from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
-from svetlana.gui.session import Session
-from svetlana.gui.widgets.common import CountsTable, ExplainView, choose_folder
-from svetlana.gui.widgets.export_menu import (
+from svetlana.core.usecases.export import (
     BIOIMAGEIO,
     MASKS,
     OBJECTS,
     TABLE,
     ExportDone,
-    ExportMenu,
-    ask_package_info,
+    export_refusal,
     plan_export,
     run_export,
-    show_done,
 )
+from svetlana.core.wording import plural
+from svetlana.gui.dialogs.results_window import ResultsWindow
+from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
+from svetlana.gui.session import Session
+from svetlana.gui.widgets.common import CountsTable, ExplainView, choose_folder
+from svetlana.gui.widgets.export_menu import ExportMenu, ask_package_info, show_done
 from svetlana.gui.widgets.results_panel import ResultsPanel
 
 log = logging.getLogger(__name__)
@@ -220,11 +219,18 @@ class PredictionTab(QWidget):
         )
         self.keep_button.clicked.connect(self.open_keep_dialog)
         self.keep_dialog = None
+        self.results_button = QPushButton("Results per class…")
+        self.results_button.setToolTip(
+            "Charts of the objects per class per image and of a measurement per class,\n"
+            "in a window of their own; each saves as PNG or SVG with its data as CSV."
+        )
+        self.results_button.clicked.connect(self.open_results)
         self.actions_row = QHBoxLayout()
         self.actions_row.addWidget(self.export_button)
         self.actions_row.addWidget(self.keep_button)
         self.actions_row.addStretch(1)
         res.addLayout(self.actions_row)
+        res.addWidget(self.results_button)
 
         explain_box = QGroupBox("Explain")
         ex = QVBoxLayout(explain_box)
@@ -242,13 +248,10 @@ class PredictionTab(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(run_box)
         lay.addWidget(result_box, 1)
-        self.results_panel = ResultsPanel(
-            self.session
-        )  # charts per class (gui/widgets/results_panel.py)
-        self.side_tabs = QTabWidget()
-        self.side_tabs.addTab(explain_box, "Explain")
-        self.side_tabs.addTab(self.results_panel, "Results per class")
-        lay.addWidget(self.side_tabs, 2)
+        lay.addWidget(explain_box, 2)
+        # Charts per class in a window of their own (the side panel is too narrow to read them).
+        self.results_panel = ResultsPanel(self.session)
+        self.results_window = ResultsWindow(self.results_panel, self)
         self._sync_slider()
         self._update_buttons()
 
@@ -641,6 +644,12 @@ class PredictionTab(QWidget):
         return job
 
     # ---- export -------------------------------------------------------------------------
+    def open_results(self) -> None:
+        """The Results per class window (non-modal: the image stays usable beside it)."""
+        self.results_window.show()
+        self.results_window.raise_()
+        self.results_window.activateWindow()
+
     def open_keep_dialog(self):
         """The 'Keep these classes…' dialog (non-modal: the image stays usable beside it)."""
         from svetlana.gui.dialogs.keep_classes import KeepClassesDialog
@@ -683,12 +692,25 @@ class PredictionTab(QWidget):
                 forest = is_forest(project.models.card(model_id))
             except SvetlanaError:  # an unreadable card: the export itself will say so
                 forest = False
-        self.export_menu.refresh(bool(self.session.predictions), model_id, forest)
+        any_2d = project is not None and any(
+            project.image(im).ndim == 2
+            for im in self.session.predictions
+            if im in project.image_names
+        )
+        self.export_menu.refresh(bool(self.session.predictions), model_id, forest, any_2d)
 
     def choose_export(self, kind: str) -> None:
         """Menu entry: ask for the folder (and a package's author/licence), then export."""
         project = self.session.project
-        start = project.path.parent if project is not None else ""
+        if project is None:
+            return
+        model_id = self.selected_model() if kind == BIOIMAGEIO else self.session.prediction_model
+        refusal = export_refusal(project, kind, self.session.predictions, model_id)
+        if refusal is not None:  # said before a folder is asked for (none is created)
+            self.status.setText(str(refusal))
+            report_error(self, refusal)
+            return
+        start = project.path.parent
         what = {MASKS: "predictions", TABLE: "the measurement table", OBJECTS: "the GeoJSON files",
                 BIOIMAGEIO: "the bioimage.io package"}[kind]  # fmt: skip
         folder = choose_folder(self, f"Export {what} to (type a new name to create it)", start)

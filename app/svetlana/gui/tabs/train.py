@@ -152,6 +152,17 @@ class TrainingTab(QWidget):
         self.arch.currentIndexChanged.connect(self._on_arch_changed)
         form.addRow("Network", self.arch)
 
+        self.time_budget = QSpinBox()
+        self.time_budget.setRange(0, 24 * 3600)
+        self.time_budget.setSpecialValueText("default (12 s in 2D, 20 s in 3D)")
+        self.time_budget.setSuffix(" s")
+        self.time_budget.setToolTip(
+            "Automatic only: seconds for cross-validating the forest and the CNN and the final\n"
+            "fit (like svetlana train --time-budget). A CNN that cannot finish in it is not\n"
+            "tried; give more time (e.g. 120 s) for the CNN a chance on many labels."
+        )
+        form.addRow("Time budget", self.time_budget)
+
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10000)
         self.epochs.setValue(d.epochs)
@@ -372,6 +383,10 @@ class TrainingTab(QWidget):
             early_stopping=self.early_stopping.isChecked(),
         )
 
+    def time_budget_value(self) -> float | None:
+        """Seconds for Automatic's choice, or None for the default."""
+        return float(self.time_budget.value()) or None
+
     def patch_size_value(self) -> int | str:
         v = self.patch_size.value()
         return "auto" if v == self.patch_size.minimum() else v
@@ -399,6 +414,7 @@ class TrainingTab(QWidget):
         self._arch_index = self.arch.currentIndex()
 
     def _on_arch_changed(self, index: int) -> None:
+        self.time_budget.setEnabled(self.arch.itemData(index) == "auto")
         if self.arch.itemData(index) != LOAD_FILE:
             self._arch_index = index
             return
@@ -416,6 +432,7 @@ class TrainingTab(QWidget):
         d = self.config().to_dict()
         d["patch_size"] = self.patch_size_value()
         d["kind"] = self.kind()
+        d["time_budget"] = self.time_budget.value()
         return d
 
     def apply_settings(self, d: dict) -> None:
@@ -423,6 +440,7 @@ class TrainingTab(QWidget):
         patch = d.pop("patch_size", "auto")
         # Settings stored before model kinds existed named only a CNN: the new default is auto.
         kind = d.pop("kind", "auto")
+        budget = d.pop("time_budget", 0)
         try:
             cfg = TrainingConfig.from_dict(
                 {k: v for k, v in d.items() if k in TrainingConfig().to_dict()}
@@ -447,6 +465,10 @@ class TrainingTab(QWidget):
         self.patch_size.setValue(
             self.patch_size.minimum() if patch in (None, "auto") else int(patch)
         )
+        try:
+            self.time_budget.setValue(max(0, int(float(budget or 0))))
+        except (TypeError, ValueError):
+            self.time_budget.setValue(0)
 
     # ---- device detection -------------------------------------------------------------
     def showEvent(self, event) -> None:
@@ -506,6 +528,7 @@ class TrainingTab(QWidget):
             report_error(self, exc)
             return None
         started, bundle, patch_size = label_time(), project.path, self.patch_size_value()
+        budget = self.time_budget_value() if kind == "auto" else None
 
         def work(progress, cancel):
             from svetlana.core.project.bundle import Project
@@ -513,7 +536,7 @@ class TrainingTab(QWidget):
             with Project.open(bundle, readonly=True) as view:
                 tjob = train.prepare_training(
                     view, config, patch_size=patch_size, kind=kind, model_id=model_id,
-                    started=started, network=network,
+                    started=started, network=network, budget_s=budget,
                 )  # fmt: skip
             cancel.raise_if_cancelled()
             return tjob, train.run_training(tjob, progress, cancel)
@@ -643,7 +666,7 @@ class TrainingTab(QWidget):
             self.models.clear()
             ids = list(reversed(project.models.ids())) if project is not None else []
             for mid in ids:
-                item = QListWidgetItem(mid)
+                item = QListWidgetItem(model_line(project, mid))
                 item.setData(Qt.ItemDataRole.UserRole, mid)
                 self.models.addItem(item)
         keep = current if current in ids else (ids[0] if ids else None)
@@ -717,6 +740,27 @@ class TrainingTab(QWidget):
             self.session.project is not None and not self.session.busy and not running
         )
         self.cancel_button.setEnabled(running)
+
+
+def model_line(project, model_id: str) -> str:
+    """'model-2 · forest · 91% cross-validated · 2026-03-01 14:05': a model in the list."""
+    try:
+        card = project.models.card(model_id)
+    except SvetlanaError:
+        return f"{model_id} · card unreadable"
+    forest = card.get("kind") == "forest" or card.get("architecture") == "forest"
+    kind = "forest" if forest else f"CNN {card.get('architecture', '?')}"
+    metrics = card.get("metrics") or {}
+    acc = metrics.get("accuracy")
+    if isinstance(acc, int | float):
+        how = {"cross-validation": "cross-validated"}.get(
+            metrics.get("estimate"), "on validation" if metrics.get("n_val") else "on training"
+        )
+        acc_text = f"{acc:.0%} {how}"
+    else:
+        acc_text = "accuracy unknown"
+    date = str(card.get("created", "")).replace("T", " ")[:16]
+    return " · ".join(t for t in (model_id, kind, acc_text, date) if t)
 
 
 def _duration(seconds: float) -> str:

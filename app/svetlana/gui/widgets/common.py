@@ -232,6 +232,10 @@ class TrainingCurves(QWidget):
             p.setLabel("bottom", "epoch")
             p.addLegend(offset=(-10, 10))
             p.setMinimumHeight(140)
+            # The wheel scrolls the panel, never zooms: a zoom would stay for later trainings.
+            p.setMouseEnabled(x=False, y=False)
+            p.setMenuEnabled(False)
+            p.hideButtons()
             lay.addWidget(p)
         self.acc_plot.setYRange(0, 1.02)
         train_pen = pg.mkPen("#1f77b4", width=2)
@@ -244,6 +248,8 @@ class TrainingCurves(QWidget):
 
     def clear(self) -> None:
         self.rows = []
+        for p in (self.loss_plot, self.acc_plot):
+            p.enableAutoRange(x=True, y=p is self.loss_plot)
         self._redraw()
 
     def add_rows(self, rows: Sequence[Mapping]) -> None:

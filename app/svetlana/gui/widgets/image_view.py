@@ -225,6 +225,14 @@ class _Overlay:
             item.setVisible(visible)
 
 
+class _LevelsHistogram(pg.HistogramLUTItem):
+    """The contrast histogram without its colour bar: pyqtgraph draws lines from the levels to
+    the (hidden) bar, which ran past the window's right edge."""
+
+    def paint(self, p, *args) -> None:
+        return None
+
+
 class ImageView(QWidget):
     """Shows the session's current image with channels, contrast, Z slider and object overlays.
 
@@ -259,7 +267,7 @@ class ImageView(QWidget):
         self.graphics.setBackground("#101010")
         self.viewbox = _ViewBox()
         self.graphics.addItem(self.viewbox, row=0, col=0)
-        self.hist = pg.HistogramLUTItem(orientation="vertical")
+        self.hist = _LevelsHistogram(orientation="vertical")
         self.hist.gradient.hide()
         self.hist.setMaximumWidth(110)
         self.graphics.addItem(self.hist, row=0, col=1)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MEASUREMENT = "area"
 REFRESH_DELAY_MS = 300  # bursts of label changes give one recomputation
 COUNTS, FRACTIONS = "Objects per class", "Fraction per class"
+_LABEL = {"color": "#222222", "font-size": "11pt"}
 
 
 def _csv_path(path: Path, extra: str = "") -> Path:
@@ -50,7 +51,7 @@ def save_plot(plot: pg.PlotWidget, path: str | Path) -> Path:
         atomic_write_with(path, lambda p: _render_svg(plot, p))
     else:
         exporter = exporters.ImageExporter(plot.plotItem)
-        exporter.parameters()["width"] = max(800, int(plot.width()) * 2)
+        exporter.parameters()["width"] = max(1600, int(plot.width()) * 2)  # print resolution
         atomic_write_with(path, lambda p: exporter.export(str(p)))
     return path
 
@@ -74,15 +75,25 @@ def _render_svg(plot: pg.PlotWidget, path: Path) -> None:
 
 
 def _plot_widget() -> pg.PlotWidget:
-    """A white chart with dark axes (as printed in a figure)."""
+    """A white chart with dark axes and readable type (as printed in a figure)."""
+    from PySide6.QtGui import QFont
+
     plot = pg.PlotWidget(background="w")
-    plot.setMinimumHeight(90)
+    plot.setMinimumHeight(220)
     plot.hideButtons()
+    plot.setMenuEnabled(False)
+    font = QFont()
+    font.setPointSize(10)
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
         axis.setPen(pg.mkPen("#333333"))
         axis.setTextPen(pg.mkPen("#222222"))
+        axis.setTickFont(font)
     return plot
+
+
+def _title(plot: pg.PlotWidget, text: str) -> None:
+    plot.setTitle(text, color="#222222", size="12pt")
 
 
 def _legend(plot: pg.PlotWidget) -> pg.LegendItem:
@@ -316,7 +327,8 @@ class ResultsPanel(QWidget):
             plot.addItem(bars)
             legend.addItem(bars, name)
         plot.getAxis("bottom").setTicks([[(float(i), im) for i, im in enumerate(c.images)]])
-        plot.setLabel("left", "fraction of objects" if fractions else "objects")
+        plot.setLabel("left", "fraction of objects" if fractions else "objects", **_LABEL)
+        _title(plot, "Fraction of objects per class" if fractions else "Objects per class")
         plot.setXRange(-0.6, len(c.images) - 0.4, padding=0)
         top = float(data.max()) if data.size else 1.0
         plot.setYRange(
@@ -349,8 +361,9 @@ class ResultsPanel(QWidget):
         top = max(int(v.histogram(k).max()) for k in range(len(v.class_names)))
         plot.setYRange(0, max(top, 1) * 1.5, padding=0)  # room for the legend
         unit = f" ({v.unit})" if v.unit else ""
-        plot.setLabel("bottom", v.measurement + unit)
-        plot.setLabel("left", "objects")
+        plot.setLabel("bottom", v.measurement + unit, **_LABEL)
+        plot.setLabel("left", "objects", **_LABEL)
+        _title(plot, f"{v.measurement} per class")
 
     def _update_buttons(self) -> None:
         self.save_counts_button.setEnabled(self.counts is not None and bool(self.counts.images))

@@ -1,0 +1,170 @@
+"""Exports of the shown predictions as one operation: ``plan_export`` (main thread: cheap
+checks, a snapshot of what to write) → ``run_export`` (a worker or the CLI: a read-only view of
+the bundle of its own, Qt-free) → an ``ExportDone`` to report. Used by the Predict tab's Export
+menu; ``export_refusal`` tells a menu what cannot be exported before a folder is asked for."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from svetlana.core.errors import InputError, SvetlanaError
+from svetlana.core.jobs import CancelToken, Progress
+from svetlana.core.wording import plural
+
+log = logging.getLogger(__name__)
+
+MASKS, TABLE, OBJECTS, BIOIMAGEIO = "masks", "table", "objects", "bioimageio"
+KINDS = (MASKS, TABLE, OBJECTS, BIOIMAGEIO)
+
+
+@dataclass(frozen=True, eq=False)
+class ExportPlan:
+    """What one export writes, decided on the main thread; all the worker gets."""
+
+    kind: str  # MASKS | TABLE | OBJECTS | BIOIMAGEIO
+    bundle: Path
+    out_dir: Path
+    model_id: str
+    images: tuple[str, ...] = ()
+    predictions: Mapping[str, Any] = field(default_factory=dict)  # image -> ImagePrediction
+    info: Any = None  # bioimageio_export.PackageInfo
+    note: str = ""  # said with the result (e.g. 3D images left out of the GeoJSON)
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    """What an export wrote, for the report on the main thread."""
+
+    kind: str
+    folder: Path
+    files: tuple[Path, ...]
+    message: str
+
+
+def export_refusal(project, kind: str, predictions, model_id: str | None) -> SvetlanaError | None:
+    """Why ``kind`` cannot be exported now (no prediction, a forest for a package, only 3D
+    images for GeoJSON), or None: checked before the user is asked for a folder."""
+    try:
+        plan_export(project, kind, None, predictions, model_id)
+    except SvetlanaError as exc:
+        return exc
+    return None
+
+
+def plan_export(
+    project, kind: str, out_dir: str | Path | None, predictions, model_id: str | None, info=None
+) -> ExportPlan:
+    """Check on the main thread that ``kind`` can be written (cheap checks only; raises
+    InputError/ModelError with the reason) and snapshot what the worker needs (``out_dir``
+    None: only the checks)."""
+    out = Path(out_dir) if out_dir is not None else Path()
+    if out_dir is not None and out.exists() and not out.is_dir():
+        raise InputError("the output must be a folder", out)
+    if kind == BIOIMAGEIO:
+        from svetlana.core.ml.forest import is_forest
+        from svetlana.core.usecases.export_bioimageio import forest_refusal
+
+        if not model_id:
+            raise InputError("the project has no trained model yet: train one in the Training tab")
+        if is_forest(project.models.card(model_id)):
+            raise forest_refusal(model_id)
+        return ExportPlan(kind, project.path, out, model_id, info=info)
+    if kind not in (MASKS, TABLE, OBJECTS):
+        raise ValueError(f"unknown export {kind!r}")
+    if not predictions or not model_id:
+        raise InputError("nothing to export: run a prediction first")
+    images = tuple(predictions)
+    note = ""
+    if kind == OBJECTS:
+        flat = tuple(im for im in images if project.image(im).ndim == 2)
+        left = [im for im in images if im not in flat]
+        if not flat:
+            raise InputError(
+                "GeoJSON outlines are 2D and the predicted images are 3D: export the measurement "
+                "table instead",
+                project.path,
+            )
+        if left:
+            note = f"{plural(len(left), '3D image')} left out (GeoJSON outlines are 2D): {', '.join(left)}"
+        images = flat
+    return ExportPlan(kind, project.path, out, model_id, images, dict(predictions), note=note)
+
+
+def run_export(
+    plan: ExportPlan, progress: Callable[[Progress], None], cancel: CancelToken
+) -> ExportDone:
+    """The worker: write ``plan`` from a read-only view of the bundle (Qt-free)."""
+    from svetlana.core.project.bundle import Project
+
+    with Project.open(plan.bundle, readonly=True) as view:
+        if plan.kind == MASKS:
+            from svetlana.core.usecases.predict import write_prediction_outputs
+
+            pairs = []
+            for k, (name, pred) in enumerate(plan.predictions.items()):
+                cancel.raise_if_cancelled()
+                progress(Progress("export", k, len(plan.predictions), f"loading {name}"))
+                pairs.append((pred, view.load(name)))
+            files = tuple(
+                write_prediction_outputs(
+                    plan.out_dir, pairs, next(iter(plan.predictions.values())).class_names,
+                    view.annotations.for_image, model_id=plan.model_id,
+                    model_dir=view.models.dir(plan.model_id),
+                    project_classes=view.annotations.class_names,
+                )
+            )  # fmt: skip
+            message = (
+                f"Wrote the class masks of {plural(len(pairs), 'image')} "
+                "(<image>_classes.tif: pixel value = class number) and predictions.csv."
+            )
+        elif plan.kind == TABLE:
+            from svetlana.core.usecases.export_table import export_table
+
+            r = export_table(
+                view, plan.out_dir, plan.images, model_id=plan.model_id,
+                predictions=plan.predictions, progress=progress, cancel=cancel,
+            )  # fmt: skip
+            message = (
+                f"Wrote {plural(r.rows, 'object')} of {plural(len(r.images), 'image')} to "
+                f"{r.files[0].name}, and the counts and means per class to {r.files[1].name}."
+            )
+            files = r.files
+        elif plan.kind == OBJECTS:
+            from svetlana.core.usecases.export_geojson import export_objects
+
+            r = export_objects(
+                view, plan.out_dir, plan.images, model_id=plan.model_id,
+                predictions=plan.predictions, progress=progress, cancel=cancel,
+            )  # fmt: skip
+            message = (
+                f"Wrote {plural(r.objects, 'object')} to {plural(len(r.files), 'GeoJSON file')}"
+                f" ({', '.join(f.name for f in r.files)}). In QuPath: open the image, then "
+                "File ▸ Import objects from file."
+            )
+            files = r.files
+        else:
+            from svetlana.core.usecases.export_bioimageio import (
+                DEFAULT_AUTHOR,
+                PackageInfo,
+                export_bioimageio,
+            )
+
+            progress(Progress("export", 0, 1, f"packaging {plan.model_id}"))
+            info = plan.info or PackageInfo()
+            r = export_bioimageio(view, plan.out_dir, plan.model_id, info)
+            message = (
+                f"Wrote the bioimage.io package of {r.model_id}: the folder {r.folder.name} and "
+                f"{r.zip_path.name}. Check it with: bioimageio test {r.rdf}"
+            )
+            if DEFAULT_AUTHOR in info.authors:
+                message += (
+                    f"\nThe author is given as {DEFAULT_AUTHOR!r}: edit rdf.yaml before sharing it."
+                )
+            files = (r.folder, r.zip_path)
+    if plan.note:
+        message += f"\n{plan.note}."
+    return ExportDone(plan.kind, plan.out_dir, tuple(files), message)

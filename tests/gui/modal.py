@@ -1,0 +1,56 @@
+"""Answering a modal dialog the way a user does: wait for it to open, then click or type on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QWidget
+
+_timers: list[QTimer] = []  # alive until they fire
+
+
+class Opened(list):
+    """The dialogs seen, and their texts (a message box is deleted once answered)."""
+
+    texts: list[str]
+
+
+def when_modal_opens(act: Callable[[QWidget], None], timeout_ms: int = 5000) -> Opened:
+    """Call ``act(dialog)`` on the next modal dialog once it is shown; the returned list then
+    holds the dialog and ``.texts`` its text (both stay empty when none opened)."""
+    seen = Opened()
+    seen.texts = []
+    timer = QTimer()
+    timer.setInterval(10)
+    waited = [0]
+
+    def poll() -> None:
+        waited[0] += 10
+        w = QApplication.activeModalWidget()
+        if w is not None and w.isVisible():
+            timer.stop()
+            seen.append(w)
+            seen.texts.append(w.text() if hasattr(w, "text") else w.windowTitle())
+            act(w)
+        elif waited[0] > timeout_ms:
+            timer.stop()
+
+    timer.timeout.connect(poll)
+    timer.start()
+    _timers.append(timer)
+    return seen
+
+
+def click_button(dialog: QWidget, text: str) -> None:
+    """Click the dialog's button whose text (without '&') is ``text``."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QAbstractButton
+
+    for b in dialog.findChildren(QAbstractButton):
+        if b.text().replace("&", "") == text and b.isVisible():
+            QTest.mouseClick(b, Qt.MouseButton.LeftButton)
+            return
+    names = [b.text() for b in dialog.findChildren(QAbstractButton)]
+    raise AssertionError(f"no button {text!r} on the dialog (buttons: {names})")
