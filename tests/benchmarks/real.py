@@ -1,0 +1,431 @@
+"""Real, people-labelled objects (CoNSeP H&E, MitoCheck H2B-GFP): every candidate, learning
+curves, random and grouped splits, on a tuning part and a held-out report part.
+
+python -m tests.benchmarks.real [--sets consep,mitocheck] [--part report|tune]
+    [--candidates auto,forest,floor,cnn] [--labels 100,300,1000] [--seeds 0,1]
+    [--splits random,grouped] [--drop FAMILY,...] [--json out.json]
+
+Each set is cut once into two parts that share no image (CoNSeP) or movie (MitoCheck):
+
+* ``tune``: what every setting of the app (measurement families, forest defaults) was chosen on;
+* ``report``: what the README's tables show; the tuning never saw it.
+
+Inside a part, two splits (the data's READMEs explain why both):
+
+* ``random``: N labels drawn in random order from the part, every other object of the part judged
+  (one project: label some objects, predict the others);
+* ``grouped``: N labels drawn from some images (CoNSeP: 2 of the part's 3, each image left out in
+  turn) or movies (MitoCheck: 2/3 of the part's movies, 3 folds), judged on the others (a model
+  travelling to the next experiment).
+
+Candidates, through the project's own code (what a user gets):
+
+* ``auto``: ``core.ml.choosing.choose`` as ``svetlana train`` runs it (forest vs CNN
+  cross-validated in the default budget; groups = the labels' images);
+* ``forest``: ``core.ml.forest.fit_forest`` on every column of ``measure_objects``;
+* ``cnn``: ``core.ml.training.train`` with the default ``small`` network on the app's patches;
+* ``floor``: an ilastik-style classic: regionprops shape + per-object mean/std of a filter
+  bank (Gaussian, LoG, gradient magnitude, Hessian and structure-tensor eigenvalues at
+  2 scales per channel), a balanced 300-tree random forest.
+
+Measurements and patches are cached under ``$TMPDIR/svetlana_real`` (keyed by the measurement
+version). Accuracy, balanced accuracy (mean recall over the classes present in the judged
+objects) and train seconds (fit on the labels; measuring is cached and not counted) are
+averaged over the seeds (and grouped folds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+CACHE = Path(tempfile.gettempdir()) / "svetlana_real"
+
+# The parts: no image (CoNSeP) or movie (MitoCheck) is in both. CoNSeP's 3+3 images were chosen
+# so that both parts hold every class (inflammatory 356 / 316, other 103 / 84).
+CONSEP_PARTS = {
+    "tune": ("train_10", "train_19", "train_22"),
+    "report": ("train_1", "train_8", "train_24"),
+}
+MITOCHECK_SPLIT_SEED = 0  # StratifiedGroupKFold(2) by movie: fold 0 = tune, fold 1 = report
+
+
+@dataclass
+class RealSet:
+    name: str
+    images: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (image CYX raw, labels)
+    keys: list[tuple[str, int]]  # (image, object) of every labelled object
+    y: np.ndarray  # class index per key
+    class_names: tuple[str, ...]
+    groups: np.ndarray  # per key: image (CoNSeP) or movie (MitoCheck)
+    part: np.ndarray  # per key: "tune" / "report"
+    spacing: dict = field(default_factory=dict)
+
+
+def _truth(path: Path) -> list[tuple[str, int, str]]:
+    with open(path, newline="") as f:
+        return [(r["image"], int(r["object"]), r["class"]) for r in csv.DictReader(f)]
+
+
+def load_set(name: str) -> RealSet:
+    from svetlana.core.io.images import read_pair
+
+    folder = DATA / name
+    rows = _truth(folder / "truth.csv")
+    classes = tuple(sorted({c for _, _, c in rows}))
+    images: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if name == "consep":
+        for im in sorted({r[0] for r in rows}):
+            i, m = read_pair(folder / f"{im}.tif", folder / f"{im}_mask.tif")
+            images[im] = (i.data, m.labels)
+        groups = np.array([im for im, _, _ in rows])
+        where = {im: p for p, ims in CONSEP_PARTS.items() for im in ims}
+        part = np.array([where[im] for im, _, _ in rows])
+    else:
+        i, m = read_pair(folder / "image.tif", folder / "mask.tif")
+        images["image"] = (i.data, m.labels)
+        with open(folder / "provenance.csv", newline="") as f:
+            movie = {int(r["object"]): r["group"] for r in csv.DictReader(f)}
+        groups = np.array([movie[o] for _, o, _ in rows])
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        y = np.array([classes.index(c) for _, _, c in rows])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sgk = StratifiedGroupKFold(2, shuffle=True, random_state=MITOCHECK_SPLIT_SEED)
+            tune_idx, _ = next(sgk.split(np.zeros(len(y)), y, groups))
+        part = np.full(len(rows), "report", dtype=object)
+        part[tune_idx] = "tune"
+        part = part.astype(str)
+    y = np.array([classes.index(c) for _, _, c in rows], np.int64)
+    keys = [(im, o) for im, o, _ in rows]
+    return RealSet(name, images, keys, y, classes, groups, part)
+
+
+# ---- features -------------------------------------------------------------------------------
+
+
+def _key(*parts) -> str:
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+
+
+def app_measurements(s: RealSet) -> tuple[tuple[str, ...], np.ndarray]:
+    """``measure_objects`` (the app's columns) of every labelled object, cached."""
+    from svetlana.core.objects import measurements as M
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    names: tuple[str, ...] = ()
+    rows: dict[tuple[str, int], np.ndarray] = {}
+    for im, (image, labels) in s.images.items():
+        path = CACHE / f"{s.name}_{im}_app_{_key(M.VERSION, image.shape, str(image.dtype))}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as z:
+                ids, nm, values = z["ids"], tuple(str(n) for n in z["names"]), z["values"]
+        else:
+            t0 = time.perf_counter()
+            m = M.measure_objects(image, labels)
+            ids, nm, values = m.ids, m.names, m.values
+            np.savez(path, ids=ids, names=np.array(nm), values=values)
+            print(f"  measured {s.name}/{im}: {len(ids)} objects, {len(nm)} columns, "
+                  f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)  # fmt: skip
+        if names and nm != names:
+            raise SystemExit("images of one set give different measurement columns")
+        names = nm
+        for i, o in enumerate(ids):
+            rows[(im, int(o))] = values[i]
+    return names, np.stack([rows[k] for k in s.keys]).astype(np.float32)
+
+
+def floor_features(s: RealSet) -> np.ndarray:
+    """The ilastik-style floor's features: shape + filter-bank mean/std per object, cached."""
+    from scipy import ndimage as ndi
+    from skimage.feature import (
+        hessian_matrix,
+        hessian_matrix_eigvals,
+        structure_tensor,
+        structure_tensor_eigenvalues,
+    )
+    from skimage.measure import regionprops_table
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    rows: dict[tuple[str, int], np.ndarray] = {}
+    for im, (image, labels) in s.images.items():
+        path = CACHE / f"{s.name}_{im}_floor_{_key(2, image.shape)}.npz"
+        if path.exists():
+            with np.load(path) as z:
+                ids, values = z["ids"], z["values"]
+        else:
+            props = regionprops_table(
+                labels,
+                properties=("label", "area", "perimeter", "eccentricity", "solidity", "extent",
+                            "major_axis_length", "minor_axis_length", "euler_number"),
+            )  # fmt: skip
+            ids = props.pop("label")
+            cols = [np.asarray(v, np.float64) for v in props.values()]
+            index = ids
+            for c in range(image.shape[0]):
+                x = image[c].astype(np.float32)
+                maps = []
+                for sg in (1.0, 3.5):
+                    maps.append(ndi.gaussian_filter(x, sg))
+                    maps.append(ndi.gaussian_laplace(x, sg))
+                    maps.append(ndi.gaussian_gradient_magnitude(x, sg))
+                    maps += list(hessian_matrix_eigvals(hessian_matrix(x, sg, order="rc",
+                                                                       use_gaussian_derivatives=False)))  # fmt: skip
+                    maps += list(structure_tensor_eigenvalues(structure_tensor(x, sg, order="rc")))
+                for f in maps:
+                    mean = ndi.mean(f, labels, index)
+                    std = ndi.standard_deviation(f, labels, index)
+                    cols += [np.asarray(mean), np.asarray(std)]
+            values = np.stack(cols, 1).astype(np.float32)
+            np.savez(path, ids=ids, values=values)
+        for i, o in enumerate(ids):
+            rows[(im, int(o))] = values[i]
+    return np.nan_to_num(np.stack([rows[k] for k in s.keys]))
+
+
+def app_patches(s: RealSet) -> np.ndarray:
+    """The app's patches (per-image normalisation, auto size) of every labelled object."""
+    from svetlana.core.objects.patches import (
+        apply_normalisation,
+        auto_patch_size,
+        extract_patches,
+        fit_normalisation,
+    )
+    from svetlana.core.objects.table import compute_objects
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"{s.name}_patches_{_key(1, len(s.keys))}.npy"
+    if path.exists():
+        return np.load(path)
+    tables = {im: compute_objects(lab) for im, (_, lab) in s.images.items()}
+    size = max(auto_patch_size(t) for t in tables.values())
+    out = None
+    order = {k: i for i, k in enumerate(s.keys)}
+    for im, (image, labels) in s.images.items():
+        ids = np.array([o for i2, o in s.keys if i2 == im], np.int64)
+        norm = apply_normalisation(image.astype(np.float32), fit_normalisation(image))
+        p = extract_patches(norm, labels, tables[im], ids, size)
+        if out is None:
+            out = np.zeros((len(s.keys), *p.shape[1:]), np.float32)
+        out[[order[(im, int(o))] for o in ids]] = p
+    np.save(path, out)
+    return out
+
+
+# ---- candidates -----------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    s: RealSet
+    names: tuple[str, ...]
+    features: np.ndarray
+    floor: np.ndarray | None = None
+    patches: np.ndarray | None = None
+    keep: np.ndarray | None = None  # measurement columns used (family ablation)
+    last_auto: str | None = None  # the candidate auto chose last
+
+
+def _forest(ctx: Context, tr, te, seed):
+    from svetlana.core.ml.forest import fit_forest
+
+    x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
+    names = ctx.names if ctx.keep is None else tuple(np.array(ctx.names)[ctx.keep])
+    m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)
+    return m.predict_proba(x[te]).argmax(1)
+
+
+def _floor(ctx: Context, tr, te, seed):
+    from sklearn.ensemble import RandomForestClassifier
+
+    rf = RandomForestClassifier(300, class_weight="balanced", random_state=seed, n_jobs=2)
+    rf.fit(ctx.floor[tr], ctx.s.y[tr])
+    return rf.predict(ctx.floor[te])
+
+
+def _cnn(ctx: Context, tr, te, seed):
+    from svetlana.core.ml.inference import predict_probabilities
+    from svetlana.core.ml.training import TrainingConfig, train
+
+    config = TrainingConfig(seed=seed, val_fraction=0.0)
+    r = train(ctx.patches[tr], ctx.s.y[tr], len(ctx.s.class_names), config)
+    return predict_probabilities(r.model, ctx.patches[te], device=r.device).argmax(1)
+
+
+def _auto(ctx: Context, tr, te, seed):
+    from svetlana.core.ml.choosing import choose
+    from svetlana.core.ml.inference import predict_probabilities
+    from svetlana.core.ml.training import TrainingConfig
+
+    images = np.array([im for im, _ in ctx.s.keys])
+    r = choose(
+        features=ctx.features[tr],
+        feature_names=ctx.names,
+        patches=ctx.patches[tr],
+        labels=ctx.s.y[tr],
+        groups=images[tr],
+        class_names=ctx.s.class_names,
+        config=TrainingConfig(seed=seed),
+    )
+    ctx.last_auto = r.selection.get("chosen")
+    if r.kind == "forest":
+        return r.model.predict_proba(ctx.features[te]).argmax(1)
+    return predict_probabilities(r.model, ctx.patches[te], device=r.device).argmax(1)
+
+
+CANDIDATES: dict[str, Callable] = {
+    "auto": _auto,
+    "forest": _forest,
+    "floor": _floor,
+    "cnn": _cnn,
+}
+
+
+# ---- splits and scoring ---------------------------------------------------------------------
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    acc = float(np.mean(y_true == y_pred))
+    recalls = [float(np.mean(y_pred[y_true == c] == c)) for c in np.unique(y_true)]
+    return acc, float(np.mean(recalls))
+
+
+def draw(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """``n`` labels in random order (the app's order), or None when the pool is too small."""
+    if n >= len(pool):
+        return None
+    return rng.permutation(pool)[:n]
+
+
+def trials(s: RealSet, part: str, split: str, n: int, seed: int):
+    """(train indices, judged indices) pairs of one split, part, label count and seed."""
+    idx = np.flatnonzero(s.part == part)
+    rng = np.random.default_rng(1000 * seed + n)
+    if split == "random":
+        if n > 0.8 * len(idx):
+            return []
+        tr = draw(idx, n, rng)
+        return [(tr, np.setdiff1d(idx, tr))]
+    # grouped: labels from some images/movies, the rest judged
+    out = []
+    groups = s.groups[idx]
+    uniq = np.unique(groups)
+    if len(uniq) <= 4:  # images: leave each out in turn
+        folds = [groups == g for g in uniq]
+    else:  # movies: 3 folds of movies, seeded
+        order = np.random.default_rng(seed).permutation(uniq)
+        folds = [np.isin(groups, order[k::3]) for k in range(3)]
+    for held in folds:
+        tr = draw(idx[~held], n, rng)
+        if tr is not None and len(np.unique(s.y[tr])) >= 2:
+            out.append((tr, idx[held]))
+    return out
+
+
+def run(args) -> list[dict]:
+    results = []
+    for set_name in args.sets:
+        s = load_set(set_name)
+        names, features = app_measurements(s)
+        ctx = Context(s, names, features)
+        if args.drop or args.only_families:
+            from svetlana.core.objects.measurements import family_of
+
+            fam = np.array([family_of(n) for n in names])
+            keep = np.ones(len(names), bool)
+            if args.only_families:
+                keep &= np.isin(fam, args.only_families)
+            if args.drop:
+                keep &= ~np.isin(fam, args.drop)
+            ctx.keep = np.flatnonzero(keep)
+        if "floor" in args.candidates:
+            ctx.floor = floor_features(s)
+        if {"cnn", "auto"} & set(args.candidates):
+            ctx.patches = app_patches(s)
+        n_cols = len(names) if ctx.keep is None else len(ctx.keep)
+        print(f"\n## {set_name}: part `{args.part}`, {int(np.sum(s.part == args.part))} objects, "
+              f"{n_cols} measurement columns", flush=True)  # fmt: skip
+        for split in args.splits:
+            for n in args.labels:
+                for cand in args.candidates:
+                    accs, bals, secs, chosen = [], [], [], []
+                    for seed in args.seeds:
+                        for tr, te in trials(s, args.part, split, n, seed):
+                            t0 = time.perf_counter()
+                            with warnings.catch_warnings():
+                                warnings.simplefilter("ignore")
+                                pred = CANDIDATES[cand](ctx, tr, te, seed)
+                            secs.append(time.perf_counter() - t0)
+                            a, b = scores(s.y[te], pred)
+                            accs.append(a)
+                            bals.append(b)
+                            if cand == "auto":
+                                chosen.append(ctx.last_auto)
+                    if not accs:
+                        continue
+                    row = {
+                        "set": set_name, "part": args.part, "split": split, "labels": n,
+                        "candidate": cand, "trials": len(accs),
+                        "accuracy": round(float(np.mean(accs)), 4),
+                        "balanced_accuracy": round(float(np.mean(bals)), 4),
+                        "balanced_sd": round(float(np.std(bals)), 4),
+                        "train_s": round(float(np.median(secs)), 2),
+                        "columns": n_cols,
+                        **({"chosen": chosen} if chosen else {}),
+                    }  # fmt: skip
+                    results.append(row)
+                    extra = f"  chosen {','.join(chosen)}" if chosen else ""
+                    print(f"| {split} | {n} | {cand} | {row['accuracy']:.3f} | "
+                          f"{row['balanced_accuracy']:.3f} ± {row['balanced_sd']:.3f} | "
+                          f"{row['train_s']:.1f} s | {len(accs)} |{extra}", flush=True)  # fmt: skip
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default="consep,mitocheck")
+    p.add_argument("--part", default="report", choices=("tune", "report"))
+    p.add_argument("--candidates", default="auto,forest,floor")
+    p.add_argument("--labels", default="100,300,500,1000")
+    p.add_argument("--seeds", default="0,1")
+    p.add_argument("--splits", default="random,grouped")
+    p.add_argument("--drop", default="", help="measurement families left out (ablation)")
+    p.add_argument("--only-families", default="", help="only these measurement families")
+    p.add_argument("--json", default=None)
+    a = p.parse_args(argv)
+    a.sets = [x for x in a.sets.split(",") if x]
+    a.candidates = [x for x in a.candidates.split(",") if x]
+    unknown = set(a.candidates) - set(CANDIDATES)
+    if unknown:
+        p.error(f"unknown candidate(s) {', '.join(sorted(unknown))}")
+    a.labels = [int(x) for x in a.labels.split(",") if x]
+    a.seeds = [int(x) for x in a.seeds.split(",") if x]
+    a.splits = [x for x in a.splits.split(",") if x]
+    a.drop = [x for x in a.drop.split(",") if x]
+    a.only_families = [x for x in a.only_families.split(",") if x]
+    print(f"# real data, part `{a.part}` (tune: settings chosen on it; report: never tuned on); "
+          f"seeds {a.seeds}; cpu {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print("| split | labels | candidate | accuracy | balanced accuracy ± sd | train s | trials |")
+    print("|---|---|---|---|---|---|---|")
+    results = run(a)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
