@@ -105,7 +105,7 @@ def test_add_says_when_it_assumes_a_voxel_spacing(tmp_path):
     ip, mp = write_pair(tmp_path / "v", "vol", vol, vlab)
     ok("init", tmp_path / "a.svetlana")
     out = ok("add", tmp_path / "a.svetlana", ip, mp)
-    assert "assuming spacing 1,1,1" in out and "--spacing" in out
+    assert "assuming spacing 1,1,1" in out and "svetlana set-spacing" in out
     ok("init", tmp_path / "b.svetlana")
     out = ok("add", tmp_path / "b.svetlana", ip, mp, "--spacing", "2,0.5,0.5")
     assert "assuming" not in out
