@@ -109,8 +109,9 @@ def test_add_says_when_it_assumes_a_voxel_spacing(tmp_path):
     ok("init", tmp_path / "b.svetlana")
     out = ok("add", tmp_path / "b.svetlana", ip, mp, "--spacing", "2,0.5,0.5")
     assert "assuming" not in out
+    ok("init", tmp_path / "c.svetlana")
     image_2d = ok(
-        "add", tmp_path / "b.svetlana", *write_pair(tmp_path / "f", "flat", image, labels)
+        "add", tmp_path / "c.svetlana", *write_pair(tmp_path / "f", "flat", image, labels)
     )
     assert "assuming" not in image_2d
 

@@ -55,11 +55,15 @@ def test_generated_scenes_swapped_are_refused_and_right_way_round_accepted(tmp_p
     assert f"{len(scene.classes)} objects" in out
 
 
-def test_real_stardist_masks_pass_and_swapped_ones_are_refused(stardist_dir, bundle):
+def test_real_stardist_masks_pass_and_swapped_ones_are_refused(stardist_dir, bundle, tmp_path):
     for dim in ("2d", "3d"):
         image, mask = stardist_dir / f"img{dim}.tif", stardist_dir / f"mask{dim}.tif"
         _refused_as_swapped(bundle, mask, image)
-        ok("add", bundle, image, mask)
+        # A project holds 2D or 3D images, not both: the 3D pair goes into a project of its own.
+        target = bundle if dim == "2d" else tmp_path / "stack.svetlana"
+        if dim == "3d":
+            ok("init", target)
+        ok("add", target, image, mask)
     # The override: the user insists that the file is a mask.
     out = ok("add", bundle, stardist_dir / "mask2d.tif", stardist_dir / "img2d.tif", "--force-mask")
     assert "233 objects" in out
