@@ -5,6 +5,7 @@ missing, damaged or stale). ``MeasurementCache`` is a snapshot a worker can use 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def _cache_path(project, image_name: str) -> Path:
+    """``measurements/<mask>.npz``, checked: a link or FIFO on the way is refused, naming it."""
+    from svetlana.core.io import bundlefs
+
     entry = project.image(image_name)
-    return project.path / "measurements" / f"{Path(entry.mask_file).stem}.npz"
+    return bundlefs.check(project.path, f"measurements/{Path(entry.mask_file).stem}.npz")
 
 
 def _fingerprint(project, image_name: str) -> np.ndarray:
@@ -27,15 +31,20 @@ def _fingerprint(project, image_name: str) -> np.ndarray:
     entry = project.image(image_name)
     parts: list[float] = []
     for rel in (entry.image_file, entry.mask_file):
-        st = (project.path / rel).stat()
+        st = os.lstat(project.path / rel)
         parts += [float(st.st_size), float(st.st_mtime_ns)]
     parts += list(entry.spacing or ())
     return np.asarray(parts, np.float64)
 
 
-def _load_cache(path: Path, fingerprint: np.ndarray, ndim: int, nchan: int, spacing):
+def _load_cache(path: Path, fingerprint: np.ndarray, ndim: int, nchan: int, spacing, bundle):
+    from svetlana.core.io import bundlefs
+
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with (
+            bundlefs.open_read(bundle, path, bundlefs.MAX_CACHE) as f,
+            np.load(f, allow_pickle=False) as z,
+        ):
             version = int(z["version"])
             fp = np.asarray(z["fingerprint"])
             ids = np.asarray(z["ids"])
@@ -74,12 +83,14 @@ class MeasurementCache:
     channels: int
     spacing: tuple[float, ...] | None
     writable: bool
+    bundle: Path | None = None  # the bundle the cache is in: nothing inside it is followed
 
     def cached(self, progress: ProgressFn | None = None) -> Measurements | None:
         """The cached measurements when still valid, else None."""
-        if not self.path.exists():
+        bundle = self.bundle if self.bundle is not None else self.path.parent
+        if not os.path.lexists(self.path):
             return None
-        m = _load_cache(self.path, self.fingerprint, self.ndim, self.channels, self.spacing)
+        m = _load_cache(self.path, self.fingerprint, self.ndim, self.channels, self.spacing, bundle)
         if m is None:
             log.info("measurement cache of %s is stale or damaged", self.image_name)
             return None
@@ -106,7 +117,8 @@ class MeasurementCache:
                 image, labels, ids=ids, spacing=self.spacing, progress=progress, cancel=cancel
             )
             if self.writable:
-                _save_cache(self.path, m, self.fingerprint)
+                bundle = self.bundle if self.bundle is not None else self.path.parent
+                _save_cache(bundle, self.path, m, self.fingerprint)
         return m
 
 
@@ -129,6 +141,7 @@ def measurement_cache(
         entry.channels,
         entry.spacing,
         not getattr(project, "readonly", False) if writable is None else writable,
+        Path(project.path),
     )
 
 
@@ -151,9 +164,9 @@ def project_measurements(
     return cache.measure(loaded.image, loaded.labels, ids=ids, progress=progress, cancel=cancel)
 
 
-def _save_cache(path: Path, m: Measurements, fingerprint: np.ndarray) -> None:
+def _save_cache(bundle: Path, path: Path, m: Measurements, fingerprint: np.ndarray) -> None:
     from svetlana.core.errors import SvetlanaError
-    from svetlana.core.io.fileio import atomic_write_with
+    from svetlana.core.io import bundlefs
 
     arrays = {
         "version": np.asarray(VERSION),
@@ -164,6 +177,6 @@ def _save_cache(path: Path, m: Measurements, fingerprint: np.ndarray) -> None:
         "values": m.values,
     }
     try:
-        atomic_write_with(path, lambda p: np.savez(p, **arrays))
+        bundlefs.write_with(bundle, path, lambda p: np.savez(p, **arrays))
     except SvetlanaError as exc:  # a cache is an optimisation: never fail the user's action
         log.warning("cannot cache the measurements in %s: %s", path, exc)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from svetlana.core.io.fileio import (
     atomic_open,
     atomic_write_with,
     make_temp_dir,
-    read_json,
+    remove_tree,
     safe_file_name,
 )
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
@@ -386,7 +386,7 @@ def plan_prediction(
     if not names:
         raise InputError("the project has no images to predict", project.path)
     model_dir = project.models.dir(model_id)
-    card = read_json(model_dir / "card.json", error=ModelError)
+    card = project.models.card(model_id)  # checked: a damaged card is one clear message
 
     from svetlana.core.ml.forest import is_forest
 
@@ -410,7 +410,7 @@ def plan_prediction(
         manual={n: dict(project.annotations.for_image(n)) for n in names},
         project_classes=tuple(project.annotations.class_names),
         out_dir=None if out_dir is None else Path(out_dir),
-        bundle_dir=project.predictions_dir / model_id,
+        bundle_dir=project.prediction_dir(model_id),  # checked: no link on the way
         write=write,
         model_box=[model] if model is not None else [],
     )
@@ -524,28 +524,34 @@ def replace_prediction_folder(
     the previous results (leftovers of an earlier crash are cleaned up first)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     for leftover in final.parent.glob(f".{final.name}.*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        remove_tree(leftover)  # never follows a link
     tmp = make_temp_dir(final.parent, f".{final.name}.")
     try:
         write_prediction_outputs(tmp, preds, class_names, manual_of, **provenance)
         if cancel is not None:
             cancel.raise_if_cancelled()
         old = None
-        if final.exists():
+        if os.path.lexists(final):
             old = final.with_name(f".{final.name}.old")
             final.rename(old)
         tmp.rename(final)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_tree(old)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
         raise
 
 
 def read_predictions(path: str | Path) -> dict[str, dict[int, dict]]:
     """predictions.csv -> image -> object -> row (class, confidence, probabilities...)."""
+    import io
+
+    from svetlana.core.io.fileio import open_regular
+
     out: dict[str, dict[int, dict]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
+    # A regular file, not through a link (a FIFO there would block the export forever).
+    raw = open_regular(path, 1 << 40, follow=False)
+    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
         for row in read_dicts(f):
             out.setdefault(row["image"], {})[int(row["object"])] = row
     return out
