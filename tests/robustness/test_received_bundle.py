@@ -255,3 +255,21 @@ def test_writes_into_a_bundle_refuse_a_linked_folder(tmp_path):
     bundlefs.remove(root, "objects")  # removes the link itself
     assert outside.is_dir() and not os.path.lexists(root / "objects")
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("folder", ["images", "masks"])
+def test_adding_an_image_into_a_linked_folder_writes_nothing_outside(bundle, tmp_path, folder):
+    from tests.conftest import blobs, write_pair
+
+    outside = tmp_path / "outside"
+    decoy, data = _decoy(outside, "more.tif")
+    moved = tmp_path / "moved"
+    shutil.move(bundle / folder, moved)
+    (bundle / folder).symlink_to(outside)
+    image, labels = blobs(seed=3)
+    ip, mp = write_pair(tmp_path / "in", "more", image, labels)
+    code, _, err = run_cli("add", bundle, ip, mp)
+    assert_clear_error(code, err)
+    assert folder in err, err
+    assert decoy.read_bytes() == data
+    assert sorted(p.name for p in outside.iterdir()) == ["more.tif"]

@@ -290,3 +290,13 @@ def test_a_full_disk_when_taking_the_lock_is_a_clear_message(bundle, monkeypatch
     code, _, err = run_cli("-q", "predict", bundle)
     assert_clear_error(code, err)
     assert ".lock" in err and "disk is full" in err, err
+
+
+@pytest.mark.parametrize("seed", [str(2**40), str(2**32)])
+def test_a_seed_numpy_cannot_take_is_one_clear_message(bundle, seed):
+    before = {p.name: p.read_bytes() for p in (bundle / "models").rglob("*") if p.is_file()}
+    code, _, err = run_cli("-q", "train", bundle, "--arch", "forest", "--seed", seed)
+    assert_clear_error(code, err)
+    assert "seed" in err and "2**32" in err, err
+    after = {p.name: p.read_bytes() for p in (bundle / "models").rglob("*") if p.is_file()}
+    assert after == before

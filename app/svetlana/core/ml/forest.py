@@ -19,7 +19,7 @@ import os
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,7 @@ class ForestModel:
     class_names: tuple[str, ...]
     feature_names: tuple[str, ...]
     trees: TreeArrays | None = None
+    card_path: Path | None = None  # the card a loaded forest's names come from (for messages)
 
     @property
     def n_classes(self) -> int:
@@ -519,8 +520,8 @@ def load_forest(folder: Path, card: dict | None = None) -> ForestModel:
         else:
             trees = read_tree_arrays(path, len(names), len(classes), f, _node_bound(card))
     if skops:
-        return _load_skops_forest(path, classes, names)
-    return ForestModel(None, classes, names, trees)
+        return replace(_load_skops_forest(path, classes, names), card_path=folder / CARD_FILE)
+    return ForestModel(None, classes, names, trees, folder / CARD_FILE)
 
 
 def _node_bound(card: dict) -> int:

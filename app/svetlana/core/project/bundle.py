@@ -506,6 +506,9 @@ def _check_manifest(m: Any, path: Path) -> dict:
         try:
             if not isinstance(d, dict):
                 raise TypeError(f"expected an object, found {type(d).__name__}")
+            for key in ("name", "image_file", "mask_file"):
+                if not isinstance(d.get(key), str):
+                    raise TypeError(f"'{key}' must be text")
             entry = ImageEntry.from_dict(d)
             check_entry(entry)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:

@@ -152,7 +152,9 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
             cancel=cancel,
         )  # fmt: skip
     cancel.raise_if_cancelled()
-    values = select_features(m.names, m.values, model.feature_names)
+    values = select_features(
+        m.names, m.values, model.feature_names, getattr(model, "card_path", None)
+    )
     if not np.array_equal(m.ids, ids):  # align rows to the object table
         pos = np.searchsorted(m.ids, ids).clip(0, max(len(m.ids) - 1, 0))
         if len(m.ids) == 0 or not np.array_equal(m.ids[pos], ids):
