@@ -300,3 +300,19 @@ def test_a_seed_numpy_cannot_take_is_one_clear_message(bundle, seed):
     assert "seed" in err and "2**32" in err, err
     after = {p.name: p.read_bytes() for p in (bundle / "models").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_a_measurement_cache_with_objects_removed_is_remeasured(bundle):
+    ok("-q", "predict", bundle)  # writes measurements/cells.npz
+    cache = bundle / "measurements" / "cells.npz"
+    with np.load(cache) as z:
+        arrays = {k: z[k] for k in z.files}
+    keep = np.arange(len(arrays["ids"])) % 2 == 0  # well-formed, its fingerprint still right
+    arrays["ids"], arrays["values"] = arrays["ids"][keep], arrays["values"][keep]
+    np.savez(cache, **arrays)
+    ok("-q", "predict", bundle)
+    assert _predicted_rows(bundle) == len(IDS)
+    table = bundle.parent / "table"
+    ok("export-table", bundle, "--out", table)
+    rows = (table / "objects.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(IDS)

@@ -112,6 +112,14 @@ class MeasurementCache:
 
         A lazy (OME-Zarr) image is measured band by band; pass its object table's ``ids``."""
         m = self.cached(progress)
+        if m is not None:
+            from svetlana.core.objects.table import object_ids
+
+            want = ids if ids is not None else object_ids(np.asarray(labels))
+            if not np.array_equal(m.ids, want):  # a tampered cache: objects left out or added
+                log.warning("measurement cache of %s does not match its mask; remeasuring",
+                            self.image_name)  # fmt: skip
+                m = None
         if m is None:
             m = measure_objects(
                 image, labels, ids=ids, spacing=self.spacing, progress=progress, cancel=cancel
@@ -156,10 +164,7 @@ def project_measurements(
     (``measurements/<mask>.npz``, derived data: recomputed when missing, damaged, made from
     other files or by another version of the measurements)."""
     cache = measurement_cache(project, image_name)
-    m = cache.cached(progress)
-    if m is not None:
-        return m
-    loaded = project.load(image_name)
+    loaded = project.load(image_name)  # the cache must list exactly the mask's objects
     ids = loaded.table.ids if loaded.extra.get("lazy") else None
     return cache.measure(loaded.image, loaded.labels, ids=ids, progress=progress, cancel=cancel)
 
