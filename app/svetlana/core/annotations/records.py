@@ -44,37 +44,75 @@ def checked_batch(r: dict) -> list:
     return records
 
 
+CLASS_OPS = ("add_class", "update_class", "remove_class")
+CLASS_FIELDS = ("name", "colour", "key")
+
+
 def checked_label_record(r: dict) -> dict:
-    if not isinstance(r["image"], str) or isinstance(r["object"], bool):
-        raise TypeError("bad label record")
+    """A label record with sound types and values, else TypeError/ValueError saying why."""
+    image, obj = r["image"], r["object"]
+    if not isinstance(image, str) or not image or len(image) > 200:
+        raise ValueError("bad image name")
+    if isinstance(obj, bool) or not isinstance(obj, int) or not 0 <= obj < 2**63:
+        raise ValueError(f"bad object id {obj!r}")
     if r["class"] is not None and not isinstance(r["class"], str):
         raise TypeError("bad class")
-    return {
-        **r,
-        "object": int(r["object"]),
-        "source": str(r.get("source") or "manual"),
-        "time": str(r.get("time") or ""),
-    }
+    source = r.get("source") or "manual"
+    if source not in SOURCES:
+        raise ValueError(f"unknown label source {source!r}")
+    if not isinstance(r.get("time") or "", str):
+        raise TypeError("bad time")
+    return {**r, "object": obj, "source": source, "time": str(r.get("time") or "")}
 
 
-def checked_class_record(r: dict) -> dict:
-    if not isinstance(r.get("op"), str) or not isinstance(r.get("name"), str):
-        raise TypeError("bad class record")
-    if "changes" in r and not isinstance(r["changes"], dict):
-        raise TypeError("bad class changes")
+def checked_class_record(r: dict, validate_name) -> dict:
+    """A class record with sound types and values (``validate_name`` checks a class name,
+    raising InputError), else TypeError/ValueError saying why: a tampered record replayed
+    would leave a class no command can read (an empty name)."""
+    op = r.get("op")
+    if op not in CLASS_OPS or not isinstance(r.get("name"), str):
+        raise TypeError(f"bad class record (op {op!r})")
+    try:
+        if op == "add_class":
+            validate_name(r["name"])
+        changes = r.get("changes", {})
+        if not isinstance(changes, dict) or set(changes) - set(CLASS_FIELDS):
+            raise TypeError("bad class changes")
+        if "name" in changes:
+            validate_name(changes["name"])
+    except InputError as exc:
+        raise ValueError(exc.message) from None
+    for field in ("colour", "key"):
+        for where in (r, changes):
+            if field in where and not isinstance(where[field], str):
+                raise TypeError(f"bad class {field}")
+    for where in (r, changes):
+        if len(where.get("key", "")) > 8:
+            raise ValueError("bad class key")
     if "index" in r:
-        int(r["index"])
+        index = r["index"]
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 10**6:
+            raise ValueError(f"bad class index {index!r}")
     return r
 
 
-def read_label_csv(path: Path, error: type[Exception] = InputError) -> list[dict]:
-    """Read a labels CSV (header image,object,class[,source]); BOM, blank lines and spaces tolerated."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError as exc:
-        raise error("file not found", path) from exc
-    except OSError as exc:
-        raise error(f"cannot read ({exc.strerror})", path) from exc
+MAX_CSV = 4 << 30  # a labels CSV of tens of millions of rows; larger is refused unread
+
+
+def read_label_csv(
+    path: Path, error: type[Exception] = InputError, *, follow: bool = True
+) -> list[dict]:
+    """Read a labels CSV (header image,object,class[,source]); BOM, blank lines and spaces
+    tolerated. Only a regular file is read (a FIFO or ``/dev/zero`` would never end); with
+    ``follow=False`` (a bundle's own CSV) a link is refused."""
+    from svetlana.core.io.fileio import read_regular_bytes
+
+    raw = read_regular_bytes(path, MAX_CSV, follow=follow, error=error)
+    return parse_label_csv(raw, path, error)
+
+
+def parse_label_csv(raw: bytes, path: Path, error: type[Exception] = InputError) -> list[dict]:
+    """The rows of a labels CSV's bytes (see :func:`read_label_csv`)."""
     # Excel's "Unicode text" is UTF-16 with a BOM (and tab separated).
     encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252")
     for enc in encodings:

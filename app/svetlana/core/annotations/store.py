@@ -88,6 +88,7 @@ Change = tuple[str, int, str | None]  # (image, object, class or None to clear)
 
 
 MAX_CLASS_NAME = 60
+MAX_JOURNAL = 4 << 30  # the journal since the last compaction; larger is refused unread
 # Control characters (tab, CR, LF...), invisible format characters (e.g. right-to-left
 # override) and line/paragraph separators: they break CSV rows and hide what a name says.
 _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
@@ -213,6 +214,34 @@ class Annotations:
             self._classes, self._labels = classes, labels
             self._notify(None)
             raise
+
+    def checkpoint(self) -> tuple:
+        """The state to go back to with :meth:`rollback` (classes, labels, journal size)."""
+        import os
+
+        size = 0
+        if self._journal is not None:
+            with contextlib.suppress(OSError):
+                size = os.lstat(self._journal).st_size
+        return list(self._classes), dict(self._labels), size, self.dirty
+
+    def rollback(self, point: tuple) -> None:
+        """Go back to a :meth:`checkpoint`: the journal cut back to its size then (so that a
+        change the caller reports as not made is not replayed at the next open) and the
+        classes and labels as they were."""
+        import os
+
+        classes, labels, size, dirty = point
+        if self._journal is not None and os.path.lexists(self._journal):
+            fd = os.open(self._journal, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._classes, self._labels = classes, labels
+        self._notify(None)
+        self.dirty = dirty
 
     def _notify(self, keys: set[Key] | None) -> None:
         self.dirty = True
@@ -374,11 +403,18 @@ class Annotations:
 
     # ---- persistence -------------------------------------------------------------
     def load_csv(self, path: Path) -> None:
-        if not path.exists():
+        """The project's labels CSV (a regular file, never through a link)."""
+        import os
+
+        if not os.path.lexists(path):
             return
-        for row in read_label_csv(path, error=ProjectError):
+        for row in read_label_csv(path, error=ProjectError, follow=False):
             cls = row["class"]
             if cls not in self.class_names:
+                try:
+                    validate_class_name(cls)
+                except InputError as exc:
+                    raise ProjectError(exc.message, path) from None
                 # A CSV with a class the manifest lacks: keep the label, recreate the class.
                 self._apply_class_record(
                     {
@@ -394,11 +430,17 @@ class Annotations:
 
     def replay_journal(self, path: Path | None = None) -> int:
         """Apply the journal's records (idempotent). Returns how many were applied."""
+        import os
+
+        from svetlana.core.io.fileio import read_regular_bytes
+
         journal = path if path is not None else self._journal
-        if journal is None or not journal.exists():
+        if journal is None or not os.path.lexists(journal):
             return 0
         n = 0
-        lines = journal.read_text(encoding="utf-8", errors="replace").splitlines()
+        # A regular file, never through a link; bounded (a FIFO or /dev/zero would never end).
+        raw = read_regular_bytes(journal, MAX_JOURNAL, follow=False, error=ProjectError)
+        lines = raw.decode("utf-8", errors="replace").splitlines()
         for i, line in enumerate(lines):
             if not line.strip():
                 continue
@@ -418,22 +460,42 @@ class Annotations:
                 log.warning("skipping damaged journal line %d (%s)", i + 1, exc)
                 continue
             for r in batch:
-                n += self._replay_record(r, i + 1)
+                n += self._replay_record(r, i + 1, journal)
         return n
 
-    def _replay_record(self, rec: Any, line: int) -> int:
+    def _replay_record(self, rec: Any, line: int, journal: Path | None = None) -> int:
         try:
             if not isinstance(rec, dict):
                 raise TypeError("not a record")
             if rec.get("op") == "label":
+                rec = checked_label_record(rec)
                 if rec.get("class") is not None and rec["class"] not in self.class_names:
                     return 0
-                self._apply_label_records([checked_label_record(rec)])
+                self._apply_label_records([rec])
             else:
-                self._apply_class_record(checked_class_record(rec))
+                rec = checked_class_record(rec, validate_class_name)
+                changes = rec.get("changes", {})
+                new = changes.get("name", rec["name"])
+                old = rec["name"]
+                if rec["op"] == "update_class" and new != old and new in self.class_names:
+                    # Replayed twice (an interrupted compaction): the class was renamed
+                    # already and re-added since; fold it in rather than make a duplicate.
+                    if old in self.class_names:
+                        for k, lab in list(self._labels.items()):
+                            if lab.class_name == old:
+                                self._labels[k] = replace(lab, class_name=new)
+                        self._apply_class_record({"op": "remove_class", "name": old})
+                    return 1
+                self._apply_class_record(rec)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            # We only write well-formed records: a malformed one is damage, not a change.
-            log.warning("skipping malformed journal record on line %d (%s)", line, exc)
+            # We only write well-formed records: a malformed or tampered one is damage, not a
+            # change, and replaying it could leave a project no command can open.
+            log.warning(
+                "%s: line %d: refused a damaged record (%s); it was not applied",
+                journal or "annotations.journal",
+                line,
+                exc,
+            )
             return 0
         return 1
 

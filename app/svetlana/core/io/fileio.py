@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -92,8 +94,11 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
     On any error the temp file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _mkstemp(path, f".{path.name}.", ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _mkstemp(path, f".{path.name}.", ".tmp")
+    except OSError as exc:
+        raise _os_error(exc, path) from exc
     try:
         with os.fdopen(fd, mode, encoding=encoding, newline="" if "b" not in mode else None) as f:
             yield f
@@ -107,6 +112,11 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def os_error(exc: OSError, path: Path) -> Exception:
+    """The SvetlanaError a failed write becomes (full disk, permission, other)."""
+    return _os_error(exc, path)
 
 
 def _os_error(exc: OSError, path: Path) -> Exception:
@@ -134,8 +144,11 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def atomic_write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Let ``writer`` write a temp path (for libraries that want a file name), then replace."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _mkstemp(path, f".{path.stem}.", path.suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _mkstemp(path, f".{path.stem}.", path.suffix)
+    except OSError as exc:
+        raise _os_error(exc, path) from exc
     os.close(fd)
     try:
         writer(tmp)
@@ -162,13 +175,13 @@ def atomic_folder(final: str | Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{final.name}.partial-"
     for leftover in final.parent.glob(prefix + "*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        remove_tree(leftover)
     tmp = make_temp_dir(final.parent, prefix)
     old = final.with_name(prefix + "old")
     try:
         yield tmp
         moved = False
-        if final.exists():
+        if os.path.lexists(final):
             final.rename(old)
             moved = True
         try:
@@ -184,34 +197,156 @@ def atomic_folder(final: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    remove_tree(old)
 
 
-def read_json(path: str | Path, error: type[Exception] = ProjectError) -> Any:
-    """Read JSON; a missing, unreadable or malformed file raises ``error`` naming it."""
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_SPECIAL = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def _size_text(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+def open_regular(
+    path: str | Path,
+    limit: int,
+    *,
+    follow: bool = True,
+    error: type[Exception] = ProjectError,
+) -> IO[bytes]:
+    """``path`` opened for reading when it is a regular file of at most ``limit`` bytes, else
+    ``error`` naming it: a FIFO or device (``/dev/zero``) would block or never end. Opening
+    never blocks (``O_NONBLOCK``); with ``follow=False`` a link is refused (``O_NOFOLLOW``)."""
     path = Path(path)
+    flags = os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    if not follow:
+        if not _NOFOLLOW and os.path.islink(path):  # no O_NOFOLLOW (Windows)
+            raise error("is a symbolic link; refused", path)
+        flags |= _NOFOLLOW
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, flags)
     except FileNotFoundError as exc:
         raise error("file not found", path) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (not follow and os.path.islink(path)):
+            raise error(
+                "is a symbolic link; a project never holds links, which could reach outside "
+                "the project: refused",
+                path,
+            ) from None
+        raise error(f"cannot read ({exc.strerror or exc})", path) from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = _SPECIAL.get(stat.S_IFMT(st.st_mode), "a special file")
+            raise error(f"is {what}, not a regular file: refused", path)
+        if st.st_size > limit:
+            raise error(
+                f"is {_size_text(st.st_size)}, larger than any such file Svetlana writes "
+                f"({_size_text(limit)}): refused",
+                path,
+            )
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+        raw = io.FileIO(fd, "rb", closefd=True)
+        raw.name = str(path)  # libraries (tifffile) name the file by it, as for open(path)
+        return io.BufferedReader(raw)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_bytes(
+    path: str | Path,
+    limit: int,
+    *,
+    follow: bool = True,
+    error: type[Exception] = ProjectError,
+) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (see :func:`open_regular`)."""
+    with open_regular(path, limit, follow=follow, error=error) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:  # it grew while read
+        raise error(f"is larger than {_size_text(limit)}: refused", path)
+    return data
+
+
+JSON_LIMIT = 256 << 20
+
+
+def read_json(
+    path: str | Path,
+    error: type[Exception] = ProjectError,
+    *,
+    follow: bool = True,
+    limit: int = JSON_LIMIT,
+) -> Any:
+    """Read JSON; a missing, unreadable, special (FIFO, device), oversized or malformed file
+    raises ``error`` naming it."""
+    path = Path(path)
+    try:
+        text = read_regular_bytes(path, limit, follow=follow, error=error).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise error(f"cannot read ({exc})", path) from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"not valid JSON (line {exc.lineno}: {exc.msg})", path) from exc
+    except RecursionError:
+        raise error("not valid JSON (nested too deeply)", path) from None
+
+
+def remove_tree(path: str | Path) -> None:
+    """Remove a file or a folder without ever following a link: a link is unlinked itself,
+    a folder removed entry by entry (``shutil.rmtree`` never follows links inside it). Errors
+    are ignored (as a leftover's removal may be retried later)."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def append_line_durable(path: str | Path, line: str) -> None:
     """Append one line and fsync it: once this returns, the line survives a kill -9."""
     path = Path(path)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    existed = path.exists()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    existed = os.path.lexists(path)
+    try:  # never through a link, never blocking on a FIFO
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK, 0o666)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ProjectError(
+                "is a symbolic link; a project never holds links, which could reach outside "
+                "the project: refused",
+                path,
+            ) from None
         raise _os_error(exc, path) from exc
-    size = os.fstat(fd).st_size
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        what = _SPECIAL.get(stat.S_IFMT(st.st_mode), "a special file")
+        raise ProjectError(f"is {what}, not a regular file: refused", path)
+    if _NONBLOCK:
+        os.set_blocking(fd, True)
+    size = st.st_size
     try:
         written = os.write(fd, data)
         if written != len(data):

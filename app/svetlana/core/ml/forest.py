@@ -15,17 +15,19 @@ sense together; the earlier skops format is read here too.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from svetlana.core.errors import InputError, ModelError, TrainingError, UnsafeFileError
-from svetlana.core.io.fileio import atomic_write_json, atomic_write_with, read_json
+from svetlana.core.io import bundlefs
+from svetlana.core.io.fileio import atomic_write_json, atomic_write_with
 from svetlana.core.jobs import CancelToken, ensure_token
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,37 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
     }
 )
 _ESTIMATOR_CLASS = "RandomForestClassifier"
+# Every type a forest's skops file may name (its schema is read before anything is loaded):
+# the forest, its trees and the plain values they hold. A type skops itself trusts by default
+# (another estimator, e.g. LogisticRegression) is refused here too, unloaded.
+_SCHEMA_TYPES: frozenset[str] = TRUSTED_TYPES | frozenset(
+    {f"builtins.{t}" for t in ("dict", "list", "tuple", "str", "int", "float", "bool", "NoneType")}
+    | {
+        f"numpy.{t}"
+        for t in (
+            "ndarray",
+            "dtype",
+            "bool_",
+            "int8",
+            "int16",
+            "int32",
+            "int64",
+            "uint8",
+            "uint16",
+            "uint32",
+            "uint64",
+            "intc",
+            "intp",
+            "float16",
+            "float32",
+            "float64",
+        )
+    }  # fmt: skip
+)
+_SCHEMA_LOADERS = frozenset(
+    {"DictNode", "ListNode", "TupleNode", "JsonNode", "TypeNode", "NdArrayNode", "ObjectNode",
+     "TreeNode", "NoneNode"}
+)  # fmt: skip
 
 
 def preload() -> None:
@@ -145,6 +178,7 @@ class ForestModel:
     class_names: tuple[str, ...]
     feature_names: tuple[str, ...]
     trees: TreeArrays | None = None
+    card_path: Path | None = None  # the card a loaded forest's names come from (for messages)
 
     @property
     def n_classes(self) -> int:
@@ -291,7 +325,7 @@ def save_forest(folder: Path, model: ForestModel, card: dict, data: bytes | None
 def forest_file(folder: Path) -> Path:
     """The forest file of a model folder: ``forest.npz``, or an earlier version's ``forest.skops``."""
     folder = Path(folder)
-    if (folder / FOREST_FILE).exists() or not (folder / SKOPS_FILE).exists():
+    if os.path.lexists(folder / FOREST_FILE) or not os.path.lexists(folder / SKOPS_FILE):
         return folder / FOREST_FILE
     return folder / SKOPS_FILE
 
@@ -308,17 +342,20 @@ _ARRAY_KINDS = {
 }
 
 
-def read_tree_arrays(path: Path, n_features: int, n_classes: int) -> TreeArrays:
-    """Read and check ``forest.npz``: plain arrays only, every index inside its tree.
+def read_tree_arrays(
+    path: Path, n_features: int, n_classes: int, f=None, max_nodes: int = 4_000_001
+) -> TreeArrays:
+    """Read and check ``forest.npz`` (or the open file ``f``): plain arrays only, every index
+    inside its tree, values in range, trees no larger than ``max_nodes`` nodes.
 
     Nothing from the file runs (``allow_pickle=False``); a damaged or tampered file gives a
     ModelError naming it (UnsafeFileError for pickled content), never a crash or a wrong walk.
     """
     path = Path(path)
-    if not path.is_file():
+    if f is None and not path.is_file():
         raise ModelError("forest file not found", path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(path if f is None else f, allow_pickle=False) as npz:
             fmt = str(npz["format"]) if "format" in npz.files else ""
             arrays = {k: np.asarray(npz[k]) for k in _ARRAY_KINDS if k in npz.files}
     except ValueError as exc:
@@ -334,7 +371,10 @@ def read_tree_arrays(path: Path, n_features: int, n_classes: int) -> TreeArrays:
     missing = sorted(set(_ARRAY_KINDS) - set(arrays))
     if missing:
         raise ModelError(f"the forest file lacks {', '.join(missing)}", path)
-    problem = _check_arrays(arrays, n_features, n_classes)
+    try:
+        problem = _check_arrays(arrays, n_features, n_classes, max_nodes)
+    except (ValueError, TypeError, OverflowError, MemoryError, IndexError) as exc:
+        problem = f"arrays that do not fit together ({exc})"
     if problem:
         raise ModelError(f"damaged forest file: {problem}", path)
     a = arrays
@@ -350,16 +390,28 @@ def read_tree_arrays(path: Path, n_features: int, n_classes: int) -> TreeArrays:
     )
 
 
-def _check_arrays(a: dict[str, np.ndarray], n_features: int, n_classes: int) -> str | None:
+def _check_arrays(
+    a: dict[str, np.ndarray], n_features: int, n_classes: int, max_nodes: int = 4_000_001
+) -> str | None:
     """What is wrong with a forest's arrays (None when they are sound)."""
     for key, kind in _ARRAY_KINDS.items():
         if a[key].dtype.kind not in (kind, "u" if kind == "i" else kind):
             return f"{key} has type {a[key].dtype}"
+        if kind == "i" and a[key].size and (a[key].max() > 2**62 or a[key].min() < -(2**62)):
+            return f"{key} holds out-of-range indices"
+    a = {k: v.astype(np.int64) if _ARRAY_KINDS[k] == "i" else v for k, v in a.items()}
     off, left, right, feat = a["offsets"], a["left"], a["right"], a["feature"]
+    if left.ndim != 1:
+        return "node arrays of different lengths"
     n = len(left)
     value, classes = a["value"], a["classes"]
     if off.ndim != 1 or len(off) < 2 or off[0] != 0 or off[-1] != n or np.any(np.diff(off) < 1):
         return "tree offsets do not cover the nodes"
+    if np.diff(off).max() > max_nodes:
+        return (
+            f"a tree of {int(np.diff(off).max())} nodes, more than a forest fitted on the "
+            f"card's labels can have ({max_nodes})"
+        )
     if any(a[k].ndim != 1 or len(a[k]) != n for k in ("right", "feature", "threshold")):
         return "node arrays of different lengths"
     if classes.ndim != 1 or not len(classes) or len(np.unique(classes)) != len(classes):
@@ -368,7 +420,10 @@ def _check_arrays(a: dict[str, np.ndarray], n_features: int, n_classes: int) -> 
         return "class indices outside the card's classes"
     if value.shape != (n, len(classes)) or not np.isfinite(value).all():
         return "node values do not match the classes"
-    if a["importances"].shape != (n_features,):
+    if value.min() < 0 or value.max() > 1 + 1e-6:
+        return "node values outside 0..1 (they are class fractions)"
+    imp = a["importances"]
+    if imp.shape != (n_features,) or not np.isfinite(imp).all():
         return "importances do not match the measurements"
     # Tree-local index of every node; a child must come after its parent and stay in its tree,
     # so every walk ends within the tree's size.
@@ -386,7 +441,31 @@ def _check_arrays(a: dict[str, np.ndarray], n_features: int, n_classes: int) -> 
         return "a split on a measurement the card does not list"
     if np.isnan(a["threshold"][inner]).any():
         return "a split without a threshold"
+    depth_cap = min(max_nodes // 2, MAX_DEPTH)
+    if _deeper_than(off, left, right, depth_cap):
+        return f"a tree deeper than {depth_cap} levels (a prediction would take hours)"
     return None
+
+
+# No forest fitted by Svetlana is this deep (scikit-learn's trees on 10^6 noisy objects reach
+# ~60 levels); a prediction walks depth-many steps, so a deeper file is refused.
+MAX_DEPTH = 2000
+
+
+def _deeper_than(off: np.ndarray, left: np.ndarray, right: np.ndarray, cap: int) -> bool:
+    """Whether a tree is deeper than ``cap`` levels: walked level by level over all trees at
+    once (at most ``cap`` + 1 steps; the children were checked to stay in their trees)."""
+    nodes = off[:-1].copy()
+    starts = nodes.copy()
+    for _ in range(cap + 1):
+        child = left[nodes]
+        inner = child >= 0
+        if not inner.any():
+            return False
+        nodes, starts = nodes[inner], starts[inner]
+        nodes = np.concatenate([starts + left[nodes], starts + right[nodes]])
+        starts = np.concatenate([starts, starts])
+    return True
 
 
 def check_forest_file(path: Path) -> list[str]:
@@ -418,28 +497,90 @@ def check_forest_file(path: Path) -> list[str]:
 
 
 def load_forest(folder: Path, card: dict | None = None) -> ForestModel:
-    """The forest of a model folder, checked before use (see :func:`read_tree_arrays`)."""
+    """The forest of a model folder, checked before use (see :func:`read_tree_arrays`). The
+    folder's files are opened without following links (it may be a received bundle's)."""
+    from svetlana.core.ml.cards import check_card
+
     folder = Path(folder)
     if card is None:
-        card = read_json(folder / CARD_FILE, error=ModelError)
-    try:
-        classes = tuple(str(c) for c in card["classes"])
-        names = tuple(str(n) for n in card["measurements"])
-    except (KeyError, TypeError) as exc:
-        raise ModelError(f"the forest's card lacks {exc}", folder / CARD_FILE) from exc
+        card = bundlefs.read_json(folder, CARD_FILE, ModelError)
+    card = check_card(card, folder / CARD_FILE)
+    classes = tuple(card["classes"])
+    names = tuple(card["measurements"])
     path = forest_file(folder)
-    if path.name == SKOPS_FILE:
-        return _load_skops_forest(path, classes, names)
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            if "schema.json" in zf.namelist():  # a skops file under the new name
-                return _load_skops_forest(path, classes, names)
-    trees = read_tree_arrays(path, len(names), len(classes))
-    return ForestModel(None, classes, names, trees)
+    with bundlefs.open_read(folder, path.name, bundlefs.MAX_MODEL, ModelError) as f:
+        skops = path.name == SKOPS_FILE
+        if not skops and zipfile.is_zipfile(f):
+            f.seek(0)
+            with zipfile.ZipFile(f) as zf:
+                skops = "schema.json" in zf.namelist()  # a skops file under the new name
+        f.seek(0)
+        if skops:
+            _check_skops_schema(f, path)
+        else:
+            trees = read_tree_arrays(path, len(names), len(classes), f, _node_bound(card))
+    if skops:
+        return replace(_load_skops_forest(path, classes, names), card_path=folder / CARD_FILE)
+    return ForestModel(None, classes, names, trees, folder / CARD_FILE)
+
+
+def _node_bound(card: dict) -> int:
+    """The most nodes a tree of this forest can have: fitted on ``n_labels`` objects, a tree
+    has at most 2n - 1 nodes (and is at most n - 1 deep). A card without it: a generous bound."""
+    n = card.get("n_labels")
+    return 2 * n + 1 if isinstance(n, int) and n > 0 else 4_000_001
+
+
+def _check_skops_schema(f, path: Path) -> None:
+    """Read a skops file's ``schema.json`` (nothing is built) and refuse every type it names
+    that a forest does not hold, before skops loads anything."""
+    import json
+
+    if not zipfile.is_zipfile(f):  # e.g. a pickle renamed to .skops
+        raise UnsafeFileError(
+            "refused: this is not a skops forest file (it may be a pickle, which could run code)",
+            path,
+        )
+    f.seek(0)
+    try:
+        with zipfile.ZipFile(f) as zf:
+            info = zf.getinfo("schema.json")
+            if info.file_size > bundlefs.MAX_JSON:
+                raise ModelError("the forest file's schema is too large: refused", path)
+            schema = json.loads(zf.read(info))
+    except (KeyError, zipfile.BadZipFile, ValueError, RecursionError, OSError) as exc:
+        raise ModelError(f"cannot read the forest file's schema ({exc})", path) from None
+    finally:
+        f.seek(0)
+    named: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node or "__loader__" in node:
+                named.add(f"{node.get('__module__', '?')}.{node.get('__class__', '?')}")
+                loader = node.get("__loader__")
+                if loader is not None and loader not in _SCHEMA_LOADERS:
+                    named.add(f"skops loader {loader}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    refused = sorted(named - _SCHEMA_TYPES)
+    if refused:
+        code = [t for t in refused if not t.startswith(("sklearn.", "numpy.", "builtins."))]
+        if code or any(t.startswith("builtins.") for t in refused):
+            raise UnsafeFileError(
+                f"refused: the forest file names types that could run code ({', '.join(refused[:5])})",
+                path,
+            )
+        raise ModelError(
+            f"the forest file holds {', '.join(refused[:3])}, not a forest: refused before loading",
+            path,
+        )
 
 
 def _load_skops_forest(path: Path, classes: tuple[str, ...], names: tuple[str, ...]) -> ForestModel:
-    """A forest saved by an earlier version (skops), checked against TRUSTED_TYPES first."""
+    """A forest saved by an earlier version (skops), its schema checked first (above)."""
     import skops.io as sio
 
     trusted = check_forest_file(path)

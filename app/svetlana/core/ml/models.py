@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle  # noqa: TID251 - only to catch UnpicklingError from torch.load(weights_only=True)
 import warnings
 import zipfile
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from svetlana.core.errors import ModelError, UnsafeFileError
-from svetlana.core.io.fileio import atomic_open, atomic_write_json, read_json
+from svetlana.core.io import bundlefs
+from svetlana.core.io.fileio import atomic_open, atomic_write_json, open_regular
 from svetlana.core.ml._torch import load_torch
 
 log = logging.getLogger(__name__)
@@ -53,16 +55,18 @@ def count_parameters(model) -> int:
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
-def _is_torchscript_archive(path: Path) -> bool:
+def _is_torchscript_archive(f) -> bool:
     """A TorchScript program (a zip with Python ``code/`` and ``constants.pkl``)."""
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(f) as zf:
             return any(
                 n.endswith("constants.pkl") or "/code/" in n or n.startswith("code/")
                 for n in zf.namelist()
             )
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError):
         return False
+    finally:
+        f.seek(0)
 
 
 def save_checkpoint(folder: Path, model_or_state_dict, card: dict) -> None:
@@ -80,27 +84,36 @@ def save_checkpoint(folder: Path, model_or_state_dict, card: dict) -> None:
     atomic_write_json(folder / CARD_FILE, dict(card))
 
 
-def _starts_with_pickle(path: Path) -> bool:
+def _starts_with_pickle(f) -> bool:
     # A raw pickle (protocol >= 2) starts with PROTO; the safe loader rejects its opcodes.
     try:
-        with open(path, "rb") as f:
-            return f.read(1) == b"\x80"
-    except OSError:
+        f.seek(0)
+        return f.read(1) == b"\x80"
+    except (OSError, ValueError):
         return False
 
 
-def _safe_load(path: Path) -> Any:
-    """``torch.load`` that never runs code from the file."""
+# The largest weights file read (ResNet-50 3D is ~200 MB); a larger one is refused unread.
+MAX_WEIGHTS = bundlefs.MAX_MODEL
+
+
+def _safe_load(path: Path, f=None) -> Any:
+    """``torch.load`` that never runs code from the file. ``f``: the file already opened (and
+    checked: a bundle's weights are opened without following a link); else ``path`` is opened
+    here, refused when it is not a regular file (a FIFO, ``/dev/zero``) or too large."""
+    if f is None:
+        with open_regular(path, MAX_WEIGHTS, error=ModelError) as opened:
+            return _safe_load(path, opened)
     torch = load_torch()
 
-    if _is_torchscript_archive(path):  # torch.load would hand it to torch.jit.load
+    if _is_torchscript_archive(f):  # torch.load would hand it to torch.jit.load
         raise UnsafeFileError(_PROGRAM_MESSAGE, path, _CONVERT_HINT)
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise for users
             warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, weights_only=True, map_location="cpu")
+            return torch.load(f, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc) or _starts_with_pickle(path):
+        if "Unsupported global" in str(exc) or _starts_with_pickle(f):
             raise UnsafeFileError(
                 "refused: the file can only be loaded by running code from it", path, _CONVERT_HINT
             ) from exc
@@ -117,16 +130,19 @@ def load_checkpoint(folder: Path):
     Only a state_dict of a registry architecture is loaded; a TorchScript model (stored by an
     earlier version, or put there by someone else) is refused, every time.
     """
+    from svetlana.core.ml.cards import check_card
+
     folder = Path(folder)
-    card = read_json(folder / CARD_FILE, error=ModelError)
-    if not isinstance(card, dict):
-        raise ModelError("model card is not a JSON object", folder / CARD_FILE)
+    # The folder's entries are opened without following links (it may be a received bundle's).
+    card = check_card(
+        bundlefs.read_json(folder, CARD_FILE, ModelError), folder / CARD_FILE, need_classes=False
+    )
     arch = card.get("architecture")
     if arch == "forest" or card.get("kind") == "forest":  # a forest on measurements (plain arrays)
         from svetlana.core.ml.forest import load_forest
 
         return load_forest(folder, card), card
-    if arch == TORCHSCRIPT or (folder / TORCHSCRIPT_FILE).exists():
+    if arch == TORCHSCRIPT or os.path.lexists(folder / TORCHSCRIPT_FILE):
         raise UnsafeFileError(
             f"{_PROGRAM_MESSAGE} (a model stored by an earlier Svetlana, or replaced)",
             folder,
@@ -142,7 +158,10 @@ def load_checkpoint(folder: Path):
             folder / CARD_FILE,
         )
     path = folder / WEIGHTS_FILE
-    state = _safe_load(path)
+    if not os.path.lexists(path):
+        raise ModelError("cannot load weights: file not found", path)
+    with bundlefs.open_read(folder, WEIGHTS_FILE, MAX_WEIGHTS, ModelError) as f:
+        state = _safe_load(path, f)
     model = build_model(arch, in_channels, n_classes, ndim)
     try:
         model.load_state_dict(_as_state_dict(state, path))

@@ -85,6 +85,8 @@ class TrainingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise bad(name, f"must be an integer >= {low}")
+        if self.seed >= 2**32:  # numpy and scikit-learn take seeds below 2**32
+            raise bad("seed", "must be an integer from 0 to 4294967295 (2**32 - 1)")
         if not _finite(self.lr) or self.lr <= 0:
             raise bad("lr", "must be a positive number")
         if not _finite(self.weight_decay) or self.weight_decay < 0:

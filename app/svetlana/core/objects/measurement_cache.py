@@ -5,6 +5,7 @@ missing, damaged or stale). ``MeasurementCache`` is a snapshot a worker can use 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def _cache_path(project, image_name: str) -> Path:
+    """``measurements/<mask>.npz``, checked: a link or FIFO on the way is refused, naming it."""
+    from svetlana.core.io import bundlefs
+
     entry = project.image(image_name)
-    return project.path / "measurements" / f"{Path(entry.mask_file).stem}.npz"
+    return bundlefs.check(project.path, f"measurements/{Path(entry.mask_file).stem}.npz")
 
 
 def _fingerprint(project, image_name: str) -> np.ndarray:
@@ -27,15 +31,20 @@ def _fingerprint(project, image_name: str) -> np.ndarray:
     entry = project.image(image_name)
     parts: list[float] = []
     for rel in (entry.image_file, entry.mask_file):
-        st = (project.path / rel).stat()
+        st = os.lstat(project.path / rel)
         parts += [float(st.st_size), float(st.st_mtime_ns)]
     parts += list(entry.spacing or ())
     return np.asarray(parts, np.float64)
 
 
-def _load_cache(path: Path, fingerprint: np.ndarray, ndim: int, nchan: int, spacing):
+def _load_cache(path: Path, fingerprint: np.ndarray, ndim: int, nchan: int, spacing, bundle):
+    from svetlana.core.io import bundlefs
+
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with (
+            bundlefs.open_read(bundle, path, bundlefs.MAX_CACHE) as f,
+            np.load(f, allow_pickle=False) as z,
+        ):
             version = int(z["version"])
             fp = np.asarray(z["fingerprint"])
             ids = np.asarray(z["ids"])
@@ -74,12 +83,14 @@ class MeasurementCache:
     channels: int
     spacing: tuple[float, ...] | None
     writable: bool
+    bundle: Path | None = None  # the bundle the cache is in: nothing inside it is followed
 
     def cached(self, progress: ProgressFn | None = None) -> Measurements | None:
         """The cached measurements when still valid, else None."""
-        if not self.path.exists():
+        bundle = self.bundle if self.bundle is not None else self.path.parent
+        if not os.path.lexists(self.path):
             return None
-        m = _load_cache(self.path, self.fingerprint, self.ndim, self.channels, self.spacing)
+        m = _load_cache(self.path, self.fingerprint, self.ndim, self.channels, self.spacing, bundle)
         if m is None:
             log.info("measurement cache of %s is stale or damaged", self.image_name)
             return None
@@ -101,12 +112,21 @@ class MeasurementCache:
 
         A lazy (OME-Zarr) image is measured band by band; pass its object table's ``ids``."""
         m = self.cached(progress)
+        if m is not None:
+            from svetlana.core.objects.table import object_ids
+
+            want = ids if ids is not None else object_ids(np.asarray(labels))
+            if not np.array_equal(m.ids, want):  # a tampered cache: objects left out or added
+                log.warning("measurement cache of %s does not match its mask; remeasuring",
+                            self.image_name)  # fmt: skip
+                m = None
         if m is None:
             m = measure_objects(
                 image, labels, ids=ids, spacing=self.spacing, progress=progress, cancel=cancel
             )
             if self.writable:
-                _save_cache(self.path, m, self.fingerprint)
+                bundle = self.bundle if self.bundle is not None else self.path.parent
+                _save_cache(bundle, self.path, m, self.fingerprint)
         return m
 
 
@@ -129,6 +149,7 @@ def measurement_cache(
         entry.channels,
         entry.spacing,
         not getattr(project, "readonly", False) if writable is None else writable,
+        Path(project.path),
     )
 
 
@@ -143,17 +164,14 @@ def project_measurements(
     (``measurements/<mask>.npz``, derived data: recomputed when missing, damaged, made from
     other files or by another version of the measurements)."""
     cache = measurement_cache(project, image_name)
-    m = cache.cached(progress)
-    if m is not None:
-        return m
-    loaded = project.load(image_name)
+    loaded = project.load(image_name)  # the cache must list exactly the mask's objects
     ids = loaded.table.ids if loaded.extra.get("lazy") else None
     return cache.measure(loaded.image, loaded.labels, ids=ids, progress=progress, cancel=cancel)
 
 
-def _save_cache(path: Path, m: Measurements, fingerprint: np.ndarray) -> None:
+def _save_cache(bundle: Path, path: Path, m: Measurements, fingerprint: np.ndarray) -> None:
     from svetlana.core.errors import SvetlanaError
-    from svetlana.core.io.fileio import atomic_write_with
+    from svetlana.core.io import bundlefs
 
     arrays = {
         "version": np.asarray(VERSION),
@@ -164,6 +182,6 @@ def _save_cache(path: Path, m: Measurements, fingerprint: np.ndarray) -> None:
         "values": m.values,
     }
     try:
-        atomic_write_with(path, lambda p: np.savez(p, **arrays))
+        bundlefs.write_with(bundle, path, lambda p: np.savez(p, **arrays))
     except SvetlanaError as exc:  # a cache is an optimisation: never fail the user's action
         log.warning("cannot cache the measurements in %s: %s", path, exc)

@@ -132,8 +132,25 @@ def save_table(path, table: ObjectTable) -> None:
     atomic_write_with(path, lambda p: np.savez(p, **arrays))
 
 
+def object_ids(labels: np.ndarray) -> np.ndarray:
+    """The ids of the objects of a label mask (its non-zero values), ascending; fast for the
+    usual dense ids (one pass), sorting only for very sparse ones."""
+    flat = labels.ravel()
+    if not flat.size:
+        return np.zeros(0, np.int64)
+    top, low = int(flat.max()), int(flat.min())
+    if low >= 0 and top <= 4 * flat.size + 65536:
+        present = np.zeros(top + 1, bool)
+        present[flat] = True
+        present[0] = False
+        return np.flatnonzero(present).astype(np.int64)
+    ids = np.unique(flat)
+    return ids[ids != 0].astype(np.int64)
+
+
 def load_table(path, labels_ndim: int) -> ObjectTable | None:
-    """A cached table, or None when it is missing or does not look right (then it is recomputed)."""
+    """A cached table (a path or an open file), or None when it is missing or does not look
+    right (then it is recomputed). The caller checks its ids against the mask."""
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: np.asarray(z[k]) for k in _TABLE_FIELDS}
@@ -148,5 +165,7 @@ def load_table(path, labels_ndim: int) -> ObjectTable | None:
         and arrays["mean_intensity"].ndim == 2
         and arrays["mean_intensity"].shape[0] == n
         and all(arrays[k].dtype.kind in "iuf" for k in _TABLE_FIELDS)
+        and all(np.isfinite(arrays[k]).all() for k in _TABLE_FIELDS)
+        and (n == 0 or arrays["bbox"].min() >= 0)
     )
     return ObjectTable(**arrays) if ok else None

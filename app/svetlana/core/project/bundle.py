@@ -9,8 +9,8 @@ because every image write updates both, atomically, manifest last.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
-import shutil
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ from svetlana.core.errors import (
     ProjectVersionError,
     SvetlanaError,
 )
-from svetlana.core.io.fileio import atomic_write_json, atomic_write_with, read_json, safe_file_name
+from svetlana.core.io import bundlefs
+from svetlana.core.io.fileio import safe_file_name
 from svetlana.core.project.images import (
     ImageEntry,
     LoadedImage,
@@ -99,9 +100,9 @@ class Project:
         path = Path(path)
         if path.is_file() and path.name == MANIFEST:
             path = path.parent
-        if not (path / MANIFEST).is_file():
+        if not os.path.lexists(path / MANIFEST):
             raise ProjectError("not a Svetlana project (no project.json inside)", path)
-        manifest = read_json(path / MANIFEST)
+        manifest = bundlefs.read_json(path, MANIFEST)
         manifest = _check_manifest(manifest, path)
         project = cls(path, manifest, readonly=readonly)
         if not readonly:
@@ -144,16 +145,14 @@ class Project:
         self._manifest["classes"] = [c.to_dict() for c in self.annotations.classes]
         self._manifest["images"] = [e.to_dict() for e in self._images]
         self._manifest["app_version"] = __version__
-        atomic_write_json(self.path / MANIFEST, self._manifest)
-        journal = self.path / JOURNAL
-        if journal.exists():
-            journal.unlink()
+        bundlefs.write_json(self.path, MANIFEST, self._manifest)
+        bundlefs.remove(self.path, JOURNAL)
         self.annotations.dirty = False
 
     def _write_manifest(self) -> None:
         self._manifest["images"] = [e.to_dict() for e in self._images]
         self._manifest["classes"] = [c.to_dict() for c in self.annotations.classes]
-        atomic_write_json(self.path / MANIFEST, self._manifest)
+        bundlefs.write_json(self.path, MANIFEST, self._manifest)
 
     @property
     def name(self) -> str:
@@ -165,7 +164,7 @@ class Project:
 
     @property
     def sampling_seed(self) -> int:
-        return int(self.settings.get("sampling_seed", 0))
+        return int(self.settings.get("sampling_seed", 0))  # checked when opened
 
     # ---- images ------------------------------------------------------------------------
     @property
@@ -254,15 +253,17 @@ class Project:
         )
         self._forget_labels(name)
         try:
-            copy_ome_zarr(img, self.path / image_file, sp, cancel=cancel)
-            copy_ome_zarr(mask, self.path / mask_file, sp, cancel=cancel)
+            for rel, source in ((image_file, img), (mask_file, mask)):
+                if os.path.lexists(self.path / rel):
+                    raise ProjectError("already exists; the project is damaged", self.path / rel)
+                copy_ome_zarr(source, bundlefs.writable(self.path, rel, "dir"), sp, cancel=cancel)
             self._images.append(entry)
             self._write_manifest()
         except BaseException:
             if entry in self._images:
                 self._images.remove(entry)
-            shutil.rmtree(self.path / image_file, ignore_errors=True)
-            shutil.rmtree(self.path / mask_file, ignore_errors=True)
+            bundlefs.remove(self.path, image_file)
+            bundlefs.remove(self.path, mask_file)
             raise
         self._save_table_cache(entry, table)
         return entry
@@ -311,12 +312,14 @@ class Project:
             )
         # The stem is new, so on failure removing these files restores the bundle exactly.
         try:
-            atomic_write_with(
-                self.path / image_file,
+            bundlefs.write_with(
+                self.path,
+                image_file,
                 lambda p: tifffile.imwrite(p, data, metadata={"axes": "C" + spatial}),
             )
-            atomic_write_with(
-                self.path / mask_file,
+            bundlefs.write_with(
+                self.path,
+                mask_file,
                 lambda p: tifffile.imwrite(p, labels, metadata={"axes": spatial}),
             )
             self._images.append(entry)
@@ -324,8 +327,8 @@ class Project:
         except BaseException:
             if entry in self._images:
                 self._images.remove(entry)
-            (self.path / image_file).unlink(missing_ok=True)
-            (self.path / mask_file).unlink(missing_ok=True)
+            bundlefs.remove(self.path, image_file)
+            bundlefs.remove(self.path, mask_file)
             raise
         loaded = LoadedImage(name, data, labels, entry.spacing, _table=table)
         self._save_table_cache(entry, table)
@@ -414,39 +417,34 @@ class Project:
         base = safe_file_name(name, limit=80) or "image"
         used = {Path(e.image_file).stem for e in self._images}
         stem, k = base, 1
-        while stem in used or (self.path / "images" / f"{stem}.tif").exists():
+        while stem in used or os.path.lexists(self.path / "images" / f"{stem}.tif"):
             k += 1
             stem = f"{base}-{k}"
         return stem
 
     def load(self, name: str) -> LoadedImage:
         """The image's pixels, labels and object table (cached for the last few images)."""
-        import tifffile
 
         if name in self._cache:
             self._cache.move_to_end(name)
             return self._cache[name]
         entry = self.image(name)
-        ipath, mpath = self._inside(entry.image_file), self._inside(entry.mask_file)
         if entry.image_file.endswith(".zarr"):
+            ipath = bundlefs.check_tree(self.path, entry.image_file)
+            mpath = bundlefs.check_tree(self.path, entry.mask_file)
             return self._load_lazy(entry, ipath, mpath)
-        try:
-            data = tifffile.imread(ipath)
-            labels = tifffile.imread(mpath)
-        except FileNotFoundError as exc:
-            raise ProjectError("a file of the project is missing", exc.filename) from exc
-        except Exception as exc:
-            raise ProjectError(f"a file of the project cannot be read ({exc})", ipath) from exc
+        data = self._read_tiff(entry.image_file)
+        labels = self._read_tiff(entry.mask_file)
+        ipath = self.path / entry.image_file
         if data.ndim == labels.ndim:
             data = data[np.newaxis]
         if data.shape[1:] != labels.shape:
             raise ProjectError("stored image and mask do not match; the project is damaged", ipath)
+        if labels.dtype.kind not in "iu" or labels.ndim not in (2, 3):
+            raise ProjectError("the stored mask is not a label image; the project is damaged",
+                               self.path / entry.mask_file)  # fmt: skip
         loaded = LoadedImage(name, data, labels, entry.spacing)
-        from svetlana.core.objects.table import load_table
-
-        cache = self._table_cache(entry)
-        if cache.exists():
-            loaded._table = load_table(cache, labels.ndim)
+        loaded._table = self._cached_table(entry, labels)
         if loaded._table is None and not self.readonly:
             self._save_table_cache(entry, loaded.table)
         self._remember(loaded)
@@ -458,7 +456,6 @@ class Project:
             compute_objects_chunked,
             open_pair,
         )
-        from svetlana.core.objects.table import load_table
 
         try:
             img, mask = open_pair(ipath, mpath)
@@ -466,8 +463,7 @@ class Project:
             raise ProjectError(
                 f"a file of the project cannot be read ({exc.message})", ipath
             ) from None
-        cache = self._table_cache(entry)
-        table = load_table(cache, mask.data.ndim) if cache.exists() else None
+        table = self._cached_table(entry, None, mask.data.ndim)
         if table is None:
             table = compute_objects_chunked(mask.data, img.data)
             if not self.readonly:
@@ -483,15 +479,51 @@ class Project:
         self._remember(loaded)
         return loaded
 
-    def _table_cache(self, entry: ImageEntry) -> Path:
+    def _read_tiff(self, rel: str) -> np.ndarray:
+        """A stored TIFF, opened only when it is a regular file inside the bundle."""
+        import tifffile
+
+        path = self.path / rel
+        with bundlefs.open_read(self.path, rel, bundlefs.MAX_IMAGE) as f:
+            try:
+                return tifffile.imread(f)
+            except Exception as exc:  # noqa: BLE001 - any damage: one message naming the file
+                raise ProjectError(f"a file of the project cannot be read ({exc})", path) from exc
+
+    def _table_cache(self, entry: ImageEntry) -> str:
         """Derived data (not in the manifest): the object table measured when the image was added."""
-        return self.path / "objects" / f"{Path(entry.mask_file).stem}.npz"
+        return f"objects/{Path(entry.mask_file).stem}.npz"
+
+    def _cached_table(self, entry: ImageEntry, labels: np.ndarray | None, ndim: int = 0):
+        """The cached object table when it is sound and lists exactly the mask's objects (a
+        table with objects removed would leave them unclassified), else None (recomputed).
+        A lazy image (``labels`` None) is checked against the manifest's object count."""
+        from svetlana.core.objects.table import load_table, object_ids
+
+        rel = self._table_cache(entry)
+        bundlefs.check(self.path, rel)  # a link or FIFO there is refused, naming it
+        if not os.path.lexists(self.path / rel):
+            return None
+        with bundlefs.open_read(self.path, rel, bundlefs.MAX_CACHE) as f:
+            table = load_table(f, labels.ndim if labels is not None else ndim)
+        if table is None:
+            return None
+        if labels is not None:
+            sound = np.array_equal(table.ids, object_ids(labels))
+        else:
+            ids = table.ids
+            sound = len(ids) == entry.n_objects and bool(np.all(np.diff(ids) > 0))
+        if not sound:
+            log.warning("the cached object table of %s does not match its mask; remeasuring",
+                        entry.name)  # fmt: skip
+            return None
+        return table
 
     def _save_table_cache(self, entry: ImageEntry, table) -> None:
         from svetlana.core.objects.table import save_table
 
         try:
-            save_table(self._table_cache(entry), table)
+            save_table(bundlefs.writable(self.path, self._table_cache(entry)), table)
         except SvetlanaError as exc:  # a cache is an optimisation: never fail the user's action
             log.warning("cannot cache the object table of %s: %s", entry.name, exc)
 
@@ -500,20 +532,6 @@ class Project:
         self._cache.move_to_end(loaded.name)
         while len(self._cache) > 3:
             self._cache.popitem(last=False)
-
-    def _inside(self, rel: str) -> Path:
-        """Resolve a manifest path, refusing anything outside the bundle."""
-        p = Path(rel)
-        if p.is_absolute() or ".." in p.parts:
-            raise ProjectError(
-                f"refers to a file outside the project ({rel}); refused", self.path / MANIFEST
-            )
-        full = (self.path / p).resolve()
-        if not full.is_relative_to(self.path.resolve()):
-            raise ProjectError(
-                f"refers to a file outside the project ({rel}); refused", self.path / MANIFEST
-            )
-        return full
 
     # ---- models (the registry in registry.py; the manifest's "models" list is written here) ---
     def _save_model_entries(self, entries: list[dict]) -> None:
@@ -528,15 +546,31 @@ class Project:
 
     @property
     def predictions_dir(self) -> Path:
-        return self.path / "predictions"
+        """``predictions/``, checked to be a real folder of the bundle (never a link)."""
+        return bundlefs.check(self.path, "predictions", "dir")
+
+    def prediction_dir(self, model_id: str) -> Path:
+        """``predictions/<id>``: the model id checked, each folder on the way a real one."""
+        self.models.dir(model_id)  # the id is a safe name
+        return bundlefs.check(self.path, f"predictions/{model_id}", "dir")
 
 
 def _check_manifest(m: Any, path: Path) -> dict:
+    """The manifest when every record is sound (types, names, paths inside the bundle), else a
+    ProjectError naming project.json and the record: read from a received bundle, so untrusted."""
     where = path / MANIFEST
     if not isinstance(m, dict):
         raise ProjectError("is not a Svetlana manifest", where)
-    if not isinstance(m.get("settings", {}), dict):
+    settings = m.setdefault("settings", {})
+    if not isinstance(settings, dict):
         raise ProjectError("'settings' must be an object; the project is damaged", where)
+    seed = settings.get("sampling_seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ProjectError(
+            f"'sampling_seed' must be a whole number from 0 to 2**32-1, not {seed!r}; "
+            "the project is damaged",
+            where,
+        )
     version = m.get("schema_version")
     if not isinstance(version, int):
         raise ProjectError("has no schema_version; the project is damaged", where)
@@ -549,24 +583,59 @@ def _check_manifest(m: Any, path: Path) -> dict:
     for key in ("images", "classes", "models"):
         if not isinstance(m.setdefault(key, []), list):
             raise ProjectError(f"'{key}' must be a list; the project is damaged", where)
-    root = path.resolve()
+    names: set[str] = set()
     for d in m["images"]:
         try:
             if not isinstance(d, dict):
                 raise TypeError(f"expected an object, found {type(d).__name__}")
+            for key in ("name", "image_file", "mask_file"):
+                if not isinstance(d.get(key), str):
+                    raise TypeError(f"'{key}' must be text")
             entry = ImageEntry.from_dict(d)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            check_entry(entry)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ProjectError(
                 f"an image entry is malformed ({exc}); the project is damaged", where
             ) from exc
+        if entry.name in names:
+            raise ProjectError(f"has two images named {entry.name!r}; the project is damaged",
+                               where)  # fmt: skip
+        names.add(entry.name)
         for rel in (entry.image_file, entry.mask_file):
-            p = Path(rel)
-            if p.is_absolute() or ".." in p.parts or not (root / p).resolve().is_relative_to(root):
-                raise ProjectError(f"refers to a file outside the project ({rel}); refused", where)
+            bundlefs.relative_parts(path, rel, ProjectError, where)
+            # Nothing followed: a link or FIFO on the way (or there) is refused, naming it.
+            bundlefs.check(path, rel, "dir" if rel.endswith(".zarr") else "file")
     for mdl in m["models"]:
         if not isinstance(mdl, dict) or not SAFE_MODEL_ID.match(str(mdl.get("id", ""))):
             raise ProjectError(f"has a malformed model entry ({mdl!r}); refused", where)
+    classes: set[str] = set()
     for c in m["classes"]:
         if not isinstance(c, dict) or "name" not in c:
             raise ProjectError("has a malformed class entry; the project is damaged", where)
+        name = c["name"]
+        try:
+            validate_class_name(name)
+        except InputError as exc:
+            raise ProjectError(f"{exc.message}; the project is damaged", where) from None
+        if name in classes:
+            raise ProjectError(f"has two classes named {name!r}; the project is damaged", where)
+        classes.add(name)
+        for k in ("colour", "key"):
+            if not isinstance(c.get(k, ""), str):
+                raise ProjectError(f"class {name!r} has a malformed {k}; the project is damaged",
+                                   where)  # fmt: skip
     return m
+
+
+def check_entry(entry: ImageEntry) -> None:
+    """An image record's values make sense (raises ValueError saying which does not)."""
+    try:
+        check_image_name(entry.name)
+    except InputError as exc:
+        raise ValueError(exc.message) from None
+    if len(entry.shape) not in (2, 3) or min(entry.shape) < 1:
+        raise ValueError(f"shape {list(entry.shape)} is not a 2D or 3D image")
+    if entry.channels < 1 or entry.n_objects < 0:
+        raise ValueError("channels or object count out of range")
+    if entry.spacing is not None and not all(np.isfinite(v) and v > 0 for v in entry.spacing):
+        raise ValueError(f"spacing {list(entry.spacing)} is not positive sizes")

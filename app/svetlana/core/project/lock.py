@@ -3,10 +3,12 @@ dies, plus who holds it; an exclusive-create file where there is no fcntl)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import socket
+import stat
 from pathlib import Path
 
 try:  # POSIX: an OS lock the kernel releases when the holder dies
@@ -14,11 +16,13 @@ try:  # POSIX: an OS lock the kernel releases when the holder dies
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from svetlana.core.errors import ProjectError, ProjectLockedError
+from svetlana.core.errors import ProjectError, ProjectLockedError, ResourceError
+from svetlana.core.io.fileio import read_regular_bytes
 
 log = logging.getLogger(__name__)
 
 LOCK = ".lock"
+MAX_LOCK = 64 << 10  # the lock holds one small JSON object; more is damage
 
 
 def now_iso() -> str:
@@ -43,16 +47,11 @@ class BundleLock:
         lock = self.folder / LOCK
         me = {"pid": os.getpid(), "host": socket.gethostname(), "time": now_iso()}
         for _ in range(5):
-            try:
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise ProjectError(
-                    f"cannot lock the project ({exc.strerror})", self.folder
-                ) from exc
+            fd = _open_lock(lock, self.folder)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                info = _lock_info(lock)
+                info = _fd_info(fd)
                 os.close(fd)
                 raise ProjectLockedError(
                     f"is open in another Svetlana (process {info.get('pid', '?')} on {info.get('host', '?')}, "
@@ -60,13 +59,13 @@ class BundleLock:
                     self.folder,
                 ) from None
             try:
-                same_file = os.fstat(fd).st_ino == os.stat(lock).st_ino
+                same_file = os.fstat(fd).st_ino == os.lstat(lock).st_ino
             except FileNotFoundError:
                 same_file = False
             if not same_file:  # the holder removed it between our open and our lock: retry
                 os.close(fd)
                 continue
-            info = _lock_info(lock)
+            info = _fd_info(fd)
             if info.get("host") not in (None, me["host"]) and _pid_of(info) > 0:
                 # An OS lock does not reach across machines on every network share: respect it.
                 os.close(fd)
@@ -77,9 +76,23 @@ class BundleLock:
                 )
             if info:
                 log.warning("recovering the lock left by process %s", info.get("pid", "?"))
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps(me).encode("utf-8"))
-            os.fsync(fd)
+            try:
+                os.ftruncate(fd, 0)
+                data = json.dumps(me).encode("utf-8")
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+                os.fsync(fd)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno == errno.ENOSPC:
+                    raise ResourceError(
+                        "the disk is full: the project cannot be opened for changes "
+                        "(free some space, or open it read-only)",
+                        lock,
+                    ) from None
+                raise ProjectError(
+                    f"cannot lock the project ({exc.strerror or exc})", self.folder
+                ) from None
             self._fd = fd
             self.held = True
             return
@@ -126,12 +139,57 @@ class BundleLock:
         self.held = False
 
 
-def _lock_info(lock: Path) -> dict:
+def _open_lock(lock: Path, folder: Path) -> int:
+    """The lock file opened for writing, never through a link (``.lock`` pointing at a user's
+    file would have that file overwritten) and never blocking on a FIFO."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        info = json.loads(lock.read_text(encoding="utf-8", errors="replace") or "{}")
-    except (OSError, ValueError):
+        fd = os.open(lock, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(lock):
+            raise ProjectError(
+                "is a symbolic link; a project never holds links, which could reach outside "
+                f"the project: refused (delete {LOCK}; Svetlana makes a new one)",
+                lock,
+            ) from None
+        if exc.errno == errno.ENOSPC:
+            raise ResourceError(
+                "the disk is full: the project cannot be opened for changes (free some space, "
+                "or open it read-only)",
+                lock,
+            ) from None
+        raise ProjectError(f"cannot lock the project ({exc.strerror})", folder) from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ProjectError(
+            f"is not a regular file: refused (delete {LOCK}; Svetlana makes a new one)", lock
+        )
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _parse_info(data: bytes) -> dict:
+    try:
+        info = json.loads(data.decode("utf-8", errors="replace") or "{}")
+    except (ValueError, RecursionError):
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def _fd_info(fd: int) -> dict:
+    """Who holds the lock, read from the open lock file (at most MAX_LOCK bytes)."""
+    try:
+        return _parse_info(os.pread(fd, MAX_LOCK, 0))
+    except OSError:
+        return {}
+
+
+def _lock_info(lock: Path) -> dict:
+    try:
+        return _parse_info(read_regular_bytes(lock, MAX_LOCK, follow=False))
+    except (OSError, ProjectError):
+        return {}
 
 
 def _pid_of(info: dict) -> int:

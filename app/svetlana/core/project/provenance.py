@@ -17,9 +17,13 @@ CARD_FILE = "card.json"
 
 def card_digest(model_dir: str | Path) -> str:
     """sha256 of the model's ``card.json`` bytes ("" when it cannot be read)."""
-    try:
-        return hashlib.sha256((Path(model_dir) / CARD_FILE).read_bytes()).hexdigest()
-    except OSError as exc:
+    from svetlana.core.errors import SvetlanaError
+    from svetlana.core.io.fileio import JSON_LIMIT, read_regular_bytes
+
+    try:  # a regular file only, never through a link (it may be a received bundle's)
+        data = read_regular_bytes(Path(model_dir) / CARD_FILE, JSON_LIMIT, follow=False)
+        return hashlib.sha256(data).hexdigest()
+    except (OSError, SvetlanaError) as exc:
         log.info("no card digest for %s (%s)", model_dir, exc)
         return ""
 

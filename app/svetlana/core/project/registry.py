@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from svetlana.core.errors import InputError
-from svetlana.core.io.fileio import read_json
+from svetlana.core.errors import InputError, ModelError
+from svetlana.core.io import bundlefs
 from svetlana.core.project.lock import now_iso
 
 SAFE_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")
@@ -34,17 +34,25 @@ class ModelRegistry:
 
     def ids(self) -> list[str]:
         """Registered models, oldest first (a folder not in the manifest was never finished)."""
-        return [m["id"] for m in self._entries() if (self.folder / m["id"] / "card.json").is_file()]
+        # lexists: a model whose folder or card is a link is listed, and refused when used.
+        return [
+            m["id"] for m in self._entries() if os.path.lexists(self.folder / m["id"] / "card.json")
+        ]
 
     def card(self, model_id: str) -> dict:
-        return read_json(self.dir(model_id) / "card.json")
+        """The model's card, checked (see ``ml.cards.check_card``): ModelError naming it."""
+        from svetlana.core.ml.cards import check_card
+
+        path = self.dir(model_id) / "card.json"
+        return check_card(bundlefs.read_json(self.bundle, path, ModelError), path)
 
     def dir(self, model_id: str) -> Path:
-        if not SAFE_MODEL_ID.match(model_id):
+        """``models/<id>``: a safe name, and a real folder of the bundle (never a link)."""
+        if not isinstance(model_id, str) or not SAFE_MODEL_ID.match(model_id):
             raise InputError(
                 f"model name {model_id!r} may use only letters, digits, '-', '_' and '.'"
             )
-        return self.folder / model_id
+        return bundlefs.check(self.bundle, f"models/{model_id}", "dir", error=ModelError)
 
     def latest(self) -> str | None:
         ids = self.ids()
@@ -67,7 +75,8 @@ class ModelRegistry:
 
     def new_id(self, name: str | None = None) -> str:
         """``name`` checked (safe, unused), or the next free ``model-N``."""
-        existing = {p.name for p in self.folder.iterdir()} if self.folder.exists() else set()
+        folder = bundlefs.check(self.bundle, "models", "dir")
+        existing = {p.name for p in folder.iterdir()} if folder.exists() else set()
         existing |= set(self.ids())
         if name is not None:
             self.dir(name)
@@ -89,4 +98,4 @@ class ModelRegistry:
 
     def remove(self, model_id: str) -> None:
         self._save([m for m in self._entries() if m["id"] != model_id])
-        shutil.rmtree(self.dir(model_id), ignore_errors=True)
+        bundlefs.remove(self.bundle, self.dir(model_id))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from svetlana.core.errors import InputError
+from svetlana.core.errors import InputError, ResourceError, SvetlanaError
 from svetlana.core.io.fileio import atomic_write_text
-from svetlana.core.project.bundle import Project
+from svetlana.core.project.bundle import LABELS_CSV, MANIFEST, Project
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,32 @@ def import_labels(project: Project, csv_path: str | Path, *, add_classes: bool =
     by_class: dict[str, list] = {}
     for r in rows:
         by_class.setdefault(r["class"], []).append((r["image"], r["object"], r["class"]))
+    point = store.checkpoint()
     with store.transaction():  # one journal record: a kill leaves all of the file or none
         for cls in new_classes:
             store.add_class(cls)
         for changes in by_class.values():
             store.apply_labels(changes, source="import")
-    project.save()
+    try:
+        project.save()
+    except SvetlanaError as exc:
+        # "Nothing was changed" must be true: the journalled batch is cut off again (a full
+        # disk: truncating frees space) and the labels files rewritten as they were.
+        # Project.save writes the CSV, then the manifest (atomically), then empties the journal.
+        failed_at = exc.path.name if exc.path is not None else ""
+        try:
+            store.rollback(point)
+            if failed_at == MANIFEST:  # the CSV was rewritten already: put it back
+                store.write_csv(project.path / LABELS_CSV)
+            elif failed_at != LABELS_CSV:
+                project.save()
+        except (SvetlanaError, OSError) as again:
+            raise ResourceError(
+                f"{exc.message}; the import could not be undone either ({again}): check the "
+                "project's labels with `svetlana info` once space is free",
+                exc.path,
+            ) from exc
+        raise
     return len(rows)
 
 

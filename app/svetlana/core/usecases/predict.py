@@ -20,7 +20,6 @@ import numpy as np
 from svetlana.core.annotations.final_class import MODEL, FinalClasses, final_classes, result_classes
 from svetlana.core.errors import InputError, ModelError
 from svetlana.core.io.csvsafe import to_csv_text, write_csv
-from svetlana.core.io.fileio import read_json
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.objects.measurement_cache import MeasurementCache
 from svetlana.core.project.bundle import Project
@@ -150,7 +149,9 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
             cancel=cancel,
         )  # fmt: skip
     cancel.raise_if_cancelled()
-    values = select_features(m.names, m.values, model.feature_names)
+    values = select_features(
+        m.names, m.values, model.feature_names, getattr(model, "card_path", None)
+    )
     if not np.array_equal(m.ids, ids):  # align rows to the object table
         pos = np.searchsorted(m.ids, ids).clip(0, max(len(m.ids) - 1, 0))
         if len(m.ids) == 0 or not np.array_equal(m.ids[pos], ids):
@@ -330,7 +331,7 @@ def plan_prediction(
 
         check_output_folder(out_dir, "predictions", inputs=[project.path])
     model_dir = project.models.dir(model_id)
-    card = read_json(model_dir / "card.json", error=ModelError)
+    card = project.models.card(model_id)  # checked: a damaged card is one clear message
 
     from svetlana.core.ml.forest import is_forest
 
@@ -354,7 +355,7 @@ def plan_prediction(
         manual={n: dict(project.annotations.for_image(n)) for n in names},
         project_classes=tuple(project.annotations.class_names),
         out_dir=None if out_dir is None else Path(out_dir),
-        bundle_dir=project.predictions_dir / model_id,
+        bundle_dir=project.prediction_dir(model_id),  # checked: no link on the way
         write=write,
         model_box=[model] if model is not None else [],
     )

@@ -120,10 +120,15 @@ def replace_prediction_folder(
 
 def read_predictions(path: str | Path) -> dict[str, dict[int, dict]]:
     """predictions.csv -> image -> object -> row (class, confidence, probabilities...)."""
+    import io
+
     from svetlana.core.io.csvsafe import read_dicts
+    from svetlana.core.io.fileio import open_regular
 
     out: dict[str, dict[int, dict]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
+    # A regular file, not through a link (a FIFO there would block the export forever).
+    raw = open_regular(path, 1 << 40, follow=False)
+    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
         for row in read_dicts(f):
             out.setdefault(row["image"], {})[int(row["object"])] = row
     return out
@@ -145,7 +150,7 @@ def saved_predictions(project, model_id: str, images: Sequence[str]) -> dict | N
     from svetlana.core.ml.inference import uncertainty
     from svetlana.core.usecases.predict import ImagePrediction
 
-    folder = project.predictions_dir / model_id
+    folder = project.prediction_dir(model_id)  # checked: no link on the way
     path = folder / PREDICTIONS_FILE
     try:
         if not path.is_file() or not _current(folder, project.models.dir(model_id)):

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import logging
 import platform
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from svetlana import __version__
 from svetlana.core.annotations.store import label_time
 from svetlana.core.errors import InputError, TrainingError
+from svetlana.core.io.fileio import remove_tree
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token, no_progress
 from svetlana.core.project.bundle import Project, now_iso
 
@@ -465,7 +465,7 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
         )
     except BaseException:
         if not existed:  # a half-written model folder must not stay behind
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder)  # never follows a link
         raise
     return TrainedModel(job.model_id, card, folder)
 
