@@ -97,7 +97,17 @@ def test_predict_this_image_shows_counts(qtbot, tab, session):
         expected[lab.class_name if lab else pred.class_names[k - 1]] += 1
     assert counts == expected and sum(counts.values()) == N_OBJECTS
     assert "model-1" in tab.shown_model.text() and "Stale" not in tab.shown_model.text()
-    assert not session.busy and not (session.project.predictions_dir / "model-1").exists()
+    assert not session.busy
+    # "This image" predictions are saved, and shown again when the project is reopened
+    saved = session.project.predictions_dir / "model-1"
+    assert (saved / "cells_classes.tif").is_file() and (saved / "predictions.csv").is_file()
+    path = session.project.path
+    session.close_project()
+    session.open_project(path)
+    session.set_current_image("cells")
+    again = session.predictions["cells"]
+    assert session.prediction_model == "model-1"
+    np.testing.assert_allclose(again.probs, pred.probs, atol=1e-5)
 
 
 def test_predict_all_images_saves_in_the_bundle(qtbot, tab, session):

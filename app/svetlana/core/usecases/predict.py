@@ -299,8 +299,9 @@ class PredictionPlan:
     project_classes: tuple[str, ...]
     out_dir: Path | None  # None: the bundle's predictions/<model>/, replaced when complete
     bundle_dir: Path
-    write: bool = True  # False: predict only (the GUI's "this image")
+    write: bool = True  # False: predict only
     model_box: list = field(default_factory=list)  # the loaded model, once loaded
+    others: tuple[str, ...] = ()  # the project's other images: their saved predictions stay
 
 
 def plan_prediction(
@@ -357,6 +358,7 @@ def plan_prediction(
         bundle_dir=project.predictions_dir / model_id,
         write=write,
         model_box=[model] if model is not None else [],
+        others=tuple(n for n in project.image_names if n not in names),
     )
 
 
@@ -404,7 +406,9 @@ def run_prediction(
     out = plan.out_dir if plan.out_dir is not None else plan.bundle_dir
     if plan.write and plan.out_dir is None:
         files = tuple(
-            replace_prediction_folder(out, preds, class_names, manual_of, cancel, **provenance)
+            replace_prediction_folder(
+                out, preds, class_names, manual_of, cancel, keep=plan.others, **provenance
+            )
         )
     elif plan.write:  # --out: written beside, swapped in whole (never two runs mixed)
         from svetlana.core.io.outputs import output_folder

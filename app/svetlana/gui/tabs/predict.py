@@ -376,7 +376,7 @@ class PredictionTab(QWidget):
 
             with Project.open(bundle, readonly=True) as view:
                 plan = predicting.plan_prediction(
-                    view, model_id, names, write=scope == "all", model=box[0] if box else None,
+                    view, model_id, names, write=True, model=box[0] if box else None,
                     cache_measurements=True,
                 )  # fmt: skip
                 run = predicting.run_prediction(plan, progress=progress, cancel=cancel)
@@ -443,11 +443,7 @@ class PredictionTab(QWidget):
         merged.update({p.image: p for p in preds})
         self.session.set_predictions(model_id, merged)
         n = sum(len(p.ids) for p in preds)
-        where = (
-            f"; saved in {self.session.project.predictions_dir / model_id}"
-            if scope == "all"
-            else ""
-        )
+        where = f"; saved in {self.session.project.predictions_dir / model_id}"  # both scopes
         self.status.setText(
             f"Classified {plural(n, 'object')} in {plural(len(preds), 'image')} "
             f"with {model_id}{where}."
@@ -757,9 +753,9 @@ class PredictionTab(QWidget):
         if folder:
             self.folder.setText(folder)
             if not self.out_dir.text().strip():
-                self.out_dir.setText(
-                    str(Path(folder) / f"svetlana-{self.selected_model() or 'predictions'}")
-                )
+                # beside the input folder: it is never written to (core/io/outputs.py)
+                name = f"{Path(folder).name}-svetlana-{self.selected_model() or 'predictions'}"
+                self.out_dir.setText(str(Path(folder).parent / name))
 
     def _browse_out(self) -> None:
         folder = choose_folder(self, "Output folder (type a new name to create it)")
