@@ -1,7 +1,7 @@
 """Project-level prediction: classify every object of images, write class masks and the CSV.
 
-~570 lines: the one predict path (plan, run, one-shot, folder) with the prediction files it
-writes (rows, CSV, class masks, the swap of the bundle's folder) and reads back.
+~540 lines: the one predict path (plan, run, one-shot, folder) and the rows and CSV of
+predictions.csv; the files are written and read back by ``results.py``.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def write_prediction_outputs(
     classes; ``preds`` holds ``(ImagePrediction, LoadedImage)`` pairs. File names come from
     ``outputs.output_stems`` (two images never share a file). ``carry``: images of an earlier
     run of the same model in ``carry_from`` kept beside these (their class mask linked, their
-    rows copied): predicting one image keeps the others' saved predictions."""
+    rows copied): predicting one image keeps the others' saved predictions. Returns the files
+    written (the carried class masks are not among them)."""
     from svetlana.core.usecases.predict import final_of_run, prediction_rows, write_predictions_csv
 
     out_dir = Path(out_dir)
@@ -88,10 +89,8 @@ def write_prediction_outputs(
         final = finals[pred.image]
         path = class_mask_path(out_dir, stems[pred.image])
         files.append(write_class_mask(path, loaded.labels, pred.ids, final.index))
-    for image, old in carried.items():
-        path = class_mask_path(out_dir, stems[image])
-        _link_or_copy(old, path)
-        files.append(path)
+    for image, old in carried.items():  # kept, not written: not in the returned files
+        _link_or_copy(old, class_mask_path(out_dir, stems[image]))
     csv_path = out_dir / PREDICTIONS_FILE
     rows = (
         row
@@ -173,13 +172,13 @@ def replace_prediction_folder(
         and _current(final, Path(model_dir))
     )
     with atomic_folder(final) as tmp:
-        write_prediction_outputs(
+        written = write_prediction_outputs(
             tmp, preds, class_names, manual_of, carry_from=final if current else None,
             carry=keep if current else (), **provenance,
         )  # fmt: skip
         if cancel is not None:
             cancel.raise_if_cancelled()
-    return sorted(final.iterdir())
+    return [final / p.name for p in written]
 
 
 def read_predictions(path: str | Path) -> dict[str, dict[int, dict]]:
