@@ -335,3 +335,20 @@ def test_corrections_since_a_model_survive_reopening(qtbot, tab, session):
     assert session.corrections_since("model-1") == 1
     tab.refresh_models(select_newest=True)
     assert tab.corrections_label.text() == "1 correction since model-1"
+
+
+def test_reopening_shows_the_saved_predictions_of_the_model_chosen(qtbot, tab, session):
+    predict(qtbot, tab, "all")  # model-1's predictions saved in the bundle
+    train_project(session.project, TrainingConfig(epochs=1))  # model-2: newest, none saved
+    path = session.project.path
+    session.close_project()
+    session.open_project(path)
+    session.set_current_image("cells")
+    tab.refresh_models(select_newest=True)
+    assert tab.selected_model() == "model-2" and not session.predictions
+    tab.model.setFocus()
+    qtbot.keyClick(tab.model, Qt.Key.Key_Down)  # the Model box lists the newest first
+    assert tab.selected_model() == "model-1"
+    assert session.prediction_model == "model-1"
+    assert len(session.predictions["cells"].ids) == N_OBJECTS
+    assert "model-1" in tab.shown_model.text() and "Stale" not in tab.shown_model.text()

@@ -475,8 +475,23 @@ class PredictionTab(QWidget):
         self.refresh_corrections()
 
     def _on_model_chosen(self) -> None:
+        self._show_saved_predictions()
         self.refresh_corrections()
         self.refresh_shown_model()
+
+    def _show_saved_predictions(self) -> None:
+        """Nothing shown yet: show the chosen model's saved predictions of this image, when
+        current (``results.saved_predictions``), as reopening a project does for the newest."""
+        session, chosen = self.session, self.selected_model()
+        if session.project is None or session.predictions or chosen is None:
+            return
+        if session.current_image is None:
+            return
+        from svetlana.core.usecases.results import saved_predictions
+
+        got = saved_predictions(session.project, chosen, [session.current_image])
+        if got:
+            session.set_predictions(chosen, got)
 
     def predictions_stale(self) -> bool:
         """True when the shown predictions are not from the model chosen in the Model box."""
