@@ -50,7 +50,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
 # hang the command.
 CONNECT_TIMEOUT_S = 20.0
 SCHEMES = ("tcp", "tls", "ucx", "ws", "wss", "inproc")
-_HINT = "start one with `dask scheduler` (it prints its address, e.g. tcp://HOST:8786)"
+_HINT = "start one with `dask scheduler`, which prints its address, e.g. tcp://HOST:8786"
 
 
 def connect(scheduler: str, timeout_s: float | None = None):
@@ -79,7 +79,7 @@ def connect(scheduler: str, timeout_s: float | None = None):
 
     thread = threading.Thread(target=attempt, name="dask-connect", daemon=True)
     thread.start()
-    thread.join(timeout_s + 5)
+    thread.join(timeout_s + 1)
     if "client" in box:
         return box["client"]
     exc = box.get("error")
