@@ -110,6 +110,17 @@ def test_an_out_folder_holding_other_files_is_refused_not_replaced(tmp_path):
     ok("predict", bundle, "--out", tmp_path / "r")
     code, _, err = run_cli("export-mask", bundle, "--keep", "bright", "--out", tmp_path / "r")
     assert code == 1 and "another command (predictions)" in err, err
+    # a folder of an earlier version (its run.json lists no files): only its kinds of file
+    legacy = tmp_path / "old"
+    legacy.mkdir()
+    (legacy / "run.json").write_text('{"kind": "predictions", "model": "model-1"}')
+    (legacy / "cells_classes.tif").write_bytes(b"old")
+    (legacy / "notes.docx").write_text("mine")
+    code, _, err = run_cli("predict", bundle, "--out", legacy)
+    assert code == 1 and "did not write" in err and (legacy / "notes.docx").is_file(), err
+    (legacy / "notes.docx").unlink()
+    ok("predict", bundle, "--out", legacy)
+    assert (legacy / "cells_classes.tif").read_bytes() != b"old"
     afile = tmp_path / "a.txt"
     afile.write_text("x")
     code, _, err = run_cli("predict", bundle, "--out", afile)

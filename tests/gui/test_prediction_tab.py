@@ -97,7 +97,17 @@ def test_predict_this_image_shows_counts(qtbot, tab, session):
         expected[lab.class_name if lab else pred.class_names[k - 1]] += 1
     assert counts == expected and sum(counts.values()) == N_OBJECTS
     assert "model-1" in tab.shown_model.text() and "Stale" not in tab.shown_model.text()
-    assert not session.busy and not (session.project.predictions_dir / "model-1").exists()
+    assert not session.busy
+    # "This image" predictions are saved, and shown again when the project is reopened
+    saved = session.project.predictions_dir / "model-1"
+    assert (saved / "cells_classes.tif").is_file() and (saved / "predictions.csv").is_file()
+    path = session.project.path
+    session.close_project()
+    session.open_project(path)
+    session.set_current_image("cells")
+    again = session.predictions["cells"]
+    assert session.prediction_model == "model-1"
+    np.testing.assert_allclose(again.probs, pred.probs, atol=1e-5)
 
 
 def test_predict_all_images_saves_in_the_bundle(qtbot, tab, session):
@@ -325,3 +335,20 @@ def test_corrections_since_a_model_survive_reopening(qtbot, tab, session):
     assert session.corrections_since("model-1") == 1
     tab.refresh_models(select_newest=True)
     assert tab.corrections_label.text() == "1 correction since model-1"
+
+
+def test_reopening_shows_the_saved_predictions_of_the_model_chosen(qtbot, tab, session):
+    predict(qtbot, tab, "all")  # model-1's predictions saved in the bundle
+    train_project(session.project, TrainingConfig(epochs=1))  # model-2: newest, none saved
+    path = session.project.path
+    session.close_project()
+    session.open_project(path)
+    session.set_current_image("cells")
+    tab.refresh_models(select_newest=True)
+    assert tab.selected_model() == "model-2" and not session.predictions
+    tab.model.setFocus()
+    qtbot.keyClick(tab.model, Qt.Key.Key_Down)  # the Model box lists the newest first
+    assert tab.selected_model() == "model-1"
+    assert session.prediction_model == "model-1"
+    assert len(session.predictions["cells"].ids) == N_OBJECTS
+    assert "model-1" in tab.shown_model.text() and "Stale" not in tab.shown_model.text()

@@ -65,6 +65,19 @@ def _record(folder: Path) -> dict | None:
     return rec if isinstance(rec, dict) else None
 
 
+_LEGACY_SUFFIXES = (".tif", ".tiff", ".png", ".csv", ".json", ".npy")
+
+
+def _legacy_output(path: Path) -> bool:
+    """An entry of the kinds an earlier version's output folder held (masks, CSVs, run.json,
+    parts/, OME-Zarr class masks)."""
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        return path.name == "parts" or path.name.endswith(".ome.zarr")
+    return path.name.lower().endswith(_LEGACY_SUFFIXES)
+
+
 def check_output_folder(
     folder: str | Path, kind: str, inputs: Sequence[str | Path] = (), arg: str = "--out"
 ) -> Path:
@@ -87,14 +100,11 @@ def check_output_folder(
     rec = _record(folder)
     entries = sorted(p.name for p in folder.iterdir())
     listed = rec.get(FILES_KEY) if rec else None
-    ours = (
-        rec is not None
-        and rec.get("kind") == kind
-        and (
-            not isinstance(listed, list)  # written before run.json listed its files
-            or set(entries) <= {RUN_FILE, *map(str, listed)}
-        )
-    )
+    if isinstance(listed, list):
+        only_ours = set(entries) <= {RUN_FILE, *map(str, listed)}
+    else:  # written before run.json listed its files: only the kinds of file a run writes
+        only_ours = all(_legacy_output(folder / e) for e in entries)
+    ours = rec is not None and rec.get("kind") == kind and only_ours
     if not ours:
         what = (
             f"the output of another command ({rec.get('kind')})"

@@ -28,13 +28,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     except ImportError as exc:  # pragma: no cover - a packaging problem
         raise InputError("distributed prediction needs the 'distributed' package") from exc
     if scheduler:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise InputError(
-                f"cannot reach the Dask scheduler at {scheduler}: {exc}",
-                hint="start it with `dask scheduler` and workers with `dask worker ADDRESS`",
-            ) from None
+        client = connect(scheduler)
         with client:
             yield client
         return
@@ -50,6 +44,56 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
         Client(cluster) as client,
     ):
         yield client
+
+
+# Seconds to wait for a scheduler to answer: a wrong port (a server that is not Dask's) must not
+# hang the command.
+CONNECT_TIMEOUT_S = 20.0
+SCHEMES = ("tcp", "tls", "ucx", "ws", "wss", "inproc")
+_HINT = "start one with `dask scheduler`, which prints its address, e.g. tcp://HOST:8786"
+
+
+def connect(scheduler: str, timeout_s: float | None = None):
+    """A ``distributed.Client`` to the scheduler at ``scheduler``, or a clear ``InputError`` for a
+    wrong scheme, an address nobody listens at, or one that does not answer as Dask within
+    ``timeout_s`` (the connection is tried on a daemon thread: a silent server cannot hang it)."""
+    import threading
+
+    from distributed import Client
+
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    scheme = scheduler.split("://", 1)[0].lower() if "://" in scheduler else "tcp"
+    if scheme not in SCHEMES:
+        raise InputError(
+            f"--scheduler {scheduler!r}: unknown address scheme {scheme!r} (a Dask scheduler's "
+            f"address starts with {' or '.join(s + '://' for s in SCHEMES[:2])})",
+            hint=_HINT,
+        )
+    box: dict = {}
+
+    def attempt() -> None:
+        try:
+            box["client"] = Client(scheduler, timeout=f"{timeout_s}s")
+        except BaseException as exc:  # noqa: BLE001 - reported below, on the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout_s + 1)
+    if "client" in box:
+        return box["client"]
+    exc = box.get("error")
+    if exc is None:
+        raise InputError(
+            f"no Dask scheduler answered at {scheduler} within {timeout_s:.0f} s: something "
+            "listens there, but not a Dask scheduler (wrong port?)",
+            hint=_HINT,
+        )
+    if isinstance(exc, (OSError, TimeoutError)):
+        raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}", hint=_HINT)
+    if isinstance(exc, ValueError):
+        raise InputError(f"--scheduler {scheduler!r} is not a Dask address: {exc}", hint=_HINT)
+    raise exc
 
 
 def run_on_client(

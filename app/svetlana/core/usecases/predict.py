@@ -1,7 +1,7 @@
 """Project-level prediction: classify every object of images, write class masks and the CSV.
 
-~570 lines: the one predict path (plan, run, one-shot, folder) with the prediction files it
-writes (rows, CSV, class masks, the swap of the bundle's folder) and reads back.
+~540 lines: the one predict path (plan, run, one-shot, folder) and the rows and CSV of
+predictions.csv; the files are written and read back by ``results.py``.
 """
 
 from __future__ import annotations
@@ -300,8 +300,9 @@ class PredictionPlan:
     project_classes: tuple[str, ...]
     out_dir: Path | None  # None: the bundle's predictions/<model>/, replaced when complete
     bundle_dir: Path
-    write: bool = True  # False: predict only (the GUI's "this image")
+    write: bool = True  # False: predict only
     model_box: list = field(default_factory=list)  # the loaded model, once loaded
+    others: tuple[str, ...] = ()  # the project's other images: their saved predictions stay
 
 
 def plan_prediction(
@@ -358,6 +359,7 @@ def plan_prediction(
         bundle_dir=project.prediction_dir(model_id),  # checked: no link on the way
         write=write,
         model_box=[model] if model is not None else [],
+        others=tuple(n for n in project.image_names if n not in names),
     )
 
 
@@ -405,7 +407,9 @@ def run_prediction(
     out = plan.out_dir if plan.out_dir is not None else plan.bundle_dir
     if plan.write and plan.out_dir is None:
         files = tuple(
-            replace_prediction_folder(out, preds, class_names, manual_of, cancel, **provenance)
+            replace_prediction_folder(
+                out, preds, class_names, manual_of, cancel, keep=plan.others, **provenance
+            )
         )
     elif plan.write:  # --out: written beside, swapped in whole (never two runs mixed)
         from svetlana.core.io.outputs import output_folder

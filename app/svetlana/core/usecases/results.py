@@ -15,7 +15,10 @@ is told which (``PredictionsFor.predicted_now``) and says so.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,27 +67,38 @@ def write_prediction_outputs(
     model_id: str = "",
     model_dir: Path | None = None,
     project_classes: Sequence[str] = (),
+    carry_from: Path | None = None,
+    carry: Sequence[str] = (),
 ) -> list[Path]:
     """``<image>_classes.tif`` + ``predictions.csv`` + ``run.json`` into ``out_dir`` with the final
     classes; ``preds`` holds ``(ImagePrediction, LoadedImage)`` pairs. File names come from
-    ``outputs.output_stems`` (two images never share a file)."""
+    ``outputs.output_stems`` (two images never share a file). ``carry``: images of an earlier
+    run of the same model in ``carry_from`` kept beside these (their class mask linked, their
+    rows copied): predicting one image keeps the others' saved predictions. Returns the files
+    written (the carried class masks are not among them)."""
     from svetlana.core.usecases.predict import final_of_run, prediction_rows, write_predictions_csv
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     finals = final_of_run([p for p, _ in preds], class_names, manual_of, project_classes)
-    stems = output_stems(p.image for p, _ in preds)
+    new = [p.image for p, _ in preds]
+    carried = _carried_masks(carry_from, [c for c in carry if c not in new])
+    stems = output_stems([*new, *carried])
     files = []
     for pred, loaded in preds:
         final = finals[pred.image]
         path = class_mask_path(out_dir, stems[pred.image])
         files.append(write_class_mask(path, loaded.labels, pred.ids, final.index))
+    for image, old in carried.items():  # kept, not written: not in the returned files
+        _link_or_copy(old, class_mask_path(out_dir, stems[image]))
     csv_path = out_dir / PREDICTIONS_FILE
     rows = (
         row
         for pred, _ in preds
         for row in prediction_rows(pred, finals[pred.image], model_id, class_names)
     )
+    if carried:
+        rows = itertools.chain(rows, _old_rows(carry_from / PREDICTIONS_FILE, set(carried)))
     with atomic_open(csv_path, "w", encoding="utf-8") as f:
         write_predictions_csv(f, class_names, rows)
     files.append(csv_path)
@@ -98,7 +112,7 @@ def write_prediction_outputs(
             kind="predictions",
             model_id=model_id,
             model_dir=model_dir,
-            images=[p.image for p, _ in preds],
+            images=[*new, *carried],
             classes=out_classes,
             extra=extra,
         )
@@ -106,16 +120,65 @@ def write_prediction_outputs(
     return files
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _carried_masks(folder: Path | None, images: Sequence[str]) -> dict[str, Path]:
+    """image -> its class mask in ``folder`` (an earlier run), for those of ``images`` it holds."""
+    if folder is None or not images:
+        return {}
+    record = read_run_record(folder) or {}
+    names = record.get(NAMES_KEY) if isinstance(record.get(NAMES_KEY), dict) else {}
+    held = set(record.get("images") or ())
+    old_stems = {**output_stems(record.get("images") or ()), **names}
+    out = {}
+    for image in images:
+        path = class_mask_path(folder, str(old_stems.get(image, "")))
+        if image in held and path.is_file() and not path.is_symlink():
+            out[image] = path
+    return out
+
+
+def _old_rows(path: Path, images: set[str]):
+    from svetlana.core.io.csvsafe import read_dicts
+
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in read_dicts(f):
+            if row.get("image") in images:
+                yield row
+
+
 def replace_prediction_folder(
-    final: Path, preds, class_names, manual_of, cancel: CancelToken | None = None, **provenance
+    final: Path,
+    preds,
+    class_names,
+    manual_of,
+    cancel: CancelToken | None = None,
+    keep: Sequence[str] = (),
+    **provenance,
 ) -> list[Path]:
     """The bundle's ``predictions/<model>/``: written beside, swapped in whole (a failure or a
-    cancel leaves the previous results)."""
+    cancel leaves the previous results). ``keep``: other images whose saved predictions stay,
+    when the folder's are current for this model."""
+    model_dir = provenance.get("model_dir")
+    current = (
+        final.is_dir()
+        and model_dir is not None
+        and (final / PREDICTIONS_FILE).is_file()
+        and _current(final, Path(model_dir))
+    )
     with atomic_folder(final) as tmp:
-        write_prediction_outputs(tmp, preds, class_names, manual_of, **provenance)
+        written = write_prediction_outputs(
+            tmp, preds, class_names, manual_of, carry_from=final if current else None,
+            carry=keep if current else (), **provenance,
+        )  # fmt: skip
         if cancel is not None:
             cancel.raise_if_cancelled()
-    return sorted(final.iterdir())
+    return [final / p.name for p in written]
 
 
 def read_predictions(path: str | Path) -> dict[str, dict[int, dict]]:

@@ -379,7 +379,7 @@ class PredictionTab(QWidget):
 
             with Project.open(bundle, readonly=True) as view:
                 plan = predicting.plan_prediction(
-                    view, model_id, names, write=scope == "all", model=box[0] if box else None,
+                    view, model_id, names, write=True, model=box[0] if box else None,
                     cache_measurements=True,
                 )  # fmt: skip
                 run = predicting.run_prediction(plan, progress=progress, cancel=cancel)
@@ -446,11 +446,7 @@ class PredictionTab(QWidget):
         merged.update({p.image: p for p in preds})
         self.session.set_predictions(model_id, merged)
         n = sum(len(p.ids) for p in preds)
-        where = (
-            f"; saved in {self.session.project.predictions_dir / model_id}"
-            if scope == "all"
-            else ""
-        )
+        where = f"; saved in {self.session.project.predictions_dir / model_id}"  # both scopes
         self.status.setText(
             f"Classified {plural(n, 'object')} in {plural(len(preds), 'image')} "
             f"with {model_id}{where}."
@@ -482,8 +478,23 @@ class PredictionTab(QWidget):
         self.refresh_corrections()
 
     def _on_model_chosen(self) -> None:
+        self._show_saved_predictions()
         self.refresh_corrections()
         self.refresh_shown_model()
+
+    def _show_saved_predictions(self) -> None:
+        """Nothing shown yet: show the chosen model's saved predictions of this image, when
+        current (``results.saved_predictions``), as reopening a project does for the newest."""
+        session, chosen = self.session, self.selected_model()
+        if session.project is None or session.predictions or chosen is None:
+            return
+        if session.current_image is None:
+            return
+        from svetlana.core.usecases.results import saved_predictions
+
+        got = saved_predictions(session.project, chosen, [session.current_image])
+        if got:
+            session.set_predictions(chosen, got)
 
     def predictions_stale(self) -> bool:
         """True when the shown predictions are not from the model chosen in the Model box."""
@@ -779,9 +790,9 @@ class PredictionTab(QWidget):
         if folder:
             self.folder.setText(folder)
             if not self.out_dir.text().strip():
-                self.out_dir.setText(
-                    str(Path(folder) / f"svetlana-{self.selected_model() or 'predictions'}")
-                )
+                # beside the input folder: it is never written to (core/io/outputs.py)
+                name = f"{Path(folder).name}-svetlana-{self.selected_model() or 'predictions'}"
+                self.out_dir.setText(str(Path(folder).parent / name))
 
     def _browse_out(self) -> None:
         folder = choose_folder(self, "Output folder (type a new name to create it)")
