@@ -171,6 +171,13 @@ class AnnotationTab(QWidget):
             "object: a large object looks large, so sizes can be judged by eye."
         )
         self.fixed_zoom.toggled.connect(self._on_fixed_zoom)
+        self.stretch = QCheckBox("Stretch each object's contrast")
+        self.stretch.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.stretch.setToolTip(
+            "Off: the patch and the gallery use the image's contrast, so a dim object looks\n"
+            "dim. On: each object's own range fills black to white (faint texture shows)."
+        )
+        self.stretch.toggled.connect(self._on_stretch)
         box_cur = QGroupBox("Current object")
         vcur = QVBoxLayout(box_cur)
         lcur = QHBoxLayout()
@@ -182,6 +189,7 @@ class AnnotationTab(QWidget):
         lcur.addLayout(col, 1)
         vcur.addLayout(lcur)
         vcur.addWidget(self.fixed_zoom)
+        vcur.addWidget(self.stretch)
 
         # progress
         self.progress_label = QLabel("")
@@ -386,6 +394,11 @@ class AnnotationTab(QWidget):
                 self._pos = int(hits[0])
         self._set_current(obj, source)
 
+    def _on_stretch(self, _on: bool) -> None:
+        self._preview_timer.start()
+        if self.gallery is not None and self.gallery.isVisible():
+            self.gallery.redraw()
+
     def _on_fixed_zoom(self, on: bool) -> None:
         self.view.set_fixed_zoom(on)
         if len(self.session.selection) == 1:
@@ -516,7 +529,8 @@ class AnnotationTab(QWidget):
         if self.gallery is None:
             self.gallery = GalleryDialog(
                 self.session, self.live, self.review,
-                lambda obj: _patch_pixmap(self.patch_for(obj)[0], TILE), self,
+                lambda obj: _patch_pixmap(self.patch_for(obj)[0], TILE, self.stretch.isChecked()),
+                self,
             )  # fmt: skip
             self.gallery.highlighted.connect(self._follow_gallery)
         self.gallery.refresh_sources()
@@ -665,7 +679,7 @@ class AnnotationTab(QWidget):
         except SvetlanaError as exc:
             self.preview_caption.setText(f"No preview: {exc.message}")
             return
-        self.preview.setPixmap(_patch_pixmap(patch, self.preview.width()))
+        self.preview.setPixmap(_patch_pixmap(patch, self.preview.width(), self.stretch.isChecked()))
         self.preview_caption.setText(
             f"What the network sees: a {size}×{size} pixel patch around the object, "
             "with the object's own pixels marked (outlined)."
@@ -682,13 +696,20 @@ class AnnotationTab(QWidget):
         return s.loaded().object_patch(obj, size), size
 
 
-def _patch_pixmap(patch: np.ndarray, side: int) -> QPixmap:
-    """First channel in grey (middle slice in 3D) with the object's mask outlined in yellow."""
+def _patch_pixmap(patch: np.ndarray, side: int, stretch: bool = False) -> QPixmap:
+    """First channel in grey (middle slice in 3D) with the object's mask outlined in yellow.
+
+    The patch is normalised with the whole image's range (0 and 1 are its low and high
+    percentiles), shown as is so that brightness compares between objects; ``stretch`` maps
+    the patch's own range to black..white instead.
+    """
     img = patch[0]
     mask = patch[-1]
     if img.ndim == 3:
         img, mask = img[img.shape[0] // 2], mask[mask.shape[0] // 2]
-    lo, hi = np.percentile(img, [1, 99.5]) if img.size else (0, 1)
+    lo, hi = (0.0, 1.0)
+    if stretch and img.size:
+        lo, hi = np.percentile(img, [1, 99.5])
     grey = np.clip((img - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
     m = mask > 0

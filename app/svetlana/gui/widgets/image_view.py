@@ -45,8 +45,13 @@ OUTLINE_RGBA = (80, 200, 255, 170)
 SELECTED_RGBA = (255, 230, 0, 255)
 SELECTED_FILL_ALPHA = 30
 LABEL_FILL_ALPHA = 110
-PRED_FILL_ALPHA = 70
+PRED_FILL_ALPHA = 45  # a model's prediction: lighter than a person's label, dashed outline
+PRED_LINE_ALPHA = 190
 LIVE_FILL_ALPHA = 45  # live predictions while labelling: lighter than a model's
+
+
+# Every other pair of pixels along a diagonal: the gaps of a dashed outline.
+_DASH = ((np.add.outer(np.arange(TILE), np.arange(TILE)) // 2) % 2).astype(bool)
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
@@ -160,6 +165,7 @@ class _Overlay:
         self.edge: np.ndarray | None = None
         self.fill = np.zeros((1, 4), np.uint8)
         self.line = np.zeros((1, 4), np.uint8)
+        self.dashed = np.zeros(1, bool)  # per label: outline drawn dashed (a model's class)
         self.k = 1  # image pixels per label pixel (a preview of a larger-than-memory image)
         self._built_k = 1
 
@@ -217,7 +223,13 @@ class _Overlay:
             lab = self.labels[ty : ty + TILE, tx : tx + TILE]
             edge = self.edge[ty : ty + TILE, tx : tx + TILE]
             rgba = self.fill[lab]
-            rgba[edge] = self.line[lab[edge]]
+            on_edge = lab[edge]
+            rgba[edge] = self.line[on_edge]
+            if len(self.dashed) == len(self.line) and self.dashed.any():
+                gap = np.zeros_like(edge)
+                gap[edge] = self.dashed[on_edge]
+                gap &= _DASH[: lab.shape[0], : lab.shape[1]]
+                rgba[gap] = self.fill[lab[gap]]
             self.items[(ty, tx)].setImage(rgba, autoLevels=False, levels=(0, 255))
 
     def set_visible(self, visible: bool) -> None:
@@ -305,6 +317,16 @@ class ImageView(QWidget):
         bar.addWidget(self.channel_box)
         bar.addWidget(self.auto_button)
         bar.addStretch(1)
+        self.legend = QLabel(
+            "<span style='font-weight:bold'>━━</span> your label &nbsp;·&nbsp; "
+            "<span style='color:#888'>╍╍</span> predicted (lighter, dashed)"
+        )
+        self.legend.setToolTip(
+            "In the overlay, a class you gave is filled and outlined solid in its colour; a\n"
+            "class a model predicted is a lighter fill with a dashed outline."
+        )
+        self.legend.hide()  # shown while predictions are drawn
+        bar.addWidget(self.legend)
         bar.addSpacing(16)
         bar.addWidget(self.z_label)
         bar.addWidget(self.z_slider, 4)
@@ -366,6 +388,7 @@ class ImageView(QWidget):
         self.channel_box.clear()
         self.channel_box.blockSignals(False)
         self._set_z_controls_visible(False)
+        self.legend.hide()
 
     def reload(self) -> None:
         """Show the session's current image (called when the image changes)."""
@@ -546,10 +569,14 @@ class ImageView(QWidget):
         return pos[self._ids_map[pos] == ids]
 
     def _colour_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """Fill and outline colour per label value (row 0 = background, transparent)."""
+        """Fill and outline colour per label value (row 0 = background, transparent); which
+        outlines are dashed goes to the overlay (a model's class: light fill, dashed outline;
+        a person's label: stronger fill, solid outline)."""
         n = self._lut_size()
         fill = np.zeros((n, 4), np.uint8)
         line = np.zeros((n, 4), np.uint8)
+        dashed = np.zeros(n, bool)
+        self.overlay.dashed = dashed
         project, name = self.session.project, self._name
         if project is None or name is None:
             return fill, line
@@ -557,6 +584,7 @@ class ImageView(QWidget):
         if opts.get("outlines", True):
             line[1:] = OUTLINE_RGBA
         colours = {c.name: hex_rgb(c.colour) for c in project.annotations.classes}
+        model_drawn = False
         pred = self.session.predictions.get(name)
         live = opts.get("live")  # gui.live.LivePreview: drawn unless a model's predictions are
         if (
@@ -569,6 +597,7 @@ class ImageView(QWidget):
             rows = self._index_of(live.ids[ok])
             fill[rows, :3] = rgb[live.predicted[ok]]
             fill[rows, 3] = LIVE_FILL_ALPHA
+            model_drawn = True
         if pred is not None and opts.get("predictions", True) and len(pred.ids):
             # The overlay shows what an export writes: the final class (a label wins).
             final = final_classes(
@@ -586,7 +615,10 @@ class ImageView(QWidget):
                 fill[rows, :3] = rgb[idx[sel] - 1]
                 fill[rows, 3] = PRED_FILL_ALPHA
                 line[rows, :3] = rgb[idx[sel] - 1]
-                line[rows, 3] = 200
+                line[rows, 3] = PRED_LINE_ALPHA
+                dashed[rows] = True
+                model_drawn = True
+        self.legend.setVisible(model_drawn)
         if opts.get("labels", True):
             labels = project.annotations.for_image(name)
             if labels:
@@ -601,6 +633,7 @@ class ImageView(QWidget):
                 fill[rows, 3] = LABEL_FILL_ALPHA
                 line[rows, :3] = rgb[ok]
                 line[rows, 3] = 255
+                dashed[rows] = False
         hidden = opts.get("hidden_ids") or ()
         if hidden:
             rows = self._index_of(np.fromiter(hidden, np.int64))
@@ -609,10 +642,12 @@ class ImageView(QWidget):
             # the user sees what the filtered mask will lose.
             fill[rows] = (0, 0, 0, 190)
             line[rows] = (110, 110, 110, 255)
+            dashed[rows] = False
         if self._highlight:
             rows = self._index_of(self._highlight)
             rows = rows[(rows > 0) & (rows < n)]
             line[rows] = SELECTED_RGBA
+            dashed[rows] = False
             fill[rows, 3] = np.maximum(fill[rows, 3], SELECTED_FILL_ALPHA)
             blank = fill[rows, 3] == 0
             fill[rows[blank], :3] = SELECTED_RGBA[:3]
