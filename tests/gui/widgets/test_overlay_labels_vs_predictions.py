@@ -37,7 +37,7 @@ def _edge_drawn(win, obj) -> float:
 
 def test_labels_are_solid_predictions_dashed_and_lighter(project_window, qtbot):
     win = project_window
-    qtbot.mouseClick(win.annotation_tab.mode_buttons["click"], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(win.annotation_tab.chooser.mode_buttons["click"], Qt.MouseButton.LeftButton)
     assert not win.view.legend.isVisibleTo(win)  # nothing predicted: no legend
     ids = [int(i) for i in win.session.loaded().table.ids]
     mine, predicted = ids[0], ids[1]

@@ -38,20 +38,25 @@ def bright_and_dim(window, tmp_path, qtbot):
 def _preview_of(win, qtbot, obj) -> float:
     tab = win.annotation_tab
     tab.go_to(obj)
-    qtbot.waitUntil(lambda: tab.preview.pixmap() is not None and not tab.preview.pixmap().isNull())
-    tab._preview_timer.stop()
-    tab._update_preview()
-    return _centre(tab.preview.pixmap())
+    qtbot.waitUntil(
+        lambda: (
+            tab.current_panel.preview.pixmap() is not None
+            and not tab.current_panel.preview.pixmap().isNull()
+        )
+    )
+    tab.current_panel.timer.stop()
+    tab.current_panel.update_preview()
+    return _centre(tab.current_panel.preview.pixmap())
 
 
 def test_a_dim_object_looks_dimmer_than_a_bright_one_unless_stretched(bright_and_dim, qtbot):
     win, bright, dim = bright_and_dim
     tab = win.annotation_tab
-    assert not tab.stretch.isChecked()  # the image's contrast by default
+    assert not tab.current_panel.stretch.isChecked()  # the image's contrast by default
     b, d = _preview_of(win, qtbot, bright), _preview_of(win, qtbot, dim)
     assert b > d + 60, (b, d)
-    qtbot.mouseClick(tab.stretch, LEFT)
-    assert tab.stretch.isChecked()
+    qtbot.mouseClick(tab.current_panel.stretch, LEFT)
+    assert tab.current_panel.stretch.isChecked()
     b2, d2 = _preview_of(win, qtbot, bright), _preview_of(win, qtbot, dim)
     assert abs(b2 - d2) < 40 and d2 > d + 60, (b2, d2, d)  # each fills its own range
 
@@ -70,6 +75,6 @@ def test_gallery_thumbnails_follow_the_same_contrast(bright_and_dim, qtbot):
         return _centre(gallery.tiles[gallery._page_ids().index(obj)].pixmap())
 
     assert tile(bright) > tile(dim) + 60
-    qtbot.mouseClick(tab.stretch, LEFT)
+    qtbot.mouseClick(tab.current_panel.stretch, LEFT)
     assert abs(tile(bright) - tile(dim)) < 40
     gallery.close()
