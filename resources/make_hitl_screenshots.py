@@ -72,7 +72,7 @@ def main(out_dir: Path) -> None:
         )
 
     until(fitted)
-    tab.advance()
+    tab.chooser.advance()
     window.view.fit()
     wait(500)
     window.grab().save(str(out_dir / "screenshot-live-suggest.png"))

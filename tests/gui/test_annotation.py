@@ -55,8 +55,8 @@ def test_random_mode_labels_with_number_keys_and_journals_to_disk(project_window
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     labelled = {(r["object"], r["class"]) for r in records if r["op"] == "label"}
     assert (seen[0], "class 1") in labelled and (seen[3], "class 2") in labelled
-    assert "4 of 30" in tab.progress_label.text() or (
-        qtbot.waitUntil(lambda: "4 of 30" in tab.progress_label.text()) is None
+    assert "4 of 30" in tab.progress.label.text() or (
+        qtbot.waitUntil(lambda: "4 of 30" in tab.progress.label.text()) is None
     )
 
 
@@ -84,9 +84,9 @@ def test_random_order_is_stable_and_skip_back_clear(project_window, qtbot):
 
 def test_keys_work_when_a_list_has_focus(project_window, qtbot):
     win = project_window
-    win.annotation_tab.classes.setFocus()
+    win.annotation_tab.classes_panel.tree.setFocus()
     obj = win.annotation_tab.current
-    QTest.keyClick(win.annotation_tab.classes, "2")
+    QTest.keyClick(win.annotation_tab.classes_panel.tree, "2")
     assert win.session.project.annotations.get("cells", obj).class_name == "class 2"
 
 
@@ -163,7 +163,7 @@ def test_uncertain_mode_without_predictions_says_what_to_do(project_window):
     win = project_window
     win.annotation_tab.set_mode("uncertain")
     assert win.annotation_tab.current is None
-    assert "predict first" in win.annotation_tab.hint.text()
+    assert "predict first" in win.annotation_tab.chooser.hint.text()
 
 
 def test_uncertain_mode_follows_uncertainty(project_window, qtbot):

@@ -48,7 +48,7 @@ def test_current_and_hovered_object_show_their_area(project_window, qtbot):
     obj = win.annotation_tab.current
     loaded = win.session.loaded()
     area = int(loaded.table.area[loaded.table.rows(obj)[0]])
-    assert f"area {area:,} px" in win.annotation_tab.current_label.text()
+    assert f"area {area:,} px" in win.annotation_tab.current_panel.label.text()
     assert f"area {area:,} px" in win.selection_label.text()
     # hovering another object: its own area in the status bar
     other = int(next(i for i in loaded.table.ids if i != obj))
@@ -94,7 +94,7 @@ def test_3d_objects_show_their_volume(window, tmp_path, make_3d):
     voxels = int(window.session.loaded().table.area[window.session.loaded().table.rows(obj)[0]])
     assert voxels == 3 * 16 * 16  # the cubes of the fixture
     assert window.view.object_size(obj) == f"volume {voxels * 0.5:g} µm³"
-    assert f"volume {voxels * 0.5:g} µm³" in window.annotation_tab.current_label.text()
+    assert f"volume {voxels * 0.5:g} µm³" in window.annotation_tab.current_panel.label.text()
 
 
 def test_scale_bar_is_a_round_length_at_every_zoom(project_window, qtbot):

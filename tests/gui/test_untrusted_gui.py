@@ -19,14 +19,16 @@ def test_class_editor_refuses_bad_names_with_a_dialog(
         typed.append(text)
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
-    click(tab.add_button, "two\tcolumns")
+    click(tab.classes_panel.add_button, "two\tcolumns")
     assert ann.class_names == before
     assert shown_errors and "tab" in shown_errors[-1]
-    tab.classes.setCurrentItem(tab.classes.topLevelItem(0))
-    click(tab.rename_button, " padded")
+    tab.classes_panel.tree.setCurrentItem(tab.classes_panel.tree.topLevelItem(0))
+    click(tab.classes_panel.rename_button, " padded")
     assert ann.class_names == before
     assert "space" in shown_errors[-1]
-    click(tab.add_button, "=1+2")  # formula-looking names are allowed (neutralised in every CSV)
+    click(
+        tab.classes_panel.add_button, "=1+2"
+    )  # formula-looking names are allowed (neutralised in every CSV)
     assert ann.class_names == (*before, "=1+2")
 
 

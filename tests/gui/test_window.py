@@ -94,7 +94,7 @@ def test_page_down_changes_image(window, tmp_path, make_pair):
     b = write_scene(tmp_path / "d", "b", seed=2)
     window.set_project(create_project(tmp_path / "two", [(*a, "a"), (*b, "b")], ["x", "y"]))
     assert window.session.current_image == "a"
-    window.annotation_tab.classes.setFocus()
+    window.annotation_tab.classes_panel.tree.setFocus()
     from PySide6.QtTest import QTest
 
     QTest.keyClick(window, Qt.Key.Key_PageDown)

@@ -375,14 +375,10 @@ class Project:
         self._forget_labels(name)
         self.save()
         for rel in (entry.image_file, entry.mask_file):
-            full = self._inside(rel)
-            if full.is_dir():
-                shutil.rmtree(full, ignore_errors=True)
-            else:
-                full.unlink(missing_ok=True)
+            bundlefs.remove(self.path, rel)  # a link there is removed itself, never followed
         stem = Path(entry.mask_file).stem
         for cache in (self._table_cache(entry), self.path / "measurements" / f"{stem}.npz"):
-            cache.unlink(missing_ok=True)
+            bundlefs.remove(self.path, cache)
         return entry
 
     def set_spacing(self, name: str, spacing: tuple[float, ...] | None) -> ImageEntry:

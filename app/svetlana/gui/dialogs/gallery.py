@@ -157,6 +157,10 @@ class GalleryDialog(QDialog):
         self._follow()
 
     # ---- drawing ------------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Draw the thumbnails again (e.g. with another contrast)."""
+        self._draw()
+
     def _page_ids(self) -> list[int]:
         n = COLUMNS * ROWS
         return self.ids[self.page * n : (self.page + 1) * n]

@@ -62,11 +62,11 @@ def test_a_class_key_labels_the_object_shown_not_the_review_row(reviewed, qtbot)
     assert row_obj is not None and session.selection == (row_obj,)  # the row's object shown
     row_label = session.project.annotations.get("cells", row_obj).class_name
     # The report's steps: Click, then Random: a new object is shown as current.
-    qtbot.mouseClick(tab.mode_buttons["click"], LEFT)
-    qtbot.mouseClick(tab.mode_buttons["random"], LEFT)
+    qtbot.mouseClick(tab.chooser.mode_buttons["click"], LEFT)
+    qtbot.mouseClick(tab.chooser.mode_buttons["random"], LEFT)
     shown = tab.current
     assert shown is not None and shown != row_obj
-    assert f"object {shown}" in tab.current_label.text()
+    assert f"object {shown}" in tab.current_panel.label.text()
     assert tab.review.current_object() is None  # no row highlighted: it is not current
     assert win.view._highlight == (shown,)
     tree.setFocus()  # even with the focus in the list
@@ -84,7 +84,7 @@ def test_relabelling_a_review_row_moves_on_and_undo_brings_it_back(reviewed, qtb
     n = len(_rows(tree))
     _click_row(qtbot, tree, flipped)
     assert session.selection == (flipped,) and tab.review.current_object() == flipped
-    assert f"class: {wrong}" in tab.current_label.text()
+    assert f"class: {wrong}" in tab.current_panel.label.text()
     qtbot.keyClick(tree, _key(truth[flipped]))
     assert session.project.annotations.get("cells", flipped).class_name == truth[flipped]
     assert flipped not in _rows(tree)
@@ -93,11 +93,11 @@ def test_relabelling_a_review_row_moves_on_and_undo_brings_it_back(reviewed, qtb
         assert "judged likely wrong" in tab.review.status.text()
     else:
         assert "reviewed" in tab.review.status.text() and not tree.isVisible()
-        assert f"class: {truth[flipped]}" in tab.current_label.text()
+        assert f"class: {truth[flipped]}" in tab.current_panel.label.text()
     qtbot.keyClick(win, Qt.Key.Key_Z, CTRL)  # the relabelling undone: its row is back
     assert session.project.annotations.get("cells", flipped).class_name == wrong
     assert flipped in _rows(tree) and len(_rows(tree)) == n
-    assert session.selection == (flipped,) and f"class: {wrong}" in tab.current_label.text()
+    assert session.selection == (flipped,) and f"class: {wrong}" in tab.current_panel.label.text()
 
 
 def test_keep_dismisses_the_current_row_only(reviewed, qtbot):
@@ -112,7 +112,7 @@ def test_keep_dismisses_the_current_row_only(reviewed, qtbot):
     if len(rows) == 1:
         assert "reviewed" in tab.review.status.text()
     # K with a current object that is not a row changes nothing in the list
-    qtbot.mouseClick(tab.mode_buttons["click"], LEFT)
+    qtbot.mouseClick(tab.chooser.mode_buttons["click"], LEFT)
     remaining = _rows(tree)
     qtbot.keyClick(win, "k")
     assert _rows(tree) == remaining

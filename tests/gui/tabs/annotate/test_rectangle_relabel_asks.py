@@ -32,7 +32,7 @@ def _drag(win, a_img, b_img) -> None:
 def dragged(project_window, qtbot):
     """Click mode; two objects labelled 'class 2'; a rectangle over the whole image."""
     win = project_window
-    qtbot.mouseClick(win.annotation_tab.mode_buttons["click"], LEFT)
+    qtbot.mouseClick(win.annotation_tab.chooser.mode_buttons["click"], LEFT)
     loaded = win.session.loaded()
     before = [int(o) for o in loaded.table.ids[:2]]
     win.session.label(before, "class 2")
