@@ -16,9 +16,9 @@ pytestmark = pytest.mark.usefixtures("shown_errors")
 
 def test_explain_loads_the_model_and_the_image_in_the_worker(
     qtbot,
-    tab,
-    session,
-    monkeypatch,  # noqa: F811
+    tab,  # noqa: F811 - the fixture imported above
+    session,  # noqa: F811
+    monkeypatch,
 ):
     from svetlana.core.project.bundle import Project
 
