@@ -98,6 +98,7 @@ class Job(QObject):
         self.token = CancelToken()
         self.result: Any = None
         self.error: BaseException | None = None
+        self.plan: Any = None  # what run_op planned on the main thread (gui/ops.py)
         self._running = False
         self._done = False
         self._thread = QThread()

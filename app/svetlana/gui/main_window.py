@@ -310,6 +310,7 @@ class MainWindow(QMainWindow):
         self.fit_action = self._action("&Whole image", self.view.fit, keymap.sequences("fit")[0])
         self.prev_image_action = self._action("Previous image", lambda: self.session.step_image(-1))
         self.next_image_action = self._action("Next image", lambda: self.session.step_image(1))
+        self.guide_action = self._action("&Guide", self.show_guide, K.HelpContents)
         self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts)
         self.about_action = self._action("&About Svetlana", self.show_about)
 
@@ -352,6 +353,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
             m.addAction(action)
         m = bar.addMenu("&Help")
+        m.addAction(self.guide_action)
         m.addAction(self.shortcuts_action)
         m.addAction(self.about_action)
 
@@ -442,41 +444,30 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.add_images(pairs, exc))
 
     def add_pairs_in_background(self, pairs):
-        """Read and measure the images in a worker (the window stays usable), then add them.
-
-        Returns the job (None when there is nothing to do); ``imagesChanged`` follows success.
-        """
+        """Read and measure the images in a worker (the window stays usable), then add them
+        (gui/ops.py: run_op). Returns the job (None when there is nothing to do)."""
         from svetlana.core.project.images import prepare_images
-        from svetlana.gui.jobs import run_job
+        from svetlana.gui.ops import run_op
 
-        project = self.session.project
         pairs = [(Path(p[0]), Path(p[1]), *p[2:]) for p in pairs]  # (image, mask, name[, axes])
-        if project is None or not pairs:
+        if self.session.project is None or not pairs:
             return None
 
-        def work(progress, cancel):
-            return prepare_images(pairs, progress, cancel)
-
-        def done(prepared) -> None:
+        def commit(_plan, prepared) -> None:
             names: list[str] = []
             with reporting(self, "Cannot add the image"):
-                self.session.add_prepared(project, prepared, names)
+                self.session.add_prepared(self.session.project, prepared, names)
             if names:
                 self.session.set_current_image(names[0])
                 self.statusBar().showMessage(f"added {plural(len(names), 'image')}", 5000)
 
-        def progressed(events) -> None:
-            self.statusBar().showMessage(events[-1].message)
-
-        self._add_job = run_job(
-            self,
-            work,
-            on_success=done,
+        self._add_job = run_op(
+            self, self.session, "add images", lambda _project: pairs,
+            lambda p, _view, progress, cancel: prepare_images(p, progress, cancel), commit,
             on_failure=lambda exc: self._add_failed(exc, pairs),
-            on_progress=progressed,
-            session=self.session,
-            name="add images",
-        )
+            on_progress=lambda events: self.statusBar().showMessage(events[-1].message),
+            view=False,  # reads the user's files, not the bundle
+        )  # fmt: skip
         return self._add_job
 
     def remove_image(self) -> None:
@@ -510,20 +501,28 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{plural(n, 'label')} written to {path}", 6000)
 
     def open_demo(self) -> None:
+        """Open the demo project, building it first in a worker (a few seconds)."""
         from svetlana.core.usecases.demo import build_demo
+        from svetlana.gui.ops import run_op
 
         path = demo_path()
         if project_path_of(path) is not None:
             self.open_project(path)
             return
-        with reporting(self, "Cannot build the demo"):
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                project = build_demo(path)
-            finally:
-                QApplication.restoreOverrideCursor()
-            self.set_project(project)
+
+        def build(p, _view, _progress, _cancel) -> None:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            build_demo(p).close()
+
+        def commit(p, _result) -> None:  # opened once the job has ended (the window is not busy)
+            QTimer.singleShot(0, lambda: self.open_project(p))
+
+        self._demo_job = run_op(
+            self, self.session, "demo", lambda _project: path, build, commit,
+            view=False, needs_project=False,
+        )  # fmt: skip
+        if self._demo_job is not None:
+            self.statusBar().showMessage("Building the demo project…")
 
     def _retrain(self) -> None:
         """Retrain with the training tab's current settings (after corrections)."""
@@ -534,7 +533,7 @@ class MainWindow(QMainWindow):
         """Cancel background work and wait for its threads; True when none is left running."""
         from svetlana.gui.jobs import stop_jobs
 
-        ok = stop_jobs(getattr(self, "_add_job", None))
+        ok = stop_jobs(getattr(self, "_add_job", None), getattr(self, "_demo_job", None))
         for tab in (self.training_tab, self.prediction_tab, self.annotation_tab):
             stop = getattr(tab, "shutdown", None)
             if stop is not None:
@@ -713,6 +712,15 @@ class MainWindow(QMainWindow):
     # ---- help -------------------------------------------------------------------------------------
     def show_shortcuts(self) -> None:
         keymap.ShortcutsDialog(self).exec()
+
+    def show_guide(self) -> None:
+        """The README's "Using it", offline, in a window beside the main one."""
+        from svetlana.gui.guide import GuideDialog
+
+        if getattr(self, "guide", None) is None:
+            self.guide = GuideDialog(self)
+        self.guide.show()
+        self.guide.raise_()
 
     def show_about(self) -> None:
         QMessageBox.about(

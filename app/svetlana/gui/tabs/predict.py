@@ -46,7 +46,8 @@ from svetlana.core.usecases.export import (
 )
 from svetlana.core.wording import plural
 from svetlana.gui.dialogs.results_window import ResultsWindow
-from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
+from svetlana.gui.jobs import Job, report_error, show_status, stop_jobs
+from svetlana.gui.ops import run_op
 from svetlana.gui.session import Session
 from svetlana.gui.widgets.common import CountsTable, ExplainView, choose_folder
 from svetlana.gui.widgets.export_menu import ExportMenu, ask_package_info, show_done
@@ -77,7 +78,7 @@ class PredictionTab(QWidget):
         self.session = session
         self.job: Job | None = None
         self.last_run = None  # the last folder run (predicting.PredictionRun)
-        self._model_cache: tuple[str, object, dict] | None = None
+        self._model_cache: tuple[str, object] | None = None  # the last model loaded
         self._result_model = ""
         self._build()
         session.projectChanged.connect(self._on_project_changed)
@@ -308,53 +309,55 @@ class PredictionTab(QWidget):
         )
 
     # ---- running ----------------------------------------------------------------------
-    def _load_model(self, model_id: str):
-        if self._model_cache is None or self._model_cache[0] != model_id:
-            model, card = predicting.load_model(self.session.project, model_id)
-            self._model_cache = (model_id, model, card)
-        return self._model_cache[1], self._model_cache[2]
-
     def run_prediction(self) -> Job | None:
         """Predict the chosen scope with the chosen model; ``None`` if it cannot start."""
-        project = self.session.project
-        if project is None:
-            show_status(self, "open a project first")
-            return None
-        if self.session.busy or (self.job is not None and self.job.running):
-            show_status(self, "wait for the running job to finish (or cancel it)")
-            return None
-        model_id = self.selected_model()
-        scope = self.scope()
-        try:
+        model_id, scope = self.selected_model(), self.scope()
+
+        def plan(project):
             if model_id is None:
                 raise InputError(
                     "the project has no trained model yet: train one in the Training tab"
                 )
+            return self._folder_plan(model_id) if scope == "folder" else self._images_plan(scope)
+
+        def run(p, view, progress, cancel):
             if scope == "folder":
-                fn = self._folder_job(model_id)
-            else:
-                fn = self._project_job(model_id, scope)
-        except SvetlanaError as exc:
-            self.status.setText(str(exc))
-            report_error(self, exc)
+                return predicting.predict_folder(
+                    p["model_dir"], p["folder"], p["out"], workers=p["workers"],
+                    progress=progress, cancel=cancel,
+                )  # fmt: skip
+            # Everything heavy runs here: reading the images one at a time, loading the model
+            # (unless cached from the last run), predicting, writing the files.
+            planned = predicting.plan_prediction(
+                view, model_id, p["names"], write=True, model=p["model"],
+                cache_measurements=True,
+            )  # fmt: skip
+            result = predicting.run_prediction(planned, progress=progress, cancel=cancel)
+            return result, planned.model_box
+
+        job = run_op(
+            self, self.session, "prediction", plan, run,
+            lambda p, out: self._on_predicted(model_id, scope, out, p),
+            on_progress=self._on_progress, on_failure=self._on_failed, view=scope != "folder",
+        )  # fmt: skip
+        if job is None:
             return None
+        self.job = job
         self._result_model = ""
-        started_on = project
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
         self.status.setText(f"Predicting with {model_id}…")
-        self.job = run_job(
-            self, fn,
-            on_success=lambda result: self._on_predicted(model_id, scope, result, started_on, fn),
-            on_failure=self._on_failed, on_progress=self._on_progress,
-            session=self.session, name="prediction",
-        )  # fmt: skip
         self.job.finished.connect(self._on_job_finished)
         self._update_buttons()
         return self.job
 
-    def _project_job(self, model_id: str, scope: str):
+    def _cached_model(self, model_id: str):
+        """The model loaded by the last run or Explain, if it is ``model_id`` (else None)."""
+        cache = self._model_cache
+        return cache[1] if cache is not None and cache[0] == model_id else None
+
+    def _images_plan(self, scope: str) -> dict:
         project = self.session.project
         if scope == "image":
             if self.session.current_image is None:
@@ -364,33 +367,9 @@ class PredictionTab(QWidget):
             names = list(project.image_names)
             if not names:
                 raise InputError("the project has no images to predict")
-        # Everything heavy runs in the worker, on a read-only view of the bundle (never the
-        # live project, which the user keeps changing): reading the images one at a time,
-        # loading the model (unless cached from the last run), predicting, writing the files.
-        cached = (
-            self._model_cache if self._model_cache and self._model_cache[0] == model_id else None
-        )
-        card = cached[2] if cached else project.models.card(model_id)
-        box: list = [cached[1]] if cached else []
-        bundle = project.path
+        return {"names": names, "model": self._cached_model(self.selected_model())}
 
-        def work(progress, cancel):
-            from svetlana.core.project.bundle import Project
-
-            with Project.open(bundle, readonly=True) as view:
-                plan = predicting.plan_prediction(
-                    view, model_id, names, write=True, model=box[0] if box else None,
-                    cache_measurements=True,
-                )  # fmt: skip
-                run = predicting.run_prediction(plan, progress=progress, cancel=cancel)
-            box[:] = plan.model_box
-            return run
-
-        work.model_box = box  # type: ignore[attr-defined]  # cached on success
-        work.card = card  # type: ignore[attr-defined]
-        return work
-
-    def _folder_job(self, model_id: str):
+    def _folder_plan(self, model_id: str) -> dict:
         folder = self.folder.text().strip()
         out = self.out_dir.text().strip()
         if not folder:
@@ -399,11 +378,12 @@ class PredictionTab(QWidget):
             raise InputError("choose an output folder for the results")
         if not Path(folder).is_dir():
             raise InputError("folder not found", folder)
-        model_dir = self.session.project.models.dir(model_id)
-        workers = self.workers.value() or None
-        return lambda progress, cancel: predicting.predict_folder(
-            model_dir, folder, out, workers=workers, progress=progress, cancel=cancel
-        )
+        return {
+            "model_dir": self.session.project.models.dir(model_id),
+            "folder": folder,
+            "out": out,
+            "workers": self.workers.value() or None,
+        }
 
     def cancel(self) -> None:
         if self.job is not None and self.job.running:
@@ -416,12 +396,11 @@ class PredictionTab(QWidget):
         self.progress.setValue(min(last.done, last.total))
         self.progress.setFormat(last.message or f"{last.fraction:.0%}")
 
-    def _on_predicted(self, model_id: str, scope: str, result, project=None, fn=None) -> None:
-        if project is not None and project is not self.session.project:
-            show_status(self, "the project was closed; the prediction was discarded")
-            return
-        if getattr(fn, "model_box", None):  # the worker loaded the model: keep it for next time
-            self._model_cache = (model_id, fn.model_box[0], fn.card)
+    def _on_predicted(self, model_id: str, scope: str, result, _plan=None) -> None:
+        if scope != "folder":
+            result, box = result
+            if box:  # the worker loaded the model: keep it for the next run and Explain
+                self._model_cache = (model_id, box[0])
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat("done")
         self._result_model = model_id
@@ -456,10 +435,13 @@ class PredictionTab(QWidget):
     def _on_failed(self, exc: BaseException) -> None:
         self.progress.setValue(0)
         self.progress.setFormat("")
+        ran = self.job is not None and self.job.error is exc  # else: refused by the plan
         self.status.setText(
             "Cancelled, nothing changed."
-            if self.job and self.job.cancelled
+            if ran and self.job.cancelled
             else f"Prediction failed: {exc}"
+            if ran
+            else str(exc)
         )
         report_error(self, exc)
 
@@ -599,43 +581,39 @@ class PredictionTab(QWidget):
 
     # ---- explain ------------------------------------------------------------------------
     def explain_selected(self) -> Job | None:
-        """Grad-CAM of the first selected object of the current image, computed in the background."""
-        project, name = self.session.project, self.session.current_image
-        if project is None or name is None or not self.session.selection:
+        """Grad-CAM of the first selected object of the current image: the model is loaded,
+        the image read and the patch cut in the worker (gui/ops.py), never on the GUI thread."""
+        name = self.session.current_image
+        if self.session.project is None or name is None or not self.session.selection:
             show_status(self, "select an object on the image first")
-            return None
-        if self.session.busy:
-            show_status(self, "wait for the running job to finish (or cancel it)")
             return None
         obj = int(self.session.selection[0])
         model_id = self.session.prediction_model or self.selected_model()
-        try:
+
+        def plan(project):
             if model_id is None:
                 raise InputError(
                     "the project has no trained model yet: train one in the Training tab"
                 )
-            if is_forest(project.models.card(model_id)):
+            card = project.models.card(model_id)
+            if is_forest(card):
                 raise ModelError(FOREST_NOT_EXPLAINED)
-            model, card = self._load_model(model_id)
-            im = project.load(name)
-            if not bool(im.table.contains(np.asarray([obj]))[0]):
-                raise InputError(f"image {name!r} has no object {obj}")
-            if not im.extra.get("lazy"):
-                im.normalised  # noqa: B018 - computed here once: the worker only reads it
-        except SvetlanaError as exc:
-            report_error(self, exc)
-            return None
-        class_names = tuple(card["classes"])
+            return {"card": card, "model": self._cached_model(model_id)}
 
-        def work(_progress, _cancel):
+        def run(p, view, _progress, _cancel):
             from svetlana.core.ml.explain import gradcam
 
-            patch = im.object_patch(obj, int(card["patch_size"]))
-            heat = gradcam(model, patch)
-            return patch, heat
+            model = p["model"] or predicting.load_model(view, model_id)[0]
+            im = view.load(name)
+            if not bool(im.table.contains(np.asarray([obj]))[0]):
+                raise InputError(f"image {name!r} has no object {obj}")
+            patch = im.object_patch(obj, int(p["card"]["patch_size"]))
+            return model, patch, gradcam(model, patch)
 
-        def done(result) -> None:
-            patch, heat = result
+        def commit(p, result) -> None:
+            model, patch, heat = result
+            self._model_cache = (model_id, model)
+            class_names = tuple(p["card"]["classes"])
             pred = (
                 self.session.predictions.get(name)
                 if self.session.prediction_model == model_id
@@ -648,7 +626,9 @@ class PredictionTab(QWidget):
                 caption += f": predicted {class_names[k]} ({float(pred.confidence[row]):.0%}). Bright = what decided it."
             self.explain_view.show_result(patch, heat, caption)
 
-        job = run_job(self, work, on_success=done, session=self.session, name="explain")
+        job = run_op(self, self.session, "explain", plan, run, commit)
+        if job is None:
+            return None
         job.finished.connect(self.explainFinished)
         self.job = job
         job.finished.connect(self._update_buttons)
@@ -735,29 +715,14 @@ class PredictionTab(QWidget):
         self.start_export(kind, folder, info)
 
     def start_export(self, kind: str, folder: str | Path, info=None) -> Job | None:
-        """Write one of the Export menu's files in the background (see gui/widgets/export_menu.py)."""
-        project = self.session.project
-        if project is None:
-            show_status(self, "open a project first")
-            return None
-        if self.session.busy or (self.job is not None and self.job.running):
-            show_status(self, "wait for the running job to finish (or cancel it)")
-            return None
+        """Write one of the Export menu's files in the background (core/usecases/export.py)."""
         model_id = self.selected_model() if kind == BIOIMAGEIO else self.session.prediction_model
-        try:
-            plan = plan_export(project, kind, folder, self.session.predictions, model_id, info)
-        except SvetlanaError as exc:
-            self.status.setText(str(exc))
-            report_error(self, exc)
-            self.exportFinished.emit(None)
-            return None
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.progress.setFormat("exporting…")
-        self.status.setText(f"Exporting to {plan.out_dir}…")
         outcome: list[ExportDone] = []
 
-        def done(result: ExportDone) -> None:
+        def plan(project):
+            return plan_export(project, kind, folder, self.session.predictions, model_id, info)
+
+        def done(_plan, result: ExportDone) -> None:
             outcome.append(result)
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
@@ -766,11 +731,20 @@ class PredictionTab(QWidget):
             show_status(self, f"exported to {result.folder}")
             self.last_export_box = show_done(self, result)
 
-        self.job = run_job(
-            self, lambda progress, cancel: run_export(plan, progress, cancel),
-            on_success=done, on_failure=self._on_export_failed, on_progress=self._on_progress,
-            session=self.session, name=f"export-{kind}",
+        job = run_op(
+            self, self.session, f"export-{kind}", plan,
+            lambda p, _view, progress, cancel: run_export(p, progress, cancel), done,
+            on_progress=self._on_progress, on_failure=self._on_export_failed,
+            view=False,  # run_export opens a read-only view of its own
         )  # fmt: skip
+        if job is None:
+            self.exportFinished.emit(None)
+            return None
+        self.job = job
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("exporting…")
+        self.status.setText(f"Exporting to {job.plan.out_dir}…")
         self.job.finished.connect(self._update_buttons)
         self.job.finished.connect(lambda: self.exportFinished.emit(outcome[0] if outcome else None))
         self._update_buttons()
@@ -780,8 +754,11 @@ class PredictionTab(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("")
-        cancelled = self.job is not None and self.job.cancelled
-        self.status.setText("Export cancelled." if cancelled else f"Export failed: {exc}")
+        ran = self.job is not None and self.job.error is exc  # else: refused by the plan
+        cancelled = ran and self.job.cancelled
+        self.status.setText(
+            "Export cancelled." if cancelled else f"Export failed: {exc}" if ran else str(exc)
+        )
         report_error(self, exc)
 
     # ---- folder pickers -------------------------------------------------------------------

@@ -37,6 +37,7 @@ from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
 from svetlana.core.usecases import train
 from svetlana.core.wording import accuracy_estimate, plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
+from svetlana.gui.ops import run_op
 from svetlana.gui.session import Session
 from svetlana.gui.widgets.common import (
     ConfusionTable,
@@ -117,7 +118,6 @@ class TrainingTab(QWidget):
         self.devices: dict[str, bool] | None = None
         self.last_model_id = ""
         self._arch_file: str | None = None
-        self._training_project = None
         self._build()
         session.projectChanged.connect(self.refresh)
         session.modelsChanged.connect(self.refresh_models)
@@ -506,64 +506,52 @@ class TrainingTab(QWidget):
     # ---- training -----------------------------------------------------------------------
     def start_training(self) -> Job | None:
         """Train with the form's settings (also what "Retrain" runs). ``None`` if it cannot start."""
-        project = self.session.project
-        if project is None:
-            show_status(self, "open a project first")
-            return None
-        if self.session.busy or (self.job is not None and self.job.running):
-            show_status(self, "wait for the running job to finish (or cancel it)")
-            return None
-        # Plan here (quick checks, the model's name; a network file is checked before any
-        # work); the patches and measurements are made in the worker, from a read-only view
-        # of the bundle (never the live project); the model is committed here when done.
-        try:
+        # The plan is quick (checks, the model's name; a network file is checked before any
+        # work); the patches and measurements are made in the worker from a read-only view of
+        # the bundle; the model is committed on the main thread (gui/ops.py: run_op).
+        patch_size = self.patch_size_value()
+
+        def plan(project):
             config = self.config()
-            name = self.model_name.text().strip() or None
-            n = train.check_training_labels(project)
             kind = "cnn" if self.arch_file else self.kind()
-            network = train.user_network(project, self.arch_file) if self.arch_file else None
-            model_id = project.models.new_id(name)
-        except SvetlanaError as exc:
-            self.status.setText(str(exc))
-            report_error(self, exc)
-            return None
-        started, bundle, patch_size = label_time(), project.path, self.patch_size_value()
-        budget = self.time_budget_value() if kind == "auto" else None
+            return {
+                "config": config,
+                "n": train.check_training_labels(project),
+                "kind": kind,
+                "network": train.user_network(project, self.arch_file) if self.arch_file else None,
+                "model_id": project.models.new_id(self.model_name.text().strip() or None),
+                "started": label_time(),
+                "budget": self.time_budget_value() if kind == "auto" else None,
+            }
 
-        def work(progress, cancel):
-            from svetlana.core.project.bundle import Project
-
-            with Project.open(bundle, readonly=True) as view:
-                tjob = train.prepare_training(
-                    view, config, patch_size=patch_size, kind=kind, model_id=model_id,
-                    started=started, network=network, budget_s=budget,
-                )  # fmt: skip
+        def run(p, view, progress, cancel):
+            tjob = train.prepare_training(
+                view, p["config"], patch_size=patch_size, kind=p["kind"], model_id=p["model_id"],
+                started=p["started"], network=p["network"], budget_s=p["budget"],
+            )  # fmt: skip
             cancel.raise_if_cancelled()
             return tjob, train.run_training(tjob, progress, cancel)
 
+        job = run_op(
+            self, self.session, "training", plan, run, lambda _p, out: self._on_trained(out),
+            on_progress=self._on_progress, on_failure=self._on_failed,
+        )  # fmt: skip
+        if job is None:
+            return None
+        self.job, p = job, job.plan
         self._candidate_rows = []
         self.candidates.setText("")
-        self._training_project = project
         self.last_model_id = ""
         self.curves.clear()
-        self.progress.setRange(0, config.epochs)
+        self.progress.setRange(0, p["config"].epochs)
         self.progress.setValue(0)
-        self.progress.setFormat(f"{model_id}: starting…")
-        n_labels = plural(n, "labelled object")
+        self.progress.setFormat(f"{p['model_id']}: starting…")
+        n_labels = plural(p["n"], "labelled object")
         self.status.setText(
-            f"Training {model_id} on {n_labels}…"
-            if kind == "cnn"
+            f"Training {p['model_id']} on {n_labels}…"
+            if p["kind"] == "cnn"
             else f"Measuring {n_labels}, then cross-validating "
-            + ("a forest and a CNN…" if kind == "auto" else "a forest…")
-        )
-        self.job = run_job(
-            self,
-            work,
-            on_success=self._on_trained,
-            on_failure=self._on_failed,
-            on_progress=self._on_progress,
-            session=self.session,
-            name="training",
+            + ("a forest and a CNN…" if p["kind"] == "auto" else "a forest…")
         )
         self.job.finished.connect(self._on_job_finished)
         self._update_buttons()
@@ -606,15 +594,7 @@ class TrainingTab(QWidget):
 
     def _on_trained(self, out) -> None:
         tjob, result = out
-        project = self.session.project
-        if project is None or tjob is None or project is not self._training_project:
-            show_status(self, "the project was closed during training; the model was not saved")
-            return
-        try:
-            trained = self.session.commit_training(project, tjob, result)
-        except SvetlanaError as exc:
-            report_error(self, exc)
-            return
+        trained = self.session.commit_training(self.session.project, tjob, result)
         self.last_model_id = trained.id
         self.curves.set_rows(result.history)
         self.progress.setValue(self.progress.maximum())
@@ -638,10 +618,13 @@ class TrainingTab(QWidget):
     def _on_failed(self, exc: BaseException) -> None:
         self.progress.setValue(0)
         self.progress.setFormat("")
+        ran = self.job is not None and self.job.error is exc  # else: refused by the plan
         self.status.setText(
             "Cancelled, nothing changed."
-            if self.job and self.job.cancelled
+            if ran and self.job.cancelled
             else f"Training failed: {exc}"
+            if ran
+            else str(exc)
         )
         report_error(self, exc)
 
