@@ -267,6 +267,18 @@ def _sk(ctx: Context, tr, te, seed):
     kind = params.pop("kind", "rf")
     x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
     x = np.nan_to_num(x)
+    how = params.pop("norm_image", False)
+    if how:  # each column robust-scaled per image (an experiment); "both": added to the raw
+        raw = x
+        x = x.astype(np.float64).copy()
+        images = np.array([im for im, _ in ctx.s.keys])
+        for im in np.unique(images):
+            rows = images == im
+            med = np.median(x[rows], 0)
+            iqr = np.subtract(*np.percentile(x[rows], [75, 25], 0))
+            x[rows] = (x[rows] - med) / np.where(iqr > 1e-9, iqr, 1.0)
+        if how == "both":
+            x = np.concatenate([raw, x], 1)
     if kind == "hgb":
         est = HistGradientBoostingClassifier(random_state=seed, **params)
     else:
