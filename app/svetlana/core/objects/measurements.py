@@ -480,14 +480,14 @@ def measure_objects(
         acc.merge(other)
     extra = _family_columns(
         bands, labels, rows_img, channels, ranges, prefixes, present, ids is None, centroid,
-        count, sp, cancel,
+        count, cov, sp, cancel,
     )  # fmt: skip
     values = acc.finish(names, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, names, units, values)
 
 
 def _family_columns(bands, labels, rows_img, channels, ranges, prefixes, present, every: bool,
-                    centroid, count, sp, cancel) -> dict[str, np.ndarray]:  # fmt: skip
+                    centroid, count, cov, sp, cancel) -> dict[str, np.ndarray]:  # fmt: skip
     """The columns of core/objects/families.py: pixel families band by band, then the context
     (from every object of the mask; ``every``: ``present`` is every object already)."""
     from svetlana.core.objects.families import (
@@ -520,14 +520,21 @@ def _family_columns(bands, labels, rows_img, channels, ranges, prefixes, present
     cols = fam.finish(prefixes)
     vox = float(np.prod(sp))
     if every:
+        from svetlana.core.objects.families import elongation
+
         npx = np.maximum(fam.npx, 1)
         size_all, centroid_all = count * vox, centroid
         intensity_all = fam.s / npx[None]
+        elong_all = elongation(cov, sp)
         rows = np.arange(n)
     else:
-        ids_all, size_all, centroid_all, intensity_all = object_sums(labels, channels, ranges, sp)
+        ids_all, size_all, centroid_all, intensity_all, elong_all = object_sums(
+            labels, channels, ranges, sp
+        )
         rows = np.searchsorted(ids_all, present)
-    cols.update(context_columns(centroid_all, size_all, intensity_all, rows, prefixes, nd))
+    cols.update(
+        context_columns(centroid_all, size_all, intensity_all, elong_all, rows, prefixes, nd)
+    )
     return cols
 
 
