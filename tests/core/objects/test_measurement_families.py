@@ -85,3 +85,14 @@ def test_a_3d_image_gets_the_families_that_make_sense_in_3d():
     assert "context_nn1" in m.names and "boundary_radius_cv" in m.names
     assert not any(n.startswith("boundary_fourier") for n in m.names)
     assert np.isfinite(m.values).all()
+
+
+def test_a_larger_than_memory_rgb_image_is_measured_per_stain_as_in_memory():
+    da = pytest.importorskip("dask.array")
+    _, labels = _cluster_and_loner()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(60, 230, size=(3, *labels.shape)).astype(np.uint8)
+    ref = measure_objects(rgb, labels)
+    got = measure_objects(da.from_array(rgb, chunks=(3, 64, 64)), da.from_array(labels, chunks=64))
+    assert got.names == ref.names and any(n.startswith("eosin_") for n in got.names)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-4, atol=1e-4)

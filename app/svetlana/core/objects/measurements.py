@@ -395,10 +395,11 @@ def measure_objects(
         image, labels, spacing = _check_lazy(image, labels, spacing)
         present = _present_lazy(labels, ids, cancel)
         nd, nchan = labels.ndim, image.shape[0]
-        names, units = column_names(nd, nchan, physical=spacing is not None)
+        stains = is_brightfield_rgb(image)
+        names, units = column_names(nd, nchan, physical=spacing is not None, stains=stains)
         if present.size == 0:
             return Measurements(present, names, units, np.zeros((0, len(names)), np.float32))
-        channels, ranges = _lazy_channels(image)
+        channels, ranges = _lazy_channels(image, stains)
         rows_img = _Slabs(labels, _sparse_rows(present))
         labels = _Slabs(labels)
     else:
@@ -720,9 +721,10 @@ class _LazyChannel:
         return out
 
 
-def _lazy_channels(image) -> tuple[list[_LazyChannel], list[tuple[float, float]]]:
-    """Channels read on demand, and their robust ranges from a regular subsample of at most
-    2 million pixels (the whole image when smaller: then the same ranges as in memory)."""
+def _lazy_channels(image, stains: bool = False) -> tuple[list, list[tuple[float, float]]]:
+    """Channels read on demand (and the stains of an RGB brightfield image), and their robust
+    ranges from a regular subsample of at most 2 million pixels (the whole image when smaller:
+    then the same ranges as in memory)."""
     from svetlana.core.objects.lazy import _read
 
     spatial = image.shape[1:]
@@ -734,7 +736,24 @@ def _lazy_channels(image) -> tuple[list[_LazyChannel], list[tuple[float, float]]
         sample = np.asarray(sub[c], dtype=np.float32)
         channels.append(_LazyChannel(image, c, sample))
         ranges.append(_robust_range(_clean_channel(sample)))
+    if stains:  # RGB brightfield: the stains from the same regions, their ranges from the sample
+        for k, sample in enumerate(stain_channels(np.asarray(sub))):
+            channels.append(_LazyStain(image, k))
+            ranges.append(_robust_range(sample))
     return channels, ranges
+
+
+class _LazyStain:
+    """One stain of a lazy RGB uint8 image: regions read (3 channels) and unmixed on demand."""
+
+    def __init__(self, image, k: int):
+        self.image, self.k = image, k
+        self.shape = tuple(int(s) for s in image.shape[1:])
+
+    def __getitem__(self, region) -> np.ndarray:
+        from svetlana.core.objects.lazy import _read
+
+        return stain_channels(np.asarray(_read(self.image, (slice(None), *tuple(region)))))[self.k]
 
 
 def _inverse_cov(cov: np.ndarray, sp: np.ndarray) -> np.ndarray:

@@ -14,14 +14,11 @@ STAINS = ("hematoxylin", "eosin")
 PREFIXES = ("hema_", "eosin_")
 
 
-def is_brightfield_rgb(image: np.ndarray) -> bool:
-    """Whether an in-memory channel-first image is 2D RGB uint8 (stains are measured)."""
-    return (
-        isinstance(image, np.ndarray)
-        and image.ndim == 3
-        and image.shape[0] == 3
-        and (image.dtype == np.uint8)
-    )
+def is_brightfield_rgb(image) -> bool:
+    """Whether a channel-first image (numpy, or a lazy array) is 2D RGB uint8: then its stains
+    are measured."""
+    shape = tuple(getattr(image, "shape", ()))
+    return len(shape) == 3 and shape[0] == 3 and np.dtype(image.dtype) == np.uint8
 
 
 def stain_channels(image: np.ndarray) -> list[np.ndarray]:
