@@ -124,13 +124,18 @@ def _key(*parts) -> str:
 
 def app_measurements(s: RealSet) -> tuple[tuple[str, ...], np.ndarray]:
     """``measure_objects`` (the app's columns) of every labelled object, cached."""
+    from svetlana.core.objects import families as F
     from svetlana.core.objects import measurements as M
+    from svetlana.core.objects import stains as S
 
     CACHE.mkdir(parents=True, exist_ok=True)
     names: tuple[str, ...] = ()
     rows: dict[tuple[str, int], np.ndarray] = {}
     for im, (image, labels) in s.images.items():
-        path = CACHE / f"{s.name}_{im}_app_{_key(M.VERSION, image.shape, str(image.dtype))}.npz"
+        code = [Path(m.__file__).read_bytes() for m in (M, F, S)]  # any change: measured again
+        path = (
+            CACHE / f"{s.name}_{im}_app_{_key(M.VERSION, image.shape, image.dtype.str, code)}.npz"
+        )
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 ids, nm, values = z["ids"], tuple(str(n) for n in z["names"]), z["values"]
@@ -238,6 +243,7 @@ class Context:
     patches: np.ndarray | None = None
     keep: np.ndarray | None = None  # measurement columns used (family ablation)
     last_auto: str | None = None  # the candidate auto chose last
+    params: dict = field(default_factory=dict)  # the "sk" candidate's settings
 
 
 def _forest(ctx: Context, tr, te, seed):
@@ -247,6 +253,41 @@ def _forest(ctx: Context, tr, te, seed):
     names = ctx.names if ctx.keep is None else tuple(np.array(ctx.names)[ctx.keep])
     m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)
     return m.predict_proba(x[te]).argmax(1)
+
+
+def _sk(ctx: Context, tr, te, seed):
+    """A scikit-learn ensemble on the app's measurements with ``--params`` (tuning only)."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+
+    params = dict(ctx.params)
+    kind = params.pop("kind", "rf")
+    x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
+    x = np.nan_to_num(x)
+    how = params.pop("norm_image", False)
+    if how:  # each column robust-scaled per image (an experiment); "both": added to the raw
+        raw = x
+        x = x.astype(np.float64).copy()
+        images = np.array([im for im, _ in ctx.s.keys])
+        for im in np.unique(images):
+            rows = images == im
+            med = np.median(x[rows], 0)
+            iqr = np.subtract(*np.percentile(x[rows], [75, 25], 0))
+            x[rows] = (x[rows] - med) / np.where(iqr > 1e-9, iqr, 1.0)
+        if how == "both":
+            x = np.concatenate([raw, x], 1)
+    if kind == "hgb":
+        est = HistGradientBoostingClassifier(random_state=seed, **params)
+    else:
+        cls = ExtraTreesClassifier if kind == "et" else RandomForestClassifier
+        params.setdefault("n_estimators", 100)
+        params.setdefault("class_weight", "balanced")
+        est = cls(random_state=seed, n_jobs=2, **params)
+    est.fit(x[tr], ctx.s.y[tr])
+    return est.predict(x[te])
 
 
 def _floor(ctx: Context, tr, te, seed):
@@ -292,6 +333,7 @@ CANDIDATES: dict[str, Callable] = {
     "forest": _forest,
     "floor": _floor,
     "cnn": _cnn,
+    "sk": _sk,
 }
 
 
@@ -341,9 +383,9 @@ def run(args) -> list[dict]:
     for set_name in args.sets:
         s = load_set(set_name)
         names, features = app_measurements(s)
-        ctx = Context(s, names, features)
+        ctx = Context(s, names, features, params=json.loads(args.params))
         if args.drop or args.only_families:
-            from svetlana.core.objects.measurements import family_of
+            from svetlana.core.objects.families import family_of
 
             fam = np.array([family_of(n) for n in names])
             keep = np.ones(len(names), bool)
@@ -405,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", default="random,grouped")
     p.add_argument("--drop", default="", help="measurement families left out (ablation)")
     p.add_argument("--only-families", default="", help="only these measurement families")
+    p.add_argument("--params", default="{}", help='"sk" candidate: {"kind": "rf"|"et"|"hgb", ...}')
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     a.sets = [x for x in a.sets.split(",") if x]

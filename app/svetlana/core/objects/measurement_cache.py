@@ -53,13 +53,16 @@ def _load_cache(path: Path, fingerprint: np.ndarray, ndim: int, nchan: int, spac
             values = np.asarray(z["values"])
     except (OSError, ValueError, KeyError, EOFError, TypeError):
         return None
-    want_names, want_units = column_names(ndim, nchan, physical=spacing is not None)
+    # An RGB uint8 image also has its stains' columns (the cache does not know the dtype).
+    wanted = {
+        column_names(ndim, nchan, physical=spacing is not None, stains=stains)
+        for stains in ((False, True) if ndim == 2 and nchan == 3 else (False,))
+    }
     ok = (
         version == VERSION
         and fp.shape == fingerprint.shape
         and np.array_equal(fp, fingerprint)
-        and names == want_names
-        and units == want_units
+        and (names, units) in wanted
         and ids.ndim == 1
         and ids.dtype.kind in "iu"
         and values.dtype == np.float32

@@ -16,11 +16,12 @@ import numpy as np
 
 from svetlana.core.errors import InputError
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn
+from svetlana.core.objects.stains import is_brightfield_rgb, stain_channels
 
 log = logging.getLogger(__name__)
 
 # Bump when the feature set or a formula changes: cached tables of another version are recomputed.
-VERSION = 2
+VERSION = 3  # 3: the families of core/objects/families.py and the stains of core/objects/stains.py
 SCALES = (1.0, 2.0, 4.0)  # filter-bank scales, in pixels of the finest axis
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 RING_WIDTH = 3  # pixels (finest axis) of background around each object
@@ -78,8 +79,20 @@ def _q(q: float) -> str:
     return "median" if q == 0.5 else f"q{round(q * 100):02d}"
 
 
-def column_names(ndim: int, channels: int, physical: bool = False) -> tuple[tuple, tuple]:
-    """Names and units of every column for a ``ndim``-D image with ``channels`` channels."""
+def channel_prefixes(channels: int, stains: bool = False) -> list[str]:
+    """Column prefix of each measured channel: ``ch0_``..., then the stains (RGB brightfield)."""
+    from svetlana.core.objects.stains import PREFIXES
+
+    return [f"ch{c}_" for c in range(channels)] + (list(PREFIXES) if stains else [])
+
+
+def column_names(
+    ndim: int, channels: int, physical: bool = False, stains: bool = False
+) -> tuple[tuple, tuple]:
+    """Names and units of every column for a ``ndim``-D image with ``channels`` channels
+    (``stains``: an RGB brightfield image, whose stains are measured as channels too)."""
+    from svetlana.core.objects.families import family_names
+
     u = "um" if physical else "px"
     names: list[str] = []
     units: list[str] = []
@@ -110,8 +123,8 @@ def column_names(ndim: int, channels: int, physical: bool = False) -> tuple[tupl
         add("sphericity")
     add("euler_number")
     stats = ["mean", "std", "min", "max"] + [_q(q) for q in QUANTILES]
-    for c in range(channels):
-        p = f"ch{c}_"
+    prefixes = channel_prefixes(channels, stains)
+    for p in prefixes:
         for s in stats:
             add(p + s, "intensity")
         add(p + "skewness")
@@ -139,6 +152,8 @@ def column_names(ndim: int, channels: int, physical: bool = False) -> tuple[tupl
             add(p + f"dog_s{s:g}_std")
         for s in SCALES:
             add(p + f"coherence_s{s:g}")
+    for name, unit in family_names(ndim, prefixes):
+        add(name, unit)
     return tuple(names), tuple(units)
 
 
@@ -380,20 +395,24 @@ def measure_objects(
         image, labels, spacing = _check_lazy(image, labels, spacing)
         present = _present_lazy(labels, ids, cancel)
         nd, nchan = labels.ndim, image.shape[0]
-        names, units = column_names(nd, nchan, physical=spacing is not None)
+        stains = is_brightfield_rgb(image)
+        names, units = column_names(nd, nchan, physical=spacing is not None, stains=stains)
         if present.size == 0:
             return Measurements(present, names, units, np.zeros((0, len(names)), np.float32))
-        channels, ranges = _lazy_channels(image)
+        channels, ranges = _lazy_channels(image, stains)
         rows_img = _Slabs(labels, _sparse_rows(present))
         labels = _Slabs(labels)
     else:
         image, labels, spacing = _check(image, labels, spacing)
         nd, nchan = labels.ndim, image.shape[0]
-        names, units = column_names(nd, nchan, physical=spacing is not None)
+        stains = is_brightfield_rgb(image)
+        names, units = column_names(nd, nchan, physical=spacing is not None, stains=stains)
         present, lut, to_rows = _dense_lut(labels, ids)
         if present.size == 0:
             return Measurements(present, names, units, np.zeros((0, len(names)), np.float32))
         channels = [_clean_channel(image[c]) for c in range(nchan)]
+        if stains:
+            channels += stain_channels(image)
         ranges = [_robust_range(ch) for ch in channels]
         rows_img = to_rows(labels) if lut is None else lut[labels]
     n = int(present.size)
@@ -443,7 +462,10 @@ def measure_objects(
     parts = [
         bands[k * len(bands) // workers : (k + 1) * len(bands) // workers] for k in range(workers)
     ]
-    accs = [_Accumulators(n, nd, nchan, ranges) for _ in parts]
+    prefixes = channel_prefixes(nchan, len(channels) > nchan)
+    accs = [_Accumulators(n, nd, len(channels), ranges) for _ in parts]
+    for a in accs:
+        a.prefixes = prefixes
     message = f"measuring {n} objects"
     if workers == 1:
         for done, (a0, a1) in enumerate(bands, start=1):
@@ -457,8 +479,64 @@ def measure_objects(
     acc = accs[0]
     for other in accs[1:]:
         acc.merge(other)
-    values = acc.finish(names, nd, sp, count, cov, labels, present)
+    extra = _family_columns(
+        bands, labels, rows_img, channels, ranges, prefixes, present, ids is None, centroid,
+        count, cov, sp, cancel,
+    )  # fmt: skip
+    values = acc.finish(names, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, names, units, values)
+
+
+def _family_columns(bands, labels, rows_img, channels, ranges, prefixes, present, every: bool,
+                    centroid, count, cov, sp, cancel) -> dict[str, np.ndarray]:  # fmt: skip
+    """The columns of core/objects/families.py: pixel families band by band, then the context
+    (from every object of the mask; ``every``: ``present`` is every object already)."""
+    from svetlana.core.objects.families import (
+        FamilyAccumulators,
+        context_columns,
+        object_sums,
+    )
+
+    n, nd = int(present.size), labels.ndim
+    workers = 1 if isinstance(labels, _Slabs) else band_workers(len(bands), n)
+    fams = [FamilyAccumulators(n, nd, len(channels), ranges, centroid, sp) for _ in range(workers)]
+
+    def run(k: int) -> None:
+        for a0, a1 in bands[k * len(bands) // workers : (k + 1) * len(bands) // workers]:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            fams[k].add_band(a0, a1, rows_img, channels)
+
+    if workers == 1:
+        run(0)
+    else:  # numpy releases the interpreter lock in its loops: one half of the bands each
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="families") as pool:
+            for f in [pool.submit(run, k) for k in range(workers)]:
+                f.result()
+    fam = fams[0]
+    for other in fams[1:]:
+        fam.merge(other)
+    cols = fam.finish(prefixes)
+    vox = float(np.prod(sp))
+    if every:
+        from svetlana.core.objects.families import elongation
+
+        npx = np.maximum(fam.npx, 1)
+        size_all, centroid_all = count * vox, centroid
+        intensity_all = fam.s / npx[None]
+        elong_all = elongation(cov, sp)
+        rows = np.arange(n)
+    else:
+        ids_all, size_all, centroid_all, intensity_all, elong_all = object_sums(
+            labels, channels, ranges, sp
+        )
+        rows = np.searchsorted(ids_all, present)
+    cols.update(
+        context_columns(centroid_all, size_all, intensity_all, elong_all, rows, prefixes, nd)
+    )
+    return cols
 
 
 # Bands are measured on this many threads (numpy and scipy release the GIL in their loops):
@@ -643,9 +721,10 @@ class _LazyChannel:
         return out
 
 
-def _lazy_channels(image) -> tuple[list[_LazyChannel], list[tuple[float, float]]]:
-    """Channels read on demand, and their robust ranges from a regular subsample of at most
-    2 million pixels (the whole image when smaller: then the same ranges as in memory)."""
+def _lazy_channels(image, stains: bool = False) -> tuple[list, list[tuple[float, float]]]:
+    """Channels read on demand (and the stains of an RGB brightfield image), and their robust
+    ranges from a regular subsample of at most 2 million pixels (the whole image when smaller:
+    then the same ranges as in memory)."""
     from svetlana.core.objects.lazy import _read
 
     spatial = image.shape[1:]
@@ -657,7 +736,24 @@ def _lazy_channels(image) -> tuple[list[_LazyChannel], list[tuple[float, float]]
         sample = np.asarray(sub[c], dtype=np.float32)
         channels.append(_LazyChannel(image, c, sample))
         ranges.append(_robust_range(_clean_channel(sample)))
+    if stains:  # RGB brightfield: the stains from the same regions, their ranges from the sample
+        for k, sample in enumerate(stain_channels(np.asarray(sub))):
+            channels.append(_LazyStain(image, k))
+            ranges.append(_robust_range(sample))
     return channels, ranges
+
+
+class _LazyStain:
+    """One stain of a lazy RGB uint8 image: regions read (3 channels) and unmixed on demand."""
+
+    def __init__(self, image, k: int):
+        self.image, self.k = image, k
+        self.shape = tuple(int(s) for s in image.shape[1:])
+
+    def __getitem__(self, region) -> np.ndarray:
+        from svetlana.core.objects.lazy import _read
+
+        return stain_channels(np.asarray(_read(self.image, (slice(None), *tuple(region)))))[self.k]
 
 
 def _inverse_cov(cov: np.ndarray, sp: np.ndarray) -> np.ndarray:
@@ -701,6 +797,7 @@ class _Accumulators:
         self.tex_n = np.zeros((nf, n))  # pixels each texture column averaged over
         # Object-level orientation per scale: sums of H.H (H the Hessian; upper triangle).
         self.tensor = np.zeros((nchan, len(SCALES), nd * (nd + 1) // 2, n))
+        self.prefixes = [f"ch{c}_" for c in range(nchan)]
 
     def merge(self, o: _Accumulators) -> None:
         """Add what ``o`` gathered on other bands (the threads' accumulators)."""
@@ -723,8 +820,8 @@ class _Accumulators:
             mine = getattr(self, key)
             mine += getattr(o, key)  # in place: the arrays are sums over pixels
 
-    def finish(self, names, nd, sp, count, cov, labels, present) -> np.ndarray:
-        cols: dict[str, np.ndarray] = {}
+    def finish(self, names, nd, sp, count, cov, labels, present, extra=None) -> np.ndarray:
+        cols: dict[str, np.ndarray] = dict(extra or {})
         vox = float(np.prod(sp))
         size = count * vox
         eig = np.sort(np.linalg.eigvalsh(cov), axis=1)[:, ::-1]
@@ -761,7 +858,7 @@ class _Accumulators:
             cols["euler_number"] = euler
         cols["solidity"] = np.clip(size / np.maximum(hull, size), 0.0, 1.0)
         for c, (so, sr) in enumerate(zip(self.obj, self.ring, strict=True)):
-            p = f"ch{c}_"
+            p = self.prefixes[c]
             o, r = so.finish(), sr.finish()
             no_ring = np.isnan(r["mean"])
             for key in list(r):  # no background around the object: the ring is the object

@@ -407,6 +407,20 @@ def _forest_card(result: Any) -> dict:
         ],
         "trees": result.model.n_trees,
         "history": [],
+        **_stains_note(sel["measurements"]),
+    }
+
+
+def _stains_note(measurements: list[str]) -> dict:
+    """The card says when the images were taken for RGB brightfield and measured per stain."""
+    from svetlana.core.objects.stains import PREFIXES, STAINS
+
+    if not any(n.startswith(PREFIXES) for n in measurements):
+        return {}
+    return {
+        "stains": list(STAINS),
+        "stains_note": "RGB uint8 images measured per stain too (colour deconvolution, "
+        "scikit-image rgb2hed: haematoxylin and eosin optical densities)",
     }
 
 
