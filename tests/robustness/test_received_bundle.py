@@ -273,3 +273,12 @@ def test_adding_an_image_into_a_linked_folder_writes_nothing_outside(bundle, tmp
     assert folder in err, err
     assert decoy.read_bytes() == data
     assert sorted(p.name for p in outside.iterdir()) == ["more.tif"]
+
+
+def test_a_bundle_named_by_a_relative_path_works_as_before(bundle, monkeypatch):
+    monkeypatch.chdir(bundle.parent)
+    ok("-q", "predict", bundle.name)
+    ok("classes", bundle.name, "--rename", "dim", "faint")
+    monkeypatch.chdir(bundle)
+    ok("-q", "predict", ".")
+    assert (bundle / "predictions" / "model-1" / "predictions.csv").is_file()

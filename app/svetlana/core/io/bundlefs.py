@@ -85,11 +85,11 @@ def relative_parts(
     else ``error`` naming ``where`` (default: the bundle)."""
     p = Path(path)
     text = str(path)
+    root_parts = Path(root).parts
+    if p.parts[: len(root_parts)] == root_parts:  # built from the root (absolute or relative)
+        p = Path(*p.parts[len(root_parts) :]) if len(p.parts) > len(root_parts) else Path()
     if p.is_absolute():
-        try:
-            p = p.relative_to(root)
-        except ValueError:
-            p = Path("..")
+        p = Path("..")  # outside the root
     parts = p.parts
     if not parts or any(part in ("..", "") for part in parts):
         raise error(f"refers to a file outside the project ({text}); refused", where or root)

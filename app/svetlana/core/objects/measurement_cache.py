@@ -120,8 +120,7 @@ class MeasurementCache:
 
             want = ids if ids is not None else object_ids(np.asarray(labels))
             if not np.array_equal(m.ids, want):  # a tampered cache: objects left out or added
-                log.warning("measurement cache of %s does not match its mask; remeasuring",
-                            self.image_name)  # fmt: skip
+                log.warning("measurements cached for %s do not match its mask", self.image_name)
                 m = None
         if m is None:
             m = measure_objects(

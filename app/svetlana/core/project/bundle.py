@@ -420,7 +420,6 @@ class Project:
 
     def load(self, name: str) -> LoadedImage:
         """The image's pixels, labels and object table (cached for the last few images)."""
-
         if name in self._cache:
             self._cache.move_to_end(name)
             return self._cache[name]
@@ -437,8 +436,10 @@ class Project:
         if data.shape[1:] != labels.shape:
             raise ProjectError("stored image and mask do not match; the project is damaged", ipath)
         if labels.dtype.kind not in "iu" or labels.ndim not in (2, 3):
-            raise ProjectError("the stored mask is not a label image; the project is damaged",
-                               self.path / entry.mask_file)  # fmt: skip
+            raise ProjectError(
+                "the stored mask is not a label image; the project is damaged",
+                self.path / entry.mask_file,
+            )
         loaded = LoadedImage(name, data, labels, entry.spacing)
         loaded._table = self._cached_table(entry, labels)
         if loaded._table is None and not self.readonly:
@@ -510,8 +511,7 @@ class Project:
             ids = table.ids
             sound = len(ids) == entry.n_objects and bool(np.all(np.diff(ids) > 0))
         if not sound:
-            log.warning("the cached object table of %s does not match its mask; remeasuring",
-                        entry.name)  # fmt: skip
+            log.warning("the object table cached for %s does not match its mask", entry.name)
             return None
         return table
 
@@ -594,8 +594,9 @@ def _check_manifest(m: Any, path: Path) -> dict:
                 f"an image entry is malformed ({exc}); the project is damaged", where
             ) from exc
         if entry.name in names:
-            raise ProjectError(f"has two images named {entry.name!r}; the project is damaged",
-                               where)  # fmt: skip
+            raise ProjectError(
+                f"two images are named {entry.name!r}; the project is damaged", where
+            )
         names.add(entry.name)
         for rel in (entry.image_file, entry.mask_file):
             bundlefs.relative_parts(path, rel, ProjectError, where)
@@ -618,8 +619,7 @@ def _check_manifest(m: Any, path: Path) -> dict:
         classes.add(name)
         for k in ("colour", "key"):
             if not isinstance(c.get(k, ""), str):
-                raise ProjectError(f"class {name!r} has a malformed {k}; the project is damaged",
-                                   where)  # fmt: skip
+                raise ProjectError(f"class {name!r}: malformed {k}; the project is damaged", where)
     return m
 
 
