@@ -1,7 +1,8 @@
 """The Training tab: every `svetlana train` option as a form, live curves, metrics and the model list.
 
-~700 lines: the form of every `svetlana train` option, the live curves, the candidates of
-`auto` and the model list are one tab; each part is a few methods over the same widgets.
+~760 lines, not yet split into panels (issue 20, item F): the form of every `svetlana train`
+option, the live curves, the candidates of `auto` and the model list are one tab; each part is
+a few methods over the same widgets. Training itself runs through gui/ops.run_op.
 """
 
 from __future__ import annotations
