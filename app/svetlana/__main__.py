@@ -18,6 +18,12 @@ def run_gui(bundle: Path | None = None, demo: bool = False) -> int:
             file=sys.stderr,
         )
         return 1
+    from svetlana.gui.system_libraries import check_before_qt
+
+    problem = check_before_qt()
+    if problem:  # Qt would abort naming only one (often another) package
+        print(problem, file=sys.stderr)
+        return 1
     smoke_ms = os.environ.get("SVETLANA_SMOKE_EXIT_MS")
     if smoke_ms:
         _schedule_smoke_exit(int(smoke_ms))

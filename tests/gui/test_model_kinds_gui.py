@@ -98,5 +98,6 @@ def test_a_forest_model_predicts_and_is_not_explained_with_gradcam(qtbot, sessio
     # Uncertain mode reads the same probabilities: every object has an uncertainty.
     assert pred.uncertainty.shape == (30,)
     session.select([int(pred.ids[0])])
+    assert not tab.explain_button.isEnabled() and "forest" in tab.explain_button.toolTip()
     assert tab.explain_selected() is None
     assert shown_errors and "forest" in shown_errors[-1] and "CNN" in shown_errors[-1]

@@ -63,15 +63,7 @@ def run(bundle: Path | None = None, demo: bool = False) -> int:
     elif bundle is not None:
         target = Path(bundle)
         if demo and not target.exists():
-
-            def build() -> None:
-                from svetlana.core.usecases.demo import build_demo
-                from svetlana.gui.errors import reporting
-
-                with reporting(window, "Cannot build the demo"):
-                    window.set_project(build_demo(target))
-
-            QTimer.singleShot(0, build)
+            QTimer.singleShot(0, lambda: window.open_demo(target))  # built in a worker
         else:
             QTimer.singleShot(0, lambda: window.open_project(target))
     return int(app.exec())

@@ -1,7 +1,9 @@
 """The Prediction tab: run a model on this image, all images or a folder; counts, filter, explain, export.
 
-~770 lines: scopes (image, project, folder), the run, the counts table, corrections, Explain
-and the results panel host share the tab's model and prediction state.
+~770 lines, not yet split into panels (issue 20, item F): scopes (image, project, folder), the
+run, the counts table, corrections, Explain and the export entries share the tab's model and
+prediction state. The long verbs are plan/run/commit operations through gui/ops.run_op; the
+exports' plan and run are core/usecases/export.py; the charts are a window of their own.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ from svetlana.gui.widgets.results_panel import ResultsPanel
 log = logging.getLogger(__name__)
 
 SCOPES = ("image", "all", "folder")
+EXPLAIN_TIP = (
+    "Shows which part of the object's surroundings made the model choose its class\n"
+    "(Grad-CAM: bright = important)."
+)
 
 
 class PredictionTab(QWidget):
@@ -79,6 +85,7 @@ class PredictionTab(QWidget):
         self.job: Job | None = None
         self.last_run = None  # the last folder run (predicting.PredictionRun)
         self._model_cache: tuple[str, object] | None = None  # the last model loaded
+        self._forest_models: dict[str, bool] = {}
         self._result_model = ""
         self._build()
         session.projectChanged.connect(self._on_project_changed)
@@ -236,10 +243,7 @@ class PredictionTab(QWidget):
         explain_box = QGroupBox("Explain")
         ex = QVBoxLayout(explain_box)
         self.explain_button = QPushButton("Explain selected object")
-        self.explain_button.setToolTip(
-            "Shows which part of the object's surroundings made the model choose its class\n"
-            "(Grad-CAM: bright = important)."
-        )
+        self.explain_button.setToolTip(EXPLAIN_TIP)
         self.explain_button.clicked.connect(self.explain_selected)
         self.explain_view = ExplainView()
         ex.addWidget(self.explain_button)
@@ -271,12 +275,14 @@ class PredictionTab(QWidget):
 
     def _on_project_changed(self) -> None:
         self._model_cache = None
+        self._forest_models = {}
         self.last_run = None
         self.refresh_models(select_newest=True)
         self.refresh_counts()
         self._update_buttons()
 
     def refresh_models(self, select_newest: bool = False) -> None:
+        self._forest_models.clear()  # a removed model's name may come back as another model
         project = self.session.project
         current = self.selected_model()
         ids = list(reversed(project.models.ids())) if project is not None else []
@@ -304,9 +310,31 @@ class PredictionTab(QWidget):
             (bool(self.session.predictions) or self.model.count() > 0) and not busy
         )
         self.keep_button.setEnabled(bool(self.session.predictions) and not busy)
+        explained = self.session.prediction_model or self.selected_model()
+        forest = has_project and explained is not None and self._is_forest(explained)
         self.explain_button.setEnabled(
-            has_project and not busy and self.model.count() > 0 and bool(self.session.selection)
+            has_project
+            and not busy
+            and self.model.count() > 0
+            and bool(self.session.selection)
+            and not forest
         )
+        self.explain_button.setToolTip(
+            f"Grad-CAM explains a CNN; {explained} is a forest on measurements: the\n"
+            "measurements that decide are listed with it in the Train tab."
+            if forest
+            else EXPLAIN_TIP
+        )
+
+    def _is_forest(self, model_id: str) -> bool:
+        """Whether a model is a forest (cards read once per model)."""
+        known = self._forest_models
+        if model_id not in known:
+            try:
+                known[model_id] = is_forest(self.session.project.models.card(model_id))
+            except SvetlanaError:  # an unreadable card: Explain itself will say so
+                known[model_id] = False
+        return known[model_id]
 
     # ---- running ----------------------------------------------------------------------
     def run_prediction(self) -> Job | None:

@@ -1,7 +1,8 @@
-"""The Training tab: every `svetlana train` option as a form, live curves, metrics and the model list.
+"""The Training tab: train with the settings form (gui/widgets/training_form.py), live curves,
+the candidates of `auto`, the model list with each model's card.
 
-~700 lines: the form of every `svetlana train` option, the live curves, the candidates of
-`auto` and the model list are one tab; each part is a few methods over the same widgets.
+~490 lines: the run, the curves, the candidates and the model list share the running job and
+the chosen model; the form is its own widget. Training runs through gui/ops.run_op.
 """
 
 from __future__ import annotations
@@ -11,29 +12,21 @@ from pathlib import Path
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from svetlana.core.annotations.store import label_time
 from svetlana.core.errors import SvetlanaError
-from svetlana.core.ml.models import ARCHITECTURES
-from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
+from svetlana.core.ml.training import TrainingConfig
 from svetlana.core.usecases import train
 from svetlana.core.wording import accuracy_estimate, plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
@@ -46,40 +39,9 @@ from svetlana.gui.widgets.common import (
     candidate_text,
     format_card,
 )
+from svetlana.gui.widgets.training_form import DEVICE_TEXT, FIELDS, TrainingForm
 
 log = logging.getLogger(__name__)
-
-LOAD_FILE = "__file__"  # item data of the "Load network file…" entry
-KIND_CHOICES = ("auto", "forest")  # items before the CNN architectures
-
-ARCH_TEXT = {
-    "auto": "Automatic (forest or CNN)",
-    "forest": "Forest (measurements)",
-    "small": "Small CNN (~14k parameters)",
-    "minimal": "Minimal CNN (the paper's; fast)",
-    "resnet18": "ResNet-18",
-    "resnet34": "ResNet-34",
-    "resnet50": "ResNet-50 (slow without a GPU)",
-}
-LOSS_TEXT = {
-    "ce": "Cross-entropy (standard)",
-    "weighted-ce": "Weighted (rare classes count more)",
-    "focal": "Focal (hard examples count more)",
-    "bce": "Binary cross-entropy per class",
-    "mse": "Mean squared error",
-}
-AUGMENT_TEXT = {
-    "none": "None",
-    "flips": "Flips",
-    "flips+rot90": "Flips and 90° rotations",
-    "full": "Flips, rotations, brightness, noise…",
-}
-DEVICE_TEXT = {
-    "auto": "Automatic",
-    "cpu": "CPU",
-    "cuda": "NVIDIA GPU (CUDA)",
-    "mps": "Apple GPU (MPS)",
-}
 
 
 def detect_devices() -> dict[str, bool]:
@@ -117,7 +79,6 @@ class TrainingTab(QWidget):
         self.device_job: Job | None = None
         self.devices: dict[str, bool] | None = None
         self.last_model_id = ""
-        self._arch_file: str | None = None
         self._build()
         session.projectChanged.connect(self.refresh)
         session.modelsChanged.connect(self.refresh_models)
@@ -128,155 +89,10 @@ class TrainingTab(QWidget):
 
     # ---- layout -------------------------------------------------------------------
     def _build(self) -> None:
-        d = TrainingConfig()
-        form_box = QGroupBox("Settings")
-        form = QFormLayout(form_box)
-
-        self.arch = QComboBox()
-        for a in (*KIND_CHOICES, *ARCHITECTURES):
-            self.arch.addItem(ARCH_TEXT.get(a, a), a)
-        self.arch.addItem("Load network file…", LOAD_FILE)
-        self.arch.setToolTip(
-            "What learns to tell your classes apart.\n"
-            "Automatic (recommended): measures every object, cross-validates a forest on the\n"
-            "measurements and a CNN on the pixels, and keeps the better one.\n"
-            "Forest: size, shape, brightness and texture measurements; fast, needs few labels.\n"
-            "Small CNN: 3 conv blocks (~14k parameters); the CNN that Automatic tries.\n"
-            "Minimal CNN: the SVETLANA paper's network (~3k parameters).\n"
-            "ResNets: bigger; worth it for subtle differences, best with a GPU.\n"
-            "Load network file: start from the weights of one of these networks\n"
-            "(a state_dict .pt, e.g. an exported weights.pt) and fine-tune them on your labels.\n"
-            "Files that hold a program (TorchScript, pickles) are refused."
-        )
-        self._arch_index = 0
-        self.arch.currentIndexChanged.connect(self._on_arch_changed)
-        form.addRow("Network", self.arch)
-
-        self.time_budget = QSpinBox()
-        self.time_budget.setRange(0, 24 * 3600)
-        self.time_budget.setSpecialValueText("default (12 s in 2D, 20 s in 3D)")
-        self.time_budget.setSuffix(" s")
-        self.time_budget.setToolTip(
-            "Automatic only: seconds for cross-validating the forest and the CNN and the final\n"
-            "fit (like svetlana train --time-budget). A CNN that cannot finish in it is not\n"
-            "tried; give more time (e.g. 120 s) for the CNN a chance on many labels."
-        )
-        form.addRow("Time budget", self.time_budget)
-
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 10000)
-        self.epochs.setValue(d.epochs)
-        self.epochs.setToolTip(
-            "How many times the network sees every labelled object.\n"
-            "More epochs learn more but take longer; watch the validation curves flatten."
-        )
-        form.addRow("Epochs", self.epochs)
-
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 4096)
-        self.batch_size.setValue(d.batch_size)
-        self.batch_size.setToolTip(
-            "Objects per training step. Smaller uses less memory;\n"
-            "lower it if the GPU runs out of memory."
-        )
-        form.addRow("Batch size", self.batch_size)
-
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(6)
-        self.lr.setRange(1e-6, 1.0)
-        self.lr.setSingleStep(1e-4)
-        self.lr.setValue(d.lr)
-        self.lr.setToolTip(
-            "How big each learning step is. Too high: the loss jumps around or explodes;\n"
-            "too low: learning is slow. The default suits the minimal network."
-        )
-        form.addRow("Learning rate", self.lr)
-
-        self.weight_decay = QDoubleSpinBox()
-        self.weight_decay.setDecimals(6)
-        self.weight_decay.setRange(0.0, 1.0)
-        self.weight_decay.setSingleStep(1e-4)
-        self.weight_decay.setValue(d.weight_decay)
-        self.weight_decay.setToolTip(
-            "Keeps the network simple to avoid learning your labels by heart (0 = off)."
-        )
-        form.addRow("Weight decay", self.weight_decay)
-
-        self.loss = QComboBox()
-        for name in LOSSES:
-            self.loss.addItem(LOSS_TEXT.get(name, name), name)
-        self.loss.setToolTip(
-            "How mistakes are scored during training.\n"
-            "Use weighted cross-entropy when one class has many more labels than another."
-        )
-        form.addRow("Loss", self.loss)
-
-        self.augment = QComboBox()
-        for name in AUGMENTATIONS:
-            self.augment.addItem(AUGMENT_TEXT.get(name, name), name)
-        self.augment.setCurrentIndex(AUGMENTATIONS.index(d.augment))
-        self.augment.setToolTip(
-            "Shows the network flipped/rotated copies of your objects so it learns\n"
-            "that orientation does not matter. 'Full' also varies brightness and adds noise."
-        )
-        form.addRow("Augmentation", self.augment)
-
-        self.patch_size = QSpinBox()
-        self.patch_size.setRange(3, 512)
-        self.patch_size.setSpecialValueText("auto")
-        self.patch_size.setSuffix(" px")
-        self.patch_size.setValue(3)
-        self.patch_size.setToolTip(
-            "Size of the square cut out around each object.\n"
-            "Auto fits nearly every object of the project with a little context."
-        )
-        form.addRow("Patch size", self.patch_size)
-
-        self.val_fraction = QDoubleSpinBox()
-        self.val_fraction.setRange(0.0, 0.9)
-        self.val_fraction.setSingleStep(0.05)
-        self.val_fraction.setValue(d.val_fraction)
-        self.val_fraction.setToolTip(
-            "Share of labelled objects kept aside to check the model honestly.\n"
-            "The accuracy and confusion matrix are measured on them (0 = none kept aside)."
-        )
-        form.addRow("Validation fraction", self.val_fraction)
-
-        self.early_stopping = QCheckBox("Stop when validation stops improving")
-        self.early_stopping.setChecked(d.early_stopping)
-        self.early_stopping.setToolTip(
-            "Ends training early and keeps the best model seen on the validation objects."
-        )
-        form.addRow("", self.early_stopping)
-
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setValue(d.seed)
-        self.seed.setToolTip(
-            "The same seed and settings give the same model on the CPU (reproducible)."
-        )
-        form.addRow("Random seed", self.seed)
-
-        self.device = QComboBox()
-        for name, text in DEVICE_TEXT.items():
-            self.device.addItem(text, name)
-        self.device.setToolTip(
-            "Where the network is trained. Automatic uses a GPU when one is found."
-        )
-        form.addRow("Device", self.device)
-
-        self.threads = QSpinBox()
-        self.threads.setRange(0, 256)
-        self.threads.setSpecialValueText("automatic")
-        self.threads.setToolTip(
-            "CPU threads for training. Automatic picks what is fastest for the network."
-        )
-        form.addRow("CPU threads", self.threads)
-
-        self.model_name = QLineEdit()
-        self.model_name.setPlaceholderText("automatic (model-1, model-2, …)")
-        self.model_name.setToolTip("A name for the new model: letters, digits, '-', '_' and '.'.")
-        form.addRow("Model name", self.model_name)
+        self.form = TrainingForm()
+        for name in FIELDS:  # the tab reads and tests click the form's fields by name
+            setattr(self, name, getattr(self.form, name))
+        form_box = self.form
 
         self.label_summary = QLabel()
         self.label_summary.setWordWrap(True)
@@ -359,116 +175,31 @@ class TrainingTab(QWidget):
         outer.addWidget(scroll)
         self._update_buttons()
 
-    # ---- form <-> config ------------------------------------------------------------
+    # ---- the form (gui/widgets/training_form.py) ------------------------------------
     def kind(self) -> str:
-        """ "auto", "forest" or "cnn" (a registry network or a network file)."""
-        data = self.arch.currentData()
-        return data if data in KIND_CHOICES else "cnn"
+        return self.form.kind()
 
     def config(self) -> TrainingConfig:
-        """The form as a TrainingConfig (raises TrainingError with a plain message)."""
-        arch = self.arch.currentData()
-        return TrainingConfig(
-            arch=arch if arch in ARCHITECTURES else TrainingConfig().arch,
-            epochs=self.epochs.value(),
-            batch_size=self.batch_size.value(),
-            lr=float(self.lr.value()),
-            weight_decay=float(self.weight_decay.value()),
-            loss=self.loss.currentData(),
-            augment=self.augment.currentData(),
-            val_fraction=float(self.val_fraction.value()),
-            seed=self.seed.value(),
-            device=self.device.currentData(),
-            threads=self.threads.value() or None,
-            early_stopping=self.early_stopping.isChecked(),
-        )
+        return self.form.config()
 
     def time_budget_value(self) -> float | None:
-        """Seconds for Automatic's choice, or None for the default."""
-        return float(self.time_budget.value()) or None
+        return self.form.time_budget_value()
 
     def patch_size_value(self) -> int | str:
-        v = self.patch_size.value()
-        return "auto" if v == self.patch_size.minimum() else v
+        return self.form.patch_size_value()
 
     @property
     def arch_file(self) -> str | None:
-        """The network file chosen with "Load network file…", or None for a built-in network."""
-        data = self.arch.currentData()
-        return data if data not in (*ARCHITECTURES, *KIND_CHOICES, LOAD_FILE) else None
+        return self.form.arch_file
 
     def set_arch_file(self, path: str | Path | None) -> None:
-        """Train from a weights file (a state_dict); ``None`` goes back to the registry."""
-        with QSignalBlocker(self.arch):
-            idx = self.arch.findData(str(self._arch_file)) if self._arch_file else -1
-            if idx >= 0:
-                self.arch.removeItem(idx)
-            self._arch_file = str(path) if path else None
-            if self._arch_file:
-                pos = self.arch.findData(LOAD_FILE)
-                self.arch.insertItem(pos, f"File: {Path(self._arch_file).name}", self._arch_file)
-                self.arch.setItemData(pos, self._arch_file, Qt.ItemDataRole.ToolTipRole)
-                self.arch.setCurrentIndex(pos)
-            elif self.arch.currentData() not in (*KIND_CHOICES, *ARCHITECTURES):
-                self.arch.setCurrentIndex(0)
-        self._arch_index = self.arch.currentIndex()
-
-    def _on_arch_changed(self, index: int) -> None:
-        self.time_budget.setEnabled(self.arch.itemData(index) == "auto")
-        if self.arch.itemData(index) != LOAD_FILE:
-            self._arch_index = index
-            return
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Network to fine-tune", "", "PyTorch weights (*.pt *.pth);;All files (*)"
-        )
-        if path:
-            self.set_arch_file(path)
-        else:
-            with QSignalBlocker(self.arch):
-                self.arch.setCurrentIndex(self._arch_index)
+        self.form.set_arch_file(path)
 
     def settings(self) -> dict:
-        """The form for the main window to store (QSettings); ``apply_settings`` restores it."""
-        d = self.config().to_dict()
-        d["patch_size"] = self.patch_size_value()
-        d["kind"] = self.kind()
-        d["time_budget"] = self.time_budget.value()
-        return d
+        return self.form.settings()
 
     def apply_settings(self, d: dict) -> None:
-        d = dict(d or {})
-        patch = d.pop("patch_size", "auto")
-        # Settings stored before model kinds existed named only a CNN: the new default is auto.
-        kind = d.pop("kind", "auto")
-        budget = d.pop("time_budget", 0)
-        try:
-            cfg = TrainingConfig.from_dict(
-                {k: v for k, v in d.items() if k in TrainingConfig().to_dict()}
-            )
-        except SvetlanaError as exc:
-            log.warning("stored training settings ignored: %s", exc)
-            return
-        self.arch.setCurrentIndex(
-            max(0, self.arch.findData(kind if kind in KIND_CHOICES else cfg.arch))
-        )
-        self.epochs.setValue(cfg.epochs)
-        self.batch_size.setValue(cfg.batch_size)
-        self.lr.setValue(cfg.lr)
-        self.weight_decay.setValue(cfg.weight_decay)
-        self.loss.setCurrentIndex(max(0, self.loss.findData(cfg.loss)))
-        self.augment.setCurrentIndex(max(0, self.augment.findData(cfg.augment)))
-        self.val_fraction.setValue(cfg.val_fraction)
-        self.seed.setValue(cfg.seed)
-        self.device.setCurrentIndex(max(0, self.device.findData(cfg.device)))
-        self.threads.setValue(cfg.threads or 0)
-        self.early_stopping.setChecked(cfg.early_stopping)
-        self.patch_size.setValue(
-            self.patch_size.minimum() if patch in (None, "auto") else int(patch)
-        )
-        try:
-            self.time_budget.setValue(max(0, int(float(budget or 0))))
-        except (TypeError, ValueError):
-            self.time_budget.setValue(0)
+        self.form.apply_settings(d)
 
     # ---- device detection -------------------------------------------------------------
     def showEvent(self, event) -> None:
