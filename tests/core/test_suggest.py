@@ -95,3 +95,26 @@ def test_check_labels_needs_two_classes_and_skips_tiny_classes():
     check = check_labels(from_arrays(x, labels, ("a", "b")))
     assert check.unchecked_classes == ("b",)
     assert all(s.label == "a" for s in check.suspects)
+
+
+def test_with_few_labels_of_many_classes_a_batch_is_mostly_the_random_order():
+    # Uncertainty sampling with 2 labels per class picks a biased set (it fell behind random
+    # order on real phenotypes): while the model is weak most of a batch is random order, and
+    # the share falls to the usual fifth as labels come in.
+    rng = np.random.default_rng(5)
+    y = np.repeat(np.arange(16), 40)
+    x = (rng.normal(0, 1, (len(y), 6)) + y[:, None] * 0.5).astype(np.float32)
+    labels = np.full(len(y), -1)
+    first = [np.flatnonzero(y == c)[:2] for c in range(16)]
+    labels[np.concatenate(first)] = y[np.concatenate(first)]
+    table = from_arrays(x, labels, tuple(f"c{k}" for k in range(16)))
+    s = suggest(table, 32, seed=0, fast=fit_fast(table))
+    rand = [r for r in random_rows(table, 0) if labels[r] < 0]
+    assert len(set(rand[:24]) & set(s.rows.tolist())) == 24  # 75 % at 32 labels of 16 classes
+    labels = y.copy()
+    labels[rng.random(len(y)) < 0.7] = -1  # ~190 labels: a fifth random again
+    table = from_arrays(x, labels, tuple(f"c{k}" for k in range(16)))
+    s = suggest(table, 30, seed=0, fast=fit_fast(table))
+    rand = [r for r in random_rows(table, 0) if labels[r] < 0]
+    assert len(set(rand[:6]) & set(s.rows.tolist())) == 6
+    assert len(set(rand[6:30]) & set(s.rows.tolist())) < 12

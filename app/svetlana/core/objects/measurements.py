@@ -21,7 +21,7 @@ from svetlana.core.objects.stains import is_brightfield_rgb, stain_channels
 log = logging.getLogger(__name__)
 
 # Bump when the feature set or a formula changes: cached tables of another version are recomputed.
-VERSION = 3  # 3: the families of core/objects/families.py and the stains of core/objects/stains.py
+VERSION = 3  # 3: the context of core/objects/families.py and the stains of core/objects/stains.py
 SCALES = (1.0, 2.0, 4.0)  # filter-bank scales, in pixels of the finest axis
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 RING_WIDTH = 3  # pixels (finest axis) of background around each object
@@ -479,64 +479,39 @@ def measure_objects(
     acc = accs[0]
     for other in accs[1:]:
         acc.merge(other)
-    extra = _family_columns(
-        bands, labels, rows_img, channels, ranges, prefixes, present, ids is None, centroid,
-        count, cov, sp, cancel,
-    )  # fmt: skip
+    extra = _context_columns(
+        labels, channels, ranges, prefixes, present, ids is None, centroid, count, cov, sp, acc
+    )
     values = acc.finish(names, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, names, units, values)
 
 
-def _family_columns(bands, labels, rows_img, channels, ranges, prefixes, present, every: bool,
-                    centroid, count, cov, sp, cancel) -> dict[str, np.ndarray]:  # fmt: skip
-    """The columns of core/objects/families.py: pixel families band by band, then the context
-    (from every object of the mask; ``every``: ``present`` is every object already)."""
-    from svetlana.core.objects.families import (
-        FamilyAccumulators,
-        context_columns,
-        object_sums,
-    )
+def _context_columns(labels, channels, ranges, prefixes, present, every: bool, centroid, count,
+                     cov, sp, acc) -> dict[str, np.ndarray]:  # fmt: skip
+    """The context columns of core/objects/families.py, from every object of the mask
+    (``every``: ``present`` is every object already, measured in ``acc``; else one more pass
+    of bincounts over the mask)."""
+    from svetlana.core.objects.families import context_columns, elongation, object_sums
 
-    n, nd = int(present.size), labels.ndim
-    workers = 1 if isinstance(labels, _Slabs) else band_workers(len(bands), n)
-    fams = [FamilyAccumulators(n, nd, len(channels), ranges, centroid, sp) for _ in range(workers)]
-
-    def run(k: int) -> None:
-        for a0, a1 in bands[k * len(bands) // workers : (k + 1) * len(bands) // workers]:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            fams[k].add_band(a0, a1, rows_img, channels)
-
-    if workers == 1:
-        run(0)
-    else:  # numpy releases the interpreter lock in its loops: one half of the bands each
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(workers, thread_name_prefix="families") as pool:
-            for f in [pool.submit(run, k) for k in range(workers)]:
-                f.result()
-    fam = fams[0]
-    for other in fams[1:]:
-        fam.merge(other)
-    cols = fam.finish(prefixes)
-    vox = float(np.prod(sp))
+    nd = labels.ndim
     if every:
-        from svetlana.core.objects.families import elongation
-
-        npx = np.maximum(fam.npx, 1)
-        size_all, centroid_all = count * vox, centroid
-        intensity_all = fam.s / npx[None]
+        size_all, centroid_all = count * float(np.prod(sp)), centroid
+        safe = np.maximum(count, 1)
+        intensity_all = np.stack(
+            [
+                (st.ref + st.m[0] / safe - lo) / (hi - lo)
+                for st, (lo, hi) in zip(acc.obj, ranges, strict=True)
+            ]
+        )
+        intensity_all = np.where(count[None] > 0, intensity_all, 0.0)
         elong_all = elongation(cov, sp)
-        rows = np.arange(n)
+        rows = np.arange(int(present.size))
     else:
         ids_all, size_all, centroid_all, intensity_all, elong_all = object_sums(
             labels, channels, ranges, sp
         )
         rows = np.searchsorted(ids_all, present)
-    cols.update(
-        context_columns(centroid_all, size_all, intensity_all, elong_all, rows, prefixes, nd)
-    )
-    return cols
+    return context_columns(centroid_all, size_all, intensity_all, elong_all, rows, prefixes, nd)
 
 
 # Bands are measured on this many threads (numpy and scipy release the GIL in their loops):
