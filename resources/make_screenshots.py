@@ -42,6 +42,13 @@ def main(out_dir: Path) -> None:
 
     # Annotate: the current object with its area, the scale bar, one zoom for all objects
     window.annotation_tab.fixed_zoom.setChecked(True)
+    live = (
+        window.annotation_tab.live
+    )  # the live predictions' panel shows its result, not "Measuring…"
+    for _ in range(600):
+        if live.result is not None and not live.running:
+            break
+        wait(50)
     wait(300)
     window.grab().save(str(out_dir / "screenshot-annotation.png"))
 
