@@ -42,6 +42,13 @@ def main(out_dir: Path) -> None:
 
     # Annotate: the current object with its area, the scale bar, one zoom for all objects
     window.annotation_tab.fixed_zoom.setChecked(True)
+    live = (
+        window.annotation_tab.live
+    )  # the live predictions' panel shows its result, not "Measuring…"
+    for _ in range(600):
+        if live.result is not None and not live.running:
+            break
+        wait(50)
     wait(300)
     window.grab().save(str(out_dir / "screenshot-annotation.png"))
 
@@ -101,7 +108,7 @@ def results_screenshot(window, out_dir: Path, wait) -> None:
     panel = tab.results_panel
     updated = []
     panel.updated.connect(lambda: updated.append(1))
-    tab.side_tabs.setCurrentWidget(panel)  # shown: it computes the charts in a worker
+    tab.results_button.click()  # the Results per class window; shown, it computes in a worker
     while not updated:
         wait(50)
     # Show the measurement that differs most between the two first classes (the README's point:
@@ -116,9 +123,9 @@ def results_screenshot(window, out_dir: Path, wait) -> None:
             s = abs(np.median(a) - np.median(b)) / (np.std(panel.values.values) + 1e-9)
             best, score = (name, s) if s > score else (best, score)
     panel.measurement.setCurrentText(best)
-    window.resize(1400, 1150)
     wait(400)
-    window.grab().save(str(out_dir / "screenshot-results.png"))
+    tab.results_window.grab().save(str(out_dir / "screenshot-results.png"))
+    tab.results_window.close()
 
 
 if __name__ == "__main__":

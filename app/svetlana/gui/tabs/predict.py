@@ -617,6 +617,11 @@ class PredictionTab(QWidget):
             return None
         obj = int(self.session.selection[0])
         model_id = self.session.prediction_model or self.selected_model()
+        if model_id is not None and self._is_forest(model_id):
+            # Said where the heatmap would be, not in an error dialog: nothing went wrong.
+            self.explain_view.caption.setText(FOREST_NOT_EXPLAINED)
+            show_status(self, "a forest is not explained with Grad-CAM")
+            return None
 
         def plan(project):
             if model_id is None:
@@ -701,6 +706,12 @@ class PredictionTab(QWidget):
         show_status(self, f"exported {plural(len(files), 'file')} to {folder}")
         self.status.setText(f"Exported {plural(len(files), 'file')} to {folder}.")
         return files
+
+    def _is_forest(self, model_id: str) -> bool:
+        try:
+            return is_forest(self.session.project.models.card(model_id))
+        except SvetlanaError:  # an unreadable card: the worker will say so
+            return False
 
     def refresh_export_menu(self) -> None:
         """Enable the Export entries the shown predictions and the chosen model allow."""

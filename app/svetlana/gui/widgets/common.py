@@ -349,7 +349,9 @@ def candidate_text(row: Mapping, chosen: bool = False) -> str:
     if row.get("status") == "done" and isinstance(score, int | float):
         text = f"{score:.1%} ± {float(row.get('spread') or 0):.1%} ({float(row.get('seconds', 0)):.1f} s)"
     else:
-        text = f"{html.escape(str(row.get('status')))}: {html.escape(str(row.get('note', '')))}"
+        status, note = str(row.get("status")), str(row.get("note") or "")
+        # A note that already says it ("stopped after 0 of 3 folds: ...") is not prefixed twice.
+        text = html.escape(note if note.startswith(status) else f"{status}: {note}".rstrip(": "))
     line = f"{name}: {text}"
     return f"<b>✔ {line}</b>" if chosen else f"&nbsp;&nbsp;&nbsp;{line}"
 

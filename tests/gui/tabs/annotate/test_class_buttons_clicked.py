@@ -62,6 +62,8 @@ def test_rename_renames_the_selected_class_and_keeps_its_labels(
     assert not shown_errors
     assert ann.class_names[0] == "alive"
     assert all(ann.get("cells", o).class_name == "alive" for o in objs)
+    # Still selected under its new name: Colour right after Rename needs no second click.
+    assert tab.classes_panel.selected_class() == "alive"
     assert _saved_classes(win)[0]["name"] == "alive"
 
 

@@ -65,13 +65,17 @@ class ClassesPanel(QGroupBox):
         for b in (self.add_button, self.rename_button, self.colour_button, self.remove_button):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             buttons.addWidget(b)
+        self._reselect: str | None = None  # the class to select after the next refresh
         lay = QVBoxLayout(self)
         lay.addWidget(self.tree)
         lay.addLayout(buttons)
 
     # ---- the list -----------------------------------------------------------------------
     def refresh(self) -> None:
-        """Rebuild the list from the project's classes."""
+        """Rebuild the list from the project's classes; the selected class stays selected (a
+        renamed one under its new name), so Rename then Colour needs no second click."""
+        keep = self._reselect or self.selected_class()
+        self._reselect = None
         self.tree.clear()
         project = self.session.project
         if project is None:
@@ -81,6 +85,8 @@ class ClassesPanel(QGroupBox):
             item.setIcon(0, _swatch(c.colour))
             item.setData(1, Qt.ItemDataRole.UserRole, c.name)
             self.tree.addTopLevelItem(item)
+            if c.name == keep:
+                self.tree.setCurrentItem(item)
         self.update_counts()
 
     def update_counts(self) -> None:
@@ -137,7 +143,9 @@ class ClassesPanel(QGroupBox):
         if new_name.strip() in self.session.project.annotations.class_names:
             self._ask_merge(old, new_name.strip())  # e.g. a typo 'smal' renamed to 'small'
             return
-        self._push(UpdateClass(old, new_name=new_name))
+        self._reselect = new_name.strip()
+        if not self._push(UpdateClass(old, new_name=new_name)):
+            self._reselect = None
 
     def ask_class_colour(self) -> None:
         """Colour: a colour picker for the selected class."""
