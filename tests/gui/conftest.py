@@ -29,6 +29,96 @@ def _tracking_init(self, *args, **kwargs):
 QThread.__init__ = _tracking_init
 
 
+# ---- which controls the tests click (tests/gui/test_every_control_is_clicked.py) ------------
+CLICKED: set[str] = set()  # names of the buttons clicked with the mouse / actions triggered
+GUI_TESTS = Path(__file__).resolve().parent
+COLLECTED: set[Path] = set()  # the test files of this run
+ALL_GUI_TESTS: set[Path] = set()
+
+
+def control_name(obj) -> str:
+    """A stable name for a button or action: its owner (the nearest Svetlana class) and text."""
+    from PySide6.QtGui import QAction
+
+    text = obj.text().replace("&", "").rstrip("…").strip()
+    if isinstance(obj, QAction):
+        return f"action: {text}"
+    owner = obj.parentWidget()
+    while owner is not None and not type(owner).__module__.startswith("svetlana"):
+        owner = owner.parentWidget()
+    return f"{type(owner).__name__ if owner is not None else '?'}: {text}"
+
+
+def window_controls(win) -> dict[str, object]:
+    """Every button (push, radio, check box) and menu action of the window, by name."""
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QAbstractButton, QTabBar
+
+    out: dict[str, object] = {}
+    for b in win.findChildren(QAbstractButton):
+        if isinstance(b.parentWidget(), QTabBar) or not b.text():
+            continue  # the tab bar's own scroll buttons
+        out[control_name(b)] = b
+    for a in win.findChildren(QAction):
+        if a.menu() is None and not a.isSeparator() and a.text():
+            out[control_name(a)] = a
+    return out
+
+
+def _watch_actions(win) -> None:
+    from PySide6.QtWidgets import QAbstractButton
+
+    for name, obj in window_controls(win).items():
+        if isinstance(obj, QAbstractButton):
+            obj.setProperty("test_control", name)  # its name even once its text changed
+        else:
+            obj.triggered.connect(lambda *_a, n=name: CLICKED.add(n))
+
+
+class _ClickRecorder:
+    """Records buttons released under the mouse (qtbot.mouseClick), not ``button.click()``."""
+
+    def eventFilter(self, obj, event) -> bool:  # installed through a QObject below
+        from PySide6.QtCore import QEvent
+        from PySide6.QtWidgets import QAbstractButton
+
+        if event.type() == QEvent.Type.MouseButtonRelease and isinstance(obj, QAbstractButton):
+            CLICKED.add(obj.property("test_control") or control_name(obj))
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_clicks(qapp):
+    """Install the click recorder for the whole run, and watch every window's actions."""
+    from PySide6.QtCore import QObject
+
+    from svetlana.gui.main_window import MainWindow
+
+    class Filter(QObject):
+        eventFilter = _ClickRecorder.eventFilter
+
+    recorder = Filter()
+    qapp.installEventFilter(recorder)
+    original = MainWindow.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        _watch_actions(self)
+
+    MainWindow.__init__ = init
+    yield CLICKED
+    MainWindow.__init__ = original
+    qapp.removeEventFilter(recorder)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The check of clicked controls runs last, after every test that clicks."""
+    last = [i for i in items if i.path.name == "test_every_control_is_clicked.py"]
+    items[:] = [i for i in items if i not in last] + last
+    COLLECTED.update(Path(i.path) for i in items)
+    ALL_GUI_TESTS.update(GUI_TESTS.rglob("test_*.py"))  # as they were when the run began
+
+
 @pytest.fixture(autouse=True)
 def no_thread_left_running(qapp):
     """Fail any test that leaves a QThread running (napari's rule)."""

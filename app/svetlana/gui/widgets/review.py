@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -44,6 +45,7 @@ class ReviewPanel(QGroupBox):
     """
 
     jump = Signal(int)  # object id of the current image to show (the view chose it: a row)
+    checked = Signal()  # a check's rows are shown
 
     def __init__(self, session, live, parent: QWidget | None = None):
         super().__init__("Review labels", parent)
@@ -71,7 +73,7 @@ class ReviewPanel(QGroupBox):
         self.tree.setColumnCount(4)
         self.tree.setHeaderLabels(["Object", "Label", "Suggested", "Score"])
         self.tree.setRootIsDecorated(False)
-        self.tree.setMinimumHeight(200)  # about eight rows
+        self.tree.setMinimumHeight(130)  # five rows at least; more when the panel has room
         self.tree.hide()  # shown with the rows of a check
         self.tree.currentItemChanged.connect(self._on_row)
         row = QHBoxLayout()
@@ -91,6 +93,7 @@ class ReviewPanel(QGroupBox):
         self._check = None
         self.tree.clear()
         self.tree.hide()
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.status.setText("")
 
     # ---- checking ------------------------------------------------------------------------
@@ -123,6 +126,7 @@ class ReviewPanel(QGroupBox):
     def _show(self, check) -> None:
         self._check = check
         self._fill()
+        self.checked.emit()
         if self.tree.topLevelItemCount():
             self._choose(self.tree.topLevelItem(0))
 
@@ -170,6 +174,8 @@ class ReviewPanel(QGroupBox):
             text += f" Not judged (fewer than 3 labels): {', '.join(check.unchecked_classes)}."
         self.status.setText(text)
         self.tree.setVisible(bool(n))
+        vertical = QSizePolicy.Policy.Preferred if n else QSizePolicy.Policy.Maximum
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, vertical)
         self._highlight_current()
 
     def _item_of(self, obj: int):

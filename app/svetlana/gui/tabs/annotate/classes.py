@@ -87,7 +87,15 @@ class ClassesPanel(QGroupBox):
             self.tree.addTopLevelItem(item)
             if c.name == keep:
                 self.tree.setCurrentItem(item)
+        self._fit_height()
         self.update_counts()
+
+    def _fit_height(self) -> None:
+        """As tall as its rows (at least three, at most about six): room for the panels below."""
+        row = self.tree.sizeHintForRow(0) if self.tree.topLevelItemCount() else 18
+        rows = min(max(self.tree.topLevelItemCount(), 3), 6)
+        frame = 2 * self.tree.frameWidth() + self.tree.header().sizeHint().height() + 4
+        self.tree.setMaximumHeight(frame + rows * max(row, 16))
 
     def update_counts(self) -> None:
         """The Labelled column: this image's labels per class (and all images')."""

@@ -36,7 +36,8 @@ _ADD = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier
 
 
 class ObjectChooser(QGroupBox):
-    """Chooses the current object in one of four orders and keeps the way back."""
+    """Chooses the current object in one of four orders and keeps the way back. (~300 lines, 22
+    methods: the four orders share the position, the history and the labelled set.)"""
 
     currentChanged = Signal(object)  # the object this box made current, or None
     message = Signal(str)

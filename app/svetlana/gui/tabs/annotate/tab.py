@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QGroupBox, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGroupBox,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from svetlana.core.wording import plural
 from svetlana.gui import keymap
@@ -78,11 +87,24 @@ class AnnotationTab(QWidget):
             panel.message.connect(self.message)
         self.current_panel.stretch.toggled.connect(self._redraw_gallery)
 
-        layout = QVBoxLayout(self)
+        # The panels scroll rather than make the window taller than a laptop's screen; the
+        # Review list takes the room left.
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
         for w in (self.classes_panel, self.chooser, self.current_panel, self.progress,
                   self.live_box, self.review, self.gallery_button):  # fmt: skip
-            layout.addWidget(w)
-        layout.addStretch(1)
+            layout.addWidget(w, 1 if w is self.review else 0)
+        layout.addStretch(0)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.review.checked.connect(lambda: scroll.ensureWidgetVisible(self.review, 0, 0))
 
         # Counts follow a quick run of keys once, not at every key.
         self._counts_timer = QTimer(self)

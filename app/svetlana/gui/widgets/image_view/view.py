@@ -47,7 +47,10 @@ class _LevelsHistogram(pg.HistogramLUTItem):
 class ImageView(LayersMixin, OverlayMixin, ObjectsMixin, QWidget):
     """Shows the session's current image with channels, contrast, Z slider and object overlays.
 
-    Signals carry object ids of the current image (0 = background).
+    Signals carry object ids of the current image (0 = background). About 45 methods in all,
+    kept in one class on purpose: the layers (layers.py), the overlay (colours.py) and the
+    picking (objects.py) draw on and read the same pyqtgraph items and arrays, so each concept
+    is a mixin of its own module (~100–240 lines) rather than an object holding a back-reference.
     """
 
     objectClicked = Signal(int, object)  # id, Qt.KeyboardModifiers
