@@ -9,12 +9,18 @@ on one more such image (all its objects labelled), then runs the ``svetlana pred
 command as a user would, both sides back to back, ``--rounds`` times: wall time of the process
 from start to exit. Checks that the two sides wrote byte-identical ``predictions.csv`` and class
 masks, and that the workers' terminal shows no traceback and no INFO line.
+
+Where the kernel shares the CPU fairly between sessions (``/proc/sys/kernel/sched_autogroup_enabled``
+= 1) and other sessions keep the cores busy, this session gets the same share whatever the number
+of its processes: the workers cannot run in parallel then, and the CPU seconds (also printed) are
+the fairer comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -63,11 +69,14 @@ def run_side(bundle: Path, plate: Path, out: Path, workers: int | None) -> dict:
     args = [sys.executable, "-m", "svetlana", "predict", str(bundle), "--folder", str(plate)]
     args += ["--out", str(out)] + (["--workers", str(workers)] if workers else [])
     t0 = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers too, once reaped
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     if p.returncode != 0:
         raise SystemExit(f"predict failed ({p.returncode}):\n{p.stderr}")
-    return {"wall_s": wall, "stderr": p.stderr}
+    return {"wall_s": wall, "cpu_s": cpu, "stderr": p.stderr}
 
 
 def same_outputs(a: Path, b: Path) -> bool:
@@ -95,7 +104,8 @@ def main() -> None:
         load = os.getloadavg()[0]
         print(
             f"round {r + 1}: 1 process x 2 threads {one['wall_s']:.1f} s; 2 workers x 1 thread "
-            f"{two['wall_s']:.1f} s (ratio {two['wall_s'] / one['wall_s']:.2f}); identical outputs: "
+            f"{two['wall_s']:.1f} s (ratio {two['wall_s'] / one['wall_s']:.2f}); CPU s "
+            f"{one['cpu_s']:.1f} vs {two['cpu_s']:.1f}; identical outputs: "
             f"{same_outputs(a.data / 'out-single', a.data / 'out-workers')}; noisy lines: "
             f"{len(noisy)}; load {load:.1f}",
             flush=True,
