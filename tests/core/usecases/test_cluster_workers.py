@@ -34,6 +34,7 @@ def _model_dir(bundle: Path) -> Path:
 
 
 def _in_worker_state():
+    import logging as _logging
     import os as _os
     import sys as _sys
 
@@ -42,6 +43,10 @@ def _in_worker_state():
     return {
         "torch": "torch" in _sys.modules,
         "loads": batch.loads,
+        "quiet": any(
+            type(f).__name__ == "_ShutdownNoise"
+            for f in _logging.getLogger("distributed.worker").filters
+        ),
         "env": {k: _os.environ.get(k) for k in ("OMP_NUM_THREADS", "SVETLANA_MEASURE_THREADS")},
     }
 
@@ -62,6 +67,7 @@ def test_workers_share_the_cores_load_the_forest_once_and_never_import_torch(scr
     assert sorted(nthreads.values()) == [threads, threads]
     for state in states.values():
         assert state["torch"] is False
+        assert state["quiet"]  # a heartbeat that finds the scheduler gone prints no traceback
         assert state["loads"] <= 1  # 6 tasks on 2 workers: the model read once per worker
         assert state["env"] == {"OMP_NUM_THREADS": str(threads),
                                 "SVETLANA_MEASURE_THREADS": str(threads)}  # fmt: skip

@@ -96,6 +96,22 @@ class _ShutdownNoise(logging.Filter):
         return True
 
 
+def _noisy_loggers() -> list[logging.Logger]:
+    """A filter sees only its own logger's records: every logger of distributed (imported by
+    now), and those that report an asyncio or tornado callback's error."""
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    return [logging.getLogger(n) for n in ("distributed", *names, "asyncio", "tornado.application")]
+
+
+def dask_setup(worker=None) -> None:
+    """Run by each local worker as it starts (this module is its ``preload``): a worker's own
+    terminal output drops the closed connections of a normal shutdown too (a heartbeat that
+    finds the scheduler gone)."""
+    noise = _ShutdownNoise()
+    for lg in _noisy_loggers():
+        lg.addFilter(noise)
+
+
 @contextlib.contextmanager
 def quiet_distributed() -> Iterator[int]:
     """``distributed``'s logs through the application's handlers (the terminal, or the log file
@@ -106,20 +122,17 @@ def quiet_distributed() -> Iterator[int]:
     dist = logging.getLogger("distributed")
     saved = (dist.level, dist.propagate, list(dist.handlers), list(dist.filters))
     noise = _ShutdownNoise()
-    # A filter sees only its own logger's records: every logger of distributed (imported by
-    # now), and those that report an asyncio or tornado callback's error.
-    names = [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
-    children = [logging.getLogger(n) for n in (*names, "asyncio", "tornado.application")]
+    loggers = _noisy_loggers()
     dist.setLevel(level)
     dist.propagate = True
     for h in saved[2]:
         dist.removeHandler(h)
-    for lg in (dist, *children):
+    for lg in loggers:
         lg.addFilter(noise)
     try:
         yield level
     finally:
-        for lg in (dist, *children):
+        for lg in loggers:
             lg.removeFilter(noise)
         dist.setLevel(saved[0])
         dist.propagate = saved[1]
@@ -156,8 +169,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
                 n_workers=workers,
                 threads_per_worker=threads,
                 processes=True,
-                dashboard_address=":0",
+                dashboard_address=None,  # no web dashboard: nobody looks, it costs a start
                 silence_logs=level,
+                preload=[__name__],  # dask_setup, in each worker
                 env=env,
             ) as cluster,
             Client(cluster) as client,
