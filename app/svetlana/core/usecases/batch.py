@@ -107,12 +107,14 @@ def model_digest(folder: str | Path) -> str:
 
 _cache: dict[str, tuple] = {}
 _cache_lock = threading.Lock()
+loads = 0  # models this process loaded from disk (a worker: one per model, whatever the tasks)
 
 
 def cached_model(ref: ModelRef):
     """``(model, card)`` of ``ref``, loaded once per process (a worker keeps it for every task)."""
     from svetlana.core.ml.models import load_checkpoint
 
+    global loads
     with _cache_lock:
         hit = _cache.get(ref.digest)
         if hit is None:
@@ -124,6 +126,7 @@ def cached_model(ref: ModelRef):
                 )
             _cache.clear()  # one model at a time: a long-lived worker does not accumulate them
             hit = _cache[ref.digest] = load_checkpoint(Path(ref.folder))
+            loads += 1
         return hit
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -19,31 +20,163 @@ log = logging.getLogger(__name__)
 RETRIES = 2
 
 
+# Thread-count variables of the numerical libraries, set in each worker before it starts.
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "SVETLANA_MEASURE_THREADS",
+)
+
+
+def worker_threads(workers: int, cores: int | None = None) -> int:
+    """Threads of each of ``workers`` local workers: the cores shared out (at least 1), so that
+    N workers together use the cores one process would, no more."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
+# Imported once by the fork server that local workers are forked from (``_fork_server``): a
+# worker starts with them loaded instead of importing them itself. Nothing of torch: a worker
+# predicting with a forest never imports it (a CNN's worker imports it on its first task).
+WORKER_MODULES = (
+    "distributed",
+    "numpy",
+    "scipy.ndimage",
+    "scipy.spatial",
+    "tifffile",
+    "svetlana.core.usecases.batch",
+    "svetlana.core.usecases.predict",
+    "svetlana.core.usecases.results",
+    "svetlana.core.annotations.final_class",
+    "svetlana.core.io.images",
+    "svetlana.core.objects.lazy",
+    "svetlana.core.objects.measurements",
+    "svetlana.core.objects.families",
+    "svetlana.core.project.images",
+    "svetlana.core.ml.models",
+)
+
+
+# A worker's own bookkeeping that would take the interpreter lock from the tasks every few
+# milliseconds (a statistical profiler at 10 ms, a GIL monitor at 1 ms): off.
+QUIET_WORKER = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.admin.system-monitor.disk": False,
+}
+
+
+def _fork_server() -> dict:
+    """The dask config that starts local workers by forking a fork server that imported
+    ``WORKER_MODULES`` once (a clean single-threaded process, not this one), where the platform
+    has one; spawned fresh processes elsewhere (each imports everything again)."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return {}
+    import dask
+    from distributed.utils import get_mp_context
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        ctx = get_mp_context()  # distributed sets its own preload list on its first call
+    ctx.set_forkserver_preload(list(WORKER_MODULES))
+    return {"distributed.worker.multiprocessing-method": "forkserver"}
+
+
+class _ShutdownNoise(logging.Filter):
+    """Drops the closed-connection errors a normal shutdown of a cluster logs (kept at -v)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        exc = record.exc_info[1] if record.exc_info else None
+        names = ("CommClosedError", "StreamClosedError")
+        if any(n in text for n in names) or (exc is not None and type(exc).__name__ in names):
+            return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+        return True
+
+
+def _noisy_loggers() -> list[logging.Logger]:
+    """A filter sees only its own logger's records: every logger of distributed (imported by
+    now), and those that report an asyncio or tornado callback's error."""
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    return [logging.getLogger(n) for n in ("distributed", *names, "asyncio", "tornado.application")]
+
+
+def dask_setup(worker=None) -> None:
+    """Run by each local worker as it starts (this module is its ``preload``): a worker's own
+    terminal output drops the closed connections of a normal shutdown too (a heartbeat that
+    finds the scheduler gone)."""
+    noise = _ShutdownNoise()
+    for lg in _noisy_loggers():
+        lg.addFilter(noise)
+
+
+@contextlib.contextmanager
+def quiet_distributed() -> Iterator[int]:
+    """``distributed``'s logs through the application's handlers (the terminal, or the log file
+    of the window) at WARNING, INFO with ``-v`` (the root logger at DEBUG); the closed-connection
+    errors of a normal shutdown dropped. Yields the level given to local workers."""
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    level = logging.INFO if verbose else logging.WARNING
+    dist = logging.getLogger("distributed")
+    saved = (dist.level, dist.propagate, list(dist.handlers), list(dist.filters))
+    noise = _ShutdownNoise()
+    loggers = _noisy_loggers()
+    dist.setLevel(level)
+    dist.propagate = True
+    for h in saved[2]:
+        dist.removeHandler(h)
+    for lg in loggers:
+        lg.addFilter(noise)
+    try:
+        yield level
+    finally:
+        for lg in loggers:
+            lg.removeFilter(noise)
+        dist.setLevel(saved[0])
+        dist.propagate = saved[1]
+        for h in saved[2]:
+            dist.addHandler(h)
+
+
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None):
-    """A ``distributed.Client`` to a new ``LocalCluster`` of ``workers`` single-threaded
-    processes, or to the scheduler at ``scheduler`` (closed, with the local cluster, on exit)."""
+    """A ``distributed.Client`` to a new ``LocalCluster`` of ``workers`` processes sharing the
+    cores (``worker_threads`` each, the numerical libraries told so too), or to the scheduler at
+    ``scheduler`` (closed, with the local cluster, on exit); quiet (``quiet_distributed``)."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - a packaging problem
         raise InputError("distributed prediction needs the 'distributed' package") from exc
-    if scheduler:
-        client = connect(scheduler)
-        with client:
+    with quiet_distributed() as level:
+        if scheduler:
+            client = connect(scheduler)
+            with client:
+                yield client
+            return
+        if workers is None or workers < 1:
+            raise InputError(f"--workers must be at least 1 (got {workers})")
+        threads = worker_threads(workers)
+        env = {k: str(threads) for k in THREAD_ENV}
+        spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **env}
+        with (
+            dask.config.set(
+                {"distributed.nanny.pre-spawn-environ": spawn_env, **QUIET_WORKER, **_fork_server()}
+            ),
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=threads,
+                processes=True,
+                dashboard_address=None,  # no web dashboard: nobody looks, it costs a start
+                silence_logs=level,
+                preload=[__name__],  # dask_setup, in each worker
+                env=env,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
-        return
-    if workers is None or workers < 1:
-        raise InputError(f"--workers must be at least 1 (got {workers})")
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 # Seconds to wait for a scheduler to answer: a wrong port (a server that is not Dask's) must not

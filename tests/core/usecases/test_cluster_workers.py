@@ -1,0 +1,140 @@
+"""A cluster that costs nothing: local workers share the cores instead of oversubscribing them,
+load the model once each, never import torch for a forest, and the terminal of a
+``predict --folder --workers`` run shows the progress and the summary, not Dask's logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.folder_helpers import trained_bundle
+from tests.conftest import blobs, write_pair
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def screen(tmp_path_factory) -> tuple[Path, Path]:
+    """A project with a trained forest and a folder of 6 image/mask pairs."""
+    tmp = tmp_path_factory.mktemp("screen")
+    bundle = trained_bundle(tmp)
+    for k in range(6):
+        write_pair(tmp / "plate", f"well{k}", *blobs(n=9 + k, seed=20 + k))
+    return bundle, tmp / "plate"
+
+
+def _model_dir(bundle: Path) -> Path:
+    (folder,) = [p for p in (bundle / "models").iterdir() if p.is_dir()]
+    return folder
+
+
+def _in_worker_state():
+    import logging as _logging
+    import os as _os
+    import sys as _sys
+
+    from svetlana.core.usecases import batch
+
+    return {
+        "torch": "torch" in _sys.modules,
+        "loads": batch.loads,
+        "quiet": any(
+            type(f).__name__ == "_ShutdownNoise"
+            for f in _logging.getLogger("distributed.worker").filters
+        ),
+        "env": {k: _os.environ.get(k) for k in ("OMP_NUM_THREADS", "SVETLANA_MEASURE_THREADS")},
+    }
+
+
+def test_workers_share_the_cores_load_the_forest_once_and_never_import_torch(screen, tmp_path):
+    from svetlana.core.usecases import batch
+    from svetlana.core.usecases.cluster import dask_client, run_on_client, worker_threads
+
+    bundle, plate = screen
+    tasks = batch.plan_folder(_model_dir(bundle), plate, tmp_path / "out", device="cpu")
+    with dask_client(2) as client:
+        results = list(run_on_client(client, tasks))
+        states = client.run(_in_worker_state)
+        nthreads = client.nthreads()
+    assert len(results) == 6 and all(r.ok for r in results), results
+    threads = worker_threads(2)
+    assert threads == max(1, (os.cpu_count() or 1) // 2)
+    assert sorted(nthreads.values()) == [threads, threads]
+    for state in states.values():
+        assert state["torch"] is False
+        assert state["quiet"]  # a heartbeat that finds the scheduler gone prints no traceback
+        assert state["loads"] <= 1  # 6 tasks on 2 workers: the model read once per worker
+        assert state["env"] == {"OMP_NUM_THREADS": str(threads),
+                                "SVETLANA_MEASURE_THREADS": str(threads)}  # fmt: skip
+    assert sum(s["loads"] for s in states.values()) >= 1
+
+
+def test_distributed_logs_at_warning_and_more_with_verbose():
+    from svetlana.core.usecases.cluster import quiet_distributed
+
+    root = logging.getLogger()
+    dist = logging.getLogger("distributed")
+    saved = root.level
+    try:
+        root.setLevel(logging.WARNING)
+        with quiet_distributed():
+            assert dist.getEffectiveLevel() == logging.WARNING and dist.propagate
+        root.setLevel(logging.DEBUG)  # -v
+        with quiet_distributed():
+            assert dist.getEffectiveLevel() == logging.INFO and dist.propagate
+    finally:
+        root.setLevel(saved)
+
+
+def test_a_folder_run_on_workers_prints_no_dask_log_nor_traceback(screen, tmp_path):
+    """The command as a user runs it (a real terminal: workers' output included)."""
+    bundle, plate = screen
+    env = dict(os.environ, PYTHONPATH=str(REPO / "app"))
+
+    def predict(*extra):
+        out = tmp_path / f"out{len(extra)}"
+        args = [sys.executable, "-m", "svetlana", "predict", str(bundle), "--folder", str(plate)]
+        p = subprocess.run([*args, "--out", str(out), *extra], env=env, capture_output=True,
+                           text=True, timeout=300, check=False)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        return out, p.stderr
+
+    one, _ = predict()
+    two, err = predict("--workers", "2")
+    for word in ("INFO", "Traceback", "CommClosedError", "distributed"):
+        assert word not in err, err
+    assert "predict:" in err  # the progress is still there
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    for name in files:
+        if name.name != "run.json":  # its date differs
+            assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_a_closed_connection_at_shutdown_is_not_reported_but_a_real_error_is(caplog):
+    import distributed  # noqa: F401 - its loggers exist, as in a run
+    from distributed.comm.core import CommClosedError
+
+    from svetlana.core.usecases.cluster import quiet_distributed
+
+    root = logging.getLogger()
+    saved = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        with caplog.at_level(logging.WARNING), quiet_distributed():
+            core = logging.getLogger("distributed.core")
+            try:
+                raise CommClosedError("in <TCP (closed) ConnectionPool.heartbeat_worker local>")
+            except CommClosedError:
+                core.exception("failed during shutdown")
+            core.error("a worker ran out of disk space")
+    finally:
+        root.setLevel(saved)
+    text = caplog.text
+    assert "CommClosedError" not in text and "failed during shutdown" not in text
+    assert "a worker ran out of disk space" in text
