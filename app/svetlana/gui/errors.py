@@ -16,10 +16,11 @@ log = logging.getLogger(__name__)
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
-    """(message for the user, technical details) of an exception."""
-    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """(message for the user, technical details) of an exception. A SvetlanaError is the user's
+    situation said in full (a file, an argument): no traceback under "Show Details…" for it."""
     if isinstance(exc, SvetlanaError):
-        return str(exc), details
+        return str(exc), ""
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, MemoryError):
         return (
             "Not enough memory for this operation. Close other programs or use smaller images.",

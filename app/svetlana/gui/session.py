@@ -95,6 +95,7 @@ class Session(QObject):
         self.project = project
         if project is not None:
             project.annotations.listeners.append(self._on_store_changed)
+            project.annotations.defer_fsync()  # a key never waits for a slow disk's fsync
             self.current_image = project.image_names[0] if project.image_names else None
         self._restore_saved_predictions(self.current_image)
         self.projectChanged.emit()

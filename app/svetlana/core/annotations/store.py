@@ -132,6 +132,7 @@ class Annotations:
         self._classes: list[ClassInfo] = list(classes)
         self._labels: dict[Key, Label] = {}
         self._journal = journal
+        self._sync = None  # a DeferredSync when the window asked for it (defer_fsync)
         self.listeners: list[Callable[[set[Key] | None], None]] = []
         self.dirty = False
         self._pending: list[dict] | None = None  # records of an open transaction
@@ -194,7 +195,22 @@ class Annotations:
             line = json.dumps(records[0], separators=(",", ":"))
         else:
             line = batch_line(records)
-        append_line_durable(self._journal, line)
+        append_line_durable(self._journal, line, sync=self._sync is None)
+        if self._sync is not None:
+            self._sync.request(self._journal)
+
+    def defer_fsync(self) -> None:
+        """Journal lines are written at once and fsynced on a background thread (the window:
+        a key press never waits for the disk); :meth:`flush` waits for them."""
+        from svetlana.core.io.fileio import DeferredSync
+
+        if self._sync is None:
+            self._sync = DeferredSync()
+
+    def flush(self) -> None:
+        """Every journal line on disk (fsynced), when :meth:`defer_fsync` deferred them."""
+        if self._sync is not None:
+            self._sync.flush()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -128,6 +128,7 @@ class Project:
     def close(self) -> None:
         if self._lock.held:
             try:
+                self.annotations.flush()  # deferred fsyncs done before anything else
                 if not self.readonly and self.annotations.dirty:
                     self.save()
             finally:
