@@ -140,6 +140,24 @@ def no_thread_left_running(qapp):
     assert not running, f"{len(running)} QThread(s) still running at the end of the test"
 
 
+@pytest.fixture(autouse=True)
+def closing_never_blocks(monkeypatch):
+    """Closing a window with work still running asks "Work in progress"; offscreen that box
+    would wait forever (a failed test closing its window with a job running hung a run for 10
+    minutes): it is answered Yes (stop the work). Other questions go to the real box, which a
+    test answers itself (tests/gui/modal.py) or patches."""
+    from PySide6.QtWidgets import QMessageBox
+
+    real = QMessageBox.question
+
+    def answer(parent, title, text, *args, **kwargs):
+        if title == "Work in progress":
+            return QMessageBox.StandardButton.Yes
+        return real(parent, title, text, *args, **kwargs)
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(answer))
+
+
 @pytest.fixture
 def shown_errors(monkeypatch):
     """Error dialogs are recorded instead of shown (they would block)."""

@@ -63,6 +63,8 @@ def test_try_the_demo_button_and_action(window, qtbot, tmp_path, pair, monkeypat
     monkeypatch.setattr(main_window, "demo_path", lambda: tmp_path / "demo.svetlana")
     monkeypatch.setattr("svetlana.core.usecases.demo.build_demo", build)
     qtbot.mouseClick(window.start_page.demo_button, LEFT)
+    # Built in a worker (the window stays responsive), then opened on the main thread.
+    qtbot.waitUntil(lambda: window.session.project is not None, timeout=60_000)
     assert window.session.project.path == tmp_path / "demo.svetlana" and len(built) == 1
     window.close_project()
     _action(window, "Try the demo").trigger()  # kept and reopened, not built again
