@@ -12,9 +12,10 @@ import pytest
 from conftest import ALL_GUI_TESTS, CLICKED, COLLECTED, window_controls  # noqa: I001
 
 # Controls no test clicks yet, each with the reason. Keep it short: a new control gets a test.
-# The Train and Predict tabs, their export menu and the image menu are being reworked on another
-# branch (operations through one run_op, image management), whose tests click them.
-_OTHER_BRANCH = "Train/Predict tabs and image menus: clicked by the tests of their rework"
+# These Predict-tab controls and export actions are driven through their methods by the
+# prediction and export tests (tests/gui/test_prediction_tab.py, test_export_menu.py); a test
+# that clicks each is still to write (the known gap of the window's click coverage).
+_OTHER_BRANCH = "driven through methods by the prediction/export tests; a clicking test is due"
 ALLOWED_UNCLICKED: dict[str, str] = {
     "PredictionTab: A folder": _OTHER_BRANCH,
     "PredictionTab: All images": _OTHER_BRANCH,
@@ -23,7 +24,6 @@ ALLOWED_UNCLICKED: dict[str, str] = {
     "PredictionTab: Export": _OTHER_BRANCH,
     "PredictionTab: This image": _OTHER_BRANCH,
     "ResultsPanel: Save": _OTHER_BRANCH,
-    "TrainingTab: Stop when validation stops improving": _OTHER_BRANCH,
     "action: Add images": _OTHER_BRANCH,
     "action: Export...": _OTHER_BRANCH,
     "action: Measurement table (CSV)": _OTHER_BRANCH,
