@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -82,3 +83,11 @@ def kill9(proc: subprocess.Popen) -> list[str]:
     proc.stderr.close()
     proc.stdout.close()
     return rest.splitlines()
+
+
+def received_copy(trained: Path, folder: Path) -> Path:
+    """A copy of a bundle as someone else would send it: links kept as links, no lock."""
+    copy = folder / "received.svetlana"
+    shutil.copytree(trained, copy, symlinks=True)
+    (copy / ".lock").unlink(missing_ok=True)
+    return copy

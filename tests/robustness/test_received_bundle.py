@@ -14,7 +14,14 @@ import pytest
 
 from svetlana.core.errors import ModelError, ProjectError
 from svetlana.core.project.bundle import Project
-from tests.robustness.helpers import IDS, assert_clear_error, make_bundle, ok, run_cli
+from tests.robustness.helpers import (
+    IDS,
+    assert_clear_error,
+    make_bundle,
+    ok,
+    received_copy,
+    run_cli,
+)
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="links and FIFOs as POSIX makes them")
 
@@ -30,10 +37,7 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def bundle(trained, tmp_path) -> Path:
-    copy = tmp_path / "received.svetlana"
-    shutil.copytree(trained, copy, symlinks=True)
-    (copy / ".lock").unlink(missing_ok=True)
-    return copy
+    return received_copy(trained, tmp_path)
 
 
 def _decoy(folder: Path, name: str = "report.npz") -> tuple[Path, bytes]:

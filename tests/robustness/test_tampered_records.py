@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 from svetlana.core.project.bundle import Project
-from tests.robustness.helpers import IDS, assert_clear_error, make_bundle, ok, run_cli
+from tests.robustness.helpers import (
+    IDS,
+    assert_clear_error,
+    make_bundle,
+    ok,
+    received_copy,
+    run_cli,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +34,7 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def bundle(trained, tmp_path) -> Path:
-    copy = tmp_path / "received.svetlana"
-    shutil.copytree(trained, copy, symlinks=True)
-    (copy / ".lock").unlink(missing_ok=True)
-    return copy
+    return received_copy(trained, tmp_path)
 
 
 def _edit_json(path: Path, change) -> None:
