@@ -1,4 +1,9 @@
-"""Atomic writes (temp file or folder in the same folder, fsync, os.replace) and checked JSON."""
+"""Atomic writes (temp file or folder in the same folder, fsync, os.replace) and checked JSON.
+
+One module of ~400 lines on purpose: every way the app writes or opens a file of the user's or of a
+bundle (no-follow opens, atomic files and folders, deferred fsync) sits together so that the
+rules are read and reviewed in one place.
+"""
 
 from __future__ import annotations
 

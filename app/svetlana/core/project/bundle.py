@@ -2,7 +2,7 @@
 (here), the lock (`lock.py`), the image store (image files, caches; entries in `images.py`), the
 labels (`core/annotations`), the model registry (`registry.py`), prediction folders.
 
-One module of ~500 lines: the Project class keeps the manifest and the image store together
+One module of ~650 lines: the Project class keeps the manifest and the image store together
 because every image write updates both, atomically, manifest last.
 """
 
