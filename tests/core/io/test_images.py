@@ -15,7 +15,7 @@ from svetlana.core.errors import InputError, UnsafeFileError
 from svetlana.core.io.folders import find_pairs
 from svetlana.core.io.images import estimate_bytes, read_image, read_mask, read_pair
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "stardist"
+DATA = Path(__file__).resolve().parents[2] / "data" / "stardist"
 
 
 def _mask(shape=(20, 30)) -> np.ndarray:
