@@ -16,6 +16,7 @@ from svetlana.core.objects.lazy import (
 )
 from svetlana.core.objects.patches import PatchSource, fit_normalisation
 from svetlana.core.objects.table import compute_objects
+from svetlana.core.project.images import LargeImage
 from tests.conftest import blobs
 
 
@@ -215,7 +216,7 @@ def test_cli_adds_a_large_tiled_tiff_lazily_with_the_in_memory_results(tmp_path,
     assert (bundle / "images" / "big.ome.zarr").is_dir()  # copied chunk by chunk as OME-Zarr
     ref = compute_objects(labels, image2)
     loaded = Project.open(bundle, readonly=True).load("big")
-    assert loaded.extra.get("lazy")
+    assert isinstance(loaded, LargeImage)
     got = loaded.table
     np.testing.assert_array_equal(got.bbox, ref.bbox)
     np.testing.assert_array_equal(got.centroid, ref.centroid)
@@ -268,7 +269,7 @@ def test_a_large_tiff_of_unknown_axes_is_one_clear_error_then_added_with_axes(
 def test_training_patches_of_a_lazy_image_equal_its_twin(tmp_path, scene):
     """Objects labelled on an OME-Zarr image train from patches read around them only: the same
     patches as the same pixels read whole (the image is never normalised whole)."""
-    from svetlana.core.project.images import LoadedImage
+
     from svetlana.core.usecases.train import training_set
     from tests.conftest import ok, write_pair
 
@@ -287,34 +288,20 @@ def test_training_patches_of_a_lazy_image_equal_its_twin(tmp_path, scene):
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     ok("import-labels", bundle, tmp_path / "labels.csv")
 
-    def refuse(self):
-        raise AssertionError("a lazy image was normalised whole")
-
     from svetlana.core.project.bundle import Project
 
     project = Project.open(bundle)
     try:
-        assert project.load("big").extra.get("lazy")
-        original = LoadedImage.normalised
-        LoadedImage.normalised = property(
-            lambda self: refuse(self) if self.extra.get("lazy") else original.fget(self)
-        )
-        try:
-            ts = training_set(project, 24)
-        finally:
-            LoadedImage.normalised = original
+        big, twin = project.load("big"), project.load("twin")
+        assert isinstance(big, LargeImage) and not isinstance(twin, LargeImage)
+        with pytest.raises(TypeError):  # a large image is never normalised whole
+            big.normalised  # noqa: B018
+        ts = training_set(project, 24)
         # One object's patch (Annotate tab, gallery, Explain) is the same, read around it.
-        LoadedImage.normalised = property(
-            lambda self: refuse(self) if self.extra.get("lazy") else original.fget(self)
-        )
-        try:
-            big, twin = project.load("big"), project.load("twin")
-            for i in ids[:3]:
-                np.testing.assert_array_equal(
-                    big.object_patch(int(i), 24), twin.object_patch(int(i), 24)
-                )
-        finally:
-            LoadedImage.normalised = original
+        for i in ids[:3]:
+            np.testing.assert_array_equal(
+                big.object_patch(int(i), 24), twin.object_patch(int(i), 24)
+            )
     finally:
         project.close()
     by = {key: k for k, key in enumerate(ts.keys)}
@@ -327,11 +314,10 @@ def test_training_patches_of_a_lazy_image_equal_its_twin(tmp_path, scene):
 def test_preview_without_a_stored_level_and_too_large_a_preview(scene, monkeypatch):
     from svetlana.core.errors import InputError
     from svetlana.core.objects import lazy
-    from svetlana.core.project.images import LoadedImage
 
     folder, image, labels = scene
     img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
-    loaded = LoadedImage("big", img.data, mask.data, None, extra={"lazy": True})
+    loaded = LargeImage("big", img.data, mask.data, None)
     monkeypatch.setattr(lazy, "PREVIEW_SIDE", 40)  # 96 pixels a side: every 3rd
     k, small, small_labels = lazy.preview_pair(loaded)  # no stored level: read now
     assert k == 3

@@ -167,8 +167,9 @@ def project_measurements(
     other files or by another version of the measurements)."""
     cache = measurement_cache(project, image_name)
     loaded = project.load(image_name)  # the cache must list exactly the mask's objects
-    ids = loaded.table.ids if loaded.extra.get("lazy") else None
-    return cache.measure(loaded.image, loaded.labels, ids=ids, progress=progress, cancel=cancel)
+    return cache.measure(
+        loaded.image, loaded.labels, ids=loaded.measured_ids, progress=progress, cancel=cancel
+    )
 
 
 def _save_cache(bundle: Path, path: Path, m: Measurements, fingerprint: np.ndarray) -> None:

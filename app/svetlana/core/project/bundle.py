@@ -29,6 +29,7 @@ from svetlana.core.io import bundlefs
 from svetlana.core.io.fileio import safe_file_name
 from svetlana.core.project.images import (
     ImageEntry,
+    LargeImage,
     LoadedImage,
     PreparedImage,
     check_image_name,
@@ -466,13 +467,13 @@ class Project:
             table = compute_objects_chunked(mask.data, img.data)
             if not self.readonly:
                 self._save_table_cache(entry, table)
-        loaded = LoadedImage(
+        loaded = LargeImage(
             entry.name,
             img.data,
             mask.data,
             entry.spacing,
             _table=table,
-            extra={"lazy": True, "paths": (ipath, mpath)},
+            extra={"paths": (ipath, mpath)},
         )
         self._remember(loaded)
         return loaded

@@ -76,7 +76,11 @@ class ImageEntry:
 
 @dataclass(eq=False)
 class LoadedImage:
-    """An image of the project in memory: channel-first pixels, labels, and its object table."""
+    """An image of the project in memory: channel-first pixels, labels, and its object table.
+
+    Everything that depends on where the pixels live is a method here, overridden by
+    ``LargeImage`` (read tile by tile): callers never branch on the kind of image.
+    """
 
     name: str
     image: np.ndarray
@@ -98,15 +102,13 @@ class LoadedImage:
     @property
     def normalisation(self):
         if self._norm is None:
-            if self.extra.get("lazy"):  # larger than memory: from a regular subsample
-                from svetlana.core.objects.lazy import fit_normalisation_lazy
-
-                self._norm = fit_normalisation_lazy(self.image)
-            else:
-                from svetlana.core.objects.patches import fit_normalisation
-
-                self._norm = fit_normalisation(self.image)
+            self._norm = self._fit_normalisation()
         return self._norm
+
+    def _fit_normalisation(self):
+        from svetlana.core.objects.patches import fit_normalisation
+
+        return fit_normalisation(self.image)
 
     @property
     def normalised(self) -> np.ndarray:
@@ -116,18 +118,87 @@ class LoadedImage:
             self._normalised = apply_normalisation(self.image, self.normalisation)
         return self._normalised
 
+    @property
+    def measured_ids(self) -> np.ndarray | None:
+        """The ``ids`` to measure every object with: None, the whole mask in one pass."""
+        return None
+
+    def prepare(self, *, pixels: bool) -> None:
+        """Compute now what workers will only read (the table; the normalised pixels)."""
+        self.table  # noqa: B018
+        if pixels:
+            self.normalised  # noqa: B018
+
+    def patches(self, ids, size: int) -> np.ndarray:
+        """The patches ``(n, C+1, *patch)`` of ``ids``, in that order, as training sees them."""
+        from svetlana.core.objects.patches import extract_patches
+
+        return extract_patches(self.normalised, self.labels, self.table, ids, size, self.spacing)
+
+    def patch_source(self, size: int):
+        """``(source, order)``: patches of every object of the table; row ``i`` of the source
+        is the object at row ``order[i]`` of the table."""
+        from svetlana.core.objects.patches import PatchSource
+
+        table = self.table
+        source = PatchSource(self.normalised, self.labels, table, table.ids, size, self.spacing)
+        return source, slice(None)
+
     def object_patch(self, obj: int, size: int) -> np.ndarray:
         """One object's patch ``(C+1, *patch)`` as training and prediction see it, cut around
-        the object (read tile by tile from a larger-than-memory image, never normalised whole)."""
-        if self.extra.get("lazy"):
-            from svetlana.core.objects.lazy import extract_patches_lazy
-
-            return extract_patches_lazy(
-                self.image, self.labels, self.table, [obj], size, self.normalisation, self.spacing
-            )[0]
+        the object."""
         from svetlana.core.objects.patches import object_patch
 
         return object_patch(self.normalised, self.labels, self.table, obj, size, self.spacing)
+
+    def display(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """``(k, image, labels)`` to show: every k-th pixel along Y and X."""
+        return 1, self.image, self.labels
+
+
+@dataclass(eq=False)
+class LargeImage(LoadedImage):
+    """A larger-than-memory image (OME-Zarr, large tiled TIFF): ``image`` and ``labels`` are
+    lazy arrays, read tile by tile; never normalised or measured whole."""
+
+    def _fit_normalisation(self):
+        from svetlana.core.objects.lazy import fit_normalisation_lazy
+
+        return fit_normalisation_lazy(self.image)  # from a regular subsample
+
+    @property
+    def normalised(self) -> np.ndarray:
+        raise TypeError("a larger-than-memory image is normalised tile by tile, never whole")
+
+    @property
+    def measured_ids(self) -> np.ndarray | None:
+        return self.table.ids  # measured band by band
+
+    def prepare(self, *, pixels: bool) -> None:
+        self.table  # noqa: B018 - pixels are read by the workers, tile by tile
+
+    def patches(self, ids, size: int) -> np.ndarray:
+        from svetlana.core.objects.lazy import extract_patches_lazy
+
+        return extract_patches_lazy(
+            self.image, self.labels, self.table, ids, size, self.normalisation, self.spacing
+        )
+
+    def patch_source(self, size: int):
+        from svetlana.core.objects.lazy import LazyPatchSource
+
+        source = LazyPatchSource(
+            self.image, self.labels, self.table, size, self.normalisation, self.spacing
+        )
+        return source, source.order
+
+    def object_patch(self, obj: int, size: int) -> np.ndarray:
+        return self.patches([obj], size)[0]
+
+    def display(self) -> tuple[int, np.ndarray, np.ndarray]:
+        from svetlana.core.objects.lazy import preview_pair
+
+        return preview_pair(self)
 
 
 @dataclass(frozen=True, eq=False)

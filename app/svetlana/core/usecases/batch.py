@@ -157,13 +157,13 @@ def _load_lazy_pair(task: PairTask):
     """A large tiled TIFF pair as a lazy ``LoadedImage`` (checked like ``svetlana add`` does)."""
     from svetlana.core.io.images import check_label_array
     from svetlana.core.objects.lazy import compute_objects_chunked, open_pair
-    from svetlana.core.project.images import LoadedImage
+    from svetlana.core.project.images import LargeImage
 
     img, mask = open_pair(task.image_path, task.mask_path, task.axes)
     check_label_array(mask.data, task.mask_path, task.image_path)  # as `svetlana add` does
     table = compute_objects_chunked(mask.data, img.data)
     spacing = img.spacing or mask.spacing
-    return LoadedImage(task.image, img.data, mask.data, spacing, _table=table, extra={"lazy": True})
+    return LargeImage(task.image, img.data, mask.data, spacing, _table=table)
 
 
 def predict_pair(task: PairTask) -> PairResult:

@@ -149,7 +149,6 @@ def _test_patches(project: Project, card: dict, model) -> tuple[np.ndarray, str,
     """Real patches of the project: the most confident object of each class among the first
     objects of the first image the model fits (one class per patch where possible)."""
     from svetlana.core.ml.inference import predict_probabilities
-    from svetlana.core.objects.patches import PatchSource
 
     ndim = int(card.get("ndim", len(card["patch_shape"])))
     for name in project.image_names:
@@ -160,19 +159,7 @@ def _test_patches(project: Project, card: dict, model) -> tuple[np.ndarray, str,
         ids = np.asarray(table.ids)[:_CANDIDATES]
         if len(ids) == 0:
             continue
-        if loaded.extra.get("lazy"):  # larger than memory: the tiles around these objects
-            from svetlana.core.objects.lazy import extract_patches_lazy
-
-            patches = extract_patches_lazy(
-                loaded.image, loaded.labels, table, ids, int(card["patch_size"]),
-                loaded.normalisation, loaded.spacing,
-            )  # fmt: skip
-        else:
-            source = PatchSource(
-                loaded.normalised, loaded.labels, table, ids, int(card["patch_size"]),
-                loaded.spacing,
-            )  # fmt: skip
-            patches = np.ascontiguousarray(source[:], np.float32)
+        patches = np.ascontiguousarray(loaded.patches(ids, int(card["patch_size"])), np.float32)
         probs = predict_probabilities(model, patches, threads=1)
         chosen: list[int] = []
         for k in range(probs.shape[1]):

@@ -100,7 +100,6 @@ def predict_loaded(
     from svetlana.core.ml.forest import is_forest
     from svetlana.core.ml.inference import predict_probabilities, uncertainty
     from svetlana.core.ml.training import resolve_device
-    from svetlana.core.objects.patches import PatchSource
 
     _check_compatible(card, loaded)
     table = loaded.table
@@ -109,24 +108,9 @@ def predict_loaded(
         return ImagePrediction(
             loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs)
         )
-    if loaded.extra.get("lazy"):  # larger than memory: patches read tile by tile
-        from svetlana.core.objects.lazy import LazyPatchSource
-
-        source = LazyPatchSource(
-            loaded.image, loaded.labels, table, int(card["patch_size"]), loaded.normalisation,
-            loaded.spacing,
-        )  # fmt: skip
-        probs = np.empty((len(table), len(card["classes"])), np.float32)
-        probs[source.order] = predict_probabilities(
-            model, source, device=resolve_device(device), progress=progress, cancel=cancel
-        )
-        return ImagePrediction(
-            loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs)
-        )
-    source = PatchSource(
-        loaded.normalised, loaded.labels, table, table.ids, int(card["patch_size"]), loaded.spacing
-    )
-    probs = predict_probabilities(
+    source, order = loaded.patch_source(int(card["patch_size"]))
+    probs = np.empty((len(table), len(card["classes"])), np.float32)
+    probs[order] = predict_probabilities(
         model, source, device=resolve_device(device), progress=progress, cancel=cancel
     )
     return ImagePrediction(loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs))
@@ -139,15 +123,13 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
     cancel = ensure_token(cancel)
     ids = loaded.table.ids
     if cache is not None:
-        lazy_ids = ids if loaded.extra.get("lazy") else None  # measured band by band
         m = cache.measure(
-            loaded.image, loaded.labels, ids=lazy_ids, progress=progress, cancel=cancel
+            loaded.image, loaded.labels, ids=loaded.measured_ids, progress=progress, cancel=cancel
         )
     else:  # the table lists every object of the mask: measured as every object (as the cache
         # is), not as a subset, whose context would sum the whole mask once more (~1 s at 16k)
-        every = None if not loaded.extra.get("lazy") else ids
         m = measure_objects(
-            loaded.image, loaded.labels, ids=every, spacing=loaded.spacing, progress=progress,
+            loaded.image, loaded.labels, ids=loaded.measured_ids, spacing=loaded.spacing, progress=progress,
             cancel=cancel,
         )  # fmt: skip
     cancel.raise_if_cancelled()
@@ -342,9 +324,7 @@ def plan_prediction(
 
     def ready(name: str) -> LoadedImage:
         im = project.load(name)
-        im.table  # noqa: B018 - computed here: a worker only reads it
-        if needs_pixels and not im.extra.get("lazy"):
-            im.normalised  # noqa: B018
+        im.prepare(pixels=needs_pixels)  # computed here: a worker only reads it
         return im
 
     ready(names[0])  # read while torch is imported in the background (predict_project)

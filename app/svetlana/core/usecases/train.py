@@ -100,7 +100,6 @@ def user_network(project: Project, arch_file: str | Path):
 def training_set(
     project: Project, patch_size: int | str | None = "auto", progress: ProgressFn = no_progress
 ) -> TrainingSet:
-    from svetlana.core.objects.patches import extract_patches
 
     store = project.annotations
     labelled = store.items()
@@ -121,26 +120,7 @@ def training_set(
         keep = loaded.table.contains(ids)
         ids = ids[keep]
         cls = [c for (_, c), k2 in zip(items, keep, strict=True) if k2]
-        if loaded.extra.get("lazy"):  # larger than memory: only the tiles around these objects
-            from svetlana.core.objects.lazy import extract_patches_lazy
-
-            chunks.append(
-                extract_patches_lazy(
-                    loaded.image,
-                    loaded.labels,
-                    loaded.table,
-                    ids,
-                    size,
-                    loaded.normalisation,
-                    loaded.spacing,
-                )
-            )
-        else:
-            chunks.append(
-                extract_patches(
-                    loaded.normalised, loaded.labels, loaded.table, ids, size, loaded.spacing
-                )
-            )
+        chunks.append(loaded.patches(ids, size))  # a large image: only the tiles around them
         ys.extend(names.index(c) for c in cls)
         keys.extend((im, int(o)) for o in ids)
         ndims.add(loaded.labels.ndim)

@@ -190,12 +190,7 @@ class ImageView(LayersMixin, OverlayMixin, ObjectsMixin, QWidget):
             self.clear()
             return
         self._name = loaded.name
-        if loaded.extra.get("lazy"):  # larger than memory: every k-th pixel (stored preview)
-            from svetlana.core.objects.lazy import preview_pair
-
-            self._k, self._image, labels = preview_pair(loaded)
-        else:
-            self._k, self._image, labels = 1, loaded.image, loaded.labels
+        self._k, self._image, labels = loaded.display()  # a large one: every k-th pixel
         self._full_shape = tuple(int(s) for s in loaded.labels.shape)
         self.overlay.k = self._k
         top = int(labels.max()) if labels.size else 0
