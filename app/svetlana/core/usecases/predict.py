@@ -138,21 +138,23 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
 
     cancel = ensure_token(cancel)
     ids = loaded.table.ids
+    read = model.read_features  # only the measurements its trees read are computed
     if cache is not None:
         lazy_ids = ids if loaded.extra.get("lazy") else None  # measured band by band
         m = cache.measure(
-            loaded.image, loaded.labels, ids=lazy_ids, progress=progress, cancel=cancel
-        )
+            loaded.image, loaded.labels, ids=lazy_ids, columns=read, progress=progress,
+            cancel=cancel,
+        )  # fmt: skip
     else:  # the table lists every object of the mask: measured as every object (as the cache
         # is), not as a subset, whose context would sum the whole mask once more (~1 s at 16k)
         every = None if not loaded.extra.get("lazy") else ids
         m = measure_objects(
-            loaded.image, loaded.labels, ids=every, spacing=loaded.spacing, progress=progress,
-            cancel=cancel,
+            loaded.image, loaded.labels, ids=every, spacing=loaded.spacing, columns=read,
+            progress=progress, cancel=cancel,
         )  # fmt: skip
     cancel.raise_if_cancelled()
     values = select_features(
-        m.names, m.values, model.feature_names, getattr(model, "card_path", None)
+        m.names, m.values, model.feature_names, getattr(model, "card_path", None), read
     )
     if not np.array_equal(m.ids, ids):  # align rows to the object table
         pos = np.searchsorted(m.ids, ids).clip(0, max(len(m.ids) - 1, 0))
