@@ -238,7 +238,6 @@ def plan(cols: tuple[Column, ...], wanted: Sequence[str] | None) -> Plan:
         want = set(wanted)
         parts = frozenset((c.family, c.channel) for c in cols if c.name in want)
     per = {f.name for f in FAMILIES.values() if f.per_channel}
-    given = tuple(c for c in cols if (c.family, c.channel) in parts)
     # A family that is not per channel gives its channel-free columns with any of its parts.
     free = {f for f, _ in parts if f not in per}
     given = tuple(

@@ -123,6 +123,7 @@ class MeasurementCache:
         *,
         ids: np.ndarray | None = None,
         columns: Sequence[str] | None = None,
+        mask_ids: np.ndarray | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> Measurements:
@@ -130,12 +131,14 @@ class MeasurementCache:
         all) not cached yet measured now (and added to the cache when writable). The result
         may hold more columns than asked for.
 
-        A lazy (OME-Zarr) image is measured band by band; pass its object table's ``ids``."""
+        A lazy (OME-Zarr) image is measured band by band; pass its object table's ``ids``.
+        ``mask_ids``: the in-memory mask's object ids, when known (its checked object table)."""
         m = self.cached(progress)
         if m is not None:
             from svetlana.core.objects.table import object_ids
 
-            want = ids if ids is not None else object_ids(np.asarray(labels))
+            want = ids if ids is not None else mask_ids
+            want = want if want is not None else object_ids(np.asarray(labels))
             if not np.array_equal(m.ids, want):  # a tampered cache: objects left out or added
                 log.warning("measurements cached for %s do not match its mask", self.image_name)
                 m = None
@@ -148,8 +151,8 @@ class MeasurementCache:
             log.debug("measuring %d more columns of %s", len(missing), self.image_name)
             columns = missing
         new = measure_objects(
-            image, labels, ids=ids, spacing=self.spacing, columns=columns, progress=progress,
-            cancel=cancel,
+            image, labels, ids=ids, spacing=self.spacing, columns=columns, mask_ids=mask_ids,
+            progress=progress, cancel=cancel,
         )  # fmt: skip
         m = new if m is None else _union(m, new, order)
         if self.writable:
