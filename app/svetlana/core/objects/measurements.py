@@ -153,13 +153,16 @@ def measure_objects(
     spacing: tuple[float, ...] | None = None,
     columns: Sequence[str] | None = None,
     mask_ids: np.ndarray | None = None,
+    ranges: Sequence[tuple[float, float]] | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> Measurements:
     """Measure every object of ``labels`` (or only ``ids``) on ``image`` (channel first).
 
     ``mask_ids``: every object id of the mask, when the caller knows them (its checked object
-    table): spares a pass over the mask to find them.
+    table): spares a pass over the mask to find them. ``ranges``: each channel's (and stain's)
+    robust range, when ``image`` is a crop of a larger image (``channel_ranges`` of the whole):
+    its values are then on the whole image's scale (in memory only).
 
     ``columns``: compute only the families (on the channels) that give these columns; the
     result has every column of those families, in table order (names this image has no column
@@ -196,7 +199,12 @@ def measure_objects(
         if stains:
             need = any(c >= nchan for c in want.channels)
             channels += stain_channels(image) if need else [None] * (len(prefixes) - nchan)
-        ranges = [_robust_range(ch) if ch is not None else None for ch in channels]
+        if ranges is not None:
+            ranges = [
+                tuple(r) if ch is not None else None for r, ch in zip(ranges, channels, strict=True)
+            ]
+        else:
+            ranges = [_robust_range(ch) if ch is not None else None for ch in channels]
         rows_img = to_rows(labels) if lut is None else lut[labels]
     n = int(present.size)
     sp = np.asarray(spacing if spacing is not None else (1.0,) * nd, np.float64)
@@ -269,6 +277,17 @@ def measure_objects(
     extra = _after_pass(todo, x, acc)
     values = acc.finish(todo, prefixes, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, todo.names, todo.units, values)
+
+
+def channel_ranges(image) -> list[tuple[float, float]]:
+    """The robust range of every channel (and stain) of a channel-first image, numpy or lazy,
+    from a regular subsample of at most 2 million pixels (``measure_objects(ranges=)``)."""
+    from svetlana.core.objects.measure_lazy import _as_dask
+
+    lazy = _as_dask(image)
+    nchan = int(lazy.shape[0])
+    stains = is_brightfield_rgb(lazy)
+    return _lazy_channels(lazy, stains, list(range(nchan + (2 if stains else 0))))[1]
 
 
 def _empty(present: np.ndarray, todo: Plan) -> Measurements:
