@@ -282,12 +282,14 @@ def measure_objects(
 def channel_ranges(image) -> list[tuple[float, float]]:
     """The robust range of every channel (and stain) of a channel-first image, numpy or lazy,
     from a regular subsample of at most 2 million pixels (``measure_objects(ranges=)``)."""
-    from svetlana.core.objects.measure_lazy import _as_dask
-
-    lazy = _as_dask(image)
-    nchan = int(lazy.shape[0])
-    stains = is_brightfield_rgb(lazy)
-    return _lazy_channels(lazy, stains, list(range(nchan + (2 if stains else 0))))[1]
+    spatial = image.shape[1:]
+    step = max(1, int(np.ceil((int(np.prod(spatial)) / 2_000_000) ** (1 / len(spatial)))))
+    sub = image[(slice(None),) + (slice(None, None, step),) * len(spatial)]
+    sub = np.asarray(sub.compute(scheduler="synchronous") if hasattr(sub, "compute") else sub)
+    ranges = [_robust_range(_clean_channel(np.asarray(ch, np.float32))) for ch in sub]
+    if is_brightfield_rgb(image):
+        ranges += [_robust_range(ch) for ch in stain_channels(sub)]
+    return ranges
 
 
 def _empty(present: np.ndarray, todo: Plan) -> Measurements:
