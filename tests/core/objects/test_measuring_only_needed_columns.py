@@ -137,3 +137,29 @@ def test_every_family_is_registered_once_in_table_order():
     names = [c.name for c in layout(2, ["ch0_"], False)]
     assert len(names) == len(set(names))
     assert list(FAMILIES)[:6] == ["shape", "intensity", "ring", "shells", "filterbank", "context"]
+
+
+def test_a_registered_family_is_one_line_and_gets_its_channels():
+    from svetlana.core.objects import measure_registry as reg
+    from svetlana.core.objects.measurements import column_names
+
+    def columns(nd, prefixes, unit):
+        return [(p + "toy_max", "intensity") for p in prefixes]
+
+    def compute(x):  # the brightest pixel of each object, from the channel it is given
+        labels, out = np.asarray(x.labels), {}
+        for p in x.prefixes:
+            ch = np.asarray(x.channels[x.channel_prefixes.index(p)][...])
+            out[p + "toy_max"] = np.array([ch[labels == i].max() for i in x.present])
+        return out
+
+    reg.register_family(reg.Family("toy", columns, compute=compute))
+    try:
+        image, labels, _ = _scene("marker_uneven")
+        assert column_names(2, 1)[0][-1] == "ch0_toy_max"
+        m = measure_objects(image, labels, columns=["ch0_toy_max"])
+        assert m.names == ("ch0_toy_max",)
+        expected = [image[0][labels == i].max() for i in m.ids]
+        np.testing.assert_allclose(m.column("ch0_toy_max"), expected)
+    finally:
+        reg.FAMILIES.pop("toy")

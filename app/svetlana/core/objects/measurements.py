@@ -182,22 +182,24 @@ def measure_objects(
     stains = is_brightfield_rgb(image)
     prefixes = channel_prefixes(nchan, stains)
     todo = plan(layout(nd, prefixes, spacing is not None), columns)
-    means = todo.channels("context") if todo.has("context") else []
+    after = [f.name for f in FAMILIES.values() if f.compute is not None and todo.has(f.name)]
+    means = [c for f in after if FAMILIES[f].needs_means for c in todo.channels(f)]
     want = Want.of(todo, means)
+    load = sorted(set(want.channels) | set(todo.channels(*after)))  # the channels read
     if lazy:
         present = _present_lazy(labels, ids, cancel)
         if present.size == 0:
             return _empty(present, todo)
-        channels, ranges = _lazy_channels(image, stains, want.channels)
+        channels, ranges = _lazy_channels(image, stains, load)
         rows_img = _Slabs(labels, _sparse_rows(present))
         labels = _Slabs(labels)
     else:
         present, lut, to_rows = _dense_lut(labels, ids if ids is not None else mask_ids)
         if present.size == 0:
             return _empty(present, todo)
-        channels = [_clean_channel(image[c]) if c in want.channels else None for c in range(nchan)]
+        channels = [_clean_channel(image[c]) if c in load else None for c in range(nchan)]
         if stains:
-            need = any(c >= nchan for c in want.channels)
+            need = any(c >= nchan for c in load)
             channels += stain_channels(image) if need else [None] * (len(prefixes) - nchan)
         if ranges is not None:
             ranges = [
