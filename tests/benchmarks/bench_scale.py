@@ -224,7 +224,7 @@ def _timed(args: list[str]) -> dict:
     }
 
 
-def run_big(folder: Path, size: int) -> list[dict]:
+def run_big(folder: Path, size: int, models: tuple[str, ...] = ("cnn", "forest")) -> list[dict]:
     import csv
     import sys
 
@@ -255,9 +255,11 @@ def run_big(folder: Path, size: int) -> list[dict]:
         ["train", bundle, "--arch", "small", "--epochs", "20", "--name", "cnn", "-q"],
         ["train", bundle, "--arch", "forest", "--name", "forest", "-q"],
     ):
+        if args[0] == "train" and args[-2] not in models:
+            continue
         subprocess.run([*env_cli, *map(str, args)], check=True, capture_output=True)
     results = [_timed(["add", str(bundle), str(ip), str(mp), "--name", "big"])]
-    for model in ("cnn", "forest"):
+    for model in models:
         out = folder / f"out-{model}"
         shutil.rmtree(out, ignore_errors=True)
         args = ["predict", str(bundle), "--model", model, "--image", "big", "--out", str(out)]
@@ -277,6 +279,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--big", action="store_true", help="the larger-than-memory OME-Zarr run")
     ap.add_argument("--size", type=int, default=20000)
+    ap.add_argument("--models", default="cnn,forest", help="--big: the models to predict with")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--data", type=Path, default=Path("/tmp/svetlana-bench-scale"))
     ap.add_argument("--configs", default="single,1,2")
@@ -288,7 +291,7 @@ def main() -> None:
             if a.data != Path("/tmp/svetlana-bench-scale")
             else Path("/tmp/svetlana-bench-big")
         )
-        for r in run_big(data, a.size):
+        for r in run_big(data, a.size, tuple(m for m in a.models.split(",") if m)):
             print(json.dumps(r), flush=True)
         return
     src = a.data / f"pairs-{a.n}"

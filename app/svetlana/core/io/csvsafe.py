@@ -44,17 +44,21 @@ def restore(text: str) -> str:
 
 
 def write_csv(
-    f: TextIO, header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]
+    f: TextIO,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any] | Mapping[str, Any]],
+    with_header: bool = True,
 ) -> None:
-    """Write ``header`` and ``rows`` to the text file ``f`` as they come (``\\n`` line ends;
-    rows are sequences, or mappings keyed by the header's names, a missing key an empty cell),
-    every cell neutralised. Memory stays one row whatever the number of rows."""
+    """Write ``header`` (unless ``with_header`` is False: more rows of a file begun) and
+    ``rows`` to the text file ``f`` as they come (``\\n`` line ends; rows are sequences, or
+    mappings keyed by the header's names, a missing key an empty cell), every cell neutralised.
+    Memory stays one row whatever the number of rows."""
     w = csv.writer(f, lineterminator="\n")
     # With "\n" line ends the csv module leaves a lone "\r" unquoted, which readers take for
     # a line end: a row holding one is written fully quoted (valid CSV, read back the same).
     quoted = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
     risky = _RISKY_FIRST
-    for row in itertools.chain([header], rows):
+    for row in itertools.chain([header] if with_header else [], rows):
         cells = [row.get(h, "") for h in header] if isinstance(row, Mapping) else list(row)
         carriage = False
         for i, c in enumerate(cells):  # only text can hold a formula or a carriage return
@@ -65,7 +69,9 @@ def write_csv(
         (quoted if carriage else w).writerow(cells)
 
 
-def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> str:
+def to_csv_text(
+    header: Sequence[str] | None, rows: Iterable[Sequence[Any] | Mapping[str, Any]]
+) -> str:
     """CSV text of ``header`` and ``rows``, as ``write_csv`` writes it."""
     buf = io.StringIO()
     write_csv(buf, header, rows)

@@ -20,6 +20,7 @@ import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,17 @@ class ForestModel:
     def tree_arrays(self) -> TreeArrays:
         return self.trees if self.trees is not None else TreeArrays.from_estimator(self.estimator)
 
+    @cached_property
+    def read_features(self) -> tuple[str, ...]:
+        """The measurements a split reads, in ``feature_names`` order: the others never change
+        a prediction, so they need not be measured."""
+        if self.estimator is not None:
+            used = np.concatenate([e.tree_.feature for e in self.estimator.estimators_])
+        else:
+            used = self.trees.feature
+        keep = np.unique(used[used >= 0])
+        return tuple(self.feature_names[int(i)] for i in keep)
+
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """``(N, K)`` float32 probabilities over every project class (0 for never-labelled ones)."""
         x = _as_matrix(features, len(self.feature_names))
@@ -275,18 +287,29 @@ def fit_forest(
 
 
 def select_features(
-    names: Sequence[str], values: np.ndarray, wanted: Sequence[str], where=None
+    names: Sequence[str],
+    values: np.ndarray,
+    wanted: Sequence[str],
+    where=None,
+    read: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """The columns ``wanted`` (a model's measurements) of a measurement table, in that order."""
+    """The columns ``wanted`` (a model's measurements) of a measurement table, in that order;
+    with ``read`` (the ones its trees read), the others may be missing: zeros, never read."""
     index = {n: i for i, n in enumerate(names)}
-    missing = [n for n in wanted if n not in index]
+    needed = wanted if read is None else read
+    missing = [n for n in needed if n not in index]
     if missing:
         raise ModelError(
             f"the model needs measurement(s) {', '.join(missing[:5])} that this Svetlana does "
             "not compute; train the model again",
             where,
         )
-    return np.asarray(values)[:, [index[n] for n in wanted]]
+    values = np.asarray(values)
+    out = np.zeros((values.shape[0], len(wanted)), np.float32)
+    for j, n in enumerate(wanted):
+        if n in index:
+            out[:, j] = values[:, index[n]]
+    return out
 
 
 # ---- files -----------------------------------------------------------------------------

@@ -63,7 +63,30 @@ def family_names(nd: int, prefixes: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def context_columns(
+def context_columns(x) -> dict[str, np.ndarray]:
+    """The context family's columns (a ``measure_registry.FamilyInput``), from every object of
+    the mask: the band pass's sums when it measured every object, else one pass of bincounts."""
+    chans = [x.channel_prefixes.index(p) for p in x.prefixes]
+    nd = x.labels.ndim
+    if x.every:
+        size_all, centroid_all = x.count * float(np.prod(x.spacing)), x.centroid
+        n = len(x.count)
+        intensity_all = (
+            np.stack([x.mean_intensity[c] for c in chans]) if chans else np.zeros((0, n))
+        )
+        elong_all = elongation(x.cov, x.spacing)
+        rows = np.arange(int(x.present.size))
+    else:
+        ids_all, size_all, centroid_all, intensity_all, elong_all = object_sums(
+            x.labels, [x.channels[c] for c in chans], [x.ranges[c] for c in chans], x.spacing
+        )
+        rows = np.searchsorted(ids_all, x.present)
+    return _context_values(
+        centroid_all, size_all, intensity_all, elong_all, rows, list(x.prefixes), nd
+    )
+
+
+def _context_values(
     centroid_all: np.ndarray,
     size_all: np.ndarray,
     intensity_all: np.ndarray,

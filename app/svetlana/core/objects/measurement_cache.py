@@ -1,11 +1,14 @@
 """The bundle's cache of object measurements: ``measurements/<mask>.npz`` (derived data, valid for
 the stored files' sizes and times, the spacing and the measurement version; recomputed when
-missing, damaged or stale). ``MeasurementCache`` is a snapshot a worker can use without the project."""
+missing, damaged or stale). It holds the columns computed so far (a model may need only some
+families): missing columns are measured and added, the cached ones are kept as they are.
+``MeasurementCache`` is a snapshot a worker can use without the project."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,16 +56,17 @@ def _load_cache(path: Path, fingerprint: np.ndarray, ndim: int, nchan: int, spac
             values = np.asarray(z["values"])
     except (OSError, ValueError, KeyError, EOFError, TypeError):
         return None
-    # An RGB uint8 image also has its stains' columns (the cache does not know the dtype).
-    wanted = {
-        column_names(ndim, nchan, physical=spacing is not None, stains=stains)
-        for stains in ((False, True) if ndim == 2 and nchan == 3 else (False,))
-    }
+    # Any columns of this version (an RGB uint8 image also has its stains' columns: the cache
+    # does not know the dtype), each once, with its unit.
+    known: dict[str, str] = {}
+    for stains in (False, True) if ndim == 2 and nchan == 3 else (False,):
+        known.update(zip(*column_names(ndim, nchan, spacing is not None, stains), strict=True))
     ok = (
         version == VERSION
         and fp.shape == fingerprint.shape
         and np.array_equal(fp, fingerprint)
-        and (names, units) in wanted
+        and len(set(names)) == len(names) == len(units)
+        and all(known.get(n) == u for n, u in zip(names, units, strict=True))
         and ids.ndim == 1
         and ids.dtype.kind in "iu"
         and values.dtype == np.float32
@@ -88,6 +92,16 @@ class MeasurementCache:
     writable: bool
     bundle: Path | None = None  # the bundle the cache is in: nothing inside it is followed
 
+    def _order(self, image) -> dict[str, int]:
+        """Every column this image has, and its place in the table."""
+        from svetlana.core.objects.stains import is_brightfield_rgb
+
+        img = image if image.ndim == self.ndim + 1 else image[np.newaxis]
+        names, _ = column_names(
+            self.ndim, self.channels, self.spacing is not None, is_brightfield_rgb(img)
+        )
+        return {n: i for i, n in enumerate(names)}
+
     def cached(self, progress: ProgressFn | None = None) -> Measurements | None:
         """The cached measurements when still valid, else None."""
         bundle = self.bundle if self.bundle is not None else self.path.parent
@@ -108,28 +122,58 @@ class MeasurementCache:
         labels: np.ndarray,
         *,
         ids: np.ndarray | None = None,
+        columns: Sequence[str] | None = None,
+        mask_ids: np.ndarray | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> Measurements:
-        """The cached measurements, or every object measured now (and cached when writable).
+        """Every object's measurements: the cached columns, and those of ``columns`` (None:
+        all) not cached yet measured now (and added to the cache when writable). The result
+        may hold more columns than asked for.
 
-        A lazy (OME-Zarr) image is measured band by band; pass its object table's ``ids``."""
+        A lazy (OME-Zarr) image is measured band by band; pass its object table's ``ids``.
+        ``mask_ids``: the in-memory mask's object ids, when known (its checked object table)."""
         m = self.cached(progress)
         if m is not None:
             from svetlana.core.objects.table import object_ids
 
-            want = ids if ids is not None else object_ids(np.asarray(labels))
+            want = ids if ids is not None else mask_ids
+            want = want if want is not None else object_ids(np.asarray(labels))
             if not np.array_equal(m.ids, want):  # a tampered cache: objects left out or added
                 log.warning("measurements cached for %s do not match its mask", self.image_name)
                 m = None
-        if m is None:
-            m = measure_objects(
-                image, labels, ids=ids, spacing=self.spacing, progress=progress, cancel=cancel
-            )
-            if self.writable:
-                bundle = self.bundle if self.bundle is not None else self.path.parent
-                _save_cache(bundle, self.path, m, self.fingerprint)
+        order = self._order(image)
+        wanted = list(order) if columns is None else [c for c in columns if c in order]
+        if m is not None:
+            missing = [c for c in wanted if c not in set(m.names)]
+            if not missing:
+                return m
+            log.debug("measuring %d more columns of %s", len(missing), self.image_name)
+            columns = missing
+        new = measure_objects(
+            image, labels, ids=ids, spacing=self.spacing, columns=columns, mask_ids=mask_ids,
+            progress=progress, cancel=cancel,
+        )  # fmt: skip
+        m = new if m is None else _union(m, new, order)
+        if self.writable:
+            bundle = self.bundle if self.bundle is not None else self.path.parent
+            _save_cache(bundle, self.path, m, self.fingerprint)
         return m
+
+
+def _union(old: Measurements, new: Measurements, order: dict[str, int]) -> Measurements:
+    """The columns of both (the cached ones kept as they are), in table order."""
+    if not np.array_equal(old.ids, new.ids):
+        return new
+    have = dict.fromkeys(old.names)
+    names = sorted(set(old.names) | set(new.names), key=lambda n: order.get(n, len(order)))
+    units = dict(zip(new.names, new.units, strict=True)) | dict(
+        zip(old.names, old.units, strict=True)
+    )
+    cols = [old.values[:, old.names.index(n)] if n in have else new.values[:, new.names.index(n)]
+            for n in names]  # fmt: skip
+    values = np.stack(cols, axis=1) if cols else np.zeros((len(old.ids), 0), np.float32)
+    return Measurements(old.ids, tuple(names), tuple(units[n] for n in names), values)
 
 
 def measurement_cache(

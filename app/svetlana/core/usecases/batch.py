@@ -177,7 +177,7 @@ def predict_pair(task: PairTask) -> PairResult:
     from svetlana.core.project.images import LoadedImage
     from svetlana.core.usecases.predict import (
         predict_loaded,
-        prediction_rows,
+        prediction_csv_blocks,
         write_predictions_csv,
     )
     from svetlana.core.usecases.results import write_class_mask
@@ -201,8 +201,8 @@ def predict_pair(task: PairTask) -> PairResult:
         part.parent.mkdir(parents=True, exist_ok=True)
         write_class_mask(tif, loaded.labels, pred.ids, final.index)
         with atomic_open(part, "w", encoding="utf-8") as f:
-            rows = prediction_rows(pred, final, task.model.model_id, class_names)
-            write_predictions_csv(f, class_names, rows)
+            blocks = prediction_csv_blocks(pred, final, task.model.model_id, class_names)
+            write_predictions_csv(f, class_names, blocks=blocks)
         counts = final.counts()
         atomic_write_json(
             marker,

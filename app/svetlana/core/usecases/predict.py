@@ -7,6 +7,7 @@ predictions.csv; the files are written and read back by ``results.py``.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import shutil
 import time
@@ -122,19 +123,22 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
 
     cancel = ensure_token(cancel)
     ids = loaded.table.ids
+    read = model.read_features  # only the measurements its trees read are computed
+    lazy_ids = loaded.measured_ids  # None: the whole mask in one pass; a large image: its ids
     if cache is not None:
         m = cache.measure(
-            loaded.image, loaded.labels, ids=loaded.measured_ids, progress=progress, cancel=cancel
-        )
+            loaded.image, loaded.labels, ids=lazy_ids, columns=read, progress=progress,
+            cancel=cancel, mask_ids=None if lazy_ids is not None else ids,
+        )  # fmt: skip
     else:  # the table lists every object of the mask: measured as every object (as the cache
         # is), not as a subset, whose context would sum the whole mask once more (~1 s at 16k)
         m = measure_objects(
-            loaded.image, loaded.labels, ids=loaded.measured_ids, spacing=loaded.spacing, progress=progress,
-            cancel=cancel,
+            loaded.image, loaded.labels, ids=lazy_ids, spacing=loaded.spacing, columns=read,
+            mask_ids=ids if lazy_ids is None else None, progress=progress, cancel=cancel,
         )  # fmt: skip
     cancel.raise_if_cancelled()
     values = select_features(
-        m.names, m.values, model.feature_names, getattr(model, "card_path", None)
+        m.names, m.values, model.feature_names, getattr(model, "card_path", None), read
     )
     if not np.array_equal(m.ids, ids):  # align rows to the object table
         pos = np.searchsorted(m.ids, ids).clip(0, max(len(m.ids) - 1, 0))
@@ -213,9 +217,88 @@ def prediction_rows(
             yield row
 
 
-def write_predictions_csv(f: TextIO, class_names: Sequence[str], rows: Iterable) -> None:
-    """predictions.csv to the text file ``f``, row by row (``csvsafe.write_csv``)."""
-    write_csv(f, prediction_fields(class_names), rows)
+def prediction_csv_blocks(
+    pred: ImagePrediction,
+    final: FinalClasses,
+    model_id: str = "",
+    class_names: Sequence[str] | None = None,
+) -> Iterator[str]:
+    """The lines of ``prediction_rows`` as ``csvsafe.write_csv`` writes them (byte for byte),
+    a block of objects at a time: the few texts of a run (image, classes, sources, model) are
+    quoted and made spreadsheet-safe once, not per cell (5x faster at 16,671 objects)."""
+    texts = [
+        pred.image,
+        model_id,
+        *final.class_names,
+        *(str(s) for s in set(final.source.tolist())),
+    ]
+    if any("\r" in t for t in texts):  # such a row is written fully quoted: row by row then
+        buf = io.StringIO()
+        rows = prediction_rows(pred, final, model_id, class_names)
+        write_csv(buf, prediction_fields(class_names or pred.class_names), rows, with_header=False)
+        yield buf.getvalue()
+        return
+    cell = {t: _csv_cell(t) for t in texts}
+    t = pred.table
+    nd = t.ndim
+    axes = "zyx"[3 - nd :]
+    names = [cell[c] for c in final.class_names]
+    model_cols = list(pred.class_names)
+    cols = [model_cols.index(c) if c in model_cols else -1 for c in class_names or model_cols]
+    image, model = cell[pred.image], cell[model_id]
+    n = len(t.ids)
+    for a in range(0, n, _ROW_BLOCK):
+        b = min(n, a + _ROW_BLOCK)
+        m = b - a
+        final_name = [names[k - 1] for k in final.index[a:b].tolist()]
+        human = (final.source[a:b] != MODEL).tolist()
+        columns = [
+            [image] * m,
+            [str(i) for i in t.ids[a:b].tolist()],
+            final_name,
+            [cell[str(s)] for s in final.source[a:b].tolist()],
+            [names[k - 1] for k in final.predicted[a:b].tolist()],
+            [repr(round(v, 5)) for v in pred.confidence[a:b].tolist()],
+            [repr(round(v, 5)) for v in pred.uncertainty[a:b].tolist()],
+        ]
+        probs = pred.probs[a:b]
+        for k in cols:
+            columns.append(
+                [repr(round(v, 5)) for v in probs[:, k].tolist()] if k >= 0 else [""] * m
+            )
+        columns.append([str(v) for v in t.area[a:b].tolist()])
+        cen, box = t.centroid[a:b], t.bbox[a:b]
+        for x in "zyx":
+            k = axes.index(x) if x in axes else -1
+            columns.append([repr(round(v, 2)) for v in cen[:, k].tolist()] if k >= 0 else [""] * m)
+        for off in (0, nd):
+            for x in "zyx":
+                k = axes.index(x) if x in axes else -1
+                columns.append([str(v) for v in box[:, off + k].tolist()] if k >= 0 else [""] * m)
+        columns.append([f if h else "" for f, h in zip(final_name, human, strict=True)])
+        columns.append([model] * m)
+        yield "".join(",".join(row) + "\n" for row in zip(*columns, strict=True))
+
+
+def _csv_cell(text: str) -> str:
+    """One text cell as ``csvsafe.write_csv`` writes it inside a row (neutralised, quoted)."""
+    if text == "":
+        return ""
+    buf = io.StringIO()
+    write_csv(buf, (), [[text, ""]], with_header=False)
+    return buf.getvalue()[: -len(",\n")]
+
+
+def write_predictions_csv(
+    f: TextIO, class_names: Sequence[str], rows: Iterable = (), blocks: Iterable[str] = ()
+) -> None:
+    """predictions.csv to the text file ``f``: the header, ``blocks`` of finished lines
+    (``prediction_csv_blocks``), then ``rows`` (``csvsafe.write_csv``), as they come."""
+    header = prediction_fields(class_names)
+    write_csv(f, header, ())
+    for block in blocks:
+        f.write(block)
+    write_csv(f, header, rows, with_header=False)
 
 
 def rows_to_csv(rows: Iterable, class_names: Sequence[str]) -> str:

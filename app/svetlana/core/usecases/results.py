@@ -15,7 +15,6 @@ is told which (``PredictionsFor.predicted_now``) and says so.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import shutil
@@ -76,7 +75,11 @@ def write_prediction_outputs(
     run of the same model in ``carry_from`` kept beside these (their class mask linked, their
     rows copied): predicting one image keeps the others' saved predictions. Returns the files
     written (the carried class masks are not among them)."""
-    from svetlana.core.usecases.predict import final_of_run, prediction_rows, write_predictions_csv
+    from svetlana.core.usecases.predict import (
+        final_of_run,
+        prediction_csv_blocks,
+        write_predictions_csv,
+    )
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -92,15 +95,14 @@ def write_prediction_outputs(
     for image, old in carried.items():  # kept, not written: not in the returned files
         _link_or_copy(old, class_mask_path(out_dir, stems[image]))
     csv_path = out_dir / PREDICTIONS_FILE
-    rows = (
-        row
+    blocks = (
+        block
         for pred, _ in preds
-        for row in prediction_rows(pred, finals[pred.image], model_id, class_names)
+        for block in prediction_csv_blocks(pred, finals[pred.image], model_id, class_names)
     )
-    if carried:
-        rows = itertools.chain(rows, _old_rows(carry_from / PREDICTIONS_FILE, set(carried)))
+    rows = _old_rows(carry_from / PREDICTIONS_FILE, set(carried)) if carried else ()
     with atomic_open(csv_path, "w", encoding="utf-8") as f:
-        write_predictions_csv(f, class_names, rows)
+        write_predictions_csv(f, class_names, rows, blocks)
     files.append(csv_path)
     out_classes = next(iter(finals.values())).class_names if finals else tuple(class_names)
     extra = {"class_mask": "0 = background, k = the k-th name of classes"}

@@ -39,6 +39,10 @@ class LiveResult:
     table: LabelTable
     fast: object  # core.fast_model.FastModel | None
     suggested: np.ndarray  # object ids to label next (core.suggest), most useful first
+    # A big image (core/usecases/live_preview.py): the objects in view, the labelled ones and a
+    # sample were measured; the counts per class are estimated from the sample.
+    estimated_counts: np.ndarray | None = None
+    sample_size: int = 0
 
 
 class LivePredictions(QObject):
@@ -54,6 +58,9 @@ class LivePredictions(QObject):
         self.enabled = True
         self.result: LiveResult | None = None
         self._measurements: dict[str, object] = {}
+        self._stores: dict[str, object] = {}  # big images: live_preview.PreviewStore per image
+        # The visible region ((y0, y1), (x0, x1)) in image pixels, given by the view (or None).
+        self.region = None
         self._generation = 0
         self._job: Job | None = None
         self._again = False
@@ -94,8 +101,16 @@ class LivePredictions(QObject):
         return stop_jobs(self._job)
 
     # ---- work ---------------------------------------------------------------------------
+    def view_moved(self) -> None:
+        """The view was panned or zoomed: a big image's preview follows it (debounced)."""
+        s = self.session
+        if s.project is None or not s.current_image or s.current_image not in self._stores:
+            return
+        self.schedule()
+
     def _on_project(self) -> None:
         self._measurements = {}
+        self._stores = {}
         self._generation += 1
         self._set(None)
         self.schedule(0)
@@ -127,18 +142,34 @@ class LivePredictions(QObject):
         cached = self._measurements.get(name)
         seed = project.sampling_seed
         source = None
+        big = None
         if cached is None:  # what the worker measures: a snapshot, never the live project
             from svetlana.core.objects.measurement_cache import measurement_cache
+            from svetlana.core.usecases.live_preview import PreviewStore, bounded
 
             loaded = project.load(name)
-            source = (measurement_cache(project, name), loaded.image, loaded.labels)
+            if bounded(len(loaded.table.ids)):  # measure the view, never the whole slide
+                store = self._stores.setdefault(name, PreviewStore())
+                region = self.region() if self.region is not None else None
+                big = (loaded.image, loaded.labels, loaded.table, region, store, loaded.spacing)
+            else:
+                source = (measurement_cache(project, name), loaded.image, loaded.labels)
 
         def work(progress, cancel):
             from svetlana.core.ml.fast_model import LIVE_TREES, fit_fast
             from svetlana.core.usecases.suggest import suggest
 
+            sample = None
             if cached is not None:
                 m = cached
+            elif big is not None:
+                from svetlana.core.usecases.live_preview import preview_measurements
+
+                image, mask, objects, region, store, spacing = big
+                keys = np.fromiter(labelled.keys(), np.int64, len(labelled))
+                m, sample = preview_measurements(
+                    image, mask, objects, region, keys, store, seed, spacing, cancel
+                )
             else:
                 cache, image, mask = source
                 m = cache.measure(image, mask, cancel=cancel)
@@ -159,7 +190,16 @@ class LivePredictions(QObject):
                 table, seed=seed % (2**31), n_trees=LIVE_TREES, cancel=cancel, threads=1
             )
             rows = suggest(table, SUGGEST_BATCH, seed=seed, fast=fast).rows
-            return m, LiveResult(generation, name, table, fast, table.ids[rows])
+            if sample is None:
+                return m, LiveResult(generation, name, table, fast, table.ids[rows])
+            estimated = None
+            in_sample = np.isin(ids, sample)
+            if fast is not None and in_sample.any():  # the sample's shares, over every object
+                share = np.bincount(fast.predicted[in_sample], minlength=len(classes))
+                estimated = share / in_sample.sum() * len(big[2].ids)
+            result = LiveResult(generation, name, table, fast, table.ids[rows], estimated,
+                                int(in_sample.sum()))  # fmt: skip
+            return None, result
 
         # No parent: a window torn down mid-refit must not destroy the running thread (the job
         # keeps itself alive until it ends; its results then go nowhere).
@@ -168,7 +208,7 @@ class LivePredictions(QObject):
             on_failure=self._guard(self._on_failed), name="live-refit",
         )  # fmt: skip
         self._job.finished.connect(self._guard(self._on_finished))
-        self.started.emit(cached is None)
+        self.started.emit(cached is None and (big is None or big[4].values is None))
 
     def _guard(self, slot):
         def call(*args):
@@ -255,9 +295,15 @@ class LiveBox(QGroupBox):
             text = "Label objects of two classes to see predictions."
         else:
             f = r.fast
-            counts = f.counts()
-            parts = [f"{c}: {int(counts[i])}" for i, c in enumerate(r.table.class_names)]
-            text = "Predicted: " + ", ".join(parts)
+            if r.estimated_counts is not None:  # a big image: from a sample, not every object
+                counts = np.round(r.estimated_counts).astype(int)
+                parts = [f"{c}: ~{int(counts[i])}" for i, c in enumerate(r.table.class_names)]
+                text = f"Predicted (estimated from a sample of {r.sample_size} objects; the "
+                text += "tint shows the objects in view): " + ", ".join(parts)
+            else:
+                counts = f.counts()
+                parts = [f"{c}: {int(counts[i])}" for i, c in enumerate(r.table.class_names)]
+                text = "Predicted: " + ", ".join(parts)
             if f.balanced_accuracy is not None:
                 text += (
                     f"\nAccuracy estimate: {f.balanced_accuracy * 100:.0f} % balanced "

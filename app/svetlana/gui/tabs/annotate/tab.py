@@ -71,6 +71,9 @@ class AnnotationTab(QWidget):
         self.session = session
         self.view = view
         self.live = LivePredictions(session, self)
+        # A big image's live preview measures what is in view (and follows pans and zooms).
+        self.live.region = self._visible_region
+        view.viewbox.sigRangeChanged.connect(lambda *_: self.live.view_moved())
         self.classes_panel = ClassesPanel(session)
         self.chooser = ObjectChooser(session, view, self.live)
         self.current_panel = CurrentObjectPanel(session, view)
@@ -118,6 +121,12 @@ class AnnotationTab(QWidget):
         session.selectionChanged.connect(lambda _ids: self._show_current())
 
     # ---- what the panels show -----------------------------------------------------------------
+
+    def _visible_region(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The image pixels in view: ((y0, y1), (x0, x1))."""
+        (x0, x1), (y0, y1) = self.view.viewbox.viewRange()
+        return (y0, y1), (x0, x1)
+
     def _on_classes(self) -> None:
         self.classes_panel.refresh()
         self._update_counts()

@@ -1,0 +1,249 @@
+"""The band pass: one vectorised pass over bands of the image fills per-object accumulators for
+the families asked for (shape, intensity, ring, shells, filter bank, on the channels asked for),
+then turns them into columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from svetlana.core.objects.measure_registry import (
+    N_SHELLS,
+    QUANTILES,
+    SCALES,
+    Plan,
+    dog_scales,
+    texture_filters,
+    texture_names,
+)
+from svetlana.core.objects.measure_registry import quantile_name as _q
+from svetlana.core.objects.measure_shape import _HULL_DIRECTIONS, boundary_band, shape_columns
+from svetlana.core.objects.measure_stats import Segments, Stats
+from svetlana.core.objects.measure_texture import Neighbours, coherence, texture, texture_levels
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class Want:
+    """What the band pass gathers: the boundary (shape), and on which channels the object
+    statistics (intensity, and what ring, shells and context means derive from), the ring,
+    the shells and the filter bank."""
+
+    shape: bool
+    obj: tuple[int, ...]
+    ring: tuple[int, ...]
+    shells: tuple[int, ...]
+    texture: tuple[int, ...]
+
+    @classmethod
+    def of(cls, plan: Plan, means: list[int]) -> Want:
+        ring, shells = plan.channels("ring"), plan.channels("shells")
+        obj = sorted(set(plan.channels("intensity")) | set(ring) | set(shells) | set(means))
+        return cls(plan.has("shape"), tuple(obj), tuple(ring), tuple(shells),
+                   tuple(plan.channels("filterbank")))  # fmt: skip
+
+    @property
+    def channels(self) -> list[int]:
+        return sorted(set(self.obj) | set(self.texture))
+
+
+class Accumulators:
+    def __init__(self, n: int, nd: int, want: Want, ranges):
+        self.n, self.nd, self.want = n, nd, want
+        self.bmin = np.full((n, nd), np.iinfo(np.int64).max, np.int64)
+        self.bmax = np.full((n, nd), -1, np.int64)
+        self.crofton = np.zeros(n)
+        self.euler = np.zeros(n)
+        self.support = np.full((n, _HULL_DIRECTIONS) if want.shape else (0, 0), -np.inf)
+        self.boundary_pts: list[tuple[np.ndarray, np.ndarray]] = []  # 3D hull: (rows, coords)
+        self.obj = {c: Stats(n, *ranges[c]) for c in want.obj}
+        self.ring = {c: Stats(n, *ranges[c]) for c in want.ring}
+        self.shell_sum = {c: np.zeros((n, N_SHELLS)) for c in want.shells}
+        self.shell_n = np.zeros((n, N_SHELLS) if want.shells else (0, N_SHELLS))
+        nf = len(SCALES) * len(texture_filters(nd)) + len(dog_scales())
+        self.tex_sum = {c: np.zeros((nf, n)) for c in want.texture}
+        self.tex_sq = {c: np.zeros((nf, n)) for c in want.texture}
+        self.tex_n = np.zeros((nf, n) if want.texture else (nf, 0))  # pixels each column averaged
+        # Object-level orientation per scale: sums of H.H (H the Hessian; upper triangle).
+        k = nd * (nd + 1) // 2
+        self.tensor = {c: np.zeros((len(SCALES), k, n)) for c in want.texture}
+
+    def merge(self, o: Accumulators) -> None:
+        """Add what ``o`` gathered on other bands (the threads' accumulators)."""
+        np.minimum(self.bmin, o.bmin, out=self.bmin)
+        np.maximum(self.bmax, o.bmax, out=self.bmax)
+        np.maximum(self.support, o.support, out=self.support)
+        self.boundary_pts += o.boundary_pts
+        for c in self.obj:
+            self.obj[c].merge(o.obj[c])
+        for c in self.ring:
+            self.ring[c].merge(o.ring[c])
+        self.crofton += o.crofton  # in place: the arrays are sums over pixels
+        self.euler += o.euler
+        self.shell_n += o.shell_n
+        self.tex_n += o.tex_n
+        for key in ("shell_sum", "tex_sum", "tex_sq", "tensor"):
+            mine, theirs = getattr(self, key), getattr(o, key)
+            for c in mine:
+                mine[c] += theirs[c]
+
+    def mean_intensity(self, c: int, count: np.ndarray) -> np.ndarray:
+        """Each object's mean normalised intensity on channel ``c`` (0 where no pixel), read
+        before ``finish`` (the context family's)."""
+        st = self.obj[c]
+        safe = np.maximum(count, 1)
+        mean = (st.ref + st.m[0] / safe - st.lo) / (st.hi - st.lo)
+        return np.where(count > 0, mean, 0.0)
+
+    def finish(
+        self, plan: Plan, prefixes, nd, sp, count, cov, labels, present, extra
+    ) -> np.ndarray:
+        cols: dict[str, np.ndarray] = dict(extra)
+        if self.want.shape:
+            cols.update(shape_columns(self, nd, sp, count, cov, labels, present))
+        stats_of = plan.channels("intensity", "ring", "shells")
+        for c, so in self.obj.items():
+            if c not in stats_of:  # only the context's means were wanted
+                continue
+            p = prefixes[c]
+            o = so.finish()
+            scale = 1.0 / (so.hi - so.lo)
+            for key, v in o.items():
+                cols[p + key] = v
+            for key in ["mean", "min", "max"] + [_q(q) for q in QUANTILES]:
+                cols[p + "norm_" + key] = (o[key] - so.lo) * scale
+            cols[p + "norm_std"] = o["std"] * scale
+            if c in self.ring:
+                _ring_columns(cols, p, o, self.ring[c].finish(), so.lo, scale)
+            if c in self.shell_sum:
+                shell_mean = self.shell_sum[c] / np.maximum(self.shell_n, 1)
+                shell_mean = np.where(self.shell_n > 0, shell_mean, o["mean"][:, None])
+                spread = np.maximum(o["std"], 1e-3 / scale)
+                for k in range(N_SHELLS):
+                    cols[p + f"shell{k + 1}_mean"] = shell_mean[:, k]
+                    cols[p + f"shell{k + 1}_profile"] = (shell_mean[:, k] - o["mean"]) / spread
+        for c in self.tex_sum:
+            p = prefixes[c]
+            for j, t in enumerate(texture_names(nd)):
+                cnt = np.maximum(self.tex_n[j], 1)
+                mean = self.tex_sum[c][j] / cnt
+                cols[p + t + "_mean"] = mean
+                cols[p + t + "_std"] = np.sqrt(np.maximum(self.tex_sq[c][j] / cnt - mean**2, 0))
+            for k, s in enumerate(SCALES):
+                cols[p + f"coherence_s{s:g}"] = coherence(self.tensor[c][k], nd)
+        out = np.empty((self.n, len(plan.columns)), np.float32)
+        for j, name in enumerate(plan.names):
+            v = np.nan_to_num(cols[name], nan=0.0, posinf=_F32_MAX, neginf=-_F32_MAX)
+            out[:, j] = np.clip(v, -_F32_MAX, _F32_MAX)
+        return out
+
+
+def _ring_columns(cols, p: str, o: dict, r: dict, lo: float, scale: float) -> None:
+    no_ring = np.isnan(r["mean"])
+    for key in list(r):  # no background around the object: the ring is the object
+        r[key] = np.where(no_ring, o[key], r[key])
+    for key, v in r.items():
+        cols[p + "ring_" + key] = v
+    cols[p + "ring_norm_mean"] = (r["mean"] - lo) * scale
+    cols[p + "ring_norm_std"] = r["std"] * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(r["mean"] > 0, o["mean"] / r["mean"], 0.0)
+        spread = np.maximum(r["std"], 1e-3 / scale)
+        cols[p + "ring_contrast"] = (o["mean"] - r["mean"]) / spread
+    cols[p + "ring_ratio"] = ratio
+
+
+def measure_band(
+    a0, a1, labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov, acc,
+    ndimage,
+) -> None:  # fmt: skip
+    """Add one band's pixels (axis-0 rows ``a0:a1``) to ``acc``."""
+    nd = labels.ndim
+    shape = labels.shape
+    want = acc.want
+    # Crop: the band's rows plus a margin, the other axes cut to the objects (plus margin).
+    c0, c1 = max(0, a0 - margin[0]), min(shape[0], a1 + margin[0])
+    sel = rows_img[c0:c1] >= 0
+    region = [slice(c0, c1)]
+    for ax in range(1, nd):
+        hit = np.flatnonzero(sel.any(axis=tuple(a for a in range(nd) if a != ax)))
+        if hit.size == 0:
+            return
+        lo = max(0, int(hit[0]) - margin[ax])
+        hi = min(shape[ax], int(hit[-1]) + 1 + margin[ax])
+        region.append(slice(lo, hi))
+    region = tuple(region)
+    origin = np.array([s.start for s in region])
+    lab = np.pad(labels[region], 1)
+    rows = np.pad(rows_img[region], 1, constant_values=-1)
+    core = [slice(a0 - c0 + 1, a1 - c0 + 1)] + [slice(1, lab.shape[ax] - 1) for ax in range(1, nd)]
+    core = tuple(core)
+    it = lab.itemsize
+    strides = tuple(s // it for s in lab.strides)
+    flat_rows = rows.reshape(-1)
+
+    # Object pixels of the band core, grouped by object.
+    core_sel = np.zeros(lab.shape, bool)
+    core_sel[core] = rows[core] >= 0
+    p = np.flatnonzero(core_sel)
+    prow = flat_rows[p]
+    seg = Segments.of(prow)
+    p = p[seg.order]
+    prow = prow[seg.order]
+    seg = Segments(np.arange(p.size), seg.uniq, seg.starts, seg.sizes)
+    u = seg.uniq
+    local = np.unravel_index(p, lab.shape)
+    gcoord = [local[ax] - 1 + origin[ax] for ax in range(nd)]
+    for ax in range(nd):
+        acc.bmin[u, ax] = np.minimum(acc.bmin[u, ax], np.minimum.reduceat(gcoord[ax], seg.starts))
+        acc.bmax[u, ax] = np.maximum(acc.bmax[u, ax], np.maximum.reduceat(gcoord[ax], seg.starts))
+
+    nb0 = Neighbours(p, strides)
+    if want.shape:
+        boundary_band(acc, lab, p, prow, nb0, origin, sp, centroid, strides, ndimage)
+
+    if want.shells:
+        # Radial position: 0 at the centroid, 1 at the rim of the object's equivalent ellipse.
+        k = 4.0 if nd == 2 else 5.0
+        dvec = [gcoord[ax] * sp[ax] - centroid[prow, ax] for ax in range(nd)]
+        r2 = np.zeros(p.size)
+        for a in range(nd):
+            for b in range(a, nd):
+                w = inv_cov[prow, a, b] * (1.0 if a == b else 2.0)
+                r2 += w * dvec[a] * dvec[b]
+        r2 /= k
+        shell = np.minimum((np.sqrt(r2) * N_SHELLS).astype(np.int64), N_SHELLS - 1)
+        shell_idx = prow.astype(np.int64) * N_SHELLS + shell
+        acc.shell_n += np.bincount(shell_idx, minlength=acc.n * N_SHELLS).reshape(acc.n, N_SHELLS)
+
+    if want.ring:
+        # Ring: background pixels within RING_WIDTH of an object, given to the nearest-ish one.
+        size = tuple(2 * int(w) + 1 for w in ring_w)
+        grown = ndimage.maximum_filter(rows + 1, size=size, mode="constant", cval=0)
+        ring_sel = np.zeros(lab.shape, bool)
+        ring_sel[core] = (lab[core] == 0) & (grown[core] > 0)
+        rp = np.flatnonzero(ring_sel)
+        rrow = grown.reshape(-1)[rp] - 1
+        rseg = Segments.of(rrow)
+        rp = rp[rseg.order]
+        rseg = Segments(np.arange(rp.size), rseg.uniq, rseg.starts, rseg.sizes)
+
+    levels = texture_levels(p, prow, local, seg, nb0, lab.shape, sig) if want.texture else []
+    for ch in want.channels:
+        raw = np.pad(channels[ch][region], 1, mode="edge")
+        flat = raw.reshape(-1)
+        if ch in acc.obj:
+            v = flat[p]
+            acc.obj[ch].add(seg, v)
+        if ch in acc.ring:
+            acc.ring[ch].add(rseg, flat[rp])
+        if ch in acc.shell_sum:
+            acc.shell_sum[ch] += np.bincount(
+                shell_idx, v.astype(np.float64), minlength=acc.n * N_SHELLS
+            ).reshape(acc.n, N_SHELLS)
+        if ch in acc.tex_sum:
+            lo, hi = ranges[ch]
+            norm = (raw - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+            texture(norm, levels, sp, sig, acc, ch, ndimage)

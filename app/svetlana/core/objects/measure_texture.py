@@ -1,0 +1,190 @@
+"""Texture measurements: a filter bank (Gaussian, LoG, gradient, Hessian eigenvalues, DoG) at a few
+scales, read at the object pixels, and the orientation coherence of the Hessian."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from svetlana.core.objects.measure_registry import SCALES
+from svetlana.core.objects.measure_registry import dog_scales as _dog_scales
+from svetlana.core.objects.measure_stats import Segments
+
+
+class Neighbours:
+    """Reads a flat array at ``p + offset`` for the face and edge neighbours of pixels ``p``
+    without building an index array per offset: ``flat[offset - low:].take(p + low)``."""
+
+    def __init__(self, p: np.ndarray, strides: tuple[int, ...]):
+        nd = len(strides)
+        self.offsets: dict[tuple, int] = {}
+        for a in range(nd):
+            self.offsets[(a, 1)] = strides[a]
+            self.offsets[(a, -1)] = -strides[a]
+            for b in range(a + 1, nd):
+                for sa in (1, -1):
+                    for sb in (1, -1):
+                        self.offsets[(a, sa, b, sb)] = sa * strides[a] + sb * strides[b]
+        self.low = min(self.offsets.values())
+        self.q = p + self.low  # >= 0: the arrays are padded by one pixel
+
+    def read(self, flat: np.ndarray, key: tuple) -> np.ndarray:
+        return flat[self.offsets[key] - self.low :].take(self.q)
+
+
+@dataclass(frozen=True, eq=False)
+class _Level:
+    """Where a pyramid level's filter responses are read: its subsampling factor per axis, the
+    flat indices (into the level's padded array) of the sampled object pixels and of their
+    neighbours, their grouping by object, and which object pixels (of the band) they are."""
+
+    factor: np.ndarray
+    idx: np.ndarray
+    nb: Neighbours
+    seg: Segments
+    pick: np.ndarray | None  # indices into the band's object pixels; None: all of them
+
+
+def texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> list[_Level]:
+    """Full resolution for the first scale; the others on a grid subsampled by 2 (along the axes
+    where the second scale is at least 1.5 pixels), read at the object pixels on that grid (a
+    quarter of them in 2D) -- or at all pixels of an object that has none on it (tiny ones)."""
+    nd = len(shape)
+    levels = [_Level(np.ones(nd, int), p, nb0, seg, None)]
+    if len(SCALES) == 1:
+        return levels
+    f = np.where(sig[1] >= 1.5, 2, 1).astype(int)
+    on_grid = np.ones(p.size, bool)
+    for a in range(nd):
+        if f[a] > 1:
+            on_grid &= local[a] % f[a] == 0
+    if p.size:
+        hits = np.add.reduceat(on_grid.astype(np.int64), seg.starts)
+        on_grid |= np.repeat(hits == 0, seg.sizes)
+    pick = np.flatnonzero(on_grid)
+    cshape = [(shape[a] - 1) // f[a] + 1 + 2 for a in range(nd)]  # g[::f] padded by 1
+    cstrides = tuple(int(np.prod(cshape[a + 1 :])) for a in range(nd))
+    cp = np.zeros(pick.size, np.intp)
+    for a in range(nd):
+        c = np.minimum((local[a][pick] + f[a] // 2) // f[a], (shape[a] - 1) // f[a]) + 1
+        cp += c * cstrides[a]
+    sub = Segments.of(prow[pick], presorted=True)
+    levels.append(_Level(f, cp, Neighbours(cp, cstrides), sub, pick))
+    return levels
+
+
+def _add_sums(acc, ch: int, j: int, seg: Segments, f: np.ndarray) -> None:
+    u = seg.uniq
+    acc.tex_sum[ch][j, u] += np.add.reduceat(f, seg.starts, dtype=np.float64)
+    acc.tex_sq[ch][j, u] += np.add.reduceat(f * f, seg.starts, dtype=np.float64)
+    if ch == acc.want.texture[0]:  # the pixel counts once, not per channel
+        acc.tex_n[j, u] += seg.sizes
+
+
+def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
+    """Filter bank (Gaussian, LoG, gradient magnitude, Hessian eigenvalues, DoG) at each scale.
+
+    Cascaded Gaussians; the scales after the first on a pyramid level (see texture_levels);
+    derivatives by central differences at the sampled object pixels only."""
+    nd = norm.ndim
+    step = sp / float(sp.min())  # pixel size along each axis, in units of the finest axis
+    g = ndimage.gaussian_filter(norm, sig[0], mode="nearest", truncate=3.0)
+    fine = g.reshape(-1)
+    prev = sig[0]
+    j = 0
+    smooth_at = {}
+    for s_idx, s in enumerate(SCALES):
+        lv = levels[min(s_idx, len(levels) - 1)]
+        lstep = step * lv.factor
+        if s_idx == 1:
+            g = np.pad(g[tuple(slice(0, None, int(k)) for k in lv.factor)], 1, mode="edge")
+            prev = sig[0] / lv.factor
+        if s_idx > 0:
+            target = sig[s_idx] / lv.factor
+            extra = np.sqrt(np.maximum(target**2 - prev**2, 0))
+            g = ndimage.gaussian_filter(g, extra, mode="nearest", truncate=3.0)
+            prev = target
+        flat = g.reshape(-1)
+        center = flat.take(lv.idx)
+        smooth_at[s] = (center, s_idx)
+        c2 = 2 * center
+        grad2 = np.zeros(lv.idx.size, np.float32)
+        hdiag = []
+        hoff = {}
+        for a in range(nd):
+            plus, minus = lv.nb.read(flat, (a, 1)), lv.nb.read(flat, (a, -1))
+            ga = (plus - minus) * np.float32(0.5 / lstep[a])
+            grad2 += ga * ga
+            hdiag.append((plus + minus - c2) * np.float32(1.0 / lstep[a] ** 2))
+            for b in range(a + 1, nd):
+                mixed = lv.nb.read(flat, (a, 1, b, 1)) - lv.nb.read(flat, (a, 1, b, -1))
+                mixed -= lv.nb.read(flat, (a, -1, b, 1))
+                mixed += lv.nb.read(flat, (a, -1, b, -1))
+                mixed *= np.float32(0.25 / (lstep[a] * lstep[b]))
+                hoff[(a, b)] = mixed
+        # Object-level orientation: the summed square of the Hessian (H.H) per object.
+        hm = [[hdiag[a] if a == b else hoff[(min(a, b), max(a, b))] for b in range(nd)]
+              for a in range(nd)]  # fmt: skip
+        k = 0
+        for a in range(nd):
+            for b in range(a, nd):
+                prod = sum(hm[a][c] * hm[c][b] for c in range(nd))
+                acc.tensor[ch][s_idx, k, lv.seg.uniq] += np.add.reduceat(
+                    prod, lv.seg.starts, dtype=np.float64
+                )
+                k += 1
+        s2 = np.float32(s * s)
+        _add_sums(acc, ch, j, lv.seg, center)
+        _add_sums(acc, ch, j + 1, lv.seg, s2 * sum(hdiag))
+        _add_sums(acc, ch, j + 2, lv.seg, np.float32(s) * np.sqrt(grad2))
+        for k, e in enumerate(_sym_eigvals(hdiag, hoff)):
+            _add_sums(acc, ch, j + 3 + k, lv.seg, s2 * e)
+        j += 3 + nd
+    for s in _dog_scales():
+        (a_val, a_lvl), (b_val, b_lvl) = smooth_at[s], smooth_at[2 * s]
+        lv = levels[min(b_lvl, len(levels) - 1)]
+        if a_lvl != b_lvl:  # the finer one read at the coarser level's pixels
+            a_val = fine.take(levels[0].idx[lv.pick])
+        _add_sums(acc, ch, j, lv.seg, a_val - b_val)
+        j += 1
+
+
+def _sym_eigvals(diag: list[np.ndarray], off: dict) -> list[np.ndarray]:
+    """Eigenvalues, largest first, of symmetric 2x2 / 3x3 matrices given per pixel (closed form
+    in 2D; numpy's solver in 3D)."""
+    if len(diag) == 2:
+        a, c, b = diag[0], diag[1], off[(0, 1)]
+        mid = 0.5 * (a + c)
+        rad = np.sqrt(0.25 * (a - c) ** 2 + b * b)
+        return [mid + rad, mid - rad]
+    # Smith's closed form for symmetric 3x3 matrices (float64 for the cancellations).
+    a, d, f = (x.astype(np.float64) for x in diag)
+    b, c, e = (off[k].astype(np.float64) for k in ((0, 1), (0, 2), (1, 2)))
+    q = (a + d + f) / 3
+    p1 = b * b + c * c + e * e
+    p = np.sqrt(((a - q) ** 2 + (d - q) ** 2 + (f - q) ** 2 + 2 * p1) / 6)
+    safe = np.where(p > 0, p, 1.0)
+    ba, bd, bf = (a - q) / safe, (d - q) / safe, (f - q) / safe
+    bb, bc, be = b / safe, c / safe, e / safe
+    det = ba * (bd * bf - be * be) - bb * (bb * bf - be * bc) + bc * (bb * be - bd * bc)
+    phi = np.arccos(np.clip(det / 2, -1.0, 1.0)) / 3
+    l1 = q + 2 * p * np.cos(phi)
+    l3 = q + 2 * p * np.cos(phi + 2 * np.pi / 3)
+    l2 = 3 * q - l1 - l3
+    return [l1.astype(np.float32), l2.astype(np.float32), l3.astype(np.float32)]
+
+
+def coherence(tensor: np.ndarray, nd: int) -> np.ndarray:
+    """(largest - smallest) / (largest + smallest) eigenvalue of each object's summed H.H (H the
+    Hessian): 1 when its curvature has one orientation (stripes), 0 when none (dots, flat)."""
+    m = np.zeros((tensor.shape[1], nd, nd))
+    k = 0
+    for a in range(nd):
+        for b in range(a, nd):
+            m[:, a, b] = m[:, b, a] = tensor[k]
+            k += 1
+    ev = np.linalg.eigvalsh(m)
+    lo, hi = np.maximum(ev[:, 0], 0), np.maximum(ev[:, -1], 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hi > 0, (hi - lo) / (hi + lo), 0.0)
