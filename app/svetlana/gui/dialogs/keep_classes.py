@@ -25,6 +25,8 @@ from svetlana.core.wording import plural
 from svetlana.gui.session import Session
 from svetlana.gui.widgets.common import choose_folder
 
+KIND = "filtered masks"  # what run.json of the folder says (a later export may replace it)
+
 
 class KeepClassesDialog(QDialog):
     """Choose the classes to keep (and a minimum confidence); the image shows what is removed.
@@ -141,18 +143,22 @@ class KeepClassesDialog(QDialog):
             self.export_to(folder)
 
     def export_to(self, folder: str | Path):
+        from svetlana.core.io.outputs import check_output_folder, output_folder
         from svetlana.gui.errors import show_error
 
-        try:
-            summary = exports.write_filtered_masks(
-                self.session.project,
-                self.session.predictions,
-                self.keep(),
-                self.min_conf.value(),
-                Path(folder),
-                per_class=self.per_class.isChecked(),
-                model_id=self.session.prediction_model or "",
-            )
+        try:  # written beside the folder chosen and swapped in whole: never half-written
+            final = check_output_folder(folder, KIND, arg="the folder chosen")
+            with output_folder(final, KIND, arg="the folder chosen") as tmp:
+                summary = exports.write_filtered_masks(
+                    self.session.project,
+                    self.session.predictions,
+                    self.keep(),
+                    self.min_conf.value(),
+                    tmp,
+                    per_class=self.per_class.isChecked(),
+                    model_id=self.session.prediction_model or "",
+                )
+            summary = exports._moved(summary, tmp, final)
         except (SvetlanaError, OSError) as exc:
             show_error(self, exc)
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,9 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana.core.errors import InputError, ModelError, SvetlanaError
+from svetlana.core.io.fileio import atomic_write_json
+from svetlana.core.io.outputs import RUN_FILE, check_output_folder, output_folder
+from svetlana.core.jobs import CancelToken
 from svetlana.core.ml.explain import FOREST_NOT_EXPLAINED
 from svetlana.core.ml.forest import is_forest
 from svetlana.core.usecases import predict as predicting
@@ -42,6 +46,7 @@ from svetlana.core.usecases.export import (
     OBJECTS,
     TABLE,
     ExportDone,
+    ExportPlan,
     export_refusal,
     plan_export,
     run_export,
@@ -62,6 +67,26 @@ EXPLAIN_TIP = (
     "Shows which part of the object's surroundings made the model choose its class\n"
     "(Grad-CAM: bright = important)."
 )
+
+
+# the kind each export records in its folder's run.json (a later export may replace only its own)
+EXPORT_KINDS = {MASKS: "predictions", TABLE: "table", OBJECTS: "objects", BIOIMAGEIO: "bioimage.io"}
+CHOSEN_FOLDER = "the folder chosen"
+
+
+def export_whole(plan: ExportPlan, progress, cancel: CancelToken) -> ExportDone:
+    """``run_export`` into a new folder beside the one chosen, swapped in whole once complete
+    (``core/io/outputs.output_folder``, as the CLI's predict does): a cancel, a failure or a
+    crash leaves the chosen folder as it was, never half-written (Qt-free; runs in the worker)."""
+    kind = EXPORT_KINDS[plan.kind]
+    with output_folder(plan.out_dir, kind, arg=CHOSEN_FOLDER) as tmp:
+        done = run_export(replace(plan, out_dir=tmp), progress, cancel)
+        if not (tmp / RUN_FILE).exists():  # the next export knows the folder is its own
+            atomic_write_json(tmp / RUN_FILE, {"kind": kind})
+        cancel.raise_if_cancelled()
+    final = Path(plan.out_dir).absolute()
+    files = tuple(final / Path(f).relative_to(tmp) for f in done.files)
+    return replace(done, folder=final, files=files)
 
 
 class PredictionTab(QWidget):
@@ -690,15 +715,14 @@ class PredictionTab(QWidget):
     def export_to(self, folder: str | Path) -> list[Path]:
         """Write ``<image>_classes.tif`` and ``predictions.csv`` of the shown predictions now
         (for scripts and tests; the Export menu writes them in the background)."""
-        from svetlana.core.jobs import CancelToken
-
         project, preds = self.session.project, self.session.predictions
         if project is None or not preds:
             show_status(self, "nothing to export: run a prediction first")
             return []
         try:
             plan = plan_export(project, MASKS, folder, preds, self.session.prediction_model)
-            done = run_export(plan, lambda _p: None, CancelToken())
+            check_output_folder(plan.out_dir, EXPORT_KINDS[MASKS], arg=CHOSEN_FOLDER)
+            done = export_whole(plan, lambda _p: None, CancelToken())
         except (SvetlanaError, OSError) as exc:
             report_error(self, exc)
             return []
@@ -759,7 +783,9 @@ class PredictionTab(QWidget):
         outcome: list[ExportDone] = []
 
         def plan(project):
-            return plan_export(project, kind, folder, self.session.predictions, model_id, info)
+            planned = plan_export(project, kind, folder, self.session.predictions, model_id, info)
+            check_output_folder(planned.out_dir, EXPORT_KINDS[kind], arg=CHOSEN_FOLDER)
+            return planned
 
         def done(_plan, result: ExportDone) -> None:
             outcome.append(result)
@@ -772,7 +798,7 @@ class PredictionTab(QWidget):
 
         job = run_op(
             self, self.session, f"export-{kind}", plan,
-            lambda p, _view, progress, cancel: run_export(p, progress, cancel), done,
+            lambda p, _view, progress, cancel: export_whole(p, progress, cancel), done,
             on_progress=self._on_progress, on_failure=self._on_export_failed,
             view=False,  # run_export opens a read-only view of its own
         )  # fmt: skip

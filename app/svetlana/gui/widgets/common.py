@@ -370,6 +370,8 @@ class ExplainView(QWidget):
         self.graphics.setMinimumHeight(140)
         self.patch_box = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.heat_box = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        for box in (self.patch_box, self.heat_box):
+            box.setMenuEnabled(False)  # pyqtgraph's right-click menu (View All, Export...)
         self.patch_item = pg.ImageItem(axisOrder="row-major")
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         self.patch_box.addItem(self.patch_item)
