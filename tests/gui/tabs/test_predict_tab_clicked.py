@@ -310,7 +310,7 @@ def test_keep_these_classes_failing_midway_leaves_the_earlier_masks_whole(
     qtbot.mouseClick(tab.scope_buttons["all"], LEFT)
     run_clicked(qtbot, tab)
     qtbot.mouseClick(tab.keep_button, LEFT)
-    dialog = tab.keep_dialog
+    dialog = tab.exports.keep_dialog
     out = tmp_path / "clean"
     folder_answer(monkeypatch, out, out)
     qtbot.mouseClick(dialog.export_button, LEFT)
@@ -334,3 +334,20 @@ def test_keep_these_classes_failing_midway_leaves_the_earlier_masks_whole(
     assert tree(out) == earlier
     assert not list(tmp_path.glob(".*partial*"))
     dialog.close()
+
+
+def test_an_export_into_a_folder_of_the_users_files_is_refused_and_leaves_them(
+    win, qtbot, monkeypatch, tmp_path, shown_errors
+):
+    """The export replaces its folder whole: a folder holding the user's own files is refused
+    (said before any work), never emptied."""
+    tab = win.prediction_tab
+    run_clicked(qtbot, tab)
+    mine = tmp_path / "experiment"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    folder_answer(monkeypatch, mine)
+    assert export_clicked(qtbot, tab, "Measurement table") is None
+    assert shown_errors and "left alone" in shown_errors[-1] and "experiment" in shown_errors[-1]
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "my notes"
