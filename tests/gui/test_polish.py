@@ -409,6 +409,7 @@ def test_export_buttons_write_into_a_folder_typed_in_the_picker(
     assert (tmp_path / "results-new" / "predictions.csv").is_file()
     dialog = tab.exports.open_keep_dialog()
     assert isinstance(dialog, KeepClassesDialog)
-    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(dialog.exported, timeout=60000):  # written in the background
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     assert any((tmp_path / "filtered-new").glob("*_filtered.tif"))
     dialog.close()

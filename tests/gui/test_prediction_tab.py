@@ -257,7 +257,9 @@ def test_keep_these_classes_previews_and_exports_a_filtered_mask(qtbot, tab, ses
     dialog.checks[pred.class_names[1]].setChecked(True)  # keep everything
     assert session.view_options["hidden_ids"] == frozenset()
     dialog.checks[pred.class_names[1]].setChecked(False)
-    summary = dialog.export_to(tmp_path / "clean")
+    with qtbot.waitSignal(dialog.exported, timeout=60000) as written:  # in a worker
+        dialog.export_to(tmp_path / "clean")
+    summary = written.args[0]
     out = tifffile.imread(tmp_path / "clean" / "cells_filtered.tif")
     labels = session.project.load("cells").labels
     kept = set(np.unique(out)) - {0}

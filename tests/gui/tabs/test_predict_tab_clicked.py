@@ -313,15 +313,18 @@ def test_keep_these_classes_failing_midway_leaves_the_earlier_masks_whole(
     dialog = tab.exports.keep_dialog
     out = tmp_path / "clean"
     folder_answer(monkeypatch, out, out)
-    qtbot.mouseClick(dialog.export_button, LEFT)
+    with qtbot.waitSignal(dialog.exported, timeout=60000):  # written in the background
+        qtbot.mouseClick(dialog.export_button, LEFT)
+    qtbot.waitUntil(lambda: not win.session.busy)
     earlier = tree(out)
     assert {"cells_filtered.tif", "more_filtered.tif"} <= set(earlier)
     kept = tifffile.imread(out / "cells_filtered.tif")
     assert 0 < len(np.unique(kept)) - 1 < N  # some objects kept, some removed
-    real, calls = export_masks.write_mask, []
+    real, calls, on_main = export_masks.write_mask, [], []
 
     def disk_full_on_the_second(path, labels):
         calls.append(path)
+        on_main.append(threading.current_thread() is threading.main_thread())
         if len(calls) == 2:
             raise OSError(28, "No space left on device", str(path))
         return real(path, labels)
@@ -329,7 +332,10 @@ def test_keep_these_classes_failing_midway_leaves_the_earlier_masks_whole(
     monkeypatch.setattr(export_masks, "write_mask", disk_full_on_the_second)
     other = win.session.predictions["cells"].class_names[1]
     qtbot.mouseClick(dialog.checks[other], LEFT)  # this time every class is kept
-    qtbot.mouseClick(dialog.export_button, LEFT)
+    with qtbot.waitSignal(dialog.exported, timeout=60000) as written:
+        qtbot.mouseClick(dialog.export_button, LEFT)
+    assert written.args == [None] and on_main == [False, False]  # written in a worker
+    qtbot.waitUntil(lambda: not win.session.busy)
     assert len(calls) == 2 and shown_errors and "disk is full" in shown_errors[-1]
     assert tree(out) == earlier
     assert not list(tmp_path.glob(".*partial*"))

@@ -178,5 +178,6 @@ class PredictionTab(QWidget):
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel running work and wait for its thread (call before the window closes the project)."""
         panel_stopped = self.results_panel.shutdown(timeout_ms)
-        jobs = (self.run.job, self.explain.job)
+        keep = self.exports.keep_dialog
+        jobs = (self.run.job, self.explain.job, keep.job if keep is not None else None)
         return stop_jobs(*jobs, timeout_ms=timeout_ms) and panel_stopped
