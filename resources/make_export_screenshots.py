@@ -31,7 +31,7 @@ def main(out_dir: Path) -> None:
     from svetlana.core.usecases.demo import build_demo
     from svetlana.core.usecases.train import train_project
     from svetlana.gui.main_window import MainWindow
-    from svetlana.gui.tabs import predict as prediction_tab
+    from svetlana.gui.tabs.predict import export as prediction_tab
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp())
@@ -55,7 +55,7 @@ def main(out_dir: Path) -> None:
     while not done:
         wait(50)
     window.view.fit()
-    tab.refresh_export_menu()
+    tab.exports.refresh_menu()
     wait(300)
     # A popup menu is a window of its own: paint it under the button, as it opens on screen.
     shot = window.grab()
@@ -77,7 +77,7 @@ def main(out_dir: Path) -> None:
         raise SystemExit("the GeoJSON export failed")
     geojson = exported[0].files[0]
     draw_geojson(project.load("textures").image, geojson, out_dir / "screenshot-geojson.png")
-    tab.last_export_box.close()
+    tab.exports.last_export_box.close()
     window.close()
     app.processEvents()
 

@@ -63,7 +63,7 @@ def main(out_dir: Path) -> None:
     window.view.fit()
     wait(300)
     window.grab().save(str(out_dir / "screenshot-predict.png"))
-    dialog = tab.open_keep_dialog()
+    dialog = tab.exports.open_keep_dialog()
     wait(300)
     window.grab().save(str(out_dir / "screenshot-keep-preview.png"))
     dialog.grab().save(str(out_dir / "screenshot-keep-dialog.png"))

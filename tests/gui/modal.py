@@ -54,3 +54,52 @@ def click_button(dialog: QWidget, text: str) -> None:
             return
     names = [b.text() for b in dialog.findChildren(QAbstractButton)]
     raise AssertionError(f"no button {text!r} on the dialog (buttons: {names})")
+
+
+def when_menu_opens(text: str, timeout_ms: int = 5000) -> Opened:
+    """Click the entry whose text starts with ``text`` (without '&') of the next popup menu once
+    it is shown, where the user's mouse would (the entry's place in the menu); the returned list
+    then holds the menu and ``.texts`` the entry's full text (both empty when none opened)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMenu
+
+    seen = Opened()
+    seen.texts = []
+    timer = QTimer()
+    timer.setInterval(10)
+    waited = [0]
+
+    def poll() -> None:
+        waited[0] += 10
+        menu = QApplication.activePopupWidget()
+        if isinstance(menu, QMenu) and menu.isVisible():
+            timer.stop()
+            seen.append(menu)
+            for action in menu.actions():
+                if action.text().replace("&", "").startswith(text):
+                    seen.texts.append(action.text())
+                    pos = menu.actionGeometry(action).center()
+                    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, Qt.KeyboardModifier(0), pos)
+                    return
+            menu.close()  # no such entry: the test sees seen.texts empty
+        elif waited[0] > timeout_ms:
+            timer.stop()
+
+    timer.timeout.connect(poll)
+    timer.start()
+    _timers.append(timer)
+    return seen
+
+
+def choose_from_menu_bar(qtbot, window, menu_title: str, entry: str) -> Opened:
+    """Click a menu's title in the window's menu bar, then its entry (e.g. File ▸ Add images)."""
+    from PySide6.QtCore import Qt
+
+    bar = window.menuBar()
+    titles = [a for a in bar.actions() if a.text().replace("&", "") == menu_title]
+    assert titles, f"no menu {menu_title!r} in the menu bar"
+    seen = when_menu_opens(entry)
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(titles[0]).center())
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    return seen

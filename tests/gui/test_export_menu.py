@@ -19,8 +19,8 @@ from tests.gui.test_prediction_tab import N_OBJECTS, make_project
 from svetlana.core.ml.training import TrainingConfig
 from svetlana.core.usecases.train import train_project
 from svetlana.gui.session import Session
-from svetlana.gui.tabs import predict as prediction_tab
 from svetlana.gui.tabs.predict import PredictionTab
+from svetlana.gui.tabs.predict import export as prediction_tab  # the exports of the Predict tab
 from svetlana.gui.widgets import export_menu
 from svetlana.gui.widgets.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
 
@@ -68,7 +68,7 @@ def export_through_menu(qtbot, tab, monkeypatch, kind, folder):
         return str(folder)
 
     monkeypatch.setattr(prediction_tab, "choose_folder", pick_folder)
-    tab.refresh_export_menu()
+    tab.exports.refresh_menu()
     action = tab.export_menu.actions_by_kind[kind]
     assert action.isEnabled()
     with qtbot.waitSignal(tab.exportFinished, timeout=120000) as blocker:
@@ -79,13 +79,13 @@ def export_through_menu(qtbot, tab, monkeypatch, kind, folder):
 
 
 def final_class_of(tab) -> dict[int, str]:
-    f = tab.final_classes()["cells"]
+    f = tab.result.final_classes()["cells"]
     return dict(zip(f.ids.tolist(), f.names(), strict=True))
 
 
 def test_the_export_button_offers_the_four_exports(tab):
     assert tab.export_button.menu() is tab.export_menu and tab.export_button.isEnabled()
-    tab.refresh_export_menu()
+    tab.exports.refresh_menu()
     texts = [a.text() for a in tab.export_menu.actions()]
     assert texts[0].startswith("Class masks") and "model-1" in texts[3]
     assert any("GeoJSON" in t for t in texts) and any("CSV" in t for t in texts)
@@ -100,7 +100,7 @@ def test_class_masks_entry_writes_the_shown_classes(qtbot, tab, monkeypatch, tmp
     assert {f.name for f in done.files} == {"cells_classes.tif", "predictions.csv", "run.json"}
     classes = tifffile.imread(tmp_path / "masks" / "cells_classes.tif")
     labels = tab.session.project.load("cells").labels
-    final = tab.final_classes()["cells"]
+    final = tab.result.final_classes()["cells"]
     for obj, k in zip(final.ids.tolist(), final.index.tolist(), strict=True):
         assert set(np.unique(classes[labels == obj])) == {k}
     assert set(np.unique(classes[labels == 0])) == {0}
@@ -123,7 +123,10 @@ def test_measurement_table_has_every_object_with_its_shown_class(qtbot, tab, mon
         summary = {r["class"]: int(r["count"]) for r in csv.DictReader(f)}
     assert summary == tab.counts.counts(1)
     assert "objects.csv" in done.message and str(tmp_path / "table") in tab.status.text()
-    assert tab.last_export_box.isVisible() and "objects.csv" in tab.last_export_box.text()
+    assert (
+        tab.exports.last_export_box.isVisible()
+        and "objects.csv" in tab.exports.last_export_box.text()
+    )
 
 
 def test_geojson_has_one_detection_per_object_with_its_class(qtbot, tab, monkeypatch, tmp_path):
@@ -186,11 +189,11 @@ def test_a_forest_model_has_no_package_entry_and_says_why(qtbot, session, shown_
     tab = PredictionTab(session)
     qtbot.addWidget(tab)
     assert tab.selected_model() == "model-2"
-    tab.refresh_export_menu()
+    tab.exports.refresh_menu()
     entry = tab.export_menu.actions_by_kind[BIOIMAGEIO]
     assert not entry.isEnabled() and "forest" in entry.text()
     assert tab.export_menu.actions_by_kind[MASKS].isEnabled() is False  # nothing predicted yet
-    assert tab.start_export(BIOIMAGEIO, tmp_path / "zoo") is None
+    assert tab.exports.start_export(BIOIMAGEIO, tmp_path / "zoo") is None
     assert shown_errors and "forest" in shown_errors[-1] and "export-table" in shown_errors[-1]
     assert not (tmp_path / "zoo").exists()
 

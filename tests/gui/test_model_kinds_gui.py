@@ -101,8 +101,9 @@ def test_a_forest_model_predicts_and_is_not_explained_with_gradcam(qtbot, sessio
     # Explain is greyed out for a forest, with the reason; asked anyway (a shortcut), the reason
     # is said in the Explain box where the heatmap would be, not as an error dialog.
     assert not tab.explain_button.isEnabled() and "forest" in tab.explain_button.toolTip()
+    assert "forest" in tab.explain_view.caption.text()  # said before anything is clicked
     errors_before = len(shown_errors)
-    assert tab.explain_selected() is None
+    assert tab.explain.explain_selected() is None
     caption = tab.explain_view.caption.text()
     assert "forest" in caption and "CNN" in caption
     assert len(shown_errors) == errors_before

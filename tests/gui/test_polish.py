@@ -407,8 +407,9 @@ def test_export_buttons_write_into_a_folder_typed_in_the_picker(
         tab.export_menu.actions_by_kind["masks"].trigger()  # Export ▸ Class masks and CSV…
     qtbot.waitUntil(lambda: not win.session.busy)
     assert (tmp_path / "results-new" / "predictions.csv").is_file()
-    dialog = tab.open_keep_dialog()
+    dialog = tab.exports.open_keep_dialog()
     assert isinstance(dialog, KeepClassesDialog)
-    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(dialog.exported, timeout=60000):  # written in the background
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     assert any((tmp_path / "filtered-new").glob("*_filtered.tif"))
     dialog.close()

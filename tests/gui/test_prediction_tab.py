@@ -174,7 +174,7 @@ def test_a_correction_offers_retrain(qtbot, tab, session):
 
 def test_export_writes_masks_and_csv(qtbot, tab, session, tmp_path):
     predict(qtbot, tab)
-    files = tab.export_to(tmp_path / "export")
+    files = tab.exports.export_to(tmp_path / "export")
     assert {f.name for f in files} == {"cells_classes.tif", "predictions.csv", "run.json"}
     with open(tmp_path / "export" / "predictions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -239,7 +239,7 @@ def test_keep_these_classes_previews_and_exports_a_filtered_mask(qtbot, tab, ses
     """The dialog darkens what would be removed, counts kept/removed, and writes the mask."""
     predict(qtbot, tab)
     qtbot.mouseClick(tab.keep_button, Qt.MouseButton.LeftButton)
-    dialog = tab.keep_dialog
+    dialog = tab.exports.keep_dialog
     assert dialog is not None and dialog.isVisible()
     pred = session.predictions["cells"]
     first = pred.class_names[0]
@@ -257,7 +257,9 @@ def test_keep_these_classes_previews_and_exports_a_filtered_mask(qtbot, tab, ses
     dialog.checks[pred.class_names[1]].setChecked(True)  # keep everything
     assert session.view_options["hidden_ids"] == frozenset()
     dialog.checks[pred.class_names[1]].setChecked(False)
-    summary = dialog.export_to(tmp_path / "clean")
+    with qtbot.waitSignal(dialog.exported, timeout=60000) as written:  # in a worker
+        dialog.export_to(tmp_path / "clean")
+    summary = written.args[0]
     out = tifffile.imread(tmp_path / "clean" / "cells_filtered.tif")
     labels = session.project.load("cells").labels
     kept = set(np.unique(out)) - {0}
@@ -291,7 +293,7 @@ def test_the_overlay_and_the_export_show_the_corrected_class(qtbot, tab, session
     row = int(view._index_of([obj])[0])
     colour = session.project.annotations.class_info(wrong).colour
     assert tuple(fill[row, :3]) == tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    tab.export_to(tmp_path / "e")
+    tab.exports.export_to(tmp_path / "e")
     with open(tmp_path / "e" / "predictions.csv", newline="") as f:
         row_of = {int(r["object"]): r for r in csv.DictReader(f)}
     assert (row_of[obj]["class"], row_of[obj]["source"]) == (wrong, "correction")
@@ -313,17 +315,17 @@ def test_a_retrain_marks_the_shown_predictions_stale_and_clears_the_corrections(
     train_project(session.project, TrainingConfig(epochs=1))
     session.modelsChanged.emit()
     assert tab.selected_model() == "model-2" and session.prediction_model == "model-1"
-    assert tab.predictions_stale()
+    assert tab.result.predictions_stale()
     text = tab.shown_model.text()
     assert "Stale" in text and "model-1" in text and "model-2" in text
     assert "model-1" in tab.export_button.text()  # the export names what it writes
     assert tab.retrain_button.isHidden()  # the correction is in model-2 already
     predict(qtbot, tab)
-    assert not tab.predictions_stale() and "Stale" not in tab.shown_model.text()
+    assert not tab.result.predictions_stale() and "Stale" not in tab.shown_model.text()
     assert session.prediction_model == "model-2"
     # Choosing the older model again marks model-2's predictions stale.
     tab.model.setCurrentIndex(tab.model.findData("model-1"))
-    assert tab.predictions_stale()
+    assert tab.result.predictions_stale()
 
 
 def test_corrections_since_a_model_survive_reopening(qtbot, tab, session):

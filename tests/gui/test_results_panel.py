@@ -28,7 +28,7 @@ def refreshed(qtbot, panel):
 def test_counts_follow_the_final_classes_and_a_correction(qtbot, tab, session):  # noqa: F811
     predict(qtbot, tab)
     panel = refreshed(qtbot, tab.results_panel)
-    final = tab.final_classes()["cells"]
+    final = tab.result.final_classes()["cells"]
     c = panel.counts
     assert c.images == ("cells",) and c.class_names == final.class_names
     assert c.counts.tolist() == [[final.counts()[n] for n in c.class_names]]
@@ -61,7 +61,7 @@ def test_measurement_per_class_is_each_objects_value(qtbot, tab, session):  # no
     m = measure_objects(loaded.image, loaded.labels)
     area = dict(zip(m.ids.tolist(), m.values[:, m.names.index("area")].tolist(), strict=True))
     v = panel.values
-    final = tab.final_classes()["cells"]
+    final = tab.result.final_classes()["cells"]
     names = final.names()
     assert len(v.values) == N_OBJECTS
     for obj, cls, value in zip(v.ids, v.classes, v.values, strict=True):

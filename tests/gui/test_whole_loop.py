@@ -90,7 +90,7 @@ def test_whole_loop_from_cellpose_pair_to_export(window, qtbot, tmp_path, shown_
         other = next(n for n in scene.class_names if n != predicted)
         qtbot.keyClick(window, keys[other])
         assert store.get("well1", obj).source == "correction"
-    ptab.refresh_corrections()
+    ptab.result.refresh_corrections()
     assert ptab.retrain_button.isVisible()
 
     # Retrain from the prediction tab: a second model learns from 53 labels
@@ -100,7 +100,7 @@ def test_whole_loop_from_cellpose_pair_to_export(window, qtbot, tmp_path, shown_
     assert session.project.models.card("model-2")["n_labels"] == 53
 
     # Export the (first model's) predictions shown in the window
-    files = ptab.export_to(tmp_path / "results")
+    files = ptab.exports.export_to(tmp_path / "results")
     names = sorted(p.name for p in files)
     assert names == ["predictions.csv", "run.json", "well1_classes.tif"]
     with open(tmp_path / "results" / "predictions.csv", encoding="utf-8") as f:
@@ -113,5 +113,5 @@ def test_whole_loop_from_cellpose_pair_to_export(window, qtbot, tmp_path, shown_
             assert (r["class"], r["source"]) == (lab.class_name, "correction")
             assert r["predicted"] != r["class"]
         assert r["model"] == "model-1"
-    assert ptab.predictions_stale() and "model-2" in ptab.shown_model.text()
+    assert ptab.result.predictions_stale() and "model-2" in ptab.shown_model.text()
     assert not shown_errors

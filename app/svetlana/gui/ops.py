@@ -40,18 +40,21 @@ def run_op(
     on_failure: Callable[[BaseException], None] | None = None,
     view: bool = True,
     needs_project: bool = True,
+    exclusive: bool = True,
 ) -> Job | None:
     """Plan → run in a worker → commit (see the module's docstring). Returns the running Job,
     or None when it could not start (no project, another verb running, the plan refused).
 
     ``view=False``: ``run`` gets ``None`` instead of a read-only view (work that reads only
     files outside the bundle). ``needs_project=False``: ``plan`` may get ``None`` (the demo).
+    ``exclusive=False``: a read-only refresh beside the user's verbs (the Results charts): it
+    neither waits for the busy guard nor marks the session busy.
     """
     project = session.project
     if project is None and needs_project:
         show_status(parent, "open a project first")
         return None
-    if session.busy:
+    if exclusive and session.busy:
         show_status(parent, BUSY_MESSAGE)
         return None
     fail = on_failure if on_failure is not None else (lambda exc: report_error(parent, exc))
@@ -83,7 +86,7 @@ def run_op(
     log.debug("operation %s planned", name)
     job = run_job(
         parent, work, on_success=done, on_failure=fail, on_progress=on_progress,
-        session=session, name=name,
+        session=session if exclusive else None, name=name,
     )  # fmt: skip
     job.plan = planned
     return job

@@ -10,8 +10,8 @@ from svetlana.core.usecases.export import OBJECTS, TABLE
 from svetlana.core.usecases.setup import create_project
 from svetlana.core.usecases.train import train_project
 from svetlana.gui.session import Session
-from svetlana.gui.tabs import predict as prediction_tab
 from svetlana.gui.tabs.predict import PredictionTab
+from svetlana.gui.tabs.predict import export as prediction_tab  # the exports of the Predict tab
 
 
 @pytest.fixture
@@ -39,9 +39,11 @@ def test_qupath_export_of_a_3d_image_is_disabled_with_the_reason(
 ):
     asked = []
     monkeypatch.setattr(prediction_tab, "choose_folder", lambda *a, **k: asked.append(a) or "")
-    tab.refresh_export_menu()
+    tab.exports.refresh_menu()
     qupath = tab.export_menu.actions_by_kind[OBJECTS]
     assert not qupath.isEnabled() and "2D images only" in qupath.text()
     assert tab.export_menu.actions_by_kind[TABLE].isEnabled()
-    tab.choose_export(OBJECTS)  # reached anyway (e.g. a stale menu): refused before the folder
+    tab.exports.choose_export(
+        OBJECTS
+    )  # reached anyway (e.g. a stale menu): refused before the folder
     assert not asked and shown_errors and "3D" in shown_errors[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -19,23 +19,29 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana.core.annotations.final_class import project_final_classes, result_classes
-from svetlana.core.errors import SvetlanaError
 from svetlana.core.usecases import export_masks as exports
 from svetlana.core.wording import plural
 from svetlana.gui.session import Session
 from svetlana.gui.widgets.common import choose_folder
+
+KIND = "filtered masks"  # what run.json of the folder says (a later export may replace it)
+CHOSEN = "the folder chosen"
 
 
 class KeepClassesDialog(QDialog):
     """Choose the classes to keep (and a minimum confidence); the image shows what is removed.
 
     While the dialog is open the removed objects of the current image are darkened in the view
-    (``view_options["hidden_ids"]``); closing it restores the view.
+    (``view_options["hidden_ids"]``); closing it restores the view. ``exported`` gives what an
+    export wrote (a FilterSummary), or None when it failed.
     """
+
+    exported = Signal(object)
 
     def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
+        self.job = None
         self.setWindowTitle("Keep these classes — Svetlana")
         self.setModal(False)
         pred = next(iter(session.predictions.values()))
@@ -141,26 +147,47 @@ class KeepClassesDialog(QDialog):
             self.export_to(folder)
 
     def export_to(self, folder: str | Path):
-        from svetlana.gui.errors import show_error
+        """Write the filtered masks in a worker (gui/ops.run_op), beside ``folder`` and swapped
+        in whole (a failure leaves the folder as it was); ``exported`` gives the summary (None
+        when it failed). Returns the job (None when refused before any work)."""
+        from svetlana.core.io.outputs import check_output_folder
+        from svetlana.gui.ops import run_op
 
-        try:
-            summary = exports.write_filtered_masks(
-                self.session.project,
-                self.session.predictions,
-                self.keep(),
-                self.min_conf.value(),
-                Path(folder),
-                per_class=self.per_class.isChecked(),
-                model_id=self.session.prediction_model or "",
+        keep, min_conf = self.keep(), self.min_conf.value()
+        per_class, preds = self.per_class.isChecked(), dict(self.session.predictions)
+        model_id = self.session.prediction_model or ""
+
+        def plan(_project) -> Path:
+            return check_output_folder(folder, KIND, arg=CHOSEN)
+
+        def run(final: Path, view, progress, cancel):
+            from svetlana.core.io.outputs import output_folder
+
+            with output_folder(final, KIND, arg=CHOSEN) as tmp:
+                summary = exports.write_filtered_masks(
+                    view, preds, keep, min_conf, tmp, per_class=per_class, model_id=model_id,
+                    progress=progress, cancel=cancel,
+                )  # fmt: skip
+            return exports._moved(summary, tmp, final)  # noqa: SLF001 - the paths after the swap
+
+        def done(final: Path, summary) -> None:
+            self.counts.setText(
+                self.counts.text() + f"<br>wrote {plural(len(summary.files), 'file')} to "
+                f"{final} (kept {summary.kept}, removed {summary.removed})"
             )
-        except (SvetlanaError, OSError) as exc:
-            show_error(self, exc)
-            return None
-        self.counts.setText(
-            self.counts.text()
-            + f"<br>wrote {plural(len(summary.files), 'file')} to {folder} (kept {summary.kept}, removed {summary.removed})"
-        )
-        return summary
+            self.exported.emit(summary)
+
+        def failed(exc: BaseException) -> None:
+            from svetlana.gui.jobs import report_error
+
+            report_error(self, exc)
+            self.exported.emit(None)
+
+        self.job = run_op(self, self.session, "keep classes", plan, run, done, on_failure=failed)
+        if self.job is not None:
+            self.export_button.setEnabled(False)
+            self.job.finished.connect(self.refresh)
+        return self.job
 
     def _restore_view(self, *_args) -> None:
         self.session.set_view_option("hidden_ids", frozenset())

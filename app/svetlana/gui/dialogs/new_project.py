@@ -144,9 +144,10 @@ class NewProjectDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(box1, 1)
-        if not adding:
-            layout.addWidget(box2)
-            layout.addWidget(box3)
+        layout.addWidget(box2)  # kept (hidden) when adding: picking a pair fills dest_edit
+        layout.addWidget(box3)
+        box2.setVisible(not adding)
+        box3.setVisible(not adding)
         self.status = QLabel()
         self.status.setVisible(False)
         layout.addWidget(self.status)

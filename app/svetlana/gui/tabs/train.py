@@ -327,7 +327,7 @@ class TrainingTab(QWidget):
         tjob, result = out
         trained = self.session.commit_training(self.session.project, tjob, result)
         self.last_model_id = trained.id
-        self.curves.set_rows(result.history)
+        self.curves.show_model(trained.card, result.history)
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(f"{trained.id}: done")
         what = str(trained.card.get("architecture", ""))
@@ -431,7 +431,7 @@ class TrainingTab(QWidget):
         self.confusion.set_matrix(metrics.get("confusion", []), classes)
         self.per_class.set_rows(metrics.get("per_class", []), classes)
         if self.job is None or not self.job.running:
-            self.curves.set_rows(card.get("history") or [])
+            self.curves.show_model(card)
 
     def _refresh_label_summary(self) -> None:
         project = self.session.project

@@ -238,6 +238,13 @@ class TrainingCurves(QWidget):
             p.hideButtons()
             lay.addWidget(p)
         self.acc_plot.setYRange(0, 1.02)
+        # A forest learns in one go: what it shows instead of curves (``show_model``).
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("QLabel { padding: 12px; }")
+        self.note.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.note.hide()
+        lay.addWidget(self.note)
         train_pen = pg.mkPen("#1f77b4", width=2)
         val_pen = pg.mkPen("#d62728", width=2, style=Qt.PenStyle.DashLine)
         self.loss_train = self.loss_plot.plot([], [], pen=train_pen, name="training")
@@ -246,7 +253,27 @@ class TrainingCurves(QWidget):
         self.acc_val = self.acc_plot.plot([], [], pen=val_pen, name="validation")
         self.rows: list[dict] = []
 
+    def show_model(self, card: Mapping, rows: Sequence[Mapping] | None = None) -> None:
+        """A model's curves (``rows``, else its card's history), or for a forest, which has
+        none, a sentence saying so with its cross-validated accuracy."""
+        forest = card.get("kind") == "forest" or card.get("architecture") == "forest"
+        history = list(rows if rows is not None else card.get("history") or [])
+        if forest and not history:
+            acc = accuracy_estimate(card.get("metrics") or {})
+            self.note.setText(
+                "A forest has no training curve: it learns from the measurements in one go, "
+                f"not epoch by epoch. {acc[:1].upper() + acc[1:]}."
+            )
+        self._show_note(forest and not history)
+        self.set_rows(history)
+
+    def _show_note(self, note: bool) -> None:
+        self.note.setVisible(note)
+        self.loss_plot.setVisible(not note)
+        self.acc_plot.setVisible(not note)
+
     def clear(self) -> None:
+        self._show_note(False)
         self.rows = []
         for p in (self.loss_plot, self.acc_plot):
             p.enableAutoRange(x=True, y=p is self.loss_plot)
@@ -370,6 +397,8 @@ class ExplainView(QWidget):
         self.graphics.setMinimumHeight(140)
         self.patch_box = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.heat_box = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        for box in (self.patch_box, self.heat_box):
+            box.setMenuEnabled(False)  # pyqtgraph's right-click menu (View All, Export...)
         self.patch_item = pg.ImageItem(axisOrder="row-major")
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         self.patch_box.addItem(self.patch_item)

@@ -57,6 +57,33 @@ DEVICE_TEXT = {
     "mps": "Apple GPU (MPS)",
 }
 
+# each field's tooltip (what it does, in a biologist's words)
+TIPS = {
+    "time_budget": "Automatic only: seconds for cross-validating the forest and the CNN and the final\n"
+    "fit (like svetlana train --time-budget). A CNN that cannot finish in it is not\n"
+    "tried; give more time (e.g. 120 s) for the CNN a chance on many labels.",
+    "epochs": "How many times the network sees every labelled object.\n"
+    "More epochs learn more but take longer; watch the validation curves flatten.",
+    "batch_size": "Objects per training step. Smaller uses less memory;\n"
+    "lower it if the GPU runs out of memory.",
+    "lr": "How big each learning step is. Too high: the loss jumps around or explodes;\n"
+    "too low: learning is slow. The default suits the minimal network.",
+    "weight_decay": "Keeps the network simple to avoid learning your labels by heart (0 = off).",
+    "loss": "How mistakes are scored during training.\n"
+    "Use weighted cross-entropy when one class has many more labels than another.",
+    "augment": "Shows the network flipped/rotated copies of your objects so it learns\n"
+    "that orientation does not matter. 'Full' also varies brightness and adds noise.",
+    "patch_size": "Size of the square cut out around each object.\n"
+    "Auto fits nearly every object of the project with a little context.",
+    "val_fraction": "Share of labelled objects kept aside to check the model honestly.\n"
+    "The accuracy and confusion matrix are measured on them (0 = none kept aside).",
+    "early_stopping": "Ends training early and keeps the best model seen on the validation objects.",
+    "seed": "The same seed and settings give the same model on the CPU (reproducible).",
+    "device": "Where the network is trained. Automatic uses a GPU when one is found.",
+    "threads": "CPU threads for training. Automatic picks what is fastest for the network.",
+}
+
+
 # the form's fields, also reachable on the tab (tab.epochs is tab.form.epochs)
 FIELDS = (
     "arch", "time_budget", "epochs", "batch_size", "lr", "weight_decay", "loss", "augment",
@@ -93,127 +120,30 @@ class TrainingForm(QGroupBox):
         self.arch.currentIndexChanged.connect(self._on_arch_changed)
         form.addRow("Network", self.arch)
 
-        self.time_budget = QSpinBox()
-        self.time_budget.setRange(0, 24 * 3600)
+        row = _Rows(form)
+        self.time_budget = row.spin("time_budget", "Time budget", (0, 24 * 3600), 0, " s")
         self.time_budget.setSpecialValueText("default (12 s in 2D, 20 s in 3D)")
-        self.time_budget.setSuffix(" s")
-        self.time_budget.setToolTip(
-            "Automatic only: seconds for cross-validating the forest and the CNN and the final\n"
-            "fit (like svetlana train --time-budget). A CNN that cannot finish in it is not\n"
-            "tried; give more time (e.g. 120 s) for the CNN a chance on many labels."
+        self.epochs = row.spin("epochs", "Epochs", (1, 10000), d.epochs)
+        self.batch_size = row.spin("batch_size", "Batch size", (1, 4096), d.batch_size)
+        self.lr = row.dspin("lr", "Learning rate", (1e-6, 1.0), d.lr, step=1e-4, decimals=6)
+        self.weight_decay = row.dspin(
+            "weight_decay", "Weight decay", (0.0, 1.0), d.weight_decay, step=1e-4, decimals=6
         )
-        form.addRow("Time budget", self.time_budget)
-
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 10000)
-        self.epochs.setValue(d.epochs)
-        self.epochs.setToolTip(
-            "How many times the network sees every labelled object.\n"
-            "More epochs learn more but take longer; watch the validation curves flatten."
-        )
-        form.addRow("Epochs", self.epochs)
-
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 4096)
-        self.batch_size.setValue(d.batch_size)
-        self.batch_size.setToolTip(
-            "Objects per training step. Smaller uses less memory;\n"
-            "lower it if the GPU runs out of memory."
-        )
-        form.addRow("Batch size", self.batch_size)
-
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(6)
-        self.lr.setRange(1e-6, 1.0)
-        self.lr.setSingleStep(1e-4)
-        self.lr.setValue(d.lr)
-        self.lr.setToolTip(
-            "How big each learning step is. Too high: the loss jumps around or explodes;\n"
-            "too low: learning is slow. The default suits the minimal network."
-        )
-        form.addRow("Learning rate", self.lr)
-
-        self.weight_decay = QDoubleSpinBox()
-        self.weight_decay.setDecimals(6)
-        self.weight_decay.setRange(0.0, 1.0)
-        self.weight_decay.setSingleStep(1e-4)
-        self.weight_decay.setValue(d.weight_decay)
-        self.weight_decay.setToolTip(
-            "Keeps the network simple to avoid learning your labels by heart (0 = off)."
-        )
-        form.addRow("Weight decay", self.weight_decay)
-
-        self.loss = QComboBox()
-        for name in LOSSES:
-            self.loss.addItem(LOSS_TEXT.get(name, name), name)
-        self.loss.setToolTip(
-            "How mistakes are scored during training.\n"
-            "Use weighted cross-entropy when one class has many more labels than another."
-        )
-        form.addRow("Loss", self.loss)
-
-        self.augment = QComboBox()
-        for name in AUGMENTATIONS:
-            self.augment.addItem(AUGMENT_TEXT.get(name, name), name)
-        self.augment.setCurrentIndex(AUGMENTATIONS.index(d.augment))
-        self.augment.setToolTip(
-            "Shows the network flipped/rotated copies of your objects so it learns\n"
-            "that orientation does not matter. 'Full' also varies brightness and adds noise."
-        )
-        form.addRow("Augmentation", self.augment)
-
-        self.patch_size = QSpinBox()
-        self.patch_size.setRange(3, 512)
+        self.loss = row.combo("loss", "Loss", LOSS_TEXT, LOSSES, d.loss)
+        self.augment = row.combo("augment", "Augmentation", AUGMENT_TEXT, AUGMENTATIONS, d.augment)
+        self.patch_size = row.spin("patch_size", "Patch size", (3, 512), 3, " px")
         self.patch_size.setSpecialValueText("auto")
-        self.patch_size.setSuffix(" px")
-        self.patch_size.setValue(3)
-        self.patch_size.setToolTip(
-            "Size of the square cut out around each object.\n"
-            "Auto fits nearly every object of the project with a little context."
+        self.val_fraction = row.dspin(
+            "val_fraction", "Validation fraction", (0.0, 0.9), d.val_fraction, step=0.05
         )
-        form.addRow("Patch size", self.patch_size)
-
-        self.val_fraction = QDoubleSpinBox()
-        self.val_fraction.setRange(0.0, 0.9)
-        self.val_fraction.setSingleStep(0.05)
-        self.val_fraction.setValue(d.val_fraction)
-        self.val_fraction.setToolTip(
-            "Share of labelled objects kept aside to check the model honestly.\n"
-            "The accuracy and confusion matrix are measured on them (0 = none kept aside)."
-        )
-        form.addRow("Validation fraction", self.val_fraction)
-
         self.early_stopping = QCheckBox("Stop when validation stops improving")
         self.early_stopping.setChecked(d.early_stopping)
-        self.early_stopping.setToolTip(
-            "Ends training early and keeps the best model seen on the validation objects."
-        )
+        self.early_stopping.setToolTip(TIPS["early_stopping"])
         form.addRow("", self.early_stopping)
-
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setValue(d.seed)
-        self.seed.setToolTip(
-            "The same seed and settings give the same model on the CPU (reproducible)."
-        )
-        form.addRow("Random seed", self.seed)
-
-        self.device = QComboBox()
-        for name, text in DEVICE_TEXT.items():
-            self.device.addItem(text, name)
-        self.device.setToolTip(
-            "Where the network is trained. Automatic uses a GPU when one is found."
-        )
-        form.addRow("Device", self.device)
-
-        self.threads = QSpinBox()
-        self.threads.setRange(0, 256)
+        self.seed = row.spin("seed", "Random seed", (0, 2**31 - 1), d.seed)
+        self.device = row.combo("device", "Device", DEVICE_TEXT, tuple(DEVICE_TEXT), d.device)
+        self.threads = row.spin("threads", "CPU threads", (0, 256), 0)
         self.threads.setSpecialValueText("automatic")
-        self.threads.setToolTip(
-            "CPU threads for training. Automatic picks what is fastest for the network."
-        )
-        form.addRow("CPU threads", self.threads)
-
         self.model_name = QLineEdit()
         self.model_name.setPlaceholderText("automatic (model-1, model-2, …)")
         self.model_name.setToolTip("A name for the new model: letters, digits, '-', '_' and '.'.")
@@ -328,3 +258,39 @@ class TrainingForm(QGroupBox):
             self.time_budget.setValue(max(0, int(float(budget or 0))))
         except (TypeError, ValueError):
             self.time_budget.setValue(0)
+
+
+class _Rows:
+    """Adds one labelled row to the form: a spin box or a choice, with its range and tooltip."""
+
+    def __init__(self, form: QFormLayout):
+        self.form = form
+
+    def _add(self, name: str, label: str, box: QWidget) -> None:
+        box.setToolTip(TIPS[name])
+        self.form.addRow(label, box)
+
+    def spin(self, name: str, label: str, bounds: tuple, value: int, suffix: str = "") -> QSpinBox:
+        box = QSpinBox()
+        box.setRange(*bounds)
+        box.setSuffix(suffix)
+        box.setValue(value)
+        self._add(name, label, box)
+        return box
+
+    def dspin(self, name, label, bounds, value, *, step, decimals=2) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setDecimals(decimals)
+        box.setRange(*bounds)
+        box.setSingleStep(step)
+        box.setValue(value)
+        self._add(name, label, box)
+        return box
+
+    def combo(self, name: str, label: str, texts: dict, names, current: str) -> QComboBox:
+        box = QComboBox()
+        for n in names:
+            box.addItem(texts.get(n, n), n)
+        box.setCurrentIndex(max(0, box.findData(current)))
+        self._add(name, label, box)
+        return box

@@ -83,6 +83,7 @@ class ImageView(LayersMixin, OverlayMixin, ObjectsMixin, QWidget):
         self.graphics.addItem(self.viewbox, row=0, col=0)
         self.hist = _LevelsHistogram(orientation="vertical")
         self.hist.gradient.hide()
+        self.hist.vb.setMenuEnabled(False)  # pyqtgraph's right-click menu, as on the image
         self.hist.setMaximumWidth(110)
         self.graphics.addItem(self.hist, row=0, col=1)
         self.hist.sigLevelsChanged.connect(self._on_hist_levels)
