@@ -11,7 +11,7 @@ def test_the_demo_button_builds_the_demo_in_a_worker_then_opens_it(
     window, qtbot, tmp_path, monkeypatch
 ):
     from svetlana.core.usecases import demo
-    from svetlana.gui import main_window
+    from svetlana.gui.window import projects
 
     built_on = []
     real = demo.build_demo
@@ -21,11 +21,11 @@ def test_the_demo_button_builds_the_demo_in_a_worker_then_opens_it(
         return real(path, *a, **k)
 
     monkeypatch.setattr(demo, "build_demo", spy)
-    monkeypatch.setattr(main_window, "demo_path", lambda: tmp_path / "demo.svetlana")
+    monkeypatch.setattr(projects, "demo_path", lambda: tmp_path / "demo.svetlana")
     qtbot.mouseClick(window.start_page.demo_button, Qt.MouseButton.LeftButton)
     assert window.session.busy and not window.demo_action.isEnabled()
     qtbot.waitUntil(lambda: window.session.project is not None, timeout=60000)
     assert built_on == [False]
     assert window.session.project.image_names == ("textures",)
     assert window.image_box.currentText() == "textures" and not window.session.busy
-    assert window._stop_jobs()  # the live preview started refitting on the demo's labels
+    assert window.projects.stop_jobs()  # the live preview started refitting on the demo's labels

@@ -25,7 +25,7 @@ def test_help_guide_opens_with_the_text_and_its_screenshots(window, qtbot):
     help_menu = next(a.menu() for a in window.menuBar().actions() if "Help" in a.text())
     assert window.guide_action in help_menu.actions()
     window.guide_action.trigger()
-    dialog = window.guide
+    dialog = window.help.guide
     qtbot.waitExposed(dialog)
     text = dialog.browser.toPlainText()
     assert "Annotate" in text and "Keep these classes" in text

@@ -33,7 +33,7 @@ def test_auto_is_the_default_and_shows_candidates_as_they_finish(qtbot, session)
     qtbot.addWidget(tab)
     with qtbot.waitSignal(tab.deviceDetected, timeout=60000):  # torch, sklearn imported
         tab.show()
-    assert tab.arch.currentData() == "auto" and tab.kind() == "auto"
+    assert tab.arch.currentData() == "auto" and tab.form.kind() == "auto"
     tab.epochs.setValue(3)
     seen: list[str] = []  # the candidates line while the job still runs
     ticks: list[int] = []
@@ -73,14 +73,14 @@ def test_settings_keep_the_kind_and_old_settings_default_to_auto(qtbot, session)
     tab = TrainingTab(session)
     qtbot.addWidget(tab)
     tab.arch.setCurrentIndex(tab.arch.findData("forest"))
-    saved = tab.settings()
+    saved = tab.form.settings()
     assert saved["kind"] == "forest"
-    tab.apply_settings({k: v for k, v in saved.items() if k != "kind"})
-    assert tab.kind() == "auto"
-    tab.apply_settings(saved)
-    assert tab.kind() == "forest"
+    tab.form.apply_settings({k: v for k, v in saved.items() if k != "kind"})
+    assert tab.form.kind() == "auto"
+    tab.form.apply_settings(saved)
+    assert tab.form.kind() == "forest"
     tab.arch.setCurrentIndex(tab.arch.findData("minimal"))
-    assert tab.kind() == "cnn" and tab.config().arch == "minimal"
+    assert tab.form.kind() == "cnn" and tab.form.config().arch == "minimal"
 
 
 def test_a_forest_model_predicts_and_is_not_explained_with_gradcam(qtbot, session, shown_errors):

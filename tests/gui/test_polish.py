@@ -289,7 +289,7 @@ def test_new_project_dialog_asks_for_axes_when_shapes_do_not_match(qtbot, tmp_pa
     # the user types the axes into the field that appeared, and presses Enter to retry
     assert dialog.axes_edit.isVisible() and dialog.axes_edit.hasFocus()
     qtbot.keyClicks(dialog.axes_edit, "yzxc")
-    assert dialog.axes_of(0) == "YZXC"  # also shown in the table's Axes column
+    assert dialog.pairs_box.axes_of(0) == "YZXC"  # also shown in the table's Axes column
     qtbot.keyClick(dialog.axes_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.project is not None, timeout=10000)
     loaded = dialog.project.load("odd")
@@ -362,7 +362,7 @@ def test_add_images_reopens_with_the_axes_field_after_a_shape_mismatch(
     assert seen == [(True, [(tmp_path / "odd.tif", tmp_path / "odd_masks.tif", "odd")])]
     assert win.session.project.load("odd").image.shape == (2, 5, 32, 32)
     assert job is not None
-    qtbot.waitUntil(lambda: not win._add_job.running, timeout=10000)
+    qtbot.waitUntil(lambda: not win.image_actions.add_job.running, timeout=10000)
 
 
 def test_undo_on_another_image_goes_back_to_that_image_and_object(

@@ -52,7 +52,7 @@ def test_new_project_button_and_action_open_the_dialog(window, qtbot, monkeypatc
 
 
 def test_try_the_demo_button_and_action(window, qtbot, tmp_path, pair, monkeypatch):
-    from svetlana.gui import main_window
+    from svetlana.gui.window import projects
 
     built = []
 
@@ -60,7 +60,7 @@ def test_try_the_demo_button_and_action(window, qtbot, tmp_path, pair, monkeypat
         built.append(path)
         return create_project(path, [(pair[0], pair[1], "cells")], ["striped", "dotted"])
 
-    monkeypatch.setattr(main_window, "demo_path", lambda: tmp_path / "demo.svetlana")
+    monkeypatch.setattr(projects, "demo_path", lambda: tmp_path / "demo.svetlana")
     monkeypatch.setattr("svetlana.core.usecases.demo.build_demo", build)
     qtbot.mouseClick(window.start_page.demo_button, LEFT)
     # Built in a worker (the window stays responsive), then opened on the main thread.

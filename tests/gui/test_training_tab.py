@@ -58,7 +58,7 @@ def tab(qtbot, session):
 def test_defaults_and_device_are_shown(tab):
     from svetlana.core.ml.training import TrainingConfig
 
-    cfg = tab.config()
+    cfg = tab.form.config()
     d = TrainingConfig()
     assert (cfg.arch, cfg.batch_size, cfg.lr, cfg.loss, cfg.augment) == (
         d.arch,
@@ -67,7 +67,7 @@ def test_defaults_and_device_are_shown(tab):
         d.loss,
         d.augment,
     )
-    assert tab.patch_size_value() == "auto"
+    assert tab.form.patch_size_value() == "auto"
     # The automatic choice names the device it detected.
     auto = tab.device.itemText(0)
     assert auto.startswith("Automatic: ") and any(d in auto for d in ("CPU", "GPU", "CUDA", "MPS"))
@@ -94,7 +94,7 @@ def test_train_shows_curves_metrics_and_the_new_model(qtbot, tab, session):
     assert session.project.models.ids() == ["model-1"]
     assert models_changed and not session.busy
     assert tab.models.item(0).text().startswith("model-1 · CNN minimal · ")
-    assert tab.selected_model() == "model-1"
+    assert tab.models_panel.selected_model() == "model-1"
     assert "minimal" in tab.card.text() and "Accuracy" in tab.card.text()
     assert tab.confusion.rowCount() == 2 and tab.confusion.columnCount() == 2
     total = sum(int(tab.confusion.text(i, j)) for i in range(2) for j in range(2))
@@ -148,22 +148,24 @@ def test_settings_round_trip(tab):
     tab.epochs.setValue(7)
     tab.loss.setCurrentIndex(tab.loss.findData("focal"))
     tab.patch_size.setValue(40)
-    saved = tab.settings()
-    tab.apply_settings({})
+    saved = tab.form.settings()
+    tab.form.apply_settings({})
     tab.epochs.setValue(1)
-    tab.apply_settings(saved)
+    tab.form.apply_settings(saved)
     assert (
-        tab.config().epochs == 7 and tab.config().loss == "focal" and tab.patch_size_value() == 40
+        tab.form.config().epochs == 7
+        and tab.form.config().loss == "focal"
+        and tab.form.patch_size_value() == 40
     )
 
 
 def test_network_file_is_used_for_training(tab, tmp_path):
     from svetlana.core.ml.training import TrainingConfig
 
-    tab.set_arch_file(tmp_path / "net.pt")
-    assert tab.arch_file == str(tmp_path / "net.pt")
-    tab.set_arch_file(None)
-    assert tab.arch_file is None and tab.config().arch == TrainingConfig().arch
+    tab.form.set_arch_file(tmp_path / "net.pt")
+    assert tab.form.arch_file == str(tmp_path / "net.pt")
+    tab.form.set_arch_file(None)
+    assert tab.form.arch_file is None and tab.form.config().arch == TrainingConfig().arch
 
 
 def test_shutdown_cancels_and_waits(qtbot, tab, session):
@@ -196,7 +198,7 @@ def test_loading_an_unsafe_network_file_is_refused_without_running_it(
     marker = tmp_path / "HACKED"
     evil = tmp_path / "colleague_model.pt"
     evil.write_bytes(pickle.dumps({"state_dict": _Payload(marker)}))
-    tab.set_arch_file(evil)
+    tab.form.set_arch_file(evil)
     job = tab.start_training()
     if job is not None:  # refused before or inside the worker: both end in one dialog
         qtbot.waitUntil(lambda: not job.running, timeout=20000)

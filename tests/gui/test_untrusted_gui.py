@@ -46,8 +46,8 @@ def test_training_tab_refuses_a_network_program_with_a_dialog(
     victim = Victim(tmp_path / "precious.txt")
     tab = win.training_tab
     for name, path in write_programs(tmp_path / "nets", victim.path).items():
-        tab.set_arch_file(path)
-        assert tab.arch_file == str(path)
+        tab.form.set_arch_file(path)
+        assert tab.form.arch_file == str(path)
         assert tab.start_training() is None  # refused before any work starts
         assert "TorchScript program" in shown_errors[-1] and path.name in shown_errors[-1], name
         assert victim.unchanged(), name
@@ -78,7 +78,7 @@ def test_new_project_dialog_refuses_swapped_files_until_the_user_insists(
     assert "swapped" in shown_errors[-1] and "Use the masks as they are" in shown_errors[-1]
     assert dialog.project is None and not (tmp_path / "p.svetlana").exists()
     qtbot.waitUntil(lambda: ok.isEnabled(), timeout=5000)
-    dialog.force_mask.setChecked(True)  # the user insists: it really is the mask
+    dialog.pairs_box.force_mask.setChecked(True)  # the user insists: it really is the mask
     qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.project is not None, timeout=20000)
     assert len(shown_errors) == 1

@@ -17,11 +17,9 @@ from svetlana.cli.commands import (
     cmd_import_labels,
     cmd_info,
     cmd_init,
-    cmd_predict,
     cmd_remove_image,
     cmd_set_spacing,
     cmd_suggest,
-    cmd_train,
 )
 from svetlana.cli.desktop_commands import cmd_install_desktop, cmd_uninstall_desktop
 from svetlana.cli.export_commands import (
@@ -32,6 +30,7 @@ from svetlana.cli.export_commands import (
     cmd_export_table,
     cmd_measure,
 )
+from svetlana.cli.model_commands import cmd_predict, cmd_train
 from svetlana.cli.parser import build_parser
 from svetlana.cli.progress import (
     EXIT_BROKEN_PIPE,

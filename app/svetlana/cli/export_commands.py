@@ -1,5 +1,6 @@
 """The commands that take results out of a project: measurements, tables, objects, masks,
-patches, models."""
+patches, models. Every export goes through core/usecases/export.py's plan_export/run_export,
+the plan the Predict tab's Export menu runs too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ from svetlana.cli.commands import open_bundle, open_for_cache
 from svetlana.cli.progress import EXIT_OK
 from svetlana.core.jobs import CancelToken
 from svetlana.core.wording import plural
+
+
+def _export(project, kind: str, a, progress, cancel, info=None, **options):
+    """Plan and run one export of the saved predictions (or predicted now); its result."""
+    from svetlana.core.usecases.export import plan_export, run_export
+
+    plan = plan_export(
+        project, kind, a.out, model_id=getattr(a, "model", None), info=info, from_saved=True,
+        images=getattr(a, "image", None), options=options,
+    )  # fmt: skip
+    return run_export(plan, progress, cancel, project=project).result
 
 
 def cmd_measure(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
@@ -26,13 +38,10 @@ def cmd_measure(a, out: TextIO, progress, cancel: CancelToken | None = None) -> 
 
 
 def cmd_export_table(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
-    from svetlana.core.usecases.export_table import export_table
+    from svetlana.core.usecases.export import TABLE
 
     with open_for_cache(a.bundle) as project:
-        r = export_table(
-            project, a.out, a.image, model_id=a.model, summary=a.summary,
-            progress=progress, cancel=cancel,
-        )  # fmt: skip
+        r = _export(project, TABLE, a, progress, cancel, summary=a.summary)
     if r.note:
         print(f"note: {r.note}", file=out)
     print(
@@ -44,13 +53,10 @@ def cmd_export_table(a, out: TextIO, progress, cancel: CancelToken | None = None
 
 
 def cmd_export_objects(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
-    from svetlana.core.usecases.export_geojson import export_objects
+    from svetlana.core.usecases.export import OBJECTS
 
     with open_for_cache(a.bundle) as project:
-        r = export_objects(
-            project, a.out, a.image, fmt=a.format, model_id=a.model,
-            progress=progress, cancel=cancel,
-        )  # fmt: skip
+        r = _export(project, OBJECTS, a, progress, cancel, fmt=a.format)
     source = f"classes of {r.model_id} (labels first)" if r.model_id else "labels only"
     if r.note:
         print(f"note: {r.note}", file=out)
@@ -63,21 +69,13 @@ def cmd_export_objects(a, out: TextIO, progress, cancel: CancelToken | None = No
 
 
 def cmd_export_mask(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
-    from svetlana.core.usecases.export_masks import export_filtered
+    from svetlana.core.usecases.export import FILTERED
 
     with open_bundle(a.bundle, readonly=True) as project:
-        s = export_filtered(
-            project,
-            a.keep,
-            a.out,
-            min_confidence=a.min_confidence,
-            model_id=a.model,
-            images=a.image,
-            per_class=a.per_class,
-            device=a.device,
-            progress=progress,
-            cancel=cancel,
-        )
+        s = _export(
+            project, FILTERED, a, progress, cancel, keep=a.keep,
+            min_confidence=a.min_confidence, per_class=a.per_class, device=a.device,
+        )  # fmt: skip
     if s.note:
         print(f"note: {s.note}", file=out)
     for r in s.images:
@@ -90,12 +88,10 @@ def cmd_export_mask(a, out: TextIO, progress, cancel: CancelToken | None = None)
 
 
 def cmd_export_patches(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
-    from svetlana.core.usecases.export_patches import export_patches
+    from svetlana.core.usecases.export import PATCHES
 
     with open_bundle(a.bundle, readonly=True) as project:
-        r = export_patches(
-            project, a.out, a.patch_size, tiff=a.tiff, progress=progress, cancel=cancel
-        )
+        r = _export(project, PATCHES, a, progress, cancel, patch_size=a.patch_size, tiff=a.tiff)
     counts = ", ".join(f"{k} {v}" for k, v in r.class_counts.items())
     print(
         f"wrote {r.n} patches of {'x'.join(map(str, r.patch_shape))} px ({counts}) to {r.npz}"
@@ -106,23 +102,23 @@ def cmd_export_patches(a, out: TextIO, progress, cancel: CancelToken | None = No
 
 
 def cmd_export_model(a, out: TextIO, progress) -> int:
-    from svetlana.core.usecases.export_model import export_model
+    from svetlana.core.usecases.export import MODEL
 
     if a.format == "bioimageio":
-        return _export_bioimageio(a, out)
+        return _export_bioimageio(a, out, progress)
     with open_bundle(a.bundle, readonly=True) as project:
-        r = export_model(project, a.out, a.model)
+        r = _export(project, MODEL, a, progress, None)
     print(f"exported {r.model_id} to {r.files[0]} (see {r.files[-1].name})", file=out)
     return EXIT_OK
 
 
-def _export_bioimageio(a, out: TextIO) -> int:
+def _export_bioimageio(a, out: TextIO, progress) -> int:
+    from svetlana.core.usecases.export import BIOIMAGEIO
     from svetlana.core.usecases.export_bioimageio import (
         DEFAULT_AUTHOR,
         DEFAULT_LICENSE,
         Citation,
         PackageInfo,
-        export_bioimageio,
     )
 
     info = PackageInfo(
@@ -132,7 +128,7 @@ def _export_bioimageio(a, out: TextIO) -> int:
         name=a.name or "",
     )
     with open_bundle(a.bundle, readonly=True) as project:
-        r = export_bioimageio(project, a.out, a.model, info)
+        r = _export(project, BIOIMAGEIO, a, progress, None, info=info)
     print(f"exported {r.model_id} as a bioimage.io package: {r.folder} and {r.zip_path}", file=out)
     print(f"check it with: bioimageio test {r.rdf}", file=out)
     if not a.author:

@@ -6,42 +6,8 @@ import argparse
 from pathlib import Path
 
 from svetlana import __version__
-
-
-def _csv_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _spacing(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"spacing must be numbers like 2,0.5,0.5, not {text!r}"
-        ) from None
-    if len(values) not in (2, 3) or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError("spacing must be 2 or 3 positive numbers (Z,Y,X)")
-    return values
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Examples (epilogs) kept as written; each option's default appended to its help, unless
-    the help already gives it or there is none to give."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if (
-            not action.option_strings
-            or "default" in text.lower()
-            or default is None
-            or default is False
-            or default == []
-            or default is argparse.SUPPRESS
-        ):
-            return text
-        return f"{text} (default: %(default)s)"
-
+from svetlana.cli.arguments import Formatter, bundle, csv_list, device, images, model, spacing
+from svetlana.cli.export_parser import add_export_parsers, add_table_parsers
 
 BUNDLE_HELP = "the project folder (NAME.svetlana)"
 
@@ -80,7 +46,7 @@ EXAMPLES = {
 def _finish_subparsers(sub) -> None:
     """Every sub-command: defaults in its help, its example, the project argument described."""
     for name, sp in sub.choices.items():
-        sp.formatter_class = _Formatter
+        sp.formatter_class = Formatter
         if name in EXAMPLES and not sp.epilog:
             sp.epilog = "example:\n  " + EXAMPLES[name]
         for action in sp._actions:
@@ -103,11 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("init", help="create a project bundle")
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--classes", type=_csv_list, default=[], help="class names, comma separated")
+    bundle(s)
+    s.add_argument("--classes", type=csv_list, default=[], help="class names, comma separated")
 
     s = sub.add_parser("add", help="add an image and its segmentation mask")
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     s.add_argument("image", type=Path, help="the image file (TIFF, OME-TIFF, PNG, JPEG, NPY)")
     s.add_argument(
         "mask",
@@ -117,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--name", help="name in the project (default: the image file's stem)")
     s.add_argument("--axes", help="axes of the image, e.g. ZCYX or YXC (default: inferred)")
-    s.add_argument("--spacing", type=_spacing, help="voxel size Z,Y,X (3D) when the file lacks it")
+    s.add_argument("--spacing", type=spacing, help="voxel size Z,Y,X (3D) when the file lacks it")
     s.add_argument(
         "--force-mask",
         action="store_true",
@@ -128,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "remove-image",
         help="remove an image, its mask and its labels from a project",
     )
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     s.add_argument("image", help="the image's name in the project (svetlana info lists them)")
     s.add_argument("--yes", action="store_true", help="also remove the image's labels")
 
@@ -136,9 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         "set-spacing",
         help="set an image's voxel size (Z,Y,X or Y,X), e.g. when its file lacked it",
     )
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     s.add_argument("image", help="the image's name in the project")
-    s.add_argument("spacing", type=_spacing, help="voxel size, e.g. 2,0.5,0.5 (Z,Y,X)")
+    s.add_argument("spacing", type=spacing, help="voxel size, e.g. 2,0.5,0.5 (Z,Y,X)")
 
     s = sub.add_parser(
         "import-labels",
@@ -146,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rows naming one object twice with different classes are refused, with "
         "their line numbers (identical repeats are accepted).",
     )
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     s.add_argument("csv", type=Path, help="CSV file with a header image,object,class")
     s.add_argument(
         "--add-classes",
@@ -159,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the classes; rename, merge or remove one",
         description="Without an action: list the classes with their labels and models.",
     )
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     act = s.add_mutually_exclusive_group()
     act.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename a class")
     act.add_argument(
@@ -177,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Uncertain objects of the fast forest refitted on your labels, spread over "
         "the measurements, with 20 %% random ones; random order until two classes are labelled.",
     )
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     s.add_argument("-n", type=int, default=10, help="how many objects")
-    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    images(s)
 
     s = sub.add_parser(
         "check-labels",
@@ -187,16 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cross-validated forests judge every label; confident learning (cleanlab) "
         "lists those likely wrong, most suspicious first.",
     )
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    bundle(s)
+    images(s)
     s.add_argument("--out", type=Path, help="CSV file to write (default: print it)")
 
     s = sub.add_parser("export-labels", help="export labels to a CSV (image,object,class,source)")
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     s.add_argument("csv", type=Path, help="CSV file to write")
 
     s = sub.add_parser("train", help="train a model on the labelled objects")
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     s.add_argument(
         "--arch",
         default="auto",
@@ -244,12 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.val_fraction,
         help="labelled objects held out to estimate the accuracy",
     )
-    s.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda", "mps"),
-        default="auto",
-        help="where a CNN trains (auto: a GPU when there is one)",
-    )
+    device(s, "where a CNN trains (auto: a GPU when there is one)")
     s.add_argument(
         "--seed", type=int, default=d.seed, help="random seed: the same seed, the same model"
     )
@@ -261,9 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "predict", help="classify every object; write class masks and predictions.csv"
     )
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--model", help="model name (default: the newest)")
-    s.add_argument("--image", nargs="+", help="image names (default: all)")
+    bundle(s)
+    model(s)
+    images(s)
     s.add_argument(
         "--folder", type=Path, help="predict image/mask pairs of a folder outside the project"
     )
@@ -274,12 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder, new or from an earlier predict (default: inside the project); "
         "never inside --folder",
     )
-    s.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda", "mps"),
-        default="auto",
-        help="where a CNN runs (auto: a GPU when there is one)",
-    )
+    device(s, "where a CNN runs (auto: a GPU when there is one)")
     where = s.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
@@ -300,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     s = sub.add_parser("info", help="show the project's images, classes, labels and models")
-    s.add_argument("bundle", type=Path)
+    bundle(s)
     s.add_argument("--json", action="store_true", help="machine-readable output")
 
     s = sub.add_parser(
@@ -317,8 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless", action="store_true", help="no window: train, predict, print the accuracy"
     )
 
-    _add_export_parsers(sub)
-    _add_table_parsers(sub)
+    add_export_parsers(sub)
+    add_table_parsers(sub)
 
     s = sub.add_parser("gui", help="open the desktop application")
     s.add_argument("bundle", type=Path, nargs="?", help="a project to open (default: none)")
@@ -346,114 +302,3 @@ def build_parser() -> argparse.ArgumentParser:
         )
     _finish_subparsers(sub)
     return p
-
-
-def _add_export_parsers(sub) -> None:
-    """Sub-commands that take results out of Svetlana (see core.exports)."""
-    s = sub.add_parser(
-        "export-mask",
-        help="write the segmentation keeping only objects of chosen classes (original ids)",
-    )
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--keep", type=_csv_list, default=[], help="classes to keep, comma separated")
-    s.add_argument(
-        "--min-confidence",
-        type=float,
-        default=0.0,
-        help="keep only objects predicted this surely (0 to 1)",
-    )
-    s.add_argument(
-        "--per-class", action="store_true", help="also write one mask per class: IMAGE_CLASS.tif"
-    )
-    s.add_argument("--model", help="model name (default: the newest)")
-    s.add_argument("--image", nargs="+", help="image names (default: all)")
-    s.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="output folder (new, or from an earlier export-mask)",
-    )
-    s.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda", "mps"),
-        default="auto",
-        help="where a CNN runs when it predicts now",
-    )
-
-    s = sub.add_parser(
-        "export-patches", help="write the labelled objects' patches and classes (npz, csv, tiff)"
-    )
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument("--patch-size", default="auto", help="patch side in pixels, or auto")
-    s.add_argument(
-        "--tiff", action="store_true", help="also one TIFF per patch: CLASS/IMAGE_ID.tif"
-    )
-
-    s = sub.add_parser(
-        "export-model",
-        help="write a model as ONNX (runs without Svetlana) + weights.pt + card.json",
-    )
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--model", help="model name (default: the newest)")
-    s.add_argument(
-        "--format",
-        choices=("svetlana", "bioimageio"),
-        default="svetlana",
-        help="svetlana (default): the model folder (model.onnx, weights.pt, card.json); "
-        "bioimageio: a bioimage.io model package (folder + .zip) for bioimage.io tools",
-    )
-    s.add_argument(
-        "--author", action="append", help="bioimageio: an author's name (repeat for several)"
-    )
-    s.add_argument("--license", help="bioimageio: SPDX licence id (default: CC-BY-4.0)")
-    s.add_argument(
-        "--cite",
-        nargs=2,
-        action="append",
-        metavar=("TEXT", "DOI_OR_URL"),
-        help="bioimageio: a reference to cite besides the Svetlana paper (repeatable)",
-    )
-    s.add_argument("--name", help="bioimageio: the package's name (default: project and model)")
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-
-
-def _add_table_parsers(sub) -> None:
-    """Sub-commands that write tables of per-object measurements (see core.tables)."""
-    s = sub.add_parser(
-        "measure", help="measure every object (shape, intensity, texture): measurements.csv"
-    )
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--image", nargs="+", help="image names (default: all)")
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-
-    s = sub.add_parser(
-        "export-table",
-        help="one CSV of every object: final class, probabilities, measurements; and a summary",
-    )
-    s.add_argument("bundle", type=Path)
-    s.add_argument(
-        "--model",
-        help="whose predictions: saved ones when current, else predicted now (default: the "
-        "newest model)",
-    )
-    s.add_argument("--image", nargs="+", help="image names (default: all)")
-    s.add_argument(
-        "--summary",
-        type=_csv_list,
-        help="measurements averaged per class in summary.csv (default: size and channel means)",
-    )
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-
-    s = sub.add_parser(
-        "export-objects", help="object outlines with class and measurements for QuPath (GeoJSON)"
-    )
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--format", choices=("geojson",), default="geojson", help="file format")
-    s.add_argument(
-        "--model",
-        help="whose predictions: saved ones when current, else predicted now (default: the "
-        "newest model)",
-    )
-    s.add_argument("--image", nargs="+", help="image names (default: all)")
-    s.add_argument("--out", type=Path, required=True, help="output folder")

@@ -53,7 +53,7 @@ def test_the_time_budget_typed_is_used_by_automatic_and_listed_with_the_model(qt
     kind = "forest" if card.get("kind") == "forest" else f"CNN {card['architecture']}"
     accuracy = f"{card['metrics']['accuracy']:.0%} cross-validated"
     assert line == f"model-1 · {kind} · {accuracy} · {card['created'].replace('T', ' ')[:16]}"
-    assert tab.settings()["time_budget"] == 7
+    assert tab.form.settings()["time_budget"] == 7
 
 
 def test_the_time_budget_is_only_offered_for_automatic(qtbot, tab):

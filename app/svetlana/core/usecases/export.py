@@ -1,7 +1,9 @@
-"""Exports of the shown predictions as one operation: ``plan_export`` (main thread: cheap
+"""Every export as one operation, for the GUI and the CLI: ``plan_export`` (main thread: cheap
 checks, a snapshot of what to write) → ``run_export`` (a worker or the CLI: a read-only view of
-the bundle of its own, Qt-free) → an ``ExportDone`` to report. Used by the Predict tab's Export
-menu; ``export_refusal`` tells a menu what cannot be exported before a folder is asked for."""
+the bundle of its own, or the CLI's open project; Qt-free) → an ``ExportDone`` to report. The
+Predict tab exports the predictions it shows; the CLI (``from_saved``) the saved ones, or
+predicted now. ``export_refusal`` tells a menu what cannot be exported before a folder is asked
+for."""
 
 from __future__ import annotations
 
@@ -18,21 +20,23 @@ from svetlana.core.wording import plural
 log = logging.getLogger(__name__)
 
 MASKS, TABLE, OBJECTS, BIOIMAGEIO = "masks", "table", "objects", "bioimageio"
-KINDS = (MASKS, TABLE, OBJECTS, BIOIMAGEIO)
+FILTERED, PATCHES, MODEL = "filtered", "patches", "model"  # the CLI's export-mask/-patches/-model
+KINDS = (MASKS, TABLE, OBJECTS, BIOIMAGEIO, FILTERED, PATCHES, MODEL)
 
 
 @dataclass(frozen=True, eq=False)
 class ExportPlan:
     """What one export writes, decided on the main thread; all the worker gets."""
 
-    kind: str  # MASKS | TABLE | OBJECTS | BIOIMAGEIO
+    kind: str  # one of KINDS
     bundle: Path
     out_dir: Path
-    model_id: str
-    images: tuple[str, ...] = ()
-    predictions: Mapping[str, Any] = field(default_factory=dict)  # image -> ImagePrediction
+    model_id: str | None  # None: the latest (or, for OBJECTS, the labels only)
+    images: tuple[str, ...] | None = ()  # None: every image of the project
+    predictions: Mapping[str, Any] | None = None  # image -> ImagePrediction; None: the saved
     info: Any = None  # bioimageio_export.PackageInfo
     note: str = ""  # said with the result (e.g. 3D images left out of the GeoJSON)
+    options: Mapping[str, Any] = field(default_factory=dict)  # the kind's own (e.g. summary)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class ExportDone:
     folder: Path
     files: tuple[Path, ...]
     message: str
+    result: Any = None  # what the export function returned (the CLI prints from it)
 
 
 def export_refusal(project, kind: str, predictions, model_id: str | None) -> SvetlanaError | None:
@@ -56,12 +61,33 @@ def export_refusal(project, kind: str, predictions, model_id: str | None) -> Sve
 
 
 def plan_export(
-    project, kind: str, out_dir: str | Path | None, predictions, model_id: str | None, info=None
+    project,
+    kind: str,
+    out_dir: str | Path | None,
+    predictions=None,
+    model_id: str | None = None,
+    info=None,
+    *,
+    from_saved: bool = False,
+    images=None,
+    options: Mapping[str, Any] | None = None,
 ) -> ExportPlan:
     """Check on the main thread that ``kind`` can be written (cheap checks only; raises
     InputError/ModelError with the reason) and snapshot what the worker needs (``out_dir``
-    None: only the checks)."""
+    None: only the checks).
+
+    ``from_saved`` (the CLI): the saved predictions of ``model_id``, or predicted now, of
+    ``images`` (None: all); the export itself checks its arguments as it starts (one message
+    for each mistake, as the CLI has always said it).
+    """
     out = Path(out_dir) if out_dir is not None else Path()
+    if kind not in KINDS:
+        raise ValueError(f"unknown export {kind!r}")
+    if from_saved:
+        names = tuple(images) if images else None
+        return ExportPlan(
+            kind, project.path, out, model_id, names, None, info, options=dict(options or {})
+        )
     if out_dir is not None and out.exists() and not out.is_dir():
         raise InputError("the output must be a folder", out)
     if kind == BIOIMAGEIO:
@@ -74,7 +100,7 @@ def plan_export(
             raise forest_refusal(model_id)
         return ExportPlan(kind, project.path, out, model_id, info=info)
     if kind not in (MASKS, TABLE, OBJECTS):
-        raise ValueError(f"unknown export {kind!r}")
+        raise ValueError(f"the Predict tab does not export {kind!r}")
     if not predictions or not model_id:
         raise InputError("nothing to export: run a prediction first")
     images = tuple(predictions)
@@ -95,76 +121,128 @@ def plan_export(
 
 
 def run_export(
-    plan: ExportPlan, progress: Callable[[Progress], None], cancel: CancelToken
+    plan: ExportPlan,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
+    project=None,
 ) -> ExportDone:
-    """The worker: write ``plan`` from a read-only view of the bundle (Qt-free)."""
+    """Write ``plan`` (Qt-free): from a read-only view of the bundle of its own (a worker), or
+    from ``project`` (the CLI's, opened for it)."""
     from svetlana.core.project.bundle import Project
 
-    with Project.open(plan.bundle, readonly=True) as view:
-        if plan.kind == MASKS:
-            from svetlana.core.usecases.predict import write_prediction_outputs
-
-            pairs = []
-            for k, (name, pred) in enumerate(plan.predictions.items()):
-                cancel.raise_if_cancelled()
-                progress(Progress("export", k, len(plan.predictions), f"loading {name}"))
-                pairs.append((pred, view.load(name)))
-            files = tuple(
-                write_prediction_outputs(
-                    plan.out_dir, pairs, next(iter(plan.predictions.values())).class_names,
-                    view.annotations.for_image, model_id=plan.model_id,
-                    model_dir=view.models.dir(plan.model_id),
-                    project_classes=view.annotations.class_names,
-                )
-            )  # fmt: skip
-            message = (
-                f"Wrote the class masks of {plural(len(pairs), 'image')} "
-                "(<image>_classes.tif: pixel value = class number) and predictions.csv."
-            )
-        elif plan.kind == TABLE:
-            from svetlana.core.usecases.export_table import export_table
-
-            r = export_table(
-                view, plan.out_dir, plan.images, model_id=plan.model_id,
-                predictions=plan.predictions, progress=progress, cancel=cancel,
-            )  # fmt: skip
-            message = (
-                f"Wrote {plural(r.rows, 'object')} of {plural(len(r.images), 'image')} to "
-                f"{r.files[0].name}, and the counts and means per class to {r.files[1].name}."
-            )
-            files = r.files
-        elif plan.kind == OBJECTS:
-            from svetlana.core.usecases.export_geojson import export_objects
-
-            r = export_objects(
-                view, plan.out_dir, plan.images, model_id=plan.model_id,
-                predictions=plan.predictions, progress=progress, cancel=cancel,
-            )  # fmt: skip
-            message = (
-                f"Wrote {plural(r.objects, 'object')} to {plural(len(r.files), 'GeoJSON file')}"
-                f" ({', '.join(f.name for f in r.files)}). In QuPath: open the image, then "
-                "File ▸ Import objects from file."
-            )
-            files = r.files
-        else:
-            from svetlana.core.usecases.export_bioimageio import (
-                DEFAULT_AUTHOR,
-                PackageInfo,
-                export_bioimageio,
-            )
-
-            progress(Progress("export", 0, 1, f"packaging {plan.model_id}"))
-            info = plan.info or PackageInfo()
-            r = export_bioimageio(view, plan.out_dir, plan.model_id, info)
-            message = (
-                f"Wrote the bioimage.io package of {r.model_id}: the folder {r.folder.name} and "
-                f"{r.zip_path.name}. Check it with: bioimageio test {r.rdf}"
-            )
-            if DEFAULT_AUTHOR in info.authors:
-                message += (
-                    f"\nThe author is given as {DEFAULT_AUTHOR!r}: edit rdf.yaml before sharing it."
-                )
-            files = (r.folder, r.zip_path)
+    progress = progress if progress is not None else (lambda _event: None)
+    cancel = cancel if cancel is not None else CancelToken()
+    write = _WRITERS[plan.kind]
+    if project is not None:
+        files, message, result = write(project, plan, progress, cancel)
+    else:
+        with Project.open(plan.bundle, readonly=True) as view:
+            files, message, result = write(view, plan, progress, cancel)
     if plan.note:
         message += f"\n{plan.note}."
-    return ExportDone(plan.kind, plan.out_dir, tuple(files), message)
+    return ExportDone(plan.kind, plan.out_dir, tuple(files), message, result)
+
+
+def _write_masks(view, plan: ExportPlan, progress, cancel):
+    from svetlana.core.usecases.predict import write_prediction_outputs
+
+    pairs = []
+    for k, (name, pred) in enumerate(plan.predictions.items()):
+        cancel.raise_if_cancelled()
+        progress(Progress("export", k, len(plan.predictions), f"loading {name}"))
+        pairs.append((pred, view.load(name)))
+    files = write_prediction_outputs(
+        plan.out_dir, pairs, next(iter(plan.predictions.values())).class_names,
+        view.annotations.for_image, model_id=plan.model_id,
+        model_dir=view.models.dir(plan.model_id),
+        project_classes=view.annotations.class_names,
+    )  # fmt: skip
+    message = (
+        f"Wrote the class masks of {plural(len(pairs), 'image')} "
+        "(<image>_classes.tif: pixel value = class number) and predictions.csv."
+    )
+    return files, message, None
+
+
+def _of_predictions(export, view, plan: ExportPlan, progress, cancel):
+    """A table or objects export of the plan's images, with its predictions."""
+    return export(
+        view, plan.out_dir, plan.images, model_id=plan.model_id, predictions=plan.predictions,
+        progress=progress, cancel=cancel, **plan.options,
+    )  # fmt: skip
+
+
+def _write_table(view, plan: ExportPlan, progress, cancel):
+    from svetlana.core.usecases.export_table import export_table
+
+    r = _of_predictions(export_table, view, plan, progress, cancel)
+    message = (
+        f"Wrote {plural(r.rows, 'object')} of {plural(len(r.images), 'image')} to "
+        f"{r.files[0].name}, and the counts and means per class to {r.files[1].name}."
+    )
+    return r.files, message, r
+
+
+def _write_objects(view, plan: ExportPlan, progress, cancel):
+    from svetlana.core.usecases.export_geojson import export_objects
+
+    r = _of_predictions(export_objects, view, plan, progress, cancel)
+    message = (
+        f"Wrote {plural(r.objects, 'object')} to {plural(len(r.files), 'GeoJSON file')}"
+        f" ({', '.join(f.name for f in r.files)}). In QuPath: open the image, then "
+        "File ▸ Import objects from file."
+    )
+    return r.files, message, r
+
+
+def _write_bioimageio(view, plan: ExportPlan, progress, cancel):
+    from svetlana.core.usecases.export_bioimageio import (
+        DEFAULT_AUTHOR,
+        PackageInfo,
+        export_bioimageio,
+    )
+
+    progress(Progress("export", 0, 1, f"packaging {plan.model_id or 'the latest model'}"))
+    info = plan.info or PackageInfo()
+    r = export_bioimageio(view, plan.out_dir, plan.model_id, info)
+    message = (
+        f"Wrote the bioimage.io package of {r.model_id}: the folder {r.folder.name} and "
+        f"{r.zip_path.name}. Check it with: bioimageio test {r.rdf}"
+    )
+    if DEFAULT_AUTHOR in info.authors:
+        message += f"\nThe author is given as {DEFAULT_AUTHOR!r}: edit rdf.yaml before sharing it."
+    return (r.folder, r.zip_path), message, r
+
+
+def _write_filtered(view, plan: ExportPlan, progress, cancel):
+    from svetlana.core.usecases.export_masks import export_filtered
+
+    o = dict(plan.options)
+    s = export_filtered(
+        view, o.pop("keep"), plan.out_dir, model_id=plan.model_id, images=plan.images,
+        progress=progress, cancel=cancel, **o,
+    )  # fmt: skip
+    files = s.files or (*(p for r in s.images for p in r.files), s.csv_path)
+    message = f"Kept {plural(s.kept, 'object')}, removed {s.removed}; wrote {s.csv_path.name}."
+    return files, message, s
+
+
+def _write_patches(view, plan: ExportPlan, progress, cancel):
+    from svetlana.core.usecases.export_patches import export_patches
+
+    r = export_patches(view, plan.out_dir, progress=progress, cancel=cancel, **plan.options)
+    return (r.npz, r.csv), f"Wrote {plural(r.n, 'patch', 'patches')} to {r.npz.name}.", r
+
+
+def _write_model(view, plan: ExportPlan, progress, cancel):
+    from svetlana.core.usecases.export_model import export_model
+
+    r = export_model(view, plan.out_dir, plan.model_id)
+    return r.files, f"Exported {r.model_id} to {r.files[0].name}.", r
+
+
+_WRITERS = {
+    MASKS: _write_masks, TABLE: _write_table, OBJECTS: _write_objects,
+    BIOIMAGEIO: _write_bioimageio, FILTERED: _write_filtered, PATCHES: _write_patches,
+    MODEL: _write_model,
+}  # fmt: skip

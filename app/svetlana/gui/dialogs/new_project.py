@@ -1,8 +1,5 @@
-"""New project (or add images): pick image+mask files or a folder of pairs, where to save, class names.
-
-~430 lines: one dialog (files or a folder of pairs, per-row axes, destination, classes) whose
-parts validate together before anything is read.
-"""
+"""New project (or add images): the images and masks (image_pairs.py), where to save, class
+names; validated together, then read in a worker before anything is written."""
 
 from __future__ import annotations
 
@@ -13,37 +10,30 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QButtonGroup,
-    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QRadioButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from svetlana.core.errors import InputError, SvetlanaError
+from svetlana.core.errors import InputError, ShapeMismatchError, SvetlanaError
 from svetlana.core.project.bundle import SUFFIX, Project
-from svetlana.core.project.images import default_image_name
 from svetlana.core.usecases.setup import create_prepared, create_project
+from svetlana.gui.dialogs.image_pairs import AXES_COLUMN, ImagePairsBox
 from svetlana.gui.errors import show_error
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CLASSES = ("class 1", "class 2")
-AXES_COLUMN = 3
-IMAGE_FILTER = "Images (*.tif *.tiff *.png *.npy *.jpg *.jpeg *.bmp);;All files (*)"
+__all__ = ["AXES_COLUMN", "NewProjectDialog"]  # AXES_COLUMN: where tests look for the axes
 
 
 class NewProjectDialog(QDialog):
@@ -57,51 +47,10 @@ class NewProjectDialog(QDialog):
         self.setWindowTitle("Add images — Svetlana" if adding else "New project — Svetlana")
 
         # 1. images
-        self.files_radio = QRadioButton("Image and mask files")
-        self.folder_radio = QRadioButton("A folder of images with their masks (matched by name)")
-        self.files_radio.setChecked(True)
-        group = QButtonGroup(self)
-        group.addButton(self.files_radio)
-        group.addButton(self.folder_radio)
-        self.pick_button = QPushButton("Add image and mask…")
-        self.pick_button.clicked.connect(self._pick)
-        self.remove_button = QPushButton("Remove")
-        self.remove_button.clicked.connect(self._remove_selected)
-        self.files_radio.toggled.connect(self._mode_changed)
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Image", "Mask", "Name in the project", "Axes"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeaderItem(AXES_COLUMN).setToolTip(
-            "The image's axes in file order, e.g. ZCYX or YXC: only needed when the channels\n"
-            "are not recognised (the image and mask shapes then seem not to match)."
-        )
-        self.table.setColumnHidden(AXES_COLUMN, True)  # shown when a shape does not match
-        self.table.verticalHeader().hide()
-        self.table.setMinimumHeight(140)
-        hint = QLabel(
-            "A mask is an integer label image of the same size (0 = background, one value per object), "
-            "e.g. from Cellpose or StarDist. In a folder, <i>x.tif</i> pairs with <i>x_masks.tif</i>, "
-            "<i>x_mask.png</i>, <i>x_cp_masks.png</i>, <i>x_seg.npy</i> or <i>masks/x.tif</i>."
-        )
-        hint.setWordWrap(True)
-        box1 = QGroupBox("1. Images and their segmentation masks")
-        lay1 = QVBoxLayout(box1)
-        lay1.addWidget(self.files_radio)
-        lay1.addWidget(self.folder_radio)
-        row = QHBoxLayout()
-        row.addWidget(self.pick_button)
-        row.addWidget(self.remove_button)
-        row.addStretch(1)
-        lay1.addLayout(row)
-        lay1.addWidget(self.table)
-        lay1.addWidget(hint)
-        self.force_mask = QCheckBox("Use the masks as they are")
-        self.force_mask.setToolTip(
-            "Svetlana refuses a mask that looks like an intensity image (most values scattered in\n"
-            "many pieces, almost no background: usually the image and the mask were swapped).\n"
-            "Tick this only if such a file really is your label mask."
-        )
-        lay1.addWidget(self.force_mask)
+        self.pairs_box = ImagePairsBox(start_dir)
+        self.pairs_box.destinationSuggested.connect(self._suggest_destination)
+        self.table = self.pairs_box.table  # read by tests
+        box1 = self.pairs_box
 
         # 2. where to save
         self.dest_edit = QLineEdit()
@@ -186,33 +135,30 @@ class NewProjectDialog(QDialog):
             self._add_class_item(n)
 
     def to_read(self) -> list[tuple[Path, Path, str, str | None]]:
-        """The pairs with the axes typed for them (None: inferred) and whether to skip the mask
-        check, as ``prepare_images`` takes."""
-        force = self.force_mask.isChecked()
-        return [(*p, self.axes_of(r), force) for r, p in enumerate(self.pairs())]
+        return self.pairs_box.to_read()
 
-    def axes_of(self, row: int) -> str | None:
-        item = self.table.item(row, AXES_COLUMN)
-        text = item.text().strip().upper() if item is not None else ""
-        return text or None
+    def pairs(self) -> list[tuple[Path, Path, str]]:
+        return self.pairs_box.pairs()
+
+    def add_pair(self, image, mask, name: str | None = None, axes: str | None = None) -> None:
+        self.pairs_box.add_pair(image, mask, name, axes)
+
+    def set_folder(self, folder: str | Path) -> int:
+        """Fill the table with the pairs found in a folder; returns how many."""
+        return self.pairs_box.set_folder(folder)
 
     def ask_for_axes(self, exc: SvetlanaError) -> bool:
-        """After "image shape does not match mask shape": show the Axes column, put the cursor in
-        the image's row, and say what to type. Returns whether the error was of that kind."""
-        if "does not match" not in exc.message or exc.path is None:
+        """After an image whose shape does not match its mask's: show the Axes column, put the
+        cursor in the image's row, and say what to type. Returns whether the error was of that
+        kind (a ShapeMismatchError naming an image of the table)."""
+        if not isinstance(exc, ShapeMismatchError) or exc.path is None:
             return False
-        rows = [
-            r
-            for r in range(self.table.rowCount())
-            if Path(self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)) == exc.path
-        ]
-        if not rows:
+        row = self.pairs_box.show_axes_of(exc.path)
+        if row is None:
             return False
-        self.table.setColumnHidden(AXES_COLUMN, False)
-        self.table.setCurrentCell(rows[0], AXES_COLUMN)
-        self._axes_row = rows[0]
+        self._axes_row = row
         self.axes_label.setText(f"Axes of {exc.path.name}:")
-        self.axes_edit.setText(self.axes_of(rows[0]) or "")
+        self.axes_edit.setText(self.pairs_box.axes_of(row) or "")
         self.axes_label.setVisible(True)
         self.axes_edit.setVisible(True)
         self.axes_edit.setFocus()
@@ -227,52 +173,11 @@ class NewProjectDialog(QDialog):
         return True
 
     def _on_axes_typed(self, text: str) -> None:
-        item = self.table.item(self._axes_row, AXES_COLUMN) if self._axes_row >= 0 else None
-        if item is not None:
-            item.setText(text.strip().upper())
+        self.pairs_box.set_axes(self._axes_row, text)
 
-    def pairs(self) -> list[tuple[Path, Path, str]]:
-        out = []
-        for r in range(self.table.rowCount()):
-            image = Path(self.table.item(r, 0).data(Qt.ItemDataRole.UserRole))
-            mask = Path(self.table.item(r, 1).data(Qt.ItemDataRole.UserRole))
-            out.append((image, mask, self.table.item(r, 2).text().strip()))
-        return out
-
-    def add_pair(
-        self,
-        image: str | Path,
-        mask: str | Path,
-        name: str | None = None,
-        axes: str | None = None,
-    ) -> None:
-        image, mask = Path(image), Path(mask)
-        r = self.table.rowCount()
-        self.table.insertRow(r)
-        for col, p in ((0, image), (1, mask)):
-            item = QTableWidgetItem(p.name)
-            item.setData(Qt.ItemDataRole.UserRole, str(p))
-            item.setToolTip(str(p))
-            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            self.table.setItem(r, col, item)
-        self.table.setItem(r, 2, QTableWidgetItem(name or default_image_name(image)))
-        self.table.setItem(r, AXES_COLUMN, QTableWidgetItem(axes or ""))
-        if axes:
-            self.table.setColumnHidden(AXES_COLUMN, False)
-
-    def set_folder(self, folder: str | Path) -> int:
-        """Fill the table with the pairs found in a folder; returns how many."""
-        from svetlana.core.io.folders import find_pairs
-
-        pairs = find_pairs(folder)
-        self.table.setRowCount(0)
-        for image, mask in pairs:
-            self.add_pair(image, mask)
-        if not pairs:
-            raise InputError("no image with a matching mask found in this folder", folder)
+    def _suggest_destination(self, path: str) -> None:
         if not self.dest_edit.text():
-            self.dest_edit.setText(str(Path(folder).parent / (Path(folder).name + SUFFIX)))
-        return len(pairs)
+            self.dest_edit.setText(path)
 
     def set_destination(self, path: str | Path) -> None:
         self.dest_edit.setText(str(path))
@@ -285,46 +190,6 @@ class NewProjectDialog(QDialog):
         return path if path.name.endswith(SUFFIX) else path.with_name(path.name + SUFFIX)
 
     # ---- actions -----------------------------------------------------------------------
-    def _mode_changed(self) -> None:
-        self.pick_button.setText(
-            "Add image and mask…" if self.files_radio.isChecked() else "Choose folder…"
-        )
-
-    def _pick(self) -> None:
-        try:
-            if self.files_radio.isChecked():
-                image, _ = QFileDialog.getOpenFileName(
-                    self, "Choose an image", self.start_dir, IMAGE_FILTER
-                )
-                if not image:
-                    return
-                mask, _ = QFileDialog.getOpenFileName(
-                    self,
-                    f"Choose the mask of {Path(image).name}",
-                    str(Path(image).parent),
-                    IMAGE_FILTER,
-                )
-                if not mask:
-                    return
-                self.add_pair(image, mask)
-                if not self.dest_edit.text():
-                    self.dest_edit.setText(
-                        str(Path(image).parent / (default_image_name(Path(image)) + SUFFIX))
-                    )
-            else:
-                folder = QFileDialog.getExistingDirectory(
-                    self, "Choose a folder of images and masks", self.start_dir
-                )
-                if folder:
-                    self.set_folder(folder)
-        except SvetlanaError as exc:
-            show_error(self, exc)
-
-    def _remove_selected(self) -> None:
-        rows = sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True)
-        for r in rows:
-            self.table.removeRow(r)
-
     def _choose_destination(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
             self,

@@ -46,8 +46,10 @@ class LiveResult:
 
 
 class LivePredictions(QObject):
-    """Refits after each label change (debounced), never on the GUI thread; stale results are
-    dropped (a newer label arrived while fitting) and the refit runs again with the new labels."""
+    """Refits after label changes, never on the GUI thread, at most one at a time: labels that
+    arrive while a refit waits (DEBOUNCE_MS) or runs are coalesced into it or into one more refit
+    after it, so the preview keeps up with fast labelling (a refit's result is shown even when
+    newer labels came meanwhile; the next refit has them)."""
 
     updated = Signal()  # self.result changed (or was cleared)
     started = Signal(bool)  # a refit started; True when this image is measured first
@@ -63,7 +65,9 @@ class LivePredictions(QObject):
         self.region = None
         self._generation = 0
         self._job: Job | None = None
-        self._again = False
+        self._again = False  # labels changed while a refit ran: one more after it
+        self._again_ms = DEBOUNCE_MS
+        self._epoch = 0  # results of an earlier epoch (project, switched off, stopped) dropped
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -80,15 +84,27 @@ class LivePredictions(QObject):
             self.schedule(0)
         else:
             self._timer.stop()
-            self._generation += 1  # a running refit's result is dropped
+            self._again = False
+            self._epoch += 1  # a running refit's result is dropped
             self._set(None)
 
     def schedule(self, delay_ms: int | None = None) -> None:
-        """Refit after ``delay_ms`` (the debounce by default); a newer call restarts the wait."""
+        """Refit within ``delay_ms`` (the debounce by default) with the labels as they are then.
+
+        A refit already waiting is not put off by a newer call (only brought forward), and one
+        running is followed by one more: fast labelling never starves the preview.
+        """
         if not self.enabled or self.session.project is None or not self.session.current_image:
             return
         self._generation += 1
-        self._timer.start(DEBOUNCE_MS if delay_ms is None else delay_ms)
+        delay = DEBOUNCE_MS if delay_ms is None else delay_ms
+        if self.running:
+            self._again_ms = min(self._again_ms, delay) if self._again else delay
+            self._again = True
+            return
+        if self._timer.isActive() and self._timer.remainingTime() <= delay:
+            return  # due anyway: it reads the newest labels when it starts
+        self._timer.start(delay)
 
     @property
     def running(self) -> bool:
@@ -97,7 +113,8 @@ class LivePredictions(QObject):
     def stop(self) -> bool:
         """Cancel a pending or running refit and wait for it; True when none is left."""
         self._timer.stop()
-        self._generation += 1
+        self._again = False
+        self._epoch += 1
         return stop_jobs(self._job)
 
     # ---- work ---------------------------------------------------------------------------
@@ -111,7 +128,7 @@ class LivePredictions(QObject):
     def _on_project(self) -> None:
         self._measurements = {}
         self._stores = {}
-        self._generation += 1
+        self._epoch += 1
         self._set(None)
         self.schedule(0)
 
@@ -132,12 +149,12 @@ class LivePredictions(QObject):
         if not self.enabled or s.project is None or not s.current_image:
             return
         if self.running:
-            self._again = True  # refit once more when this one ends
+            self._again, self._again_ms = True, 0  # refit once more when this one ends
             return
         from svetlana.core.project.bundle import Project
 
         project: Project = s.project
-        generation = self._generation
+        generation, epoch = self._generation, self._epoch
         name, classes, labelled = self._snapshot()
         cached = self._measurements.get(name)
         seed = project.sampling_seed
@@ -204,7 +221,7 @@ class LivePredictions(QObject):
         # No parent: a window torn down mid-refit must not destroy the running thread (the job
         # keeps itself alive until it ends; its results then go nowhere).
         self._job = run_job(
-            None, work, on_success=self._guard(self._on_done),
+            None, work, on_success=self._guard(lambda out: self._on_done(out, epoch)),
             on_failure=self._guard(self._on_failed), name="live-refit",
         )  # fmt: skip
         self._job.finished.connect(self._guard(self._on_finished))
@@ -219,13 +236,16 @@ class LivePredictions(QObject):
 
         return call
 
-    def _on_done(self, out) -> None:
+    def _on_done(self, out, epoch: int) -> None:
         m, result = out
-        self._measurements[result.image] = m
-        if result.generation != self._generation or result.image != self.session.current_image:
-            log.debug("live refit dropped (labels changed while fitting)")
-            self._again = True
+        if epoch != self._epoch or not self.enabled:
+            log.debug("live refit dropped (another project, or switched off)")
             return
+        self._measurements[result.image] = m
+        if result.image != self.session.current_image:
+            return  # another image is shown: its refit is already asked for
+        if result.generation != self._generation:  # shown now; the next refit has the rest
+            log.debug("labels changed while fitting: one more refit follows")
         self._set(result)
 
     def _on_failed(self, exc: BaseException) -> None:
@@ -238,9 +258,11 @@ class LivePredictions(QObject):
     def _on_finished(self) -> None:
         if self._again and self.enabled:
             self._again = False
-            # Labels changed while fitting: refit once the user pauses (the debounce), not at
-            # once -- back-to-back refits during fast labelling would only slow the keys down.
-            self.schedule()
+            # Labels changed while fitting: one more refit, after the debounce (not at once:
+            # back-to-back refits during fast labelling would only slow the keys down), which
+            # newer labels do not put off.
+            if self.session.project is not None and self.session.current_image:
+                self._timer.start(self._again_ms)
 
     def _set(self, result: LiveResult | None) -> None:
         self.result = result

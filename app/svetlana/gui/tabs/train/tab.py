@@ -1,22 +1,17 @@
 """The Training tab: train with the settings form (gui/widgets/training_form.py), live curves,
-the candidates of `auto`, the model list with each model's card.
-
-~490 lines: the run, the curves, the candidates and the model list share the running job and
-the chosen model; the form is its own widget. Training runs through gui/ops.run_op.
+the candidates of `auto`; the model list with each model's card is models.py. Training runs
+through gui/ops.run_op.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -25,19 +20,15 @@ from PySide6.QtWidgets import (
 )
 
 from svetlana.core.annotations.store import label_time
-from svetlana.core.errors import SvetlanaError
-from svetlana.core.ml.training import TrainingConfig
 from svetlana.core.usecases import train
 from svetlana.core.wording import accuracy_estimate, plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.ops import run_op
 from svetlana.gui.session import Session
+from svetlana.gui.tabs.train.models import ModelsPanel
 from svetlana.gui.widgets.common import (
-    ConfusionTable,
-    PerClassTable,
     TrainingCurves,
     candidate_text,
-    format_card,
 )
 from svetlana.gui.widgets.training_form import DEVICE_TEXT, FIELDS, TrainingForm
 
@@ -64,8 +55,8 @@ def detect_devices() -> dict[str, bool]:
 class TrainingTab(QWidget):
     """Train a model on the labelled objects of the session's project, in the background.
 
-    Public: ``start_training()`` (also the slot for "Retrain"), ``cancel()``, ``config()``,
-    ``settings()``/``apply_settings()`` for the main window to persist the form.
+    Public: ``start_training()`` (also the slot for "Retrain"), ``cancel()``; the settings are
+    ``form`` (``config()``, ``settings()``/``apply_settings()``), the models ``models_panel``.
     """
 
     trainingStarted = Signal()
@@ -81,7 +72,7 @@ class TrainingTab(QWidget):
         self.last_model_id = ""
         self._build()
         session.projectChanged.connect(self.refresh)
-        session.modelsChanged.connect(self.refresh_models)
+        session.modelsChanged.connect(self.models_panel.refresh)
         session.labelsChanged.connect(lambda _keys: self._refresh_label_summary())
         session.classesChanged.connect(self._refresh_label_summary)
         session.busyChanged.connect(lambda _b: self._update_buttons())
@@ -126,18 +117,10 @@ class TrainingTab(QWidget):
         self.curves = TrainingCurves()
         self.curves.setMinimumHeight(300)
 
-        self.models = QListWidget()
-        self.models.setToolTip("Models of this project, newest first. Select one to see its card.")
-        self.models.currentItemChanged.connect(self._on_model_selected)
-        self.models.setMaximumHeight(110)
-        self.card = QLabel()
-        self.card.setTextFormat(Qt.TextFormat.RichText)
-        self.card.setWordWrap(True)
-        self.card.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.confusion = ConfusionTable()
-        self.per_class = PerClassTable()
-        for table in (self.confusion, self.per_class):
-            table.setMaximumHeight(170)
+        self.models_panel = ModelsPanel(self.session)
+        self.models_panel.modelShown.connect(self._show_model)
+        for name in ("models", "card", "confusion", "per_class", "confusion_title"):
+            setattr(self, name, getattr(self.models_panel, name))  # read by tests
 
         # One column that scrolls: the panel beside the image is narrow, and a biologist reads
         # it top to bottom: settings, Train, live curves, then the result and the model list.
@@ -150,15 +133,7 @@ class TrainingTab(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.candidates)
         lay.addWidget(self.curves)
-        lay.addWidget(QLabel("<b>Models</b>"))
-        lay.addWidget(self.models)
-        lay.addWidget(self.card)
-        self.confusion_title = QLabel("Confusion matrix (validation objects)")
-        self.confusion_title.setWordWrap(True)
-        lay.addWidget(self.confusion_title)
-        lay.addWidget(self.confusion)
-        lay.addWidget(QLabel("Per class"))
-        lay.addWidget(self.per_class)
+        lay.addWidget(self.models_panel)
         lay.addStretch(1)
         for combo in column.findChildren(QComboBox):
             # long item texts must not widen the narrow panel (the popup still shows them whole)
@@ -174,32 +149,6 @@ class TrainingTab(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
         self._update_buttons()
-
-    # ---- the form (gui/widgets/training_form.py) ------------------------------------
-    def kind(self) -> str:
-        return self.form.kind()
-
-    def config(self) -> TrainingConfig:
-        return self.form.config()
-
-    def time_budget_value(self) -> float | None:
-        return self.form.time_budget_value()
-
-    def patch_size_value(self) -> int | str:
-        return self.form.patch_size_value()
-
-    @property
-    def arch_file(self) -> str | None:
-        return self.form.arch_file
-
-    def set_arch_file(self, path: str | Path | None) -> None:
-        self.form.set_arch_file(path)
-
-    def settings(self) -> dict:
-        return self.form.settings()
-
-    def apply_settings(self, d: dict) -> None:
-        self.form.apply_settings(d)
 
     # ---- device detection -------------------------------------------------------------
     def showEvent(self, event) -> None:
@@ -240,19 +189,20 @@ class TrainingTab(QWidget):
         # The plan is quick (checks, the model's name; a network file is checked before any
         # work); the patches and measurements are made in the worker from a read-only view of
         # the bundle; the model is committed on the main thread (gui/ops.py: run_op).
-        patch_size = self.patch_size_value()
+        form = self.form
+        patch_size = form.patch_size_value()
 
         def plan(project):
-            config = self.config()
-            kind = "cnn" if self.arch_file else self.kind()
+            config = form.config()
+            kind = "cnn" if form.arch_file else form.kind()
             return {
                 "config": config,
                 "n": train.check_training_labels(project),
                 "kind": kind,
-                "network": train.user_network(project, self.arch_file) if self.arch_file else None,
+                "network": train.user_network(project, form.arch_file) if form.arch_file else None,
                 "model_id": project.models.new_id(self.model_name.text().strip() or None),
                 "started": label_time(),
-                "budget": self.time_budget_value() if kind == "auto" else None,
+                "budget": form.time_budget_value() if kind == "auto" else None,
             }
 
         def run(p, view, progress, cancel):
@@ -337,7 +287,7 @@ class TrainingTab(QWidget):
             f"Trained {trained.id} ({what}): {accuracy_estimate(result.metrics)}; "
             f"{result.seconds:.1f} s on {result.device}."
         )
-        self.select_model(trained.id)
+        self.models_panel.select_model(trained.id)
         show_status(self, f"trained {trained.id}")
 
     def _show_candidates(self) -> None:
@@ -369,67 +319,12 @@ class TrainingTab(QWidget):
 
     # ---- models and project -------------------------------------------------------------
     def refresh(self) -> None:
-        self.refresh_models()
+        self.models_panel.refresh()
         self._refresh_label_summary()
         self._update_buttons()
 
-    def refresh_models(self) -> None:
-        project = self.session.project
-        current = self.selected_model()
-        with QSignalBlocker(self.models):
-            self.models.clear()
-            ids = list(reversed(project.models.ids())) if project is not None else []
-            for mid in ids:
-                item = QListWidgetItem(model_line(project, mid))
-                item.setData(Qt.ItemDataRole.UserRole, mid)
-                self.models.addItem(item)
-        keep = current if current in ids else (ids[0] if ids else None)
-        if keep:
-            self.select_model(keep)
-        else:
-            self._show_card(None)
-
-    def selected_model(self) -> str | None:
-        item = self.models.currentItem()
-        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-
-    def select_model(self, model_id: str) -> None:
-        for i in range(self.models.count()):
-            if self.models.item(i).data(Qt.ItemDataRole.UserRole) == model_id:
-                if self.models.currentRow() == i:
-                    self._on_model_selected(self.models.item(i), None)
-                else:
-                    self.models.setCurrentRow(i)
-                return
-
-    def _on_model_selected(self, item, _previous=None) -> None:
-        self._show_card(item.data(Qt.ItemDataRole.UserRole) if item is not None else None)
-
-    def _show_card(self, model_id: str | None) -> None:
-        project = self.session.project
-        if project is None or model_id is None:
-            self.card.setText(
-                "No model yet: label objects of at least two classes, then press Train."
-            )
-            self.confusion.setRowCount(0)
-            self.per_class.setRowCount(0)
-            return
-        try:
-            card = project.models.card(model_id)
-        except SvetlanaError as exc:
-            self.card.setText(f"Cannot read this model's card: {exc}")
-            return
-        self.card.setText(format_card(card))
-        classes = card.get("classes", [])
-        metrics = card.get("metrics") or {}
-        self.confusion_title.setText(
-            "Confusion matrix (cross-validation: each labelled object judged by a model not "
-            "trained on it)"
-            if metrics.get("estimate") == "cross-validation"
-            else "Confusion matrix (validation objects)"
-        )
-        self.confusion.set_matrix(metrics.get("confusion", []), classes)
-        self.per_class.set_rows(metrics.get("per_class", []), classes)
+    def _show_model(self, card: dict) -> None:
+        """The chosen model's curves (a forest: a sentence), unless a training draws its own."""
         if self.job is None or not self.job.running:
             self.curves.show_model(card)
 
@@ -454,27 +349,6 @@ class TrainingTab(QWidget):
             self.session.project is not None and not self.session.busy and not running
         )
         self.cancel_button.setEnabled(running)
-
-
-def model_line(project, model_id: str) -> str:
-    """'model-2 · forest · 91% cross-validated · 2026-03-01 14:05': a model in the list."""
-    try:
-        card = project.models.card(model_id)
-    except SvetlanaError:
-        return f"{model_id} · card unreadable"
-    forest = card.get("kind") == "forest" or card.get("architecture") == "forest"
-    kind = "forest" if forest else f"CNN {card.get('architecture', '?')}"
-    metrics = card.get("metrics") or {}
-    acc = metrics.get("accuracy")
-    if isinstance(acc, int | float):
-        how = {"cross-validation": "cross-validated"}.get(
-            metrics.get("estimate"), "on validation" if metrics.get("n_val") else "on training"
-        )
-        acc_text = f"{acc:.0%} {how}"
-    else:
-        acc_text = "accuracy unknown"
-    date = str(card.get("created", "")).replace("T", " ")[:16]
-    return " · ".join(t for t in (model_id, kind, acc_text, date) if t)
 
 
 def _duration(seconds: float) -> str:
