@@ -45,16 +45,51 @@ MAX_FOLDS = 5
 CNN_FOLDS = 3
 TIE = 0.005  # half a point of balanced accuracy
 PERFECT = 0.995
-# Seconds for cross-validation plus the final fit (measuring and patches come before). With
-# Python start-up, imports and the files written, `svetlana train` stays within ~20 s (2D) and
-# ~30 s (3D) on a 2-core CPU.
+# Seconds for cross-validation plus the final fit (measuring and patches come before), in the
+# default *quick* mode: a base that grows with the labels (a CNN fold costs about linearly more),
+# capped so that `svetlana train` stays within ~30 s for 500 labels and ~90 s for 2,000 on a
+# 2-core CPU (Python start-up, imports, measuring and the files written come on top).
+# *thorough* gives the CNN every fold and a budget about 5x larger (announced before it starts).
+MODES: tuple[str, ...] = ("quick", "thorough")
 BUDGET_2D_S = 12.0
 BUDGET_3D_S = 20.0
+_PER_LABEL_S = {2: 0.016, 3: 0.025}  # quick: seconds more per label
+_QUICK_CAP_S = {2: 45.0, 3: 70.0}
+_THOROUGH = {2: (60.0, 0.12, 900.0), 3: (90.0, 0.2, 1800.0)}  # base, per label, cap
 _EPOCHS_BEFORE_PROJECTING = 2
 
 
-def default_budget(ndim: int) -> float:
-    return BUDGET_3D_S if ndim == 3 else BUDGET_2D_S
+def default_budget(ndim: int, n_labels: int = 0, mode: str = "quick") -> float:
+    """Seconds ``auto`` gives cross-validation plus the final fit, for ``n_labels`` labels."""
+    d = 3 if ndim == 3 else 2
+    n = max(0, int(n_labels))
+    if mode == "thorough":
+        base, per, cap = _THOROUGH[d]
+        return float(min(cap, base + per * n))
+    if mode != "quick":
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    base = BUDGET_3D_S if d == 3 else BUDGET_2D_S
+    return float(min(_QUICK_CAP_S[d], base + _PER_LABEL_S[d] * n))
+
+
+def cnn_folds(mode: str) -> int:
+    """How many folds the CNN is cross-validated on (every fold in thorough mode)."""
+    return MAX_FOLDS if mode == "thorough" else CNN_FOLDS
+
+
+def estimate_text(n_labels: int, ndim: int, mode: str, budget_s: float | None = None) -> str:
+    """What ``auto`` will do and for about how long, said before it starts."""
+    budget = budget_s if budget_s else default_budget(ndim, n_labels, mode)
+    what = (
+        "the forest, the CNN on every fold and the hybrid (forest + CNN features)"
+        if mode == "thorough"
+        else f"the forest and the CNN (on up to {CNN_FOLDS} folds)"
+    )
+    grows = "" if budget_s else f", growing with the {n_labels} labels"
+    return (
+        f"{mode}: cross-validates {what} in at most ~{budget:.0f} s{grows}; measuring the "
+        "objects comes first"
+    )
 
 
 @dataclass(frozen=True)
@@ -228,12 +263,15 @@ def choose(
     config: Any,
     candidates: Sequence[str] = ("forest", "cnn"),
     budget_s: float | None = None,
+    mode: str = "quick",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> FitResult:
     """Cross-validate the candidates, pick one (see the module's rule), fit it on all labels.
 
-    ``config`` is the CNN's TrainingConfig (its ``arch`` is the CNN candidate).
+    ``config`` is the CNN's TrainingConfig (its ``arch`` is the CNN candidate). ``mode``
+    "quick" (default) or "thorough" sets the budget (``default_budget``, unless ``budget_s``)
+    and how many folds the CNN gets.
     """
     from svetlana.core.ml.forest import fit_forest
 
@@ -243,14 +281,14 @@ def choose(
     y = np.asarray(labels, dtype=np.int64)
     k_classes = len(class_names)
     spatial = patches.ndim - 2 if patches.ndim in (4, 5) else 2
-    budget = float(budget_s) if budget_s is not None else default_budget(spatial)
+    budget = float(budget_s) if budget_s is not None else default_budget(spatial, len(y), mode)
     deadline = started + budget
     folds = make_folds(y, groups, seed=config.seed)
     n = len(folds.splits)
     use_forest = "forest" in candidates and features is not None
     use_cnn = "cnn" in candidates
     cnn_arch = config.arch
-    n_cnn = min(CNN_FOLDS, n)
+    n_cnn = min(cnn_folds(mode), n)
     total = (n if use_forest else 0) + (n_cnn if use_cnn else 0) + 1
     scores: dict[str, CandidateScore] = {}
     oofs: dict[str, np.ndarray] = {}
@@ -309,6 +347,7 @@ def choose(
         metrics = {"estimate": "none", "note": folds.note or "not cross-validated"}
     selection = {
         "mode": "auto" if len(candidates) > 1 else "forced",
+        "effort": mode,
         "metric": "balanced_accuracy",
         "cv": folds.to_dict(),
         "candidates": [s.to_dict() for s in scores.values()],
@@ -402,7 +441,7 @@ def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest
         try:
             pred = _cnn_fold(patches, y, tr, va, k_classes, cv_config, fold_progress, token)
         except _OverBudget as exc:
-            note = f"stopped after {len(scores)} of {n_cnn} folds: {exc.message}"
+            note = f"stopped after {len(scores)} of {n_cnn} folds{_reached(scores)}: {exc.message}"
             return CandidateScore(
                 name, "cnn", "stopped", tuple(scores), time.perf_counter() - t0, note
             ), oof
@@ -417,11 +456,19 @@ def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest
         if forest is not None and forest.folds and i + 1 < n_cnn:
             best_possible = (sum(scores) + (n_cnn - len(scores))) / n_cnn
             if best_possible <= float(np.mean(forest.folds[:n_cnn])) + TIE:
-                note = f"stopped after {len(scores)} of {n_cnn} folds: it cannot beat the forest"
+                note = (
+                    f"stopped after {len(scores)} of {n_cnn} folds{_reached(scores)}: "
+                    "it cannot beat the forest"
+                )
                 return CandidateScore(
                     name, "cnn", "stopped", tuple(scores), time.perf_counter() - t0, note
                 ), oof
     return CandidateScore(name, "cnn", "done", tuple(scores), time.perf_counter() - t0), oof
+
+
+def _reached(scores: list[float]) -> str:
+    """What a candidate cut short had reached, for its note."""
+    return f" (balanced accuracy {np.mean(scores):.3f} on them)" if scores else ""
 
 
 def _fold_progress(progress, token: _Deadline, i: int, n_cnn: int, k: int, fold_times: list,

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,7 @@ class TrainingJob:
     kind: str = "cnn"
     sources: tuple[MeasureSource, ...] = ()
     budget_s: float | None = None
+    mode: str = "quick"  # auto: "quick" or "thorough" (core.ml.choosing.MODES)
 
     @property
     def groups(self) -> np.ndarray:
@@ -235,6 +237,7 @@ def prepare_training(
     model_id: str | None = None,
     started: str | None = None,
     network: tuple[str, Any] | None = None,
+    mode: str = "quick",
 ) -> TrainingJob:
     """Check the labels and extract the patches (fast); raises a clear error before any work.
 
@@ -245,11 +248,14 @@ def prepare_training(
     ``model_id``, ``started`` and ``network`` (``user_network``) are given when the caller
     decided them already (the GUI, before running this on a read-only view in a worker).
     """
+    from svetlana.core.ml.choosing import MODES
     from svetlana.core.ml.models import load_user_network
     from svetlana.core.ml.training import TrainingConfig
 
     if kind not in KINDS:
         raise InputError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if mode not in MODES:
+        raise InputError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")
     config = config or TrainingConfig()
     model_id = model_id or project.models.new_id(name)
     # Labels given from now on are news to this model ("corrections since this model").
@@ -290,7 +296,20 @@ def prepare_training(
         kind=kind,
         sources=tuple(sources),
         budget_s=budget_s,
+        mode=mode,
     )
+
+
+def estimate(job: TrainingJob) -> str:
+    """What training will do and for about how long, said before it starts (CLI, Train tab)."""
+    from svetlana.core.ml.choosing import estimate_text
+
+    n = len(job.data.labels)
+    if job.kind == "auto":
+        return "auto, " + estimate_text(n, job.data.ndim, job.mode, job.budget_s)
+    if job.kind == "forest":
+        return f"forest on the measurements of the {n} labelled objects (seconds)"
+    return f"CNN {job.arch}, {job.config.epochs} epochs on {n} labelled objects"
 
 
 def measure_training_set(
@@ -366,6 +385,7 @@ def run_training(
         config=job.config,
         candidates=("forest", "cnn") if job.kind == "auto" else ("forest",),
         budget_s=job.budget_s,
+        mode=job.mode,
         progress=progress,
         cancel=cancel,
     )
@@ -495,13 +515,17 @@ def train_project(
     cancel: CancelToken | None = None,
     kind: str = "cnn",
     budget_s: float | None = None,
+    mode: str = "quick",
+    announce: Callable[[TrainingJob], None] | None = None,
 ) -> TrainedModel:
     """Train on every labelled object; only a finished run writes into the bundle."""
     cancel = ensure_token(cancel)
     job = prepare_training(
         project, config, patch_size=patch_size, name=name, arch_file=arch_file,
-        progress=progress, kind=kind, budget_s=budget_s,
+        progress=progress, kind=kind, budget_s=budget_s, mode=mode,
     )  # fmt: skip
+    if announce is not None:  # e.g. the CLI prints the estimate before the long part
+        announce(job)
     cancel.raise_if_cancelled()
     result = run_training(job, progress, cancel)
     cancel.raise_if_cancelled()
