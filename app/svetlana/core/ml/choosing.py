@@ -16,7 +16,11 @@ The rule (``--arch auto``):
 4. The winner has the best mean balanced accuracy over the folds both candidates completed;
    a difference of at most ``TIE`` is a tie and goes to the faster candidate (the forest). A CNN
    that did not complete its folds is not chosen.
-5. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
+5. *thorough* mode (``MODES``) adds the **hybrid** (``core.ml.hybrid``): the forest on the
+   measurements plus the CNN's out-of-fold class probabilities (stacking). The CNN is then
+   cross-validated on every fold and not stopped for being behind (its folds feed the hybrid);
+   the hybrid is chosen only when it beats the better of the other two by more than ``TIE``.
+6. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
    confusion matrix, per class) come from its out-of-fold predictions, never from training data.
 
 ~450 lines: the cross-validated choice (folds, each candidate, budget, tie rule) is one
@@ -243,13 +247,12 @@ class _Deadline(CancelToken):
 
 
 def _cnn_fold(patches, y, tr, va, n_classes, config, progress, token):
-    """Train on ``tr``, predict ``va``: (predicted classes, seconds)."""
+    """Train on ``tr``: the class probabilities of ``va``."""
     from svetlana.core.ml.inference import predict_probabilities
     from svetlana.core.ml.training import train
 
     result = train(patches[tr], y[tr], n_classes, config, progress=progress, cancel=token)
-    probs = predict_probabilities(result.model, patches[va], device=result.device, threads=1)
-    return probs.argmax(1)
+    return predict_probabilities(result.model, patches[va], device=result.device, threads=1)
 
 
 def choose(
@@ -287,9 +290,12 @@ def choose(
     n = len(folds.splits)
     use_forest = "forest" in candidates and features is not None
     use_cnn = "cnn" in candidates
+    use_hybrid = "hybrid" in candidates and use_forest and use_cnn
     cnn_arch = config.arch
     n_cnn = min(cnn_folds(mode), n)
-    total = (n if use_forest else 0) + (n_cnn if use_cnn else 0) + 1
+    if use_hybrid:  # the hybrid stacks the CNN's out-of-fold probabilities of every label
+        n_cnn = n
+    total = (n if use_forest else 0) + (n_cnn if use_cnn else 0) + (n if use_hybrid else 0) + 1
     scores: dict[str, CandidateScore] = {}
     oofs: dict[str, np.ndarray] = {}
     step = 0
@@ -305,15 +311,36 @@ def choose(
         )  # fmt: skip
         oofs["forest"] = oof
         _announce(progress, step, total, scores["forest"])
+    oof_probs = np.zeros((len(y), k_classes), np.float32)
     if use_cnn:
         score, oof = _cv_cnn(
             patches, y, folds, n_cnn, k_classes, config, scores.get("forest"), deadline,
-            progress, cancel, step, total,
+            progress, cancel, step, total, oof_probs, stop_when_behind=not use_hybrid,
         )  # fmt: skip
         step += n_cnn
         scores[cnn_arch] = score
         oofs[cnn_arch] = oof
         _announce(progress, step, total, score)
+    if use_hybrid:
+        from svetlana.core.ml.hybrid import HYBRID
+        from svetlana.core.ml.hybrid import stacked_names as _stacked
+
+        hybrid_names = tuple(feature_names) + _stacked(class_names)
+        cnn_score = scores[cnn_arch]
+        t0 = time.perf_counter()
+        if cnn_score.status == "done" and len(cnn_score.folds) == n:
+            _event(progress, step, total, "cross-validating the hybrid (forest + CNN)")
+            stacked = np.concatenate([features, oof_probs], 1)
+            hs, hoof = cv_forest(stacked, y, class_names, hybrid_names, folds, config.seed, cancel)
+            scores[HYBRID] = CandidateScore(
+                HYBRID, HYBRID, "done", tuple(hs), time.perf_counter() - t0 + cnn_score.seconds
+            )
+            oofs[HYBRID] = hoof
+        else:
+            note = f"it needs the CNN on every fold (the CNN was {cnn_score.status})"
+            scores[HYBRID] = CandidateScore(HYBRID, HYBRID, "skipped", note=note)
+        step += n
+        _announce(progress, step, total, scores[HYBRID])
 
     chosen, reason = _pick(scores, use_forest, cnn_arch if use_cnn else None, n)
     cancel.raise_if_cancelled()
@@ -338,6 +365,14 @@ def choose(
         result = train(patches, y, k_classes, final_config, progress=progress, cancel=cancel)
         model, history = result.model, result.history
         device, threads, kind = result.device, result.threads, "cnn"
+        if chosen == "hybrid":
+            from svetlana.core.ml.hybrid import HYBRID, fit_hybrid
+
+            model = fit_hybrid(
+                features, feature_names, oof_probs, y, class_names, model, cnn_arch,
+                seed=config.seed, cancel=cancel,
+            )  # fmt: skip
+            kind = HYBRID
     fit_seconds = time.perf_counter() - fit_started
     _event(progress, total, total, f"chosen: {chosen}", event="done", candidate=chosen)
 
@@ -359,7 +394,7 @@ def choose(
     log.info("model choice: %s (%s)", chosen, reason)
     return FitResult(
         kind=kind,
-        arch=chosen if kind == "cnn" else "forest",
+        arch=chosen if kind in ("cnn", "hybrid") else "forest",
         model=model,
         metrics=metrics,
         history=tuple(history),
@@ -395,6 +430,22 @@ def _oof_metrics(y: np.ndarray, oof: np.ndarray, k: int) -> dict | None:
 def _pick(
     scores: dict[str, CandidateScore], use_forest: bool, cnn: str | None, n: int
 ) -> tuple[str, str]:
+    chosen, reason = _pick_forest_or_cnn(scores, use_forest, cnn, n)
+    hybrid = scores.get("hybrid")
+    if hybrid is None or hybrid.status != "done":
+        return chosen, reason
+    best = scores["forest" if chosen == "forest" else chosen]
+    common = min(len(best.folds), len(hybrid.folds))
+    b_mean = float(np.mean(best.folds[:common])) if common else 0.0
+    h_mean = float(np.mean(hybrid.folds[:common])) if common else 0.0
+    if h_mean > b_mean + TIE:
+        return "hybrid", f"hybrid {h_mean:.3f} vs {chosen} {b_mean:.3f} on the same {common} folds"
+    return chosen, reason + f"; hybrid {h_mean:.3f} (a tie or less goes to the simpler model)"
+
+
+def _pick_forest_or_cnn(
+    scores: dict[str, CandidateScore], use_forest: bool, cnn: str | None, n: int
+) -> tuple[str, str]:
     forest = scores.get("forest")
     cnn_score = scores.get(cnn) if cnn else None
     if forest is None and cnn_score is not None:
@@ -419,7 +470,8 @@ def _pick(
 
 
 def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest, deadline,
-            progress, cancel, step0: int, total: int):  # fmt: skip
+            progress, cancel, step0: int, total: int, oof_probs: np.ndarray | None = None,
+            stop_when_behind: bool = True):  # fmt: skip
     """Cross-validate the CNN on the first ``n_cnn`` folds (or skip/stop it, see the module)."""
     name = config.arch
     oof = np.full(len(y), -1, np.int64)
@@ -439,7 +491,7 @@ def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest
         fold_progress = _fold_progress(progress, token, i, n_cnn, k, fold_times, fold_start,
                                        config.epochs, name, step0 + i, total)  # fmt: skip
         try:
-            pred = _cnn_fold(patches, y, tr, va, k_classes, cv_config, fold_progress, token)
+            probs = _cnn_fold(patches, y, tr, va, k_classes, cv_config, fold_progress, token)
         except _OverBudget as exc:
             note = f"stopped after {len(scores)} of {n_cnn} folds{_reached(scores)}: {exc.message}"
             return CandidateScore(
@@ -450,10 +502,13 @@ def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest
             return CandidateScore(
                 name, "cnn", "failed", tuple(scores), time.perf_counter() - t0, exc.message
             ), oof
+        pred = probs.argmax(1)
         oof[va] = pred
+        if oof_probs is not None:
+            oof_probs[va] = probs
         scores.append(_balanced(y[va], pred, k_classes))
         fold_times.append(time.perf_counter() - fold_start)
-        if forest is not None and forest.folds and i + 1 < n_cnn:
+        if stop_when_behind and forest is not None and forest.folds and i + 1 < n_cnn:
             best_possible = (sum(scores) + (n_cnn - len(scores))) / n_cnn
             if best_possible <= float(np.mean(forest.folds[:n_cnn])) + TIE:
                 note = (

@@ -182,3 +182,125 @@ def oof_embeddings(patches, labels, n_classes, config, folds, cancel=None):
             out = np.zeros((len(labels), e.shape[1]), np.float32)
         out[va] = e
     return out
+
+
+# ---- the hybrid model: a forest on the measurements + the CNN's probabilities ----------------
+
+HYBRID = "hybrid"  # the card's "kind" and "architecture" of a hybrid model
+STACK_PREFIX = "cnn_p_"
+
+
+def is_hybrid(card: dict) -> bool:
+    return isinstance(card, dict) and (
+        card.get("kind") == HYBRID or card.get("architecture") == HYBRID
+    )
+
+
+def stacked_names(class_names) -> tuple[str, ...]:
+    """The forest's extra columns: the CNN's probability of each class."""
+    return tuple(f"{STACK_PREFIX}{c}" for c in class_names)
+
+
+@dataclass(frozen=True, eq=False)
+class HybridModel:
+    """A forest on ``measurements`` + the CNN's class probabilities (``stacked``), and the CNN.
+
+    Stacking: the forest was fitted on *out-of-fold* CNN probabilities of the labelled objects
+    (from networks that did not see their labels), so it trusts the CNN as much as it earned
+    on new objects; a new object's probabilities come from ``cnn``, fitted on every label.
+    """
+
+    forest: object  # core.ml.forest.ForestModel, its columns: measurements then stacked
+    cnn: object  # the network (eval mode, CPU)
+    cnn_arch: str
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.forest.class_names
+
+    @property
+    def n_stacked(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def measurements(self) -> tuple[str, ...]:
+        return tuple(self.forest.feature_names[: -self.n_stacked])
+
+    def predict_proba(self, features: np.ndarray, cnn_probs: np.ndarray) -> np.ndarray:
+        x = np.concatenate([np.asarray(features, np.float32), np.asarray(cnn_probs, np.float32)], 1)
+        return self.forest.predict_proba(x)
+
+    def given(self, cnn_probs: np.ndarray) -> _GivenCnn:
+        """A forest-like object over the measurements only (prediction reads measurements by
+        ``feature_names``), the CNN's probabilities of the same objects, in order, already in."""
+        return _GivenCnn(self, np.asarray(cnn_probs, np.float32))
+
+
+@dataclass(frozen=True, eq=False)
+class _GivenCnn:
+    model: HybridModel
+    cnn_probs: np.ndarray
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.model.measurements
+
+    @property
+    def card_path(self):
+        return getattr(self.model.forest, "card_path", None)
+
+    def predict_proba(self, values: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(values, self.cnn_probs)
+
+
+def fit_hybrid(features, feature_names, oof_probs, labels, class_names, cnn, cnn_arch, *,
+               seed: int = 0, cancel: CancelToken | None = None) -> HybridModel:  # fmt: skip
+    """The forest on measurements + out-of-fold CNN probabilities of the labelled objects."""
+    from svetlana.core.ml.forest import fit_forest
+
+    x = np.concatenate([np.asarray(features, np.float32), np.asarray(oof_probs, np.float32)], 1)
+    names = tuple(feature_names) + stacked_names(class_names)
+    forest = fit_forest(x, labels, class_names, names, seed=seed, cancel=cancel)
+    return HybridModel(forest, cnn, cnn_arch)
+
+
+def save_hybrid(folder, model: HybridModel, card: dict, payload: bytes | None = None) -> None:
+    """The CNN's weights as a CNN's (``weights.pt``, a plain state_dict) and the forest as a
+    forest's (``forest.npz``, plain arrays); the card last. Nothing here can run code."""
+    from svetlana.core.ml.forest import save_forest
+    from svetlana.core.ml.models import save_checkpoint
+
+    save_checkpoint(folder, model.cnn, card)
+    save_forest(folder, model.forest, card, payload)
+
+
+def load_hybrid(folder, card: dict) -> HybridModel:
+    """A hybrid model folder, each part checked as its kind is (``load_forest``, the safe
+    weights loader of ``models``) and both checked against the card."""
+    from pathlib import Path
+
+    from svetlana.core.errors import ModelError
+    from svetlana.core.ml.forest import load_forest
+    from svetlana.core.ml.models import load_network
+
+    folder = Path(folder)
+    where = folder / "card.json"
+    arch = card.get("cnn_architecture")
+    classes = card.get("classes")
+    names = card.get("measurements")
+    stacked = list(stacked_names(classes or ()))
+    if (
+        not isinstance(names, list)
+        or names[-len(stacked) :] != stacked
+        or len(names) <= len(stacked)
+    ):
+        raise ModelError(
+            "the hybrid model's card must list its measurements, then one CNN probability "
+            "column per class",
+            where,
+        )
+    if not isinstance(arch, str):
+        raise ModelError("the hybrid model's card lacks its 'cnn_architecture'", where)
+    cnn = load_network(folder, card, arch)
+    forest = load_forest(folder, card)
+    return HybridModel(forest, cnn, arch)

@@ -383,7 +383,7 @@ def run_training(
         groups=job.groups,
         class_names=d.class_names,
         config=job.config,
-        candidates=("forest", "cnn") if job.kind == "auto" else ("forest",),
+        candidates=_candidates(job),
         budget_s=job.budget_s,
         mode=job.mode,
         progress=progress,
@@ -395,11 +395,42 @@ def run_training(
     }
     extra = {"measurements": list(names), "measurement_units": list(units)}
     payload = None
-    if result.kind == "forest":  # serialised here, off the GUI thread (seconds for big forests)
+    if result.kind in ("forest", "hybrid"):  # serialised here, off the GUI thread (seconds)
         from svetlana.core.ml.forest import forest_bytes
 
-        payload = forest_bytes(result.model)
+        payload = forest_bytes(result.model if result.kind == "forest" else result.model.forest)
     return dataclasses.replace(result, selection={**selection, **extra}, payload=payload)
+
+
+def _candidates(job: TrainingJob) -> tuple[str, ...]:
+    if job.kind != "auto":
+        return ("forest",)
+    return ("forest", "cnn", "hybrid") if job.mode == "thorough" else ("forest", "cnn")
+
+
+def _hybrid_card(job: TrainingJob, result: Any) -> dict:
+    """A hybrid's card: the forest's fields (its measurements end with the CNN's probability
+    columns) and the CNN's (``cnn_architecture``, parameters, the final fit's history)."""
+    from svetlana.core.ml.forest import IMPORTANCES_KEPT
+    from svetlana.core.ml.hybrid import HYBRID
+    from svetlana.core.ml.models import count_parameters
+
+    model = result.model
+    sel = result.selection
+    return {
+        "architecture": HYBRID,
+        "cnn_architecture": model.cnn_arch,
+        "measurements": list(model.forest.feature_names),
+        "measurement_units": list(sel["measurement_units"]) + [""] * model.n_stacked,
+        "importances": [
+            {"name": n, "importance": round(v, 5)}
+            for n, v in model.forest.importances(IMPORTANCES_KEPT)
+        ],
+        "trees": model.forest.n_trees,
+        "parameters": count_parameters(model.cnn),
+        "history": list(result.history),
+        **_stains_note(sel["measurements"]),
+    }
 
 
 def _cnn_card(job: TrainingJob, result: Any) -> dict:
@@ -473,7 +504,13 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
         "training": job.config.to_dict(),
         "metrics": result.metrics,
         "selection": selection,
-        **(_forest_card(result) if result.kind == "forest" else _cnn_card(job, result)),
+        **(
+            _forest_card(result)
+            if result.kind == "forest"
+            else _hybrid_card(job, result)
+            if result.kind == "hybrid"
+            else _cnn_card(job, result)
+        ),
         "n_labels": int(len(d.labels)),
         "label_counts": job.label_counts,
         "images": sorted({k[0] for k in d.keys}),
@@ -491,6 +528,10 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
             from svetlana.core.ml.forest import save_forest
 
             save_forest(folder, result.model, card, result.payload)
+        elif result.kind == "hybrid":
+            from svetlana.core.ml.hybrid import save_hybrid
+
+            save_hybrid(folder, result.model, card, result.payload)
         else:
             save_checkpoint(folder, result.model, card)
         project.models.register(
