@@ -121,3 +121,12 @@ def test_a_received_hybrid_with_a_bad_card_or_a_pickle_is_refused(chosen, tmp_pa
     (tmp_path / "weights.pt").write_bytes(pickle.dumps({"x": 1}))
     with pytest.raises(UnsafeFileError):
         load_checkpoint(tmp_path)
+
+
+def test_a_hybrid_is_explained_by_its_cnn(chosen):
+    from svetlana.core.ml.explain import gradcam
+
+    patches, _, _ = _split_scene(4, 4)
+    heat = gradcam(chosen.model, patches[0])
+    assert heat.shape == (8, 8) and heat.min() >= 0 and heat.max() <= 1
+    np.testing.assert_allclose(heat, gradcam(chosen.model.cnn, patches[0]))

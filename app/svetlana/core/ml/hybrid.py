@@ -304,3 +304,24 @@ def load_hybrid(folder, card: dict) -> HybridModel:
     cnn = load_network(folder, card, arch)
     forest = load_forest(folder, card)
     return HybridModel(forest, cnn, arch)
+
+
+def fit_hybrid_cv(features, feature_names, patches, labels, class_names, config, folds, *,
+                  cancel: CancelToken | None = None) -> HybridModel:  # fmt: skip
+    """A hybrid without the choice (benchmarks): the CNN on each fold for the out-of-fold
+    probabilities, the CNN on every label, the forest on measurements + those probabilities."""
+    import dataclasses
+
+    from svetlana.core.ml.inference import predict_probabilities
+    from svetlana.core.ml.training import train
+
+    y = np.asarray(labels, dtype=np.int64)
+    k = len(class_names)
+    config = dataclasses.replace(config, val_fraction=0.0, early_stopping=False)
+    oof = np.zeros((len(y), k), np.float32)
+    for tr, va in folds:
+        r = train(patches[tr], y[tr], k, config, cancel=cancel)
+        oof[va] = predict_probabilities(r.model, patches[va], device=r.device)
+    final = train(patches, y, k, config, cancel=cancel)
+    return fit_hybrid(features, feature_names, oof, y, class_names, final.model, config.arch,
+                      seed=config.seed, cancel=cancel)  # fmt: skip
