@@ -2,7 +2,7 @@
 curves, random and grouped splits, on a tuning part and a held-out report part.
 
 python -m tests.benchmarks.real [--sets consep,mitocheck] [--part report|tune]
-    [--candidates auto,forest,floor,cnn,hybrid] [--mode quick|thorough] [--labels 100,300,1000] [--seeds 0,1]
+    [--candidates auto,forest,floor,cnn,hybrid,ssl] [--mode quick|thorough] [--labels 100,300,1000] [--seeds 0,1]
     [--splits random,grouped] [--drop FAMILY,...] [--json out.json]
 
 Each set is cut once into two parts that share no image (CoNSeP) or movie (MitoCheck):
@@ -326,6 +326,23 @@ def _hybrid(ctx: Context, tr, te, seed):
     return m.predict_proba(ctx.features[te], cnn).argmax(1)
 
 
+def _ssl(ctx: Context, tr, te, seed):
+    """The forest on measurements + the embedding of a network pretrained without labels
+    (SimCLR-like, ``core.ml.hybrid.pretrain``) on every object of the part, for ``seconds``
+    (``--params '{"seconds": 60}'``). Measured, not used by the app."""
+    from svetlana.core.ml.forest import fit_forest
+    from svetlana.core.ml.hybrid import embed, embedding_names, pretrain
+
+    part = np.flatnonzero(ctx.s.part == ctx.s.part[tr[0]])
+    pre = pretrain(ctx.patches[part], seconds=float(ctx.params.get("seconds", 60)), seed=seed)
+    emb = np.zeros((len(ctx.s.y), pre.model.fc.in_features), np.float32)
+    emb[part] = embed(pre.model, ctx.patches[part])
+    x = np.concatenate([ctx.features, emb], 1)
+    names = ctx.names + embedding_names(emb.shape[1])
+    m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)
+    return m.predict_proba(x[te]).argmax(1)
+
+
 def _auto(ctx: Context, tr, te, seed):
     from svetlana.core.ml.choosing import choose
     from svetlana.core.ml.inference import predict_probabilities
@@ -358,6 +375,7 @@ CANDIDATES: dict[str, Callable] = {
     "floor": _floor,
     "cnn": _cnn,
     "hybrid": _hybrid,
+    "ssl": _ssl,
     "sk": _sk,
 }
 
@@ -421,7 +439,7 @@ def run(args) -> list[dict]:
             ctx.keep = np.flatnonzero(keep)
         if "floor" in args.candidates:
             ctx.floor = floor_features(s)
-        if {"cnn", "auto", "hybrid"} & set(args.candidates):
+        if {"cnn", "auto", "hybrid", "ssl"} & set(args.candidates):
             ctx.patches = app_patches(s)
         n_cols = len(names) if ctx.keep is None else len(ctx.keep)
         print(f"\n## {set_name}: part `{args.part}`, {int(np.sum(s.part == args.part))} objects, "

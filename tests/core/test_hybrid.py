@@ -130,3 +130,13 @@ def test_a_hybrid_is_explained_by_its_cnn(chosen):
     heat = gradcam(chosen.model, patches[0])
     assert heat.shape == (8, 8) and heat.min() >= 0 and heat.max() <= 1
     np.testing.assert_allclose(heat, gradcam(chosen.model.cnn, patches[0]))
+
+
+def test_pretraining_without_labels_is_bounded_in_time_and_gives_an_embedding():
+    from svetlana.core.ml.hybrid import embed, pretrain
+
+    patches, _, y = _split_scene(48, 5)
+    pre = pretrain(patches, arch="minimal", seconds=3.0, batch_size=16, max_epochs=2)
+    assert pre.steps >= 1 and pre.seconds < 3.0 + 2.0  # one step may run over, not more
+    emb = embed(pre.model, patches)
+    assert emb.shape == (48, 16) and np.isfinite(emb).all()

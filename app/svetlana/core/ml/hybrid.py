@@ -1,22 +1,17 @@
-"""The hybrid candidate: the forest on the object measurements plus what a network sees.
+"""The hybrid candidate: the forest on the object measurements plus what a CNN sees.
 
-A network's *embedding* (the features its last layer reads: for ``small``, its 48 features
-averaged over the object's mask) is appended to each object's measurements, and the forest is
-fitted on both. The network comes from one of two sources:
+What the app uses (``auto --mode thorough``, core/ml/choosing.py): **stacking**. The forest is
+fitted on each labelled object's measurements plus the CNN's class probabilities for it, taken
+*out of fold* (from the cross-validation network that did not see that label), so the forest
+trusts the CNN as much as it earned on unseen objects; a new object's probabilities come from
+the CNN fitted on every label (``HybridModel``). Saved as the two kinds are: the CNN's weights
+(``weights.pt``, core/ml/models.py) and the forest (``forest.npz``, core/ml/forest.py), whose
+measurement names end with one ``cnn_p_<class>`` column per class; nothing is pickled.
 
-- ``supervised``: the CNN trained on the labels (as ``--arch small``). Its embedding of a
-  labelled object was fitted on that object's label, so the forest would trust it more than it
-  deserves on new objects; the labelled objects' columns are therefore computed out of fold
-  (``folds`` networks, each embedding the objects it did not see), the others by the network
-  fitted on all labels.
-- ``pretrained``: a network trained without labels on every object of the project
-  (self-supervised, SimCLR-like: two augmented views of an object must embed close to each
-  other and far from the other objects; flips, 90-degree rotations, brightness/contrast
-  jitter, small shifts), for a bounded time. No label is used, so nothing leaks.
-
-Everything here is numbers; nothing is saved in this module's own format: a hybrid model is the
-network's weights (saved as a CNN's, ``core.ml.models``) plus a forest (saved as a forest's,
-``core.ml.forest``) whose measurement names end with the embedding's columns ``cnn_emb_0..``.
+Measured, not used by the app (tests/benchmarks/README.md, *CNN with few labels*):
+``embed`` (a network's penultimate features) and ``pretrain`` (a SimCLR-like self-supervised
+pretraining on every object, without labels: flips, 90-degree rotations, brightness/contrast/
+gamma jitter, noise, small shifts), bounded in time. On 2 CPU cores neither paid within ~60 s.
 """
 
 from __future__ import annotations
@@ -164,24 +159,6 @@ def pretrain(
     log.info("pretrained %s on %d objects: %d steps (%.1f epochs) in %.1f s",
              arch, n, step, step / steps_per_epoch, took)  # fmt: skip
     return Pretrained(model, step / steps_per_epoch, took, step)
-
-
-# ---- the supervised embedding, out of fold ---------------------------------------------------
-
-
-def oof_embeddings(patches, labels, n_classes, config, folds, cancel=None):
-    """Embeddings of the labelled patches, each from a network that did not see its label
-    (``folds``: (train, validation) index pairs covering every labelled object)."""
-    from svetlana.core.ml.training import train
-
-    out = None
-    for tr, va in folds:
-        r = train(patches[tr], labels[tr], n_classes, config, cancel=cancel)
-        e = embed(r.model, patches[va])
-        if out is None:
-            out = np.zeros((len(labels), e.shape[1]), np.float32)
-        out[va] = e
-    return out
 
 
 # ---- the hybrid model: a forest on the measurements + the CNN's probabilities ----------------
