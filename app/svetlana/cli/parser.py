@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("quick", "thorough"),
         default="quick",
         help="auto: quick (default: ~20 s for 500 labels in 2D) or thorough (the CNN on every "
-        "fold and the hybrid forest + CNN candidate; minutes, ~5x longer)",
+        "fold and the hybrid forest + CNN candidate; minutes: ~7 min for 500 labels)",
     )
     s.add_argument(
         "--epochs", type=int, default=d.epochs, help="CNN: passes over the labelled objects"

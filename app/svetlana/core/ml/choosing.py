@@ -53,13 +53,15 @@ PERFECT = 0.995
 # default *quick* mode: a base that grows with the labels (a CNN fold costs about linearly more),
 # capped so that `svetlana train` stays within ~30 s for 500 labels and ~90 s for 2,000 on a
 # 2-core CPU (Python start-up, imports, measuring and the files written come on top).
-# *thorough* gives the CNN every fold and a budget about 5x larger (announced before it starts).
+# *thorough* gives the CNN every fold and minutes (announced before it starts).
 MODES: tuple[str, ...] = ("quick", "thorough")
 BUDGET_2D_S = 12.0
 BUDGET_3D_S = 20.0
 _PER_LABEL_S = {2: 0.016, 3: 0.025}  # quick: seconds more per label
 _QUICK_CAP_S = {2: 45.0, 3: 70.0}
-_THOROUGH = {2: (60.0, 0.12, 900.0), 3: (90.0, 0.2, 1800.0)}  # base, per label, cap
+# thorough: base, seconds per label, cap. Sized so that the CNN's 5 folds and final fit fit
+# on a 2-core CPU (one `small` fold on 400 MitoCheck patches: ~1-4 min, load 2-9).
+_THOROUGH = {2: (120.0, 0.6, 1800.0), 3: (180.0, 1.0, 3600.0)}
 _EPOCHS_BEFORE_PROJECTING = 2
 
 
