@@ -2,7 +2,7 @@
 curves, random and grouped splits, on a tuning part and a held-out report part.
 
 python -m tests.benchmarks.real [--sets consep,mitocheck] [--part report|tune]
-    [--candidates auto,forest,floor,cnn] [--labels 100,300,1000] [--seeds 0,1]
+    [--candidates auto,forest,floor,cnn,hybrid,ssl] [--mode quick|thorough] [--labels 100,300,1000] [--seeds 0,1]
     [--splits random,grouped] [--drop FAMILY,...] [--json out.json]
 
 Each set is cut once into two parts that share no image (CoNSeP) or movie (MitoCheck):
@@ -244,6 +244,7 @@ class Context:
     keep: np.ndarray | None = None  # measurement columns used (family ablation)
     last_auto: str | None = None  # the candidate auto chose last
     params: dict = field(default_factory=dict)  # the "sk" candidate's settings
+    mode: str = "quick"  # auto's mode (--mode)
 
 
 def _forest(ctx: Context, tr, te, seed):
@@ -307,6 +308,41 @@ def _cnn(ctx: Context, tr, te, seed):
     return predict_probabilities(r.model, ctx.patches[te], device=r.device).argmax(1)
 
 
+def _hybrid(ctx: Context, tr, te, seed):
+    """The forest on measurements + the CNN's out-of-fold probabilities (core/ml/hybrid.py),
+    with the folds auto would use (grouped by image when the labels span several)."""
+    from svetlana.core.ml.choosing import make_folds
+    from svetlana.core.ml.hybrid import fit_hybrid_cv
+    from svetlana.core.ml.inference import predict_probabilities
+    from svetlana.core.ml.training import TrainingConfig
+
+    images = np.array([im for im, _ in ctx.s.keys])
+    folds = make_folds(ctx.s.y[tr], images[tr], seed=seed)
+    m = fit_hybrid_cv(
+        ctx.features[tr], ctx.names, ctx.patches[tr], ctx.s.y[tr], ctx.s.class_names,
+        TrainingConfig(seed=seed), folds.splits,
+    )  # fmt: skip
+    cnn = predict_probabilities(m.cnn, ctx.patches[te])
+    return m.predict_proba(ctx.features[te], cnn).argmax(1)
+
+
+def _ssl(ctx: Context, tr, te, seed):
+    """The forest on measurements + the embedding of a network pretrained without labels
+    (SimCLR-like, ``core.ml.hybrid.pretrain``) on every object of the part, for ``seconds``
+    (``--params '{"seconds": 60}'``). Measured, not used by the app."""
+    from svetlana.core.ml.forest import fit_forest
+    from svetlana.core.ml.hybrid import embed, embedding_names, pretrain
+
+    part = np.flatnonzero(ctx.s.part == ctx.s.part[tr[0]])
+    pre = pretrain(ctx.patches[part], seconds=float(ctx.params.get("seconds", 60)), seed=seed)
+    emb = np.zeros((len(ctx.s.y), pre.model.fc.in_features), np.float32)
+    emb[part] = embed(pre.model, ctx.patches[part])
+    x = np.concatenate([ctx.features, emb], 1)
+    names = ctx.names + embedding_names(emb.shape[1])
+    m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)
+    return m.predict_proba(x[te]).argmax(1)
+
+
 def _auto(ctx: Context, tr, te, seed):
     from svetlana.core.ml.choosing import choose
     from svetlana.core.ml.inference import predict_probabilities
@@ -321,10 +357,15 @@ def _auto(ctx: Context, tr, te, seed):
         groups=images[tr],
         class_names=ctx.s.class_names,
         config=TrainingConfig(seed=seed),
+        candidates=("forest", "cnn", "hybrid") if ctx.mode == "thorough" else ("forest", "cnn"),
+        mode=ctx.mode,
     )
     ctx.last_auto = r.selection.get("chosen")
     if r.kind == "forest":
         return r.model.predict_proba(ctx.features[te]).argmax(1)
+    if r.kind == "hybrid":
+        cnn = predict_probabilities(r.model.cnn, ctx.patches[te])
+        return r.model.predict_proba(ctx.features[te], cnn).argmax(1)
     return predict_probabilities(r.model, ctx.patches[te], device=r.device).argmax(1)
 
 
@@ -333,6 +374,8 @@ CANDIDATES: dict[str, Callable] = {
     "forest": _forest,
     "floor": _floor,
     "cnn": _cnn,
+    "hybrid": _hybrid,
+    "ssl": _ssl,
     "sk": _sk,
 }
 
@@ -383,7 +426,7 @@ def run(args) -> list[dict]:
     for set_name in args.sets:
         s = load_set(set_name)
         names, features = app_measurements(s)
-        ctx = Context(s, names, features, params=json.loads(args.params))
+        ctx = Context(s, names, features, params=json.loads(args.params), mode=args.mode)
         if args.drop or args.only_families:
             from svetlana.core.objects.families import family_of
 
@@ -396,7 +439,7 @@ def run(args) -> list[dict]:
             ctx.keep = np.flatnonzero(keep)
         if "floor" in args.candidates:
             ctx.floor = floor_features(s)
-        if {"cnn", "auto"} & set(args.candidates):
+        if {"cnn", "auto", "hybrid", "ssl"} & set(args.candidates):
             ctx.patches = app_patches(s)
         n_cols = len(names) if ctx.keep is None else len(ctx.keep)
         print(f"\n## {set_name}: part `{args.part}`, {int(np.sum(s.part == args.part))} objects, "
@@ -447,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", default="random,grouped")
     p.add_argument("--drop", default="", help="measurement families left out (ablation)")
     p.add_argument("--only-families", default="", help="only these measurement families")
+    p.add_argument("--mode", choices=("quick", "thorough"), default="quick", help="auto's mode")
     p.add_argument("--params", default="{}", help='"sk" candidate: {"kind": "rf"|"et"|"hgb", ...}')
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)

@@ -15,7 +15,7 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
     from svetlana.core.errors import InputError
     from svetlana.core.ml.models import ARCHITECTURES
     from svetlana.core.ml.training import TrainingConfig
-    from svetlana.core.usecases.train import train_project
+    from svetlana.core.usecases.train import estimate, train_project
 
     arch_file = None
     arch = a.arch
@@ -64,6 +64,8 @@ def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> in
             cancel=cancel,
             kind=kind,
             budget_s=a.time_budget,
+            mode=a.mode,
+            announce=lambda job: print(f"training: {estimate(job)}", file=out, flush=True),
         )
     for line in selection_lines(trained.card):
         print(line, file=out)
@@ -88,14 +90,17 @@ def selection_lines(card: dict) -> list[str]:
     how = f"{cv.get('folds', 0)}-fold {cv.get('method', 'cross-validation')}"
     if cv.get("grouped_by_image"):
         how += ", grouped by image"
-    lines = [f"candidates ({how}; balanced accuracy on held-out folds):"]
+    effort = f", {sel['effort']} mode, budget {sel['budget_s']:.0f} s" if sel.get("effort") else ""
+    lines = [f"candidates ({how}{effort}; balanced accuracy on held-out folds):"]
     for r in rows:
         score = r.get("balanced_accuracy")
-        text = (
-            f"{score:.3f} ± {r.get('spread') or 0:.3f} over {len(r.get('folds', []))} folds"
-            if isinstance(score, float) and r.get("status") == "done"
-            else "-"
-        )
+        n_folds = len(r.get("folds", []))
+        if isinstance(score, float) and r.get("status") == "done":
+            text = f"{score:.3f} ± {r.get('spread') or 0:.3f} over {n_folds} folds"
+        elif isinstance(score, float):  # cut short: what it had reached
+            text = f"{score:.3f} on {n_folds} fold{'s' if n_folds != 1 else ''} only"
+        else:
+            text = "-"
         mark = "*" if r.get("name") == sel.get("chosen") else " "
         note = f"  {r['status']}: {r['note']}" if r.get("note") else ""
         lines.append(f" {mark} {r['name']:<10} {text:<34} {r.get('seconds', 0):6.1f} s{note}")

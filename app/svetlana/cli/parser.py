@@ -177,7 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="auto: seconds for cross-validation and the final fit (default 12 in 2D, 20 in 3D)",
+        help="auto: seconds for cross-validation and the final fit (default: from --mode and "
+        "the number of labels; printed before training starts)",
+    )
+    s.add_argument(
+        "--mode",
+        choices=("quick", "thorough"),
+        default="quick",
+        help="auto: quick (default: ~20 s for 500 labels in 2D) or thorough (the CNN on every "
+        "fold and the hybrid forest + CNN candidate; minutes: ~7 min for 500 labels)",
     )
     s.add_argument(
         "--epochs", type=int, default=d.epochs, help="CNN: passes over the labelled objects"

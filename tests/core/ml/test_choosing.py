@@ -114,3 +114,40 @@ def test_too_few_labels_to_cross_validate_still_gives_a_forest_and_says_so():
     forest, cnn = result.selection["candidates"]
     assert forest["status"] == cnn["status"] == "skipped" and "too few labels" in forest["note"]
     assert result.kind == "forest" and result.metrics["estimate"] == "none"
+
+
+def test_the_budget_grows_with_the_labels_and_thorough_gives_more_time():
+    from svetlana.core.ml.choosing import default_budget
+
+    quick = [default_budget(2, n) for n in (50, 500, 2000)]
+    assert quick[0] < quick[1] < quick[2]
+    # Quick stays within the default-train targets (30 s at 500, 90 s at 2,000, all included).
+    assert quick[1] <= 22 and quick[2] <= 60
+    assert default_budget(3, 500) > quick[1]  # 3D patches cost more
+    assert all(default_budget(2, n, "thorough") >= 3 * default_budget(2, n) for n in (50, 2000))
+    with pytest.raises(ValueError, match="quick, thorough"):
+        default_budget(2, 10, "slow")
+
+
+def test_thorough_cross_validates_the_cnn_on_every_fold_and_records_the_mode():
+    patches, features, y = _scene(n=48, features_informative=False)
+    quick = _choose(patches, features, y, budget_s=600)
+    thorough = _choose(patches, features, y, budget_s=600, mode="thorough")
+    assert len(quick.selection["candidates"][1]["folds"]) == 3
+    assert len(thorough.selection["candidates"][1]["folds"]) == 5
+    assert quick.selection["effort"] == "quick" and thorough.selection["effort"] == "thorough"
+    # Without an explicit budget the mode's budget, grown with the labels, is recorded.
+    default = _choose(patches, features, y, mode="thorough")
+    assert default.selection["budget_s"] > quick.selection["budget_s"] / 10 > 0
+
+
+def test_a_cnn_cut_short_is_reported_with_what_it_reached():
+    patches, features, y = _scene(n=48, patches_informative=False)
+    rng = np.random.default_rng(1)
+    features[:, 0] = 2.5 * y + rng.normal(0, 1, 48)  # the forest is good, not perfect
+    result = _choose(patches, features, y, budget_s=600)
+    forest, cnn = result.selection["candidates"]
+    assert cnn["status"] == "stopped" and len(cnn["folds"]) >= 1
+    reached = f"balanced accuracy {np.mean(cnn['folds']):.3f} on them"
+    assert reached in cnn["note"] and cnn["balanced_accuracy"] is not None
+    assert result.kind == "forest"

@@ -62,8 +62,11 @@ def check_card(card: Any, path: str | Path, need_classes: bool = True) -> dict:
     _int(card, "seed", 0, 2**63 - 1, path)
     if not forest and classes and card.get("n_classes") not in (None, len(classes)):
         raise ModelError("the model card's 'n_classes' and 'classes' disagree", path)
-    if forest:
+    hybrid = card.get("kind") == "hybrid" or card.get("architecture") == "hybrid"
+    if forest or hybrid:
         _names(card, "measurements", path, 1_000_000)
+    if hybrid and not isinstance(card.get("cnn_architecture"), str):
+        raise ModelError("the hybrid model's card must name its 'cnn_architecture'", path)
     for key in ("training_started", "created"):
         if not isinstance(card.get(key, ""), str | type(None)):
             raise ModelError(f"the model card's {key!r} must be a date", path)

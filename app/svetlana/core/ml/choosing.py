@@ -16,7 +16,11 @@ The rule (``--arch auto``):
 4. The winner has the best mean balanced accuracy over the folds both candidates completed;
    a difference of at most ``TIE`` is a tie and goes to the faster candidate (the forest). A CNN
    that did not complete its folds is not chosen.
-5. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
+5. *thorough* mode (``MODES``) adds the **hybrid** (``core.ml.hybrid``): the forest on the
+   measurements plus the CNN's out-of-fold class probabilities (stacking). The CNN is then
+   cross-validated on every fold and not stopped for being behind (its folds feed the hybrid);
+   the hybrid is chosen only when it beats the better of the other two by more than ``TIE``.
+6. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
    confusion matrix, per class) come from its out-of-fold predictions, never from training data.
 
 ~450 lines: the cross-validated choice (folds, each candidate, budget, tie rule) is one
@@ -45,16 +49,53 @@ MAX_FOLDS = 5
 CNN_FOLDS = 3
 TIE = 0.005  # half a point of balanced accuracy
 PERFECT = 0.995
-# Seconds for cross-validation plus the final fit (measuring and patches come before). With
-# Python start-up, imports and the files written, `svetlana train` stays within ~20 s (2D) and
-# ~30 s (3D) on a 2-core CPU.
+# Seconds for cross-validation plus the final fit (measuring and patches come before), in the
+# default *quick* mode: a base that grows with the labels (a CNN fold costs about linearly more),
+# capped so that `svetlana train` stays within ~30 s for 500 labels and ~90 s for 2,000 on a
+# 2-core CPU (Python start-up, imports, measuring and the files written come on top).
+# *thorough* gives the CNN every fold and minutes (announced before it starts).
+MODES: tuple[str, ...] = ("quick", "thorough")
 BUDGET_2D_S = 12.0
 BUDGET_3D_S = 20.0
+_PER_LABEL_S = {2: 0.016, 3: 0.025}  # quick: seconds more per label
+_QUICK_CAP_S = {2: 45.0, 3: 70.0}
+# thorough: base, seconds per label, cap. Sized so that the CNN's 5 folds and final fit fit
+# on a 2-core CPU (one `small` fold on 400 MitoCheck patches: ~1-4 min, load 2-9).
+_THOROUGH = {2: (120.0, 0.6, 1800.0), 3: (180.0, 1.0, 3600.0)}
 _EPOCHS_BEFORE_PROJECTING = 2
 
 
-def default_budget(ndim: int) -> float:
-    return BUDGET_3D_S if ndim == 3 else BUDGET_2D_S
+def default_budget(ndim: int, n_labels: int = 0, mode: str = "quick") -> float:
+    """Seconds ``auto`` gives cross-validation plus the final fit, for ``n_labels`` labels."""
+    d = 3 if ndim == 3 else 2
+    n = max(0, int(n_labels))
+    if mode == "thorough":
+        base, per, cap = _THOROUGH[d]
+        return float(min(cap, base + per * n))
+    if mode != "quick":
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    base = BUDGET_3D_S if d == 3 else BUDGET_2D_S
+    return float(min(_QUICK_CAP_S[d], base + _PER_LABEL_S[d] * n))
+
+
+def cnn_folds(mode: str) -> int:
+    """How many folds the CNN is cross-validated on (every fold in thorough mode)."""
+    return MAX_FOLDS if mode == "thorough" else CNN_FOLDS
+
+
+def estimate_text(n_labels: int, ndim: int, mode: str, budget_s: float | None = None) -> str:
+    """What ``auto`` will do and for about how long, said before it starts."""
+    budget = budget_s if budget_s else default_budget(ndim, n_labels, mode)
+    what = (
+        "the forest, the CNN on every fold and the hybrid (forest + CNN features)"
+        if mode == "thorough"
+        else f"the forest and the CNN (on up to {CNN_FOLDS} folds)"
+    )
+    grows = "" if budget_s else f", growing with the {n_labels} labels"
+    return (
+        f"{mode}: cross-validates {what} in at most ~{budget:.0f} s{grows}; measuring the "
+        "objects comes first"
+    )
 
 
 @dataclass(frozen=True)
@@ -208,13 +249,12 @@ class _Deadline(CancelToken):
 
 
 def _cnn_fold(patches, y, tr, va, n_classes, config, progress, token):
-    """Train on ``tr``, predict ``va``: (predicted classes, seconds)."""
+    """Train on ``tr``: the class probabilities of ``va``."""
     from svetlana.core.ml.inference import predict_probabilities
     from svetlana.core.ml.training import train
 
     result = train(patches[tr], y[tr], n_classes, config, progress=progress, cancel=token)
-    probs = predict_probabilities(result.model, patches[va], device=result.device, threads=1)
-    return probs.argmax(1)
+    return predict_probabilities(result.model, patches[va], device=result.device, threads=1)
 
 
 def choose(
@@ -228,12 +268,15 @@ def choose(
     config: Any,
     candidates: Sequence[str] = ("forest", "cnn"),
     budget_s: float | None = None,
+    mode: str = "quick",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> FitResult:
     """Cross-validate the candidates, pick one (see the module's rule), fit it on all labels.
 
-    ``config`` is the CNN's TrainingConfig (its ``arch`` is the CNN candidate).
+    ``config`` is the CNN's TrainingConfig (its ``arch`` is the CNN candidate). ``mode``
+    "quick" (default) or "thorough" sets the budget (``default_budget``, unless ``budget_s``)
+    and how many folds the CNN gets.
     """
     from svetlana.core.ml.forest import fit_forest
 
@@ -243,15 +286,18 @@ def choose(
     y = np.asarray(labels, dtype=np.int64)
     k_classes = len(class_names)
     spatial = patches.ndim - 2 if patches.ndim in (4, 5) else 2
-    budget = float(budget_s) if budget_s is not None else default_budget(spatial)
+    budget = float(budget_s) if budget_s is not None else default_budget(spatial, len(y), mode)
     deadline = started + budget
     folds = make_folds(y, groups, seed=config.seed)
     n = len(folds.splits)
     use_forest = "forest" in candidates and features is not None
     use_cnn = "cnn" in candidates
+    use_hybrid = "hybrid" in candidates and use_forest and use_cnn
     cnn_arch = config.arch
-    n_cnn = min(CNN_FOLDS, n)
-    total = (n if use_forest else 0) + (n_cnn if use_cnn else 0) + 1
+    n_cnn = min(cnn_folds(mode), n)
+    if use_hybrid:  # the hybrid stacks the CNN's out-of-fold probabilities of every label
+        n_cnn = n
+    total = (n if use_forest else 0) + (n_cnn if use_cnn else 0) + (n if use_hybrid else 0) + 1
     scores: dict[str, CandidateScore] = {}
     oofs: dict[str, np.ndarray] = {}
     step = 0
@@ -267,15 +313,36 @@ def choose(
         )  # fmt: skip
         oofs["forest"] = oof
         _announce(progress, step, total, scores["forest"])
+    oof_probs = np.zeros((len(y), k_classes), np.float32)
     if use_cnn:
         score, oof = _cv_cnn(
             patches, y, folds, n_cnn, k_classes, config, scores.get("forest"), deadline,
-            progress, cancel, step, total,
+            progress, cancel, step, total, oof_probs, stop_when_behind=not use_hybrid,
         )  # fmt: skip
         step += n_cnn
         scores[cnn_arch] = score
         oofs[cnn_arch] = oof
         _announce(progress, step, total, score)
+    if use_hybrid:
+        from svetlana.core.ml.hybrid import HYBRID
+        from svetlana.core.ml.hybrid import stacked_names as _stacked
+
+        hybrid_names = tuple(feature_names) + _stacked(class_names)
+        cnn_score = scores[cnn_arch]
+        t0 = time.perf_counter()
+        if cnn_score.status == "done" and len(cnn_score.folds) == n:
+            _event(progress, step, total, "cross-validating the hybrid (forest + CNN)")
+            stacked = np.concatenate([features, oof_probs], 1)
+            hs, hoof = cv_forest(stacked, y, class_names, hybrid_names, folds, config.seed, cancel)
+            scores[HYBRID] = CandidateScore(
+                HYBRID, HYBRID, "done", tuple(hs), time.perf_counter() - t0 + cnn_score.seconds
+            )
+            oofs[HYBRID] = hoof
+        else:
+            note = f"it needs the CNN on every fold (the CNN was {cnn_score.status})"
+            scores[HYBRID] = CandidateScore(HYBRID, HYBRID, "skipped", note=note)
+        step += n
+        _announce(progress, step, total, scores[HYBRID])
 
     chosen, reason = _pick(scores, use_forest, cnn_arch if use_cnn else None, n)
     cancel.raise_if_cancelled()
@@ -300,6 +367,14 @@ def choose(
         result = train(patches, y, k_classes, final_config, progress=progress, cancel=cancel)
         model, history = result.model, result.history
         device, threads, kind = result.device, result.threads, "cnn"
+        if chosen == "hybrid":
+            from svetlana.core.ml.hybrid import HYBRID, fit_hybrid
+
+            model = fit_hybrid(
+                features, feature_names, oof_probs, y, class_names, model, cnn_arch,
+                seed=config.seed, cancel=cancel,
+            )  # fmt: skip
+            kind = HYBRID
     fit_seconds = time.perf_counter() - fit_started
     _event(progress, total, total, f"chosen: {chosen}", event="done", candidate=chosen)
 
@@ -309,6 +384,7 @@ def choose(
         metrics = {"estimate": "none", "note": folds.note or "not cross-validated"}
     selection = {
         "mode": "auto" if len(candidates) > 1 else "forced",
+        "effort": mode,
         "metric": "balanced_accuracy",
         "cv": folds.to_dict(),
         "candidates": [s.to_dict() for s in scores.values()],
@@ -320,7 +396,7 @@ def choose(
     log.info("model choice: %s (%s)", chosen, reason)
     return FitResult(
         kind=kind,
-        arch=chosen if kind == "cnn" else "forest",
+        arch=chosen if kind in ("cnn", "hybrid") else "forest",
         model=model,
         metrics=metrics,
         history=tuple(history),
@@ -356,6 +432,22 @@ def _oof_metrics(y: np.ndarray, oof: np.ndarray, k: int) -> dict | None:
 def _pick(
     scores: dict[str, CandidateScore], use_forest: bool, cnn: str | None, n: int
 ) -> tuple[str, str]:
+    chosen, reason = _pick_forest_or_cnn(scores, use_forest, cnn, n)
+    hybrid = scores.get("hybrid")
+    if hybrid is None or hybrid.status != "done":
+        return chosen, reason
+    best = scores["forest" if chosen == "forest" else chosen]
+    common = min(len(best.folds), len(hybrid.folds))
+    b_mean = float(np.mean(best.folds[:common])) if common else 0.0
+    h_mean = float(np.mean(hybrid.folds[:common])) if common else 0.0
+    if h_mean > b_mean + TIE:
+        return "hybrid", f"hybrid {h_mean:.3f} vs {chosen} {b_mean:.3f} on the same {common} folds"
+    return chosen, reason + f"; hybrid {h_mean:.3f} (a tie or less goes to the simpler model)"
+
+
+def _pick_forest_or_cnn(
+    scores: dict[str, CandidateScore], use_forest: bool, cnn: str | None, n: int
+) -> tuple[str, str]:
     forest = scores.get("forest")
     cnn_score = scores.get(cnn) if cnn else None
     if forest is None and cnn_score is not None:
@@ -380,7 +472,8 @@ def _pick(
 
 
 def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest, deadline,
-            progress, cancel, step0: int, total: int):  # fmt: skip
+            progress, cancel, step0: int, total: int, oof_probs: np.ndarray | None = None,
+            stop_when_behind: bool = True):  # fmt: skip
     """Cross-validate the CNN on the first ``n_cnn`` folds (or skip/stop it, see the module)."""
     name = config.arch
     oof = np.full(len(y), -1, np.int64)
@@ -400,9 +493,9 @@ def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest
         fold_progress = _fold_progress(progress, token, i, n_cnn, k, fold_times, fold_start,
                                        config.epochs, name, step0 + i, total)  # fmt: skip
         try:
-            pred = _cnn_fold(patches, y, tr, va, k_classes, cv_config, fold_progress, token)
+            probs = _cnn_fold(patches, y, tr, va, k_classes, cv_config, fold_progress, token)
         except _OverBudget as exc:
-            note = f"stopped after {len(scores)} of {n_cnn} folds: {exc.message}"
+            note = f"stopped after {len(scores)} of {n_cnn} folds{_reached(scores)}: {exc.message}"
             return CandidateScore(
                 name, "cnn", "stopped", tuple(scores), time.perf_counter() - t0, note
             ), oof
@@ -411,17 +504,28 @@ def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest
             return CandidateScore(
                 name, "cnn", "failed", tuple(scores), time.perf_counter() - t0, exc.message
             ), oof
+        pred = probs.argmax(1)
         oof[va] = pred
+        if oof_probs is not None:
+            oof_probs[va] = probs
         scores.append(_balanced(y[va], pred, k_classes))
         fold_times.append(time.perf_counter() - fold_start)
-        if forest is not None and forest.folds and i + 1 < n_cnn:
+        if stop_when_behind and forest is not None and forest.folds and i + 1 < n_cnn:
             best_possible = (sum(scores) + (n_cnn - len(scores))) / n_cnn
             if best_possible <= float(np.mean(forest.folds[:n_cnn])) + TIE:
-                note = f"stopped after {len(scores)} of {n_cnn} folds: it cannot beat the forest"
+                note = (
+                    f"stopped after {len(scores)} of {n_cnn} folds{_reached(scores)}: "
+                    "it cannot beat the forest"
+                )
                 return CandidateScore(
                     name, "cnn", "stopped", tuple(scores), time.perf_counter() - t0, note
                 ), oof
     return CandidateScore(name, "cnn", "done", tuple(scores), time.perf_counter() - t0), oof
+
+
+def _reached(scores: list[float]) -> str:
+    """What a candidate cut short had reached, for its note."""
+    return f" (balanced accuracy {np.mean(scores):.3f} on them)" if scores else ""
 
 
 def _fold_progress(progress, token: _Deadline, i: int, n_cnn: int, k: int, fold_times: list,

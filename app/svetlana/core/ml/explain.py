@@ -50,9 +50,12 @@ def gradcam(model, patch: np.ndarray, target: int | None = None) -> np.ndarray:
     model's weights and mode are left as they were (no gradients are stored in it).
     """
     from svetlana.core.ml.forest import ForestModel
+    from svetlana.core.ml.hybrid import HybridModel
 
     if isinstance(model, ForestModel):
         raise ModelError(FOREST_NOT_EXPLAINED)
+    if isinstance(model, HybridModel):  # a hybrid's heatmap is its CNN's (the forest has none)
+        model = model.cnn
     torch = load_torch()
     import torch.nn.functional as F
 

@@ -142,6 +142,16 @@ def load_checkpoint(folder: Path):
         from svetlana.core.ml.forest import load_forest
 
         return load_forest(folder, card), card
+    if card.get("kind") == "hybrid" or arch == "hybrid":  # a forest + a CNN (core/ml/hybrid.py)
+        from svetlana.core.ml.hybrid import load_hybrid
+
+        return load_hybrid(folder, card), card
+    return load_network(folder, card, arch), card
+
+
+def load_network(folder: Path, card: dict, arch: Any):
+    """The network of a model folder (``weights.pt``, a state_dict of registry ``arch``)."""
+    folder = Path(folder)
     if arch == TORCHSCRIPT or os.path.lexists(folder / TORCHSCRIPT_FILE):
         raise UnsafeFileError(
             f"{_PROGRAM_MESSAGE} (a model stored by an earlier Svetlana, or replaced)",
@@ -167,7 +177,7 @@ def load_checkpoint(folder: Path):
         model.load_state_dict(_as_state_dict(state, path))
     except (RuntimeError, TypeError) as exc:
         raise ModelError(f"cannot load weights: they do not fit {arch}: {exc}", path) from exc
-    return model.eval(), card
+    return model.eval()
 
 
 def _as_state_dict(obj: Any, path: Path) -> dict:

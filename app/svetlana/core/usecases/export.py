@@ -96,8 +96,13 @@ def plan_export(
 
         if not model_id:
             raise InputError("the project has no trained model yet: train one in the Training tab")
+        from svetlana.core.ml.hybrid import is_hybrid
+        from svetlana.core.usecases.export_bioimageio import hybrid_refusal
+
         if is_forest(project.models.card(model_id)):
             raise forest_refusal(model_id)
+        if is_hybrid(project.models.card(model_id)):
+            raise hybrid_refusal(model_id)
         return ExportPlan(kind, project.path, out, model_id, info=info)
     if kind not in (MASKS, TABLE, OBJECTS):
         raise ValueError(f"the Predict tab does not export {kind!r}")

@@ -91,6 +91,14 @@ def forest_refusal(model_id: str) -> ModelError:
     )
 
 
+def hybrid_refusal(model_id: str) -> ModelError:
+    return ModelError(
+        f"model {model_id!r} is a hybrid (a forest on object measurements and a CNN's "
+        "probabilities): bioimage.io packages hold networks only; train a network "
+        "(--arch small) for a bioimage.io package"
+    )
+
+
 def _check_replaceable(folder: Path) -> None:
     """A folder already at the package's place is replaced only if it holds a package's files."""
     if not folder.exists():
@@ -308,9 +316,12 @@ def export_bioimageio(
     model_id = project.models.resolve(model_id)
     card = project.models.card(model_id)
     from svetlana.core.ml.forest import is_forest
+    from svetlana.core.ml.hybrid import is_hybrid
 
     if is_forest(card):
         raise forest_refusal(model_id)
+    if is_hybrid(card):
+        raise hybrid_refusal(model_id)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("the output must be a folder", out_dir)

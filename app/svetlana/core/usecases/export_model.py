@@ -67,11 +67,18 @@ def export_model(project: Project, out_dir: str | Path, model_id: str | None = N
     The ONNX file runs without Svetlana; the folder is also a model Svetlana loads
     (``models.load_checkpoint``) and ``weights.pt`` a network for ``train --arch``.
     """
+    from svetlana.core.ml.hybrid import is_hybrid
     from svetlana.core.ml.models import save_checkpoint
     from svetlana.core.ml.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
     from svetlana.core.usecases.predict import load_model
 
     model_id = project.models.resolve(model_id)
+    if is_hybrid(project.models.card(model_id)):
+        raise InputError(
+            f"model {model_id!r} is a hybrid (a forest on object measurements and a CNN's "
+            "probabilities): it has no single ONNX network to export; predict with it in "
+            "Svetlana, or export a forest or a CNN model"
+        )
     model, card = load_model(project, model_id)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

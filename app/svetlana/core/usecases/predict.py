@@ -99,6 +99,7 @@ def predict_loaded(
     (a snapshot of where it is) is given, else measured now from ``loaded``.
     """
     from svetlana.core.ml.forest import is_forest
+    from svetlana.core.ml.hybrid import is_hybrid
     from svetlana.core.ml.inference import predict_probabilities, uncertainty
     from svetlana.core.ml.training import resolve_device
 
@@ -106,6 +107,15 @@ def predict_loaded(
     table = loaded.table
     if is_forest(card):
         probs = _forest_probabilities(model, loaded, measurements, progress, cancel)
+        return ImagePrediction(
+            loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs)
+        )
+    if is_hybrid(card):  # the CNN's probabilities, then the forest on measurements + them
+        cnn = predict_loaded(model.cnn, {**card, "kind": "cnn", "architecture": model.cnn_arch},
+                             loaded, device=device, progress=progress, cancel=cancel)  # fmt: skip
+        probs = _forest_probabilities(
+            model.given(cnn.probs), loaded, measurements, progress, cancel
+        )
         return ImagePrediction(
             loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs)
         )

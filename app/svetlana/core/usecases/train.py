@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,7 @@ class TrainingJob:
     kind: str = "cnn"
     sources: tuple[MeasureSource, ...] = ()
     budget_s: float | None = None
+    mode: str = "quick"  # auto: "quick" or "thorough" (core.ml.choosing.MODES)
 
     @property
     def groups(self) -> np.ndarray:
@@ -215,6 +217,7 @@ def prepare_training(
     model_id: str | None = None,
     started: str | None = None,
     network: tuple[str, Any] | None = None,
+    mode: str = "quick",
 ) -> TrainingJob:
     """Check the labels and extract the patches (fast); raises a clear error before any work.
 
@@ -225,11 +228,14 @@ def prepare_training(
     ``model_id``, ``started`` and ``network`` (``user_network``) are given when the caller
     decided them already (the GUI, before running this on a read-only view in a worker).
     """
+    from svetlana.core.ml.choosing import MODES
     from svetlana.core.ml.models import load_user_network
     from svetlana.core.ml.training import TrainingConfig
 
     if kind not in KINDS:
         raise InputError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if mode not in MODES:
+        raise InputError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")
     config = config or TrainingConfig()
     model_id = model_id or project.models.new_id(name)
     # Labels given from now on are news to this model ("corrections since this model").
@@ -270,7 +276,20 @@ def prepare_training(
         kind=kind,
         sources=tuple(sources),
         budget_s=budget_s,
+        mode=mode,
     )
+
+
+def estimate(job: TrainingJob) -> str:
+    """What training will do and for about how long, said before it starts (CLI, Train tab)."""
+    from svetlana.core.ml.choosing import estimate_text
+
+    n = len(job.data.labels)
+    if job.kind == "auto":
+        return "auto, " + estimate_text(n, job.data.ndim, job.mode, job.budget_s)
+    if job.kind == "forest":
+        return f"forest on the measurements of the {n} labelled objects (seconds)"
+    return f"CNN {job.arch}, {job.config.epochs} epochs on {n} labelled objects"
 
 
 def measure_training_set(
@@ -344,8 +363,9 @@ def run_training(
         groups=job.groups,
         class_names=d.class_names,
         config=job.config,
-        candidates=("forest", "cnn") if job.kind == "auto" else ("forest",),
+        candidates=_candidates(job),
         budget_s=job.budget_s,
+        mode=job.mode,
         progress=progress,
         cancel=cancel,
     )
@@ -355,11 +375,42 @@ def run_training(
     }
     extra = {"measurements": list(names), "measurement_units": list(units)}
     payload = None
-    if result.kind == "forest":  # serialised here, off the GUI thread (seconds for big forests)
+    if result.kind in ("forest", "hybrid"):  # serialised here, off the GUI thread (seconds)
         from svetlana.core.ml.forest import forest_bytes
 
-        payload = forest_bytes(result.model)
+        payload = forest_bytes(result.model if result.kind == "forest" else result.model.forest)
     return dataclasses.replace(result, selection={**selection, **extra}, payload=payload)
+
+
+def _candidates(job: TrainingJob) -> tuple[str, ...]:
+    if job.kind != "auto":
+        return ("forest",)
+    return ("forest", "cnn", "hybrid") if job.mode == "thorough" else ("forest", "cnn")
+
+
+def _hybrid_card(job: TrainingJob, result: Any) -> dict:
+    """A hybrid's card: the forest's fields (its measurements end with the CNN's probability
+    columns) and the CNN's (``cnn_architecture``, parameters, the final fit's history)."""
+    from svetlana.core.ml.forest import IMPORTANCES_KEPT
+    from svetlana.core.ml.hybrid import HYBRID
+    from svetlana.core.ml.models import count_parameters
+
+    model = result.model
+    sel = result.selection
+    return {
+        "architecture": HYBRID,
+        "cnn_architecture": model.cnn_arch,
+        "measurements": list(model.forest.feature_names),
+        "measurement_units": list(sel["measurement_units"]) + [""] * model.n_stacked,
+        "importances": [
+            {"name": n, "importance": round(v, 5)}
+            for n, v in model.forest.importances(IMPORTANCES_KEPT)
+        ],
+        "trees": model.forest.n_trees,
+        "parameters": count_parameters(model.cnn),
+        "history": list(result.history),
+        **_stains_note(sel["measurements"]),
+    }
 
 
 def _cnn_card(job: TrainingJob, result: Any) -> dict:
@@ -433,7 +484,13 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
         "training": job.config.to_dict(),
         "metrics": result.metrics,
         "selection": selection,
-        **(_forest_card(result) if result.kind == "forest" else _cnn_card(job, result)),
+        **(
+            _forest_card(result)
+            if result.kind == "forest"
+            else _hybrid_card(job, result)
+            if result.kind == "hybrid"
+            else _cnn_card(job, result)
+        ),
         "n_labels": int(len(d.labels)),
         "label_counts": job.label_counts,
         "images": sorted({k[0] for k in d.keys}),
@@ -451,6 +508,10 @@ def finish_training(project: Project, job: TrainingJob, result: Any) -> TrainedM
             from svetlana.core.ml.forest import save_forest
 
             save_forest(folder, result.model, card, result.payload)
+        elif result.kind == "hybrid":
+            from svetlana.core.ml.hybrid import save_hybrid
+
+            save_hybrid(folder, result.model, card, result.payload)
         else:
             save_checkpoint(folder, result.model, card)
         project.models.register(
@@ -475,13 +536,17 @@ def train_project(
     cancel: CancelToken | None = None,
     kind: str = "cnn",
     budget_s: float | None = None,
+    mode: str = "quick",
+    announce: Callable[[TrainingJob], None] | None = None,
 ) -> TrainedModel:
     """Train on every labelled object; only a finished run writes into the bundle."""
     cancel = ensure_token(cancel)
     job = prepare_training(
         project, config, patch_size=patch_size, name=name, arch_file=arch_file,
-        progress=progress, kind=kind, budget_s=budget_s,
+        progress=progress, kind=kind, budget_s=budget_s, mode=mode,
     )  # fmt: skip
+    if announce is not None:  # e.g. the CLI prints the estimate before the long part
+        announce(job)
     cancel.raise_if_cancelled()
     result = run_training(job, progress, cancel)
     cancel.raise_if_cancelled()

@@ -348,10 +348,24 @@ def _kind_rows(card: Mapping, training: Mapping) -> list[tuple[str, str]]:
             ("Kind", f"forest of {card.get('trees', '?')} trees on object measurements"),
             ("Decides by", names),
         ]
-    return [
+    cnn_rows = [
         ("Patch size", f"{card.get('patch_size', '?')} px"),
         ("Epochs", str(len(card.get("history") or []) or training.get("epochs", "?"))),
     ]
+    if card.get("kind") == "hybrid":
+        top = card.get("importances") or []
+        names = ", ".join(html.escape(str(t.get("name"))) for t in top[:5]) or "–"
+        arch = html.escape(str(card.get("cnn_architecture", "?")))
+        return [
+            (
+                "Kind",
+                f"hybrid: forest of {card.get('trees', '?')} trees on object measurements "
+                f"+ the class probabilities of the CNN {arch}",
+            ),  # fmt: skip
+            ("Decides by", names),
+            *cnn_rows,
+        ]
+    return cnn_rows
 
 
 def candidates_html(card: Mapping) -> str:
@@ -364,6 +378,8 @@ def candidates_html(card: Mapping) -> str:
     how = f"{cv.get('folds', '?')}-fold cross-validation" + (
         ", grouped by image" if cv.get("grouped_by_image") else ""
     )
+    if sel.get("effort") and isinstance(sel.get("budget_s"), int | float):
+        how += f", {html.escape(str(sel['effort']))} mode, budget {sel['budget_s']:.0f} s"
     lines = [candidate_text(r, r.get("name") == sel.get("chosen")) for r in rows]
     reason = html.escape(str(sel.get("reason", "")))
     return (
