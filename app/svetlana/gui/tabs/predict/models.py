@@ -30,7 +30,7 @@ class ModelChooser(QComboBox):
         self._loaded = None
 
     def refresh(self, select_newest: bool = False) -> None:
-        from svetlana.gui.tabs.train import model_line
+        from svetlana.gui.tabs.train.models import model_line
 
         self._forest.clear()  # a removed model's name may come back as another model
         project = self.session.project
