@@ -102,6 +102,7 @@ def test_a_forest_model_predicts_and_is_not_explained_with_gradcam(qtbot, sessio
     # is said in the Explain box where the heatmap would be, not as an error dialog.
     assert not tab.explain_button.isEnabled() and "forest" in tab.explain_button.toolTip()
     assert "forest" in tab.explain_view.caption.text()  # said before anything is clicked
+    assert tab.explain_view.graphics.isHidden()  # no empty heatmap box under it
     errors_before = len(shown_errors)
     assert tab.explain.explain_selected() is None
     caption = tab.explain_view.caption.text()

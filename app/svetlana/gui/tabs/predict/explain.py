@@ -56,6 +56,7 @@ class ExplainBox(QGroupBox):
             and bool(self.session.selection)
             and not forest
         )
+        self.explain_view.graphics.setHidden(forest)  # no heatmap to show: no empty box
         caption = self.explain_view.caption
         if forest and caption.text() == PROMPT:  # said at once, not only once clicked
             caption.setText(FOREST_NOT_EXPLAINED)
