@@ -168,6 +168,23 @@ def test_lazy_measurements_equal_the_in_memory_ones(scene):
         np.testing.assert_array_equal(few.column(name), got.column(name))
 
 
+def test_a_lazy_image_measured_on_two_threads_gives_the_one_thread_values(scene, monkeypatch):
+    from svetlana.core.objects import measurements as mod
+
+    folder, image, labels = scene
+    img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
+    monkeypatch.setattr(mod, "_BAND_PIXELS", 1 << 10)  # many bands, so both threads get some
+    monkeypatch.setenv(mod.THREADS_ENV, "1")
+    one = mod.measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
+    monkeypatch.setenv(mod.THREADS_ENV, "2")
+    threaded = []
+    real = mod._measure_in_threads
+    monkeypatch.setattr(mod, "_measure_in_threads", lambda *a: threaded.append(1) or real(*a))
+    two = mod.measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
+    assert threaded and one.names == two.names and np.array_equal(one.ids, two.ids)
+    np.testing.assert_allclose(two.values, one.values, rtol=2e-5, atol=1e-6)
+
+
 def test_lazy_3d_measurements_of_chosen_ids(tmp_path):
     from svetlana.core.errors import InputError
     from svetlana.core.objects.measurements import measure_objects

@@ -252,7 +252,7 @@ def measure_objects(
     bands = _bands(axis0_count, ring_w[0], labels.shape)
     fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
     band_pass = want.shape or bool(want.channels)
-    workers = 1 if isinstance(labels, _Slabs) or not band_pass else band_workers(len(bands), n)
+    workers = band_workers(len(bands), n) if band_pass else 1
     parts = [
         bands[k * len(bands) // workers : (k + 1) * len(bands) // workers] for k in range(workers)
     ]
@@ -268,7 +268,13 @@ def measure_objects(
             if progress is not None:
                 progress(Progress("measure", done, len(bands), message))
     else:
-        _measure_in_threads(parts, accs, fixed, ndimage, progress, cancel, message)
+        # A lazy mask is read through slabs that remember the last band: one pair per thread.
+        fixeds = [
+            (_Slabs(labels.data), _Slabs(rows_img.data, rows_img.map), *fixed[2:])
+            if isinstance(labels, _Slabs) else fixed
+            for _ in parts
+        ]  # fmt: skip
+        _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
     acc = accs[0]
     for other in accs[1:]:
         acc.merge(other)
@@ -336,7 +342,7 @@ def band_workers(n_bands: int, n_objects: int) -> int:
     return want
 
 
-def _measure_in_threads(parts, accs, fixed, ndimage, progress, cancel, message) -> None:
+def _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message) -> None:
     """Each part of the bands on its own thread, into its own accumulators; progress and
     cancelling stay on the calling thread."""
     import threading
@@ -347,7 +353,7 @@ def _measure_in_threads(parts, accs, fixed, ndimage, progress, cancel, message) 
     lock = threading.Lock()
     stop = threading.Event()
 
-    def run(part, acc) -> None:
+    def run(part, acc, fixed) -> None:
         for a0, a1 in part:
             if stop.is_set():
                 return
@@ -356,7 +362,7 @@ def _measure_in_threads(parts, accs, fixed, ndimage, progress, cancel, message) 
                 done[0] += 1
 
     with ThreadPoolExecutor(len(parts), thread_name_prefix="measure") as pool:
-        futures = [pool.submit(run, p, a) for p, a in zip(parts, accs, strict=True)]
+        futures = [pool.submit(run, *job) for job in zip(parts, accs, fixeds, strict=True)]
         try:
             pending = futures
             while pending:
