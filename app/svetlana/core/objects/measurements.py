@@ -21,7 +21,9 @@ from svetlana.core.objects.stains import is_brightfield_rgb, stain_channels
 log = logging.getLogger(__name__)
 
 # Bump when the feature set or a formula changes: cached tables of another version are recomputed.
-VERSION = 3  # 3: the context of core/objects/families.py and the stains of core/objects/stains.py
+# 4: the neighbours' means (core/objects/neighbours.py); 3: the context of
+# core/objects/families.py and the stains of core/objects/stains.py
+VERSION = 4
 SCALES = (1.0, 2.0, 4.0)  # filter-bank scales, in pixels of the finest axis
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 RING_WIDTH = 3  # pixels (finest axis) of background around each object
@@ -87,7 +89,7 @@ def channel_prefixes(channels: int, stains: bool = False) -> list[str]:
 
 
 def column_names(
-    ndim: int, channels: int, physical: bool = False, stains: bool = False
+    ndim: int, channels: int, physical: bool = False, stains: bool = False, neighbours: bool = True
 ) -> tuple[tuple, tuple]:
     """Names and units of every column for a ``ndim``-D image with ``channels`` channels
     (``stains``: an RGB brightfield image, whose stains are measured as channels too)."""
@@ -154,6 +156,11 @@ def column_names(
             add(p + f"coherence_s{s:g}")
     for name, unit in family_names(ndim, prefixes):
         add(name, unit)
+    if neighbours:  # the neighbours' means of every column above (core/objects/neighbours.py)
+        from svetlana.core.objects.neighbours import neighbour_names
+
+        more = neighbour_names(names, units)
+        names, units = names + more[0], units + more[1]
     return tuple(names), tuple(units)
 
 
@@ -387,8 +394,20 @@ def measure_objects(
     """Measure every object of ``labels`` (or only ``ids``) on ``image`` (channel first).
 
     Cost grows with the pixels of the measured objects (bands of the image around them), not
-    with the image. See the README (*Object measurements*) for every column.
+    with the image. See the README (*Object measurements*) for every column. The neighbours'
+    means (core/objects/neighbours.py) are added to the measurements of this module.
     """
+    from svetlana.core.objects.neighbours import measure_with_neighbours
+
+    check = _check_lazy if (_is_lazy(image) or _is_lazy(labels)) else _check
+    image, labels, spacing = check(image, labels, spacing)
+    return measure_with_neighbours(
+        _measure_base, image, labels, ids=ids, spacing=spacing, progress=progress, cancel=cancel
+    )
+
+
+def _measure_base(image, labels, *, ids=None, spacing=None, progress=None, cancel=None):
+    """The measurements of this module (every column but the neighbours' means)."""
     from scipy import ndimage
 
     if _is_lazy(image) or _is_lazy(labels):  # larger than memory: read band by band
@@ -396,7 +415,9 @@ def measure_objects(
         present = _present_lazy(labels, ids, cancel)
         nd, nchan = labels.ndim, image.shape[0]
         stains = is_brightfield_rgb(image)
-        names, units = column_names(nd, nchan, physical=spacing is not None, stains=stains)
+        names, units = column_names(
+            nd, nchan, physical=spacing is not None, stains=stains, neighbours=False
+        )
         if present.size == 0:
             return Measurements(present, names, units, np.zeros((0, len(names)), np.float32))
         channels, ranges = _lazy_channels(image, stains)
@@ -406,7 +427,9 @@ def measure_objects(
         image, labels, spacing = _check(image, labels, spacing)
         nd, nchan = labels.ndim, image.shape[0]
         stains = is_brightfield_rgb(image)
-        names, units = column_names(nd, nchan, physical=spacing is not None, stains=stains)
+        names, units = column_names(
+            nd, nchan, physical=spacing is not None, stains=stains, neighbours=False
+        )
         present, lut, to_rows = _dense_lut(labels, ids)
         if present.size == 0:
             return Measurements(present, names, units, np.zeros((0, len(names)), np.float32))
