@@ -52,10 +52,12 @@ def neighbour_means(values: np.ndarray, nb: np.ndarray) -> np.ndarray:
     """Mean of ``values`` rows over each row of neighbour indices ``nb`` (own values when none)."""
     if nb.shape[1] == 0:
         return np.asarray(values, np.float32).copy()
-    out = np.zeros((len(nb), values.shape[1]), np.float64)
-    for j in range(nb.shape[1]):
+    values = np.asarray(values, np.float32)
+    out = values[nb[:, 0]]  # a copy (fancy indexing); float32 sums of 8 finite values
+    for j in range(1, nb.shape[1]):
         out += values[nb[:, j]]
-    return (out / nb.shape[1]).astype(np.float32)
+    out /= nb.shape[1]
+    return out
 
 
 def centroids(labels, sp: np.ndarray, band_pixels: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
