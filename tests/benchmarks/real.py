@@ -126,13 +126,14 @@ def app_measurements(s: RealSet) -> tuple[tuple[str, ...], np.ndarray]:
     """``measure_objects`` (the app's columns) of every labelled object, cached."""
     from svetlana.core.objects import families as F
     from svetlana.core.objects import measurements as M
+    from svetlana.core.objects import neighbours as N
     from svetlana.core.objects import stains as S
 
     CACHE.mkdir(parents=True, exist_ok=True)
     names: tuple[str, ...] = ()
     rows: dict[tuple[str, int], np.ndarray] = {}
     for im, (image, labels) in s.images.items():
-        code = [Path(m.__file__).read_bytes() for m in (M, F, S)]  # any change: measured again
+        code = [Path(m.__file__).read_bytes() for m in (M, F, S, N)]  # any change: measured again
         path = (
             CACHE / f"{s.name}_{im}_app_{_key(M.VERSION, image.shape, image.dtype.str, code)}.npz"
         )
@@ -253,7 +254,7 @@ def _forest(ctx: Context, tr, te, seed):
     x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
     names = ctx.names if ctx.keep is None else tuple(np.array(ctx.names)[ctx.keep])
     m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)
-    return m.predict_proba(x[te]).argmax(1)
+    return m.predict_proba(x[te])  # probabilities: scored and put in the reliability table
 
 
 def _sk(ctx: Context, tr, te, seed):
@@ -362,11 +363,11 @@ def _auto(ctx: Context, tr, te, seed):
     )
     ctx.last_auto = r.selection.get("chosen")
     if r.kind == "forest":
-        return r.model.predict_proba(ctx.features[te]).argmax(1)
+        return r.model.predict_proba(ctx.features[te])
     if r.kind == "hybrid":
         cnn = predict_probabilities(r.model.cnn, ctx.patches[te])
-        return r.model.predict_proba(ctx.features[te], cnn).argmax(1)
-    return predict_probabilities(r.model, ctx.patches[te], device=r.device).argmax(1)
+        return r.model.predict_proba(ctx.features[te], cnn)
+    return predict_probabilities(r.model, ctx.patches[te], device=r.device)
 
 
 CANDIDATES: dict[str, Callable] = {
@@ -387,6 +388,23 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
     acc = float(np.mean(y_true == y_pred))
     recalls = [float(np.mean(y_pred[y_true == c] == c)) for c in np.unique(y_true)]
     return acc, float(np.mean(recalls))
+
+
+RELIABILITY_BINS = np.linspace(0.0, 1.0, 11)
+
+
+def reliability(conf: np.ndarray, correct: np.ndarray) -> tuple[float, list[tuple]]:
+    """Expected calibration error (10 equal-width bins of the top probability) and the table:
+    (bin low, bin high, objects, mean confidence, accuracy) per non-empty bin."""
+    rows, ece = [], 0.0
+    which = np.clip(np.digitize(conf, RELIABILITY_BINS[1:-1]), 0, len(RELIABILITY_BINS) - 2)
+    for b in range(len(RELIABILITY_BINS) - 1):
+        sel = which == b
+        if sel.any():
+            c, a = float(conf[sel].mean()), float(correct[sel].mean())
+            ece += sel.sum() / len(conf) * abs(c - a)
+            rows.append((RELIABILITY_BINS[b], RELIABILITY_BINS[b + 1], int(sel.sum()), c, a))
+    return float(ece), rows
 
 
 def draw(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -423,6 +441,7 @@ def trials(s: RealSet, part: str, split: str, n: int, seed: int):
 
 def run(args) -> list[dict]:
     results = []
+    reliabilities: list[tuple] = []
     for set_name in args.sets:
         s = load_set(set_name)
         names, features = app_measurements(s)
@@ -447,7 +466,7 @@ def run(args) -> list[dict]:
         for split in args.splits:
             for n in args.labels:
                 for cand in args.candidates:
-                    accs, bals, secs, chosen = [], [], [], []
+                    accs, bals, secs, chosen, confs, oks = [], [], [], [], [], []
                     for seed in args.seeds:
                         for tr, te in trials(s, args.part, split, n, seed):
                             t0 = time.perf_counter()
@@ -455,6 +474,10 @@ def run(args) -> list[dict]:
                                 warnings.simplefilter("ignore")
                                 pred = CANDIDATES[cand](ctx, tr, te, seed)
                             secs.append(time.perf_counter() - t0)
+                            if pred.ndim == 2:  # probabilities
+                                confs.append(pred.max(1))
+                                pred = pred.argmax(1)
+                                oks.append(pred == s.y[te])
                             a, b = scores(s.y[te], pred)
                             accs.append(a)
                             bals.append(b)
@@ -472,11 +495,27 @@ def run(args) -> list[dict]:
                         "columns": n_cols,
                         **({"chosen": chosen} if chosen else {}),
                     }  # fmt: skip
-                    results.append(row)
                     extra = f"  chosen {','.join(chosen)}" if chosen else ""
+                    if confs:
+                        ece, table = reliability(np.concatenate(confs), np.concatenate(oks))
+                        row["ece"] = round(ece, 4)
+                        row["reliability"] = [[round(v, 3) for v in r] for r in table]
+                        extra += f"  ECE {ece:.3f}"
+                        reliabilities.append((f"{set_name} {split} {n} {cand}", ece, table))
+                    results.append(row)
                     print(f"| {split} | {n} | {cand} | {row['accuracy']:.3f} | "
                           f"{row['balanced_accuracy']:.3f} ± {row['balanced_sd']:.3f} | "
                           f"{row['train_s']:.1f} s | {len(accs)} |{extra}", flush=True)  # fmt: skip
+    if reliabilities and args.reliability:
+        print("\n### Reliability (top probability vs how often it is right, judged objects)")
+        edges = RELIABILITY_BINS
+        print("| set split labels candidate | ECE | " + " | ".join(
+            f"{edges[b]:.1f}-{edges[b + 1]:.1f}" for b in range(len(edges) - 1)) + " |")  # fmt: skip
+        print("|---" * (len(RELIABILITY_BINS) + 1) + "|")
+        for what, ece, table in reliabilities:
+            cells = {round(lo, 1): f"{a:.2f} ({k})" for lo, _, k, _, a in table}
+            print(f"| {what} | {ece:.3f} | " + " | ".join(
+                cells.get(round(lo, 1), "") for lo in RELIABILITY_BINS[:-1]) + " |")  # fmt: skip
     return results
 
 
@@ -492,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-families", default="", help="only these measurement families")
     p.add_argument("--mode", choices=("quick", "thorough"), default="quick", help="auto's mode")
     p.add_argument("--params", default="{}", help='"sk" candidate: {"kind": "rf"|"et"|"hgb", ...}')
+    p.add_argument("--reliability", action="store_true",
+                   help="print the reliability table (accuracy per confidence bin) of every row")  # fmt: skip
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     a.sets = [x for x in a.sets.split(",") if x]

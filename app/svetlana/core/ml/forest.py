@@ -130,22 +130,33 @@ class TreeArrays:
         return len(self.offsets) - 1
 
     @classmethod
-    def from_estimator(cls, estimator) -> TreeArrays:
+    def from_estimator(cls, estimator, columns=None, n_features: int | None = None) -> TreeArrays:
+        """The estimator's trees; ``columns``: the table columns it was fitted on (of
+        ``n_features``), so that the arrays read the whole table."""
         trees = [e.tree_ for e in estimator.estimators_]
         counts = [t.node_count for t in trees]
         value = np.concatenate([t.value[:, 0, :] for t in trees]).astype(np.float64)
         # Fractions per node, as scikit-learn's predict_proba normalises each tree's leaves.
         total = value.sum(1, keepdims=True)
         value = np.divide(value, total, out=np.zeros_like(value), where=total > 0)
+        feature = np.concatenate([t.feature for t in trees]).astype(np.int32)
+        importances = np.asarray(estimator.feature_importances_, dtype=np.float64)
+        if columns is not None:
+            columns = np.asarray(columns, np.int32)
+            inner = feature >= 0
+            feature[inner] = columns[feature[inner]]
+            full = np.zeros(int(n_features), np.float64)
+            full[columns] = importances
+            importances = full
         return cls(
             offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             left=np.concatenate([t.children_left for t in trees]).astype(np.int32),
             right=np.concatenate([t.children_right for t in trees]).astype(np.int32),
-            feature=np.concatenate([t.feature for t in trees]).astype(np.int32),
+            feature=feature,
             threshold=np.concatenate([t.threshold for t in trees]).astype(np.float64),
             value=value,
             classes=np.asarray(estimator.classes_, dtype=np.int64),
-            importances=np.asarray(estimator.feature_importances_, dtype=np.float64),
+            importances=importances,
         )
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -180,6 +191,10 @@ class ForestModel:
     feature_names: tuple[str, ...]
     trees: TreeArrays | None = None
     card_path: Path | None = None  # the card a loaded forest's names come from (for messages)
+    # The columns of ``feature_names`` the estimator was fitted on (None: all); saved trees
+    # read the whole table (their split features are mapped back to its columns).
+    columns: np.ndarray | None = None
+    note: str = ""  # which measurements it uses and why (the card's "measurements_chosen")
 
     @property
     def n_classes(self) -> int:
@@ -190,7 +205,9 @@ class ForestModel:
         return self.trees.n_trees if self.estimator is None else len(self.estimator.estimators_)
 
     def tree_arrays(self) -> TreeArrays:
-        return self.trees if self.trees is not None else TreeArrays.from_estimator(self.estimator)
+        if self.trees is not None:
+            return self.trees
+        return TreeArrays.from_estimator(self.estimator, self.columns, len(self.feature_names))
 
     @cached_property
     def read_features(self) -> tuple[str, ...]:
@@ -210,7 +227,8 @@ class ForestModel:
         if len(x) == 0:
             return out
         if self.estimator is not None:
-            probs, classes = self.estimator.predict_proba(x), self.estimator.classes_
+            xe = x if self.columns is None else x[:, self.columns]
+            probs, classes = self.estimator.predict_proba(xe), self.estimator.classes_
         else:
             probs, classes = self.trees.predict_proba(x), self.trees.classes
         out[:, np.asarray(classes, dtype=np.int64)] = probs
@@ -220,6 +238,10 @@ class ForestModel:
         """Measurements by mean impurity decrease, most important first."""
         if self.estimator is not None:
             values = np.asarray(self.estimator.feature_importances_, dtype=np.float64)
+            if self.columns is not None:
+                full = np.zeros(len(self.feature_names), np.float64)
+                full[self.columns] = values
+                values = full
         else:
             values = self.trees.importances
         order = np.argsort(-values, kind="stable")[: top or len(values)]
@@ -275,15 +297,66 @@ def fit_forest(
         raise TrainingError("label objects of at least two classes before training")
     cancel.raise_if_cancelled()
     t0 = time.perf_counter()
-    estimator = make_estimator(seed, n_trees).fit(x, y)
+    columns, note = None, ""
+    nb = np.array([n.startswith(NEIGHBOUR_PREFIX) for n in feature_names], bool)
+    if nb.any() and not nb.all() and len(y) >= CHOICE_MIN_LABELS:
+        estimator, columns, note = _choose_columns(x, y, nb, seed, n_trees, cancel)
+    else:
+        estimator = make_estimator(seed, n_trees).fit(x, y)
     log.info(
-        "forest of %d trees fitted on %d objects in %.2f s",
+        "forest of %d trees fitted on %d objects in %.2f s%s",
         n_trees,
         len(y),
         time.perf_counter() - t0,
+        f" ({note})" if note else "",
     )
     cancel.raise_if_cancelled()
-    return ForestModel(estimator, tuple(class_names), tuple(feature_names))
+    return ForestModel(
+        estimator, tuple(class_names), tuple(feature_names), columns=columns, note=note
+    )
+
+
+# The neighbours' means (core/objects/neighbours.py) pay where neighbours are related cells
+# (tissue: CoNSeP +8 points of accuracy) and are noise where they are not (a mosaic of crops:
+# MitoCheck -4 to -8 points): a forest with and one without them are fitted and the one whose
+# out-of-bag balanced accuracy is higher is kept (ties: with them). Below this many labels the
+# out-of-bag estimate is too noisy to choose on: every column is used.
+NEIGHBOUR_PREFIX = "nb_"
+CHOICE_MIN_LABELS = 30
+
+
+def _choose_columns(x, y, nb, seed, n_trees, cancel):
+    """(estimator, columns or None, note): with or without the neighbours' columns, whichever
+    has the better out-of-bag balanced accuracy."""
+    import warnings
+
+    best = None
+    for columns in (None, np.flatnonzero(~nb)):
+        cancel.raise_if_cancelled()
+        est = make_estimator(seed, n_trees).set_params(oob_score=True)
+        with warnings.catch_warnings():  # few labels: some have no out-of-bag tree (expected)
+            warnings.simplefilter("ignore")
+            est.fit(x if columns is None else x[:, columns], y)
+        score = _oob_balanced(est, y)
+        if best is None or score > best[0]:
+            best = (score, est, columns)
+    score, est, columns = best
+    what = "without" if columns is not None else "with"
+    return (
+        est,
+        columns,
+        f"{what} the neighbours' measurements (out-of-bag balanced accuracy {score:.3f})",
+    )
+
+
+def _oob_balanced(est, y) -> float:
+    d = np.nan_to_num(np.asarray(est.oob_decision_function_, np.float64))
+    ok = d.sum(1) > 0
+    if ok.sum() < 2:
+        return 0.0
+    pred = np.asarray(est.classes_)[d[ok].argmax(1)]
+    truth = y[ok]
+    return float(np.mean([np.mean(pred[truth == c] == c) for c in np.unique(truth)]))
 
 
 def select_features(

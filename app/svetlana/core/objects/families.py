@@ -36,6 +36,8 @@ STAIN_PREFIXES = ("hema_", "eosin_")
 
 def family_of(name: str) -> str:
     """The family of a measurement column (for ablations and the README's tables)."""
+    if name.startswith("nb_"):
+        return "neighbours"
     if name.startswith("context_") or "_context_" in name:
         return "context"
     if name.startswith(STAIN_PREFIXES):

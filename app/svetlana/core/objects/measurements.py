@@ -31,7 +31,9 @@ from svetlana.core.objects.stains import is_brightfield_rgb, stain_channels
 log = logging.getLogger(__name__)
 
 # Bump when the feature set or a formula changes: cached tables of another version are recomputed.
-VERSION = 3  # 3: the context of core/objects/families.py and the stains of core/objects/stains.py
+# 4: the neighbours' means (core/objects/neighbours.py); 3: the context of
+# core/objects/families.py and the stains of core/objects/stains.py
+VERSION = 4
 RING_WIDTH = 3  # pixels (finest axis) of background around each object
 _BAND_PIXELS = 1 << 20  # pixels per processed band (memory stays ~ tens of MB)
 
@@ -76,12 +78,18 @@ def channel_prefixes(channels: int, stains: bool = False) -> list[str]:
 
 
 def column_names(
-    ndim: int, channels: int, physical: bool = False, stains: bool = False
+    ndim: int, channels: int, physical: bool = False, stains: bool = False, neighbours: bool = True
 ) -> tuple[tuple, tuple]:
     """Names and units of every column for a ``ndim``-D image with ``channels`` channels
     (``stains``: an RGB brightfield image, whose stains are measured as channels too)."""
     cols = layout(ndim, channel_prefixes(channels, stains), physical)
-    return tuple(c.name for c in cols), tuple(c.unit for c in cols)
+    names, units = tuple(c.name for c in cols), tuple(c.unit for c in cols)
+    if neighbours:  # the neighbours' means of every column above (core/objects/neighbours.py)
+        from svetlana.core.objects.neighbours import neighbour_names
+
+        more = neighbour_names(names, units)
+        names, units = names + tuple(more[0]), units + tuple(more[1])
+    return names, units
 
 
 # ---- input checks ----------------------------------------------------------------------------
@@ -169,8 +177,35 @@ def measure_objects(
     for are left out, for the caller to report). Values are the same as in a full measurement.
 
     Cost grows with the pixels of the measured objects (bands of the image around them), not
-    with the image. See the README (*Object measurements*) for every column.
+    with the image. See the README (*Object measurements*) for every column. The neighbours'
+    means (``nb_`` columns, core/objects/neighbours.py) are added to the base measurements when
+    ``columns`` is None or names one of them.
     """
+    from functools import partial
+
+    from svetlana.core.objects.neighbours import PREFIX, measure_with_neighbours
+
+    base = None
+    if columns is not None:  # an nb_ column needs its base column, on the neighbours too
+        base = list(dict.fromkeys(c[len(PREFIX) :] if c.startswith(PREFIX) else c for c in columns))
+        if not any(c.startswith(PREFIX) for c in columns):
+            return _measure_base(
+                image, labels, ids=ids, spacing=spacing, columns=base, mask_ids=mask_ids,
+                ranges=ranges, progress=progress, cancel=cancel,
+            )  # fmt: skip
+    lazy = _is_lazy(image) or _is_lazy(labels)
+    image, labels, spacing = (_check_lazy if lazy else _check)(image, labels, spacing)
+    measure = partial(_measure_base, columns=base, mask_ids=mask_ids, ranges=ranges)
+    return measure_with_neighbours(
+        measure, image, labels, ids=ids, spacing=spacing, progress=progress, cancel=cancel
+    )
+
+
+def _measure_base(
+    image, labels, *, ids=None, spacing=None, columns=None, mask_ids=None, ranges=None,
+    progress=None, cancel=None,
+) -> Measurements:  # fmt: skip
+    """The measurements of the registry's families (every column but the neighbours' means)."""
     from scipy import ndimage
 
     lazy = _is_lazy(image) or _is_lazy(labels)  # larger than memory: read band by band

@@ -439,6 +439,8 @@ def _forest_card(result: Any) -> dict:
         "trees": result.model.n_trees,
         "history": [],
         **_stains_note(sel["measurements"]),
+        # with or without the neighbours' measurements, and why (core/ml/forest.py)
+        **({"measurements_chosen": note} if (note := getattr(result.model, "note", "")) else {}),
     }
 
 
