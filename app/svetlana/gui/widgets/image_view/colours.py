@@ -175,13 +175,12 @@ class OverlayMixin:
         """Recolour the tiles changed so far: at most TILES_PER_TURN of them (the visible ones
         first) in this turn of the event loop, the rest in the next turns."""
         regions, self._dirty_regions = self._dirty_regions, []
-        fresh: set[tuple[int, int]] = set()  # the objects just changed (a key's): first
         if regions is None:
             self._pending_tiles = set(self.overlay.items)
-        else:
-            for r in regions:
-                fresh |= self.overlay.tiles_of(r)
-            self._pending_tiles |= fresh
+        elif regions:  # the objects just changed (a key's): their boxes now, in place
+            self.overlay.refresh_rects(
+                {(tile, rect) for r in regions for tile, rect in self.overlay.rects_of(r).items()}
+            )
         self._pending_tiles &= set(self.overlay.items)  # tiles of a slice shown since are gone
         if not self._pending_tiles:
             return
@@ -190,8 +189,8 @@ class OverlayMixin:
         else:
             x0, y0, w, h = self.viewbox.viewRect().getRect()
             seen = self.overlay.tiles_of((int(y0), int(y0 + h) + 1, int(x0), int(x0 + w) + 1))
-            order = sorted(self._pending_tiles, key=lambda t: (t not in fresh, t not in seen, t))
-            now = order[: max(TILES_PER_TURN, len(fresh))]
+            order = sorted(self._pending_tiles, key=lambda t: (t not in seen, t))
+            now = order[:TILES_PER_TURN]
         self.overlay.refresh(now)
         self._pending_tiles.difference_update(now)
         if self._pending_tiles:

@@ -92,6 +92,34 @@ class _Overlay:
             for tx in range((x0 // TILE) * TILE, x1, TILE)
         }
 
+    def rects_of(self, region: tuple[int, int, int, int]) -> dict[tuple[int, int], tuple]:
+        """The part of ``region`` (y0, y1, x0, x1, image pixels) in each tile it touches, in
+        that tile's own (label) pixels."""
+        out = {}
+        k = self.k
+        y0, y1 = region[0] // k, -(-region[1] // k)
+        x0, x1 = region[2] // k, -(-region[3] // k)
+        for ty, tx in self.tiles_of(region):
+            out[(ty, tx)] = (
+                max(y0, ty) - ty,
+                min(y1, ty + TILE) - ty,
+                max(x0, tx) - tx,
+                min(x1, tx + TILE) - tx,
+            )
+        return out
+
+    def _colours(self, lab: np.ndarray, edge: np.ndarray, dash: np.ndarray) -> np.ndarray:
+        """RGBA of these label pixels: the fill, the outline on edges (dashed where asked)."""
+        rgba = self.fill[lab]
+        on_edge = lab[edge]
+        rgba[edge] = self.line[on_edge]
+        if len(self.dashed) == len(self.line) and self.dashed.any():
+            gap = np.zeros_like(edge)
+            gap[edge] = self.dashed[on_edge]
+            gap &= dash
+            rgba[gap] = self.fill[lab[gap]]
+        return rgba
+
     def refresh(self, keys=None) -> None:
         """Recompute the given tiles (all when None) from the colour tables."""
         if self.labels is None:
@@ -99,15 +127,23 @@ class _Overlay:
         for ty, tx in self.items if keys is None else keys:
             lab = self.labels[ty : ty + TILE, tx : tx + TILE]
             edge = self.edge[ty : ty + TILE, tx : tx + TILE]
-            rgba = self.fill[lab]
-            on_edge = lab[edge]
-            rgba[edge] = self.line[on_edge]
-            if len(self.dashed) == len(self.line) and self.dashed.any():
-                gap = np.zeros_like(edge)
-                gap[edge] = self.dashed[on_edge]
-                gap &= _DASH[: lab.shape[0], : lab.shape[1]]
-                rgba[gap] = self.fill[lab[gap]]
+            rgba = self._colours(lab, edge, _DASH[: lab.shape[0], : lab.shape[1]])
             self.items[(ty, tx)].setImage(rgba, autoLevels=False, levels=(0, 255))
+
+    def refresh_rects(self, rects) -> None:
+        """Recompute only these parts of tiles ((tile, rect) pairs, as ``rects_of`` gives), in
+        place: a few objects' boxes cost a few thousand pixels instead of whole tiles (a class
+        key: ~1.5 ms a tile)."""
+        if self.labels is None:
+            return
+        for (ty, tx), (y0, y1, x0, x1) in rects:
+            item = self.items.get((ty, tx))
+            if item is None or item.image is None or y1 <= y0 or x1 <= x0:
+                continue
+            lab = self.labels[ty + y0 : ty + y1, tx + x0 : tx + x1]
+            edge = self.edge[ty + y0 : ty + y1, tx + x0 : tx + x1]
+            item.image[y0:y1, x0:x1] = self._colours(lab, edge, _DASH[y0:y1, x0:x1])
+            item.setImage(item.image, autoLevels=False, levels=(0, 255))
 
     def set_visible(self, visible: bool) -> None:
         for item in self.items.values():
