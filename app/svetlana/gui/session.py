@@ -44,7 +44,8 @@ class Session(QObject):
     """Holds the open project, the current image and selection, predictions, and the undo stack.
 
     Views never change the project directly: they call the methods here (which push undoable
-    core commands) and repaint on the signals.
+    core commands) and repaint on the signals. (21 methods: the one place every change of the
+    project, the image shown and the selection goes through, so that every view agrees.)
     """
 
     projectChanged = Signal()  # a project was opened or closed
