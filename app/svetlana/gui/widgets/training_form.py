@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.ml.models import ARCHITECTURES
 from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
+from svetlana.gui.widgets.mode_choice import ModeChoice
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class TrainingForm(QGroupBox):
 
         self.time_budget = QSpinBox()
         self.time_budget.setRange(0, 24 * 3600)
-        self.time_budget.setSpecialValueText("default (12 s in 2D, 20 s in 3D)")
+        self.time_budget.setSpecialValueText("default (from the mode and the labels)")
         self.time_budget.setSuffix(" s")
         self.time_budget.setToolTip(
             "Automatic only: seconds for cross-validating the forest and the CNN and the final\n"
@@ -103,6 +104,8 @@ class TrainingForm(QGroupBox):
             "tried; give more time (e.g. 120 s) for the CNN a chance on many labels."
         )
         form.addRow("Time budget", self.time_budget)
+        self.mode_choice = ModeChoice(self.time_budget)  # quick / thorough, and the estimate
+        form.addRow("Mode", self.mode_choice)
 
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10000)
@@ -274,6 +277,7 @@ class TrainingForm(QGroupBox):
 
     def _on_arch_changed(self, index: int) -> None:
         self.time_budget.setEnabled(self.arch.itemData(index) == "auto")
+        self.mode_choice.setEnabled(self.arch.itemData(index) == "auto")
         if self.arch.itemData(index) != LOAD_FILE:
             self._arch_index = index
             return
@@ -292,6 +296,7 @@ class TrainingForm(QGroupBox):
         d["patch_size"] = self.patch_size_value()
         d["kind"] = self.kind()
         d["time_budget"] = self.time_budget.value()
+        d["mode"] = self.mode_choice.value()
         return d
 
     def apply_settings(self, d: dict) -> None:
@@ -300,6 +305,7 @@ class TrainingForm(QGroupBox):
         # Settings stored before model kinds existed named only a CNN: the new default is auto.
         kind = d.pop("kind", "auto")
         budget = d.pop("time_budget", 0)
+        self.mode_choice.set_value(d.pop("mode", "quick"))
         try:
             cfg = TrainingConfig.from_dict(
                 {k: v for k, v in d.items() if k in TrainingConfig().to_dict()}
