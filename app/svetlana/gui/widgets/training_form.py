@@ -96,7 +96,7 @@ class TrainingForm(QGroupBox):
 
         self.time_budget = QSpinBox()
         self.time_budget.setRange(0, 24 * 3600)
-        self.time_budget.setSpecialValueText("default (from the mode and the labels)")
+        self.time_budget.setSpecialValueText("default (grows with labels)")
         self.time_budget.setSuffix(" s")
         self.time_budget.setToolTip(
             "Automatic only: seconds for cross-validating the forest and the CNN and the final\n"
