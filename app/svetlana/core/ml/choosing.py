@@ -87,7 +87,7 @@ def estimate_text(n_labels: int, ndim: int, mode: str, budget_s: float | None = 
     """What ``auto`` will do and for about how long, said before it starts."""
     budget = budget_s if budget_s else default_budget(ndim, n_labels, mode)
     what = (
-        "the forest, the CNN on every fold and the hybrid (forest + CNN features)"
+        "the forest, the CNN on every fold and the hybrid (forest + CNN probabilities)"
         if mode == "thorough"
         else f"the forest and the CNN (on up to {CNN_FOLDS} folds)"
     )
@@ -549,8 +549,8 @@ def _fold_progress(progress, token: _Deadline, i: int, n_cnn: int, k: int, fold_
             need = left + next_fold * (n_cnn - i - 1) + final
             if now + need > token.deadline and not token.over:
                 token.over = (
-                    f"it would need about {need:.0f} s more; the budget ends in "
-                    f"{max(0.0, token.deadline - now):.0f} s"
+                    f"at epoch {p.done}/{p.total} of fold {i + 1} it would need about "
+                    f"{need:.0f} s more; the budget ends in {max(0.0, token.deadline - now):.0f} s"
                 )
         _event(progress, step, total, f"CNN ({name}) fold {i + 1}/{n_cnn}: {p.message}")
 

@@ -232,6 +232,16 @@ class _GivenCnn:
     def card_path(self):
         return getattr(self.model.forest, "card_path", None)
 
+    @property
+    def read_features(self) -> tuple[str, ...] | None:
+        """The measurements the forest's splits read (its CNN columns are given, not measured);
+        None where the forest does not say (then every measurement is read)."""
+        read = getattr(self.model.forest, "read_features", None)
+        if read is None:
+            return None
+        measured = set(self.model.measurements)
+        return tuple(n for n in read if n in measured)
+
     def predict_proba(self, values: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(values, self.cnn_probs)
 

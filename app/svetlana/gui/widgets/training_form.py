@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.ml.models import ARCHITECTURES
 from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
+from svetlana.gui.widgets.mode_choice import ModeChoice
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,9 @@ class TrainingForm(QGroupBox):
 
         row = _Rows(form)
         self.time_budget = row.spin("time_budget", "Time budget", (0, 24 * 3600), 0, " s")
-        self.time_budget.setSpecialValueText("default (12 s in 2D, 20 s in 3D)")
+        self.time_budget.setSpecialValueText("default (grows with labels)")
+        self.mode_choice = ModeChoice(self.time_budget)  # quick / thorough, and the estimate
+        form.addRow("Mode", self.mode_choice)
         self.epochs = row.spin("epochs", "Epochs", (1, 10000), d.epochs)
         self.batch_size = row.spin("batch_size", "Batch size", (1, 4096), d.batch_size)
         self.lr = row.dspin("lr", "Learning rate", (1e-6, 1.0), d.lr, step=1e-4, decimals=6)
@@ -204,6 +207,7 @@ class TrainingForm(QGroupBox):
 
     def _on_arch_changed(self, index: int) -> None:
         self.time_budget.setEnabled(self.arch.itemData(index) == "auto")
+        self.mode_choice.setEnabled(self.arch.itemData(index) == "auto")
         if self.arch.itemData(index) != LOAD_FILE:
             self._arch_index = index
             return
@@ -222,6 +226,7 @@ class TrainingForm(QGroupBox):
         d["patch_size"] = self.patch_size_value()
         d["kind"] = self.kind()
         d["time_budget"] = self.time_budget.value()
+        d["mode"] = self.mode_choice.value()
         return d
 
     def apply_settings(self, d: dict) -> None:
@@ -230,6 +235,7 @@ class TrainingForm(QGroupBox):
         # Settings stored before model kinds existed named only a CNN: the new default is auto.
         kind = d.pop("kind", "auto")
         budget = d.pop("time_budget", 0)
+        self.mode_choice.set_value(d.pop("mode", "quick"))
         try:
             cfg = TrainingConfig.from_dict(
                 {k: v for k, v in d.items() if k in TrainingConfig().to_dict()}

@@ -112,6 +112,8 @@ def model_line(project, model_id: str) -> str:
         return f"{model_id} · card unreadable"
     forest = card.get("kind") == "forest" or card.get("architecture") == "forest"
     kind = "forest" if forest else f"CNN {card.get('architecture', '?')}"
+    if card.get("kind") == "hybrid":
+        kind = f"hybrid (forest + CNN {card.get('cnn_architecture', '?')})"
     metrics = card.get("metrics") or {}
     acc = metrics.get("accuracy")
     if isinstance(acc, int | float):

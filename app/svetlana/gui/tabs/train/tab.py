@@ -203,12 +203,13 @@ class TrainingTab(QWidget):
                 "model_id": project.models.new_id(self.model_name.text().strip() or None),
                 "started": label_time(),
                 "budget": form.time_budget_value() if kind == "auto" else None,
+                "mode": form.mode_choice.value(),
             }
 
         def run(p, view, progress, cancel):
             tjob = train.prepare_training(
                 view, p["config"], patch_size=patch_size, kind=p["kind"], model_id=p["model_id"],
-                started=p["started"], network=p["network"], budget_s=p["budget"],
+                started=p["started"], network=p["network"], budget_s=p["budget"], mode=p["mode"],
             )  # fmt: skip
             cancel.raise_if_cancelled()
             return tjob, train.run_training(tjob, progress, cancel)
@@ -336,6 +337,9 @@ class TrainingTab(QWidget):
         from svetlana.core.usecases.classes import rare_classes_warning
 
         counts = project.annotations.counts()
+        first = project.image_names[:1]  # the estimate beside the mode needs labels and 2D/3D
+        ndim = project.image(first[0]).ndim if first else 2
+        self.form.mode_choice.set_labels(sum(counts.values()), ndim)
         parts = [f"{c}: {counts.get(c, 0)}" for c in project.annotations.class_names]
         text = "Labelled objects – " + (", ".join(parts) if parts else "no classes yet")
         warning = rare_classes_warning(counts) if counts else None
