@@ -36,7 +36,7 @@ def test_thorough_chosen_shows_a_longer_estimate_and_is_the_mode_used(qtbot, tab
         qtbot.mouseClick(tab.train_button, Qt.MouseButton.LeftButton)
     card = tab.session.project.models.card(done.args[0])
     assert card["selection"]["effort"] == "thorough" and card["selection"]["budget_s"] == 5.0
-    assert tab.settings()["mode"] == "thorough"
+    assert tab.form.settings()["mode"] == "thorough"
 
 
 def test_the_mode_and_its_estimate_are_only_for_automatic(qtbot, tab):  # noqa: F811

@@ -223,12 +223,6 @@ class _GivenCnn:
         return self.model.measurements
 
     @property
-    def read_features(self) -> tuple[str, ...]:
-        """The measurements the forest's splits read (the CNN's columns come given)."""
-        own = set(self.model.measurements)
-        return tuple(n for n in self.model.forest.read_features if n in own)
-
-    @property
     def card_path(self):
         return getattr(self.model.forest, "card_path", None)
 
