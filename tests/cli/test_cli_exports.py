@@ -125,6 +125,7 @@ def test_export_patches_and_model_round_trip(bundle, tmp_path):
         "weights.pt",
         "card.json",
         "README.txt",
+        "run.json",  # marks the folder as this command's, so a rerun may replace it whole
     }
     # Fine-tune from the exported weights, then predict with the result.
     out = ok("train", bundle, *FAST, "--arch", tmp_path / "m" / "weights.pt", "--name", "tuned")

@@ -17,11 +17,11 @@ from PySide6.QtCore import Qt
 from tests.gui.test_prediction_tab import N_OBJECTS, make_project
 
 from svetlana.core.ml.training import TrainingConfig
+from svetlana.core.usecases import export as core_export
 from svetlana.core.usecases.train import train_project
 from svetlana.gui.session import Session
 from svetlana.gui.tabs.predict import PredictionTab
 from svetlana.gui.tabs.predict import export as prediction_tab  # the exports of the Predict tab
-from svetlana.gui.widgets import export_menu
 from svetlana.gui.widgets.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
 
 pytestmark = pytest.mark.usefixtures("shown_errors")
@@ -131,13 +131,13 @@ def test_measurement_table_has_every_object_with_its_shown_class(qtbot, tab, mon
 
 def test_geojson_has_one_detection_per_object_with_its_class(qtbot, tab, monkeypatch, tmp_path):
     ran_on = []
-    real = export_menu.run_export
+    real = core_export.run_export
 
-    def spy(plan, progress, cancel):
+    def spy(plan, *args):
         ran_on.append(threading.current_thread() is threading.main_thread())
-        return real(plan, progress, cancel)
+        return real(plan, *args)
 
-    monkeypatch.setattr(prediction_tab, "run_export", spy)
+    monkeypatch.setattr(core_export, "run_export", spy)  # what run_export_whole calls
     done = export_through_menu(qtbot, tab, monkeypatch, OBJECTS, tmp_path / "qupath")
     assert ran_on == [False]  # written in the worker, not on the GUI thread
     path = tmp_path / "qupath" / "cells.geojson"

@@ -1,6 +1,9 @@
 """The commands that take results out of a project: measurements, tables, objects, masks,
 patches, models. Every export goes through core/usecases/export.py's plan_export/run_export,
-the plan the Predict tab's Export menu runs too."""
+the plan the Predict tab's Export menu runs too; the ones that write a folder of their own
+(table, objects, patches, model) write it beside --out and swap it in whole (run_export_whole):
+--out must be new, empty or an earlier output of the same command, and Ctrl+C, a failure or a
+crash leaves it as it was."""
 
 from __future__ import annotations
 
@@ -14,13 +17,23 @@ from svetlana.core.wording import plural
 
 def _export(project, kind: str, a, progress, cancel, info=None, **options):
     """Plan and run one export of the saved predictions (or predicted now); its result."""
-    from svetlana.core.usecases.export import plan_export, run_export
+    from svetlana.core.usecases.export import (
+        MODEL,
+        OBJECTS,
+        PATCHES,
+        TABLE,
+        plan_export,
+        run_export,
+        run_export_whole,
+    )
 
     plan = plan_export(
         project, kind, a.out, model_id=getattr(a, "model", None), info=info, from_saved=True,
         images=getattr(a, "image", None), options=options,
     )  # fmt: skip
-    return run_export(plan, progress, cancel, project=project).result
+    # export-mask swaps its folder in itself; a bioimage.io package is one folder and a zip in --out
+    run = run_export_whole if kind in (TABLE, OBJECTS, PATCHES, MODEL) else run_export
+    return run(plan, progress, cancel, project=project).result
 
 
 def cmd_measure(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:

@@ -3,13 +3,15 @@ checks, a snapshot of what to write) → ``run_export`` (a worker or the CLI: a 
 the bundle of its own, or the CLI's open project; Qt-free) → an ``ExportDone`` to report. The
 Predict tab exports the predictions it shows; the CLI (``from_saved``) the saved ones, or
 predicted now. ``export_refusal`` tells a menu what cannot be exported before a folder is asked
-for."""
+for. ``run_export_whole`` writes a folder export beside the folder chosen and swaps it in whole
+(``core/io/outputs.output_folder``): a cancel, a failure or a crash leaves that folder as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,12 @@ log = logging.getLogger(__name__)
 MASKS, TABLE, OBJECTS, BIOIMAGEIO = "masks", "table", "objects", "bioimageio"
 FILTERED, PATCHES, MODEL = "filtered", "patches", "model"  # the CLI's export-mask/-patches/-model
 KINDS = (MASKS, TABLE, OBJECTS, BIOIMAGEIO, FILTERED, PATCHES, MODEL)
+# the kind each folder export records in its folder's run.json (a later export may replace only
+# its own: ``outputs.check_output_folder``); the kinds ``run_export_whole`` writes
+EXPORT_KINDS = {
+    MASKS: "predictions", TABLE: "table", OBJECTS: "objects", BIOIMAGEIO: "bioimage.io",
+    PATCHES: "labelled patches", MODEL: "model",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,6 +154,51 @@ def run_export(
     if plan.note:
         message += f"\n{plan.note}."
     return ExportDone(plan.kind, plan.out_dir, tuple(files), message, result)
+
+
+def run_export_whole(
+    plan: ExportPlan,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
+    project=None,
+    arg: str = "--out",
+) -> ExportDone:
+    """``run_export`` into a new folder beside ``plan.out_dir``, swapped in whole once complete
+    (``outputs.output_folder``, as the CLI's predict does): a cancel, a failure or a crash leaves
+    the folder as it was, never half-written. The folder must be new, empty or an earlier export
+    of the same kind (else InputError naming it as ``arg``, before anything is written); a
+    ``run.json`` marks it as such. Paths in the result name the final folder (Qt-free)."""
+    from svetlana.core.io.fileio import atomic_write_json
+    from svetlana.core.io.outputs import RUN_FILE, output_folder
+
+    kind = EXPORT_KINDS[plan.kind]
+    cancel = cancel if cancel is not None else CancelToken()
+    with output_folder(plan.out_dir, kind, arg=arg) as tmp:
+        done = run_export(replace(plan, out_dir=tmp), progress, cancel, project)
+        if not (tmp / RUN_FILE).exists():  # the next export knows the folder is its own
+            atomic_write_json(tmp / RUN_FILE, {"kind": kind})
+        cancel.raise_if_cancelled()
+    final = Path(plan.out_dir).absolute()
+    return _moved(replace(done, folder=final), Path(tmp), final)
+
+
+def _moved(value, tmp: Path, final: Path):
+    """``value`` with every path inside ``tmp`` (in dataclasses, tuples, lists, dicts) moved to
+    the same place in ``final``."""
+    if isinstance(value, Path):
+        try:
+            return final / value.relative_to(tmp)
+        except ValueError:
+            return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _moved(getattr(value, f.name), tmp, final)
+                  for f in dataclasses.fields(value) if f.init}  # fmt: skip
+        return replace(value, **fields)
+    if isinstance(value, tuple | list):
+        return type(value)(_moved(v, tmp, final) for v in value)
+    if isinstance(value, dict):
+        return {k: _moved(v, tmp, final) for k, v in value.items()}
+    return value
 
 
 def _write_masks(view, plan: ExportPlan, progress, cancel):

@@ -1,23 +1,22 @@
 """The Predict tab's exports: the Export button's menu (class masks, measurement table, QuPath
 objects, bioimage.io package) and *Keep these classes…*. What each writes is planned and run by
 ``core/usecases/export.py``; here it runs in a worker (gui/ops.run_op) and is written beside the
-folder chosen, then swapped in whole (``export_whole``): a cancel, a failure or a crash leaves
-the folder as it was."""
+folder chosen, then swapped in whole (``export_whole``: core's ``run_export_whole``): a cancel, a
+failure or a crash leaves the folder as it was."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QPushButton
 
 from svetlana.core.errors import SvetlanaError
-from svetlana.core.io.fileio import atomic_write_json
-from svetlana.core.io.outputs import RUN_FILE, check_output_folder, output_folder
+from svetlana.core.io.outputs import check_output_folder
 from svetlana.core.jobs import CancelToken
 from svetlana.core.usecases.export import (
     BIOIMAGEIO,
+    EXPORT_KINDS,
     MASKS,
     OBJECTS,
     TABLE,
@@ -25,7 +24,7 @@ from svetlana.core.usecases.export import (
     ExportPlan,
     export_refusal,
     plan_export,
-    run_export,
+    run_export_whole,
 )
 from svetlana.core.wording import plural
 from svetlana.gui.jobs import Job, report_error, show_status
@@ -33,26 +32,14 @@ from svetlana.gui.ops import run_op
 from svetlana.gui.widgets.common import choose_folder
 from svetlana.gui.widgets.export_menu import ExportMenu, ask_package_info, show_done
 
-# the kind each export records in its folder's run.json (a later export may replace only its own)
-EXPORT_KINDS = {MASKS: "predictions", TABLE: "table", OBJECTS: "objects", BIOIMAGEIO: "bioimage.io"}
 CHOSEN_FOLDER = "the folder chosen"
 WHAT = {MASKS: "predictions", TABLE: "the measurement table", OBJECTS: "the GeoJSON files",
         BIOIMAGEIO: "the bioimage.io package"}  # fmt: skip
 
 
 def export_whole(plan: ExportPlan, progress, cancel: CancelToken) -> ExportDone:
-    """``run_export`` into a new folder beside the one chosen, swapped in whole once complete
-    (``core/io/outputs.output_folder``, as the CLI's predict does): a cancel, a failure or a
-    crash leaves the chosen folder as it was, never half-written (Qt-free; runs in the worker)."""
-    kind = EXPORT_KINDS[plan.kind]
-    with output_folder(plan.out_dir, kind, arg=CHOSEN_FOLDER) as tmp:
-        done = run_export(replace(plan, out_dir=tmp), progress, cancel)
-        if not (tmp / RUN_FILE).exists():  # the next export knows the folder is its own
-            atomic_write_json(tmp / RUN_FILE, {"kind": kind})
-        cancel.raise_if_cancelled()
-    final = Path(plan.out_dir).absolute()
-    files = tuple(final / Path(f).relative_to(tmp) for f in done.files)
-    return replace(done, folder=final, files=files)
+    """``run_export_whole`` into the folder chosen (runs in the worker; Qt-free)."""
+    return run_export_whole(plan, progress, cancel, arg=CHOSEN_FOLDER)
 
 
 class ExportControls(QObject):
