@@ -214,9 +214,10 @@ class ForestModel:
         """The measurements a split reads, in ``feature_names`` order: the others never change
         a prediction, so they need not be measured."""
         if self.estimator is not None:
-            used = np.concatenate([e.tree_.feature for e in self.estimator.estimators_])
-        else:
-            used = self.trees.feature
+            trees = self.estimator.estimators_
+            used = np.concatenate([e.tree_.feature[e.tree_.children_left >= 0] for e in trees])
+        else:  # a split node's feature; a leaf's is never read (whatever a file holds there)
+            used = self.trees.feature[self.trees.left >= 0]
         keep = np.unique(used[used >= 0])
         return tuple(self.feature_names[int(i)] for i in keep)
 
