@@ -28,6 +28,20 @@ log = logging.getLogger(__name__)
 BUSY_MESSAGE = "wait for the running job to finish (or cancel it)"
 
 
+def failure_text(job: Job | None, exc: BaseException, verb: str) -> str:
+    """The status line after ``exc`` ended or refused a verb (``verb``: "Training", ...).
+
+    Cancelled by the user -> "Cancelled, nothing changed."; failed while running (``exc`` is
+    ``job``'s error) -> "<verb> failed: <why>"; refused by the plan before anything ran (no job,
+    or another job's) -> the refusal itself.
+    """
+    why = str(exc) or type(exc).__name__
+    ran = job is not None and job.error is exc
+    if ran and job.cancelled:
+        return "Cancelled, nothing changed."
+    return f"{verb} failed: {why}" if ran else why
+
+
 def run_op(
     parent: QWidget,
     session,

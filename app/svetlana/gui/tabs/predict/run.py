@@ -28,7 +28,7 @@ from svetlana.core.errors import InputError
 from svetlana.core.usecases import predict as predicting
 from svetlana.core.wording import plural
 from svetlana.gui.jobs import Job, report_error
-from svetlana.gui.ops import run_op
+from svetlana.gui.ops import failure_text, run_op
 from svetlana.gui.tabs.predict.models import ModelChooser
 from svetlana.gui.widgets.common import choose_folder
 
@@ -251,14 +251,7 @@ class RunPanel(QGroupBox):
     def _on_failed(self, exc: BaseException) -> None:
         self.progress.setValue(0)
         self.progress.setFormat("")
-        ran = self.job is not None and self.job.error is exc  # else: refused by the plan
-        self.status.setText(
-            "Cancelled, nothing changed."
-            if ran and self.job.cancelled
-            else f"Prediction failed: {exc}"
-            if ran
-            else str(exc)
-        )
+        self.status.setText(failure_text(self.job, exc, "Prediction"))
         report_error(self, exc)
 
     # ---- folder pickers -----------------------------------------------------------------

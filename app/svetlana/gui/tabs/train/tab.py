@@ -23,7 +23,7 @@ from svetlana.core.annotations.store import label_time
 from svetlana.core.usecases import train
 from svetlana.core.wording import accuracy_estimate, plural
 from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
-from svetlana.gui.ops import run_op
+from svetlana.gui.ops import failure_text, run_op
 from svetlana.gui.session import Session
 from svetlana.gui.tabs.train.models import ModelsPanel
 from svetlana.gui.widgets.common import (
@@ -300,14 +300,7 @@ class TrainingTab(QWidget):
     def _on_failed(self, exc: BaseException) -> None:
         self.progress.setValue(0)
         self.progress.setFormat("")
-        ran = self.job is not None and self.job.error is exc  # else: refused by the plan
-        self.status.setText(
-            "Cancelled, nothing changed."
-            if ran and self.job.cancelled
-            else f"Training failed: {exc}"
-            if ran
-            else str(exc)
-        )
+        self.status.setText(failure_text(self.job, exc, "Training"))
         report_error(self, exc)
 
     def _on_job_finished(self) -> None:
