@@ -24,12 +24,26 @@ log = logging.getLogger(__name__)
 MASKS, TABLE, OBJECTS, BIOIMAGEIO = "masks", "table", "objects", "bioimageio"
 FILTERED, PATCHES, MODEL = "filtered", "patches", "model"  # the CLI's export-mask/-patches/-model
 KINDS = (MASKS, TABLE, OBJECTS, BIOIMAGEIO, FILTERED, PATCHES, MODEL)
-# the kind each folder export records in its folder's run.json (a later export may replace only
-# its own: ``outputs.check_output_folder``); the kinds ``run_export_whole`` writes
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    """How a folder export is named, the one table of it for the CLI and the GUI."""
+
+    folder: str  # recorded in its folder's run.json: a later export replaces only its own
+    what: str  # in a sentence: "Export <what> to …"
+    title: str = ""  # its entry in the Predict tab's Export menu ("": the CLI only)
+
+
+# the kinds ``run_export_whole`` writes (outputs.check_output_folder reads ``folder`` back)
 EXPORT_KINDS = {
-    MASKS: "predictions", TABLE: "table", OBJECTS: "objects", BIOIMAGEIO: "bioimage.io",
-    PATCHES: "labelled patches", MODEL: "model",
-}  # fmt: skip
+    MASKS: ExportKind("predictions", "predictions", "Class masks and predictions.csv"),
+    TABLE: ExportKind("table", "the measurement table", "Measurement table (CSV)"),
+    OBJECTS: ExportKind("objects", "the GeoJSON files", "Objects for QuPath (GeoJSON)"),
+    BIOIMAGEIO: ExportKind("bioimage.io", "the bioimage.io package", "bioimage.io model package"),
+    PATCHES: ExportKind("labelled patches", "the labelled patches"),
+    MODEL: ExportKind("model", "the model"),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,7 +185,7 @@ def run_export_whole(
     from svetlana.core.io.fileio import atomic_write_json
     from svetlana.core.io.outputs import RUN_FILE, output_folder
 
-    kind = EXPORT_KINDS[plan.kind]
+    kind = EXPORT_KINDS[plan.kind].folder
     cancel = cancel if cancel is not None else CancelToken()
     with output_folder(plan.out_dir, kind, arg=arg) as tmp:
         done = run_export(replace(plan, out_dir=tmp), progress, cancel, project)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from svetlana.core.usecases.export import (  # noqa: F401 - the menu's kinds and the operation
     BIOIMAGEIO,
+    EXPORT_KINDS,
     MASKS,
     OBJECTS,
     TABLE,
@@ -31,12 +32,8 @@ from svetlana.core.usecases.export import (  # noqa: F401 - the menu's kinds and
 
 log = logging.getLogger(__name__)
 
-TITLES = {
-    MASKS: "Class masks and predictions.csv…",
-    TABLE: "Measurement table (CSV)…",
-    OBJECTS: "Objects for QuPath (GeoJSON)…",
-    BIOIMAGEIO: "bioimage.io model package…",
-}
+# the entries' texts: core's one table of export names (… : the entry asks for a folder)
+TITLES = {kind: f"{EXPORT_KINDS[kind].title}…" for kind in (MASKS, TABLE, OBJECTS, BIOIMAGEIO)}
 TIPS = {
     MASKS: "Write the class masks (<image>_classes.tif) and predictions.csv to a folder.",
     TABLE: "objects.csv: one row per object (class, probabilities, measurements) and\n"
@@ -69,7 +66,7 @@ class ExportMenu(QMenu):
         objects = self.actions_by_kind[OBJECTS]
         if has_predictions and not any_2d:
             objects.setEnabled(False)
-            objects.setText("Objects for QuPath (2D images only; these are 3D)")
+            objects.setText(f"{EXPORT_KINDS[OBJECTS].title} (2D images only; these are 3D)")
             objects.setToolTip(
                 "GeoJSON outlines are 2D: QuPath cannot import 3D objects.\n"
                 "Export the measurement table (or the class masks) instead."
@@ -77,17 +74,15 @@ class ExportMenu(QMenu):
         else:
             objects.setText(TITLES[OBJECTS])
             objects.setToolTip(TIPS[OBJECTS])
-        package = self.actions_by_kind[BIOIMAGEIO]
+        package, package_title = self.actions_by_kind[BIOIMAGEIO], EXPORT_KINDS[BIOIMAGEIO].title
         if model_id and forest:
-            package.setText(f"bioimage.io model package (networks only; {model_id} is a forest)")
+            package.setText(f"{package_title} (networks only; {model_id} is a forest)")
             package.setToolTip(
                 "bioimage.io packages hold networks. A forest is shared as its model folder\n"
                 "(svetlana export-model) and the measurement table; train a CNN for a package."
             )
         else:
-            package.setText(
-                f"bioimage.io model package ({model_id})…" if model_id else TITLES[BIOIMAGEIO]
-            )
+            package.setText(f"{package_title} ({model_id})…" if model_id else TITLES[BIOIMAGEIO])
             package.setToolTip(TIPS[BIOIMAGEIO])
         package.setEnabled(bool(model_id) and not forest)
 

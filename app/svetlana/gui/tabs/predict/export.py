@@ -33,8 +33,6 @@ from svetlana.gui.widgets.common import choose_folder
 from svetlana.gui.widgets.export_menu import ExportMenu, ask_package_info, show_done
 
 CHOSEN_FOLDER = "the folder chosen"
-WHAT = {MASKS: "predictions", TABLE: "the measurement table", OBJECTS: "the GeoJSON files",
-        BIOIMAGEIO: "the bioimage.io package"}  # fmt: skip
 
 
 def export_whole(plan: ExportPlan, progress, cancel: CancelToken) -> ExportDone:
@@ -103,7 +101,7 @@ class ExportControls(QObject):
             self.run.status.setText(str(refusal))
             report_error(self.run, refusal)
             return
-        title = f"Export {WHAT[kind]} to (type a new name to create it)"
+        title = f"Export {EXPORT_KINDS[kind].what} to (type a new name to create it)"
         folder = choose_folder(self.run, title, project.path.parent)
         if not folder:
             return
@@ -121,7 +119,7 @@ class ExportControls(QObject):
 
         def plan(project):
             planned = plan_export(project, kind, folder, preds, model_id, info)
-            check_output_folder(planned.out_dir, EXPORT_KINDS[kind], arg=CHOSEN_FOLDER)
+            check_output_folder(planned.out_dir, EXPORT_KINDS[kind].folder, arg=CHOSEN_FOLDER)
             return planned
 
         def done(_plan, result: ExportDone) -> None:
@@ -170,7 +168,7 @@ class ExportControls(QObject):
             return []
         try:
             plan = plan_export(project, MASKS, folder, preds, self.session.prediction_model)
-            check_output_folder(plan.out_dir, EXPORT_KINDS[MASKS], arg=CHOSEN_FOLDER)
+            check_output_folder(plan.out_dir, EXPORT_KINDS[MASKS].folder, arg=CHOSEN_FOLDER)
             done = export_whole(plan, lambda _p: None, CancelToken())
         except (SvetlanaError, OSError) as exc:
             report_error(self.run, exc)
