@@ -16,9 +16,12 @@ class Opened(list):
     texts: list[str]
 
 
-def when_modal_opens(act: Callable[[QWidget], None], timeout_ms: int = 5000) -> Opened:
-    """Call ``act(dialog)`` on the next modal dialog once it is shown; the returned list then
-    holds the dialog and ``.texts`` its text (both stay empty when none opened)."""
+def _when_opens(
+    find: Callable[[], QWidget | None], act: Callable[[QWidget, Opened], None], timeout_ms: int
+) -> Opened:
+    """Poll every 10 ms (from the event loop, which a modal dialog or menu runs) until ``find``
+    returns a visible widget, then record it and call ``act(widget, seen)`` once; give up after
+    ``timeout_ms``. Returns ``seen``: the widget once found, ``.texts`` what ``act`` added."""
     seen = Opened()
     seen.texts = []
     timer = QTimer()
@@ -27,12 +30,11 @@ def when_modal_opens(act: Callable[[QWidget], None], timeout_ms: int = 5000) -> 
 
     def poll() -> None:
         waited[0] += 10
-        w = QApplication.activeModalWidget()
+        w = find()
         if w is not None and w.isVisible():
             timer.stop()
             seen.append(w)
-            seen.texts.append(w.text() if hasattr(w, "text") else w.windowTitle())
-            act(w)
+            act(w, seen)
         elif waited[0] > timeout_ms:
             timer.stop()
 
@@ -40,6 +42,17 @@ def when_modal_opens(act: Callable[[QWidget], None], timeout_ms: int = 5000) -> 
     timer.start()
     _timers.append(timer)
     return seen
+
+
+def when_modal_opens(act: Callable[[QWidget], None], timeout_ms: int = 5000) -> Opened:
+    """Call ``act(dialog)`` on the next modal dialog once it is shown; the returned list then
+    holds the dialog and ``.texts`` its text (both stay empty when none opened)."""
+
+    def answer(w: QWidget, seen: Opened) -> None:
+        seen.texts.append(w.text() if hasattr(w, "text") else w.windowTitle())
+        act(w)
+
+    return _when_opens(QApplication.activeModalWidget, answer, timeout_ms)
 
 
 def click_button(dialog: QWidget, text: str) -> None:
@@ -64,32 +77,20 @@ def when_menu_opens(text: str, timeout_ms: int = 5000) -> Opened:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QMenu
 
-    seen = Opened()
-    seen.texts = []
-    timer = QTimer()
-    timer.setInterval(10)
-    waited = [0]
-
-    def poll() -> None:
-        waited[0] += 10
+    def popup_menu() -> QMenu | None:
         menu = QApplication.activePopupWidget()
-        if isinstance(menu, QMenu) and menu.isVisible():
-            timer.stop()
-            seen.append(menu)
-            for action in menu.actions():
-                if action.text().replace("&", "").startswith(text):
-                    seen.texts.append(action.text())
-                    pos = menu.actionGeometry(action).center()
-                    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, Qt.KeyboardModifier(0), pos)
-                    return
-            menu.close()  # no such entry: the test sees seen.texts empty
-        elif waited[0] > timeout_ms:
-            timer.stop()
+        return menu if isinstance(menu, QMenu) else None
 
-    timer.timeout.connect(poll)
-    timer.start()
-    _timers.append(timer)
-    return seen
+    def click(menu: QMenu, seen: Opened) -> None:
+        for action in menu.actions():
+            if action.text().replace("&", "").startswith(text):
+                seen.texts.append(action.text())
+                pos = menu.actionGeometry(action).center()
+                QTest.mouseClick(menu, Qt.MouseButton.LeftButton, Qt.KeyboardModifier(0), pos)
+                return
+        menu.close()  # no such entry: the test sees seen.texts empty
+
+    return _when_opens(popup_menu, click, timeout_ms)
 
 
 def choose_from_menu_bar(qtbot, window, menu_title: str, entry: str) -> Opened:
