@@ -1,7 +1,8 @@
 """The commands that take results out of a project: measurements, tables, objects, masks,
 patches, models. Every export goes through core/usecases/export.py's plan_export/run_export,
 the plan the Predict tab's Export menu runs too; the ones that write a folder of their own
-(table, objects, patches, model) write it beside --out and swap it in whole (run_export_whole):
+(table, objects, patches, model; measure too, by export_measurements) write it beside --out and
+swap it in whole (run_export_whole):
 --out must be new, empty or an earlier output of the same command, and Ctrl+C, a failure or a
 crash leaves it as it was."""
 

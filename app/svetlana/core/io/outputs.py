@@ -79,10 +79,16 @@ def _legacy_output(path: Path) -> bool:
 
 
 def check_output_folder(
-    folder: str | Path, kind: str, inputs: Sequence[str | Path] = (), arg: str = "--out"
+    folder: str | Path,
+    kind: str,
+    inputs: Sequence[str | Path] = (),
+    arg: str = "--out",
+    earlier: Sequence[str] = (),
 ) -> Path:
     """Refuse an output folder that is a file, lies inside an input folder, or holds anything but
-    an earlier output of ``kind`` (it would be replaced whole). Returns the absolute path."""
+    an earlier output of ``kind`` (it would be replaced whole). ``earlier``: the files an earlier
+    version wrote for ``kind`` without a run.json; a folder holding exactly these is its output
+    too. Returns the absolute path."""
     folder = Path(folder).absolute()
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{arg} is an existing file; give a folder (new or empty)", folder)
@@ -99,6 +105,8 @@ def check_output_folder(
         return folder
     rec = _record(folder)
     entries = sorted(p.name for p in folder.iterdir())
+    if rec is None and earlier and set(entries) == set(earlier):
+        return folder
     listed = rec.get(FILES_KEY) if rec else None
     if isinstance(listed, list):
         only_ours = set(entries) <= {RUN_FILE, *map(str, listed)}
@@ -121,12 +129,16 @@ def check_output_folder(
 
 @contextlib.contextmanager
 def output_folder(
-    folder: str | Path, kind: str, inputs: Sequence[str | Path] = (), arg: str = "--out"
+    folder: str | Path,
+    kind: str,
+    inputs: Sequence[str | Path] = (),
+    arg: str = "--out",
+    earlier: Sequence[str] = (),
 ) -> Iterator[Path]:
     """A temp folder beside ``folder`` to write into; swapped in whole when the block ends
     (``folder`` checked first by ``check_output_folder``). ``run.json`` in it, when written,
     gets the list of the folder's entries, so the next run knows what it may replace."""
-    final = check_output_folder(folder, kind, inputs, arg)
+    final = check_output_folder(folder, kind, inputs, arg, earlier)
     with atomic_folder(final) as tmp:
         yield tmp
         rec = _record(tmp)

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 MEASUREMENTS_CSV = "measurements.csv"
 COLUMNS_CSV = "measurements_columns.csv"
+MEASURE_KIND = "measurements"  # `svetlana measure`'s folder, in its run.json
 OBJECTS_CSV = "objects.csv"
 SUMMARY_CSV = "summary.csv"
 OBJECT_COLUMNS_CSV = "objects_columns.csv"
@@ -109,14 +110,20 @@ def export_measurements(
     *,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    arg: str = "--out",
 ) -> TableExport:
     """``out_dir/measurements.csv``: image, object, then every measurement (cached in the bundle),
-    and ``measurements_columns.csv`` (column, unit). Images with other columns (channels, 2D/3D)
-    leave the cells they lack empty."""
-    from svetlana.core.io.fileio import atomic_write_text
+    ``measurements_columns.csv`` (column, unit) and ``run.json``. Images with other columns
+    (channels, 2D/3D) leave the cells they lack empty. ``out_dir`` must be new, empty or an
+    earlier output of this export (``arg`` names it in the refusal); it is written beside and
+    swapped in whole (``outputs.output_folder``): a failure or cancel leaves it as it was."""
+    from svetlana.core.io.fileio import atomic_write_json, atomic_write_text
+    from svetlana.core.io.outputs import RUN_FILE, check_output_folder, output_folder
 
     names = _check_images(project, images)
-    out_dir = _check_out(out_dir)
+    earlier = (MEASUREMENTS_CSV, COLUMNS_CSV)  # measure's folder before it had a run.json
+    final = check_output_folder(out_dir, MEASURE_KIND, arg=arg, earlier=earlier)  # before measuring
+    cancel = cancel if cancel is not None else CancelToken()
     tables, columns = _measure_images(project, names, progress, cancel)
     order = list(columns)
     lines = [",".join(["image", "object", *order])]
@@ -128,11 +135,13 @@ def export_measurements(
         cell = text_cell(name)
         for obj, row in zip(m.ids, body, strict=True):
             lines.append(f"{cell},{int(obj)},{row.replace('nan', '')}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table = out_dir / MEASUREMENTS_CSV
-    atomic_write_text(table, "\n".join(lines) + "\n")
-    units = out_dir / COLUMNS_CSV
-    atomic_write_text(units, "column,unit\n" + "".join(f"{c},{columns[c]}\n" for c in order))
+    with output_folder(final, MEASURE_KIND, arg=arg, earlier=earlier) as tmp:
+        atomic_write_text(tmp / MEASUREMENTS_CSV, "\n".join(lines) + "\n")
+        text = "column,unit\n" + "".join(f"{c},{columns[c]}\n" for c in order)
+        atomic_write_text(tmp / COLUMNS_CSV, text)
+        atomic_write_json(tmp / RUN_FILE, {"kind": MEASURE_KIND})
+        cancel.raise_if_cancelled()
+    table, units = final / MEASUREMENTS_CSV, final / COLUMNS_CSV
     if progress is not None:
         progress(Progress("measure", 1000, 1000, f"wrote {table.name}"))
     rows = sum(len(m) for m in tables)
