@@ -44,13 +44,46 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _strip_debug_info(proto) -> None:
+    """Remove what the exporter records for debugging on every node, graph and function (it
+    cannot be told not to): the Python stack of each operator, with the absolute paths of
+    Svetlana's and torch's source files on the exporting machine, the module names and the
+    FX graph text. A file a user shares must not tell where (and as whom) it was made; the
+    operators, weights and input/output names are untouched."""
+
+    def clear(graph) -> None:
+        del graph.metadata_props[:]
+        graph.doc_string = ""
+        for value in (*graph.input, *graph.output, *graph.value_info, *graph.initializer):
+            del value.metadata_props[:]
+            value.doc_string = ""
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    clear(attr.g)
+                for sub in attr.graphs:
+                    clear(sub)
+
+    clear(proto.graph)
+    for function in proto.functions:
+        del function.metadata_props[:]
+        function.doc_string = ""
+        for node in function.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    proto.doc_string = ""
+
+
 def export_onnx(model, example_input: np.ndarray, path: str | Path) -> Path:
     """Write ``model`` (a ``torch.nn.Module``) as ONNX to ``path``, atomically.
 
     ``example_input`` is one batch ``(N, C, [Z,] Y, X)`` float32 of the shape the network takes;
     the batch size is left free in the file (input ``patches``, output ``logits``). The model is
     exported in eval mode on the CPU (BatchNorm uses its running statistics); its own mode and
-    device are restored. The file is checked with ``onnx.checker`` before it replaces ``path``.
+    device are restored. The exporter's debugging records (source paths, stack traces) are
+    removed; the file is checked with ``onnx.checker`` before it replaces ``path``.
     """
     torch = load_torch("fx")
     try:
@@ -86,6 +119,7 @@ def export_onnx(model, example_input: np.ndarray, path: str | Path) -> Path:
                 verbose=False,
             )
             proto = program.model_proto
+        _strip_debug_info(proto)
         onnx.checker.check_model(proto, full_check=True)
         data = proto.SerializeToString()
     except Exception as exc:  # noqa: BLE001 - the exporter raises many types; one clear message
