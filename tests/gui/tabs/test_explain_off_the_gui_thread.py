@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from PySide6.QtCore import Qt
-from tests.gui.test_prediction_tab import session, tab, trained_bundle  # noqa: F401
+from tests.gui.tabs.test_prediction_tab import session, tab, trained_bundle  # noqa: F401
 
 from svetlana.core.usecases import predict as predicting
 

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
-from tests.gui.test_training_tab import make_project
+from tests.gui.tabs.test_training_tab import make_project
 
 from svetlana.gui.session import Session
 from svetlana.gui.tabs.train import TrainingTab

@@ -4,7 +4,7 @@ counting sample) and says its counts are estimated; a zoom moves it with the vie
 from __future__ import annotations
 
 import pytest
-from tests.gui.test_hitl import press_labels, truth_of, wait_live
+from tests.gui.tabs.annotate.test_hitl import press_labels, truth_of, wait_live
 
 import svetlana.core.usecases.live_preview as lp
 

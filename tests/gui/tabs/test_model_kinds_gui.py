@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from tests.gui.test_training_tab import make_project
+from tests.gui.tabs.test_training_tab import make_project
 
 from svetlana.core.usecases.train import train_project
 from svetlana.gui.session import Session

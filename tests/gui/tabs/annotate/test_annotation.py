@@ -10,7 +10,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from conftest import DATA  # noqa: I001  (tests/gui is on sys.path through pytest's rootdir insertion)
+from conftest import DATA  # noqa: I001  (tests/gui/conftest.py, which pytest imported as `conftest`)
 from svetlana.core.project.bundle import Project
 
 

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 from PySide6.QtCore import Qt
-from tests.gui.test_prediction_tab import N_OBJECTS, make_project
+from tests.gui.tabs.test_prediction_tab import N_OBJECTS, make_project
 
 from svetlana.core.ml.training import TrainingConfig
 from svetlana.core.usecases import export as core_export

@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from tests.gui.test_prediction_tab import N_OBJECTS, predict, session, tab, trained_bundle  # noqa: F401
+from tests.gui.tabs.test_prediction_tab import N_OBJECTS, predict, session, tab, trained_bundle  # noqa: F401
 
 from svetlana.core.io.csvsafe import read_dicts
 from svetlana.core.objects.measurements import measure_objects
