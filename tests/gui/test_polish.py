@@ -252,7 +252,7 @@ def test_the_export_picker_creates_a_typed_new_folder(qtbot, tmp_path):
 
 
 def test_validation_estimate_and_plurals_in_the_model_card():
-    from svetlana.gui.widgets.common import format_card
+    from svetlana.gui.widgets.model_card import format_card
 
     html = format_card(
         {"id": "m", "metrics": {"accuracy": 5 / 7, "n_val": 7}, "threads": 1, "classes": ["a"]}

@@ -7,7 +7,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from svetlana.core.io.images import mask_stats
+from svetlana.core.io.mask_checks import mask_stats
 from svetlana.core.synthetic.easy import infection_scene, sphere_scene, texture_scene
 from tests.conftest import ok, run_cli, snapshot
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from svetlana.gui.widgets.common import candidate_text
+from svetlana.gui.widgets.model_card import candidate_text
 
 
 def test_a_stopped_candidate_says_stopped_once():

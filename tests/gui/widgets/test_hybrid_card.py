@@ -3,7 +3,7 @@ of the choice, and a candidate cut short with what it reached."""
 
 from __future__ import annotations
 
-from svetlana.gui.widgets.common import format_card
+from svetlana.gui.widgets.model_card import format_card
 
 
 def test_a_hybrid_card_says_what_it_is_and_how_it_was_chosen():

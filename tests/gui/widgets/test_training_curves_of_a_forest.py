@@ -3,7 +3,7 @@ panel says so and gives the forest's cross-validated accuracy; a network's curve
 
 from __future__ import annotations
 
-from svetlana.gui.widgets.common import TrainingCurves
+from svetlana.gui.widgets.model_card import TrainingCurves
 
 FOREST = {
     "kind": "forest",

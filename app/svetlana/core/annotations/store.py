@@ -8,7 +8,7 @@ record carrying their count and SHA-256: after a crash, replay applies all of th
 Replaying the journal is idempotent, which makes compaction (rewrite the CSV, then
 truncate the journal) safe at any point of a crash.
 
-~440 lines: the store and its journal, which must change together (every change is journalled
+~520 lines: the store and its journal, which must change together (every change is journalled
 before it is applied).
 """
 

@@ -204,7 +204,7 @@ class Project:
 
         if is_zarr(image_path) or is_zarr(mask_path) or is_large_tiled_tiff(image_path):
             if not force_mask:
-                from svetlana.core.io.images import check_label_array
+                from svetlana.core.io.mask_checks import check_label_array
                 from svetlana.core.objects.lazy import open_pair
 
                 mask = open_pair(image_path, mask_path, axes)[1]

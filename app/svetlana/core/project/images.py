@@ -232,7 +232,8 @@ def prepare_image(
 
     A mask that looks like an intensity image (swapped arguments) is refused unless
     ``force_mask``; a JPEG mask always."""
-    from svetlana.core.io.images import check_label_mask, read_pair
+    from svetlana.core.io.images import read_pair
+    from svetlana.core.io.mask_checks import check_label_mask
     from svetlana.core.objects.table import compute_objects
 
     image_path, mask_path = Path(image_path), Path(mask_path)

@@ -155,7 +155,7 @@ def _fingerprint(path: str | None) -> list:
 
 def _load_lazy_pair(task: PairTask):
     """A large tiled TIFF pair as a lazy ``LoadedImage`` (checked like ``svetlana add`` does)."""
-    from svetlana.core.io.images import check_label_array
+    from svetlana.core.io.mask_checks import check_label_array
     from svetlana.core.objects.lazy import compute_objects_chunked, open_pair
     from svetlana.core.project.images import LargeImage
 
@@ -172,7 +172,8 @@ def predict_pair(task: PairTask) -> PairResult:
     The one per-image function of every folder run (in this process and on Dask workers).
     """
     from svetlana.core.annotations.final_class import final_classes, result_classes
-    from svetlana.core.io.images import check_label_mask, read_pair
+    from svetlana.core.io.images import read_pair
+    from svetlana.core.io.mask_checks import check_label_mask
     from svetlana.core.objects.lazy import is_large_tiled_tiff
     from svetlana.core.project.images import LoadedImage
     from svetlana.core.usecases.predict import (

@@ -1,7 +1,7 @@
 """Filtered and per-class masks: keep the objects of chosen classes (and confidence), in the
 format of the input mask.
 
-~500 lines: the choice of objects, the output format that follows the input mask's, and the
+~470 lines: the choice of objects, the output format that follows the input mask's, and the
 writing of every mask share the same per-image loop and summary.
 """
 

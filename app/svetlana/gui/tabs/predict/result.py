@@ -8,7 +8,7 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout
 
 from svetlana.core.wording import plural
-from svetlana.gui.widgets.common import CountsTable
+from svetlana.gui.widgets.tables import CountsTable
 
 STALE_STYLE = "QLabel { background: #fff3cd; color: #664d03; }"
 

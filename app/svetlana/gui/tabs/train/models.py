@@ -8,7 +8,8 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout,
 
 from svetlana.core.errors import SvetlanaError
 from svetlana.gui.session import Session
-from svetlana.gui.widgets.common import ConfusionTable, PerClassTable, format_card
+from svetlana.gui.widgets.model_card import format_card
+from svetlana.gui.widgets.tables import ConfusionTable, PerClassTable
 
 
 class ModelsPanel(QWidget):

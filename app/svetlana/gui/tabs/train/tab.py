@@ -26,10 +26,7 @@ from svetlana.gui.jobs import Job, report_error, run_job, show_status, stop_jobs
 from svetlana.gui.ops import failure_text, run_op
 from svetlana.gui.session import Session
 from svetlana.gui.tabs.train.models import ModelsPanel
-from svetlana.gui.widgets.common import (
-    TrainingCurves,
-    candidate_text,
-)
+from svetlana.gui.widgets.model_card import TrainingCurves, candidate_text
 from svetlana.gui.widgets.training_form import DEVICE_TEXT, FIELDS, TrainingForm
 
 log = logging.getLogger(__name__)
