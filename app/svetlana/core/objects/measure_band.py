@@ -94,7 +94,8 @@ class Accumulators:
         before ``finish`` (the context family's)."""
         st = self.obj[c]
         safe = np.maximum(count, 1)
-        mean = (st.ref + st.m[0] / safe - st.lo) / (st.hi - st.lo)
+        # As families.object_sums computes it for a subset: the same formula, the same value.
+        mean = (st.total / safe - st.lo) / (st.hi - st.lo)
         return np.where(count > 0, mean, 0.0)
 
     def finish(
@@ -155,6 +156,21 @@ def _ring_columns(cols, p: str, o: dict, r: dict, lo: float, scale: float) -> No
     cols[p + "ring_ratio"] = ratio
 
 
+def _rows_of(values: np.ndarray, lab: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The row of each label value in ``values`` (-1: not measured), from the crop's own pairs
+    of labels ``lab`` and rows ``rows`` (every value asked for is in the crop)."""
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    top = int(lab.max())
+    if top <= 4 * lab.size + 1024:  # a lookup table over the crop's labels
+        lut = np.full(top + 1, -1, np.int64)
+        lut[lab.reshape(-1)] = rows.reshape(-1)
+        return lut[values]
+    keys, first = np.unique(lab.reshape(-1), return_index=True)  # huge sparse ids
+    pos = np.clip(np.searchsorted(keys, values), 0, keys.size - 1)
+    return np.where(keys[pos] == values, rows.reshape(-1)[first[pos]], -1).astype(np.int64)
+
+
 def measure_band(
     a0, a1, labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov, acc,
     ndimage,
@@ -163,8 +179,11 @@ def measure_band(
     nd = labels.ndim
     shape = labels.shape
     want = acc.want
-    # Crop: the band's rows plus a margin, the other axes cut to the objects (plus margin).
+    # Crop: the band's rows plus a margin, the other axes cut to the objects (plus margin),
+    # starting on even pixels: the filter bank's pyramid samples every other pixel of the crop,
+    # the same pixels of the image whichever objects set the crop.
     c0, c1 = max(0, a0 - margin[0]), min(shape[0], a1 + margin[0])
+    c0 -= c0 % 2
     sel = rows_img[c0:c1] >= 0
     region = [slice(c0, c1)]
     for ax in range(1, nd):
@@ -172,6 +191,7 @@ def measure_band(
         if hit.size == 0:
             return
         lo = max(0, int(hit[0]) - margin[ax])
+        lo -= lo % 2
         hi = min(shape[ax], int(hit[-1]) + 1 + margin[ax])
         region.append(slice(lo, hi))
     region = tuple(region)
@@ -219,13 +239,17 @@ def measure_band(
         acc.shell_n += np.bincount(shell_idx, minlength=acc.n * N_SHELLS).reshape(acc.n, N_SHELLS)
 
     if want.ring:
-        # Ring: background pixels within RING_WIDTH of an object, given to the nearest-ish one.
+        # Ring: background pixels within RING_WIDTH of an object, each given to the object of
+        # the largest id within reach -- among every object of the mask, measured or not, so an
+        # object's ring is the same whichever others are measured with it.
         size = tuple(2 * int(w) + 1 for w in ring_w)
-        grown = ndimage.maximum_filter(rows + 1, size=size, mode="constant", cval=0)
+        grown = ndimage.maximum_filter(lab, size=size, mode="constant", cval=0)
         ring_sel = np.zeros(lab.shape, bool)
         ring_sel[core] = (lab[core] == 0) & (grown[core] > 0)
         rp = np.flatnonzero(ring_sel)
-        rrow = grown.reshape(-1)[rp] - 1
+        rrow = _rows_of(grown.reshape(-1)[rp], lab, rows)
+        keep = rrow >= 0  # the ring pixels of the objects measured
+        rp, rrow = rp[keep], rrow[keep]
         rseg = Segments.of(rrow)
         rp = rp[rseg.order]
         rseg = Segments(np.arange(rp.size), rseg.uniq, rseg.starts, rseg.sizes)

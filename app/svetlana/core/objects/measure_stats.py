@@ -24,6 +24,7 @@ class Stats:
         self.count = np.zeros(n, np.float64)
         self.ref = np.full(n, np.nan, np.float64)
         self.m = np.zeros((4, n), np.float64)
+        self.total = np.zeros(n, np.float64)  # plain sum: the mean the context family compares
         self.min = np.full(n, np.inf, np.float64)
         self.max = np.full(n, -np.inf, np.float64)
         # Bin counts: uint16 (the largest array, objects x bins) until an object's bin passes
@@ -43,7 +44,9 @@ class Stats:
         first = values[seg.starts].astype(np.float64)
         new = np.isnan(self.ref[u])
         self.ref[u[new]] = first[new]
-        d = values.astype(np.float64) - np.repeat(self.ref[u], seg.sizes)
+        v64 = values.astype(np.float64)
+        self.total[u] += np.add.reduceat(v64, seg.starts)
+        d = v64 - np.repeat(self.ref[u], seg.sizes)
         d2 = d * d
         self.m[0, u] += np.add.reduceat(d, seg.starts)
         self.m[1, u] += np.add.reduceat(d2, seg.starts)
@@ -79,6 +82,7 @@ class Stats:
         self.m[:, only_o] = o.m[:, only_o]
         self.ref[only_o] = o.ref[only_o]
         self.count += o.count
+        self.total += o.total
         np.minimum(self.min, o.min, out=self.min)
         np.maximum(self.max, o.max, out=self.max)
         total = self.hist.astype(np.int32) + o.hist

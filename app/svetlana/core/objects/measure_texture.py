@@ -11,6 +11,8 @@ from svetlana.core.objects.measure_registry import SCALES
 from svetlana.core.objects.measure_registry import dog_scales as _dog_scales
 from svetlana.core.objects.measure_stats import Segments
 
+_TRUNCATE = 3.0  # Gaussian kernels cut at this many standard deviations
+
 
 class Neighbours:
     """Reads a flat array at ``p + offset`` for the face and edge neighbours of pixels ``p``
@@ -54,7 +56,7 @@ def texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> lis
     levels = [_Level(np.ones(nd, int), p, nb0, seg, None)]
     if len(SCALES) == 1:
         return levels
-    f = np.where(sig[1] >= 1.5, 2, 1).astype(int)
+    f = pyramid_factor(sig)
     on_grid = np.ones(p.size, bool)
     for a in range(nd):
         if f[a] > 1:
@@ -74,6 +76,35 @@ def texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> lis
     return levels
 
 
+def pyramid_factor(sig) -> np.ndarray:
+    """Subsampling factor per axis of the scales after the first (texture_levels)."""
+    nd = len(sig[0])
+    if len(SCALES) == 1:
+        return np.ones(nd, int)
+    return np.where(np.asarray(sig[1]) >= 1.5, 2, 1).astype(int)
+
+
+def filter_reach(sig) -> np.ndarray:
+    """Pixels (per axis) around an object pixel that its filter responses read: the cascaded
+    Gaussians' truncated kernels (as scipy sizes them), the pyramid's sampling and the
+    differences. A band cropped this far beyond its objects gives them the responses of the
+    whole image, whichever other objects are measured with them."""
+    f = pyramid_factor(sig)
+
+    def radius(sd) -> np.ndarray:
+        return (_TRUNCATE * np.asarray(sd, np.float64) + 0.5).astype(int)
+
+    reach = radius(sig[0]) + 1
+    prev = np.asarray(sig[0], np.float64) / f
+    for s in sig[1:]:
+        target = np.asarray(s, np.float64) / f
+        reach += f * radius(np.sqrt(np.maximum(target**2 - prev**2, 0)))
+        prev = target
+    if len(sig) > 1:  # a coarse pixel's neighbours, its rounding and the coarse array's pad
+        reach += 3 * f
+    return reach
+
+
 def _add_sums(acc, ch: int, j: int, seg: Segments, f: np.ndarray) -> None:
     u = seg.uniq
     acc.tex_sum[ch][j, u] += np.add.reduceat(f, seg.starts, dtype=np.float64)
@@ -89,7 +120,7 @@ def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
     derivatives by central differences at the sampled object pixels only."""
     nd = norm.ndim
     step = sp / float(sp.min())  # pixel size along each axis, in units of the finest axis
-    g = ndimage.gaussian_filter(norm, sig[0], mode="nearest", truncate=3.0)
+    g = ndimage.gaussian_filter(norm, sig[0], mode="nearest", truncate=_TRUNCATE)
     fine = g.reshape(-1)
     prev = sig[0]
     j = 0
@@ -103,7 +134,7 @@ def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
         if s_idx > 0:
             target = sig[s_idx] / lv.factor
             extra = np.sqrt(np.maximum(target**2 - prev**2, 0))
-            g = ndimage.gaussian_filter(g, extra, mode="nearest", truncate=3.0)
+            g = ndimage.gaussian_filter(g, extra, mode="nearest", truncate=_TRUNCATE)
             prev = target
         flat = g.reshape(-1)
         center = flat.take(lv.idx)

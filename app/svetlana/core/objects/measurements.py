@@ -26,14 +26,17 @@ from svetlana.core.objects.measure_lazy import (
 from svetlana.core.objects.measure_registry import FAMILIES, SCALES, FamilyInput, Plan, layout, plan
 from svetlana.core.objects.measure_stats import clean_channel as _clean_channel
 from svetlana.core.objects.measure_stats import robust_range as _robust_range
+from svetlana.core.objects.measure_texture import filter_reach
 from svetlana.core.objects.stains import is_brightfield_rgb, stain_channels
 
 log = logging.getLogger(__name__)
 
 # Bump when the feature set or a formula changes: cached tables of another version are recomputed.
-# 4: the neighbours' means (core/objects/neighbours.py); 3: the context of
-# core/objects/families.py and the stains of core/objects/stains.py
-VERSION = 4
+# 5: an object's ring, filter bank and context the same whichever objects are measured with it
+# (training measures the labelled ones, prediction all); 4: the neighbours' means
+# (core/objects/neighbours.py); 3: the context of core/objects/families.py and the stains of
+# core/objects/stains.py
+VERSION = 5
 RING_WIDTH = 3  # pixels (finest axis) of background around each object
 _BAND_PIXELS = 1 << 20  # pixels per processed band (memory stays ~ tens of MB)
 
@@ -282,7 +285,8 @@ def _measure_base(
 
     ring_w = np.maximum(1, np.round(RING_WIDTH * finest / sp)).astype(int)
     sig = [np.asarray([s * finest / q for q in sp]) for s in SCALES]
-    margin = np.maximum(ring_w, np.ceil(4 * sig[-1] * 1.0).astype(int)) + 2
+    # Far enough that an object's ring and filter responses do not depend on the crop.
+    margin = np.maximum(2 * ring_w, filter_reach(sig)) + 2
 
     bands = _bands(axis0_count, ring_w[0], labels.shape)
     fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
