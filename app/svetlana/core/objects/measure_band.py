@@ -19,7 +19,7 @@ from svetlana.core.objects.measure_registry import (
 )
 from svetlana.core.objects.measure_registry import quantile_name as _q
 from svetlana.core.objects.measure_shape import _HULL_DIRECTIONS, boundary_band, shape_columns
-from svetlana.core.objects.measure_stats import Segments, Stats
+from svetlana.core.objects.measure_stats import Groups, Stats
 from svetlana.core.objects.measure_texture import Neighbours, coherence, texture, texture_levels
 
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -204,25 +204,22 @@ def measure_band(
     strides = tuple(s // it for s in lab.strides)
     flat_rows = rows.reshape(-1)
 
-    # Object pixels of the band core, grouped by object.
+    # Object pixels of the band core (in raster order), grouped by object.
     core_sel = np.zeros(lab.shape, bool)
     core_sel[core] = rows[core] >= 0
     p = np.flatnonzero(core_sel)
     prow = flat_rows[p]
-    seg = Segments.of(prow)
-    p = p[seg.order]
-    prow = prow[seg.order]
-    seg = Segments(np.arange(p.size), seg.uniq, seg.starts, seg.sizes)
-    u = seg.uniq
+    grp = Groups.of(prow, acc.n)
+    u = grp.uniq
     local = np.unravel_index(p, lab.shape)
     gcoord = [local[ax] - 1 + origin[ax] for ax in range(nd)]
     for ax in range(nd):
-        acc.bmin[u, ax] = np.minimum(acc.bmin[u, ax], np.minimum.reduceat(gcoord[ax], seg.starts))
-        acc.bmax[u, ax] = np.maximum(acc.bmax[u, ax], np.maximum.reduceat(gcoord[ax], seg.starts))
+        acc.bmin[u, ax] = np.minimum(acc.bmin[u, ax], grp.min(gcoord[ax]))
+        acc.bmax[u, ax] = np.maximum(acc.bmax[u, ax], grp.max(gcoord[ax]))
 
     nb0 = Neighbours(p, strides)
     if want.shape:
-        boundary_band(acc, lab, p, prow, nb0, origin, sp, centroid, strides, ndimage)
+        boundary_band(acc, lab, p, prow, grp, nb0, origin, sp, centroid, strides, ndimage)
 
     if want.shells:
         # Radial position: 0 at the centroid, 1 at the rim of the object's equivalent ellipse.
@@ -235,8 +232,9 @@ def measure_band(
                 r2 += w * dvec[a] * dvec[b]
         r2 /= k
         shell = np.minimum((np.sqrt(r2) * N_SHELLS).astype(np.int64), N_SHELLS - 1)
-        shell_idx = prow.astype(np.int64) * N_SHELLS + shell
-        acc.shell_n += np.bincount(shell_idx, minlength=acc.n * N_SHELLS).reshape(acc.n, N_SHELLS)
+        shell_idx = grp.idx * N_SHELLS + shell
+        nk = u.size * N_SHELLS
+        acc.shell_n[u] += np.bincount(shell_idx, minlength=nk).reshape(u.size, N_SHELLS)
 
     if want.ring:
         # Ring: background pixels within RING_WIDTH of an object, each given to the object of
@@ -250,23 +248,21 @@ def measure_band(
         rrow = _rows_of(grown.reshape(-1)[rp], lab, rows)
         keep = rrow >= 0  # the ring pixels of the objects measured
         rp, rrow = rp[keep], rrow[keep]
-        rseg = Segments.of(rrow)
-        rp = rp[rseg.order]
-        rseg = Segments(np.arange(rp.size), rseg.uniq, rseg.starts, rseg.sizes)
+        rgrp = Groups.of(rrow, acc.n)
 
-    levels = texture_levels(p, prow, local, seg, nb0, lab.shape, sig) if want.texture else []
+    levels = texture_levels(p, local, grp, nb0, lab.shape, sig) if want.texture else []
     for ch in want.channels:
         raw = np.pad(channels[ch][region], 1, mode="edge")
         flat = raw.reshape(-1)
         if ch in acc.obj:
             v = flat[p]
-            acc.obj[ch].add(seg, v)
+            acc.obj[ch].add(grp, v)
         if ch in acc.ring:
-            acc.ring[ch].add(rseg, flat[rp])
+            acc.ring[ch].add(rgrp, flat[rp])
         if ch in acc.shell_sum:
-            acc.shell_sum[ch] += np.bincount(
-                shell_idx, v.astype(np.float64), minlength=acc.n * N_SHELLS
-            ).reshape(acc.n, N_SHELLS)
+            acc.shell_sum[ch][u] += np.bincount(shell_idx, v, minlength=nk).reshape(
+                u.size, N_SHELLS
+            )
         if ch in acc.tex_sum:
             lo, hi = ranges[ch]
             norm = (raw - np.float32(lo)) * np.float32(1.0 / (hi - lo))

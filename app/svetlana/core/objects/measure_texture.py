@@ -9,7 +9,7 @@ import numpy as np
 
 from svetlana.core.objects.measure_registry import SCALES
 from svetlana.core.objects.measure_registry import dog_scales as _dog_scales
-from svetlana.core.objects.measure_stats import Segments
+from svetlana.core.objects.measure_stats import Groups
 
 _TRUNCATE = 3.0  # Gaussian kernels cut at this many standard deviations
 
@@ -44,16 +44,16 @@ class _Level:
     factor: np.ndarray
     idx: np.ndarray
     nb: Neighbours
-    seg: Segments
+    grp: Groups
     pick: np.ndarray | None  # indices into the band's object pixels; None: all of them
 
 
-def texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> list[_Level]:
+def texture_levels(p, local, grp, nb0, shape: tuple[int, ...], sig) -> list[_Level]:
     """Full resolution for the first scale; the others on a grid subsampled by 2 (along the axes
     where the second scale is at least 1.5 pixels), read at the object pixels on that grid (a
     quarter of them in 2D) -- or at all pixels of an object that has none on it (tiny ones)."""
     nd = len(shape)
-    levels = [_Level(np.ones(nd, int), p, nb0, seg, None)]
+    levels = [_Level(np.ones(nd, int), p, nb0, grp, None)]
     if len(SCALES) == 1:
         return levels
     f = pyramid_factor(sig)
@@ -62,8 +62,8 @@ def texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> lis
         if f[a] > 1:
             on_grid &= local[a] % f[a] == 0
     if p.size:
-        hits = np.add.reduceat(on_grid.astype(np.int64), seg.starts)
-        on_grid |= np.repeat(hits == 0, seg.sizes)
+        hits = np.bincount(grp.idx[on_grid], minlength=grp.uniq.size)
+        on_grid |= (hits == 0)[grp.idx]
     pick = np.flatnonzero(on_grid)
     cshape = [(shape[a] - 1) // f[a] + 1 + 2 for a in range(nd)]  # g[::f] padded by 1
     cstrides = tuple(int(np.prod(cshape[a + 1 :])) for a in range(nd))
@@ -71,7 +71,7 @@ def texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> lis
     for a in range(nd):
         c = np.minimum((local[a][pick] + f[a] // 2) // f[a], (shape[a] - 1) // f[a]) + 1
         cp += c * cstrides[a]
-    sub = Segments.of(prow[pick], presorted=True)
+    sub = grp.pick(pick)
     levels.append(_Level(f, cp, Neighbours(cp, cstrides), sub, pick))
     return levels
 
@@ -105,12 +105,12 @@ def filter_reach(sig) -> np.ndarray:
     return reach
 
 
-def _add_sums(acc, ch: int, j: int, seg: Segments, f: np.ndarray) -> None:
-    u = seg.uniq
-    acc.tex_sum[ch][j, u] += np.add.reduceat(f, seg.starts, dtype=np.float64)
-    acc.tex_sq[ch][j, u] += np.add.reduceat(f * f, seg.starts, dtype=np.float64)
+def _add_sums(acc, ch: int, j: int, grp: Groups, f: np.ndarray) -> None:
+    u = grp.uniq
+    acc.tex_sum[ch][j, u] += grp.sum(f)
+    acc.tex_sq[ch][j, u] += grp.sum(f * f)
     if ch == acc.want.texture[0]:  # the pixel counts once, not per channel
-        acc.tex_n[j, u] += seg.sizes
+        acc.tex_n[j, u] += grp.sizes
 
 
 def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
@@ -161,23 +161,21 @@ def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
         for a in range(nd):
             for b in range(a, nd):
                 prod = sum(hm[a][c] * hm[c][b] for c in range(nd))
-                acc.tensor[ch][s_idx, k, lv.seg.uniq] += np.add.reduceat(
-                    prod, lv.seg.starts, dtype=np.float64
-                )
+                acc.tensor[ch][s_idx, k, lv.grp.uniq] += lv.grp.sum(prod)
                 k += 1
         s2 = np.float32(s * s)
-        _add_sums(acc, ch, j, lv.seg, center)
-        _add_sums(acc, ch, j + 1, lv.seg, s2 * sum(hdiag))
-        _add_sums(acc, ch, j + 2, lv.seg, np.float32(s) * np.sqrt(grad2))
+        _add_sums(acc, ch, j, lv.grp, center)
+        _add_sums(acc, ch, j + 1, lv.grp, s2 * sum(hdiag))
+        _add_sums(acc, ch, j + 2, lv.grp, np.float32(s) * np.sqrt(grad2))
         for k, e in enumerate(_sym_eigvals(hdiag, hoff)):
-            _add_sums(acc, ch, j + 3 + k, lv.seg, s2 * e)
+            _add_sums(acc, ch, j + 3 + k, lv.grp, s2 * e)
         j += 3 + nd
     for s in _dog_scales():
         (a_val, a_lvl), (b_val, b_lvl) = smooth_at[s], smooth_at[2 * s]
         lv = levels[min(b_lvl, len(levels) - 1)]
         if a_lvl != b_lvl:  # the finer one read at the coarser level's pixels
             a_val = fine.take(levels[0].idx[lv.pick])
-        _add_sums(acc, ch, j, lv.seg, a_val - b_val)
+        _add_sums(acc, ch, j, lv.grp, a_val - b_val)
         j += 1
 
 

@@ -25,6 +25,7 @@ from svetlana.core.objects.measure_lazy import (
 )
 from svetlana.core.objects.measure_registry import FAMILIES, SCALES, FamilyInput, Plan, layout, plan
 from svetlana.core.objects.measure_stats import clean_channel as _clean_channel
+from svetlana.core.objects.measure_stats import coordinate_moments
 from svetlana.core.objects.measure_stats import robust_range as _robust_range
 from svetlana.core.objects.measure_texture import filter_reach
 from svetlana.core.objects.stains import is_brightfield_rgb, stain_channels
@@ -164,6 +165,7 @@ def measure_objects(
     spacing: tuple[float, ...] | None = None,
     columns: Sequence[str] | None = None,
     mask_ids: np.ndarray | None = None,
+    mask_centroids: np.ndarray | None = None,
     ranges: Sequence[tuple[float, float]] | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
@@ -171,7 +173,8 @@ def measure_objects(
     """Measure every object of ``labels`` (or only ``ids``) on ``image`` (channel first).
 
     ``mask_ids``: every object id of the mask, when the caller knows them (its checked object
-    table): spares a pass over the mask to find them. ``ranges``: each channel's (and stain's)
+    table): spares a pass over the mask to find them; ``mask_centroids``: their centroids (in
+    pixels, rows of ``mask_ids``; the table's), which spares the neighbours' pass. ``ranges``: each channel's (and stain's)
     robust range, when ``image`` is a crop of a larger image (``channel_ranges`` of the whole):
     its values are then on the whole image's scale (in memory only).
 
@@ -199,9 +202,13 @@ def measure_objects(
     lazy = _is_lazy(image) or _is_lazy(labels)
     image, labels, spacing = (_check_lazy if lazy else _check)(image, labels, spacing)
     measure = partial(_measure_base, columns=base, mask_ids=mask_ids, ranges=ranges)
+    known = None
+    if mask_ids is not None and mask_centroids is not None:
+        known = (np.asarray(mask_ids, np.int64), np.asarray(mask_centroids, np.float64))
     return measure_with_neighbours(
-        measure, image, labels, ids=ids, spacing=spacing, progress=progress, cancel=cancel
-    )
+        measure, image, labels, ids=ids, spacing=spacing, progress=progress, cancel=cancel,
+        centroids=known,
+    )  # fmt: skip
 
 
 def _measure_base(
@@ -253,7 +260,7 @@ def _measure_base(
         cancel.raise_if_cancelled()
 
     # Pre-pass: per-object moments of the coordinates (centroid, covariance) for the radial
-    # layout; a lookup over the mask and a few bincounts per band.
+    # layout; a lookup over the mask and a few bincounts over the runs of each band.
     count = np.zeros(n)
     mom1 = np.zeros((nd, n))
     mom2 = np.zeros((nd, nd, n))
@@ -261,17 +268,9 @@ def _measure_base(
     step0 = max(1, _BAND_PIXELS // max(1, int(np.prod(labels.shape[1:]))))
     for a0 in range(0, labels.shape[0], step0):
         band = rows_img[a0 : a0 + step0]
-        pos = np.nonzero(band >= 0)
-        if pos[0].size == 0:
-            continue
-        r = band[pos]
-        axis0_count[a0 : a0 + step0] = np.bincount(pos[0], minlength=band.shape[0])
-        coord = [(pos[0] + a0) * sp[0]] + [pos[a] * sp[a] for a in range(1, nd)]
-        count += np.bincount(r, minlength=n)
-        for a in range(nd):
-            mom1[a] += np.bincount(r, coord[a], minlength=n)
-            for b in range(a, nd):
-                mom2[a, b] += np.bincount(r, coord[a] * coord[b], minlength=n)
+        coordinate_moments(band, a0, count, mom1, mom2, axis0_count[a0 : a0 + step0])
+    mom1 *= sp[:, None]  # pixel units to physical
+    mom2 *= (sp[:, None] * sp[None, :])[..., None]
     if ids is not None and not (count > 0).all():
         missing = present[count == 0]
         raise InputError(f"object id(s) not in the mask: {', '.join(map(str, missing[:10]))}")
