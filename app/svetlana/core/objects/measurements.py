@@ -14,7 +14,12 @@ import numpy as np
 
 from svetlana.core.errors import InputError
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn
-from svetlana.core.objects.measure_band import Accumulators, Want, measure_band
+from svetlana.core.objects.measure_band import (
+    Accumulators,
+    Want,
+    measure_band,
+    reuse_freed_memory,
+)
 from svetlana.core.objects.measure_lazy import (
     _check_lazy,
     _is_lazy,
@@ -295,6 +300,7 @@ def _measure_base(
         bands[k * len(bands) // workers : (k + 1) * len(bands) // workers] for k in range(workers)
     ]
     accs = [Accumulators(n, nd, want, ranges) for _ in parts]
+    reuse_freed_memory()
     message = f"measuring {n} objects"
     if not band_pass:
         pass  # shape-free, channel-free families only (context): nothing to gather per band
