@@ -95,26 +95,32 @@ def boundary_band(acc, lab, p, prow, grp, nb0, origin, sp, centroid, strides, nd
         # The 8 neighbours' labels give the boundary, the Crofton crossings and the Euler number.
         plab = flat_lab[p]
         diag = np.float32(1.0 / math.sqrt(2.0))
-        weight = np.zeros(p.size, np.float32)
         inner = np.ones(p.size, bool)
         same = {}
         keys = {(0, 1): ((1, 1), (1, -1)), (1, 0): ((0, 1), (0, -1)),
                 (1, 1): ((0, 1, 1, 1), (0, -1, 1, -1)), (1, -1): ((0, 1, 1, -1), (0, -1, 1, 1))}  # fmt: skip
-        for delta, w in (((0, 1), 1.0), ((1, 0), 1.0), ((1, 1), diag), ((1, -1), diag)):
+        for delta in keys:
             n1 = nb0.read(flat_lab, keys[delta][0]) == plab
             n2 = nb0.read(flat_lab, keys[delta][1]) == plab
             same[delta], same[(-delta[0], -delta[1])] = n1, n2
             inner &= n1
             inner &= n2
+        is_b = np.flatnonzero(~inner)  # (an inner pixel adds nothing below)
+        same = {k: v[is_b] for k, v in same.items()}
+        weight = np.zeros(is_b.size, np.float32)
+        for delta, w in (((0, 1), 1.0), ((1, 0), 1.0), ((1, 1), diag), ((1, -1), diag)):
+            n1, n2 = same[delta], same[(-delta[0], -delta[1])]
             weight += np.float32(w) * ((~n1).astype(np.float32) + ~n2)
-        is_b = np.flatnonzero(~inner)
-        bp, brow = p[is_b], prow[is_b]
         bgrp = grp.pick(is_b)
         bu = bgrp.uniq
-        acc.crofton[bu] += bgrp.sum(weight[is_b])
-        acc.euler[bu] += bgrp.sum(_euler_quads({k: v[is_b] for k, v in same.items()}))
+        acc.crofton[bu] += bgrp.sum(weight)
+        acc.euler[bu] += bgrp.sum(_euler_quads(same))
         # Convex hull support values of the pixel squares, about the centroid: the maximum
-        # and minimum projections on K/2 axes give the K directions.
+        # and minimum projections on K/2 axes give the K directions. Along a row the
+        # projection is linear: the ends of the object's runs attain them.
+        ends = np.flatnonzero(~(same[(0, 1)] & same[(0, -1)]))
+        hgrp = bgrp.pick(ends)
+        bp, brow = p[is_b[ends]], prow[is_b[ends]]
         half = _HULL_DIRECTIONS // 2
         bl = np.unravel_index(bp, lab.shape)
         by = (bl[0] - 1 + origin[0]) * sp[0] - centroid[brow, 0]
@@ -125,8 +131,8 @@ def boundary_band(acc, lab, p, prow, grp, nb0, origin, sp, centroid, strides, nd
                 cy, cx = math.sin(t), math.cos(t)
                 pad = 0.5 * (sp[0] * abs(cy) + sp[1] * abs(cx))
                 proj = by * cy + bx * cx
-                hi = bgrp.max(proj) + pad
-                lo = pad - bgrp.min(proj)
+                hi = hgrp.max(proj) + pad
+                lo = pad - hgrp.min(proj)
                 acc.support[bu, k] = np.maximum(acc.support[bu, k], hi)
                 acc.support[bu, k + half] = np.maximum(acc.support[bu, k + half], lo)
         return
