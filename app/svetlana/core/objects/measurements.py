@@ -296,9 +296,7 @@ def _measure_base(
     fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
     band_pass = want.shape or bool(want.channels)
     workers = band_workers(len(bands), n) if band_pass else 1
-    parts = [
-        bands[k * len(bands) // workers : (k + 1) * len(bands) // workers] for k in range(workers)
-    ]
+    parts = _split_bands(bands, axis0_count, workers)
     accs = [Accumulators(n, nd, want, ranges) for _ in parts]
     reuse_freed_memory()
     message = f"measuring {n} objects"
@@ -419,6 +417,22 @@ def _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
                 f.result()  # a band's error, raised here
         finally:
             stop.set()
+
+
+def _split_bands(bands, axis0_count: np.ndarray, workers: int) -> list[list[tuple[int, int]]]:
+    """Consecutive runs of bands, one per thread, with about as many object pixels each (the
+    work follows them; a band's fixed costs count as a share): the same split for the same
+    mask, so the merged sums are the same at every run."""
+    if workers <= 1 or len(bands) <= workers:
+        return [bands[k : k + 1] for k in range(len(bands))] if workers > 1 else [bands]
+    work = np.array([axis0_count[a0:a1].sum() for a0, a1 in bands], np.float64)
+    work += work.mean() * 0.25 + 1.0
+    cum = np.cumsum(work)
+    targets = cum[-1] * np.arange(1, workers) / workers
+    cuts = np.abs(cum[None, :] - targets[:, None]).argmin(1) + 1  # bands before each cut
+    cuts = np.clip(cuts, np.arange(1, workers), len(bands) - workers + np.arange(1, workers))
+    edges = [0, *(int(c) for c in cuts), len(bands)]
+    return [bands[edges[k] : edges[k + 1]] for k in range(workers)]
 
 
 def _inverse_cov(cov: np.ndarray, sp: np.ndarray) -> np.ndarray:
