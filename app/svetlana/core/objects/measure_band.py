@@ -44,12 +44,10 @@ def reuse_freed_memory() -> None:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
-    for param, value in (
-        (-1, 512 << 20),
-        (-3, 32 << 20),
-        (-8, 1),
-    ):  # M_TRIM/MMAP_THRESHOLD, ARENA_MAX
-        mallopt(param, value)
+    trim_threshold, mmap_threshold, arena_max = -1, -3, -8  # glibc's mallopt parameters
+    mallopt(trim_threshold, 512 << 20)
+    mallopt(mmap_threshold, 32 << 20)
+    mallopt(arena_max, 1)
 
 
 @dataclass(frozen=True)
