@@ -230,3 +230,25 @@ def test_measuring_on_two_threads_gives_the_one_thread_values(scene, monkeypatch
     two = measure_objects(image, s.labels, spacing=s.spacing)
     assert one.names == two.names and np.array_equal(one.ids, two.ids)
     np.testing.assert_allclose(two.values, one.values, rtol=2e-5, atol=1e-6)
+
+
+def test_two_threads_give_the_same_values_at_every_run(monkeypatch):
+    """The bands are split between the threads by where the objects are (here all in the top
+    quarter), the same way every time: the merged sums, hence the values, are identical."""
+    from svetlana.core.objects import measurements as mod
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((256, 96), np.int32)
+    yy, xx = np.mgrid[:256, :96]
+    for k in range(1, 25):
+        cy, cx = rng.uniform(6, 58), rng.uniform(6, 90)
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= rng.uniform(9, 25)] = k
+    image = rng.gamma(2.0, 10.0, (1, 256, 96)).astype(np.float32) + 20.0 * (labels > 0)
+    monkeypatch.setattr(mod, "_BAND_PIXELS", 1 << 10)
+    monkeypatch.setenv(mod.THREADS_ENV, "2")
+    first = measure_objects(image, labels)
+    parts = mod._split_bands([(a, a + 10) for a in range(0, 250, 10)], (labels > 0).sum(1), 2)
+    assert all(parts) and len(parts[0]) < len(parts[1])  # the dense top is one thread's share
+    for _ in range(2):
+        again = measure_objects(image, labels)
+        np.testing.assert_array_equal(again.values, first.values)

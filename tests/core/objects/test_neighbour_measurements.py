@@ -77,3 +77,31 @@ def test_a_larger_than_memory_image_gets_the_neighbour_means_of_in_memory():
     np.testing.assert_allclose(
         got.column("nb_ch0_mean"), ref.column("nb_ch0_mean"), rtol=1e-4, atol=1e-4
     )
+
+
+def test_the_object_tables_centroids_give_the_values_of_the_mask_pass(monkeypatch):
+    """Prediction passes the object table's centroids (no second pass over the mask for them):
+    the same neighbours, the same values, with a physical spacing too."""
+    import svetlana.core.objects.neighbours as nbmod
+    from svetlana.core.objects.table import compute_objects
+
+    image, labels = _grid()
+    table = compute_objects(labels)
+    real = nbmod._centroids
+    calls = []
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(nbmod, "_centroids", counted)
+    for spacing in (None, (0.7, 1.3)):
+        ref = measure_objects(image, labels, spacing=spacing)
+        assert calls == [1]
+        got = measure_objects(
+            image, labels, spacing=spacing, mask_ids=table.ids, mask_centroids=table.centroid
+        )
+        assert calls == [1]  # the mask was not read again for the centroids
+        calls.clear()
+        assert got.names == ref.names
+        np.testing.assert_array_equal(got.values, ref.values)

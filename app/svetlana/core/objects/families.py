@@ -172,9 +172,9 @@ def object_sums(labels, channels, ranges, sp, band_pixels: int = _BAND_PIXELS):
             for b in range(a, nd)
         ]
         region = (slice(a0, a1),) + (slice(None),) * (nd - 1)
-        for c, (lo, hi) in enumerate(ranges):
+        for c in range(len(ranges)):
             ch = np.asarray(channels[c][region], np.float32)[pos]
-            cols.append(np.bincount(inv, (ch - lo) / (hi - lo), minlength=uniq.size))
+            cols.append(np.bincount(inv, ch, minlength=uniq.size))
         keys.append(uniq)
         parts.append(np.stack(cols, 1))
     if not keys:
@@ -194,7 +194,10 @@ def object_sums(labels, channels, ranges, sp, band_pixels: int = _BAND_PIXELS):
         for b in range(a, nd):
             cov[:, a, b] = cov[:, b, a] = tot[:, k] / cnt - centroid[:, a] * centroid[:, b]
             k += 1
-    intensity = (tot[:, 1 + nd + n_mom :] / cnt[:, None]).T
+    # Normalised after the mean (as Accumulators.mean_intensity): the same value either way.
+    lo = np.asarray([r[0] for r in ranges], np.float64)
+    hi = np.asarray([r[1] for r in ranges], np.float64)
+    intensity = ((tot[:, 1 + nd + n_mom :] / cnt[:, None] - lo) / (hi - lo)).T
     size = tot[:, 0] * float(math.prod(sp))
     return ids, size, centroid, intensity, elongation(cov, sp)
 

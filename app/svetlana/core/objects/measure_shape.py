@@ -7,8 +7,6 @@ import math
 
 import numpy as np
 
-from svetlana.core.objects.measure_stats import Segments
-
 _HULL_DIRECTIONS = 24  # support directions of the 2D convex-hull polygon
 
 
@@ -89,7 +87,7 @@ def _offset(strides: tuple[int, ...], delta) -> int:
     return int(sum(d * s for d, s in zip(delta, strides, strict=True)))
 
 
-def boundary_band(acc, lab, p, prow, nb0, origin, sp, centroid, strides, ndimage) -> None:
+def boundary_band(acc, lab, p, prow, grp, nb0, origin, sp, centroid, strides, ndimage) -> None:
     """Boundary pixels of one band (a neighbour, diagonals included, with another value; outside
     = 0): Crofton crossings, Euler quads and hull support (2D), faces and hull points (3D)."""
     flat_lab = lab.reshape(-1)
@@ -97,37 +95,44 @@ def boundary_band(acc, lab, p, prow, nb0, origin, sp, centroid, strides, ndimage
         # The 8 neighbours' labels give the boundary, the Crofton crossings and the Euler number.
         plab = flat_lab[p]
         diag = np.float32(1.0 / math.sqrt(2.0))
-        weight = np.zeros(p.size, np.float32)
         inner = np.ones(p.size, bool)
         same = {}
         keys = {(0, 1): ((1, 1), (1, -1)), (1, 0): ((0, 1), (0, -1)),
                 (1, 1): ((0, 1, 1, 1), (0, -1, 1, -1)), (1, -1): ((0, 1, 1, -1), (0, -1, 1, 1))}  # fmt: skip
-        for delta, w in (((0, 1), 1.0), ((1, 0), 1.0), ((1, 1), diag), ((1, -1), diag)):
+        for delta in keys:
             n1 = nb0.read(flat_lab, keys[delta][0]) == plab
             n2 = nb0.read(flat_lab, keys[delta][1]) == plab
             same[delta], same[(-delta[0], -delta[1])] = n1, n2
             inner &= n1
             inner &= n2
+        is_b = np.flatnonzero(~inner)  # (an inner pixel adds nothing below)
+        same = {k: v[is_b] for k, v in same.items()}
+        weight = np.zeros(is_b.size, np.float32)
+        for delta, w in (((0, 1), 1.0), ((1, 0), 1.0), ((1, 1), diag), ((1, -1), diag)):
+            n1, n2 = same[delta], same[(-delta[0], -delta[1])]
             weight += np.float32(w) * ((~n1).astype(np.float32) + ~n2)
-        is_b = ~inner
-        bp, brow = p[is_b], prow[is_b]
-        acc.crofton += np.bincount(brow, weight[is_b], minlength=acc.n)
-        acc.euler += np.bincount(brow, _euler_quads({k: v[is_b] for k, v in same.items()}), acc.n)
+        bgrp = grp.pick(is_b)
+        bu = bgrp.uniq
+        acc.crofton[bu] += bgrp.sum(weight)
+        acc.euler[bu] += bgrp.sum(_euler_quads(same))
         # Convex hull support values of the pixel squares, about the centroid: the maximum
-        # and minimum projections on K/2 axes give the K directions.
+        # and minimum projections on K/2 axes give the K directions. Along a row the
+        # projection is linear: the ends of the object's runs attain them.
+        ends = np.flatnonzero(~(same[(0, 1)] & same[(0, -1)]))
+        hgrp = bgrp.pick(ends)
+        bp, brow = p[is_b[ends]], prow[is_b[ends]]
         half = _HULL_DIRECTIONS // 2
-        by = (np.unravel_index(bp, lab.shape)[0] - 1 + origin[0]) * sp[0] - centroid[brow, 0]
-        bx = (np.unravel_index(bp, lab.shape)[1] - 1 + origin[1]) * sp[1] - centroid[brow, 1]
+        bl = np.unravel_index(bp, lab.shape)
+        by = (bl[0] - 1 + origin[0]) * sp[0] - centroid[brow, 0]
+        bx = (bl[1] - 1 + origin[1]) * sp[1] - centroid[brow, 1]
         if bp.size:
-            bseg = Segments.of(brow, presorted=True)  # p, hence brow, is sorted
-            bu = bseg.uniq
             for k in range(half):
                 t = k * np.pi / half
                 cy, cx = math.sin(t), math.cos(t)
                 pad = 0.5 * (sp[0] * abs(cy) + sp[1] * abs(cx))
                 proj = by * cy + bx * cx
-                hi = np.maximum.reduceat(proj, bseg.starts) + pad
-                lo = pad - np.minimum.reduceat(proj, bseg.starts)
+                hi = hgrp.max(proj) + pad
+                lo = pad - hgrp.min(proj)
                 acc.support[bu, k] = np.maximum(acc.support[bu, k], hi)
                 acc.support[bu, k + half] = np.maximum(acc.support[bu, k + half], lo)
         return

@@ -1,4 +1,5 @@
-"""Per-object streaming statistics of pixel values, fed band by band, and pixels grouped by object."""
+"""Per-object streaming statistics of pixel values, fed band by band; pixels grouped by object;
+coordinate moments from runs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Stats:
         self.count = np.zeros(n, np.float64)
         self.ref = np.full(n, np.nan, np.float64)
         self.m = np.zeros((4, n), np.float64)
+        self.total = np.zeros(n, np.float64)  # plain sum: the mean the context family compares
         self.min = np.full(n, np.inf, np.float64)
         self.max = np.full(n, -np.inf, np.float64)
         # Bin counts: uint16 (the largest array, objects x bins) until an object's bin passes
@@ -35,26 +37,31 @@ class Stats:
         self.h0 = lo - 0.25 * span
         self.width = max(2.25 * span / _BINS, 1e-12 * max(1.0, abs(lo)))
 
-    def add(self, seg: Segments, values: np.ndarray) -> None:
-        """``values`` in the segments' (sorted) order."""
+    def add(self, grp: Groups, values: np.ndarray) -> None:
+        """``values`` of the pixels of ``grp`` (in its order)."""
         if values.size == 0:
             return
-        u = seg.uniq
-        first = values[seg.starts].astype(np.float64)
+        u = grp.uniq
         new = np.isnan(self.ref[u])
-        self.ref[u[new]] = first[new]
-        d = values.astype(np.float64) - np.repeat(self.ref[u], seg.sizes)
+        if new.any():  # an object's first pixel (of its first band) is its reference
+            self.ref[u[new]] = values[grp.first()[new]]
+        v64 = values.astype(np.float64)
+        self.total[u] += grp.sum(v64)
+        d = v64 - self.ref[u][grp.idx]
         d2 = d * d
-        self.m[0, u] += np.add.reduceat(d, seg.starts)
-        self.m[1, u] += np.add.reduceat(d2, seg.starts)
-        self.m[2, u] += np.add.reduceat(d2 * d, seg.starts)
-        self.m[3, u] += np.add.reduceat(d2 * d2, seg.starts)
-        self.count[u] += seg.sizes
-        self.min[u] = np.minimum(self.min[u], np.minimum.reduceat(values, seg.starts))
-        self.max[u] = np.maximum(self.max[u], np.maximum.reduceat(values, seg.starts))
-        b = np.clip(((values - self.h0) / self.width).astype(np.int64), 0, _BINS - 1)
-        local = np.repeat(np.arange(u.size), seg.sizes) * _BINS + b
-        h = np.bincount(local, minlength=u.size * _BINS).reshape(u.size, _BINS)
+        self.m[0, u] += grp.sum(d)
+        self.m[1, u] += grp.sum(d2)
+        d *= d2
+        self.m[2, u] += grp.sum(d)
+        d2 *= d2
+        self.m[3, u] += grp.sum(d2)
+        self.count[u] += grp.sizes
+        self.min[u] = np.minimum(self.min[u], grp.min(values))
+        self.max[u] = np.maximum(self.max[u], grp.max(values))
+        b = ((values - self.h0) / self.width).astype(np.int64)
+        np.clip(b, 0, _BINS - 1, out=b)
+        b += grp.idx * _BINS
+        h = np.bincount(b, minlength=u.size * _BINS).reshape(u.size, _BINS)
         new = self.hist[u] + h
         if self.hist.dtype == np.uint16 and new.max() > np.iinfo(np.uint16).max:
             self.hist = self.hist.astype(np.int32)
@@ -79,6 +86,7 @@ class Stats:
         self.m[:, only_o] = o.m[:, only_o]
         self.ref[only_o] = o.ref[only_o]
         self.count += o.count
+        self.total += o.total
         np.minimum(self.min, o.min, out=self.min)
         np.maximum(self.max, o.max, out=self.max)
         total = self.hist.astype(np.int32) + o.hist
@@ -123,30 +131,60 @@ class Stats:
 
 
 @dataclass(frozen=True, eq=False)
-class Segments:
-    """Pixels of one band grouped by object: the sorting order, the objects and their runs."""
+class Groups:
+    """Pixels of one band grouped by object, in the band's own (raster) order, which keeps the
+    reads of neighbouring pixels sequential: each pixel's group, the groups' objects (rows,
+    ascending) and their pixel counts. Sums are bincounts, extrema ``ufunc.at``, over the
+    groups of the band only (not every object of the image)."""
 
-    order: np.ndarray
-    uniq: np.ndarray
-    starts: np.ndarray
-    sizes: np.ndarray
+    idx: np.ndarray  # (pixels,) intp: index into uniq
+    uniq: np.ndarray  # (k,) intp: object rows, ascending
+    sizes: np.ndarray  # (k,) int64: pixels of each group (0 possible after ``pick``)
 
     @classmethod
-    def of(cls, rows: np.ndarray, presorted: bool = False) -> Segments:
-        if presorted:
-            order = np.arange(rows.size)
-        elif rows.size and int(rows.max()) < 65536:
-            order = np.argsort(rows.astype(np.uint16), kind="stable")  # a radix sort
-        else:
-            order = np.argsort(rows, kind="stable")
-        srt = rows[order]
-        if srt.size == 0:
+    def of(cls, rows: np.ndarray, n: int) -> Groups:
+        """The groups of pixels whose object rows (0 <= row < n) are ``rows``."""
+        if rows.size == 0:
             e = np.zeros(0, np.intp)
-            return cls(order, e, e, e)
-        change = np.flatnonzero(np.diff(srt)) + 1
-        starts = np.concatenate([[0], change]).astype(np.intp)
-        sizes = np.diff(np.concatenate([starts, [srt.size]])).astype(np.intp)
-        return cls(order, srt[starts].astype(np.intp), starts, sizes)
+            return cls(e, e, np.zeros(0, np.int64))
+        seen = np.zeros(n, bool)
+        seen[rows] = True
+        uniq = np.flatnonzero(seen)
+        lut = np.empty(n, np.intp)
+        lut[uniq] = np.arange(uniq.size)
+        idx = lut[rows]
+        return cls(idx, uniq, np.bincount(idx, minlength=uniq.size))
+
+    def pick(self, which: np.ndarray) -> Groups:
+        """The same groups, for the pixels ``which`` (indices or a mask) only."""
+        idx = self.idx[which]
+        return Groups(idx, self.uniq, np.bincount(idx, minlength=self.uniq.size))
+
+    def sum(self, w: np.ndarray) -> np.ndarray:
+        """Per-group sums (float64) of ``w``, in pixel order."""
+        return np.bincount(self.idx, w, minlength=self.uniq.size)
+
+    def min(self, values: np.ndarray) -> np.ndarray:
+        out = np.full(self.uniq.size, _top(values.dtype), values.dtype)
+        np.minimum.at(out, self.idx, values)
+        return out
+
+    def max(self, values: np.ndarray) -> np.ndarray:
+        out = np.full(self.uniq.size, _bottom(values.dtype), values.dtype)
+        np.maximum.at(out, self.idx, values)
+        return out
+
+    def first(self) -> np.ndarray:
+        """Index of each group's first pixel."""
+        return self.min(np.arange(self.idx.size))
+
+
+def _top(dtype) -> float | int:
+    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+def _bottom(dtype) -> float | int:
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
 def clean_channel(channel: np.ndarray) -> np.ndarray:
@@ -167,3 +205,46 @@ def robust_range(channel: np.ndarray) -> tuple[float, float]:
 
     norm = fit_normalisation(channel[np.newaxis])
     return float(norm.low[0]), float(norm.high[0])
+
+
+def coordinate_moments(band: np.ndarray, a0: int, count, mom1, mom2, axis0_count) -> None:
+    """Add the pixel counts, coordinate sums and coordinate product sums (pixel units) of the
+    objects of ``band`` (rows; -1: not measured), whose first axis starts at ``a0``, from its
+    runs along the last axis: closed forms per run instead of a term per pixel (sums of
+    integers: exact, the same in any order)."""
+    nd, width = band.ndim, band.shape[-1]
+    lines = band.reshape(-1, width)
+    change = np.empty(lines.shape, bool)
+    change[:, 0] = True  # every line starts a run, so a run ends where the next one starts
+    np.not_equal(lines[:, 1:], lines[:, :-1], out=change[:, 1:])
+    st = np.flatnonzero(change)
+    end = np.append(st[1:], lines.size)
+    vals = lines.reshape(-1)[st]
+    keep = vals >= 0
+    st, end, vals = st[keep], end[keep], vals[keep]
+    if st.size == 0:
+        return
+    line = st // width
+    length = end - st
+    x0 = st - line * width
+    x1 = x0 + length - 1
+
+    def s2(k):  # sum of squares 0..k (k >= -1)
+        return k * (k + 1) * (2 * k + 1) // 6
+
+    coords = list(np.unravel_index(line, band.shape[:-1]))
+    coords[0] = coords[0] + a0
+    n = count.size
+    sums = [c * length for c in coords] + [length * (x0 + x1) // 2]  # per axis
+    count += np.bincount(vals, length, minlength=n)
+    axis0_count += np.bincount(coords[0] - a0, length, minlength=band.shape[0]).astype(np.int64)
+    for a in range(nd):
+        mom1[a] += np.bincount(vals, sums[a], minlength=n)
+        for b in range(a, nd):
+            if b == nd - 1 and a == nd - 1:
+                prod = s2(x1) - s2(x0 - 1)
+            elif b == nd - 1:
+                prod = coords[a] * sums[-1]
+            else:
+                prod = coords[a] * coords[b] * length
+            mom2[a, b] += np.bincount(vals, prod, minlength=n)

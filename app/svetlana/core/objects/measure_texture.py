@@ -9,7 +9,9 @@ import numpy as np
 
 from svetlana.core.objects.measure_registry import SCALES
 from svetlana.core.objects.measure_registry import dog_scales as _dog_scales
-from svetlana.core.objects.measure_stats import Segments
+from svetlana.core.objects.measure_stats import Groups
+
+_TRUNCATE = 3.0  # Gaussian kernels cut at this many standard deviations
 
 
 class Neighbours:
@@ -42,26 +44,26 @@ class _Level:
     factor: np.ndarray
     idx: np.ndarray
     nb: Neighbours
-    seg: Segments
+    grp: Groups
     pick: np.ndarray | None  # indices into the band's object pixels; None: all of them
 
 
-def texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> list[_Level]:
+def texture_levels(p, local, grp, nb0, shape: tuple[int, ...], sig) -> list[_Level]:
     """Full resolution for the first scale; the others on a grid subsampled by 2 (along the axes
     where the second scale is at least 1.5 pixels), read at the object pixels on that grid (a
     quarter of them in 2D) -- or at all pixels of an object that has none on it (tiny ones)."""
     nd = len(shape)
-    levels = [_Level(np.ones(nd, int), p, nb0, seg, None)]
+    levels = [_Level(np.ones(nd, int), p, nb0, grp, None)]
     if len(SCALES) == 1:
         return levels
-    f = np.where(sig[1] >= 1.5, 2, 1).astype(int)
+    f = pyramid_factor(sig)
     on_grid = np.ones(p.size, bool)
     for a in range(nd):
         if f[a] > 1:
             on_grid &= local[a] % f[a] == 0
     if p.size:
-        hits = np.add.reduceat(on_grid.astype(np.int64), seg.starts)
-        on_grid |= np.repeat(hits == 0, seg.sizes)
+        hits = np.bincount(grp.idx[on_grid], minlength=grp.uniq.size)
+        on_grid |= (hits == 0)[grp.idx]
     pick = np.flatnonzero(on_grid)
     cshape = [(shape[a] - 1) // f[a] + 1 + 2 for a in range(nd)]  # g[::f] padded by 1
     cstrides = tuple(int(np.prod(cshape[a + 1 :])) for a in range(nd))
@@ -69,17 +71,46 @@ def texture_levels(p, prow, local, seg, nb0, shape: tuple[int, ...], sig) -> lis
     for a in range(nd):
         c = np.minimum((local[a][pick] + f[a] // 2) // f[a], (shape[a] - 1) // f[a]) + 1
         cp += c * cstrides[a]
-    sub = Segments.of(prow[pick], presorted=True)
+    sub = grp.pick(pick)
     levels.append(_Level(f, cp, Neighbours(cp, cstrides), sub, pick))
     return levels
 
 
-def _add_sums(acc, ch: int, j: int, seg: Segments, f: np.ndarray) -> None:
-    u = seg.uniq
-    acc.tex_sum[ch][j, u] += np.add.reduceat(f, seg.starts, dtype=np.float64)
-    acc.tex_sq[ch][j, u] += np.add.reduceat(f * f, seg.starts, dtype=np.float64)
+def pyramid_factor(sig) -> np.ndarray:
+    """Subsampling factor per axis of the scales after the first (texture_levels)."""
+    nd = len(sig[0])
+    if len(SCALES) == 1:
+        return np.ones(nd, int)
+    return np.where(np.asarray(sig[1]) >= 1.5, 2, 1).astype(int)
+
+
+def filter_reach(sig) -> np.ndarray:
+    """Pixels (per axis) around an object pixel that its filter responses read: the cascaded
+    Gaussians' truncated kernels (as scipy sizes them), the pyramid's sampling and the
+    differences. A band cropped this far beyond its objects gives them the responses of the
+    whole image, whichever other objects are measured with them."""
+    f = pyramid_factor(sig)
+
+    def radius(sd) -> np.ndarray:
+        return (_TRUNCATE * np.asarray(sd, np.float64) + 0.5).astype(int)
+
+    reach = radius(sig[0]) + 1
+    prev = np.asarray(sig[0], np.float64) / f
+    for s in sig[1:]:
+        target = np.asarray(s, np.float64) / f
+        reach += f * radius(np.sqrt(np.maximum(target**2 - prev**2, 0)))
+        prev = target
+    if len(sig) > 1:  # a coarse pixel's neighbours, its rounding and the coarse array's pad
+        reach += 3 * f
+    return reach
+
+
+def _add_sums(acc, ch: int, j: int, grp: Groups, f: np.ndarray) -> None:
+    u = grp.uniq
+    acc.tex_sum[ch][j, u] += grp.sum(f)
+    acc.tex_sq[ch][j, u] += grp.sum(f * f)
     if ch == acc.want.texture[0]:  # the pixel counts once, not per channel
-        acc.tex_n[j, u] += seg.sizes
+        acc.tex_n[j, u] += grp.sizes
 
 
 def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
@@ -89,7 +120,7 @@ def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
     derivatives by central differences at the sampled object pixels only."""
     nd = norm.ndim
     step = sp / float(sp.min())  # pixel size along each axis, in units of the finest axis
-    g = ndimage.gaussian_filter(norm, sig[0], mode="nearest", truncate=3.0)
+    g = ndimage.gaussian_filter(norm, sig[0], mode="nearest", truncate=_TRUNCATE)
     fine = g.reshape(-1)
     prev = sig[0]
     j = 0
@@ -103,7 +134,7 @@ def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
         if s_idx > 0:
             target = sig[s_idx] / lv.factor
             extra = np.sqrt(np.maximum(target**2 - prev**2, 0))
-            g = ndimage.gaussian_filter(g, extra, mode="nearest", truncate=3.0)
+            g = ndimage.gaussian_filter(g, extra, mode="nearest", truncate=_TRUNCATE)
             prev = target
         flat = g.reshape(-1)
         center = flat.take(lv.idx)
@@ -130,23 +161,21 @@ def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
         for a in range(nd):
             for b in range(a, nd):
                 prod = sum(hm[a][c] * hm[c][b] for c in range(nd))
-                acc.tensor[ch][s_idx, k, lv.seg.uniq] += np.add.reduceat(
-                    prod, lv.seg.starts, dtype=np.float64
-                )
+                acc.tensor[ch][s_idx, k, lv.grp.uniq] += lv.grp.sum(prod)
                 k += 1
         s2 = np.float32(s * s)
-        _add_sums(acc, ch, j, lv.seg, center)
-        _add_sums(acc, ch, j + 1, lv.seg, s2 * sum(hdiag))
-        _add_sums(acc, ch, j + 2, lv.seg, np.float32(s) * np.sqrt(grad2))
+        _add_sums(acc, ch, j, lv.grp, center)
+        _add_sums(acc, ch, j + 1, lv.grp, s2 * sum(hdiag))
+        _add_sums(acc, ch, j + 2, lv.grp, np.float32(s) * np.sqrt(grad2))
         for k, e in enumerate(_sym_eigvals(hdiag, hoff)):
-            _add_sums(acc, ch, j + 3 + k, lv.seg, s2 * e)
+            _add_sums(acc, ch, j + 3 + k, lv.grp, s2 * e)
         j += 3 + nd
     for s in _dog_scales():
         (a_val, a_lvl), (b_val, b_lvl) = smooth_at[s], smooth_at[2 * s]
         lv = levels[min(b_lvl, len(levels) - 1)]
         if a_lvl != b_lvl:  # the finer one read at the coarser level's pixels
             a_val = fine.take(levels[0].idx[lv.pick])
-        _add_sums(acc, ch, j, lv.seg, a_val - b_val)
+        _add_sums(acc, ch, j, lv.grp, a_val - b_val)
         j += 1
 
 

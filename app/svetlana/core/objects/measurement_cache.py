@@ -124,6 +124,7 @@ class MeasurementCache:
         ids: np.ndarray | None = None,
         columns: Sequence[str] | None = None,
         mask_ids: np.ndarray | None = None,
+        mask_centroids: np.ndarray | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> Measurements:
@@ -132,7 +133,8 @@ class MeasurementCache:
         may hold more columns than asked for.
 
         A lazy (OME-Zarr) image is measured band by band; pass its object table's ``ids``.
-        ``mask_ids``: the in-memory mask's object ids, when known (its checked object table)."""
+        ``mask_ids``: the in-memory mask's object ids, when known (its checked object table),
+        and ``mask_centroids`` their centroids in pixels (the table's)."""
         m = self.cached(progress)
         if m is not None:
             from svetlana.core.objects.table import object_ids
@@ -152,7 +154,7 @@ class MeasurementCache:
             columns = missing
         new = measure_objects(
             image, labels, ids=ids, spacing=self.spacing, columns=columns, mask_ids=mask_ids,
-            progress=progress, cancel=cancel,
+            mask_centroids=mask_centroids, progress=progress, cancel=cancel,
         )  # fmt: skip
         m = new if m is None else _union(m, new, order)
         if self.writable:

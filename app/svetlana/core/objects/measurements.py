@@ -14,7 +14,12 @@ import numpy as np
 
 from svetlana.core.errors import InputError
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn
-from svetlana.core.objects.measure_band import Accumulators, Want, measure_band
+from svetlana.core.objects.measure_band import (
+    Accumulators,
+    Want,
+    measure_band,
+    reuse_freed_memory,
+)
 from svetlana.core.objects.measure_lazy import (
     _check_lazy,
     _is_lazy,
@@ -25,15 +30,19 @@ from svetlana.core.objects.measure_lazy import (
 )
 from svetlana.core.objects.measure_registry import FAMILIES, SCALES, FamilyInput, Plan, layout, plan
 from svetlana.core.objects.measure_stats import clean_channel as _clean_channel
+from svetlana.core.objects.measure_stats import coordinate_moments
 from svetlana.core.objects.measure_stats import robust_range as _robust_range
+from svetlana.core.objects.measure_texture import filter_reach
 from svetlana.core.objects.stains import is_brightfield_rgb, stain_channels
 
 log = logging.getLogger(__name__)
 
 # Bump when the feature set or a formula changes: cached tables of another version are recomputed.
-# 4: the neighbours' means (core/objects/neighbours.py); 3: the context of
-# core/objects/families.py and the stains of core/objects/stains.py
-VERSION = 4
+# 5: an object's ring, filter bank and context the same whichever objects are measured with it
+# (training measures the labelled ones, prediction all); 4: the neighbours' means
+# (core/objects/neighbours.py); 3: the context of core/objects/families.py and the stains of
+# core/objects/stains.py
+VERSION = 5
 RING_WIDTH = 3  # pixels (finest axis) of background around each object
 _BAND_PIXELS = 1 << 20  # pixels per processed band (memory stays ~ tens of MB)
 
@@ -161,6 +170,7 @@ def measure_objects(
     spacing: tuple[float, ...] | None = None,
     columns: Sequence[str] | None = None,
     mask_ids: np.ndarray | None = None,
+    mask_centroids: np.ndarray | None = None,
     ranges: Sequence[tuple[float, float]] | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
@@ -168,7 +178,8 @@ def measure_objects(
     """Measure every object of ``labels`` (or only ``ids``) on ``image`` (channel first).
 
     ``mask_ids``: every object id of the mask, when the caller knows them (its checked object
-    table): spares a pass over the mask to find them. ``ranges``: each channel's (and stain's)
+    table): spares a pass over the mask to find them; ``mask_centroids``: their centroids (in
+    pixels, rows of ``mask_ids``; the table's), which spares the neighbours' pass. ``ranges``: each channel's (and stain's)
     robust range, when ``image`` is a crop of a larger image (``channel_ranges`` of the whole):
     its values are then on the whole image's scale (in memory only).
 
@@ -196,9 +207,13 @@ def measure_objects(
     lazy = _is_lazy(image) or _is_lazy(labels)
     image, labels, spacing = (_check_lazy if lazy else _check)(image, labels, spacing)
     measure = partial(_measure_base, columns=base, mask_ids=mask_ids, ranges=ranges)
+    known = None
+    if mask_ids is not None and mask_centroids is not None:
+        known = (np.asarray(mask_ids, np.int64), np.asarray(mask_centroids, np.float64))
     return measure_with_neighbours(
-        measure, image, labels, ids=ids, spacing=spacing, progress=progress, cancel=cancel
-    )
+        measure, image, labels, ids=ids, spacing=spacing, progress=progress, cancel=cancel,
+        centroids=known,
+    )  # fmt: skip
 
 
 def _measure_base(
@@ -250,7 +265,7 @@ def _measure_base(
         cancel.raise_if_cancelled()
 
     # Pre-pass: per-object moments of the coordinates (centroid, covariance) for the radial
-    # layout; a lookup over the mask and a few bincounts per band.
+    # layout; a lookup over the mask and a few bincounts over the runs of each band.
     count = np.zeros(n)
     mom1 = np.zeros((nd, n))
     mom2 = np.zeros((nd, nd, n))
@@ -258,17 +273,9 @@ def _measure_base(
     step0 = max(1, _BAND_PIXELS // max(1, int(np.prod(labels.shape[1:]))))
     for a0 in range(0, labels.shape[0], step0):
         band = rows_img[a0 : a0 + step0]
-        pos = np.nonzero(band >= 0)
-        if pos[0].size == 0:
-            continue
-        r = band[pos]
-        axis0_count[a0 : a0 + step0] = np.bincount(pos[0], minlength=band.shape[0])
-        coord = [(pos[0] + a0) * sp[0]] + [pos[a] * sp[a] for a in range(1, nd)]
-        count += np.bincount(r, minlength=n)
-        for a in range(nd):
-            mom1[a] += np.bincount(r, coord[a], minlength=n)
-            for b in range(a, nd):
-                mom2[a, b] += np.bincount(r, coord[a] * coord[b], minlength=n)
+        coordinate_moments(band, a0, count, mom1, mom2, axis0_count[a0 : a0 + step0])
+    mom1 *= sp[:, None]  # pixel units to physical
+    mom2 *= (sp[:, None] * sp[None, :])[..., None]
     if ids is not None and not (count > 0).all():
         missing = present[count == 0]
         raise InputError(f"object id(s) not in the mask: {', '.join(map(str, missing[:10]))}")
@@ -282,16 +289,16 @@ def _measure_base(
 
     ring_w = np.maximum(1, np.round(RING_WIDTH * finest / sp)).astype(int)
     sig = [np.asarray([s * finest / q for q in sp]) for s in SCALES]
-    margin = np.maximum(ring_w, np.ceil(4 * sig[-1] * 1.0).astype(int)) + 2
+    # Far enough that an object's ring and filter responses do not depend on the crop.
+    margin = np.maximum(2 * ring_w, filter_reach(sig)) + 2
 
     bands = _bands(axis0_count, ring_w[0], labels.shape)
     fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
     band_pass = want.shape or bool(want.channels)
     workers = band_workers(len(bands), n) if band_pass else 1
-    parts = [
-        bands[k * len(bands) // workers : (k + 1) * len(bands) // workers] for k in range(workers)
-    ]
+    parts = _split_bands(bands, axis0_count, workers)
     accs = [Accumulators(n, nd, want, ranges) for _ in parts]
+    reuse_freed_memory()
     message = f"measuring {n} objects"
     if not band_pass:
         pass  # shape-free, channel-free families only (context): nothing to gather per band
@@ -410,6 +417,22 @@ def _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
                 f.result()  # a band's error, raised here
         finally:
             stop.set()
+
+
+def _split_bands(bands, axis0_count: np.ndarray, workers: int) -> list[list[tuple[int, int]]]:
+    """Consecutive runs of bands, one per thread, with about as many object pixels each (the
+    work follows them; a band's fixed costs count as a share): the same split for the same
+    mask, so the merged sums are the same at every run."""
+    if workers <= 1 or len(bands) <= workers:
+        return [bands[k : k + 1] for k in range(len(bands))] if workers > 1 else [bands]
+    work = np.array([axis0_count[a0:a1].sum() for a0, a1 in bands], np.float64)
+    work += work.mean() * 0.25 + 1.0
+    cum = np.cumsum(work)
+    targets = cum[-1] * np.arange(1, workers) / workers
+    cuts = np.abs(cum[None, :] - targets[:, None]).argmin(1) + 1  # bands before each cut
+    cuts = np.clip(cuts, np.arange(1, workers), len(bands) - workers + np.arange(1, workers))
+    edges = [0, *(int(c) for c in cuts), len(bands)]
+    return [bands[edges[k] : edges[k + 1]] for k in range(workers)]
 
 
 def _inverse_cov(cov: np.ndarray, sp: np.ndarray) -> np.ndarray:

@@ -60,9 +60,11 @@ def neighbour_means(values: np.ndarray, nb: np.ndarray) -> np.ndarray:
     return out
 
 
-def centroids(labels, sp: np.ndarray, band_pixels: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+def _centroids(labels, sp: np.ndarray, band_pixels: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """Ids (ascending) and physical centroids of every object of ``labels`` (numpy, or read
-    along axis 0), by bincounts over bands of the mask."""
+    along axis 0), by bincounts over bands of the mask: the mean pixel coordinates (sums of
+    integers, exact in any order) times the spacing -- exactly the object table's centroids
+    times the spacing, which callers that have the table pass instead of this pass."""
     nd = labels.ndim
     shape = labels.shape
     step = max(1, band_pixels // max(1, int(np.prod(shape[1:]))))
@@ -85,22 +87,27 @@ def centroids(labels, sp: np.ndarray, band_pixels: int = 1 << 22) -> tuple[np.nd
         v = band[pos].astype(np.int64)
         count += np.bincount(v, minlength=top + 1)
         for a in range(nd):
-            coord = (pos[a] + (a0 if a == 0 else 0)) * sp[a]
+            coord = pos[a] + (a0 if a == 0 else 0)
             mom[a] += np.bincount(v, coord, minlength=top + 1)
     ids = np.flatnonzero(count[1:] > 0) + 1
-    return ids.astype(np.int64), (mom[:, ids] / count[ids]).T
+    return ids.astype(np.int64), (mom[:, ids] / count[ids]).T * sp
 
 
 def measure_with_neighbours(
-    measure: Callable, image, labels, *, ids, spacing, progress, cancel
+    measure: Callable, image, labels, *, ids, spacing, progress, cancel, centroids=None
 ):  # -> Measurements
     """``measure`` (the base measurements) plus the ``nb_`` columns, from every object's
-    centroid: for a subset ``ids``, the objects and their nearest neighbours are measured."""
+    centroid: for a subset ``ids``, the objects and their nearest neighbours are measured.
+    ``centroids``: every object's ids and centroids in pixels (the object table's), when
+    known; else found in a pass over the mask."""
     from svetlana.core.objects.measurements import Measurements
 
     nd = labels.ndim
     sp = np.asarray(spacing if spacing is not None else (1.0,) * nd, np.float64)
-    ids_all, centroid_all = centroids(labels, sp)
+    if centroids is not None:
+        ids_all, centroid_all = centroids[0], centroids[1] * sp
+    else:
+        ids_all, centroid_all = _centroids(labels, sp)
     if ids is None:
         base = measure(image, labels, ids=None, spacing=spacing, progress=progress, cancel=cancel)
         rows_all = np.searchsorted(ids_all, base.ids)

@@ -139,12 +139,14 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
         m = cache.measure(
             loaded.image, loaded.labels, ids=lazy_ids, columns=read, progress=progress,
             cancel=cancel, mask_ids=None if lazy_ids is not None else ids,
+            mask_centroids=None if lazy_ids is not None else loaded.table.centroid,
         )  # fmt: skip
     else:  # the table lists every object of the mask: measured as every object (as the cache
         # is), not as a subset, whose context would sum the whole mask once more (~1 s at 16k)
         m = measure_objects(
             loaded.image, loaded.labels, ids=lazy_ids, spacing=loaded.spacing, columns=read,
             mask_ids=ids if lazy_ids is None else None, progress=progress, cancel=cancel,
+            mask_centroids=loaded.table.centroid if lazy_ids is None else None,
         )  # fmt: skip
     cancel.raise_if_cancelled()
     values = select_features(
