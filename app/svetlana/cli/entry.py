@@ -39,6 +39,7 @@ from svetlana.cli.progress import (
     ProgressPrinter,
     _silence_closed_pipes,
 )
+from svetlana.core.allocator import reuse_freed_memory
 from svetlana.core.errors import Cancelled, SvetlanaError
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def main(
             return EXIT_ERROR
         return open_gui(getattr(a, "bundle", None))
     progress = ProgressPrinter(err, quiet=a.quiet)
+    reuse_freed_memory()  # the band pass reuses its freed temporaries (a CLI run only)
     try:
         status = COMMANDS[a.command](a, out, progress)
         out.flush()  # a closed pipe shows here, inside the border, not at interpreter exit

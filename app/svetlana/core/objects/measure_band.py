@@ -23,31 +23,6 @@ from svetlana.core.objects.measure_stats import Groups, Stats
 from svetlana.core.objects.measure_texture import Neighbours, coherence, texture, texture_levels
 
 _F32_MAX = float(np.finfo(np.float32).max)
-_MALLOC_TUNED: list[bool] = []
-
-
-def reuse_freed_memory() -> None:
-    """Let the allocator keep the band pass's freed temporaries for the next band (glibc only;
-    once per process): freed memory is trimmed beyond 512 MB only, arrays under 32 MB come
-    from the heap, and the threads share one arena. Each band allocates tens of arrays of
-    megabytes; returned to the system and faulted in again, they cost the first prediction of
-    the 16,671-object benchmark ~200,000 page faults and ~1 s of system time (now ~75,000 and
-    0.4 s). The peak memory does not grow (the same arrays are reused)."""
-    import sys
-
-    if _MALLOC_TUNED or not sys.platform.startswith("linux"):
-        return
-    _MALLOC_TUNED.append(True)
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    trim_threshold, mmap_threshold, arena_max = -1, -3, -8  # glibc's mallopt parameters
-    mallopt(trim_threshold, 512 << 20)
-    mallopt(mmap_threshold, 32 << 20)
-    mallopt(arena_max, 1)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from svetlana.core.objects.measure_band import (
     Accumulators,
     Want,
     measure_band,
-    reuse_freed_memory,
 )
 from svetlana.core.objects.measure_lazy import (
     _check_lazy,
@@ -298,7 +297,6 @@ def _measure_base(
     workers = band_workers(len(bands), n) if band_pass else 1
     parts = _split_bands(bands, axis0_count, workers)
     accs = [Accumulators(n, nd, want, ranges) for _ in parts]
-    reuse_freed_memory()
     message = f"measuring {n} objects"
     if not band_pass:
         pass  # shape-free, channel-free families only (context): nothing to gather per band
