@@ -247,7 +247,7 @@ class ForestModel:
         ids = np.asarray(ids, np.int64)
         ref = reference_ids(self.reference_seed, image, ids, self.reference_objects)
         stats = reference_stats(x[np.isin(ids, ref)])
-        return self.new_images.predict_proba(scale(x, *stats))
+        return self.new_images.predict_proba(scale(x, *stats, inplace=True))  # x is our copy
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """``(N, K)`` float32 probabilities over every project class (0 for never-labelled ones)."""

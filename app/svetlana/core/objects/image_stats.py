@@ -38,10 +38,19 @@ def reference_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre, np.where(np.abs(spread) > _TINY, spread, 1.0)
 
 
-def scale(values: np.ndarray, centre: np.ndarray, spread: np.ndarray) -> np.ndarray:
-    """``(values - centre) / spread`` as float32 (finite where the values are)."""
-    x = np.nan_to_num(np.asarray(values, np.float64), posinf=0.0, neginf=0.0)
-    return ((x - centre) / spread).astype(np.float32)
+def scale(
+    values: np.ndarray, centre: np.ndarray, spread: np.ndarray, *, inplace: bool = False
+) -> np.ndarray:
+    """``(values - centre) / spread``, computed in float32 (the same arithmetic at training and
+    prediction); ``inplace``: into ``values`` itself (a float32 table: 16,671 objects x 856
+    columns is 57 MB), else into one copy."""
+    if inplace and isinstance(values, np.ndarray) and values.dtype == np.float32:
+        x = np.nan_to_num(values, copy=False, posinf=0.0, neginf=0.0)
+    else:
+        x = np.nan_to_num(np.array(values, np.float32), posinf=0.0, neginf=0.0)
+    x -= np.asarray(centre, np.float32)
+    x /= np.asarray(spread, np.float32)
+    return x
 
 
 def scale_by_image(values: np.ndarray, images: np.ndarray, stats: dict) -> np.ndarray:
