@@ -254,16 +254,24 @@ class Context:
 
 def _forest(ctx: Context, tr, te, seed):
     """The app's forest: the raw forest for the labels' images and, when the labels span
-    several images and it cross-validates better on images left out, a forest on per-image
-    scaled columns for the others (``core.ml.forest.add_new_image_forest``), each image's
+    several images (and their class mixes or a cross-validation grouped by image allow it), a
+    forest on per-image scaled columns for the others (``core.ml.forest.add_new_image_forest``), each image's
     reference statistics from its first ``REFERENCE_OBJECTS`` objects in the app's random order
     (seeded by the trial's seed, as a project's sampling seed)."""
-    from svetlana.core.ml.forest import add_new_image_forest, fit_forest
-    from svetlana.core.objects.image_stats import REFERENCE_OBJECTS
+    from svetlana.core.ml.forest import fit_forest
 
     x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
     names = ctx.names if ctx.keep is None else tuple(np.array(ctx.names)[ctx.keep])
     m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)
+    return _predict_images(ctx, m, x, tr, te, seed)
+
+
+def _predict_images(ctx: Context, m, x, tr, te, seed):
+    """``m`` with the forest for new images added as ``svetlana train`` adds it (unless
+    ``new_images`` is false), then every judged image predicted as ``predict`` does."""
+    from svetlana.core.ml.forest import add_new_image_forest
+    from svetlana.core.objects.image_stats import REFERENCE_OBJECTS
+
     images = np.array([im for im, _ in ctx.s.keys])
     if ctx.params.get("new_images", True):
         n_ref = int(ctx.params.get("reference_objects", REFERENCE_OBJECTS))
@@ -399,9 +407,12 @@ def _auto(ctx: Context, tr, te, seed):
         candidates=("forest", "cnn", "hybrid") if ctx.mode == "thorough" else ("forest", "cnn"),
         mode=ctx.mode,
     )
-    ctx.last_auto = r.selection.get("chosen")
-    if r.kind == "forest":
-        return r.model.predict_proba(ctx.features[te])
+    chosen = r.selection.get("chosen")
+    if r.kind == "forest":  # with the forest for new images, as run_training adds it
+        out = _predict_images(ctx, r.model, ctx.features, tr, te, seed)
+        ctx.last_auto = f"{chosen}+{ctx.last_auto}" if ctx.last_auto else chosen
+        return out
+    ctx.last_auto = chosen
     if r.kind == "hybrid":
         cnn = predict_probabilities(r.model.cnn, ctx.patches[te])
         return r.model.predict_proba(ctx.features[te], cnn)
