@@ -45,6 +45,8 @@ def test_images_at_different_gains_get_the_scaled_forest_and_it_travels():
     scaled = model.predict_image(new_x, "new", ids).argmax(1)
     raw = model.predict_proba(new_x).argmax(1)
     assert np.mean(scaled == new_y) > 0.9 > np.mean(raw == new_y)
+    # an image without objects: no statistics to take, and nothing to predict
+    assert model.predict_image(new_x[:0], "empty", ids[:0]).shape == (0, 2)
     # an image of the labels keeps the raw forest
     np.testing.assert_array_equal(model.predict_image(x[:60], "im0", np.arange(60)),
                                   model.predict_proba(x[:60]))  # fmt: skip

@@ -244,6 +244,8 @@ class ForestModel:
         from svetlana.core.objects.image_stats import reference_ids, reference_stats, scale
 
         x = _as_matrix(features, len(self.feature_names))
+        if len(x) == 0:  # an image without objects
+            return self.new_images.predict_proba(x)
         ids = np.asarray(ids, np.int64)
         ref = reference_ids(self.reference_seed, image, ids, self.reference_objects)
         stats = reference_stats(x[np.isin(ids, ref)])
