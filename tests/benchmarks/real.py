@@ -122,8 +122,9 @@ def _key(*parts) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
 
 
-def app_measurements(s: RealSet) -> tuple[tuple[str, ...], np.ndarray]:
-    """``measure_objects`` (the app's columns) of every labelled object, cached."""
+def app_measurements(s: RealSet, every: dict | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    """``measure_objects`` (the app's columns) of every labelled object, cached; ``every``
+    (a dict) receives ``image -> (ids, values)`` of every object of each image."""
     from svetlana.core.objects import families as F
     from svetlana.core.objects import measurements as M
     from svetlana.core.objects import neighbours as N
@@ -150,6 +151,8 @@ def app_measurements(s: RealSet) -> tuple[tuple[str, ...], np.ndarray]:
         if names and nm != names:
             raise SystemExit("images of one set give different measurement columns")
         names = nm
+        if every is not None:
+            every[im] = (np.asarray(ids, np.int64), np.asarray(values, np.float32))
         for i, o in enumerate(ids):
             rows[(im, int(o))] = values[i]
     return names, np.stack([rows[k] for k in s.keys]).astype(np.float32)
@@ -246,15 +249,58 @@ class Context:
     last_auto: str | None = None  # the candidate auto chose last
     params: dict = field(default_factory=dict)  # the "sk" candidate's settings
     mode: str = "quick"  # auto's mode (--mode)
+    every: dict = field(default_factory=dict)  # image -> (ids, values) of every object
 
 
 def _forest(ctx: Context, tr, te, seed):
+    """The app's forest: the raw forest for the labels' images and, when the labels span
+    several images (and their class mixes or a cross-validation grouped by image allow it), a
+    forest on per-image scaled columns for the others (``core.ml.forest.add_new_image_forest``), each image's
+    reference statistics from its first ``REFERENCE_OBJECTS`` objects in the app's random order
+    (seeded by the trial's seed, as a project's sampling seed)."""
     from svetlana.core.ml.forest import fit_forest
 
     x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
     names = ctx.names if ctx.keep is None else tuple(np.array(ctx.names)[ctx.keep])
     m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)
-    return m.predict_proba(x[te])  # probabilities: scored and put in the reliability table
+    return _predict_images(ctx, m, x, tr, te, seed)
+
+
+def _predict_images(ctx: Context, m, x, tr, te, seed):
+    """``m`` with the forest for new images added as ``svetlana train`` adds it (unless
+    ``new_images`` is false), then every judged image predicted as ``predict`` does."""
+    from svetlana.core.ml.forest import add_new_image_forest
+    from svetlana.core.objects.image_stats import REFERENCE_OBJECTS
+
+    images = np.array([im for im, _ in ctx.s.keys])
+    if ctx.params.get("new_images", True):
+        n_ref = int(ctx.params.get("reference_objects", REFERENCE_OBJECTS))
+        stats = {im: _image_stats(ctx, im, seed, n_ref) for im in np.unique(images[tr])}
+        m = add_new_image_forest(
+            m, x[tr], ctx.s.y[tr], images[tr], stats, seed=seed, reference_seed=seed,
+            reference_objects=n_ref, always=ctx.params.get("new_images") == "always",
+        )  # fmt: skip
+        ctx.last_auto = "scaled" if m.new_images is not None else "raw"
+    out = np.zeros((len(te), len(ctx.s.class_names)), np.float32)
+    for im in np.unique(images[te]):  # each judged image as predict sees it: all its objects
+        rows = images[te] == im
+        if not m.uses_scaled(str(im)):
+            out[rows] = m.predict_proba(x[te][rows])
+            continue
+        ids, values = ctx.every[str(im)]
+        values = values if ctx.keep is None else values[:, ctx.keep]
+        probs = m.predict_image(values, str(im), ids)
+        pos = {int(o): i for i, o in enumerate(ids)}
+        out[rows] = probs[[pos[o] for _, o in np.array(ctx.s.keys, dtype=object)[te][rows]]]
+    return out  # probabilities: scored and put in the reliability table
+
+
+def _image_stats(ctx: Context, im: str, seed: int, n: int):
+    from svetlana.core.objects.image_stats import reference_ids, reference_stats
+
+    ids, values = ctx.every[str(im)]
+    values = values if ctx.keep is None else values[:, ctx.keep]
+    return reference_stats(values[np.isin(ids, reference_ids(seed, str(im), ids, n))])
 
 
 def _sk(ctx: Context, tr, te, seed):
@@ -361,9 +407,12 @@ def _auto(ctx: Context, tr, te, seed):
         candidates=("forest", "cnn", "hybrid") if ctx.mode == "thorough" else ("forest", "cnn"),
         mode=ctx.mode,
     )
-    ctx.last_auto = r.selection.get("chosen")
-    if r.kind == "forest":
-        return r.model.predict_proba(ctx.features[te])
+    chosen = r.selection.get("chosen")
+    if r.kind == "forest":  # with the forest for new images, as run_training adds it
+        out = _predict_images(ctx, r.model, ctx.features, tr, te, seed)
+        ctx.last_auto = f"{chosen}+{ctx.last_auto}" if ctx.last_auto else chosen
+        return out
+    ctx.last_auto = chosen
     if r.kind == "hybrid":
         cnn = predict_probabilities(r.model.cnn, ctx.patches[te])
         return r.model.predict_proba(ctx.features[te], cnn)
@@ -373,6 +422,10 @@ def _auto(ctx: Context, tr, te, seed):
 CANDIDATES: dict[str, Callable] = {
     "auto": _auto,
     "forest": _forest,
+    # the forest without the new-image forest (v4): the raw columns for every image
+    "forest-raw": lambda ctx, tr, te, seed: _forest(
+        Context(**{**ctx.__dict__, "params": {**ctx.params, "new_images": False}}), tr, te, seed
+    ),
     "floor": _floor,
     "cnn": _cnn,
     "hybrid": _hybrid,
@@ -444,8 +497,10 @@ def run(args) -> list[dict]:
     reliabilities: list[tuple] = []
     for set_name in args.sets:
         s = load_set(set_name)
-        names, features = app_measurements(s)
+        every: dict = {}
+        names, features = app_measurements(s, every)
         ctx = Context(s, names, features, params=json.loads(args.params), mode=args.mode)
+        ctx.every = every
         if args.drop or args.only_families:
             from svetlana.core.objects.families import family_of
 
@@ -481,8 +536,9 @@ def run(args) -> list[dict]:
                             a, b = scores(s.y[te], pred)
                             accs.append(a)
                             bals.append(b)
-                            if cand == "auto":
+                            if cand == "auto" or (cand == "forest" and ctx.last_auto):
                                 chosen.append(ctx.last_auto)
+                                ctx.last_auto = None
                     if not accs:
                         continue
                     row = {

@@ -157,7 +157,12 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
         if len(m.ids) == 0 or not np.array_equal(m.ids[pos], ids):
             raise ModelError(f"the measurements of {loaded.name!r} do not cover every object")
         values = values[pos]
-    probs = model.predict_proba(values)
+    if getattr(model, "uses_scaled", None) and model.uses_scaled(loaded.name):
+        # an image without labels: the forest on per-image scaled measurements (its reference
+        # objects are among every object measured here)
+        probs = model.predict_image(values, loaded.name, ids)
+    else:
+        probs = model.predict_proba(values)
     if progress is not None:
         progress(Progress("predict", 1, 1, f"{len(ids)} objects"))
     return probs

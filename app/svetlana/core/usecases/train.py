@@ -174,6 +174,7 @@ class MeasureSource:
     labels: np.ndarray
     spacing: tuple[float, ...] | None
     ids: np.ndarray
+    object_ids: np.ndarray | None = None  # every object of the image (its reference sample)
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,6 +197,7 @@ class TrainingJob:
     sources: tuple[MeasureSource, ...] = ()
     budget_s: float | None = None
     mode: str = "quick"  # auto: "quick" or "thorough" (core.ml.choosing.MODES)
+    sampling_seed: int = 0  # the project's random order: each image's reference sample
 
     @property
     def groups(self) -> np.ndarray:
@@ -259,8 +261,9 @@ def prepare_training(
         for im, ids in by_image.items():
             loaded = project.load(im)
             sources.append(
-                MeasureSource(im, loaded.image, loaded.labels, loaded.spacing, np.asarray(ids))
-            )
+                MeasureSource(im, loaded.image, loaded.labels, loaded.spacing, np.asarray(ids),
+                              np.asarray(loaded.table.ids, np.int64))
+            )  # fmt: skip
     store = project.annotations
     counts = store.counts()
     return TrainingJob(
@@ -277,6 +280,7 @@ def prepare_training(
         sources=tuple(sources),
         budget_s=budget_s,
         mode=mode,
+        sampling_seed=project.sampling_seed,
     )
 
 
@@ -296,27 +300,54 @@ def measure_training_set(
     job: TrainingJob, progress: ProgressFn | None = None, cancel: CancelToken | None = None
 ):
     """``(names, units, values)``: the measurements of the labelled objects, in label order."""
+    return measure_training_set_with_stats(job, progress, cancel)[:3]
+
+
+def reference_sample(job: TrainingJob, src: MeasureSource) -> np.ndarray:
+    """The image's reference objects (``core/objects/image_stats.py``); none when the labels
+    come from one image (no forest for new images is fitted then)."""
+    from svetlana.core.objects import image_stats
+
+    if len(job.sources) < 2 or src.object_ids is None or not len(src.object_ids):
+        return np.zeros(0, np.int64)
+    return image_stats.reference_ids(
+        job.sampling_seed, src.image_name, src.object_ids, image_stats.REFERENCE_OBJECTS
+    )
+
+
+def measure_training_set_with_stats(
+    job: TrainingJob, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+):
+    """``(names, units, values, stats)``: the labelled objects' measurements in label order and
+    each image's reference statistics (``image -> (centre, spread)``; empty with one image),
+    from its reference objects measured along with the labelled ones."""
+    from svetlana.core.objects.image_stats import reference_stats
     from svetlana.core.objects.measurements import measure_objects
 
     progress = progress or no_progress
     cancel = ensure_token(cancel)
     rows: dict[tuple[str, int], np.ndarray] = {}
+    stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     names: tuple[str, ...] = ()
     units: tuple[str, ...] = ()
     for k, src in enumerate(job.sources):
         cancel.raise_if_cancelled()
         progress(Progress("measure", k, len(job.sources), f"measuring {src.image_name}"))
+        ref = reference_sample(job, src)
         m = measure_objects(
-            src.image, src.labels, ids=np.unique(src.ids), spacing=src.spacing, cancel=cancel
-        )
+            src.image, src.labels, ids=np.union1d(np.unique(src.ids), ref), spacing=src.spacing,
+            cancel=cancel,
+        )  # fmt: skip
         if names and tuple(m.names) != names:
             raise TrainingError("the images give different measurements; train them separately")
         names, units = tuple(m.names), tuple(m.units)
         for i, obj in enumerate(m.ids):
             rows[(src.image_name, int(obj))] = m.values[i]
+        if len(ref):
+            stats[src.image_name] = reference_stats(m.values[np.isin(m.ids, ref)])
     progress(Progress("measure", len(job.sources), len(job.sources), "measured"))
     values = np.stack([rows[(im, int(obj))] for im, obj in job.data.keys]).astype(np.float32)
-    return names, units, values
+    return names, units, values, stats
 
 
 def run_training(
@@ -354,7 +385,7 @@ def run_training(
             selection={"mode": "forced", "chosen": job.arch},
         )
     started = time.perf_counter()
-    names, units, values = measure_training_set(job, progress, cancel)
+    names, units, values, stats = measure_training_set_with_stats(job, progress, cancel)
     result = choose(
         features=values,
         feature_names=names,
@@ -373,6 +404,8 @@ def run_training(
         **result.selection,
         "measure_seconds": round(time.perf_counter() - started - result.seconds, 2),
     }
+    if result.kind == "forest" and stats:
+        result = _with_new_image_forest(job, result, values, stats, cancel)
     extra = {"measurements": list(names), "measurement_units": list(units)}
     payload = None
     if result.kind in ("forest", "hybrid"):  # serialised here, off the GUI thread (seconds)
@@ -380,6 +413,23 @@ def run_training(
 
         payload = forest_bytes(result.model if result.kind == "forest" else result.model.forest)
     return dataclasses.replace(result, selection={**selection, **extra}, payload=payload)
+
+
+def _with_new_image_forest(job: TrainingJob, result: Any, values, stats, cancel) -> Any:
+    """The forest with one for images that hold no labels, on per-image scaled measurements,
+    when that predicts the images left out better (``core.ml.forest.add_new_image_forest``)."""
+    from svetlana.core.ml.forest import add_new_image_forest
+    from svetlana.core.objects import image_stats
+
+    t0 = time.perf_counter()
+    model = add_new_image_forest(
+        result.model, values, job.data.labels, [k[0] for k in job.data.keys], stats,
+        seed=job.config.seed, reference_seed=job.sampling_seed,
+        reference_objects=image_stats.REFERENCE_OBJECTS, cancel=cancel,
+    )  # fmt: skip
+    return dataclasses.replace(
+        result, model=model, seconds=result.seconds + time.perf_counter() - t0
+    )
 
 
 def _candidates(job: TrainingJob) -> tuple[str, ...]:
@@ -425,7 +475,7 @@ def _cnn_card(job: TrainingJob, result: Any) -> dict:
 
 
 def _forest_card(result: Any) -> dict:
-    from svetlana.core.ml.forest import FOREST, IMPORTANCES_KEPT
+    from svetlana.core.ml.forest import FOREST, IMPORTANCES_KEPT, new_images_card
 
     sel = result.selection
     return {
@@ -441,6 +491,7 @@ def _forest_card(result: Any) -> dict:
         **_stains_note(sel["measurements"]),
         # with or without the neighbours' measurements, and why (core/ml/forest.py)
         **({"measurements_chosen": note} if (note := getattr(result.model, "note", "")) else {}),
+        **new_images_card(result.model),  # the forest for images without labels, if any
     }
 
 

@@ -1,0 +1,145 @@
+"""A forest trained on labels from several images carries a second forest, on measurements
+scaled per image, for images that hold no labels: each image's reference statistics come from
+the same objects at training and at prediction, the saved model predicts the same once the
+bundle is opened again, and a damaged card field is refused with the card named."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from svetlana.core.errors import ModelError
+from svetlana.core.ml.forest import select_features
+from svetlana.core.objects import image_stats
+from svetlana.core.objects.measurements import measure_objects
+from svetlana.core.project.bundle import Project
+from svetlana.core.usecases.predict import load_model, predict_project
+from svetlana.core.usecases.train import (
+    measure_training_set_with_stats,
+    prepare_training,
+    run_training,
+)
+from tests.conftest import blobs, ok, write_pair
+
+
+def _bundle(tmp_path, gains=(1.0, 1.6, 2.5), labelled=("a", "b"), n=16):
+    """Images a, b, c (``n`` discs each, bright even / dim odd, each image at its own gain);
+    half the objects of the ``labelled`` images labelled (2 of every 4), c never."""
+    bundle = tmp_path / "p.svetlana"
+    ok("init", bundle, "--classes", "bright,dim")
+    rows = ["image,object,class"]
+    for k, (name, gain) in enumerate(zip("abc", gains, strict=False)):
+        image, labels = blobs(n=n, seed=k)
+        image = (image.astype(np.float32) * gain).astype(np.uint16)
+        ip, mp = write_pair(tmp_path / "in" / name, "img", image, labels)
+        ok("add", bundle, ip, mp, "--name", name)
+        if name in labelled:
+            rows += [
+                f"{name},{10 + 7 * j},{'bright' if j % 2 == 0 else 'dim'}"
+                for j in range(n)
+                if j % 4 < 2
+            ]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    ok("import-labels", bundle, tmp_path / "labels.csv")
+    return bundle
+
+
+def test_reference_statistics_are_the_same_at_training_and_prediction(tmp_path, monkeypatch):
+    # A reference sample smaller than the image: some labelled objects are outside it and some
+    # of its objects are unlabelled (measured at training only for the statistics).
+    monkeypatch.setattr(image_stats, "REFERENCE_OBJECTS", 7)
+    bundle = _bundle(tmp_path, n=16)
+    with Project.open(bundle, readonly=True) as project:
+        job = prepare_training(project, kind="forest")
+        _, _, _, stats = measure_training_set_with_stats(job)
+        assert sorted(stats) == ["a", "b"]
+        for name in ("a", "b"):
+            loaded = project.load(name)
+            ids = loaded.table.ids
+            ref = image_stats.reference_ids(project.sampling_seed, name, ids, 7)
+            labelled = {o for im, o in job.data.keys if im == name}
+            assert len(ref) == 7 and set(ref) - labelled and labelled - set(ref)
+            # prediction measures every object of the image, then takes the same sample
+            m = measure_objects(loaded.image, loaded.labels, spacing=loaded.spacing)
+            centre, spread = image_stats.reference_stats(m.values[np.isin(m.ids, ref)])
+            np.testing.assert_allclose(stats[name][0], centre, rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(stats[name][1], spread, rtol=1e-5, atol=1e-4)
+
+
+def test_one_labelled_image_gives_no_second_forest(tmp_path):
+    bundle = _bundle(tmp_path, labelled=("a",))
+    ok("train", bundle, "--arch", "forest")
+    with Project.open(bundle, readonly=True) as project:
+        model, card = load_model(project)
+    assert "new_images" not in card and model.new_images is None
+
+
+def test_saved_model_predicts_a_new_image_the_same_after_reopening(tmp_path):
+    bundle = _bundle(tmp_path)
+    ok("train", bundle, "--arch", "forest")
+    with Project.open(bundle, readonly=True) as project:
+        model, card = load_model(project)
+        assert card["new_images"]["reference_seed"] == project.sampling_seed
+        assert "new images: measurements scaled per image" in card["measurements_chosen"]
+        assert model.uses_scaled("c") and not model.uses_scaled("a")
+        first = predict_project(project, images=["a", "c"], out_dir=tmp_path / "out1")
+    with Project.open(bundle, readonly=True) as project:
+        again = predict_project(project, images=["a", "c"], out_dir=tmp_path / "out2")
+    for name in ("a", "c"):
+        p1, p2 = first.predictions[name], again.predictions[name]
+        np.testing.assert_array_equal(p1.ids, p2.ids)
+        np.testing.assert_allclose(p1.probs, p2.probs, atol=1e-6)
+    # the same as the forest as fitted, before it was saved: c through its scaled forest
+    with Project.open(bundle, readonly=True) as project:
+        fitted = run_training(prepare_training(project, kind="forest")).model
+        loaded = project.load("c")
+        m = measure_objects(loaded.image, loaded.labels, spacing=loaded.spacing)
+    x = select_features(m.names, m.values, fitted.feature_names)
+    np.testing.assert_array_equal(m.ids, first.predictions["c"].ids)
+    np.testing.assert_allclose(
+        fitted.predict_image(x, "c", m.ids), first.predictions["c"].probs, atol=1e-6
+    )
+    assert not np.allclose(fitted.predict_proba(x), first.predictions["c"].probs, atol=1e-3)
+    # the never-labelled image at 2.5x the gain: bright (even) and dim (odd) told apart
+    c = first.predictions["c"]
+    truth = np.array(["bright" if (o - 10) // 7 % 2 == 0 else "dim" for o in c.ids])
+    names = np.array(c.class_names)[c.probs.argmax(1)]
+    assert np.mean(names == truth) >= 0.9
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda c: c["new_images"].update(reference_seed="seven"),
+        lambda c: c["new_images"].update(reference_seed=-1),
+        lambda c: c["new_images"].update(reference_objects=0),
+        lambda c: c["new_images"].update(reference_objects=True),
+        lambda c: c.update(new_images=[1, 2]),
+        lambda c: c.pop("images"),
+        lambda c: c.update(images=["a", 3]),
+    ],
+)
+def test_a_damaged_new_images_card_field_is_refused_naming_the_card(tmp_path, damage):
+    bundle = _bundle(tmp_path)
+    ok("train", bundle, "--arch", "forest")
+    path = bundle / "models" / "model-1" / "card.json"
+    card = json.loads(path.read_text())
+    damage(card)
+    path.write_text(json.dumps(card))
+    with Project.open(bundle, readonly=True) as project, pytest.raises(ModelError) as err:
+        load_model(project)
+    assert "card" in str(err.value) and "card.json" in str(err.value.path)
+
+
+def test_a_card_naming_a_second_forest_the_file_lacks_is_refused(tmp_path):
+    bundle = _bundle(tmp_path, labelled=("a",))
+    ok("train", bundle, "--arch", "forest")  # one image: no second forest in forest.npz
+    path = bundle / "models" / "model-1" / "card.json"
+    card = json.loads(path.read_text())
+    card["new_images"] = {"reference_seed": 1, "reference_objects": 500}
+    path.write_text(json.dumps(card))
+    with Project.open(bundle, readonly=True) as project, pytest.raises(ModelError) as err:
+        load_model(project)
+    assert "new_images_" in str(err.value)
