@@ -64,3 +64,19 @@ def test_few_labels_use_every_column_and_the_choice_can_be_turned_off():
     assert fit_fast(table).model.columns is None
     table, _ = _table(signal_in_neighbours=False)
     assert fit_fast(table, choose_columns=False).model.columns is None
+
+
+def test_a_refit_keeps_the_previous_choice_until_the_labels_grow_by_a_quarter():
+    # The live preview refits after every label: choosing the columns (two fits) each time
+    # would double its cost, so a refit given its previous model keeps that model's choice.
+    table, y = _table(signal_in_neighbours=False)
+    first = fit_fast(table)
+    assert first.model.columns is not None and first.chosen_at == 200
+    # The neighbours' columns now carry the class, but a few more labels keep the choice...
+    signal, _ = _table(signal_in_neighbours=True, labelled=220)
+    again = fit_fast(signal, previous=first)
+    assert again.chosen_at == 200
+    np.testing.assert_array_equal(again.model.columns, first.model.columns)
+    # ... and a quarter more labels choose again (with them, this time).
+    signal, _ = _table(signal_in_neighbours=True, labelled=250)
+    assert fit_fast(signal, previous=first).model.columns is None

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # Trees of the live preview: half of a saved forest's, so a refit on 300 labels with
 # predictions for 16k objects stays near half a second (see tests/benchmarks/bench_hitl.py).
 LIVE_TREES = 50
+# A refit given its previous model chooses the columns again only once the labels have grown
+# by a quarter since the choice (one fit instead of two: the live refit stays near 0.3 s).
+REUSE_CHOICE_GROWTH = 1.25
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +42,9 @@ class FastModel:
     estimated_on: int  # labelled rows with an out-of-bag prediction
     n_labels: int
     seconds: float
+    # The labels when the columns were chosen (with/without the neighbours'): a refit with
+    # ``previous`` keeps that choice until the labels grow by REUSE_CHOICE_GROWTH.
+    chosen_at: int = 0
 
     @property
     def predicted(self) -> np.ndarray:
@@ -68,12 +74,15 @@ def fit_fast(
     cancel: CancelToken | None = None,
     threads: int | None = None,
     choose_columns: bool = True,
+    previous: FastModel | None = None,
 ) -> FastModel | None:
     """The forest of core.forest fitted on every label; None with fewer than two classes.
 
     ``threads``: how many trees are built at once (default: the cores; the live preview uses
     one, so that a core stays free for the window while it refits). ``choose_columns``: with
-    or without the neighbours' columns, as the saved forest chooses (see ``_fit``)."""
+    or without the neighbours' columns, as the saved forest chooses (see ``_column_choices``);
+    ``previous``: the last model of the same table's columns, whose choice is kept while the
+    labels have grown by less than REUSE_CHOICE_GROWTH since it was made."""
     from svetlana.core.ml.forest import N_TREES, ForestModel
 
     cancel = ensure_token(cancel)
@@ -85,9 +94,13 @@ def fit_fast(
     x_all = np.nan_to_num(
         table.values, nan=0.0, posinf=np.finfo(np.float32).max, neginf=-np.finfo(np.float32).max
     )
-    fits = [None]
+    fits, chosen_at = [None], 0  # 0: no choice made (every column)
     if choose_columns:
         fits = _column_choices(table.feature_names, len(y))
+        if len(fits) > 1:
+            chosen_at = len(y)
+            if _reusable(previous, table, len(y)):
+                fits, chosen_at = [previous.model.columns], previous.chosen_at
     best = None
     for columns in fits:
         cancel.raise_if_cancelled()
@@ -104,7 +117,7 @@ def fit_fast(
     probs = model.predict_proba(x_all)
     seconds = time.perf_counter() - t0
     log.debug("fast forest on %d labels, %d objects: %.2f s", len(y), len(table), seconds)
-    return FastModel(model, probs, accuracy, n_est, len(y), seconds)
+    return FastModel(model, probs, accuracy, n_est, len(y), seconds, chosen_at)
 
 
 def _column_choices(names, n_labels: int) -> list:
@@ -117,6 +130,14 @@ def _column_choices(names, n_labels: int) -> list:
     if not nb.any() or nb.all() or n_labels < CHOICE_MIN_LABELS:
         return [None]
     return [None, np.flatnonzero(~nb)]
+
+
+def _reusable(previous: FastModel | None, table: LabelTable, n_labels: int) -> bool:
+    if previous is None or previous.chosen_at < 1:
+        return False
+    if tuple(previous.model.feature_names) != tuple(table.feature_names):
+        return False
+    return n_labels < previous.chosen_at * REUSE_CHOICE_GROWTH
 
 
 def _fit(x, y, seed, n_trees, threads):
