@@ -9,7 +9,7 @@ from svetlana.core.annotations.label_table import from_arrays
 from svetlana.core.errors import InputError
 from svetlana.core.ml.fast_model import fit_fast
 from svetlana.core.usecases.label_check import check_labels
-from svetlana.core.usecases.suggest import random_rows, suggest
+from svetlana.core.usecases.suggest import WEAK_SHARE, random_rows, suggest
 
 
 def two_blobs(n=300, rare=0.05, seed=0, gap=4.0):
@@ -100,10 +100,11 @@ def test_check_labels_needs_two_classes_and_skips_tiny_classes():
 def test_with_few_labels_of_many_classes_a_batch_is_mostly_the_random_order():
     # Uncertainty sampling with 2 labels per class picks a biased set (it fell behind random
     # order on real phenotypes): while the model is weak most of a batch is random order, and
-    # the share falls to the usual fifth as labels come in.
+    # the share falls to the usual fifth as labels come in and the model gets them right.
     rng = np.random.default_rng(5)
     y = np.repeat(np.arange(16), 40)
-    x = (rng.normal(0, 1, (len(y), 6)) + y[:, None] * 0.5).astype(np.float32)
+    x = rng.normal(0, 1, (len(y), 6)).astype(np.float32)
+    x[:, 0] += 6.0 * y
     labels = np.full(len(y), -1)
     first = [np.flatnonzero(y == c)[:2] for c in range(16)]
     labels[np.concatenate(first)] = y[np.concatenate(first)]
@@ -118,3 +119,47 @@ def test_with_few_labels_of_many_classes_a_batch_is_mostly_the_random_order():
     rand = [r for r in random_rows(table, 0) if labels[r] < 0]
     assert len(set(rand[:6]) & set(s.rows.tolist())) == 6
     assert len(set(rand[6:30]) & set(s.rows.tolist())) < 12
+
+
+def _random_picks(table, rows, n):
+    """How many of a batch are the next objects of the random order."""
+    rand = [r for r in random_rows(table, 0) if table.labels[r] < 0]
+    return len(set(rand[:n]) & set(rows.tolist()))
+
+
+def test_while_the_model_judges_itself_weak_more_of_a_batch_is_random():
+    # 200 labels of 2 classes (past the few-labels rule): where the classes overlap, the
+    # model's out-of-bag balanced accuracy is low and its uncertain picks would be a guess, so
+    # 0.85 - that estimate of the batch is random order; where they separate, a fifth.
+    for gap, low in ((0.3, True), (8.0, False)):
+        x, y = two_blobs(n=600, rare=0.5, seed=6, gap=gap)
+        labels = np.full(len(y), -1)
+        labels[:200] = y[:200]
+        table = from_arrays(x, labels, ("a", "b"))
+        fast = fit_fast(table)
+        s = suggest(table, 40, seed=0, fast=fast)
+        picks = _random_picks(table, s.rows, 40)
+        if low:
+            assert fast.balanced_accuracy < 0.6
+            assert picks >= round((WEAK_SHARE - fast.balanced_accuracy) * 40) > 12
+        else:
+            assert fast.balanced_accuracy > 0.95
+            assert 8 <= picks <= 12
+
+
+def test_suggest_does_not_fill_a_batch_with_isolated_outliers():
+    # Ten objects halfway between the classes, each far out on its own in the other
+    # measurements (debris, a bad segmentation): as uncertain as the objects at the border and
+    # the farthest from every label, yet each alone. Spread alone would pick them first (7-8
+    # of 10 here); weighed by how typical an object is, most picks go to the border's crowd.
+    x, y = two_blobs(n=400, rare=0.5, seed=8, gap=3.0)
+    labels = np.full(len(y), -1)
+    labels[:40] = y[:40]
+    rng = np.random.default_rng(8)
+    odd = rng.normal(0, 1, (10, 6)).astype(np.float32)
+    odd[:, 0] += 1.5
+    odd[:, 1] += 0.75
+    odd[:, 2:] = rng.normal(0, 15, (10, 4))
+    table = from_arrays(np.vstack([x, odd]), np.r_[labels, np.full(10, -1)], ("a", "b"))
+    s = suggest(table, 10, seed=0, fast=fit_fast(table), random_share=0.0)
+    assert np.sum(s.rows >= 400) <= 4

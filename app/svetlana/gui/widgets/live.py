@@ -158,6 +158,8 @@ class LivePredictions(QObject):
         name, classes, labelled = self._snapshot()
         cached = self._measurements.get(name)
         seed = project.sampling_seed
+        last = self.result
+        previous = last.fast if last is not None and last.image == name else None
         source = None
         big = None
         if cached is None:  # what the worker measures: a snapshot, never the live project
@@ -204,8 +206,9 @@ class LivePredictions(QObject):
                 np.asarray(m.values, np.float32), labels, classes,
             )  # fmt: skip
             fast = fit_fast(
-                table, seed=seed % (2**31), n_trees=LIVE_TREES, cancel=cancel, threads=1
-            )
+                table, seed=seed % (2**31), n_trees=LIVE_TREES, cancel=cancel, threads=1,
+                previous=previous,
+            )  # fmt: skip
             rows = suggest(table, SUGGEST_BATCH, seed=seed, fast=fast).rows
             if sample is None:
                 return m, LiveResult(generation, name, table, fast, table.ids[rows])

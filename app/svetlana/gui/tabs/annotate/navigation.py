@@ -26,7 +26,8 @@ MODE_HELP = {
     "of the image. Press a class key (1–9) to label and go on; Space skips, ← goes back.",
     SUGGEST: "The most useful objects first: those the live predictions are least sure of, spread "
     "over the kinds of objects and every predicted class (rare ones too), with one in five at "
-    "random. Random order until two classes are labelled.",
+    "random, more while the predictions are often wrong. Random order until two classes are "
+    "labelled.",
     CLICK: "Click an object to select it (Ctrl+click adds more). Drag a rectangle to select several, "
     "then press a class key to label them all at once. Middle-drag pans.",
     UNCERTAIN: "Objects the current predictions are least sure about come first: labelling them helps "
