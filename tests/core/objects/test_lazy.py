@@ -169,20 +169,37 @@ def test_lazy_measurements_equal_the_in_memory_ones(scene):
 
 
 def test_a_lazy_image_measured_on_two_threads_gives_the_one_thread_values(scene, monkeypatch):
+    """Bands of a lazy image are measured on both cores at any object count (here more objects
+    than an image in memory is measured on threads for), each band into accumulators sized to
+    the objects it touches: the values of one thread, and of the image in memory."""
+    from svetlana.core.objects import measure_band
     from svetlana.core.objects import measurements as mod
 
     folder, image, labels = scene
     img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
     monkeypatch.setattr(mod, "_BAND_PIXELS", 1 << 10)  # many bands, so both threads get some
+    monkeypatch.setattr(mod, "_THREADED_MAX_OBJECTS", 5)  # 12 objects: "many" for memory
+    ref = mod.measure_objects(image, labels, spacing=(0.5, 0.5))  # in memory: one thread
     monkeypatch.setenv(mod.THREADS_ENV, "1")
     one = mod.measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
     monkeypatch.setenv(mod.THREADS_ENV, "2")
-    threaded = []
-    real = mod._measure_in_threads
-    monkeypatch.setattr(mod, "_measure_in_threads", lambda *a: threaded.append(1) or real(*a))
+    runs, sizes = [], []
+    real = mod.measure_tiles
+    monkeypatch.setattr(mod, "measure_tiles", lambda *a: runs.append((len(a[0]), a[6])) or real(*a))
+
+    class Sized(measure_band.Accumulators):
+        def __init__(self, n, *rest):
+            sizes.append(n)
+            super().__init__(n, *rest)
+
+    monkeypatch.setattr(measure_band, "Accumulators", Sized)
     two = mod.measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
-    assert threaded and one.names == two.names and np.array_equal(one.ids, two.ids)
+    assert runs and all(bands >= 4 and workers == 2 for bands, workers in runs)
+    sizes.remove(len(ref))  # the whole image's accumulators, the only ones of every object
+    assert sizes and max(sizes) < len(ref)  # no band's held every object's histograms
+    assert one.names == two.names == ref.names and np.array_equal(one.ids, two.ids)
     np.testing.assert_allclose(two.values, one.values, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(two.values, ref.values, rtol=2e-5, atol=1e-6)
 
 
 def test_lazy_3d_measurements_of_chosen_ids(tmp_path):

@@ -89,6 +89,33 @@ class Accumulators:
             for c in mine:
                 mine[c] += theirs[c]
 
+    def merge_rows(self, o: Accumulators, rows: np.ndarray) -> None:
+        """Add what ``o`` gathered for the objects ``rows`` of these accumulators (``o``'s row
+        k is row ``rows[k]`` here; ``rows`` ascending, no repeats): one tile's accumulators,
+        sized to its objects, into the whole image's."""
+        u = rows
+        self.bmin[u] = np.minimum(self.bmin[u], o.bmin)
+        self.bmax[u] = np.maximum(self.bmax[u], o.bmax)
+        if self.support.shape[0]:
+            self.support[u] = np.maximum(self.support[u], o.support)
+        self.boundary_pts += [(u[r], pts) for r, pts in o.boundary_pts]
+        for c in self.obj:
+            self.obj[c].merge_rows(o.obj[c], u)
+        for c in self.ring:
+            self.ring[c].merge_rows(o.ring[c], u)
+        self.crofton[u] += o.crofton
+        self.euler[u] += o.euler
+        if self.shell_n.shape[0]:
+            self.shell_n[u] += o.shell_n
+        if self.tex_n.shape[1]:
+            self.tex_n[:, u] += o.tex_n
+        for c in self.shell_sum:
+            self.shell_sum[c][u] += o.shell_sum[c]
+        for key in ("tex_sum", "tex_sq", "tensor"):
+            mine, theirs = getattr(self, key), getattr(o, key)
+            for c in mine:
+                mine[c][..., u] += theirs[c]
+
     def mean_intensity(self, c: int, count: np.ndarray) -> np.ndarray:
         """Each object's mean normalised intensity on channel ``c`` (0 where no pixel), read
         before ``finish`` (the context family's)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,8 @@ def _is_lazy(a: Any) -> bool:
 def _as_dask(a: Any):
     import dask.array as da
 
+    if isinstance(a, _Strips):  # a lazy mask already read through strips (measure_objects)
+        return a
     return a if isinstance(a, da.Array) else da.from_array(a, chunks=getattr(a, "chunks", "auto"))
 
 
@@ -88,34 +92,127 @@ def _sparse_rows(present: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return to_rows
 
 
-class _Slabs:
-    """A lazy array read as numpy: a full-width slab along the first axis is read once and
-    regions inside it come from memory (``_measure_band`` reads a band, then regions of it);
-    ``map`` turns label values into rows. Other reads go to the lazy array directly."""
+class _Strips:
+    """A lazy array read a strip of chunks (all chunks of one chunk row along axis 0) at a time:
+    a chunk is decompressed once per pass however thin the bands read from it (a 20,000-wide
+    image read in bands of 52 rows decompressed each 1024-row chunk 20 times). The last ``keep``
+    strips are kept and the next one is read ahead on a thread (zarr and dask release the GIL
+    while decompressing), so reading overlaps measuring. Thread-safe."""
 
-    def __init__(self, data, map: Callable[[np.ndarray], np.ndarray] | None = None):
-        self.data, self.map = data, map
+    def __init__(self, data, keep: int = 3, labels: bool = True):
+        self.data, self.labels = data, labels
         self.shape = tuple(int(s) for s in data.shape)
-        self.ndim = len(self.shape)
-        self._slab: tuple[int, int, np.ndarray] | None = None
+        self.ndim, self.dtype = len(self.shape), data.dtype
+        self.chunks = data.chunks
+        self._bounds = np.cumsum((0, *(int(c) for c in data.chunks[0])))
+        self._keep = keep
+        self._cache: dict[int, np.ndarray] = {}
+        self._loading: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self._ahead: threading.Thread | None = None
 
-    def _get(self, index) -> np.ndarray:
-        part = _read_checked(self.data, index)
-        return self.map(part) if self.map is not None else part
+    def _strip(self, k: int, ahead: bool = True) -> np.ndarray:
+        with self._lock:
+            if k in self._cache:
+                self._cache[k] = self._cache.pop(k)  # most recently used last
+                got, wait = self._cache[k], None
+            elif k in self._loading:
+                got, wait = None, self._loading[k]
+            else:
+                got, wait = None, None
+                self._loading[k] = threading.Event()
+        if got is None and wait is not None:
+            wait.wait()
+            return self._strip(k, ahead)
+        if got is None:
+            try:
+                got = self._read(slice(int(self._bounds[k]), int(self._bounds[k + 1])))
+            finally:
+                with self._lock:
+                    done = self._loading.pop(k)
+                    if got is not None:
+                        self._cache[k] = got
+                        while len(self._cache) > self._keep:
+                            self._cache.pop(next(iter(self._cache)))
+                done.set()
+        if ahead and k + 2 < len(self._bounds):
+            self._read_ahead(k + 1)
+        return got
+
+    def _read_ahead(self, k: int) -> None:
+        with self._lock:
+            if k in self._cache or k in self._loading:
+                return
+            if self._ahead is not None and self._ahead.is_alive():
+                return
+
+            def run() -> None:  # an error is raised again to whoever reads the strip
+                with contextlib.suppress(Exception):
+                    self._strip(k, ahead=False)
+
+            self._ahead = threading.Thread(target=run, name="read-ahead", daemon=True)
+            self._ahead.start()
+
+    def rows(self, a0: int, a1: int) -> np.ndarray:
+        """Rows ``a0:a1`` (every other axis whole), as numpy (a view of a kept strip: read only)."""
+        a0, a1 = max(0, a0), min(self.shape[0], a1)
+        if a1 <= a0:
+            return np.zeros((0, *self.shape[1:]), self.dtype)
+        b = self._bounds
+        k0 = int(np.searchsorted(b, a0, "right")) - 1
+        k1 = int(np.searchsorted(b, a1 - 1, "right")) - 1
+        parts = [self._strip(k)[max(a0, b[k]) - b[k] : min(a1, b[k + 1]) - b[k]]
+                 for k in range(k0, k1 + 1)]  # fmt: skip
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def __getitem__(self, index) -> np.ndarray:
-        if isinstance(index, slice):  # a band: read whole, kept for the regions that follow
-            a0, a1, _ = index.indices(self.shape[0])
-            self._slab = (a0, a1, self._get(slice(a0, a1)))
-            return self._slab[2]
+        if isinstance(index, slice):
+            a0, a1, step = index.indices(self.shape[0])
+            if step == 1:
+                return self.rows(a0, a1)
+            index = (index,)
         index = tuple(index)
+        first = index[0] if index else slice(None)
+        if isinstance(first, slice) and first.step in (None, 1):
+            a0, a1, _ = first.indices(self.shape[0])
+            return self.rows(a0, a1)[(slice(None), *index[1:])]
+        return self._read(index)
+
+    def _read(self, index) -> np.ndarray:
+        from svetlana.core.objects.lazy import _read
+
+        return _read_checked(self.data, index) if self.labels else _read(self.data, index)
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.rows(0, self.shape[0])
+        return out if dtype is None else out.astype(dtype)
+
+
+class _Mapped:
+    """Rows of a ``_Strips`` with ``map`` applied (label values -> measured rows)."""
+
+    def __init__(self, strips: _Strips, map: Callable[[np.ndarray], np.ndarray]):
+        self.strips, self.map = strips, map
+        self.shape, self.ndim = strips.shape, strips.ndim
+
+    def __getitem__(self, index) -> np.ndarray:
+        return self.map(self.strips[index])
+
+
+class _Band:
+    """Rows ``a0:`` of an array held in memory, indexed in the whole array's coordinates (what
+    ``measure_band`` reads of one band's labels and rows)."""
+
+    def __init__(self, data: np.ndarray, a0: int, shape: tuple[int, ...]):
+        self.data, self.a0, self.shape, self.ndim = data, a0, shape, len(shape)
+
+    def __getitem__(self, index) -> np.ndarray:
+        index = (index,) if isinstance(index, slice) else tuple(index)
         first = index[0]
-        if self._slab is not None and isinstance(first, slice):
-            a0, a1, slab = self._slab
-            b0, b1, _ = first.indices(self.shape[0])
-            if a0 <= b0 and b1 <= a1 and first.step in (None, 1):
-                return slab[(slice(b0 - a0, b1 - a0), *index[1:])]
-        return self._get(index)
+        b0, b1, _ = first.indices(self.shape[0])
+        if b0 < self.a0 or b1 > self.a0 + self.data.shape[0]:
+            raise IndexError(f"rows {b0}:{b1} outside the band held ({self.a0}:...)")
+        return self.data[(slice(b0 - self.a0, b1 - self.a0), *index[1:])]
 
 
 class _LazyChannel:
@@ -126,11 +223,10 @@ class _LazyChannel:
         self.image, self.c, self.sample = image, c, sample
         self.shape = tuple(int(s) for s in image.shape[1:])
         self._fill: float | None = None
+        self._strips = _Strips(image[c], labels=False)  # read a strip of chunks at a time
 
     def __getitem__(self, region) -> np.ndarray:
-        from svetlana.core.objects.lazy import _read
-
-        out = np.asarray(_read(self.image, (self.c, *tuple(region))), dtype=np.float32)
+        out = np.asarray(self._strips[tuple(region)], dtype=np.float32)
         if not np.isfinite(out).all():
             if self._fill is None:
                 good = self.sample[np.isfinite(self.sample)]
@@ -179,3 +275,74 @@ class _LazyStain:
         from svetlana.core.objects.lazy import _read
 
         return stain_channels(np.asarray(_read(self.image, (slice(None), *tuple(region)))))[self.k]
+
+
+def measure_tiles(
+    bands, labels: _Strips, to_rows, acc, fixed, ndimage, workers: int, progress, cancel,
+    message: str,
+) -> None:  # fmt: skip
+    """The band pass of a lazy image on ``workers`` threads at any object count: each band is
+    measured into its own accumulators, sized to the objects it touches (rows renumbered in
+    order, so the band pass sees what it would see with the whole image's rows), then merged
+    into ``acc`` under a lock. The per-object histograms of a band stay small; ``acc`` holds
+    the only whole-image copy. Strips of chunks are read ahead while bands are measured."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from svetlana.core.jobs import Progress
+    from svetlana.core.objects.measure_band import Accumulators, measure_band
+
+    channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov = fixed
+    shape, n, nd = labels.shape, acc.n, labels.ndim
+    lock = threading.Lock()
+    scratch = threading.local()
+    done = [0]
+    stop = threading.Event()
+
+    def one(a0: int, a1: int) -> None:
+        if stop.is_set():
+            return
+        c0, c1 = max(0, a0 - int(margin[0])), min(shape[0], a1 + int(margin[0]))
+        lab = labels.rows(c0, c1)
+        rows = to_rows(lab)
+        inside = rows >= 0
+        u = np.flatnonzero(np.bincount(rows[inside], minlength=n))
+        if u.size:
+            lut = getattr(scratch, "lut", None)
+            if lut is None:
+                lut = scratch.lut = np.zeros(n, np.int32)
+            lut[u] = np.arange(u.size, dtype=np.int32)
+            local = np.where(inside, lut[rows], -1).astype(np.int32, copy=False)
+            part = Accumulators(int(u.size), nd, acc.want, ranges)
+            measure_band(
+                a0, a1, _Band(lab, c0, shape), _Band(local, c0, shape), channels, ranges, sp,
+                margin, ring_w, sig, centroid[u], inv_cov[u], part, ndimage,
+            )  # fmt: skip
+            with lock:
+                acc.merge_rows(part, u)
+        with lock:
+            done[0] += 1
+
+    if workers <= 1:
+        for a0, a1 in bands:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            one(a0, a1)
+            if progress is not None:
+                progress(Progress("measure", done[0], len(bands), message))
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="measure") as pool:
+        futures = [pool.submit(one, a0, a1) for a0, a1 in bands]
+        try:
+            pending = futures
+            while pending:
+                _, pending = wait(pending, timeout=0.25)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                if progress is not None:
+                    progress(Progress("measure", done[0], len(bands), message))
+            for f in futures:
+                f.result()  # a band's error, raised here
+        finally:
+            stop.set()
+            for f in futures:
+                f.cancel()

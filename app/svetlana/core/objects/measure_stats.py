@@ -85,6 +85,26 @@ class Stats:
         small = total.max(initial=0) <= np.iinfo(np.uint16).max
         self.hist = total.astype(np.uint16) if small else total
 
+    def merge_rows(self, o: Stats, rows: np.ndarray) -> None:
+        """``merge`` for the objects ``rows`` only (``o``'s row k is row ``rows[k]`` here)."""
+        u = rows
+        part = Stats.__new__(Stats)
+        part.n, part.lo, part.hi, part.h0, part.width = (
+            len(u),
+            self.lo,
+            self.hi,
+            self.h0,
+            self.width,
+        )
+        part.count, part.ref, part.m = self.count[u], self.ref[u], self.m[:, u]
+        part.min, part.max, part.hist = self.min[u], self.max[u], self.hist[u]
+        part.merge(o)
+        self.count[u], self.ref[u], self.m[:, u] = part.count, part.ref, part.m
+        self.min[u], self.max[u] = part.min, part.max
+        if part.hist.itemsize > self.hist.itemsize:  # a count passed 65,535
+            self.hist = self.hist.astype(part.hist.dtype)
+        self.hist[u] = part.hist
+
     def finish(self) -> dict[str, np.ndarray]:
         """mean, std, min, max, quantiles, skewness, kurtosis (NaN where no pixel)."""
         n = np.where(self.count > 0, self.count, np.nan)

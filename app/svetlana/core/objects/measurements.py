@@ -19,9 +19,11 @@ from svetlana.core.objects.measure_lazy import (
     _check_lazy,
     _is_lazy,
     _lazy_channels,
+    _Mapped,
     _present_lazy,
-    _Slabs,
     _sparse_rows,
+    _Strips,
+    measure_tiles,
 )
 from svetlana.core.objects.measure_registry import FAMILIES, SCALES, FamilyInput, Plan, layout, plan
 from svetlana.core.objects.measure_stats import clean_channel as _clean_channel
@@ -195,6 +197,8 @@ def measure_objects(
             )  # fmt: skip
     lazy = _is_lazy(image) or _is_lazy(labels)
     image, labels, spacing = (_check_lazy if lazy else _check)(image, labels, spacing)
+    if lazy:  # the neighbours' centroids and the measurement read the same strips of chunks
+        labels = _Strips(labels)
     measure = partial(_measure_base, columns=base, mask_ids=mask_ids, ranges=ranges)
     return measure_with_neighbours(
         measure, image, labels, ids=ids, spacing=spacing, progress=progress, cancel=cancel
@@ -226,8 +230,9 @@ def _measure_base(
         if present.size == 0:
             return _empty(present, todo)
         channels, ranges = _lazy_channels(image, stains, load)
-        rows_img = _Slabs(labels, _sparse_rows(present))
-        labels = _Slabs(labels)
+        labels = labels if isinstance(labels, _Strips) else _Strips(labels)
+        to_rows = _sparse_rows(present)
+        rows_img = _Mapped(labels, to_rows)
     else:
         present, lut, to_rows = _dense_lut(labels, ids if ids is not None else mask_ids)
         if present.size == 0:
@@ -284,32 +289,23 @@ def _measure_base(
     sig = [np.asarray([s * finest / q for q in sp]) for s in SCALES]
     margin = np.maximum(ring_w, np.ceil(4 * sig[-1] * 1.0).astype(int)) + 2
 
-    bands = _bands(axis0_count, ring_w[0], labels.shape)
-    fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
     band_pass = want.shape or bool(want.channels)
-    workers = band_workers(len(bands), n) if band_pass else 1
-    parts = [
-        bands[k * len(bands) // workers : (k + 1) * len(bands) // workers] for k in range(workers)
-    ]
-    accs = [Accumulators(n, nd, want, ranges) for _ in parts]
     message = f"measuring {n} objects"
-    if not band_pass:
-        pass  # shape-free, channel-free families only (context): nothing to gather per band
-    elif workers == 1:
-        for done, (a0, a1) in enumerate(bands, start=1):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            measure_band(a0, a1, *fixed, accs[0], ndimage)
-            if progress is not None:
-                progress(Progress("measure", done, len(bands), message))
+    if lazy and band_pass:  # a band's own accumulators, both cores at any object count
+        # The same bands as in memory: the filter bank's coarser scales sample a grid that
+        # starts at each band's corner, so other bands would give (slightly) other values.
+        bands = _bands(axis0_count, ring_w[0], labels.shape)
+        accs = [Accumulators(n, nd, want, ranges)]
+        rest = (channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
+        workers = band_workers(len(bands), 0)
+        measure_tiles(
+            bands, labels, to_rows, accs[0], rest, ndimage, workers, progress, cancel, message
+        )
     else:
-        # A lazy mask is read through slabs that remember the last band: one pair per thread.
-        fixeds = [
-            (_Slabs(labels.data), _Slabs(rows_img.data, rows_img.map), *fixed[2:])
-            if isinstance(labels, _Slabs) else fixed
-            for _ in parts
-        ]  # fmt: skip
-        _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
+        accs = _band_pass(
+            labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov,
+            axis0_count, n, nd, want, band_pass, ndimage, progress, cancel, message,
+        )  # fmt: skip
     acc = accs[0]
     for other in accs[1:]:
         acc.merge(other)
@@ -320,6 +316,34 @@ def _measure_base(
     extra = _after_pass(todo, x, acc)
     values = acc.finish(todo, prefixes, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, todo.names, todo.units, values)
+
+
+def _band_pass(
+    labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov, axis0_count,
+    n, nd, want, band_pass, ndimage, progress, cancel, message,
+) -> list[Accumulators]:  # fmt: skip
+    """The band pass of an image in memory: bands on threads (each with whole-image
+    accumulators, up to ``_THREADED_MAX_OBJECTS``), their accumulators returned."""
+    bands = _bands(axis0_count, ring_w[0], labels.shape)
+    fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
+    workers = band_workers(len(bands), n) if band_pass else 1
+    parts = [
+        bands[k * len(bands) // workers : (k + 1) * len(bands) // workers] for k in range(workers)
+    ]
+    accs = [Accumulators(n, nd, want, ranges) for _ in parts]
+    if not band_pass:
+        pass  # shape-free, channel-free families only (context): nothing to gather per band
+    elif workers == 1:
+        for done, (a0, a1) in enumerate(bands, start=1):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            measure_band(a0, a1, *fixed, accs[0], ndimage)
+            if progress is not None:
+                progress(Progress("measure", done, len(bands), message))
+    else:
+        fixeds = [fixed for _ in parts]
+        _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
+    return accs
 
 
 def channel_ranges(image) -> list[tuple[float, float]]:
