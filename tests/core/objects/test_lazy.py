@@ -365,3 +365,28 @@ def test_preview_without_a_stored_level_and_too_large_a_preview(scene, monkeypat
     monkeypatch.setattr(lazy, "_PREVIEW_MAX_BYTES", 1000)
     with pytest.raises(InputError, match="too large to show"):
         lazy.preview_pair(loaded)
+
+
+def test_adding_copies_both_files_and_counts_the_objects_in_one_pass(scene, tmp_path, monkeypatch):
+    """``svetlana add`` of an OME-Zarr pair reads each chunk once, on two threads: the bundle's
+    copies (full resolution and preview level) hold the source's pixels and the object table
+    equals the one computed chunk by chunk (objects crossing chunk borders included)."""
+    from svetlana.core.objects import lazy
+
+    folder, image, labels = scene
+    monkeypatch.setattr(lazy, "PREVIEW_SIDE", 40)  # 96 pixels a side: a preview of every 3rd
+    reads = []
+    real = lazy._read
+    monkeypatch.setattr(lazy, "_read", lambda a, i: reads.append(1) or real(a, i))
+    img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
+    table = lazy.copy_pair_with_table(img, mask, tmp_path / "i.ome.zarr", tmp_path / "m.ome.zarr")
+    assert len(reads) == 2 * 36  # 36 chunks of 16x16, each read once from the image and mask
+    ref = compute_objects(labels, image)
+    for field in ("ids", "area", "bbox", "centroid"):
+        np.testing.assert_array_equal(getattr(table, field), getattr(ref, field))
+    np.testing.assert_allclose(table.mean_intensity, ref.mean_intensity, rtol=1e-12)
+    for path, want in ((tmp_path / "i.ome.zarr", image), (tmp_path / "m.ome.zarr", labels)):
+        full = open_ome_zarr(path, labels=want.ndim == 2)
+        small = open_ome_zarr(path, labels=want.ndim == 2, level=1)
+        np.testing.assert_array_equal(np.asarray(full.data), want)
+        np.testing.assert_array_equal(np.asarray(small.data), want[..., ::3, ::3])

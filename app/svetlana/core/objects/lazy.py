@@ -271,67 +271,52 @@ def _blocks(chunks: tuple[tuple[int, ...], ...]) -> Iterator[tuple[slice, ...]]:
         )
 
 
-def compute_objects_chunked(
-    labels,
-    image=None,
-    *,
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-) -> ObjectTable:
-    """``objects.compute_objects`` one chunk of the mask at a time (memory: one chunk).
-
-    Each chunk gives per-object counts, coordinate and intensity sums, and coordinate minima and
-    maxima; an object crossing chunk borders is the sum, min and max over its pieces, so the table
-    equals the in-memory one (sums of integer coordinates are exact in float64).
-    """
+def _table_piece(lab: np.ndarray, pix: np.ndarray | None, sl: tuple[slice, ...]) -> tuple:
+    """One chunk's part of the object table: ids, counts, coordinate minima and maxima (ends
+    exclusive), coordinate sums and intensity sums, background left out."""
     from scipy import ndimage
 
-    progress = progress or no_progress
-    cancel = ensure_token(cancel)
-    if labels.ndim not in (2, 3):
-        raise InputError(f"mask must be 2D or 3D, found shape {labels.shape}")
-    if labels.dtype.kind not in "iu":
-        raise InputError(f"mask must contain integer labels, found {labels.dtype}")
-    nd = labels.ndim
-    nchan = 0 if image is None else int(image.shape[0])
-    blocks = list(_blocks(labels.chunks))
-    pieces = []
-    for k, sl in enumerate(blocks):
-        cancel.raise_if_cancelled()
-        lab = _read(labels, sl)
-        if lab.size and lab.min() < 0:
-            raise InputError("mask contains negative values")
-        ids, inv, counts = np.unique(lab.reshape(-1), return_inverse=True, return_counts=True)
-        inv = inv.reshape(lab.shape).astype(np.intp)
-        found = ndimage.find_objects(inv + 1, max_label=len(ids))
-        mins = np.array([[s.start + sl[a].start for a, s in enumerate(o)] for o in found], np.int64)
-        maxs = np.array([[s.stop + sl[a].start for a, s in enumerate(o)] for o in found], np.int64)
-        sums = np.empty((len(ids), nd), np.float64)
-        flat = inv.reshape(-1)
-        for axis in range(nd):
-            view = [1] * nd
-            view[axis] = lab.shape[axis]
-            coord = np.arange(sl[axis].start, sl[axis].stop, dtype=np.float64).reshape(view)
-            w = np.broadcast_to(coord, lab.shape).reshape(-1)
-            sums[:, axis] = np.bincount(flat, weights=w, minlength=len(ids))
-        isums = np.empty((len(ids), nchan), np.float64)
-        if nchan:
-            pix = _read(image, (slice(None), *sl))
-            for c in range(nchan):
-                w = pix[c].reshape(-1).astype(np.float64, copy=False)
-                isums[:, c] = np.bincount(flat, weights=w, minlength=len(ids))
-        keep = ids != 0
-        pieces.append(
-            (
-                ids[keep].astype(np.int64),
-                counts[keep],
-                mins[keep],
-                maxs[keep],
-                sums[keep],
-                isums[keep],
-            )
-        )
-        progress(Progress("objects", k + 1, len(blocks), f"chunk {k + 1}/{len(blocks)}"))
+    if lab.size and lab.min() < 0:
+        raise InputError("mask contains negative values")
+    nd = lab.ndim
+    flat = lab.reshape(-1)
+    lo = int(flat.min()) if flat.size else 0
+    hi = int(flat.max()) if flat.size else 0
+    if hi - lo <= 4 * flat.size:  # ids of a compact range: counted, no sort
+        shifted = flat.astype(np.intp) - lo
+        counts_all = np.bincount(shifted, minlength=hi - lo + 1)
+        present = np.flatnonzero(counts_all)
+        lut = np.zeros(hi - lo + 1, np.intp)
+        lut[present] = np.arange(present.size)
+        inv = lut[shifted]
+        ids, counts = present + lo, counts_all[present]
+    else:
+        ids, inv, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        inv = inv.reshape(-1).astype(np.intp)
+    found = ndimage.find_objects(inv.reshape(lab.shape) + 1, max_label=len(ids))
+    start = [s.start for s in sl]
+    mins = np.array([[s.start for s in o] for o in found], np.int64).reshape(-1, nd) + start
+    maxs = np.array([[s.stop for s in o] for o in found], np.int64).reshape(-1, nd) + start
+    sums = np.empty((len(ids), nd), np.float64)
+    for axis in range(nd):
+        view = [1] * nd
+        view[axis] = lab.shape[axis]
+        coord = np.arange(sl[axis].start, sl[axis].stop, dtype=np.float64).reshape(view)
+        w = np.broadcast_to(coord, lab.shape).reshape(-1)
+        sums[:, axis] = np.bincount(inv, weights=w, minlength=len(ids))
+    nchan = 0 if pix is None else int(pix.shape[0])
+    isums = np.empty((len(ids), nchan), np.float64)
+    for c in range(nchan):
+        w = pix[c].reshape(-1).astype(np.float64, copy=False)
+        isums[:, c] = np.bincount(inv, weights=w, minlength=len(ids))
+    keep = ids != 0
+    return (ids[keep].astype(np.int64), counts[keep], mins[keep], maxs[keep], sums[keep],
+            isums[keep])  # fmt: skip
+
+
+def _table_of(pieces: list[tuple], nd: int, nchan: int) -> ObjectTable:
+    """The object table from the chunks' pieces: an object crossing chunk borders is the sum,
+    min and max over its pieces (sums of integer coordinates are exact in float64)."""
     ids_all = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int64)
     uniq, grp = np.unique(ids_all, return_inverse=True)
     n = len(uniq)
@@ -357,6 +342,125 @@ def compute_objects_chunked(
         csum / np.maximum(area, 1)[:, None],
         area,
         isum / np.maximum(area, 1)[:, None],
+    )
+
+
+def _check_mask_array(labels) -> None:
+    if labels.ndim not in (2, 3):
+        raise InputError(f"mask must be 2D or 3D, found shape {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise InputError(f"mask must contain integer labels, found {labels.dtype}")
+
+
+def compute_objects_chunked(
+    labels,
+    image=None,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> ObjectTable:
+    """``objects.compute_objects`` one chunk of the mask at a time (memory: one chunk).
+
+    Each chunk gives per-object counts, coordinate and intensity sums, and coordinate minima and
+    maxima; an object crossing chunk borders is the sum, min and max over its pieces, so the table
+    equals the in-memory one (sums of integer coordinates are exact in float64).
+    """
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    _check_mask_array(labels)
+    nchan = 0 if image is None else int(image.shape[0])
+    blocks = list(_blocks(labels.chunks))
+    pieces = []
+    for k, sl in enumerate(blocks):
+        cancel.raise_if_cancelled()
+        pix = _read(image, (slice(None), *sl)) if nchan else None
+        pieces.append(_table_piece(_read(labels, sl), pix, sl))
+        progress(Progress("objects", k + 1, len(blocks), f"chunk {k + 1}/{len(blocks)}"))
+    return _table_of(pieces, labels.ndim, nchan)
+
+
+# Chunks read, measured and written at once by ``copy_pair_with_table`` (2 threads: zarr's
+# reads and writes and numpy's larger loops release the GIL).
+_COPY_THREADS = 2
+
+
+def copy_pair_with_table(
+    image: LazyImage,
+    mask: LazyImage,
+    image_path: str | Path,
+    mask_path: str | Path,
+    spacing: tuple[float, ...] | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> ObjectTable:
+    """``copy_ome_zarr`` of both the image and its mask and ``compute_objects_chunked``, in one
+    pass: each chunk of the pair is read once, its part of the object table computed and the
+    chunk written to both copies, on two threads (chunks in order, a few at a time). Each copy
+    is atomic (``write_ome_zarr``); the table equals ``compute_objects_chunked``'s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    labels, data = mask.data, image.data
+    _check_mask_array(labels)
+    if tuple(data.chunks[1:]) != tuple(labels.chunks):
+        raise InputError("the image and mask must be read in the same chunks", image.path)
+    blocks = list(_blocks(labels.chunks))
+    regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in data.chunks)
+    workers = _COPY_THREADS if regular else 1  # irregular chunks: writes could share a chunk
+    pieces: list = [None] * len(blocks)
+
+    def with_mask(put_image):
+        def run(put_mask) -> None:
+            def one(k: int, sl: tuple[slice, ...]) -> None:
+                cancel.raise_if_cancelled()
+                lab = _read(labels, sl)
+                pix = _read(data, (slice(None), *sl))
+                pieces[k] = _table_piece(lab, pix, sl)
+                put_mask(sl, lab)
+                put_image((slice(None), *sl), pix)
+
+            if workers == 1:
+                for k, sl in enumerate(blocks):
+                    one(k, sl)
+                    progress(
+                        Progress("objects", k + 1, len(blocks), f"chunk {k + 1}/{len(blocks)}")
+                    )
+                return
+            with ThreadPoolExecutor(workers, thread_name_prefix="add") as pool:
+                window = 4 * workers  # chunks in flight: memory stays a few chunks
+                futures: list = []
+                for k, sl in enumerate(blocks):
+                    futures.append(pool.submit(one, k, sl))
+                    if len(futures) >= window:
+                        futures.pop(0).result()
+                        done = k + 1 - len(futures)
+                        progress(
+                            Progress("objects", done, len(blocks), f"chunk {done}/{len(blocks)}")
+                        )
+                for f in futures:
+                    f.result()
+            progress(Progress("objects", len(blocks), len(blocks), "chunks copied"))
+
+        _write_like(mask, mask_path, spacing, run)
+
+    _write_like(image, image_path, spacing, with_mask)
+    return _table_of(pieces, labels.ndim, int(data.shape[0]))
+
+
+def _write_like(source: LazyImage, path, spacing, writer) -> Path:
+    data = source.data
+    return write_ome_zarr(
+        path,
+        None,
+        shape=tuple(int(s) for s in data.shape),
+        chunks=tuple(c[0] for c in data.chunks),
+        dtype=data.dtype,
+        axes=source.axes,
+        spacing=spacing,
+        preview=preview_factor(data.shape),
+        writer=writer,
     )
 
 
@@ -470,10 +574,15 @@ def write_ome_zarr(
     name: str = "",
     fill=None,
     preview: int = 1,
+    writer=None,
 ) -> Path:
     """Write an NGFF 0.4 image chunk by chunk, atomically (a temporary folder renamed at the
-    end); ``blocks`` yields ``(slices, values)`` or ``fill(array)`` writes the array. With
-    ``preview`` k > 1 the blocks also fill a second level, every k-th pixel along Y and X."""
+    end); ``blocks`` yields ``(slices, values)``, or ``fill(array)`` writes the array, or
+    ``writer(put)`` calls ``put(slices, values)`` (from any thread; each call whole chunks).
+    With ``preview`` k > 1 the blocks (and puts) also fill a second level, every k-th pixel
+    along Y and X."""
+    import threading
+
     import zarr
 
     from svetlana.core.io.fileio import make_temp_dir
@@ -494,10 +603,18 @@ def write_ome_zarr(
             small = root.create_array("1", shape=pshape, chunks=pchunks, dtype=dtype, fill_value=0)
         if fill is not None:
             fill(arr)
-        for sl, values in blocks or ():
+        lock = threading.Lock()  # preview chunks hold several blocks: written one at a time
+
+        def put(sl, values) -> None:
             arr[sl] = values
             if small is not None:
-                _write_preview(small, sl, values, preview)
+                with lock:
+                    _write_preview(small, sl, values, preview)
+
+        if writer is not None:
+            writer(put)
+        for sl, values in blocks or ():
+            put(sl, values)
         kinds = {"c": "channel", "z": "space", "y": "space", "x": "space"}
         ax = [
             {"name": a.lower(), "type": kinds[a.lower()]}
