@@ -398,8 +398,6 @@ def copy_pair_with_table(
     pass: each chunk of the pair is read once, its part of the object table computed and the
     chunk written to both copies, on two threads (chunks in order, a few at a time). Each copy
     is atomic (``write_ome_zarr``); the table equals ``compute_objects_chunked``'s."""
-    from concurrent.futures import ThreadPoolExecutor
-
     progress = progress or no_progress
     cancel = ensure_token(cancel)
     labels, data = mask.data, image.data
@@ -421,32 +419,39 @@ def copy_pair_with_table(
                 put_mask(sl, lab)
                 put_image((slice(None), *sl), pix)
 
+            def report(done: int) -> None:
+                progress(Progress("objects", done, len(blocks), f"chunk {done}/{len(blocks)}"))
+
             if workers == 1:
                 for k, sl in enumerate(blocks):
                     one(k, sl)
-                    progress(
-                        Progress("objects", k + 1, len(blocks), f"chunk {k + 1}/{len(blocks)}")
-                    )
+                    report(k + 1)
                 return
-            with ThreadPoolExecutor(workers, thread_name_prefix="add") as pool:
-                window = 4 * workers  # chunks in flight: memory stays a few chunks
-                futures: list = []
-                for k, sl in enumerate(blocks):
-                    futures.append(pool.submit(one, k, sl))
-                    if len(futures) >= window:
-                        futures.pop(0).result()
-                        done = k + 1 - len(futures)
-                        progress(
-                            Progress("objects", done, len(blocks), f"chunk {done}/{len(blocks)}")
-                        )
-                for f in futures:
-                    f.result()
-            progress(Progress("objects", len(blocks), len(blocks), "chunks copied"))
+            _in_threads(list(enumerate(blocks)), lambda item: one(*item), report)
+            report(len(blocks))
 
         _write_like(mask, mask_path, spacing, run)
 
     _write_like(image, image_path, spacing, with_mask)
     return _table_of(pieces, labels.ndim, int(data.shape[0]))
+
+
+def _in_threads(items: list, fn, progress=None) -> None:
+    """``fn(item)`` for every item on ``_COPY_THREADS`` threads, a few items in flight (in
+    order); an error is raised here. ``progress(done)`` after each finished item."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(_COPY_THREADS, thread_name_prefix="chunks") as pool:
+        window = 4 * _COPY_THREADS  # memory stays a few chunks
+        futures: list = []
+        for k, item in enumerate(items):
+            futures.append(pool.submit(fn, item))
+            if len(futures) >= window:
+                futures.pop(0).result()
+                if progress is not None:
+                    progress(k + 1 - len(futures))
+        for f in futures:
+            f.result()
 
 
 def _write_like(source: LazyImage, path, spacing, writer) -> Path:
@@ -729,14 +734,24 @@ def write_class_mask_zarr(
     top = int(np.max(class_index)) if len(class_index) else 0
     dtype = np.uint8 if top < 255 else np.uint16
 
-    def blocks():
-        for sl in _blocks(labels.chunks):
-            cancel.raise_if_cancelled()
-            yield sl, class_mask(_read(labels, sl), ids, class_index).astype(dtype)
+    blocks = list(_blocks(labels.chunks))
+    regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in labels.chunks)
+
+    def one(put, sl) -> None:
+        cancel.raise_if_cancelled()
+        put(sl, class_mask(_read(labels, sl), ids, class_index).astype(dtype))
+
+    def writer(put) -> None:  # chunks on two threads (reading and writing release the GIL)
+        if not regular:
+            for sl in blocks:
+                one(put, sl)
+            return
+        _in_threads(blocks, lambda sl: one(put, sl))
 
     return write_ome_zarr(
         path,
-        blocks(),
+        None,
+        writer=writer,
         shape=tuple(labels.shape),
         chunks=tuple(c[0] for c in labels.chunks),
         dtype=dtype,
