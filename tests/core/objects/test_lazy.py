@@ -178,8 +178,8 @@ def test_lazy_measurements_equal_the_in_memory_ones(scene):
 def test_a_lazy_image_measured_on_two_threads_gives_the_one_thread_values(scene, monkeypatch):
     """Bands of a lazy image are measured on both cores at any object count (here more objects
     than an image in memory is measured on threads for), each band into accumulators sized to
-    the objects it touches: the values of one thread, and of the image in memory."""
-    from svetlana.core.objects import measure_band
+    the objects it touches, objects finished group by group (never all objects' histograms at
+    once): the values of one thread, and of the image in memory."""
     from svetlana.core.objects import measurements as mod
 
     folder, image, labels = scene
@@ -190,20 +190,20 @@ def test_a_lazy_image_measured_on_two_threads_gives_the_one_thread_values(scene,
     monkeypatch.setenv(mod.THREADS_ENV, "1")
     one = mod.measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
     monkeypatch.setenv(mod.THREADS_ENV, "2")
-    runs, sizes = [], []
+    runs, finished = [], []
     real = mod.measure_tiles
-    monkeypatch.setattr(mod, "measure_tiles", lambda *a: runs.append((len(a[0]), a[6])) or real(*a))
 
-    class Sized(measure_band.Accumulators):
-        def __init__(self, n, *rest):
-            sizes.append(n)
-            super().__init__(n, *rest)
+    def spy(*a, **k):
+        runs.append((len(a[0]), a[5]))  # bands, threads
+        done = k["finish"]
+        k["finish"] = lambda rows, acc: finished.append(rows.size) or done(rows, acc)
+        return real(*a, **k)
 
-    monkeypatch.setattr(measure_band, "Accumulators", Sized)
+    monkeypatch.setattr(mod, "measure_tiles", spy)
     two = mod.measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
     assert runs and all(bands >= 4 and workers == 2 for bands, workers in runs)
-    sizes.remove(len(ref))  # the whole image's accumulators, the only ones of every object
-    assert sizes and max(sizes) < len(ref)  # no band's held every object's histograms
+    # Objects finished a group at a time: never every object's histograms at once.
+    assert sum(finished) == len(ref) and max(finished) < len(ref)
     assert one.names == two.names == ref.names and np.array_equal(one.ids, two.ids)
     np.testing.assert_allclose(two.values, one.values, rtol=2e-5, atol=1e-6)
     np.testing.assert_allclose(two.values, ref.values, rtol=2e-5, atol=1e-6)

@@ -277,26 +277,69 @@ class _LazyStain:
         return stain_channels(np.asarray(_read(self.image, (slice(None), *tuple(region)))))[self.k]
 
 
+# The objects of a lazy image are finished in about this many groups (by the last band that
+# holds their pixels or ring): only the groups under way hold per-object accumulators.
+_GROUPS = 32
+
+
 def measure_tiles(
-    bands, labels: _Strips, to_rows, acc, fixed, ndimage, workers: int, progress, cancel,
-    message: str,
+    bands, labels: _Strips, to_rows, fixed, ndimage, workers: int, progress, cancel,
+    message: str, *, want, n: int, first: np.ndarray, last: np.ndarray, step: int, finish,
 ) -> None:  # fmt: skip
-    """The band pass of a lazy image on ``workers`` threads at any object count: each band is
-    measured into its own accumulators, sized to the objects it touches (rows renumbered in
-    order, so the band pass sees what it would see with the whole image's rows), then merged
-    into ``acc`` under a lock. The per-object histograms of a band stay small; ``acc`` holds
-    the only whole-image copy. Strips of chunks are read ahead while bands are measured."""
+    """The band pass of a lazy image on ``workers`` threads at any object count, in memory
+    that does not grow with the objects' histograms.
+
+    Each band (rows ``a0:a1``, on the grid of ``step`` rows) is measured into its own
+    accumulators, sized to the objects it touches (rows renumbered in order, so the band pass
+    sees what it would see with the whole image's rows), then merged under a lock into the
+    accumulators of the objects' group. Objects are grouped by the last band holding their
+    pixels or ring (``first``/``last``: each object's first and last band with pixels); once
+    every band up to a group's last one is merged, ``finish(rows, acc)`` turns the group into
+    columns and its accumulators are freed. Strips of chunks are read ahead meanwhile."""
     from concurrent.futures import ThreadPoolExecutor, wait
 
     from svetlana.core.jobs import Progress
     from svetlana.core.objects.measure_band import Accumulators, measure_band
 
     channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov = fixed
-    shape, n, nd = labels.shape, acc.n, labels.ndim
+    shape, nd = labels.shape, labels.ndim
+    ngrid = max(1, -(-shape[0] // step))
+    end = np.minimum(((last.astype(np.int64) + 1) * step + int(ring_w[0]) - 1) // step, ngrid - 1)
+    per_group = max(1, -(-ngrid // _GROUPS))
+    group_of = end // per_group
+    ngroups = int(group_of.max()) + 1 if n else 0
+    order = np.argsort(group_of, kind="stable")
+    cut = np.searchsorted(group_of[order], np.arange(ngroups + 1))
+    members = [order[cut[g] : cut[g + 1]] for g in range(ngroups)]  # rows, ascending
+    slot = np.zeros(n, np.int64)
+    for rows in members:
+        slot[rows] = np.arange(rows.size)
+    groups: dict[int, Accumulators] = {}
+    done = np.ones(ngrid, bool)
+    for a0, _ in bands:
+        done[a0 // step] = False
+    state = {"merged_to": 0, "next": 0, "bands": 0}  # grid bands 0..merged_to-1 all merged
     lock = threading.Lock()
     scratch = threading.local()
-    done = [0]
     stop = threading.Event()
+
+    def ready_groups() -> list[tuple[int, Accumulators | None]]:
+        """Groups whose bands are all merged, taken out (called under the lock)."""
+        out = []
+        while state["next"] < ngroups and (
+            (state["next"] + 1) * per_group <= state["merged_to"] or state["merged_to"] >= ngrid
+        ):
+            g = state["next"]
+            out.append((g, groups.pop(g, None)))
+            state["next"] += 1
+        return out
+
+    def finish_groups(ready) -> None:
+        for g, acc in ready:
+            rows = members[g]
+            if rows.size == 0:
+                continue
+            finish(rows, acc if acc is not None else Accumulators(rows.size, nd, want, ranges))
 
     def one(a0: int, a1: int) -> None:
         if stop.is_set():
@@ -306,43 +349,61 @@ def measure_tiles(
         rows = to_rows(lab)
         inside = rows >= 0
         u = np.flatnonzero(np.bincount(rows[inside], minlength=n))
+        part = None
         if u.size:
             lut = getattr(scratch, "lut", None)
             if lut is None:
                 lut = scratch.lut = np.zeros(n, np.int32)
             lut[u] = np.arange(u.size, dtype=np.int32)
             local = np.where(inside, lut[rows], -1).astype(np.int32, copy=False)
-            part = Accumulators(int(u.size), nd, acc.want, ranges)
+            part = Accumulators(int(u.size), nd, want, ranges)
             measure_band(
                 a0, a1, _Band(lab, c0, shape), _Band(local, c0, shape), channels, ranges, sp,
                 margin, ring_w, sig, centroid[u], inv_cov[u], part, ndimage,
             )  # fmt: skip
-            with lock:
-                acc.merge_rows(part, u)
         with lock:
-            done[0] += 1
+            if part is not None:
+                g_of = group_of[u]
+                for g in np.unique(g_of):
+                    sel = np.flatnonzero(g_of == g)
+                    acc = groups.get(int(g))
+                    if acc is None:
+                        acc = groups[int(g)] = Accumulators(members[g].size, nd, want, ranges)
+                    acc.merge_rows(part, slot[u[sel]], None if sel.size == u.size else sel)
+            done[a0 // step] = True
+            while state["merged_to"] < ngrid and done[state["merged_to"]]:
+                state["merged_to"] += 1
+            state["bands"] += 1
+            ready = ready_groups()
+        finish_groups(ready)  # outside the lock: the other thread keeps merging
+
+    def report() -> None:
+        if progress is not None:
+            progress(Progress("measure", state["bands"], len(bands), message))
 
     if workers <= 1:
         for a0, a1 in bands:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             one(a0, a1)
-            if progress is not None:
-                progress(Progress("measure", done[0], len(bands), message))
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="measure") as pool:
-        futures = [pool.submit(one, a0, a1) for a0, a1 in bands]
-        try:
-            pending = futures
-            while pending:
-                _, pending = wait(pending, timeout=0.25)
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                if progress is not None:
-                    progress(Progress("measure", done[0], len(bands), message))
-            for f in futures:
-                f.result()  # a band's error, raised here
-        finally:
-            stop.set()
-            for f in futures:
-                f.cancel()
+            report()
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="measure") as pool:
+            futures = [pool.submit(one, a0, a1) for a0, a1 in bands]
+            try:
+                pending = futures
+                while pending:
+                    _, pending = wait(pending, timeout=0.25)
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    report()
+                for f in futures:
+                    f.result()  # a band's error, raised here
+            finally:
+                stop.set()
+                for f in futures:
+                    f.cancel()
+    with lock:
+        state["merged_to"] = ngrid
+        ready = ready_groups()
+    finish_groups(ready)

@@ -85,9 +85,16 @@ class Stats:
         small = total.max(initial=0) <= np.iinfo(np.uint16).max
         self.hist = total.astype(np.uint16) if small else total
 
-    def merge_rows(self, o: Stats, rows: np.ndarray) -> None:
-        """``merge`` for the objects ``rows`` only (``o``'s row k is row ``rows[k]`` here)."""
+    def merge_rows(self, o: Stats, rows: np.ndarray, src: np.ndarray | None = None) -> None:
+        """``merge`` of ``o``'s objects ``src`` (None: all) into the objects ``rows`` here
+        (``o``'s row ``src[k]`` is row ``rows[k]``)."""
         u = rows
+        if src is not None:
+            sub = Stats.__new__(Stats)
+            sub.n, sub.lo, sub.hi, sub.h0, sub.width = len(src), o.lo, o.hi, o.h0, o.width
+            sub.count, sub.ref, sub.m = o.count[src], o.ref[src], o.m[:, src]
+            sub.min, sub.max, sub.hist = o.min[src], o.max[src], o.hist[src]
+            o = sub
         part = Stats.__new__(Stats)
         part.n, part.lo, part.hi, part.h0, part.width = (
             len(u),

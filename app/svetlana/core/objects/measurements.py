@@ -261,6 +261,8 @@ def _measure_base(
     mom2 = np.zeros((nd, nd, n))
     axis0_count = np.zeros(labels.shape[0], np.int64)
     step0 = max(1, _BAND_PIXELS // max(1, int(np.prod(labels.shape[1:]))))
+    first = np.full(n if lazy else 0, np.iinfo(np.int64).max, np.int64)  # bands with pixels
+    last = np.zeros(n if lazy else 0, np.int64)
     for a0 in range(0, labels.shape[0], step0):
         band = rows_img[a0 : a0 + step0]
         pos = np.nonzero(band >= 0)
@@ -269,7 +271,12 @@ def _measure_base(
         r = band[pos]
         axis0_count[a0 : a0 + step0] = np.bincount(pos[0], minlength=band.shape[0])
         coord = [(pos[0] + a0) * sp[0]] + [pos[a] * sp[a] for a in range(1, nd)]
-        count += np.bincount(r, minlength=n)
+        in_band = np.bincount(r, minlength=n)
+        count += in_band
+        if lazy:
+            hit = np.flatnonzero(in_band)
+            first[hit] = np.minimum(first[hit], a0 // step0)
+            last[hit] = a0 // step0
         for a in range(nd):
             mom1[a] += np.bincount(r, coord[a], minlength=n)
             for b in range(a, nd):
@@ -295,17 +302,15 @@ def _measure_base(
         # The same bands as in memory: the filter bank's coarser scales sample a grid that
         # starts at each band's corner, so other bands would give (slightly) other values.
         bands = _bands(axis0_count, ring_w[0], labels.shape)
-        accs = [Accumulators(n, nd, want, ranges)]
         rest = (channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
-        workers = band_workers(len(bands), 0)
-        measure_tiles(
-            bands, labels, to_rows, accs[0], rest, ndimage, workers, progress, cancel, message
-        )
-    else:
-        accs = _band_pass(
-            labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov,
-            axis0_count, n, nd, want, band_pass, ndimage, progress, cancel, message,
+        return _measure_lazy_tiles(
+            todo, want, means, bands, labels, to_rows, rest, ndimage, progress, cancel,
+            message, present, ids is None, count, centroid, cov, first, last, step0, prefixes,
         )  # fmt: skip
+    accs = _band_pass(
+        labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov,
+        axis0_count, n, nd, want, band_pass, ndimage, progress, cancel, message,
+    )  # fmt: skip
     acc = accs[0]
     for other in accs[1:]:
         acc.merge(other)
@@ -316,6 +321,55 @@ def _measure_base(
     extra = _after_pass(todo, x, acc)
     values = acc.finish(todo, prefixes, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, todo.names, todo.units, values)
+
+
+def _measure_lazy_tiles(
+    todo, want, means, bands, labels, to_rows, rest, ndimage, progress, cancel, message,
+    present, every, count, centroid, cov, first, last, step, prefixes,
+) -> Measurements:  # fmt: skip
+    """A lazy image's band pass (``measure_tiles``) with its objects finished group by group
+    into the table, then the families computed after the pass."""
+    from svetlana.core.objects.measure_band import _F32_MAX
+
+    n, nd = int(present.size), labels.ndim
+    channels, ranges, sp = rest[0], rest[1], rest[2]
+    values = np.zeros((n, len(todo.names)), np.float32)
+    after = {c.name for c in todo.columns if FAMILIES[c.family].compute is not None}
+    mean_of = {c: np.zeros(n) for c in means}
+
+    def finish(rows: np.ndarray, acc: Accumulators) -> None:
+        placeholder = {name: np.zeros(rows.size) for name in after}
+        values[rows] = acc.finish(
+            todo, prefixes, nd, sp, count[rows], cov[rows], labels, present[rows], placeholder
+        )
+        for c, out in mean_of.items():
+            out[rows] = acc.mean_intensity(c, count[rows])
+
+    workers = band_workers(len(bands), 0)
+    measure_tiles(
+        bands, labels, to_rows, rest, ndimage, workers, progress, cancel, message, want=want,
+        n=n, first=first, last=last, step=step, finish=finish,
+    )  # fmt: skip
+    if after:
+        x = FamilyInput(
+            labels, channels, ranges, prefixes, [], present, every, count, centroid, cov, sp
+        )
+        extra = _after_pass(todo, x, _KnownMeans(mean_of))
+        for j, name in enumerate(todo.names):
+            if name in extra:
+                v = np.nan_to_num(extra[name], nan=0.0, posinf=_F32_MAX, neginf=-_F32_MAX)
+                values[:, j] = np.clip(v, -_F32_MAX, _F32_MAX)
+    return Measurements(present, todo.names, todo.units, values)
+
+
+class _KnownMeans:
+    """The objects' mean intensities kept as groups were finished (``_after_pass`` reads them)."""
+
+    def __init__(self, means: dict[int, np.ndarray]):
+        self.means = means
+
+    def mean_intensity(self, c: int, count: np.ndarray) -> np.ndarray:
+        return self.means[c]
 
 
 def _band_pass(
