@@ -120,7 +120,8 @@ def _arrange(d, names: list[str], scale: list[float] | None, path: Path, labels:
             raise InputError(f"mask must contain integer labels, found {d.dtype}", path)
         return LazyImage(d, "".join(spatial).upper(), sp, path)
     if "c" in names:
-        d = da.moveaxis(d, names.index("c"), 0)
+        if names.index("c") != 0:
+            d = da.moveaxis(d, names.index("c"), 0)
     else:
         d = d[np.newaxis]
     return LazyImage(d, "C" + "".join(spatial).upper(), sp, path)

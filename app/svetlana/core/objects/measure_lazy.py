@@ -99,12 +99,15 @@ class _Strips:
     strips are kept and the next one is read ahead on a thread (zarr and dask release the GIL
     while decompressing), so reading overlaps measuring. Thread-safe."""
 
-    def __init__(self, data, keep: int = 3, labels: bool = True):
-        self.data, self.labels = data, labels
-        self.shape = tuple(int(s) for s in data.shape)
+    def __init__(self, data, keep: int = 2, labels: bool = True, channel: int | None = None):
+        self.data, self.labels, self.channel = data, labels, channel
+        lead = () if channel is None else (channel,)
+        self._lead = lead
+        self.shape = tuple(int(s) for s in data.shape[len(lead) :])
         self.ndim, self.dtype = len(self.shape), data.dtype
-        self.chunks = data.chunks
-        self._bounds = np.cumsum((0, *(int(c) for c in data.chunks[0])))
+        self.chunks = data.chunks[len(lead) :]
+        self._bounds = np.cumsum((0, *(int(c) for c in self.chunks[0])))
+        self._zarr = _zarr_of(data)  # read directly when the dask array is a zarr array
         self._keep = keep
         self._cache: dict[int, np.ndarray] = {}
         self._loading: dict[int, Any] = {}
@@ -138,6 +141,12 @@ class _Strips:
         if ahead and k + 2 < len(self._bounds):
             self._read_ahead(k + 1)
         return got
+
+    def clear(self) -> None:
+        """Forget the kept strips (a pass is over: the next one starts from the top)."""
+        with self._lock:
+            self._cache.clear()
+        release_memory()
 
     def _read_ahead(self, k: int) -> None:
         with self._lock:
@@ -181,11 +190,50 @@ class _Strips:
     def _read(self, index) -> np.ndarray:
         from svetlana.core.objects.lazy import _read
 
+        index = (*self._lead, *((index,) if isinstance(index, slice) else tuple(index)))
+        if self._zarr is not None:
+            part = np.asarray(self._zarr[index])
+            if self.labels and part.dtype.kind == "i" and part.size and part.min() < 0:
+                raise InputError("mask contains negative values")
+            return part
         return _read_checked(self.data, index) if self.labels else _read(self.data, index)
 
     def __array__(self, dtype=None, copy=None):
         out = self.rows(0, self.shape[0])
         return out if dtype is None else out.astype(dtype)
+
+
+def _zarr_of(data):
+    """The zarr array a dask array reads, when it is exactly one (``da.from_zarr``, nothing
+    on top): read directly, without a task graph per read or a copy to join its chunks."""
+    layers = getattr(getattr(data, "dask", None), "layers", None)
+    if layers is None or len(layers) != 2:
+        return None
+    for layer in layers.values():
+        if len(layer) != 1:
+            continue
+        value = next(iter(layer.values()))
+        if (
+            type(value).__module__.startswith("zarr")
+            and tuple(getattr(value, "shape", ())) == tuple(data.shape)
+            and getattr(value, "dtype", None) == data.dtype
+            and any(str(k).startswith("from-zarr") for k in layers)
+        ):
+            return value
+    return None
+
+
+def release_memory() -> None:
+    """Give the heap's free pages back to the system (glibc only; elsewhere nothing): the band
+    pass frees many arrays of a few MB on two threads, which glibc otherwise keeps in each
+    thread's heap (on a 20,000-wide image, hundreds of MB of resident memory never used again)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class _Mapped:
@@ -223,7 +271,7 @@ class _LazyChannel:
         self.image, self.c, self.sample = image, c, sample
         self.shape = tuple(int(s) for s in image.shape[1:])
         self._fill: float | None = None
-        self._strips = _Strips(image[c], labels=False)  # read a strip of chunks at a time
+        self._strips = _Strips(image, labels=False, channel=c)  # a strip of chunks at a time
 
     def __getitem__(self, region) -> np.ndarray:
         out = np.asarray(self._strips[tuple(region)], dtype=np.float32)
@@ -340,6 +388,8 @@ def measure_tiles(
             if rows.size == 0:
                 continue
             finish(rows, acc if acc is not None else Accumulators(rows.size, nd, want, ranges))
+            del acc
+            release_memory()
 
     def one(a0: int, a1: int) -> None:
         if stop.is_set():
@@ -407,3 +457,7 @@ def measure_tiles(
         state["merged_to"] = ngrid
         ready = ready_groups()
     finish_groups(ready)
+    labels.clear()
+    for ch in channels:
+        if isinstance(ch, _LazyChannel):
+            ch._strips.clear()

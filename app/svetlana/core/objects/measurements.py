@@ -226,6 +226,8 @@ def _measure_base(
     want = Want.of(todo, means)
     load = sorted(set(want.channels) | set(todo.channels(*after)))  # the channels read
     if lazy:
+        if isinstance(labels, _Strips):
+            labels.clear()  # a pass before (the neighbours' centroids) kept its last strips
         present = _present_lazy(labels, ids, cancel)
         if present.size == 0:
             return _empty(present, todo)
