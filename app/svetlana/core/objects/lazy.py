@@ -257,11 +257,35 @@ def open_pair(
 
 
 def _read(array, index) -> np.ndarray:
-    """``array[index]`` as numpy; a dask array is computed in this thread (no pool per read)."""
+    """``array[index]`` as numpy; a dask array is computed in this thread (no pool per read),
+    or read straight from its zarr array when it is only that."""
+    z = _zarr_of(array)
+    if z is not None:
+        return np.asarray(z[index])
     part = array[index]
     if hasattr(part, "compute"):
         return np.asarray(part.compute(scheduler="synchronous"))
     return np.asarray(part)
+
+
+def _zarr_of(data):
+    """The zarr array a dask array reads, when it is exactly one (``da.from_zarr``, nothing
+    on top): read directly, without a task graph per read or a copy to join its chunks."""
+    layers = getattr(getattr(data, "dask", None), "layers", None)
+    if layers is None or len(layers) != 2:
+        return None
+    for layer in layers.values():
+        if len(layer) != 1:
+            continue
+        value = next(iter(layer.values()))
+        if (
+            type(value).__module__.startswith("zarr")
+            and tuple(getattr(value, "shape", ())) == tuple(data.shape)
+            and getattr(value, "dtype", None) == data.dtype
+            and any(str(k).startswith("from-zarr") for k in layers)
+        ):
+            return value
+    return None
 
 
 def _blocks(chunks: tuple[tuple[int, ...], ...]) -> Iterator[tuple[slice, ...]]:

@@ -107,7 +107,6 @@ class _Strips:
         self.ndim, self.dtype = len(self.shape), data.dtype
         self.chunks = data.chunks[len(lead) :]
         self._bounds = np.cumsum((0, *(int(c) for c in self.chunks[0])))
-        self._zarr = _zarr_of(data)  # read directly when the dask array is a zarr array
         self._keep = keep
         self._cache: dict[int, np.ndarray] = {}
         self._loading: dict[int, Any] = {}
@@ -191,36 +190,11 @@ class _Strips:
         from svetlana.core.objects.lazy import _read
 
         index = (*self._lead, *((index,) if isinstance(index, slice) else tuple(index)))
-        if self._zarr is not None:
-            part = np.asarray(self._zarr[index])
-            if self.labels and part.dtype.kind == "i" and part.size and part.min() < 0:
-                raise InputError("mask contains negative values")
-            return part
         return _read_checked(self.data, index) if self.labels else _read(self.data, index)
 
     def __array__(self, dtype=None, copy=None):
         out = self.rows(0, self.shape[0])
         return out if dtype is None else out.astype(dtype)
-
-
-def _zarr_of(data):
-    """The zarr array a dask array reads, when it is exactly one (``da.from_zarr``, nothing
-    on top): read directly, without a task graph per read or a copy to join its chunks."""
-    layers = getattr(getattr(data, "dask", None), "layers", None)
-    if layers is None or len(layers) != 2:
-        return None
-    for layer in layers.values():
-        if len(layer) != 1:
-            continue
-        value = next(iter(layer.values()))
-        if (
-            type(value).__module__.startswith("zarr")
-            and tuple(getattr(value, "shape", ())) == tuple(data.shape)
-            and getattr(value, "dtype", None) == data.dtype
-            and any(str(k).startswith("from-zarr") for k in layers)
-        ):
-            return value
-    return None
 
 
 def release_memory() -> None:
