@@ -92,12 +92,19 @@ def _sparse_rows(present: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return to_rows
 
 
+# Read the next strip on a thread while this one is measured: off, as the two band threads
+# already overlap one's reading with the other's measuring (20,000^2: the same CPU seconds,
+# 50 MB more at the peak with it on).
+_READ_AHEAD = False
+
+
 class _Strips:
     """A lazy array read a strip of chunks (all chunks of one chunk row along axis 0) at a time:
     a chunk is decompressed once per pass however thin the bands read from it (a 20,000-wide
     image read in bands of 52 rows decompressed each 1024-row chunk 20 times). The last ``keep``
-    strips are kept and the next one is read ahead on a thread (zarr and dask release the GIL
-    while decompressing), so reading overlaps measuring. Thread-safe."""
+    strips are kept (optionally the next one read ahead on a thread: ``_READ_AHEAD``).
+    Thread-safe: zarr releases the GIL while decompressing, so one band thread reads while
+    the other measures."""
 
     def __init__(self, data, keep: int = 2, labels: bool = True, channel: int | None = None):
         self.data, self.labels, self.channel = data, labels, channel
@@ -137,7 +144,7 @@ class _Strips:
                         while len(self._cache) > self._keep:
                             self._cache.pop(next(iter(self._cache)))
                 done.set()
-        if ahead and k + 2 < len(self._bounds):
+        if ahead and _READ_AHEAD and k + 2 < len(self._bounds):
             self._read_ahead(k + 1)
         return got
 
