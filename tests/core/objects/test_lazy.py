@@ -85,13 +85,6 @@ def test_lazy_patches_equal_in_memory_patches(scene):
     assert sorted(lazy.ids) == sorted(table.ids)
     got = lazy[:]
     np.testing.assert_array_equal(got, ref[:][lazy.order])
-    # Read in batches as the network reads them (the next batch cut on a thread meanwhile),
-    # and out of turn: the same patches.
-    again = LazyPatchSource(img.data, mask.data, table, 24, norm)
-    batches = [again[a : a + 5] for a in range(0, len(again), 5)]
-    np.testing.assert_array_equal(np.concatenate(batches), got)
-    np.testing.assert_array_equal(again[3:7], got[3:7])
-    np.testing.assert_array_equal(again[2], got[2:3])
 
 
 def test_class_mask_is_written_chunk_by_chunk_as_ome_zarr(scene):

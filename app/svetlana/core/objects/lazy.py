@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -533,9 +532,6 @@ class LazyPatchSource:
         self._tiles = tiles[self.order]
         self.shape = (int(image.shape[0]) + 1, *self.patch)
         self._cached: tuple | None = None
-        self._lock = threading.Lock()
-        self._pool = None  # the read-ahead thread, started by the first batch
-        self._ahead: tuple | None = None  # ((start, stop), future) of the next batch
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -565,32 +561,10 @@ class LazyPatchSource:
         return img, lab, origin
 
     def __getitem__(self, index: slice | int) -> np.ndarray:
-        """Patches of the objects ``index`` (in ``order``). A batch read as ``[a:b]`` starts
-        reading the next batch of the same size on a thread, so the tiles are read and cut
-        while the network runs on this one (torch releases the GIL)."""
         if isinstance(index, (int, np.integer)):
             i = range(len(self))[index]
             index = slice(i, i + 1)
         rows = range(len(self))[index]
-        if rows.step != 1 or len(rows) == 0:
-            return self._patches(rows)
-        key = (rows.start, rows.stop)
-        ahead, self._ahead = self._ahead, None
-        out = ahead[1].result() if ahead is not None and ahead[0] == key else None
-        if rows.stop < len(self):
-            nxt = range(rows.stop, min(len(self), rows.stop + len(rows)))
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="patches")
-            self._ahead = ((nxt.start, nxt.stop), self._pool.submit(self._patches, nxt))
-        return out if out is not None else self._patches(rows)
-
-    def _patches(self, rows: range) -> np.ndarray:
-        with self._lock:  # one reader of the tile cache at a time
-            return self._cut(rows)
-
-    def _cut(self, rows: range) -> np.ndarray:
         out = np.empty((len(rows), *self.shape), np.float32)
         for j, r in enumerate(rows):
             img, lab, origin = self._region(self._tiles[r])
@@ -637,6 +611,8 @@ def write_ome_zarr(
     ``writer(put)`` calls ``put(slices, values)`` (from any thread; each call whole chunks).
     With ``preview`` k > 1 the blocks (and puts) also fill a second level, every k-th pixel
     along Y and X."""
+    import threading
+
     import zarr
 
     from svetlana.core.io.fileio import make_temp_dir
