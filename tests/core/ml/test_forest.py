@@ -257,3 +257,24 @@ def test_another_estimator_or_a_mismatched_card_is_refused(tmp_path):
     (tmp_path / FOREST_FILE).write_bytes(b"PK\x03\x04 damaged")
     with pytest.raises((ModelError, InputError), match="forest"):
         load_forest(tmp_path)
+
+
+def test_a_large_table_is_predicted_a_block_of_rows_at_a_time_with_the_same_result(
+    tmp_path, monkeypatch
+):
+    """Whole-slide tables (hundreds of thousands of rows) are predicted in blocks, so memory
+    stays small: the same probabilities as all rows at once, saved or fitted forest."""
+    from svetlana.core.ml import forest
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = np.where(x[:, 1] > 1.2, 2, (x[:, 0] > 0).astype(int))
+    model = fit_forest(x, y, CLASSES, NAMES)
+    save_forest(tmp_path, model, _card())
+    loaded = load_forest(tmp_path)
+    rows = rng.normal(size=(1000, 3)).astype(np.float32)
+    rows[7, 1] = np.inf  # cleaned in its block as in the whole table
+    whole = [m.predict_proba(rows) for m in (model, loaded)]
+    monkeypatch.setattr(forest, "_PREDICT_BLOCK", 97)
+    for m, ref in zip((model, loaded), whole, strict=True):
+        np.testing.assert_array_equal(m.predict_proba(rows), ref)

@@ -169,20 +169,37 @@ def test_lazy_measurements_equal_the_in_memory_ones(scene):
 
 
 def test_a_lazy_image_measured_on_two_threads_gives_the_one_thread_values(scene, monkeypatch):
+    """Bands of a lazy image are measured on both cores at any object count (here more objects
+    than an image in memory is measured on threads for), each band into accumulators sized to
+    the objects it touches, objects finished group by group (never all objects' histograms at
+    once): the values of one thread, and of the image in memory."""
     from svetlana.core.objects import measurements as mod
 
     folder, image, labels = scene
     img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
     monkeypatch.setattr(mod, "_BAND_PIXELS", 1 << 10)  # many bands, so both threads get some
+    monkeypatch.setattr(mod, "_THREADED_MAX_OBJECTS", 5)  # 12 objects: "many" for memory
+    ref = mod.measure_objects(image, labels, spacing=(0.5, 0.5))  # in memory: one thread
     monkeypatch.setenv(mod.THREADS_ENV, "1")
     one = mod.measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
     monkeypatch.setenv(mod.THREADS_ENV, "2")
-    threaded = []
-    real = mod._measure_in_threads
-    monkeypatch.setattr(mod, "_measure_in_threads", lambda *a: threaded.append(1) or real(*a))
+    runs, finished = [], []
+    real = mod.measure_tiles
+
+    def spy(*a, **k):
+        runs.append((len(a[0]), a[5]))  # bands, threads
+        done = k["finish"]
+        k["finish"] = lambda rows, acc: finished.append(rows.size) or done(rows, acc)
+        return real(*a, **k)
+
+    monkeypatch.setattr(mod, "measure_tiles", spy)
     two = mod.measure_objects(img.data, mask.data, spacing=(0.5, 0.5))
-    assert threaded and one.names == two.names and np.array_equal(one.ids, two.ids)
+    assert runs and all(bands >= 4 and workers == 2 for bands, workers in runs)
+    # Objects finished a group at a time: never every object's histograms at once.
+    assert sum(finished) == len(ref) and max(finished) < len(ref)
+    assert one.names == two.names == ref.names and np.array_equal(one.ids, two.ids)
     np.testing.assert_allclose(two.values, one.values, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(two.values, ref.values, rtol=2e-5, atol=1e-6)
 
 
 def test_lazy_3d_measurements_of_chosen_ids(tmp_path):
@@ -348,3 +365,28 @@ def test_preview_without_a_stored_level_and_too_large_a_preview(scene, monkeypat
     monkeypatch.setattr(lazy, "_PREVIEW_MAX_BYTES", 1000)
     with pytest.raises(InputError, match="too large to show"):
         lazy.preview_pair(loaded)
+
+
+def test_adding_copies_both_files_and_counts_the_objects_in_one_pass(scene, tmp_path, monkeypatch):
+    """``svetlana add`` of an OME-Zarr pair reads each chunk once, on two threads: the bundle's
+    copies (full resolution and preview level) hold the source's pixels and the object table
+    equals the one computed chunk by chunk (objects crossing chunk borders included)."""
+    from svetlana.core.objects import lazy
+
+    folder, image, labels = scene
+    monkeypatch.setattr(lazy, "PREVIEW_SIDE", 40)  # 96 pixels a side: a preview of every 3rd
+    reads = []
+    real = lazy._read
+    monkeypatch.setattr(lazy, "_read", lambda a, i: reads.append(1) or real(a, i))
+    img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
+    table = lazy.copy_pair_with_table(img, mask, tmp_path / "i.ome.zarr", tmp_path / "m.ome.zarr")
+    assert len(reads) == 2 * 36  # 36 chunks of 16x16, each read once from the image and mask
+    ref = compute_objects(labels, image)
+    for field in ("ids", "area", "bbox", "centroid"):
+        np.testing.assert_array_equal(getattr(table, field), getattr(ref, field))
+    np.testing.assert_allclose(table.mean_intensity, ref.mean_intensity, rtol=1e-12)
+    for path, want in ((tmp_path / "i.ome.zarr", image), (tmp_path / "m.ome.zarr", labels)):
+        full = open_ome_zarr(path, labels=want.ndim == 2)
+        small = open_ome_zarr(path, labels=want.ndim == 2, level=1)
+        np.testing.assert_array_equal(np.asarray(full.data), want)
+        np.testing.assert_array_equal(np.asarray(small.data), want[..., ::3, ::3])

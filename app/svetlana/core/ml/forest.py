@@ -252,17 +252,22 @@ class ForestModel:
         return self.new_images.predict_proba(scale(x, *stats, inplace=True))  # x is our copy
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """``(N, K)`` float32 probabilities over every project class (0 for never-labelled ones)."""
-        x = _as_matrix(features, len(self.feature_names))
-        out = np.zeros((len(x), self.n_classes), np.float32)
-        if len(x) == 0:
-            return out
-        if self.estimator is not None:
-            xe = x if self.columns is None else x[:, self.columns]
-            probs, classes = self.estimator.predict_proba(xe), self.estimator.classes_
-        else:
-            probs, classes = self.trees.predict_proba(x), self.trees.classes
-        out[:, np.asarray(classes, dtype=np.int64)] = probs
+        """``(N, K)`` float32 probabilities over every project class (0 for never-labelled ones).
+
+        Rows are predicted a block at a time: the cleaned copy of the table and the trees'
+        working arrays stay small (416,025 rows x 200 columns took 0.7 GB more at once)."""
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != len(self.feature_names):
+            _as_matrix(features, len(self.feature_names))  # the error
+        out = np.zeros((len(features), self.n_classes), np.float32)
+        for a0 in range(0, len(features), _PREDICT_BLOCK):
+            x = _as_matrix(features[a0 : a0 + _PREDICT_BLOCK], len(self.feature_names))
+            if self.estimator is not None:
+                xe = x if self.columns is None else x[:, self.columns]
+                probs, classes = self.estimator.predict_proba(xe), self.estimator.classes_
+            else:
+                probs, classes = self.trees.predict_proba(x), self.trees.classes
+            out[a0 : a0 + len(x), np.asarray(classes, dtype=np.int64)] = probs
         return out
 
     def importances(self, top: int | None = None) -> list[tuple[str, float]]:
@@ -277,6 +282,9 @@ class ForestModel:
             values = self.trees.importances
         order = np.argsort(-values, kind="stable")[: top or len(values)]
         return [(self.feature_names[i], float(values[i])) for i in order]
+
+
+_PREDICT_BLOCK = 65536  # rows predicted at once
 
 
 def _as_matrix(features: np.ndarray, n_features: int) -> np.ndarray:

@@ -119,7 +119,8 @@ def _arrange(d, names: list[str], scale: list[float] | None, path: Path, labels:
             raise InputError(f"mask must contain integer labels, found {d.dtype}", path)
         return LazyImage(d, "".join(spatial).upper(), sp, path)
     if "c" in names:
-        d = da.moveaxis(d, names.index("c"), 0)
+        if names.index("c") != 0:
+            d = da.moveaxis(d, names.index("c"), 0)
     else:
         d = d[np.newaxis]
     return LazyImage(d, "C" + "".join(spatial).upper(), sp, path)
@@ -255,11 +256,35 @@ def open_pair(
 
 
 def _read(array, index) -> np.ndarray:
-    """``array[index]`` as numpy; a dask array is computed in this thread (no pool per read)."""
+    """``array[index]`` as numpy; a dask array is computed in this thread (no pool per read),
+    or read straight from its zarr array when it is only that."""
+    z = _zarr_of(array)
+    if z is not None:
+        return np.asarray(z[index])
     part = array[index]
     if hasattr(part, "compute"):
         return np.asarray(part.compute(scheduler="synchronous"))
     return np.asarray(part)
+
+
+def _zarr_of(data):
+    """The zarr array a dask array reads, when it is exactly one (``da.from_zarr``, nothing
+    on top): read directly, without a task graph per read or a copy to join its chunks."""
+    layers = getattr(getattr(data, "dask", None), "layers", None)
+    if layers is None or len(layers) != 2:
+        return None
+    for layer in layers.values():
+        if len(layer) != 1:
+            continue
+        value = next(iter(layer.values()))
+        if (
+            type(value).__module__.startswith("zarr")
+            and tuple(getattr(value, "shape", ())) == tuple(data.shape)
+            and getattr(value, "dtype", None) == data.dtype
+            and any(str(k).startswith("from-zarr") for k in layers)
+        ):
+            return value
+    return None
 
 
 def _blocks(chunks: tuple[tuple[int, ...], ...]) -> Iterator[tuple[slice, ...]]:
@@ -271,67 +296,52 @@ def _blocks(chunks: tuple[tuple[int, ...], ...]) -> Iterator[tuple[slice, ...]]:
         )
 
 
-def compute_objects_chunked(
-    labels,
-    image=None,
-    *,
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-) -> ObjectTable:
-    """``objects.compute_objects`` one chunk of the mask at a time (memory: one chunk).
-
-    Each chunk gives per-object counts, coordinate and intensity sums, and coordinate minima and
-    maxima; an object crossing chunk borders is the sum, min and max over its pieces, so the table
-    equals the in-memory one (sums of integer coordinates are exact in float64).
-    """
+def _table_piece(lab: np.ndarray, pix: np.ndarray | None, sl: tuple[slice, ...]) -> tuple:
+    """One chunk's part of the object table: ids, counts, coordinate minima and maxima (ends
+    exclusive), coordinate sums and intensity sums, background left out."""
     from scipy import ndimage
 
-    progress = progress or no_progress
-    cancel = ensure_token(cancel)
-    if labels.ndim not in (2, 3):
-        raise InputError(f"mask must be 2D or 3D, found shape {labels.shape}")
-    if labels.dtype.kind not in "iu":
-        raise InputError(f"mask must contain integer labels, found {labels.dtype}")
-    nd = labels.ndim
-    nchan = 0 if image is None else int(image.shape[0])
-    blocks = list(_blocks(labels.chunks))
-    pieces = []
-    for k, sl in enumerate(blocks):
-        cancel.raise_if_cancelled()
-        lab = _read(labels, sl)
-        if lab.size and lab.min() < 0:
-            raise InputError("mask contains negative values")
-        ids, inv, counts = np.unique(lab.reshape(-1), return_inverse=True, return_counts=True)
-        inv = inv.reshape(lab.shape).astype(np.intp)
-        found = ndimage.find_objects(inv + 1, max_label=len(ids))
-        mins = np.array([[s.start + sl[a].start for a, s in enumerate(o)] for o in found], np.int64)
-        maxs = np.array([[s.stop + sl[a].start for a, s in enumerate(o)] for o in found], np.int64)
-        sums = np.empty((len(ids), nd), np.float64)
-        flat = inv.reshape(-1)
-        for axis in range(nd):
-            view = [1] * nd
-            view[axis] = lab.shape[axis]
-            coord = np.arange(sl[axis].start, sl[axis].stop, dtype=np.float64).reshape(view)
-            w = np.broadcast_to(coord, lab.shape).reshape(-1)
-            sums[:, axis] = np.bincount(flat, weights=w, minlength=len(ids))
-        isums = np.empty((len(ids), nchan), np.float64)
-        if nchan:
-            pix = _read(image, (slice(None), *sl))
-            for c in range(nchan):
-                w = pix[c].reshape(-1).astype(np.float64, copy=False)
-                isums[:, c] = np.bincount(flat, weights=w, minlength=len(ids))
-        keep = ids != 0
-        pieces.append(
-            (
-                ids[keep].astype(np.int64),
-                counts[keep],
-                mins[keep],
-                maxs[keep],
-                sums[keep],
-                isums[keep],
-            )
-        )
-        progress(Progress("objects", k + 1, len(blocks), f"chunk {k + 1}/{len(blocks)}"))
+    if lab.size and lab.min() < 0:
+        raise InputError("mask contains negative values")
+    nd = lab.ndim
+    flat = lab.reshape(-1)
+    lo = int(flat.min()) if flat.size else 0
+    hi = int(flat.max()) if flat.size else 0
+    if hi - lo <= 4 * flat.size:  # ids of a compact range: counted, no sort
+        shifted = flat.astype(np.intp) - lo
+        counts_all = np.bincount(shifted, minlength=hi - lo + 1)
+        present = np.flatnonzero(counts_all)
+        lut = np.zeros(hi - lo + 1, np.intp)
+        lut[present] = np.arange(present.size)
+        inv = lut[shifted]
+        ids, counts = present + lo, counts_all[present]
+    else:
+        ids, inv, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        inv = inv.reshape(-1).astype(np.intp)
+    found = ndimage.find_objects(inv.reshape(lab.shape) + 1, max_label=len(ids))
+    start = [s.start for s in sl]
+    mins = np.array([[s.start for s in o] for o in found], np.int64).reshape(-1, nd) + start
+    maxs = np.array([[s.stop for s in o] for o in found], np.int64).reshape(-1, nd) + start
+    sums = np.empty((len(ids), nd), np.float64)
+    for axis in range(nd):
+        view = [1] * nd
+        view[axis] = lab.shape[axis]
+        coord = np.arange(sl[axis].start, sl[axis].stop, dtype=np.float64).reshape(view)
+        w = np.broadcast_to(coord, lab.shape).reshape(-1)
+        sums[:, axis] = np.bincount(inv, weights=w, minlength=len(ids))
+    nchan = 0 if pix is None else int(pix.shape[0])
+    isums = np.empty((len(ids), nchan), np.float64)
+    for c in range(nchan):
+        w = pix[c].reshape(-1).astype(np.float64, copy=False)
+        isums[:, c] = np.bincount(inv, weights=w, minlength=len(ids))
+    keep = ids != 0
+    return (ids[keep].astype(np.int64), counts[keep], mins[keep], maxs[keep], sums[keep],
+            isums[keep])  # fmt: skip
+
+
+def _table_of(pieces: list[tuple], nd: int, nchan: int) -> ObjectTable:
+    """The object table from the chunks' pieces: an object crossing chunk borders is the sum,
+    min and max over its pieces (sums of integer coordinates are exact in float64)."""
     ids_all = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int64)
     uniq, grp = np.unique(ids_all, return_inverse=True)
     n = len(uniq)
@@ -357,6 +367,130 @@ def compute_objects_chunked(
         csum / np.maximum(area, 1)[:, None],
         area,
         isum / np.maximum(area, 1)[:, None],
+    )
+
+
+def _check_mask_array(labels) -> None:
+    if labels.ndim not in (2, 3):
+        raise InputError(f"mask must be 2D or 3D, found shape {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise InputError(f"mask must contain integer labels, found {labels.dtype}")
+
+
+def compute_objects_chunked(
+    labels,
+    image=None,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> ObjectTable:
+    """``objects.compute_objects`` one chunk of the mask at a time (memory: one chunk).
+
+    Each chunk gives per-object counts, coordinate and intensity sums, and coordinate minima and
+    maxima; an object crossing chunk borders is the sum, min and max over its pieces, so the table
+    equals the in-memory one (sums of integer coordinates are exact in float64).
+    """
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    _check_mask_array(labels)
+    nchan = 0 if image is None else int(image.shape[0])
+    blocks = list(_blocks(labels.chunks))
+    pieces = []
+    for k, sl in enumerate(blocks):
+        cancel.raise_if_cancelled()
+        pix = _read(image, (slice(None), *sl)) if nchan else None
+        pieces.append(_table_piece(_read(labels, sl), pix, sl))
+        progress(Progress("objects", k + 1, len(blocks), f"chunk {k + 1}/{len(blocks)}"))
+    return _table_of(pieces, labels.ndim, nchan)
+
+
+# Chunks read, measured and written at once by ``copy_pair_with_table`` (2 threads: zarr's
+# reads and writes and numpy's larger loops release the GIL).
+_COPY_THREADS = 2
+
+
+def copy_pair_with_table(
+    image: LazyImage,
+    mask: LazyImage,
+    image_path: str | Path,
+    mask_path: str | Path,
+    spacing: tuple[float, ...] | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> ObjectTable:
+    """``copy_ome_zarr`` of both the image and its mask and ``compute_objects_chunked``, in one
+    pass: each chunk of the pair is read once, its part of the object table computed and the
+    chunk written to both copies, on two threads (chunks in order, a few at a time). Each copy
+    is atomic (``write_ome_zarr``); the table equals ``compute_objects_chunked``'s."""
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    labels, data = mask.data, image.data
+    _check_mask_array(labels)
+    if tuple(data.chunks[1:]) != tuple(labels.chunks):
+        raise InputError("the image and mask must be read in the same chunks", image.path)
+    blocks = list(_blocks(labels.chunks))
+    regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in data.chunks)
+    workers = _COPY_THREADS if regular else 1  # irregular chunks: writes could share a chunk
+    pieces: list = [None] * len(blocks)
+
+    def with_mask(put_image):
+        def run(put_mask) -> None:
+            def one(k: int, sl: tuple[slice, ...]) -> None:
+                cancel.raise_if_cancelled()
+                lab = _read(labels, sl)
+                pix = _read(data, (slice(None), *sl))
+                pieces[k] = _table_piece(lab, pix, sl)
+                put_mask(sl, lab)
+                put_image((slice(None), *sl), pix)
+
+            def report(done: int) -> None:
+                progress(Progress("objects", done, len(blocks), f"chunk {done}/{len(blocks)}"))
+
+            if workers == 1:
+                for k, sl in enumerate(blocks):
+                    one(k, sl)
+                    report(k + 1)
+                return
+            _in_threads(list(enumerate(blocks)), lambda item: one(*item), report)
+            report(len(blocks))
+
+        _write_like(mask, mask_path, spacing, run)
+
+    _write_like(image, image_path, spacing, with_mask)
+    return _table_of(pieces, labels.ndim, int(data.shape[0]))
+
+
+def _in_threads(items: list, fn, progress=None) -> None:
+    """``fn(item)`` for every item on ``_COPY_THREADS`` threads, a few items in flight (in
+    order); an error is raised here. ``progress(done)`` after each finished item."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(_COPY_THREADS, thread_name_prefix="chunks") as pool:
+        window = 4 * _COPY_THREADS  # memory stays a few chunks
+        futures: list = []
+        for k, item in enumerate(items):
+            futures.append(pool.submit(fn, item))
+            if len(futures) >= window:
+                futures.pop(0).result()
+                if progress is not None:
+                    progress(k + 1 - len(futures))
+        for f in futures:
+            f.result()
+
+
+def _write_like(source: LazyImage, path, spacing, writer) -> Path:
+    data = source.data
+    return write_ome_zarr(
+        path,
+        None,
+        shape=tuple(int(s) for s in data.shape),
+        chunks=tuple(c[0] for c in data.chunks),
+        dtype=data.dtype,
+        axes=source.axes,
+        spacing=spacing,
+        preview=preview_factor(data.shape),
+        writer=writer,
     )
 
 
@@ -470,10 +604,15 @@ def write_ome_zarr(
     name: str = "",
     fill=None,
     preview: int = 1,
+    writer=None,
 ) -> Path:
     """Write an NGFF 0.4 image chunk by chunk, atomically (a temporary folder renamed at the
-    end); ``blocks`` yields ``(slices, values)`` or ``fill(array)`` writes the array. With
-    ``preview`` k > 1 the blocks also fill a second level, every k-th pixel along Y and X."""
+    end); ``blocks`` yields ``(slices, values)``, or ``fill(array)`` writes the array, or
+    ``writer(put)`` calls ``put(slices, values)`` (from any thread; each call whole chunks).
+    With ``preview`` k > 1 the blocks (and puts) also fill a second level, every k-th pixel
+    along Y and X."""
+    import threading
+
     import zarr
 
     from svetlana.core.io.fileio import make_temp_dir
@@ -494,10 +633,18 @@ def write_ome_zarr(
             small = root.create_array("1", shape=pshape, chunks=pchunks, dtype=dtype, fill_value=0)
         if fill is not None:
             fill(arr)
-        for sl, values in blocks or ():
+        lock = threading.Lock()  # preview chunks hold several blocks: written one at a time
+
+        def put(sl, values) -> None:
             arr[sl] = values
             if small is not None:
-                _write_preview(small, sl, values, preview)
+                with lock:
+                    _write_preview(small, sl, values, preview)
+
+        if writer is not None:
+            writer(put)
+        for sl, values in blocks or ():
+            put(sl, values)
         kinds = {"c": "channel", "z": "space", "y": "space", "x": "space"}
         ax = [
             {"name": a.lower(), "type": kinds[a.lower()]}
@@ -612,14 +759,24 @@ def write_class_mask_zarr(
     top = int(np.max(class_index)) if len(class_index) else 0
     dtype = np.uint8 if top < 255 else np.uint16
 
-    def blocks():
-        for sl in _blocks(labels.chunks):
-            cancel.raise_if_cancelled()
-            yield sl, class_mask(_read(labels, sl), ids, class_index).astype(dtype)
+    blocks = list(_blocks(labels.chunks))
+    regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in labels.chunks)
+
+    def one(put, sl) -> None:
+        cancel.raise_if_cancelled()
+        put(sl, class_mask(_read(labels, sl), ids, class_index).astype(dtype))
+
+    def writer(put) -> None:  # chunks on two threads (reading and writing release the GIL)
+        if not regular:
+            for sl in blocks:
+                one(put, sl)
+            return
+        _in_threads(blocks, lambda sl: one(put, sl))
 
     return write_ome_zarr(
         path,
-        blocks(),
+        None,
+        writer=writer,
         shape=tuple(labels.shape),
         chunks=tuple(c[0] for c in labels.chunks),
         dtype=dtype,

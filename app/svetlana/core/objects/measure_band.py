@@ -89,6 +89,45 @@ class Accumulators:
             for c in mine:
                 mine[c] += theirs[c]
 
+    def merge_rows(self, o: Accumulators, rows: np.ndarray, src: np.ndarray | None = None) -> None:
+        """Add what ``o`` gathered for its objects ``src`` (None: all, ascending) to the objects
+        ``rows`` here (``o``'s row ``src[k]`` is row ``rows[k]``; no repeats): one band's
+        accumulators, sized to the objects it touches, into those of a group of objects."""
+        u = rows
+
+        def first(a):  # o's rows src (first axis)
+            return a if src is None else a[src]
+
+        def last(a):  # o's rows src (last axis)
+            return a if src is None else a[..., src]
+
+        self.bmin[u] = np.minimum(self.bmin[u], first(o.bmin))
+        self.bmax[u] = np.maximum(self.bmax[u], first(o.bmax))
+        if self.support.shape[0]:
+            self.support[u] = np.maximum(self.support[u], first(o.support))
+        if o.boundary_pts:
+            at = np.full(o.n, -1, np.int64)
+            at[np.arange(o.n) if src is None else src] = u
+            for r, pts in o.boundary_pts:
+                keep = at[r] >= 0
+                self.boundary_pts.append((at[r][keep], pts[keep]))
+        for c in self.obj:
+            self.obj[c].merge_rows(o.obj[c], u, src)
+        for c in self.ring:
+            self.ring[c].merge_rows(o.ring[c], u, src)
+        self.crofton[u] += first(o.crofton)
+        self.euler[u] += first(o.euler)
+        if self.shell_n.shape[0]:
+            self.shell_n[u] += first(o.shell_n)
+        if self.tex_n.shape[1]:
+            self.tex_n[:, u] += last(o.tex_n)
+        for c in self.shell_sum:
+            self.shell_sum[c][u] += first(o.shell_sum[c])
+        for key in ("tex_sum", "tex_sq", "tensor"):
+            mine, theirs = getattr(self, key), getattr(o, key)
+            for c in mine:
+                mine[c][..., u] += last(theirs[c])
+
     def mean_intensity(self, c: int, count: np.ndarray) -> np.ndarray:
         """Each object's mean normalised intensity on channel ``c`` (0 where no pixel), read
         before ``finish`` (the context family's)."""

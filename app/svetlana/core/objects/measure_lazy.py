@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,8 @@ def _is_lazy(a: Any) -> bool:
 def _as_dask(a: Any):
     import dask.array as da
 
+    if isinstance(a, _Strips):  # a lazy mask already read through strips (measure_objects)
+        return a
     return a if isinstance(a, da.Array) else da.from_array(a, chunks=getattr(a, "chunks", "auto"))
 
 
@@ -88,34 +92,156 @@ def _sparse_rows(present: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return to_rows
 
 
-class _Slabs:
-    """A lazy array read as numpy: a full-width slab along the first axis is read once and
-    regions inside it come from memory (``_measure_band`` reads a band, then regions of it);
-    ``map`` turns label values into rows. Other reads go to the lazy array directly."""
+# Read the next strip on a thread while this one is measured: off, as the two band threads
+# already overlap one's reading with the other's measuring (20,000^2: the same CPU seconds,
+# 50 MB more at the peak with it on).
+_READ_AHEAD = False
 
-    def __init__(self, data, map: Callable[[np.ndarray], np.ndarray] | None = None):
-        self.data, self.map = data, map
-        self.shape = tuple(int(s) for s in data.shape)
-        self.ndim = len(self.shape)
-        self._slab: tuple[int, int, np.ndarray] | None = None
 
-    def _get(self, index) -> np.ndarray:
-        part = _read_checked(self.data, index)
-        return self.map(part) if self.map is not None else part
+class _Strips:
+    """A lazy array read a strip of chunks (all chunks of one chunk row along axis 0) at a time:
+    a chunk is decompressed once per pass however thin the bands read from it (a 20,000-wide
+    image read in bands of 52 rows decompressed each 1024-row chunk 20 times). The last ``keep``
+    strips are kept (optionally the next one read ahead on a thread: ``_READ_AHEAD``).
+    Thread-safe: zarr releases the GIL while decompressing, so one band thread reads while
+    the other measures."""
+
+    def __init__(self, data, keep: int = 2, labels: bool = True, channel: int | None = None):
+        self.data, self.labels, self.channel = data, labels, channel
+        lead = () if channel is None else (channel,)
+        self._lead = lead
+        self.shape = tuple(int(s) for s in data.shape[len(lead) :])
+        self.ndim, self.dtype = len(self.shape), data.dtype
+        self.chunks = data.chunks[len(lead) :]
+        self._bounds = np.cumsum((0, *(int(c) for c in self.chunks[0])))
+        self._keep = keep
+        self._cache: dict[int, np.ndarray] = {}
+        self._loading: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self._ahead: threading.Thread | None = None
+
+    def _strip(self, k: int, ahead: bool = True) -> np.ndarray:
+        with self._lock:
+            if k in self._cache:
+                self._cache[k] = self._cache.pop(k)  # most recently used last
+                got, wait = self._cache[k], None
+            elif k in self._loading:
+                got, wait = None, self._loading[k]
+            else:
+                got, wait = None, None
+                self._loading[k] = threading.Event()
+        if got is None and wait is not None:
+            wait.wait()
+            return self._strip(k, ahead)
+        if got is None:
+            try:
+                got = self._read(slice(int(self._bounds[k]), int(self._bounds[k + 1])))
+            finally:
+                with self._lock:
+                    done = self._loading.pop(k)
+                    if got is not None:
+                        self._cache[k] = got
+                        while len(self._cache) > self._keep:
+                            self._cache.pop(next(iter(self._cache)))
+                done.set()
+        if ahead and _READ_AHEAD and k + 2 < len(self._bounds):
+            self._read_ahead(k + 1)
+        return got
+
+    def clear(self) -> None:
+        """Forget the kept strips (a pass is over: the next one starts from the top)."""
+        with self._lock:
+            self._cache.clear()
+        release_memory()
+
+    def _read_ahead(self, k: int) -> None:
+        with self._lock:
+            if k in self._cache or k in self._loading:
+                return
+            if self._ahead is not None and self._ahead.is_alive():
+                return
+
+            def run() -> None:  # an error is raised again to whoever reads the strip
+                with contextlib.suppress(Exception):
+                    self._strip(k, ahead=False)
+
+            self._ahead = threading.Thread(target=run, name="read-ahead", daemon=True)
+            self._ahead.start()
+
+    def rows(self, a0: int, a1: int) -> np.ndarray:
+        """Rows ``a0:a1`` (every other axis whole), as numpy (a view of a kept strip: read only)."""
+        a0, a1 = max(0, a0), min(self.shape[0], a1)
+        if a1 <= a0:
+            return np.zeros((0, *self.shape[1:]), self.dtype)
+        b = self._bounds
+        k0 = int(np.searchsorted(b, a0, "right")) - 1
+        k1 = int(np.searchsorted(b, a1 - 1, "right")) - 1
+        parts = [self._strip(k)[max(a0, b[k]) - b[k] : min(a1, b[k + 1]) - b[k]]
+                 for k in range(k0, k1 + 1)]  # fmt: skip
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def __getitem__(self, index) -> np.ndarray:
-        if isinstance(index, slice):  # a band: read whole, kept for the regions that follow
-            a0, a1, _ = index.indices(self.shape[0])
-            self._slab = (a0, a1, self._get(slice(a0, a1)))
-            return self._slab[2]
+        if isinstance(index, slice):
+            a0, a1, step = index.indices(self.shape[0])
+            if step == 1:
+                return self.rows(a0, a1)
+            index = (index,)
         index = tuple(index)
+        first = index[0] if index else slice(None)
+        if isinstance(first, slice) and first.step in (None, 1):
+            a0, a1, _ = first.indices(self.shape[0])
+            return self.rows(a0, a1)[(slice(None), *index[1:])]
+        return self._read(index)
+
+    def _read(self, index) -> np.ndarray:
+        from svetlana.core.objects.lazy import _read
+
+        index = (*self._lead, *((index,) if isinstance(index, slice) else tuple(index)))
+        return _read_checked(self.data, index) if self.labels else _read(self.data, index)
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.rows(0, self.shape[0])
+        return out if dtype is None else out.astype(dtype)
+
+
+def release_memory() -> None:
+    """Give the heap's free pages back to the system (glibc only; elsewhere nothing): the band
+    pass frees many arrays of a few MB on two threads, which glibc otherwise keeps in each
+    thread's heap (on a 20,000-wide image, hundreds of MB of resident memory never used again)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class _Mapped:
+    """Rows of a ``_Strips`` with ``map`` applied (label values -> measured rows)."""
+
+    def __init__(self, strips: _Strips, map: Callable[[np.ndarray], np.ndarray]):
+        self.strips, self.map = strips, map
+        self.shape, self.ndim = strips.shape, strips.ndim
+
+    def __getitem__(self, index) -> np.ndarray:
+        return self.map(self.strips[index])
+
+
+class _Band:
+    """Rows ``a0:`` of an array held in memory, indexed in the whole array's coordinates (what
+    ``measure_band`` reads of one band's labels and rows)."""
+
+    def __init__(self, data: np.ndarray, a0: int, shape: tuple[int, ...]):
+        self.data, self.a0, self.shape, self.ndim = data, a0, shape, len(shape)
+
+    def __getitem__(self, index) -> np.ndarray:
+        index = (index,) if isinstance(index, slice) else tuple(index)
         first = index[0]
-        if self._slab is not None and isinstance(first, slice):
-            a0, a1, slab = self._slab
-            b0, b1, _ = first.indices(self.shape[0])
-            if a0 <= b0 and b1 <= a1 and first.step in (None, 1):
-                return slab[(slice(b0 - a0, b1 - a0), *index[1:])]
-        return self._get(index)
+        b0, b1, _ = first.indices(self.shape[0])
+        if b0 < self.a0 or b1 > self.a0 + self.data.shape[0]:
+            raise IndexError(f"rows {b0}:{b1} outside the band held ({self.a0}:...)")
+        return self.data[(slice(b0 - self.a0, b1 - self.a0), *index[1:])]
 
 
 class _LazyChannel:
@@ -126,11 +252,10 @@ class _LazyChannel:
         self.image, self.c, self.sample = image, c, sample
         self.shape = tuple(int(s) for s in image.shape[1:])
         self._fill: float | None = None
+        self._strips = _Strips(image, labels=False, channel=c)  # a strip of chunks at a time
 
     def __getitem__(self, region) -> np.ndarray:
-        from svetlana.core.objects.lazy import _read
-
-        out = np.asarray(_read(self.image, (self.c, *tuple(region))), dtype=np.float32)
+        out = np.asarray(self._strips[tuple(region)], dtype=np.float32)
         if not np.isfinite(out).all():
             if self._fill is None:
                 good = self.sample[np.isfinite(self.sample)]
@@ -179,3 +304,141 @@ class _LazyStain:
         from svetlana.core.objects.lazy import _read
 
         return stain_channels(np.asarray(_read(self.image, (slice(None), *tuple(region)))))[self.k]
+
+
+# The objects of a lazy image are finished in about this many groups (by the last band that
+# holds their pixels or ring): only the groups under way hold per-object accumulators.
+_GROUPS = 32
+
+
+def measure_tiles(
+    bands, labels: _Strips, to_rows, fixed, ndimage, workers: int, progress, cancel,
+    message: str, *, want, n: int, first: np.ndarray, last: np.ndarray, step: int, finish,
+) -> None:  # fmt: skip
+    """The band pass of a lazy image on ``workers`` threads at any object count, in memory
+    that does not grow with the objects' histograms.
+
+    Each band (rows ``a0:a1``, on the grid of ``step`` rows) is measured into its own
+    accumulators, sized to the objects it touches (rows renumbered in order, so the band pass
+    sees what it would see with the whole image's rows), then merged under a lock into the
+    accumulators of the objects' group. Objects are grouped by the last band holding their
+    pixels or ring (``first``/``last``: each object's first and last band with pixels); once
+    every band up to a group's last one is merged, ``finish(rows, acc)`` turns the group into
+    columns and its accumulators are freed. Strips of chunks are read ahead meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from svetlana.core.jobs import Progress
+    from svetlana.core.objects.measure_band import Accumulators, measure_band
+
+    channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov = fixed
+    shape, nd = labels.shape, labels.ndim
+    ngrid = max(1, -(-shape[0] // step))
+    end = np.minimum(((last.astype(np.int64) + 1) * step + int(ring_w[0]) - 1) // step, ngrid - 1)
+    per_group = max(1, -(-ngrid // _GROUPS))
+    group_of = end // per_group
+    ngroups = int(group_of.max()) + 1 if n else 0
+    order = np.argsort(group_of, kind="stable")
+    cut = np.searchsorted(group_of[order], np.arange(ngroups + 1))
+    members = [order[cut[g] : cut[g + 1]] for g in range(ngroups)]  # rows, ascending
+    slot = np.zeros(n, np.int64)
+    for rows in members:
+        slot[rows] = np.arange(rows.size)
+    groups: dict[int, Accumulators] = {}
+    done = np.ones(ngrid, bool)
+    for a0, _ in bands:
+        done[a0 // step] = False
+    state = {"merged_to": 0, "next": 0, "bands": 0}  # grid bands 0..merged_to-1 all merged
+    lock = threading.Lock()
+    scratch = threading.local()
+    stop = threading.Event()
+
+    def ready_groups() -> list[tuple[int, Accumulators | None]]:
+        """Groups whose bands are all merged, taken out (called under the lock)."""
+        out = []
+        while state["next"] < ngroups and (
+            (state["next"] + 1) * per_group <= state["merged_to"] or state["merged_to"] >= ngrid
+        ):
+            g = state["next"]
+            out.append((g, groups.pop(g, None)))
+            state["next"] += 1
+        return out
+
+    def finish_groups(ready) -> None:
+        for g, acc in ready:
+            rows = members[g]
+            if rows.size == 0:
+                continue
+            finish(rows, acc if acc is not None else Accumulators(rows.size, nd, want, ranges))
+            del acc
+            release_memory()
+
+    def one(a0: int, a1: int) -> None:
+        if stop.is_set():
+            return
+        c0, c1 = max(0, a0 - int(margin[0])), min(shape[0], a1 + int(margin[0]))
+        lab = labels.rows(c0, c1)
+        rows = to_rows(lab)
+        inside = rows >= 0
+        u = np.flatnonzero(np.bincount(rows[inside], minlength=n))
+        part = None
+        if u.size:
+            lut = getattr(scratch, "lut", None)
+            if lut is None:
+                lut = scratch.lut = np.zeros(n, np.int32)
+            lut[u] = np.arange(u.size, dtype=np.int32)
+            local = np.where(inside, lut[rows], -1).astype(np.int32, copy=False)
+            part = Accumulators(int(u.size), nd, want, ranges)
+            measure_band(
+                a0, a1, _Band(lab, c0, shape), _Band(local, c0, shape), channels, ranges, sp,
+                margin, ring_w, sig, centroid[u], inv_cov[u], part, ndimage,
+            )  # fmt: skip
+        with lock:
+            if part is not None:
+                g_of = group_of[u]
+                for g in np.unique(g_of):
+                    sel = np.flatnonzero(g_of == g)
+                    acc = groups.get(int(g))
+                    if acc is None:
+                        acc = groups[int(g)] = Accumulators(members[g].size, nd, want, ranges)
+                    acc.merge_rows(part, slot[u[sel]], None if sel.size == u.size else sel)
+            done[a0 // step] = True
+            while state["merged_to"] < ngrid and done[state["merged_to"]]:
+                state["merged_to"] += 1
+            state["bands"] += 1
+            ready = ready_groups()
+        finish_groups(ready)  # outside the lock: the other thread keeps merging
+
+    def report() -> None:
+        if progress is not None:
+            progress(Progress("measure", state["bands"], len(bands), message))
+
+    if workers <= 1:
+        for a0, a1 in bands:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            one(a0, a1)
+            report()
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="measure") as pool:
+            futures = [pool.submit(one, a0, a1) for a0, a1 in bands]
+            try:
+                pending = futures
+                while pending:
+                    _, pending = wait(pending, timeout=0.25)
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    report()
+                for f in futures:
+                    f.result()  # a band's error, raised here
+            finally:
+                stop.set()
+                for f in futures:
+                    f.cancel()
+    with lock:
+        state["merged_to"] = ngrid
+        ready = ready_groups()
+    finish_groups(ready)
+    labels.clear()
+    for ch in channels:
+        if isinstance(ch, _LazyChannel):
+            ch._strips.clear()

@@ -93,6 +93,36 @@ class Stats:
         small = total.max(initial=0) <= np.iinfo(np.uint16).max
         self.hist = total.astype(np.uint16) if small else total
 
+    def merge_rows(self, o: Stats, rows: np.ndarray, src: np.ndarray | None = None) -> None:
+        """``merge`` of ``o``'s objects ``src`` (None: all) into the objects ``rows`` here
+        (``o``'s row ``src[k]`` is row ``rows[k]``)."""
+        u = rows
+        if src is not None:
+            sub = Stats.__new__(Stats)
+            sub.n, sub.lo, sub.hi, sub.h0, sub.width = len(src), o.lo, o.hi, o.h0, o.width
+            sub.count, sub.ref, sub.m = o.count[src], o.ref[src], o.m[:, src]
+            sub.total = o.total[src]
+            sub.min, sub.max, sub.hist = o.min[src], o.max[src], o.hist[src]
+            o = sub
+        part = Stats.__new__(Stats)
+        part.n, part.lo, part.hi, part.h0, part.width = (
+            len(u),
+            self.lo,
+            self.hi,
+            self.h0,
+            self.width,
+        )
+        part.count, part.ref, part.m = self.count[u], self.ref[u], self.m[:, u]
+        part.total = self.total[u]
+        part.min, part.max, part.hist = self.min[u], self.max[u], self.hist[u]
+        part.merge(o)
+        self.count[u], self.ref[u], self.m[:, u] = part.count, part.ref, part.m
+        self.total[u] = part.total
+        self.min[u], self.max[u] = part.min, part.max
+        if part.hist.itemsize > self.hist.itemsize:  # a count passed 65,535
+            self.hist = self.hist.astype(part.hist.dtype)
+        self.hist[u] = part.hist
+
     def finish(self) -> dict[str, np.ndarray]:
         """mean, std, min, max, quantiles, skewness, kurtosis (NaN where no pixel)."""
         n = np.where(self.count > 0, self.count, np.nan)
@@ -207,11 +237,12 @@ def robust_range(channel: np.ndarray) -> tuple[float, float]:
     return float(norm.low[0]), float(norm.high[0])
 
 
-def coordinate_moments(band: np.ndarray, a0: int, count, mom1, mom2, axis0_count) -> None:
+def coordinate_moments(band: np.ndarray, a0: int, count, mom1, mom2, axis0_count) -> np.ndarray:
     """Add the pixel counts, coordinate sums and coordinate product sums (pixel units) of the
     objects of ``band`` (rows; -1: not measured), whose first axis starts at ``a0``, from its
     runs along the last axis: closed forms per run instead of a term per pixel (sums of
-    integers: exact, the same in any order)."""
+    integers: exact, the same in any order). Returns the rows of the objects present (with
+    repeats: one per run)."""
     nd, width = band.ndim, band.shape[-1]
     lines = band.reshape(-1, width)
     change = np.empty(lines.shape, bool)
@@ -223,7 +254,7 @@ def coordinate_moments(band: np.ndarray, a0: int, count, mom1, mom2, axis0_count
     keep = vals >= 0
     st, end, vals = st[keep], end[keep], vals[keep]
     if st.size == 0:
-        return
+        return vals
     line = st // width
     length = end - st
     x0 = st - line * width
@@ -248,3 +279,4 @@ def coordinate_moments(band: np.ndarray, a0: int, count, mom1, mom2, axis0_count
             else:
                 prod = coords[a] * coords[b] * length
             mom2[a, b] += np.bincount(vals, prod, minlength=n)
+    return vals

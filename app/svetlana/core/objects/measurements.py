@@ -23,9 +23,11 @@ from svetlana.core.objects.measure_lazy import (
     _check_lazy,
     _is_lazy,
     _lazy_channels,
+    _Mapped,
     _present_lazy,
-    _Slabs,
     _sparse_rows,
+    _Strips,
+    measure_tiles,
 )
 from svetlana.core.objects.measure_registry import FAMILIES, SCALES, FamilyInput, Plan, layout, plan
 from svetlana.core.objects.measure_stats import clean_channel as _clean_channel
@@ -205,6 +207,8 @@ def measure_objects(
             )  # fmt: skip
     lazy = _is_lazy(image) or _is_lazy(labels)
     image, labels, spacing = (_check_lazy if lazy else _check)(image, labels, spacing)
+    if lazy:  # the neighbours' centroids and the measurement read the same strips of chunks
+        labels = _Strips(labels)
     measure = partial(_measure_base, columns=base, mask_ids=mask_ids, ranges=ranges)
     known = None
     if mask_ids is not None and mask_centroids is not None:
@@ -236,12 +240,15 @@ def _measure_base(
     want = Want.of(todo, means)
     load = sorted(set(want.channels) | set(todo.channels(*after)))  # the channels read
     if lazy:
+        if isinstance(labels, _Strips):
+            labels.clear()  # a pass before (the neighbours' centroids) kept its last strips
         present = _present_lazy(labels, ids, cancel)
         if present.size == 0:
             return _empty(present, todo)
         channels, ranges = _lazy_channels(image, stains, load)
-        rows_img = _Slabs(labels, _sparse_rows(present))
-        labels = _Slabs(labels)
+        labels = labels if isinstance(labels, _Strips) else _Strips(labels)
+        to_rows = _sparse_rows(present)
+        rows_img = _Mapped(labels, to_rows)
     else:
         present, lut, to_rows = _dense_lut(labels, ids if ids is not None else mask_ids)
         if present.size == 0:
@@ -270,9 +277,15 @@ def _measure_base(
     mom2 = np.zeros((nd, nd, n))
     axis0_count = np.zeros(labels.shape[0], np.int64)
     step0 = max(1, _BAND_PIXELS // max(1, int(np.prod(labels.shape[1:]))))
+    first = np.full(n if lazy else 0, np.iinfo(np.int64).max, np.int64)  # bands with pixels
+    last = np.zeros(n if lazy else 0, np.int64)
     for a0 in range(0, labels.shape[0], step0):
         band = rows_img[a0 : a0 + step0]
-        coordinate_moments(band, a0, count, mom1, mom2, axis0_count[a0 : a0 + step0])
+        runs = coordinate_moments(band, a0, count, mom1, mom2, axis0_count[a0 : a0 + step0])
+        if lazy and runs.size:  # the bands an object spans: its group is finished after its last
+            hit = np.unique(runs)
+            first[hit] = np.minimum(first[hit], a0 // step0)
+            last[hit] = a0 // step0
     mom1 *= sp[:, None]  # pixel units to physical
     mom2 *= (sp[:, None] * sp[None, :])[..., None]
     if ids is not None and not (count > 0).all():
@@ -291,30 +304,21 @@ def _measure_base(
     # Far enough that an object's ring and filter responses do not depend on the crop.
     margin = np.maximum(2 * ring_w, filter_reach(sig)) + 2
 
-    bands = _bands(axis0_count, ring_w[0], labels.shape)
-    fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
     band_pass = want.shape or bool(want.channels)
-    workers = band_workers(len(bands), n) if band_pass else 1
-    parts = _split_bands(bands, axis0_count, workers)
-    accs = [Accumulators(n, nd, want, ranges) for _ in parts]
     message = f"measuring {n} objects"
-    if not band_pass:
-        pass  # shape-free, channel-free families only (context): nothing to gather per band
-    elif workers == 1:
-        for done, (a0, a1) in enumerate(bands, start=1):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            measure_band(a0, a1, *fixed, accs[0], ndimage)
-            if progress is not None:
-                progress(Progress("measure", done, len(bands), message))
-    else:
-        # A lazy mask is read through slabs that remember the last band: one pair per thread.
-        fixeds = [
-            (_Slabs(labels.data), _Slabs(rows_img.data, rows_img.map), *fixed[2:])
-            if isinstance(labels, _Slabs) else fixed
-            for _ in parts
-        ]  # fmt: skip
-        _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
+    if lazy and band_pass:  # a band's own accumulators, both cores at any object count
+        # The same bands as in memory: the filter bank's coarser scales sample a grid that
+        # starts at each band's corner, so other bands would give (slightly) other values.
+        bands = _bands(axis0_count, ring_w[0], labels.shape)
+        rest = (channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
+        return _measure_lazy_tiles(
+            todo, want, means, bands, labels, to_rows, rest, ndimage, progress, cancel,
+            message, present, ids is None, count, centroid, cov, first, last, step0, prefixes,
+        )  # fmt: skip
+    accs = _band_pass(
+        labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov,
+        axis0_count, n, nd, want, band_pass, ndimage, progress, cancel, message,
+    )  # fmt: skip
     acc = accs[0]
     for other in accs[1:]:
         acc.merge(other)
@@ -325,6 +329,81 @@ def _measure_base(
     extra = _after_pass(todo, x, acc)
     values = acc.finish(todo, prefixes, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, todo.names, todo.units, values)
+
+
+def _measure_lazy_tiles(
+    todo, want, means, bands, labels, to_rows, rest, ndimage, progress, cancel, message,
+    present, every, count, centroid, cov, first, last, step, prefixes,
+) -> Measurements:  # fmt: skip
+    """A lazy image's band pass (``measure_tiles``) with its objects finished group by group
+    into the table, then the families computed after the pass."""
+    from svetlana.core.objects.measure_band import _F32_MAX
+
+    n, nd = int(present.size), labels.ndim
+    channels, ranges, sp = rest[0], rest[1], rest[2]
+    values = np.zeros((n, len(todo.names)), np.float32)
+    after = {c.name for c in todo.columns if FAMILIES[c.family].compute is not None}
+    mean_of = {c: np.zeros(n) for c in means}
+
+    def finish(rows: np.ndarray, acc: Accumulators) -> None:
+        placeholder = {name: np.zeros(rows.size) for name in after}
+        values[rows] = acc.finish(
+            todo, prefixes, nd, sp, count[rows], cov[rows], labels, present[rows], placeholder
+        )
+        for c, out in mean_of.items():
+            out[rows] = acc.mean_intensity(c, count[rows])
+
+    workers = band_workers(len(bands), 0)
+    measure_tiles(
+        bands, labels, to_rows, rest, ndimage, workers, progress, cancel, message, want=want,
+        n=n, first=first, last=last, step=step, finish=finish,
+    )  # fmt: skip
+    if after:
+        x = FamilyInput(
+            labels, channels, ranges, prefixes, [], present, every, count, centroid, cov, sp
+        )
+        extra = _after_pass(todo, x, _KnownMeans(mean_of))
+        for j, name in enumerate(todo.names):
+            if name in extra:
+                v = np.nan_to_num(extra[name], nan=0.0, posinf=_F32_MAX, neginf=-_F32_MAX)
+                values[:, j] = np.clip(v, -_F32_MAX, _F32_MAX)
+    return Measurements(present, todo.names, todo.units, values)
+
+
+class _KnownMeans:
+    """The objects' mean intensities kept as groups were finished (``_after_pass`` reads them)."""
+
+    def __init__(self, means: dict[int, np.ndarray]):
+        self.means = means
+
+    def mean_intensity(self, c: int, count: np.ndarray) -> np.ndarray:
+        return self.means[c]
+
+
+def _band_pass(
+    labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov, axis0_count,
+    n, nd, want, band_pass, ndimage, progress, cancel, message,
+) -> list[Accumulators]:  # fmt: skip
+    """The band pass of an image in memory: bands on threads (each with whole-image
+    accumulators, up to ``_THREADED_MAX_OBJECTS``), their accumulators returned."""
+    bands = _bands(axis0_count, ring_w[0], labels.shape)
+    fixed = (labels, rows_img, channels, ranges, sp, margin, ring_w, sig, centroid, inv_cov)
+    workers = band_workers(len(bands), n) if band_pass else 1
+    parts = _split_bands(bands, axis0_count, workers)
+    accs = [Accumulators(n, nd, want, ranges) for _ in parts]
+    if not band_pass:
+        pass  # shape-free, channel-free families only (context): nothing to gather per band
+    elif workers == 1:
+        for done, (a0, a1) in enumerate(bands, start=1):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            measure_band(a0, a1, *fixed, accs[0], ndimage)
+            if progress is not None:
+                progress(Progress("measure", done, len(bands), message))
+    else:
+        fixeds = [fixed for _ in parts]
+        _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
+    return accs
 
 
 def channel_ranges(image) -> list[tuple[float, float]]:

@@ -227,7 +227,7 @@ class Project:
         """Add an image and label mask too large for memory (OME-Zarr, or a large tiled TIFF,
         see ``lazy.is_large_tiled_tiff``): measured and copied into the bundle one chunk at a
         time as OME-Zarr (``images/<name>.ome.zarr``); loaded lazily later."""
-        from svetlana.core.objects.lazy import compute_objects_chunked, copy_ome_zarr, open_pair
+        from svetlana.core.objects.lazy import copy_pair_with_table, open_pair
 
         self._require_writable()
         image_path, mask_path = Path(image_path), Path(mask_path)
@@ -237,32 +237,37 @@ class Project:
         img, mask = open_pair(image_path, mask_path, axes)
         self._check_same_dims(name, len(mask.shape), image_path)
         sp = tuple(float(v) for v in spacing) if spacing else img.spacing or mask.spacing
-        table = compute_objects_chunked(mask.data, img.data, progress=progress, cancel=cancel)
         safe = self._unique_file_stem(name)
         image_file, mask_file = f"images/{safe}.ome.zarr", f"masks/{safe}.ome.zarr"
-        entry = ImageEntry(
-            name=name,
-            image_file=image_file,
-            mask_file=mask_file,
-            axes=img.axes,
-            spacing=sp,
-            shape=mask.shape,
-            channels=img.shape[0],
-            n_objects=len(table),
-            dtype=str(img.data.dtype),
-            source_image=str(image_path.resolve()),
-            source_mask=str(mask_path.resolve()),
-        )
-        self._forget_labels(name)
+        for rel in (image_file, mask_file):
+            if os.path.lexists(self.path / rel):
+                raise ProjectError("already exists; the project is damaged", self.path / rel)
+        entry = None
         try:
-            for rel, source in ((image_file, img), (mask_file, mask)):
-                if os.path.lexists(self.path / rel):
-                    raise ProjectError("already exists; the project is damaged", self.path / rel)
-                copy_ome_zarr(source, bundlefs.writable(self.path, rel, "dir"), sp, cancel=cancel)
+            # One pass: each chunk read once, its objects counted and copied into the bundle.
+            table = copy_pair_with_table(
+                img, mask, bundlefs.writable(self.path, image_file, "dir"),
+                bundlefs.writable(self.path, mask_file, "dir"), sp, progress=progress,
+                cancel=cancel,
+            )  # fmt: skip
+            entry = ImageEntry(
+                name=name,
+                image_file=image_file,
+                mask_file=mask_file,
+                axes=img.axes,
+                spacing=sp,
+                shape=mask.shape,
+                channels=img.shape[0],
+                n_objects=len(table),
+                dtype=str(img.data.dtype),
+                source_image=str(image_path.resolve()),
+                source_mask=str(mask_path.resolve()),
+            )
+            self._forget_labels(name)
             self._images.append(entry)
             self._write_manifest()
         except BaseException:
-            if entry in self._images:
+            if entry is not None and entry in self._images:
                 self._images.remove(entry)
             bundlefs.remove(self.path, image_file)
             bundlefs.remove(self.path, mask_file)
