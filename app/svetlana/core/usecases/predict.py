@@ -127,6 +127,10 @@ def predict_loaded(
     return ImagePrediction(loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs))
 
 
+# Objects given to a forest at a time (their columns copied in the model's order).
+_FEATURE_BLOCK = 65_536
+
+
 def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -> np.ndarray:
     from svetlana.core.ml.forest import select_features
     from svetlana.core.objects.measurements import measure_objects
@@ -149,20 +153,28 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
             mask_centroids=loaded.table.centroid if lazy_ids is None else None,
         )  # fmt: skip
     cancel.raise_if_cancelled()
-    values = select_features(
-        m.names, m.values, model.feature_names, getattr(model, "card_path", None), read
-    )
-    if not np.array_equal(m.ids, ids):  # align rows to the object table
+    rows = None  # the measurement rows of the table's objects (None: the same order)
+    if not np.array_equal(m.ids, ids):
         pos = np.searchsorted(m.ids, ids).clip(0, max(len(m.ids) - 1, 0))
         if len(m.ids) == 0 or not np.array_equal(m.ids[pos], ids):
             raise ModelError(f"the measurements of {loaded.name!r} do not cover every object")
-        values = values[pos]
+        rows = pos
+
+    def features(part: slice) -> np.ndarray:  # the model's columns of these objects
+        values = m.values[part] if rows is None else m.values[rows[part]]
+        card = getattr(model, "card_path", None)
+        return select_features(m.names, values, model.feature_names, card, read)
+
     if getattr(model, "uses_scaled", None) and model.uses_scaled(loaded.name):
         # an image without labels: the forest on per-image scaled measurements (its reference
         # objects are among every object measured here)
-        probs = model.predict_image(values, loaded.name, ids)
-    else:
-        probs = model.predict_proba(values)
+        probs = model.predict_image(features(slice(None)), loaded.name, ids)
+    else:  # a block of objects at a time: the model's columns never copied whole (416,025
+        # objects x 200 columns: 0.33 GB next to the measurements)
+        starts = range(0, len(ids), _FEATURE_BLOCK) if len(ids) else [0]
+        probs = np.concatenate(
+            [model.predict_proba(features(slice(a, a + _FEATURE_BLOCK))) for a in starts]
+        )
     if progress is not None:
         progress(Progress("predict", 1, 1, f"{len(ids)} objects"))
     return probs
