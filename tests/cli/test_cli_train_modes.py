@@ -67,3 +67,17 @@ def test_a_hybrid_model_trains_saves_and_predicts_through_the_cli(two_images, mo
             "export-model", two_images, "--model", model, "--out", two_images.parent / "x", *how
         )
         assert code != 0 and "is a hybrid" in err
+
+
+def test_a_cnn_skipped_because_the_forest_used_the_budget_is_listed_with_why(two_images):  # noqa: F811
+    out = ok("train", two_images, "--time-budget", "0.05")
+    line = next(x for x in out.splitlines() if x.strip().startswith("small"))
+    assert "skipped" in line and "the forest's cross-validation and fit took" in line
+    assert "--mode thorough" in line
+    assert "chosen: forest (the CNN was skipped)" in out
+    model = out.strip().splitlines()[-1]
+    card = json.loads((two_images / "models" / model / "card.json").read_text())
+    cnn = card["selection"]["candidates"][1]
+    assert (
+        cnn["status"] == "skipped" and "the forest's cross-validation and fit took" in cnn["note"]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -89,8 +91,62 @@ def test_a_cnn_that_cannot_fit_the_budget_is_stopped_and_the_forest_kept():
     patches, features, y = _scene(n=48, features_informative=False)
     result = _choose(patches, features, y, budget_s=0.01)
     forest, cnn = result.selection["candidates"]
-    assert cnn["status"] == "stopped" and "budget" in cnn["note"]
+    assert cnn["status"] in ("stopped", "skipped") and "budget" in cnn["note"]
     assert result.kind == "forest"
+
+
+def test_the_cnn_is_skipped_without_torch_when_the_forest_used_the_budget():
+    """Quick mode: the forest's folds took longer than the time left, so the CNN (each fold
+    slower than a forest) is not started; the card says why, and torch is never imported."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        from svetlana.core.ml.choosing import choose
+        from svetlana.core.ml.training import TrainingConfig
+        rng = np.random.default_rng(0)
+        y = np.arange(60) % 2
+        x = rng.normal(size=(60, 4)).astype(np.float32)
+        x[:, 0] += 1.5 * y
+        r = choose(features=x, feature_names=("f0", "f1", "f2", "f3"),
+                   patches=np.zeros((60, 2, 8, 8), np.float32), labels=y, groups=None,
+                   class_names=("a", "b"), config=TrainingConfig(arch="minimal"), budget_s=0.2)
+        print(json.dumps({"sel": r.selection, "kind": r.kind, "torch": "torch" in sys.modules}))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    forest, cnn = got["sel"]["candidates"]
+    assert forest["status"] == "done" and got["kind"] == "forest"
+    assert cnn["status"] == "skipped"
+    assert (
+        "the forest's cross-validation and fit took" in cnn["note"]
+        and "--mode thorough" in cnn["note"]
+    )
+    assert got["sel"]["reason"] == "the CNN was skipped"
+    assert not got["torch"]
+
+
+def test_the_folds_use_the_neighbour_choice_made_once_on_all_labels():
+    """Neighbours' columns that are noise are dropped once (out-of-bag, all labels), and every
+    fold's forest reads the same columns as the final one."""
+    rng = np.random.default_rng(0)
+    n = 200
+    y = np.arange(n) % 2
+    x = rng.normal(size=(n, 35)).astype(np.float32)
+    x[:, 0] += 1.5 * y  # the class shows in an own column; the 30 neighbours' ones are noise
+    names = tuple(f"m{k}" for k in range(5)) + tuple(f"nb_m{k}" for k in range(30))
+    result = choose(features=x, feature_names=names, patches=np.zeros((n, 2, 8, 8), np.float32),
+                    labels=y, groups=None, class_names=CLASSES, config=TINY,
+                    candidates=("forest",))  # fmt: skip
+    assert "without the neighbours" in result.model.note
+    assert dict(result.model.importances())["nb_m0"] == 0.0
+    forest = result.selection["candidates"][0]
+    assert forest["status"] == "done" and forest["balanced_accuracy"] > 0.6
 
 
 def test_forced_forest_has_only_one_candidate():

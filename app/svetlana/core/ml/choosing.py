@@ -5,10 +5,14 @@ The rule (``--arch auto``):
 1. Folds: stratified k-fold (k <= 5) over the labelled objects, or, when the labels come from
    two or more images, stratified *group* k-fold with one group per image (neighbouring cells of
    one image look alike, so an object must never be judged by a model trained on its image).
-2. The forest is cross-validated first on every fold (about a second).
+2. The forest is fitted on all labels first (it chooses, by out-of-bag accuracy, whether to read
+   the neighbours' measurements: one choice, used by every fold and kept as the final forest),
+   then cross-validated on every fold (seconds).
 3. The CNN is cross-validated on the first ``CNN_FOLDS`` of the same folds (it costs one
    training per fold), unless it cannot win or does not fit in the time budget:
    - skipped when the forest is already perfect (a tie goes to the faster forest);
+   - skipped in *quick* mode when the time left is shorter than the forest's folds and fit on
+     all labels took (each CNN fold costs more than a forest's; torch is then never imported);
    - stopped after a fold when, even with perfect remaining folds, its mean could not beat
      the forest's mean on the same folds by more than ``TIE``;
    - stopped as soon as its projected time (the running fold's epochs, the remaining folds and
@@ -209,18 +213,36 @@ def _event(progress: ProgressFn, done: int, total: int, message: str, **metrics:
     progress(Progress("select", done, total, message, metrics=MappingProxyType(metrics)))
 
 
-def cv_forest(features, labels, class_names, feature_names, folds: Folds, seed: int, cancel):
-    """Per-fold balanced accuracy and out-of-fold predictions (-1 where not predicted)."""
-    from svetlana.core.ml.forest import fit_forest
+_CHOOSE = "choose"
+
+
+def cv_forest(features, labels, class_names, feature_names, folds: Folds, seed: int, cancel,
+              columns: Any = _CHOOSE):  # fmt: skip
+    """Per-fold balanced accuracy and out-of-fold predictions (-1 where not predicted).
+
+    ``columns``: the columns every fold's forest reads (None: all), as the forest on all labels
+    chose them (with or without the neighbours' measurements, by out-of-bag accuracy: one choice
+    instead of one per fold); by default each fold's forest makes that choice itself.
+    """
+    from svetlana.core.ml.forest import ForestModel, fit_forest, make_estimator
 
     y = np.asarray(labels, dtype=np.int64)
     oof = np.full(len(y), -1, np.int64)
     scores = []
+    x = None
+    if not isinstance(columns, str):
+        x = np.nan_to_num(np.asarray(features, np.float32), nan=0.0,
+                          posinf=np.finfo(np.float32).max, neginf=-np.finfo(np.float32).max)  # fmt: skip
     for tr, va in folds.splits:
         cancel.raise_if_cancelled()
-        model = fit_forest(
-            features[tr], y[tr], class_names, feature_names, seed=seed, cancel=cancel
-        )
+        if x is None:
+            model = fit_forest(
+                features[tr], y[tr], class_names, feature_names, seed=seed, cancel=cancel
+            )
+        else:
+            xt = x[tr] if columns is None else x[tr][:, columns]
+            est = make_estimator(seed).fit(xt, y[tr])
+            model = ForestModel(est, tuple(class_names), tuple(feature_names), columns=columns)
         oof[va] = model.predict_proba(features[va]).argmax(1)
         scores.append(_balanced(y[va], oof[va], len(class_names)))
     return scores, oof
@@ -302,10 +324,20 @@ def choose(
     oofs: dict[str, np.ndarray] = {}
     step = 0
 
+    forest_on_all = None
+    forest_fit_seconds = 0.0
     if use_forest:
-        t0 = time.perf_counter()
         _event(progress, step, total, "cross-validating the forest")
-        fs, oof = cv_forest(features, y, class_names, feature_names, folds, config.seed, cancel)
+        # The forest on all labels first: it chooses the columns (with or without the
+        # neighbours' measurements) once for every fold, and it is the final model if chosen.
+        t0 = time.perf_counter()
+        forest_on_all = fit_forest(
+            features, y, class_names, feature_names, seed=config.seed, cancel=cancel
+        )
+        forest_fit_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fs, oof = cv_forest(features, y, class_names, feature_names, folds, config.seed, cancel,
+                            columns=forest_on_all.columns)  # fmt: skip
         step += n
         scores["forest"] = CandidateScore(
             "forest", "forest", "done" if fs else "skipped", tuple(fs),
@@ -315,10 +347,30 @@ def choose(
         _announce(progress, step, total, scores["forest"])
     oof_probs = np.zeros((len(y), k_classes), np.float32)
     if use_cnn:
-        score, oof = _cv_cnn(
-            patches, y, folds, n_cnn, k_classes, config, scores.get("forest"), deadline,
-            progress, cancel, step, total, oof_probs, stop_when_behind=not use_hybrid,
-        )  # fmt: skip
+        left = deadline - time.perf_counter()
+        forest_score = scores.get("forest")
+        if (
+            mode == "quick"
+            and not use_hybrid
+            and forest_score is not None
+            and forest_score.status == "done"
+            and n_cnn > 0
+            and left < forest_score.seconds + forest_fit_seconds
+        ):
+            # The CNN's folds and its fit on all labels each cost more than a forest's fit:
+            # if the forest's folds and fit took longer than the time left, it cannot hold.
+            spent = forest_score.seconds + forest_fit_seconds
+            score = CandidateScore(cnn_arch, "cnn", "skipped", note=(
+                f"the forest's cross-validation and fit took {spent:.0f} s of the "
+                f"{budget:.0f} s budget; the {max(0.0, left):.0f} s left cannot hold the CNN's "
+                f"{n_cnn} folds and its fit on all labels (--mode thorough gives it time)"
+            ))  # fmt: skip
+            oof = np.full(len(y), -1, np.int64)
+        else:
+            score, oof = _cv_cnn(
+                patches, y, folds, n_cnn, k_classes, config, forest_score, deadline,
+                progress, cancel, step, total, oof_probs, stop_when_behind=not use_hybrid,
+            )  # fmt: skip
         step += n_cnn
         scores[cnn_arch] = score
         oofs[cnn_arch] = oof
@@ -357,7 +409,13 @@ def choose(
     )
     fit_started = time.perf_counter()
     if chosen == "forest":
-        model = fit_forest(features, y, class_names, feature_names, seed=config.seed, cancel=cancel)
+        if forest_on_all is not None:  # fitted first (it chose the folds' columns)
+            model = forest_on_all
+            fit_started -= forest_fit_seconds
+        else:
+            model = fit_forest(
+                features, y, class_names, feature_names, seed=config.seed, cancel=cancel
+            )
         history: tuple = ()
         device, threads, kind = "cpu", 1, "forest"
     else:
