@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import zipfile
 from collections.abc import Sequence
@@ -200,6 +201,9 @@ class ForestModel:
     # images left out (see add_new_image_forest); None: every image goes to this forest.
     new_images: ForestModel | None = None
     seen_images: tuple[str, ...] = ()  # the images of the labels (the card's "images")
+    # ... and their identities (core/objects/image_stats.image_identity): an image goes to this
+    # forest when its identity is one of them; by its name only for a card without them.
+    seen_identities: tuple[str, ...] = ()
     reference_seed: int = 0  # the random order the reference sample is drawn in
     reference_objects: int = 0
 
@@ -231,15 +235,24 @@ class ForestModel:
             keep |= {index[n] for n in self.new_images.read_features}
         return tuple(self.feature_names[int(i)] for i in sorted(keep))
 
-    def uses_scaled(self, image: str) -> bool:
-        """Whether objects of ``image`` go to the forest on per-image scaled measurements."""
-        return self.new_images is not None and image not in self.seen_images
+    def uses_scaled(self, image: str, identity: str | None = None) -> bool:
+        """Whether objects of ``image`` go to the forest on per-image scaled measurements: any
+        image but those of the labels, known by their ``identity`` (the same name in another
+        folder or project is another image) where the model keeps them, else by name."""
+        if self.new_images is None:
+            return False
+        if self.seen_identities and identity is not None:
+            return identity not in self.seen_identities
+        return image not in self.seen_images
 
-    def predict_image(self, features: np.ndarray, image: str, ids: np.ndarray) -> np.ndarray:
+    def predict_image(
+        self, features: np.ndarray, image: str, ids: np.ndarray, identity: str | None = None
+    ) -> np.ndarray:
         """Probabilities of every object of one image (``ids``: the rows' object ids, all the
-        image's objects): an image of the labels goes to this forest, any other to the
-        per-image scaled one when there is one (its reference sample is among ``ids``)."""
-        if not self.uses_scaled(image):
+        image's objects; ``identity``: see :meth:`uses_scaled`): an image of the labels goes to
+        this forest, any other to the per-image scaled one when there is one (its reference
+        sample is among ``ids``)."""
+        if not self.uses_scaled(image, identity):
             return self.predict_proba(features)
         from svetlana.core.objects.image_stats import reference_ids, reference_stats, scale
 
@@ -419,12 +432,14 @@ def add_new_image_forest(
     seed: int = 0,
     reference_seed: int = 0,
     reference_objects: int = 0,
+    identities: Sequence[str] = (),
     n_trees: int = N_TREES,
     cancel: CancelToken | None = None,
     always: bool = False,
 ) -> ForestModel:
     """``model`` with a forest for new images (``new_images``) on the per-image scaled columns
-    (``stats[image] = (centre, spread)``, the labels' ``images``): with 2 images when their
+    (``stats[image] = (centre, spread)``, the labels' ``images``, whose ``identities`` it
+    keeps: :meth:`ForestModel.uses_scaled`): with 2 images when their
     labels hold similar mixes of classes, from 3 on when, grouped by image, it predicts the
     images left out at least as well as the raw columns do; the note says which and why.
     ``always``: keep it regardless (benchmarks)."""
@@ -479,6 +494,7 @@ def add_new_image_forest(
         model,
         new_images=scaled,
         seen_images=seen,
+        seen_identities=tuple(sorted({str(i) for i in identities})),
         reference_seed=int(reference_seed),
         reference_objects=int(reference_objects),
         note=_join(model.note, f"new images: measurements scaled per image (median/IQR; {scores})"),
@@ -558,6 +574,7 @@ def forest_bytes(model: ForestModel) -> bytes:
 
 NEW_PREFIX = "new_images_"  # the new-image forest's arrays in forest.npz
 NEW_IMAGES_CARD = "new_images"  # its card field
+IDENTITIES_CARD = "image_identities"  # in it: the labels' images (image_stats.image_identity)
 
 
 def new_images_card(model: ForestModel) -> dict:
@@ -569,6 +586,7 @@ def new_images_card(model: ForestModel) -> dict:
             "scaling": "median and interquartile range of each image's reference objects",
             "reference_seed": int(model.reference_seed),
             "reference_objects": int(model.reference_objects),
+            **({IDENTITIES_CARD: list(model.seen_identities)} if model.seen_identities else {}),
         }
     }
 
@@ -830,7 +848,23 @@ def _new_images_fields(card: dict, path: Path) -> dict | None:
             )
     if n < 1:
         raise ModelError(f"the model card's {NEW_IMAGES_CARD}.reference_objects must be ≥ 1", path)
-    return {"seen_images": tuple(seen), "reference_seed": seed, "reference_objects": n}
+    identities = info.get(IDENTITIES_CARD, [])  # absent: the images are known by name only
+    if not (
+        isinstance(identities, list)
+        and len(identities) <= len(seen)
+        and all(isinstance(i, str) and re.fullmatch(r"[0-9a-f]{64}", i) for i in identities)
+    ):
+        raise ModelError(
+            f"the model card's {NEW_IMAGES_CARD}.{IDENTITIES_CARD} must list at most one sha256 "
+            "per image of the labels; the card is damaged: train the model again",
+            path,
+        )
+    return {
+        "seen_images": tuple(seen),
+        "seen_identities": tuple(identities),
+        "reference_seed": seed,
+        "reference_objects": n,
+    }
 
 
 def _node_bound(card: dict) -> int:

@@ -157,10 +157,12 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
         if len(m.ids) == 0 or not np.array_equal(m.ids[pos], ids):
             raise ModelError(f"the measurements of {loaded.name!r} do not cover every object")
         values = values[pos]
-    if getattr(model, "uses_scaled", None) and model.uses_scaled(loaded.name):
-        # an image without labels: the forest on per-image scaled measurements (its reference
-        # objects are among every object measured here)
-        probs = model.predict_image(values, loaded.name, ids)
+    if getattr(model, "new_images", None) is not None:
+        # an image without labels goes to the forest on per-image scaled measurements (its
+        # reference objects are among every object measured here); known by its content
+        from svetlana.core.objects.image_stats import image_identity
+
+        probs = model.predict_image(values, loaded.name, ids, image_identity(loaded.table))
     else:
         probs = model.predict_proba(values)
     if progress is not None:
