@@ -189,3 +189,17 @@ def test_a_card_without_image_identities_routes_by_name(tmp_path):
 def _measured(loaded):
     m = measure_objects(loaded.image, loaded.labels, spacing=loaded.spacing)
     return m.names, m.values
+
+
+def test_a_damaged_forest_for_new_images_is_refused_naming_the_forest_file(tmp_path):
+    bundle = _bundle(tmp_path)
+    ok("train", bundle, "--arch", "forest")
+    path = bundle / "models" / "model-1" / "forest.npz"
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    split = arrays["new_images_left"] >= 0
+    arrays["new_images_feature"] = np.where(split, 10**6, arrays["new_images_feature"])
+    np.savez_compressed(path, **arrays)
+    with Project.open(bundle, readonly=True) as project, pytest.raises(ModelError) as err:
+        load_model(project)
+    assert "forest for new images" in str(err.value) and err.value.path.name == "forest.npz"

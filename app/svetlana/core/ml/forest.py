@@ -661,7 +661,8 @@ def read_tree_arrays(
     except (ValueError, TypeError, OverflowError, MemoryError, IndexError) as exc:
         problem = f"arrays that do not fit together ({exc})"
     if problem:
-        raise ModelError(f"damaged forest file: {problem}", path)
+        which = " (its forest for new images)" if prefix == NEW_PREFIX else ""
+        raise ModelError(f"damaged forest file{which}: {problem}", path)
     a = arrays
     return TreeArrays(
         offsets=a["offsets"].astype(np.int64),
