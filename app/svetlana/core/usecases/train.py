@@ -300,13 +300,6 @@ def estimate(job: TrainingJob) -> str:
     return f"CNN {job.arch}, {job.config.epochs} epochs on {n} labelled objects"
 
 
-def measure_training_set(
-    job: TrainingJob, progress: ProgressFn | None = None, cancel: CancelToken | None = None
-):
-    """``(names, units, values)``: the measurements of the labelled objects, in label order."""
-    return measure_training_set_with_stats(job, progress, cancel)[:3]
-
-
 def reference_sample(job: TrainingJob, src: MeasureSource) -> np.ndarray:
     """The image's reference objects (``core/objects/image_stats.py``); none when the labels
     come from one image (no forest for new images is fitted then)."""
