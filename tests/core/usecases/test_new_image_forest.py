@@ -203,3 +203,23 @@ def test_a_damaged_forest_for_new_images_is_refused_naming_the_forest_file(tmp_p
     with Project.open(bundle, readonly=True) as project, pytest.raises(ModelError) as err:
         load_model(project)
     assert "forest for new images" in str(err.value) and err.value.path.name == "forest.npz"
+
+
+def test_a_model_of_the_version_before_opens_and_predicts_every_image_with_its_one_forest(tmp_path):
+    # what the version before wrote for labels from 2 images: no new_images in the card, no
+    # new_images_* arrays in forest.npz
+    bundle = _bundle(tmp_path)
+    ok("train", bundle, "--arch", "forest")
+    folder = bundle / "models" / "model-1"
+    card = json.loads((folder / "card.json").read_text())
+    del card["new_images"]
+    (folder / "card.json").write_text(json.dumps(card))
+    with np.load(folder / "forest.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files if not k.startswith("new_images_")}
+    np.savez_compressed(folder / "forest.npz", **arrays)
+    with Project.open(bundle, readonly=True) as project:
+        model, _ = load_model(project)
+        assert model.new_images is None and not model.uses_scaled("c")
+        result = predict_project(project, images=["c"], out_dir=tmp_path / "out")
+        x = select_features(*_measured(project.load("c")), model.feature_names)
+    np.testing.assert_allclose(result.predictions["c"].probs, model.predict_proba(x), atol=1e-6)
