@@ -439,12 +439,9 @@ def add_new_image_forest(
 ) -> ForestModel:
     """``model`` with a forest for new images (``new_images``) on the per-image scaled columns
     (``stats[image] = (centre, spread)``, the labels' ``images``, whose ``identities`` it
-    keeps: :meth:`ForestModel.uses_scaled`): with 2 images when their
-    labels hold similar mixes of classes, from 3 on when, grouped by image, it predicts the
-    images left out at least as well as the raw columns do; the note says which and why.
+    keeps: :meth:`ForestModel.uses_scaled`) when :func:`_scaled_helps`; the note says which
+    and why.
     ``always``: keep it regardless (benchmarks)."""
-    from sklearn.model_selection import GroupKFold
-
     from svetlana.core.objects.image_stats import scale_by_image
 
     cancel = ensure_token(cancel)
@@ -458,33 +455,9 @@ def add_new_image_forest(
     cols = model.columns
     if cols is not None:
         x, xs = x[:, cols], xs[:, cols]
-    scores = f"labels from {len(seen)} images"
-    if len(seen) < NEW_IMAGES_CV_GROUPS:
-        mix = _mix_difference(y, images)
-        scores += f", class mixes {mix:.2f} apart"
-        if mix > NEW_IMAGES_MAX_MIX_DIFFERENCE and not always:
-            note = f"new images: raw measurements ({scores}: too different to scale per image)"
-            return replace(model, note=_join(model.note, note))
-    else:
-        pred = {"raw": np.full(len(y), -1), "scaled": np.full(len(y), -1)}
-        folds = GroupKFold(min(NEW_IMAGES_FOLDS, len(seen))).split(x, y, images)
-        for tr, va in folds:
-            if len(np.unique(y[tr])) < 2:
-                continue
-            for what, data in (("raw", x), ("scaled", xs)):
-                cancel.raise_if_cancelled()
-                est = make_estimator(seed, min(n_trees, NEW_IMAGES_CV_TREES))
-                pred[what][va] = est.fit(data[tr], y[tr]).predict(data[va])
-        done = pred["raw"] >= 0
-        if done.sum() >= 2:
-            score = {k: _balanced(y[done], p[done]) for k, p in pred.items()}
-            scores = (
-                f"balanced accuracy on images left out: raw {score['raw']:.3f}, "
-                f"scaled {score['scaled']:.3f}"
-            )
-            if score["scaled"] < score["raw"] and not always:
-                note = f"new images: raw measurements ({scores})"
-                return replace(model, note=_join(model.note, note))
+    keep, scores = _scaled_helps(x, xs, y, images, seed, n_trees, cancel)
+    if not keep and not always:
+        return replace(model, note=_join(model.note, f"new images: raw measurements ({scores})"))
     cancel.raise_if_cancelled()
     est = make_estimator(seed, n_trees).fit(xs, y)
     scaled = ForestModel(
@@ -499,6 +472,39 @@ def add_new_image_forest(
         reference_objects=int(reference_objects),
         note=_join(model.note, f"new images: measurements scaled per image (median/IQR; {scores})"),
     )
+
+
+def _scaled_helps(x, xs, y, images, seed, n_trees, cancel) -> tuple[bool, str]:
+    """Whether the scaled columns ``xs`` should serve new images, and why (the card's words):
+    below NEW_IMAGES_CV_GROUPS images, when the images' class mixes are alike; from there on,
+    when grouped by image they predict the images left out at least as well as the raw ``x``."""
+    from sklearn.model_selection import GroupKFold
+
+    n_images = len(np.unique(images))
+    scores = f"labels from {n_images} images"
+    if n_images < NEW_IMAGES_CV_GROUPS:
+        mix = _mix_difference(y, images)
+        scores += f", class mixes {mix:.2f} apart"
+        if mix > NEW_IMAGES_MAX_MIX_DIFFERENCE:
+            return False, f"{scores}: too different to scale per image"
+        return True, scores
+    pred = {"raw": np.full(len(y), -1), "scaled": np.full(len(y), -1)}
+    for tr, va in GroupKFold(min(NEW_IMAGES_FOLDS, n_images)).split(x, y, images):
+        if len(np.unique(y[tr])) < 2:
+            continue
+        for what, data in (("raw", x), ("scaled", xs)):
+            cancel.raise_if_cancelled()
+            est = make_estimator(seed, min(n_trees, NEW_IMAGES_CV_TREES))
+            pred[what][va] = est.fit(data[tr], y[tr]).predict(data[va])
+    done = pred["raw"] >= 0
+    if done.sum() < 2:  # no fold had two classes to learn: nothing says no
+        return True, scores
+    score = {k: _balanced(y[done], p[done]) for k, p in pred.items()}
+    scores = (
+        f"balanced accuracy on images left out: raw {score['raw']:.3f}, "
+        f"scaled {score['scaled']:.3f}"
+    )
+    return score["scaled"] >= score["raw"], scores
 
 
 def _mix_difference(y: np.ndarray, images: np.ndarray) -> float:
