@@ -633,9 +633,12 @@ def read_tree_arrays(
     f=None,
     max_nodes: int = 4_000_001,
     prefix: str = "",
+    max_bytes: int | None = None,
 ) -> TreeArrays:
     """Read and check ``forest.npz`` (or the open file ``f``): plain arrays only, every index
-    inside its tree, values in range, trees no larger than ``max_nodes`` nodes.
+    inside its tree, values in range, trees no larger than ``max_nodes`` nodes, the arrays
+    together no larger than ``max_bytes`` unpacked (a small file that unpacks to terabytes is
+    refused before it is read).
 
     Nothing from the file runs (``allow_pickle=False``); a damaged or tampered file gives a
     ModelError naming it (UnsafeFileError for pickled content), never a crash or a wrong walk.
@@ -643,6 +646,8 @@ def read_tree_arrays(
     path = Path(path)
     if f is None and not path.is_file():
         raise ModelError("forest file not found", path)
+    if max_bytes is not None:
+        _check_unpacked_size(path, f, max_bytes)
     try:
         with np.load(path if f is None else f, allow_pickle=False) as npz:
             fmt = str(npz["format"]) if "format" in npz.files else ""
@@ -811,7 +816,10 @@ def load_forest(folder: Path, card: dict | None = None) -> ForestModel:
         if skops:
             _check_skops_schema(f, path)
         else:
-            trees = read_tree_arrays(path, len(names), len(classes), f, _node_bound(card))
+            bound = _unpacked_bound(card, len(names), len(classes))
+            trees = read_tree_arrays(
+                path, len(names), len(classes), f, _node_bound(card), max_bytes=bound
+            )
             new = _new_images_fields(card, folder / CARD_FILE)
             if new is not None:
                 f.seek(0)
@@ -872,6 +880,39 @@ def _new_images_fields(card: dict, path: Path) -> dict | None:
         "reference_seed": seed,
         "reference_objects": n,
     }
+
+
+def _check_unpacked_size(path: Path, f, max_bytes: int) -> None:
+    """Refuse a forest.npz whose arrays unpack to more than ``max_bytes`` (the sizes its zip
+    directory declares: the reader never unpacks more than those)."""
+    try:
+        if f is not None:
+            f.seek(0)
+        with zipfile.ZipFile(path if f is None else f) as zf:
+            unpacked = sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ModelError(f"cannot read the forest file: {exc}", path) from None
+    finally:
+        if f is not None:
+            f.seek(0)
+    if unpacked > max_bytes:
+        raise ModelError(
+            f"the forest file unpacks to {unpacked / 2**20:,.0f} MB, more than a forest of this "
+            f"card can hold ({max_bytes / 2**20:,.0f} MB): damaged or not Svetlana's; refused",
+            path,
+        )
+
+
+def _unpacked_bound(card: dict, n_features: int, n_classes: int) -> int | None:
+    """The most bytes a forest.npz of this card unpacks to: both forests at their most nodes
+    (``_node_bound`` per tree, ``trees`` trees), twice over for the arrays' headers and slack;
+    None for a card without its number of trees (no bound but the file's own)."""
+    trees = card.get("trees")
+    if isinstance(trees, bool) or not isinstance(trees, int) or not 0 < trees <= 100_000:
+        return None
+    per_node = 4 * 3 + 8 + 8 * n_classes  # left, right, feature; threshold; value
+    per_tree = _node_bound(card) * per_node + 8 + 8 * n_features  # offset; importances
+    return 2 * (2 * trees * per_tree + 8 * n_classes) + (1 << 20)
 
 
 def _node_bound(card: dict) -> int:
