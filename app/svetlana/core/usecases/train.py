@@ -422,6 +422,7 @@ def _with_new_image_forest(job: TrainingJob, result: Any, values, stats, cancel)
     model = add_new_image_forest(
         result.model, values, job.data.labels, [k[0] for k in job.data.keys], stats,
         seed=job.config.seed, reference_seed=job.sampling_seed,
+        n_trees=result.model.n_trees,  # as many trees as the first (the card's "trees")
         reference_objects=image_stats.REFERENCE_OBJECTS,
         identities=[src.identity for src in job.sources if src.identity], cancel=cancel,
     )  # fmt: skip
