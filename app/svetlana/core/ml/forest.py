@@ -884,8 +884,13 @@ def _new_images_fields(card: dict, path: Path) -> dict | None:
 
 def _check_unpacked_size(path: Path, f, max_bytes: int) -> None:
     """Refuse a forest.npz whose arrays unpack to more than ``max_bytes`` (the sizes its zip
-    directory declares: the reader never unpacks more than those)."""
+    directory declares: the reader never unpacks more than those). Not a zip: the reader
+    says what it is (a pickle is refused as one)."""
     try:
+        if f is not None:
+            f.seek(0)
+        if not zipfile.is_zipfile(path if f is None else f):
+            return
         if f is not None:
             f.seek(0)
         with zipfile.ZipFile(path if f is None else f) as zf:
