@@ -902,8 +902,9 @@ def _check_unpacked_size(path: Path, f, max_bytes: int) -> None:
             f.seek(0)
     if unpacked > max_bytes:
         raise ModelError(
-            f"the forest file unpacks to {unpacked / 2**20:,.0f} MB, more than a forest of this "
-            f"card can hold ({max_bytes / 2**20:,.0f} MB): damaged or not Svetlana's; refused",
+            f"the forest file unpacks to {unpacked / 2**20:,.1f} MB, more than the card's trees "
+            f"at their most nodes can hold ({max_bytes / 2**20:,.1f} MB): damaged or not "
+            "Svetlana's; refused",
             path,
         )
 
