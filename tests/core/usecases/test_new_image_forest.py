@@ -15,7 +15,8 @@ from svetlana.core.ml.forest import select_features
 from svetlana.core.objects import image_stats
 from svetlana.core.objects.measurements import measure_objects
 from svetlana.core.project.bundle import Project
-from svetlana.core.usecases.predict import load_model, predict_project
+from svetlana.core.project.images import LoadedImage
+from svetlana.core.usecases.predict import load_model, predict_loaded, predict_project
 from svetlana.core.usecases.train import (
     measure_training_set_with_stats,
     prepare_training,
@@ -119,6 +120,9 @@ def test_saved_model_predicts_a_new_image_the_same_after_reopening(tmp_path):
         lambda c: c.update(new_images=[1, 2]),
         lambda c: c.pop("images"),
         lambda c: c.update(images=["a", 3]),
+        lambda c: c["new_images"].update(image_identities=["not a sha256"]),
+        lambda c: c["new_images"].update(image_identities=["0" * 64] * 3),  # 3 for 2 images
+        lambda c: c["new_images"].update(image_identities="0" * 64),
     ],
 )
 def test_a_damaged_new_images_card_field_is_refused_naming_the_card(tmp_path, damage):
@@ -143,3 +147,79 @@ def test_a_card_naming_a_second_forest_the_file_lacks_is_refused(tmp_path):
     with Project.open(bundle, readonly=True) as project, pytest.raises(ModelError) as err:
         load_model(project)
     assert "new_images_" in str(err.value)
+
+
+def test_a_new_image_named_like_a_labelled_one_goes_to_the_forest_for_new_images(tmp_path):
+    # predict --folder and other projects name images by their files: "a" there may be another
+    # image; the labels' images are known by their content, whatever they are called
+    bundle = _bundle(tmp_path)
+    ok("train", bundle, "--arch", "forest")
+    with Project.open(bundle, readonly=True) as project:
+        model, card = load_model(project)
+        assert len(card["new_images"]["image_identities"]) == 2
+        a, c = project.load("a"), project.load("c")
+        c_named_a = LoadedImage("a", c.image, c.labels, c.spacing)
+        a_renamed = LoadedImage("renamed", a.image, a.labels, a.spacing)
+        by = {
+            "a": predict_loaded(model, card, a),
+            "c": predict_loaded(model, card, c),
+            "c named a": predict_loaded(model, card, c_named_a),
+            "a renamed": predict_loaded(model, card, a_renamed),
+        }
+    np.testing.assert_allclose(by["c named a"].probs, by["c"].probs, atol=1e-6)
+    np.testing.assert_allclose(by["a renamed"].probs, by["a"].probs, atol=1e-6)
+    # and the two forests do differ on c, so the routing is what the comparison sees
+    x = select_features(*_measured(c), model.feature_names)
+    assert not np.allclose(model.predict_proba(x), by["c"].probs, atol=1e-3)
+
+
+def test_a_card_without_image_identities_routes_by_name(tmp_path):
+    bundle = _bundle(tmp_path)
+    ok("train", bundle, "--arch", "forest")
+    path = bundle / "models" / "model-1" / "card.json"
+    card = json.loads(path.read_text())
+    del card["new_images"]["image_identities"]
+    path.write_text(json.dumps(card))
+    with Project.open(bundle, readonly=True) as project:
+        model, _ = load_model(project)
+    assert model.seen_identities == ()
+    assert not model.uses_scaled("a", "0" * 64) and model.uses_scaled("c", "0" * 64)
+
+
+def _measured(loaded):
+    m = measure_objects(loaded.image, loaded.labels, spacing=loaded.spacing)
+    return m.names, m.values
+
+
+def test_a_damaged_forest_for_new_images_is_refused_naming_the_forest_file(tmp_path):
+    bundle = _bundle(tmp_path)
+    ok("train", bundle, "--arch", "forest")
+    path = bundle / "models" / "model-1" / "forest.npz"
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    split = arrays["new_images_left"] >= 0
+    arrays["new_images_feature"] = np.where(split, 10**6, arrays["new_images_feature"])
+    np.savez_compressed(path, **arrays)
+    with Project.open(bundle, readonly=True) as project, pytest.raises(ModelError) as err:
+        load_model(project)
+    assert "forest for new images" in str(err.value) and err.value.path.name == "forest.npz"
+
+
+def test_a_model_of_the_version_before_opens_and_predicts_every_image_with_its_one_forest(tmp_path):
+    # what the version before wrote for labels from 2 images: no new_images in the card, no
+    # new_images_* arrays in forest.npz
+    bundle = _bundle(tmp_path)
+    ok("train", bundle, "--arch", "forest")
+    folder = bundle / "models" / "model-1"
+    card = json.loads((folder / "card.json").read_text())
+    del card["new_images"]
+    (folder / "card.json").write_text(json.dumps(card))
+    with np.load(folder / "forest.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files if not k.startswith("new_images_")}
+    np.savez_compressed(folder / "forest.npz", **arrays)
+    with Project.open(bundle, readonly=True) as project:
+        model, _ = load_model(project)
+        assert model.new_images is None and not model.uses_scaled("c")
+        result = predict_project(project, images=["c"], out_dir=tmp_path / "out")
+        x = select_features(*_measured(project.load("c")), model.feature_names)
+    np.testing.assert_allclose(result.predictions["c"].probs, model.predict_proba(x), atol=1e-6)

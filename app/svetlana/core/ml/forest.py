@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import zipfile
 from collections.abc import Sequence
@@ -200,6 +201,9 @@ class ForestModel:
     # images left out (see add_new_image_forest); None: every image goes to this forest.
     new_images: ForestModel | None = None
     seen_images: tuple[str, ...] = ()  # the images of the labels (the card's "images")
+    # ... and their identities (core/objects/image_stats.image_identity): an image goes to this
+    # forest when its identity is one of them; by its name only for a card without them.
+    seen_identities: tuple[str, ...] = ()
     reference_seed: int = 0  # the random order the reference sample is drawn in
     reference_objects: int = 0
 
@@ -231,15 +235,24 @@ class ForestModel:
             keep |= {index[n] for n in self.new_images.read_features}
         return tuple(self.feature_names[int(i)] for i in sorted(keep))
 
-    def uses_scaled(self, image: str) -> bool:
-        """Whether objects of ``image`` go to the forest on per-image scaled measurements."""
-        return self.new_images is not None and image not in self.seen_images
+    def uses_scaled(self, image: str, identity: str | None = None) -> bool:
+        """Whether objects of ``image`` go to the forest on per-image scaled measurements: any
+        image but those of the labels, known by their ``identity`` (the same name in another
+        folder or project is another image) where the model keeps them, else by name."""
+        if self.new_images is None:
+            return False
+        if self.seen_identities and identity is not None:
+            return identity not in self.seen_identities
+        return image not in self.seen_images
 
-    def predict_image(self, features: np.ndarray, image: str, ids: np.ndarray) -> np.ndarray:
+    def predict_image(
+        self, features: np.ndarray, image: str, ids: np.ndarray, identity: str | None = None
+    ) -> np.ndarray:
         """Probabilities of every object of one image (``ids``: the rows' object ids, all the
-        image's objects): an image of the labels goes to this forest, any other to the
-        per-image scaled one when there is one (its reference sample is among ``ids``)."""
-        if not self.uses_scaled(image):
+        image's objects; ``identity``: see :meth:`uses_scaled`): an image of the labels goes to
+        this forest, any other to the per-image scaled one when there is one (its reference
+        sample is among ``ids``)."""
+        if not self.uses_scaled(image, identity):
             return self.predict_proba(features)
         from svetlana.core.objects.image_stats import reference_ids, reference_stats, scale
 
@@ -427,17 +440,16 @@ def add_new_image_forest(
     seed: int = 0,
     reference_seed: int = 0,
     reference_objects: int = 0,
+    identities: Sequence[str] = (),
     n_trees: int = N_TREES,
     cancel: CancelToken | None = None,
     always: bool = False,
 ) -> ForestModel:
     """``model`` with a forest for new images (``new_images``) on the per-image scaled columns
-    (``stats[image] = (centre, spread)``, the labels' ``images``): with 2 images when their
-    labels hold similar mixes of classes, from 3 on when, grouped by image, it predicts the
-    images left out at least as well as the raw columns do; the note says which and why.
+    (``stats[image] = (centre, spread)``, the labels' ``images``, whose ``identities`` it
+    keeps: :meth:`ForestModel.uses_scaled`) when :func:`_scaled_helps`; the note says which
+    and why.
     ``always``: keep it regardless (benchmarks)."""
-    from sklearn.model_selection import GroupKFold
-
     from svetlana.core.objects.image_stats import scale_by_image
 
     cancel = ensure_token(cancel)
@@ -451,33 +463,9 @@ def add_new_image_forest(
     cols = model.columns
     if cols is not None:
         x, xs = x[:, cols], xs[:, cols]
-    scores = f"labels from {len(seen)} images"
-    if len(seen) < NEW_IMAGES_CV_GROUPS:
-        mix = _mix_difference(y, images)
-        scores += f", class mixes {mix:.2f} apart"
-        if mix > NEW_IMAGES_MAX_MIX_DIFFERENCE and not always:
-            note = f"new images: raw measurements ({scores}: too different to scale per image)"
-            return replace(model, note=_join(model.note, note))
-    else:
-        pred = {"raw": np.full(len(y), -1), "scaled": np.full(len(y), -1)}
-        folds = GroupKFold(min(NEW_IMAGES_FOLDS, len(seen))).split(x, y, images)
-        for tr, va in folds:
-            if len(np.unique(y[tr])) < 2:
-                continue
-            for what, data in (("raw", x), ("scaled", xs)):
-                cancel.raise_if_cancelled()
-                est = make_estimator(seed, min(n_trees, NEW_IMAGES_CV_TREES))
-                pred[what][va] = est.fit(data[tr], y[tr]).predict(data[va])
-        done = pred["raw"] >= 0
-        if done.sum() >= 2:
-            score = {k: _balanced(y[done], p[done]) for k, p in pred.items()}
-            scores = (
-                f"balanced accuracy on images left out: raw {score['raw']:.3f}, "
-                f"scaled {score['scaled']:.3f}"
-            )
-            if score["scaled"] < score["raw"] and not always:
-                note = f"new images: raw measurements ({scores})"
-                return replace(model, note=_join(model.note, note))
+    keep, scores = _scaled_helps(x, xs, y, images, seed, n_trees, cancel)
+    if not keep and not always:
+        return replace(model, note=_join(model.note, f"new images: raw measurements ({scores})"))
     cancel.raise_if_cancelled()
     est = make_estimator(seed, n_trees).fit(xs, y)
     scaled = ForestModel(
@@ -487,10 +475,44 @@ def add_new_image_forest(
         model,
         new_images=scaled,
         seen_images=seen,
+        seen_identities=tuple(sorted({str(i) for i in identities})),
         reference_seed=int(reference_seed),
         reference_objects=int(reference_objects),
         note=_join(model.note, f"new images: measurements scaled per image (median/IQR; {scores})"),
     )
+
+
+def _scaled_helps(x, xs, y, images, seed, n_trees, cancel) -> tuple[bool, str]:
+    """Whether the scaled columns ``xs`` should serve new images, and why (the card's words):
+    below NEW_IMAGES_CV_GROUPS images, when the images' class mixes are alike; from there on,
+    when grouped by image they predict the images left out at least as well as the raw ``x``."""
+    from sklearn.model_selection import GroupKFold
+
+    n_images = len(np.unique(images))
+    scores = f"labels from {n_images} images"
+    if n_images < NEW_IMAGES_CV_GROUPS:
+        mix = _mix_difference(y, images)
+        scores += f", class mixes {mix:.2f} apart"
+        if mix > NEW_IMAGES_MAX_MIX_DIFFERENCE:
+            return False, f"{scores}: too different to scale per image"
+        return True, scores
+    pred = {"raw": np.full(len(y), -1), "scaled": np.full(len(y), -1)}
+    for tr, va in GroupKFold(min(NEW_IMAGES_FOLDS, n_images)).split(x, y, images):
+        if len(np.unique(y[tr])) < 2:
+            continue
+        for what, data in (("raw", x), ("scaled", xs)):
+            cancel.raise_if_cancelled()
+            est = make_estimator(seed, min(n_trees, NEW_IMAGES_CV_TREES))
+            pred[what][va] = est.fit(data[tr], y[tr]).predict(data[va])
+    done = pred["raw"] >= 0
+    if done.sum() < 2:  # no fold had two classes to learn: nothing says no
+        return True, scores
+    score = {k: _balanced(y[done], p[done]) for k, p in pred.items()}
+    scores = (
+        f"balanced accuracy on images left out: raw {score['raw']:.3f}, "
+        f"scaled {score['scaled']:.3f}"
+    )
+    return score["scaled"] >= score["raw"], scores
 
 
 def _mix_difference(y: np.ndarray, images: np.ndarray) -> float:
@@ -566,6 +588,7 @@ def forest_bytes(model: ForestModel) -> bytes:
 
 NEW_PREFIX = "new_images_"  # the new-image forest's arrays in forest.npz
 NEW_IMAGES_CARD = "new_images"  # its card field
+IDENTITIES_CARD = "image_identities"  # in it: the labels' images (image_stats.image_identity)
 
 
 def new_images_card(model: ForestModel) -> dict:
@@ -577,6 +600,7 @@ def new_images_card(model: ForestModel) -> dict:
             "scaling": "median and interquartile range of each image's reference objects",
             "reference_seed": int(model.reference_seed),
             "reference_objects": int(model.reference_objects),
+            **({IDENTITIES_CARD: list(model.seen_identities)} if model.seen_identities else {}),
         }
     }
 
@@ -617,9 +641,12 @@ def read_tree_arrays(
     f=None,
     max_nodes: int = 4_000_001,
     prefix: str = "",
+    max_bytes: int | None = None,
 ) -> TreeArrays:
     """Read and check ``forest.npz`` (or the open file ``f``): plain arrays only, every index
-    inside its tree, values in range, trees no larger than ``max_nodes`` nodes.
+    inside its tree, values in range, trees no larger than ``max_nodes`` nodes, the arrays
+    together no larger than ``max_bytes`` unpacked (a small file that unpacks to terabytes is
+    refused before it is read).
 
     Nothing from the file runs (``allow_pickle=False``); a damaged or tampered file gives a
     ModelError naming it (UnsafeFileError for pickled content), never a crash or a wrong walk.
@@ -627,6 +654,8 @@ def read_tree_arrays(
     path = Path(path)
     if f is None and not path.is_file():
         raise ModelError("forest file not found", path)
+    if max_bytes is not None:
+        _check_unpacked_size(path, f, max_bytes)
     try:
         with np.load(path if f is None else f, allow_pickle=False) as npz:
             fmt = str(npz["format"]) if "format" in npz.files else ""
@@ -651,7 +680,8 @@ def read_tree_arrays(
     except (ValueError, TypeError, OverflowError, MemoryError, IndexError) as exc:
         problem = f"arrays that do not fit together ({exc})"
     if problem:
-        raise ModelError(f"damaged forest file: {problem}", path)
+        which = " (its forest for new images)" if prefix == NEW_PREFIX else ""
+        raise ModelError(f"damaged forest file{which}: {problem}", path)
     a = arrays
     return TreeArrays(
         offsets=a["offsets"].astype(np.int64),
@@ -794,7 +824,10 @@ def load_forest(folder: Path, card: dict | None = None) -> ForestModel:
         if skops:
             _check_skops_schema(f, path)
         else:
-            trees = read_tree_arrays(path, len(names), len(classes), f, _node_bound(card))
+            bound = _unpacked_bound(card, len(names), len(classes))
+            trees = read_tree_arrays(
+                path, len(names), len(classes), f, _node_bound(card), max_bytes=bound
+            )
             new = _new_images_fields(card, folder / CARD_FILE)
             if new is not None:
                 f.seek(0)
@@ -838,7 +871,62 @@ def _new_images_fields(card: dict, path: Path) -> dict | None:
             )
     if n < 1:
         raise ModelError(f"the model card's {NEW_IMAGES_CARD}.reference_objects must be ≥ 1", path)
-    return {"seen_images": tuple(seen), "reference_seed": seed, "reference_objects": n}
+    identities = info.get(IDENTITIES_CARD, [])  # absent: the images are known by name only
+    if not (
+        isinstance(identities, list)
+        and len(identities) <= len(seen)
+        and all(isinstance(i, str) and re.fullmatch(r"[0-9a-f]{64}", i) for i in identities)
+    ):
+        raise ModelError(
+            f"the model card's {NEW_IMAGES_CARD}.{IDENTITIES_CARD} must list at most one sha256 "
+            "per image of the labels; the card is damaged: train the model again",
+            path,
+        )
+    return {
+        "seen_images": tuple(seen),
+        "seen_identities": tuple(identities),
+        "reference_seed": seed,
+        "reference_objects": n,
+    }
+
+
+def _check_unpacked_size(path: Path, f, max_bytes: int) -> None:
+    """Refuse a forest.npz whose arrays unpack to more than ``max_bytes`` (the sizes its zip
+    directory declares: the reader never unpacks more than those). Not a zip: the reader
+    says what it is (a pickle is refused as one)."""
+    try:
+        if f is not None:
+            f.seek(0)
+        if not zipfile.is_zipfile(path if f is None else f):
+            return
+        if f is not None:
+            f.seek(0)
+        with zipfile.ZipFile(path if f is None else f) as zf:
+            unpacked = sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ModelError(f"cannot read the forest file: {exc}", path) from None
+    finally:
+        if f is not None:
+            f.seek(0)
+    if unpacked > max_bytes:
+        raise ModelError(
+            f"the forest file unpacks to {unpacked / 2**20:,.1f} MB, more than the card's trees "
+            f"at their most nodes can hold ({max_bytes / 2**20:,.1f} MB): damaged or not "
+            "Svetlana's; refused",
+            path,
+        )
+
+
+def _unpacked_bound(card: dict, n_features: int, n_classes: int) -> int | None:
+    """The most bytes a forest.npz of this card unpacks to: both forests at their most nodes
+    (``_node_bound`` per tree, ``trees`` trees), twice over for the arrays' headers and slack;
+    None for a card without its number of trees (no bound but the file's own)."""
+    trees = card.get("trees")
+    if isinstance(trees, bool) or not isinstance(trees, int) or not 0 < trees <= 100_000:
+        return None
+    per_node = 4 * 3 + 8 + 8 * n_classes  # left, right, feature; threshold; value
+    per_tree = _node_bound(card) * per_node + 8 + 8 * n_features  # offset; importances
+    return 2 * (2 * trees * per_tree + 8 * n_classes) + (1 << 20)
 
 
 def _node_bound(card: dict) -> int:

@@ -12,6 +12,8 @@ among every object): no train/predict skew, and no need to measure every object 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from svetlana.core.objects.sampling import random_order
@@ -24,6 +26,25 @@ REFERENCE_OBJECTS = 200
 _TINY = 1e-9
 
 
+def image_identity(table) -> str:
+    """sha256 of an image's object table (ids, boxes, areas, intensity sums rounded to whole
+    numbers): which image a model's labels came from, whatever it is named. The name alone is
+    not enough: ``predict --folder`` and other projects name images by their files, and a new
+    image called like one of the labels' must still go to the forest for new images. Exact
+    integers only, so the same image and mask give the same identity however they are read
+    (in memory or tile by tile, the table cached or computed); the very same mask over other
+    pixels differs by its intensity sums."""
+    h = hashlib.sha256(b"svetlana-image-identity-1")
+    area = np.asarray(table.area, np.int64)
+    sums = np.asarray(table.mean_intensity, np.float64) * area.reshape(-1, 1)
+    sums = np.clip(np.rint(np.nan_to_num(sums, posinf=0.0, neginf=0.0)), -(2.0**62), 2.0**62)
+    for part in (table.ids, table.bbox, area, sums):
+        a = np.ascontiguousarray(part, np.int64)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def reference_ids(seed: int, image: str, ids: np.ndarray, n: int = REFERENCE_OBJECTS) -> np.ndarray:
     """The reference sample of an image (sorted ids): its first ``n`` objects in random order."""
     return np.sort(random_order(seed, image, ids)[: max(int(n), 1)])
@@ -31,8 +52,12 @@ def reference_ids(seed: int, image: str, ids: np.ndarray, n: int = REFERENCE_OBJ
 
 def reference_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(centre, spread)`` per column of the reference objects' measurements: the median and
-    the interquartile range (1 where it is ~0: a constant column is only shifted)."""
-    x = np.nan_to_num(np.asarray(values, np.float64), posinf=0.0, neginf=0.0)
+    the interquartile range (1 where it is ~0: a constant column is only shifted). NaN reads
+    as 0 and an infinity as the largest float32, as the forest reads its input
+    (``core/ml/forest._as_matrix``): training takes these statistics from the measurements as
+    measured, prediction from the forest's input, and both must agree."""
+    big = float(np.finfo(np.float32).max)
+    x = np.nan_to_num(np.asarray(values, np.float64), nan=0.0, posinf=big, neginf=-big)
     if x.ndim != 2 or len(x) == 0:
         raise ValueError("reference statistics need at least one measured object")
     q25, centre, q75 = np.percentile(x, [25, 50, 75], axis=0)

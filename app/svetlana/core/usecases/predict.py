@@ -165,10 +165,15 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
         card = getattr(model, "card_path", None)
         return select_features(m.names, values, model.feature_names, card, read)
 
-    if getattr(model, "uses_scaled", None) and model.uses_scaled(loaded.name):
+    identity = None
+    if getattr(model, "new_images", None) is not None:  # images known by their content
+        from svetlana.core.objects.image_stats import image_identity
+
+        identity = image_identity(loaded.table)
+    if identity is not None and model.uses_scaled(loaded.name, identity):
         # an image without labels: the forest on per-image scaled measurements (its reference
         # objects are among every object measured here)
-        probs = model.predict_image(features(slice(None)), loaded.name, ids)
+        probs = model.predict_image(features(slice(None)), loaded.name, ids, identity)
     else:  # a block of objects at a time: the model's columns never copied whole (416,025
         # objects x 200 columns: 0.33 GB next to the measurements)
         starts = range(0, len(ids), _FEATURE_BLOCK) if len(ids) else [0]

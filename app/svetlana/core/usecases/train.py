@@ -175,6 +175,7 @@ class MeasureSource:
     spacing: tuple[float, ...] | None
     ids: np.ndarray
     object_ids: np.ndarray | None = None  # every object of the image (its reference sample)
+    identity: str = ""  # core/objects/image_stats.image_identity: the image, whatever its name
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,6 +256,8 @@ def prepare_training(
         )
     sources: list[MeasureSource] = []
     if kind != "cnn":  # the worker measures the labelled objects (arrays only, no project)
+        from svetlana.core.objects import image_stats
+
         by_image: dict[str, list[int]] = {}
         for im, obj in data.keys:
             by_image.setdefault(im, []).append(obj)
@@ -262,7 +265,8 @@ def prepare_training(
             loaded = project.load(im)
             sources.append(
                 MeasureSource(im, loaded.image, loaded.labels, loaded.spacing, np.asarray(ids),
-                              np.asarray(loaded.table.ids, np.int64))
+                              np.asarray(loaded.table.ids, np.int64),
+                              image_stats.image_identity(loaded.table))
             )  # fmt: skip
     store = project.annotations
     counts = store.counts()
@@ -294,13 +298,6 @@ def estimate(job: TrainingJob) -> str:
     if job.kind == "forest":
         return f"forest on the measurements of the {n} labelled objects (seconds)"
     return f"CNN {job.arch}, {job.config.epochs} epochs on {n} labelled objects"
-
-
-def measure_training_set(
-    job: TrainingJob, progress: ProgressFn | None = None, cancel: CancelToken | None = None
-):
-    """``(names, units, values)``: the measurements of the labelled objects, in label order."""
-    return measure_training_set_with_stats(job, progress, cancel)[:3]
 
 
 def reference_sample(job: TrainingJob, src: MeasureSource) -> np.ndarray:
@@ -425,7 +422,9 @@ def _with_new_image_forest(job: TrainingJob, result: Any, values, stats, cancel)
     model = add_new_image_forest(
         result.model, values, job.data.labels, [k[0] for k in job.data.keys], stats,
         seed=job.config.seed, reference_seed=job.sampling_seed,
-        reference_objects=image_stats.REFERENCE_OBJECTS, cancel=cancel,
+        n_trees=result.model.n_trees,  # as many trees as the first (the card's "trees")
+        reference_objects=image_stats.REFERENCE_OBJECTS,
+        identities=[src.identity for src in job.sources if src.identity], cancel=cancel,
     )  # fmt: skip
     return dataclasses.replace(
         result, model=model, seconds=result.seconds + time.perf_counter() - t0
