@@ -111,7 +111,8 @@ def test_train_shows_curves_metrics_and_the_new_model(qtbot, tab, session):
 
 
 def test_cancel_leaves_no_model(qtbot, tab, session, shown_errors):
-    tab.epochs.setValue(5000)
+    tab.arch.setCurrentIndex(tab.arch.findData("minimal"))  # a long training (auto would
+    tab.epochs.setValue(5000)  # choose a perfect forest in a second on these easy objects)
     job = tab.start_training()
     assert job is not None
     qtbot.waitUntil(lambda: tab.progress.value() >= 1, timeout=30000)
@@ -169,7 +170,8 @@ def test_network_file_is_used_for_training(tab, tmp_path):
 
 
 def test_shutdown_cancels_and_waits(qtbot, tab, session):
-    tab.epochs.setValue(5000)
+    tab.arch.setCurrentIndex(tab.arch.findData("minimal"))  # a long training (auto would
+    tab.epochs.setValue(5000)  # choose a perfect forest in a second on these easy objects)
     job = tab.start_training()
     qtbot.waitUntil(lambda: tab.progress.value() >= 1, timeout=30000)
     assert tab.shutdown(10000)

@@ -1,6 +1,9 @@
 """Per-object measurements: the table, its columns, and ``measure_objects``, which computes the
 families a set of columns needs (core/objects/measure_registry.py) in one band pass
 (core/objects/measure_band.py) and the families computed after it (context...).
+
+~530 lines: ``measure_objects`` and its two band passes (in memory: whole-image accumulators
+on threads; larger than memory: objects finished group by group), which share the pre-pass.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Project-level prediction: classify every object of images, write class masks and the CSV.
 
-~540 lines: the one predict path (plan, run, one-shot, folder) and the rows and CSV of
+~640 lines: the one predict path (plan, run, one-shot, folder) and the rows and CSV of
 predictions.csv; the files are written and read back by ``results.py``.
 """
 

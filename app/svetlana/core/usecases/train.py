@@ -4,8 +4,8 @@
 project (it runs in a worker thread or the CLI's process); ``finish_training`` writes the model
 and registers it. ``train_project`` is the one-shot form the CLI calls.
 
-~490 lines: the training verb in its three steps (plan, run, commit) plus the training set and
-the card they share.
+~600 lines: the training verb in its three steps (plan, run, commit) plus the training set
+(with the reference objects of the forest for new images) and the card they share.
 """
 
 from __future__ import annotations
