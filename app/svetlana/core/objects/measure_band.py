@@ -19,34 +19,75 @@ from svetlana.core.objects.measure_registry import (
 )
 from svetlana.core.objects.measure_registry import quantile_name as _q
 from svetlana.core.objects.measure_shape import _HULL_DIRECTIONS, boundary_band, shape_columns
-from svetlana.core.objects.measure_stats import Groups, Stats
+from svetlana.core.objects.measure_stats import STAT_NEEDS, Groups, Stats
 from svetlana.core.objects.measure_texture import Neighbours, coherence, texture, texture_levels
 
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
+_BOUNDARY = {"perimeter", "circularity", "solidity", "euler_number", "surface_area", "sphericity"}
+
+
 @dataclass(frozen=True)
 class Want:
-    """What the band pass gathers: the boundary (shape), and on which channels the object
-    statistics (intensity, and what ring, shells and context means derive from), the ring,
-    the shells and the filter bank."""
+    """What the band pass gathers for the columns asked for: the boundary (perimeter, solidity,
+    Euler number...), the bounding boxes, and on which channels the object statistics (and
+    which of their parts: measure_stats.STAT_NEEDS), the ring's (and its parts), the shells and
+    the filter bank (and which of its responses: the texture column names without prefix)."""
 
     shape: bool
     obj: tuple[int, ...]
     ring: tuple[int, ...]
     shells: tuple[int, ...]
     texture: tuple[int, ...]
+    box: bool
+    obj_need: tuple[frozenset, ...]  # per channel of ``obj``
+    ring_need: tuple[frozenset, ...]  # per channel of ``ring``
+    tex_need: tuple[frozenset, ...]  # per channel of ``texture``
 
     @classmethod
-    def of(cls, plan: Plan, means: list[int]) -> Want:
-        ring, shells = plan.channels("ring"), plan.channels("shells")
-        obj = sorted(set(plan.channels("intensity")) | set(ring) | set(shells) | set(means))
-        return cls(plan.has("shape"), tuple(obj), tuple(ring), tuple(shells),
-                   tuple(plan.channels("filterbank")))  # fmt: skip
+    def of(cls, plan: Plan, means: list[int], nd: int) -> Want:
+        names = set(plan.names)
+        obj: dict[int, set] = {c: {"total"} for c in means}
+        ring: dict[int, set] = {}
+        tex: dict[int, set] = {}
+        shells: set[int] = set()
+        for col in plan.columns:
+            c = col.channel
+            if col.family == "filterbank":
+                tex.setdefault(c, set()).add(col.key)
+                continue
+            if col.family not in ("intensity", "ring", "shells"):
+                continue
+            key = col.key
+            mine = obj.setdefault(c, set())
+            if col.family == "shells":
+                shells.add(c)
+                mine |= STAT_NEEDS["std" if key.endswith("profile") else "mean"]
+            elif col.family == "intensity":
+                mine |= STAT_NEEDS[key.removeprefix("norm_")]
+            else:  # the ring's; where an object has no ring, its own statistic stands in
+                key = key.removeprefix("ring_").removeprefix("norm_")
+                stats = {"ratio": ["mean"], "contrast": ["mean", "std"]}.get(key, [key])
+                theirs = ring.setdefault(c, set(STAT_NEEDS["mean"]))  # (no ring: no mean)
+                for k in stats:
+                    theirs |= STAT_NEEDS[k]
+                    mine |= STAT_NEEDS[k]
+        box = "extent" in names or (nd == 3 and "euler_number" in names)
+        return cls(
+            bool(names & _BOUNDARY), tuple(sorted(obj)), tuple(sorted(ring)), tuple(sorted(shells)),
+            tuple(sorted(tex)), box, tuple(frozenset(obj[c]) for c in sorted(obj)),
+            tuple(frozenset(ring[c]) for c in sorted(ring)),
+            tuple(frozenset(tex[c]) for c in sorted(tex)),
+        )  # fmt: skip
 
     @property
     def channels(self) -> list[int]:
         return sorted(set(self.obj) | set(self.texture))
+
+    def textures(self, c: int) -> frozenset:
+        """The filter-bank columns wanted on channel ``c`` (without the channel prefix)."""
+        return self.tex_need[self.texture.index(c)]
 
 
 class Accumulators:
@@ -58,8 +99,12 @@ class Accumulators:
         self.euler = np.zeros(n)
         self.support = np.full((n, _HULL_DIRECTIONS) if want.shape else (0, 0), -np.inf)
         self.boundary_pts: list[tuple[np.ndarray, np.ndarray]] = []  # 3D hull: (rows, coords)
-        self.obj = {c: Stats(n, *ranges[c]) for c in want.obj}
-        self.ring = {c: Stats(n, *ranges[c]) for c in want.ring}
+        self.obj = {
+            c: Stats(n, *ranges[c], k) for c, k in zip(want.obj, want.obj_need, strict=True)
+        }
+        self.ring = {
+            c: Stats(n, *ranges[c], k) for c, k in zip(want.ring, want.ring_need, strict=True)
+        }
         self.shell_sum = {c: np.zeros((n, N_SHELLS)) for c in want.shells}
         self.shell_n = np.zeros((n, N_SHELLS) if want.shells else (0, N_SHELLS))
         nf = len(SCALES) * len(texture_filters(nd)) + len(dog_scales())
@@ -141,8 +186,9 @@ class Accumulators:
         self, plan: Plan, prefixes, nd, sp, count, cov, labels, present, extra
     ) -> np.ndarray:
         cols: dict[str, np.ndarray] = dict(extra)
-        if self.want.shape:
-            cols.update(shape_columns(self, nd, sp, count, cov, labels, present))
+        names = set(plan.names)
+        if any(c.family == "shape" for c in plan.columns):
+            cols.update(shape_columns(self, nd, sp, count, cov, labels, present, names))
         stats_of = plan.channels("intensity", "ring", "shells")
         for c, so in self.obj.items():
             if c not in stats_of:  # only the context's means were wanted
@@ -172,12 +218,22 @@ class Accumulators:
                 cols[p + t + "_mean"] = mean
                 cols[p + t + "_std"] = np.sqrt(np.maximum(self.tex_sq[c][j] / cnt - mean**2, 0))
             for k, s in enumerate(SCALES):
-                cols[p + f"coherence_s{s:g}"] = coherence(self.tensor[c][k], nd)
+                if p + f"coherence_s{s:g}" in names:
+                    cols[p + f"coherence_s{s:g}"] = coherence(self.tensor[c][k], nd)
         out = np.empty((self.n, len(plan.columns)), np.float32)
         for j, name in enumerate(plan.names):
             v = np.nan_to_num(cols[name], nan=0.0, posinf=_F32_MAX, neginf=-_F32_MAX)
             out[:, j] = np.clip(v, -_F32_MAX, _F32_MAX)
         return out
+
+
+def _coarse(names: frozenset) -> bool:
+    """Whether any of the filter-bank columns ``names`` reads a scale after the first."""
+    first = f"_s{SCALES[0]:g}"  # (a difference of Gaussians reads the next scale too)
+    return any(
+        n.startswith("dog_") or not n.removesuffix("_mean").removesuffix("_std").endswith(first)
+        for n in names
+    )
 
 
 def _ring_columns(cols, p: str, o: dict, r: dict, lo: float, scale: float) -> None:
@@ -284,9 +340,10 @@ def measure_band(
     u = grp.uniq
     local = np.unravel_index(p, lab.shape)
     gcoord = [local[ax] - 1 + origin[ax] for ax in range(nd)]
-    for ax in range(nd):
-        acc.bmin[u, ax] = np.minimum(acc.bmin[u, ax], grp.min(gcoord[ax]))
-        acc.bmax[u, ax] = np.maximum(acc.bmax[u, ax], grp.max(gcoord[ax]))
+    if want.box:
+        for ax in range(nd):
+            acc.bmin[u, ax] = np.minimum(acc.bmin[u, ax], grp.min(gcoord[ax]))
+            acc.bmax[u, ax] = np.maximum(acc.bmax[u, ax], grp.max(gcoord[ax]))
 
     nb0 = Neighbours(p, strides)
     if want.shape:
@@ -324,7 +381,8 @@ def measure_band(
         rp, rrow = rp[keep], rrow[keep]
         rgrp = Groups.of(rrow, acc.n)
 
-    levels = texture_levels(p, local, grp, nb0, lab.shape, sig) if want.texture else []
+    coarse = any(_coarse(want.textures(c)) for c in want.texture)
+    levels = texture_levels(p, local, grp, nb0, lab.shape, sig, coarse) if want.texture else []
     for ch in want.channels:
         raw = np.pad(channels[ch][region], 1, mode="edge")
         flat = raw.reshape(-1)

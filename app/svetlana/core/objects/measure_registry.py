@@ -179,6 +179,7 @@ class Column:
     unit: str
     family: str
     channel: int | None  # the channel it is measured on (None: none)
+    key: str = ""  # the name without its channel prefix (per-channel families)
 
 
 def layout(nd: int, prefixes: Sequence[str], physical: bool) -> tuple[Column, ...]:
@@ -199,7 +200,7 @@ def layout(nd: int, prefixes: Sequence[str], physical: bool) -> tuple[Column, ..
     for c, p in enumerate(prefixes):
         for f in fams:
             if f.per_channel:
-                out += [Column(n, un, f.name, c) for n, un in f.columns(nd, [p], u)]
+                out += [Column(n, un, f.name, c, n[len(p) :]) for n, un in f.columns(nd, [p], u)]
     for f in fams:
         if not f.head and not f.per_channel:
             out += [Column(n, un, f.name, channel_of(n)) for n, un in f.columns(nd, prefixes, u)]
@@ -231,19 +232,11 @@ class Plan:
 
 def plan(cols: tuple[Column, ...], wanted: Sequence[str] | None) -> Plan:
     """The parts that give ``wanted`` (None: every column; unknown names are left out, for the
-    caller to report) and every column those parts give."""
+    caller to report) and those columns, in table order: each part computes only what its
+    wanted columns need (core/objects/measure_band.py's ``Want``), so the others are not given."""
     if wanted is None:
-        parts = frozenset((c.family, c.channel) for c in cols)
+        given = cols
     else:
         want = set(wanted)
-        parts = frozenset((c.family, c.channel) for c in cols if c.name in want)
-    per = {f.name for f in FAMILIES.values() if f.per_channel}
-    # A family that is not per channel gives its channel-free columns with any of its parts.
-    free = {f for f, _ in parts if f not in per}
-    given = tuple(
-        c
-        for c in cols
-        if (c.family, c.channel) in parts or (c.family in free and c.channel is None)
-    )
-    parts = frozenset((c.family, c.channel) for c in given)
-    return Plan(parts, given)
+        given = tuple(c for c in cols if c.name in want)
+    return Plan(frozenset((c.family, c.channel) for c in given), given)

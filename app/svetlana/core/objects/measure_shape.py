@@ -154,9 +154,15 @@ def boundary_band(acc, lab, p, prow, grp, nb0, origin, sp, centroid, strides, nd
     acc.boundary_pts.append((brow, pts))
 
 
-def shape_columns(acc, nd, sp, count, cov, labels, present) -> dict[str, np.ndarray]:
-    """The shape columns from the pre-pass moments and the boundary sums."""
+def shape_columns(acc, nd, sp, count, cov, labels, present, names=None) -> dict[str, np.ndarray]:
+    """The shape columns from the pre-pass moments and the boundary sums (of ``names`` only,
+    when given: the boundary's and the box's need the band pass to have gathered them)."""
     cols: dict[str, np.ndarray] = {}
+    names = set(names) if names is not None else None
+
+    def wanted(*these: str) -> bool:
+        return names is None or any(n in names for n in these)
+
     size = count * float(np.prod(sp))
     eig = np.sort(np.linalg.eigvalsh(cov), axis=1)[:, ::-1]
     # A uniform ellipse (ellipsoid) with semi-axis a has variance a^2/4 (a^2/5) along it.
@@ -174,21 +180,26 @@ def shape_columns(acc, nd, sp, count, cov, labels, present) -> dict[str, np.ndar
         cols["middle_axis_length"] = axes[:, 1]
         cols["minor_axis_length"] = axes[:, 2]
     cols["elongation"] = axes[:, 0] / axes[:, -1]
-    box = np.prod((acc.bmax - acc.bmin + 1) * sp, axis=1)
-    cols["extent"] = size / box
+    if wanted("extent"):
+        box = np.prod((acc.bmax - acc.bmin + 1) * sp, axis=1)
+        cols["extent"] = size / box
+    hull = None
     if nd == 2:
         # Crofton: half the mean number of boundary crossings over 4 line directions.
         per = np.pi / 8 * acc.crofton * math.sqrt(sp[0] * sp[1])
         cols["perimeter"] = per
         cols["circularity"] = np.minimum(4 * np.pi * size / np.maximum(per, 1e-12) ** 2, 1.0)
-        hull = _hull_area(acc.support)
+        if wanted("solidity"):
+            hull = _hull_area(acc.support)
         cols["euler_number"] = acc.euler / 4.0
     else:
         surf = 2.0 / 3.0 * acc.crofton  # faces weighted by their area (set per band)
         cols["surface_area"] = surf
         sph = np.pi ** (1 / 3) * (6 * size) ** (2 / 3) / np.maximum(surf, 1e-12)
         cols["sphericity"] = np.minimum(sph, 1.0)
-        hull, euler = _hull_euler_3d(acc, labels, present, sp)
-        cols["euler_number"] = euler
-    cols["solidity"] = np.clip(size / np.maximum(hull, size), 0.0, 1.0)
+        if wanted("solidity", "euler_number"):
+            hull, euler = _hull_euler_3d(acc, labels, present, sp)
+            cols["euler_number"] = euler
+    if hull is not None:
+        cols["solidity"] = np.clip(size / np.maximum(hull, size), 0.0, 1.0)
     return cols

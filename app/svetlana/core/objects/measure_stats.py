@@ -16,12 +16,30 @@ _BINS = 256  # per-channel intensity histogram bins for the quantiles
 _FINISH_BLOCK = 16384
 
 
+# What each statistic needs gathered (``Stats(need=...)``): the moments about the reference
+# ("mean": the first; "var", "m3", "m4": the higher ones), the extrema, the histogram, the plain
+# sum. Each part is summed alone, so a statistic is the same whatever else is gathered.
+STAT_NEEDS = {
+    "mean": {"mean"},
+    "std": {"mean", "var"},
+    "skewness": {"mean", "var", "m3"},
+    "kurtosis": {"mean", "var", "m3", "m4"},
+    "min": {"extrema"},
+    "max": {"extrema"},
+    **{_q(q): {"hist", "extrema"} for q in QUANTILES},
+    "total": {"total"},
+}
+ALL_NEEDS = frozenset().union(*STAT_NEEDS.values())
+
+
 class Stats:
     """Streaming per-object intensity statistics (moments about a per-object reference, extrema,
-    a histogram for quantiles), fed band by band."""
+    a histogram for quantiles), fed band by band; only the parts in ``need`` (STAT_NEEDS) are
+    gathered, the others' statistics are left meaningless."""
 
-    def __init__(self, n: int, lo: float, hi: float):
+    def __init__(self, n: int, lo: float, hi: float, need: frozenset = ALL_NEEDS):
         self.n = n
+        self.need = need
         self.count = np.zeros(n, np.float64)
         self.ref = np.full(n, np.nan, np.float64)
         self.m = np.zeros((4, n), np.float64)
@@ -30,7 +48,7 @@ class Stats:
         self.max = np.full(n, -np.inf, np.float64)
         # Bin counts: uint16 (the largest array, objects x bins) until an object's bin passes
         # 65,535 pixels, then int32; the counts are exact either way.
-        self.hist = np.zeros((n, _BINS), np.uint16)
+        self.hist = np.zeros((n, _BINS) if "hist" in need else (n, 0), np.uint16)
         self.lo, self.hi = lo, hi  # the channel's robust range (normalised values: 0 to 1)
         # Histogram range: the robust range widened, so bright objects keep their quantiles.
         span = hi - lo
@@ -42,30 +60,39 @@ class Stats:
         if values.size == 0:
             return
         u = grp.uniq
-        new = np.isnan(self.ref[u])
-        if new.any():  # an object's first pixel (of its first band) is its reference
-            self.ref[u[new]] = values[grp.first()[new]]
-        v64 = values.astype(np.float64)
-        self.total[u] += grp.sum(v64)
-        d = v64 - self.ref[u][grp.idx]
-        d2 = d * d
-        self.m[0, u] += grp.sum(d)
-        self.m[1, u] += grp.sum(d2)
-        d *= d2
-        self.m[2, u] += grp.sum(d)
-        d2 *= d2
-        self.m[3, u] += grp.sum(d2)
+        need = self.need
         self.count[u] += grp.sizes
-        self.min[u] = np.minimum(self.min[u], grp.min(values))
-        self.max[u] = np.maximum(self.max[u], grp.max(values))
-        b = ((values - self.h0) / self.width).astype(np.int64)
-        np.clip(b, 0, _BINS - 1, out=b)
-        b += grp.idx * _BINS
-        h = np.bincount(b, minlength=u.size * _BINS).reshape(u.size, _BINS)
-        new = self.hist[u] + h
-        if self.hist.dtype == np.uint16 and new.max() > np.iinfo(np.uint16).max:
-            self.hist = self.hist.astype(np.int32)
-        self.hist[u] = new
+        if "total" in need or "mean" in need:
+            v64 = values.astype(np.float64)
+        if "total" in need:
+            self.total[u] += grp.sum(v64)
+        if "mean" in need:
+            new = np.isnan(self.ref[u])
+            if new.any():  # an object's first pixel (of its first band) is its reference
+                self.ref[u[new]] = values[grp.first()[new]]
+            d = v64 - self.ref[u][grp.idx]
+            self.m[0, u] += grp.sum(d)
+            if "var" in need:
+                d2 = d * d
+                self.m[1, u] += grp.sum(d2)
+                if "m3" in need:
+                    d *= d2
+                    self.m[2, u] += grp.sum(d)
+                if "m4" in need:
+                    d2 *= d2
+                    self.m[3, u] += grp.sum(d2)
+        if "extrema" in need:
+            self.min[u] = np.minimum(self.min[u], grp.min(values))
+            self.max[u] = np.maximum(self.max[u], grp.max(values))
+        if "hist" in need:
+            b = ((values - self.h0) / self.width).astype(np.int64)
+            np.clip(b, 0, _BINS - 1, out=b)
+            b += grp.idx * _BINS
+            h = np.bincount(b, minlength=u.size * _BINS).reshape(u.size, _BINS)
+            new = self.hist[u] + h
+            if self.hist.dtype == np.uint16 and new.max() > np.iinfo(np.uint16).max:
+                self.hist = self.hist.astype(np.int32)
+            self.hist[u] = new
 
     def merge(self, o: Stats) -> None:
         """Add the statistics ``o`` gathered on other pixels of the same objects."""
@@ -99,12 +126,14 @@ class Stats:
         u = rows
         if src is not None:
             sub = Stats.__new__(Stats)
+            sub.need = o.need
             sub.n, sub.lo, sub.hi, sub.h0, sub.width = len(src), o.lo, o.hi, o.h0, o.width
             sub.count, sub.ref, sub.m = o.count[src], o.ref[src], o.m[:, src]
             sub.total = o.total[src]
             sub.min, sub.max, sub.hist = o.min[src], o.max[src], o.hist[src]
             o = sub
         part = Stats.__new__(Stats)
+        part.need = self.need
         part.n, part.lo, part.hi, part.h0, part.width = (
             len(u),
             self.lo,
@@ -137,8 +166,10 @@ class Stats:
             skew = np.where(flat, 0.0, mu3 / var**1.5)
             kurt = np.where(flat, 0.0, mu4 / var**2 - 3.0)
         out = {"mean": mean, "std": np.sqrt(var), "min": self.min, "max": self.max}
-        quantiles = {_q(q): np.empty(self.n) for q in QUANTILES}
-        for a0 in range(0, self.n, _FINISH_BLOCK):  # blocks: no (objects x bins) int64 copy
+        quantiles = {_q(q): np.full(self.n, np.nan) for q in QUANTILES}
+        for a0 in range(
+            0, self.n if self.hist.shape[1] else 0, _FINISH_BLOCK
+        ):  # blocks: no (objects x bins) int64 copy
             a1 = min(self.n, a0 + _FINISH_BLOCK)
             hist, rows = self.hist[a0:a1], np.arange(a1 - a0)
             cum = np.cumsum(hist, axis=1, dtype=np.int64)

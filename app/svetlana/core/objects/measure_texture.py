@@ -48,13 +48,16 @@ class _Level:
     pick: np.ndarray | None  # indices into the band's object pixels; None: all of them
 
 
-def texture_levels(p, local, grp, nb0, shape: tuple[int, ...], sig) -> list[_Level]:
-    """Full resolution for the first scale; the others on a grid subsampled by 2 (along the axes
-    where the second scale is at least 1.5 pixels), read at the object pixels on that grid (a
-    quarter of them in 2D) -- or at all pixels of an object that has none on it (tiny ones)."""
+def texture_levels(
+    p, local, grp, nb0, shape: tuple[int, ...], sig, coarse: bool = True
+) -> list[_Level]:
+    """Full resolution for the first scale; the others (when ``coarse``) on a grid subsampled
+    by 2 (along the axes where the second scale is at least 1.5 pixels), read at the object
+    pixels on that grid (a quarter of them in 2D) -- or at all pixels of an object that has
+    none on it (tiny ones)."""
     nd = len(shape)
     levels = [_Level(np.ones(nd, int), p, nb0, grp, None)]
-    if len(SCALES) == 1:
+    if len(SCALES) == 1 or not coarse:
         return levels
     f = pyramid_factor(sig)
     on_grid = np.ones(p.size, bool)
@@ -105,27 +108,55 @@ def filter_reach(sig) -> np.ndarray:
     return reach
 
 
-def _add_sums(acc, ch: int, j: int, grp: Groups, f: np.ndarray) -> None:
+def _add_sums(acc, ch: int, j: int, grp: Groups, f, std: bool = True) -> None:
+    """Add a response's per-object sum (and, for its ``std``, sum of squares); ``f`` may be a
+    function giving it, called only when it is wanted."""
     u = grp.uniq
+    f = f() if callable(f) else f
     acc.tex_sum[ch][j, u] += grp.sum(f)
-    acc.tex_sq[ch][j, u] += grp.sum(f * f)
-    if ch == acc.want.texture[0]:  # the pixel counts once, not per channel
-        acc.tex_n[j, u] += grp.sizes
+    if std:
+        acc.tex_sq[ch][j, u] += grp.sum(f * f)
 
 
 def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
-    """Filter bank (Gaussian, LoG, gradient magnitude, Hessian eigenvalues, DoG) at each scale.
+    """Filter bank (Gaussian, LoG, gradient magnitude, Hessian eigenvalues, DoG) at each scale,
+    only the responses (and of them the sums) of the columns wanted on ``ch``.
 
     Cascaded Gaussians; the scales after the first on a pyramid level (see texture_levels);
     derivatives by central differences at the sampled object pixels only."""
+    from svetlana.core.objects.measure_registry import texture_names
+
     nd = norm.ndim
+    names = acc.want.textures(ch)
+    order = texture_names(nd)
+    wanted = {t: (f"{t}_mean" in names, f"{t}_std" in names) for t in order}
+    if ch == acc.want.texture[0]:  # the pixels each column averages, counted once
+        for j, lv in enumerate(_level_of_columns(levels, nd)):
+            acc.tex_n[j, lv.grp.uniq] += lv.grp.sizes
+
+    def add(j: int, f, lv: _Level) -> None:
+        mean, std = wanted[order[j]]
+        if mean or std:
+            _add_sums(acc, ch, j, lv.grp, f, std)
+
     step = sp / float(sp.min())  # pixel size along each axis, in units of the finest axis
+    dogs = [s for s in _dog_scales() if wanted[f"dog_s{s:g}"] != (False, False)]
+
+    def at(s: float) -> list[str]:  # the responses of scale s (the differences apart)
+        return [t for t in order if t.endswith(f"_s{s:g}") and not t.startswith("dog_")]
+
+    last = max(  # the last scale smoothed to
+        [k for k, s in enumerate(SCALES) if any(any(wanted[t]) for t in at(s))]
+        + [k for k, s in enumerate(SCALES) if f"coherence_s{s:g}" in names]
+        + [SCALES.index(2 * s) for s in dogs],
+        default=-1,
+    )
     g = ndimage.gaussian_filter(norm, sig[0], mode="nearest", truncate=_TRUNCATE)
     fine = g.reshape(-1)
     prev = sig[0]
     j = 0
     smooth_at = {}
-    for s_idx, s in enumerate(SCALES):
+    for s_idx, s in enumerate(SCALES[: last + 1]):
         lv = levels[min(s_idx, len(levels) - 1)]
         lstep = step * lv.factor
         if s_idx == 1:
@@ -139,44 +170,66 @@ def texture(norm, levels: list[_Level], sp, sig, acc, ch, ndimage) -> None:
         flat = g.reshape(-1)
         center = flat.take(lv.idx)
         smooth_at[s] = (center, s_idx)
-        c2 = 2 * center
-        grad2 = np.zeros(lv.idx.size, np.float32)
-        hdiag = []
-        hoff = {}
-        for a in range(nd):
-            plus, minus = lv.nb.read(flat, (a, 1)), lv.nb.read(flat, (a, -1))
-            ga = (plus - minus) * np.float32(0.5 / lstep[a])
-            grad2 += ga * ga
-            hdiag.append((plus + minus - c2) * np.float32(1.0 / lstep[a] ** 2))
-            for b in range(a + 1, nd):
-                mixed = lv.nb.read(flat, (a, 1, b, 1)) - lv.nb.read(flat, (a, 1, b, -1))
-                mixed -= lv.nb.read(flat, (a, -1, b, 1))
-                mixed += lv.nb.read(flat, (a, -1, b, -1))
-                mixed *= np.float32(0.25 / (lstep[a] * lstep[b]))
-                hoff[(a, b)] = mixed
-        # Object-level orientation: the summed square of the Hessian (H.H) per object.
-        hm = [[hdiag[a] if a == b else hoff[(min(a, b), max(a, b))] for b in range(nd)]
-              for a in range(nd)]  # fmt: skip
-        k = 0
-        for a in range(nd):
-            for b in range(a, nd):
-                prod = sum(hm[a][c] * hm[c][b] for c in range(nd))
-                acc.tensor[ch][s_idx, k, lv.grp.uniq] += lv.grp.sum(prod)
-                k += 1
+        some = {t.split("_s")[0] for t in at(s) if any(wanted[t])}
+        tensor = f"coherence_s{s:g}" in names
+        eig = tensor or any(f"hessian{k + 1}" in some for k in range(nd))
+        if some - {"gauss"} or tensor:
+            c2 = 2 * center
+            grad2 = np.zeros(lv.idx.size, np.float32)
+            hdiag = []
+            hoff = {}
+            for a in range(nd):
+                plus, minus = lv.nb.read(flat, (a, 1)), lv.nb.read(flat, (a, -1))
+                if "gradient" in some:
+                    ga = (plus - minus) * np.float32(0.5 / lstep[a])
+                    grad2 += ga * ga
+                hdiag.append((plus + minus - c2) * np.float32(1.0 / lstep[a] ** 2))
+                for b in range(a + 1, nd) if eig else ():
+                    mixed = lv.nb.read(flat, (a, 1, b, 1)) - lv.nb.read(flat, (a, 1, b, -1))
+                    mixed -= lv.nb.read(flat, (a, -1, b, 1))
+                    mixed += lv.nb.read(flat, (a, -1, b, -1))
+                    mixed *= np.float32(0.25 / (lstep[a] * lstep[b]))
+                    hoff[(a, b)] = mixed
+        if tensor:  # object-level orientation: the summed square of the Hessian (H.H)
+            hm = [[hdiag[a] if a == b else hoff[(min(a, b), max(a, b))] for b in range(nd)]
+                  for a in range(nd)]  # fmt: skip
+            k = 0
+            for a in range(nd):
+                for b in range(a, nd):
+                    prod = sum(hm[a][c] * hm[c][b] for c in range(nd))
+                    acc.tensor[ch][s_idx, k, lv.grp.uniq] += lv.grp.sum(prod)
+                    k += 1
         s2 = np.float32(s * s)
-        _add_sums(acc, ch, j, lv.grp, center)
-        _add_sums(acc, ch, j + 1, lv.grp, s2 * sum(hdiag))
-        _add_sums(acc, ch, j + 2, lv.grp, np.float32(s) * np.sqrt(grad2))
-        for k, e in enumerate(_sym_eigvals(hdiag, hoff)):
-            _add_sums(acc, ch, j + 3 + k, lv.grp, s2 * e)
+        add(j, center, lv)
+        if "log" in some:
+            add(j + 1, s2 * sum(hdiag), lv)
+        if "gradient" in some:
+            add(j + 2, np.float32(s) * np.sqrt(grad2), lv)
+        if any(f"hessian{k + 1}" in some for k in range(nd)):
+            for k, e in enumerate(_sym_eigvals(hdiag, hoff)):
+                add(j + 3 + k, lambda e=e, s2=s2: s2 * e, lv)
         j += 3 + nd
+    j = len(SCALES) * (3 + nd)
     for s in _dog_scales():
+        if s not in dogs:
+            j += 1
+            continue
         (a_val, a_lvl), (b_val, b_lvl) = smooth_at[s], smooth_at[2 * s]
         lv = levels[min(b_lvl, len(levels) - 1)]
         if a_lvl != b_lvl:  # the finer one read at the coarser level's pixels
             a_val = fine.take(levels[0].idx[lv.pick])
-        _add_sums(acc, ch, j, lv.grp, a_val - b_val)
+        add(j, a_val - b_val, lv)
         j += 1
+
+
+def _level_of_columns(levels: list[_Level], nd: int) -> list[_Level]:
+    """The pyramid level each filter-bank response is read on, in texture_names order."""
+    out = []
+    for s_idx in range(len(SCALES)):
+        out += [levels[min(s_idx, len(levels) - 1)]] * (3 + nd)
+    for s in _dog_scales():
+        out.append(levels[min(SCALES.index(2 * s), len(levels) - 1)])
+    return out
 
 
 def _sym_eigvals(diag: list[np.ndarray], off: dict) -> list[np.ndarray]:

@@ -187,9 +187,11 @@ def measure_objects(
     robust range, when ``image`` is a crop of a larger image (``channel_ranges`` of the whole):
     its values are then on the whole image's scale (in memory only).
 
-    ``columns``: compute only the families (on the channels) that give these columns; the
-    result has every column of those families, in table order (names this image has no column
-    for are left out, for the caller to report). Values are the same as in a full measurement.
+    ``columns``: compute only these columns, and of the families (on the channels) that give
+    them only the parts they need (one moment order, one filter-bank response...); the result
+    has these columns in table order, and the base columns of the neighbours' means asked for
+    (names this image has no column for are left out, for the caller to report). Values are
+    the same as in a full measurement.
 
     Cost grows with the pixels of the measured objects (bands of the image around them), not
     with the image. See the README (*Object measurements*) for every column. The neighbours'
@@ -200,10 +202,11 @@ def measure_objects(
 
     from svetlana.core.objects.neighbours import PREFIX, measure_with_neighbours
 
-    base = None
+    base = nb_of = None
     if columns is not None:  # an nb_ column needs its base column, on the neighbours too
         base = list(dict.fromkeys(c[len(PREFIX) :] if c.startswith(PREFIX) else c for c in columns))
-        if not any(c.startswith(PREFIX) for c in columns):
+        nb_of = [c[len(PREFIX) :] for c in columns if c.startswith(PREFIX)]
+        if not nb_of:
             return _measure_base(
                 image, labels, ids=ids, spacing=spacing, columns=base, mask_ids=mask_ids,
                 ranges=ranges, progress=progress, cancel=cancel,
@@ -218,7 +221,7 @@ def measure_objects(
         known = (np.asarray(mask_ids, np.int64), np.asarray(mask_centroids, np.float64))
     return measure_with_neighbours(
         measure, image, labels, ids=ids, spacing=spacing, progress=progress, cancel=cancel,
-        centroids=known,
+        centroids=known, nb_of=nb_of,
     )  # fmt: skip
 
 
@@ -240,7 +243,7 @@ def _measure_base(
     todo = plan(layout(nd, prefixes, spacing is not None), columns)
     after = [f.name for f in FAMILIES.values() if f.compute is not None and todo.has(f.name)]
     means = [c for f in after if FAMILIES[f].needs_means for c in todo.channels(f)]
-    want = Want.of(todo, means)
+    want = Want.of(todo, means, nd)
     load = sorted(set(want.channels) | set(todo.channels(*after)))  # the channels read
     if lazy:
         if isinstance(labels, _Strips):
@@ -307,7 +310,7 @@ def _measure_base(
     # Far enough that an object's ring and filter responses do not depend on the crop.
     margin = np.maximum(2 * ring_w, filter_reach(sig)) + 2
 
-    band_pass = want.shape or bool(want.channels)
+    band_pass = want.shape or want.box or bool(want.channels)
     message = f"measuring {n} objects"
     if lazy and band_pass:  # a band's own accumulators, both cores at any object count
         # The same bands as in memory: the filter bank's coarser scales sample a grid that

@@ -94,12 +94,14 @@ def _centroids(labels, sp: np.ndarray, band_pixels: int = 1 << 22) -> tuple[np.n
 
 
 def measure_with_neighbours(
-    measure: Callable, image, labels, *, ids, spacing, progress, cancel, centroids=None
-):  # -> Measurements
-    """``measure`` (the base measurements) plus the ``nb_`` columns, from every object's
-    centroid: for a subset ``ids``, the objects and their nearest neighbours are measured.
-    ``centroids``: every object's ids and centroids in pixels (the object table's), when
-    known; else found in a pass over the mask."""
+    measure: Callable, image, labels, *, ids, spacing, progress, cancel, centroids=None,
+    nb_of: Sequence[str] | None = None,
+):  # -> Measurements  # fmt: skip
+    """``measure`` (the base measurements) plus the ``nb_`` columns (of ``nb_of``, base column
+    names; None: of every base column), from every object's centroid: for a subset ``ids``,
+    the objects and their nearest neighbours are measured. ``centroids``: every object's ids
+    and centroids in pixels (the object table's), when known; else found in a pass over the
+    mask."""
     from svetlana.core.objects.measurements import Measurements
 
     nd = labels.ndim
@@ -127,8 +129,12 @@ def measure_with_neighbours(
         nb = np.searchsorted(base.ids, ids_all[nb_all])
         want_rows = np.searchsorted(base.ids, want)
         values, present = base.values, want
-    extra = neighbour_means(values, nb)
-    names, units = neighbour_names(base.names, base.units)
+    cols = list(range(len(base.names)))
+    if nb_of is not None:  # only the neighbours' means asked for (a column each: the same)
+        wanted = set(nb_of)
+        cols = [j for j, n in enumerate(base.names) if n in wanted]
+    extra = neighbour_means(values[:, cols] if len(cols) < values.shape[1] else values, nb)
+    names, units = neighbour_names([base.names[j] for j in cols], [base.units[j] for j in cols])
     out = np.concatenate([values[want_rows], extra], 1)
     return Measurements(
         np.asarray(present, np.int64),
