@@ -352,11 +352,12 @@ def measure_band(
     if want.shells:
         # Radial position: 0 at the centroid, 1 at the rim of the object's equivalent ellipse.
         k = 4.0 if nd == 2 else 5.0
-        dvec = [gcoord[ax] * sp[ax] - centroid[prow, ax] for ax in range(nd)]
+        # (per object first, then to its pixels: the same numbers, gathered from k values)
+        dvec = [gcoord[ax] * sp[ax] - centroid[u, ax][grp.idx] for ax in range(nd)]
         r2 = np.zeros(p.size)
         for a in range(nd):
             for b in range(a, nd):
-                w = inv_cov[prow, a, b] * (1.0 if a == b else 2.0)
+                w = (inv_cov[u, a, b] * (1.0 if a == b else 2.0))[grp.idx]
                 r2 += w * dvec[a] * dvec[b]
         r2 /= k
         shell = np.minimum((np.sqrt(r2) * N_SHELLS).astype(np.int64), N_SHELLS - 1)

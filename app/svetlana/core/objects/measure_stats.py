@@ -173,9 +173,15 @@ class Stats:
             a1 = min(self.n, a0 + _FINISH_BLOCK)
             hist, rows = self.hist[a0:a1], np.arange(a1 - a0)
             cum = np.cumsum(hist, axis=1, dtype=np.int64)
+            # The bins whose cumulative count is below a target, by one search over the rows'
+            # cumulative counts laid end to end (each row's raised above the one before).
+            top = int(cum[:, -1].max(initial=0)) + 1
+            flat = (cum + (rows * top)[:, None]).reshape(-1)
             for q in QUANTILES:
                 target = q * self.count[a0:a1]
-                b = np.minimum((cum < target[:, None]).sum(axis=1), _BINS - 1)
+                key = np.ceil(target).astype(np.int64) + rows * top  # integer counts: the same
+                b = np.searchsorted(flat, key) - rows * _BINS
+                b = np.minimum(b, _BINS - 1)
                 below = np.where(b > 0, cum[rows, np.maximum(b - 1, 0)], 0)
                 inbin = np.maximum(hist[rows, b], 1)
                 frac = np.clip((target - below) / inbin, 0.0, 1.0)

@@ -230,8 +230,7 @@ def _measure_base(
     progress=None, cancel=None,
 ) -> Measurements:  # fmt: skip
     """The measurements of the registry's families (every column but the neighbours' means)."""
-    from scipy import ndimage
-
+    ndimage = _Ndimage()
     lazy = _is_lazy(image) or _is_lazy(labels)  # larger than memory: read band by band
     if lazy:
         image, labels, spacing = _check_lazy(image, labels, spacing)
@@ -335,6 +334,16 @@ def _measure_base(
     extra = _after_pass(todo, x, acc)
     values = acc.finish(todo, prefixes, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, todo.names, todo.units, values)
+
+
+class _Ndimage:
+    """scipy.ndimage, imported when first used (the 2D band pass never does: its Gaussians are
+    measure_texture.gaussian_filter's)."""
+
+    def __getattr__(self, name: str):
+        from scipy import ndimage
+
+        return getattr(ndimage, name)
 
 
 def _measure_lazy_tiles(
