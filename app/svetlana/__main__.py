@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from pathlib import Path
 
-from svetlana.desktop import has_display
+
+def has_display() -> bool:
+    """Whether a window can open (svetlana.desktop's answer, imported only when asked)."""
+    from svetlana.desktop import has_display as check
+
+    return check()
+
+
+def _freeze_support() -> None:
+    """multiprocessing's start of a child process in a packaged (frozen) app; multiprocessing
+    is imported only there (~0.1 s of every command's start otherwise)."""
+    if getattr(sys, "frozen", False):
+        import multiprocessing
+
+        multiprocessing.freeze_support()
 
 
 def run_gui(bundle: Path | None = None, demo: bool = False) -> int:
@@ -79,7 +92,7 @@ def opened_project(argv: list[str]) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    multiprocessing.freeze_support()
+    _freeze_support()
     args = sys.argv[1:] if argv is None else argv
     args = [a for a in args if not a.startswith("-psn_")]  # macOS Finder adds -psn_*
     project = opened_project(args)
@@ -91,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def gui_main() -> int:
-    multiprocessing.freeze_support()
+    _freeze_support()
     args = [a for a in sys.argv[1:] if not a.startswith("-psn_")]  # macOS Finder adds -psn_*
     return run_gui(Path(args[0]) if args else None)
 

@@ -99,7 +99,9 @@ def _context_values(
 ) -> dict[str, np.ndarray]:
     """Context of the objects at ``rows`` of the all-objects arrays (centroids in physical units,
     sizes, mean normalised intensity per channel ``(C, N)``)."""
-    from scipy.spatial import cKDTree
+    from svetlana.core.objects.scipy_parts import kdtree
+
+    cKDTree = kdtree()  # noqa: N806 - scipy's class
 
     n_all = len(size_all)
     diameter = (

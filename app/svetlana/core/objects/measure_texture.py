@@ -14,43 +14,13 @@ from svetlana.core.objects.measure_stats import Groups
 _TRUNCATE = 3.0  # Gaussian kernels cut at this many standard deviations
 
 
-def _correlate1d():
-    """scipy.ndimage's compiled 1D correlation. Loaded alone when scipy.ndimage is not
-    imported yet: the package's import (array-API wrappers parsing ~300 docstrings) costs
-    ~0.25 s of CPU, a tenth of a whole prediction of 16,671 objects; the same code runs."""
-    import sys
-
-    mod = sys.modules.get("scipy.ndimage._nd_image")
-    if mod is None:
-        try:
-            import importlib.machinery
-            import importlib.util
-            from pathlib import Path
-
-            import scipy
-
-            folder = Path(scipy.__file__).parent / "ndimage"
-            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-                if (folder / f"_nd_image{suffix}").is_file():
-                    spec = importlib.util.spec_from_file_location(
-                        "scipy.ndimage._nd_image", folder / f"_nd_image{suffix}"
-                    )
-                    mod = importlib.util.module_from_spec(spec)
-                    spec.loader.exec_module(mod)
-                    sys.modules["scipy.ndimage._nd_image"] = mod
-                    break
-        except (ImportError, OSError, AttributeError):  # another layout: the package's way
-            mod = None
-    if mod is None or not hasattr(mod, "correlate1d"):
-        from scipy.ndimage import _nd_image as mod
-    return mod.correlate1d
-
-
 def gaussian_filter(x: np.ndarray, sigma, truncate: float = _TRUNCATE) -> np.ndarray:
     """scipy.ndimage.gaussian_filter(x, sigma, mode="nearest", truncate=truncate), the same
     values (its kernels, its compiled correlation, axis after axis into an array of x's type),
     without importing scipy.ndimage."""
-    correlate = _correlate1d()
+    from svetlana.core.objects.scipy_parts import correlate1d
+
+    correlate = correlate1d()
     sigmas = np.broadcast_to(np.asarray(sigma, np.float64), (x.ndim,))
     out = np.empty(x.shape, x.dtype)
     src = x

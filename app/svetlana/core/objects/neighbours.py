@@ -30,7 +30,9 @@ def neighbour_names(names: Sequence[str], units: Sequence[str]) -> tuple[list[st
 def nearest(centroids: np.ndarray, rows: np.ndarray | None = None, k: int = K) -> np.ndarray:
     """``(len(rows), k')`` indices of each row's nearest other objects (``k' = min(k, n - 1)``;
     no column when the mask has one object)."""
-    from scipy.spatial import cKDTree
+    from svetlana.core.objects.scipy_parts import kdtree
+
+    cKDTree = kdtree()  # noqa: N806 - scipy's class
 
     n = len(centroids)
     rows = np.arange(n) if rows is None else np.asarray(rows, np.int64)

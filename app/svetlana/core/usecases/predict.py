@@ -100,8 +100,7 @@ def predict_loaded(
     """
     from svetlana.core.ml.forest import is_forest
     from svetlana.core.ml.hybrid import is_hybrid
-    from svetlana.core.ml.inference import predict_probabilities, uncertainty
-    from svetlana.core.ml.training import resolve_device
+    from svetlana.core.ml.inference import uncertainty
 
     _check_compatible(card, loaded)
     table = loaded.table
@@ -119,6 +118,9 @@ def predict_loaded(
         return ImagePrediction(
             loaded.name, table, probs, tuple(card["classes"]), uncertainty(probs)
         )
+    from svetlana.core.ml.inference import predict_probabilities
+    from svetlana.core.ml.training import resolve_device  # (a CNN's only: torch's device)
+
     source, order = loaded.patch_source(int(card["patch_size"]))
     probs = np.empty((len(table), len(card["classes"])), np.float32)
     probs[order] = predict_probabilities(
