@@ -64,3 +64,22 @@ def test_a_carriage_return_in_a_name_still_gives_readable_rows():
     write_predictions_csv(rows, ["a\rb", "c"], prediction_rows(pred, final, "m", ["a\rb", "c"]))
     write_predictions_csv(blocks, ["a\rb", "c"], blocks=prediction_csv_blocks(pred, final, "m"))
     assert blocks.getvalue() == rows.getvalue()
+
+
+def test_a_forests_few_distinct_probabilities_give_the_row_writer_bytes():
+    """A forest's probabilities are fractions of its trees (each text made once per value):
+    repeated values, 0 and 1, a negative zero and NaN are written as the row writer does."""
+    pred = _prediction(2, ["a", "b", "c"], "img")
+    n = len(pred.ids)
+    rng = np.random.default_rng(5)
+    probs = (rng.integers(0, 101, (n, 3)) / 100).astype(np.float32)
+    probs[0] = [-0.0, 1.0, 0.0]
+    unc = (rng.integers(0, 7, n) / 7).astype(np.float32)
+    unc[1], unc[2] = np.nan, -0.0
+    pred = ImagePrediction("img", pred.table, probs, ("a", "b", "c"), unc)
+    final = final_classes(pred, {}, ["a", "b", "c"])
+    rows, blocks = io.StringIO(), io.StringIO()
+    write_predictions_csv(rows, ["a", "b", "c"], prediction_rows(pred, final, "m"))
+    write_predictions_csv(blocks, ["a", "b", "c"], blocks=prediction_csv_blocks(pred, final, "m"))
+    assert blocks.getvalue() == rows.getvalue()
+    assert "-0.0" in blocks.getvalue() and "nan" in blocks.getvalue()

@@ -62,15 +62,13 @@ class Stats:
         u = grp.uniq
         need = self.need
         self.count[u] += grp.sizes
-        if "total" in need or "mean" in need:
-            v64 = values.astype(np.float64)
         if "total" in need:
-            self.total[u] += grp.sum(v64)
+            self.total[u] += grp.sum(values)  # (summed as float64)
         if "mean" in need:
             new = np.isnan(self.ref[u])
             if new.any():  # an object's first pixel (of its first band) is its reference
                 self.ref[u[new]] = values[grp.first()[new]]
-            d = v64 - self.ref[u][grp.idx]
+            d = np.subtract(values, self.ref[u][grp.idx], dtype=np.float64)
             self.m[0, u] += grp.sum(d)
             if "var" in need:
                 d2 = d * d
