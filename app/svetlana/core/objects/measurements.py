@@ -230,6 +230,9 @@ def _measure_base(
     progress=None, cancel=None,
 ) -> Measurements:  # fmt: skip
     """The measurements of the registry's families (every column but the neighbours' means)."""
+    from svetlana.core.objects.scipy_parts import load_in_background
+
+    load_in_background()  # (the Gaussians and the k-d tree, while the pre-pass runs)
     ndimage = _Ndimage()
     lazy = _is_lazy(image) or _is_lazy(labels)  # larger than memory: read band by band
     if lazy:

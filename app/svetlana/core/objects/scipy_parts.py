@@ -12,14 +12,29 @@ later import of the package uses them); where scipy is laid out otherwise, the p
 from __future__ import annotations
 
 import sys
+import threading
 from types import ModuleType
+
+_LOCK = threading.Lock()  # one loader at a time (the background thread and the measurement)
+_LOADED: dict[str, ModuleType] = {}
 
 
 def _extension(name: str) -> ModuleType:
     """The compiled module ``name`` (e.g. "scipy.ndimage._nd_image"), imported alone."""
-    mod = sys.modules.get(name)
+    mod = _LOADED.get(name)
     if mod is not None:
         return mod
+    with _LOCK:
+        mod = _LOADED.get(name) or _load(name)
+        _LOADED[name] = mod
+    return mod
+
+
+def _load(name: str) -> ModuleType:
+    import importlib
+
+    if name in sys.modules:  # its package is imported (or being imported): the usual way
+        return importlib.import_module(name)
     try:
         import importlib.machinery
         import importlib.util
@@ -43,9 +58,7 @@ def _extension(name: str) -> ModuleType:
                 return mod
     except (ImportError, OSError, AttributeError):
         pass
-    import importlib
-
-    return importlib.import_module(name)  # the package's way
+    return importlib.import_module(name)  # another layout: the package's way
 
 
 def correlate1d():
@@ -64,3 +77,20 @@ def kdtree():
 
         return cKDTree
     return mod.cKDTree
+
+
+def load_in_background() -> None:
+    """Start loading both parts on a thread (the caller measures meanwhile: its passes over the
+    mask run in numpy, which leaves the interpreter to the import); a part asked for before
+    it is loaded waits for it."""
+    if "scipy.ndimage._nd_image" in _LOADED and "scipy.spatial._ckdtree" in _LOADED:
+        return
+
+    def load() -> None:
+        try:
+            correlate1d()
+            kdtree()
+        except Exception:  # noqa: BLE001 - the measurement imports them itself then
+            pass
+
+    threading.Thread(target=load, name="scipy-parts", daemon=True).start()
