@@ -4,6 +4,7 @@ coordinate moments from runs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -229,19 +230,37 @@ class Groups:
         """Per-group sums (float64) of ``w``, in pixel order."""
         return np.bincount(self.idx, w, minlength=self.uniq.size)
 
+    @cached_property
+    def _runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where runs of consecutive pixels of one group start, and their groups (an object's
+        pixels come in runs along the rows: the extrema are taken per run first)."""
+        cut = np.empty(self.idx.size, bool)
+        cut[:1] = True
+        np.not_equal(self.idx[1:], self.idx[:-1], out=cut[1:])
+        starts = np.flatnonzero(cut)
+        return starts, self.idx[starts]
+
     def min(self, values: np.ndarray) -> np.ndarray:
         out = np.full(self.uniq.size, _top(values.dtype), values.dtype)
-        np.minimum.at(out, self.idx, values)
+        if values.size:
+            starts, group = self._runs
+            np.minimum.at(out, group, np.minimum.reduceat(values, starts))
         return out
 
     def max(self, values: np.ndarray) -> np.ndarray:
         out = np.full(self.uniq.size, _bottom(values.dtype), values.dtype)
-        np.maximum.at(out, self.idx, values)
+        if values.size:
+            starts, group = self._runs
+            np.maximum.at(out, group, np.maximum.reduceat(values, starts))
         return out
 
     def first(self) -> np.ndarray:
         """Index of each group's first pixel."""
-        return self.min(np.arange(self.idx.size))
+        out = np.full(self.uniq.size, np.iinfo(np.intp).max, np.intp)
+        if self.idx.size:
+            starts, group = self._runs
+            np.minimum.at(out, group, starts)
+        return out
 
 
 def _top(dtype) -> float | int:
