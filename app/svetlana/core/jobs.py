@@ -57,3 +57,35 @@ class CancelToken:
 
 def ensure_token(token: CancelToken | None) -> CancelToken:
     return token if token is not None else CancelToken()
+
+
+def run_threads(
+    tasks: list[Callable[[], None]],
+    *,
+    cancel: CancelToken | None = None,
+    stop: threading.Event | None = None,
+    report: Callable[[], None] | None = None,
+    name: str = "work",
+    poll_s: float = 0.25,
+) -> None:
+    """Each of ``tasks`` on its own thread while the calling thread waits: every ``poll_s`` it
+    checks ``cancel`` (raising ``Cancelled``) and calls ``report``. On the way out ``stop`` is
+    set (tasks check it between their pieces of work and return), every thread is joined, and
+    the first task's error is raised here."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    stop = stop if stop is not None else threading.Event()
+    with ThreadPoolExecutor(max(1, len(tasks)), thread_name_prefix=name) as pool:
+        futures = [pool.submit(task) for task in tasks]
+        try:
+            pending = futures
+            while pending:
+                _, pending = wait(pending, timeout=poll_s)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                if report is not None:
+                    report()
+            for f in futures:
+                f.result()  # a task's error, raised here
+        finally:
+            stop.set()

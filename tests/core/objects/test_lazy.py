@@ -85,6 +85,13 @@ def test_lazy_patches_equal_in_memory_patches(scene):
     assert sorted(lazy.ids) == sorted(table.ids)
     got = lazy[:]
     np.testing.assert_array_equal(got, ref[:][lazy.order])
+    # read as inference's batch threads read it: slices of 3 on 4 threads at once, in any order
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh = LazyPatchSource(img.data, mask.data, table, 24, norm)
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(lambda a: fresh[a : a + 3], range(0, len(fresh), 3)))
+    np.testing.assert_array_equal(np.concatenate(parts), got)
 
 
 def test_class_mask_is_written_chunk_by_chunk_as_ome_zarr(scene):
