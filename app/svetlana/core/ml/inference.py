@@ -112,7 +112,12 @@ def predict_probabilities(
                     out.append(one(start))
                     report(i + 1)
             else:
-                out = _in_batch_threads(one, starts, workers, cancel, report)
+                first = one(starts[0])  # the outputs' width, before the threads fill the rows
+                report(1)
+                probs = np.empty((n, first.shape[1]), np.float32)
+                probs[: len(first)] = first
+                _in_batch_threads(one, starts[1:], probs, workers, cancel, report)
+                return probs
         except torch.OutOfMemoryError as exc:
             raise ModelError(
                 "the GPU ran out of memory; try a smaller batch size or --device cpu"
@@ -126,14 +131,17 @@ def predict_probabilities(
     return np.concatenate(out).astype(np.float32, copy=False)
 
 
-def _in_batch_threads(one, starts: list[int], workers: int, cancel, report) -> list[np.ndarray]:
-    """``[one(s) for s in starts]`` on ``workers`` threads, each taking the next batch; progress
-    and cancellation checked between batches, a batch's error raised here."""
+def _in_batch_threads(one, starts: list[int], probs: np.ndarray, workers: int, cancel, report):
+    """``probs[s : s + batch] = one(s)`` for each of ``starts`` on ``workers`` threads, each
+    taking the next batch; progress (every batch once, in order) and cancellation on the calling
+    thread, a batch's error raised here. Freed memory goes back to the system every 64 batches:
+    the threads' temporaries interleave in the heap, which otherwise keeps its high-water mark
+    (20,000², default CNN: 1.23 GB at the peak without it, 754 MB on one thread)."""
     import threading
 
     from svetlana.core.jobs import run_threads
+    from svetlana.core.objects.measure_lazy import release_memory
 
-    results: list[np.ndarray | None] = [None] * len(starts)
     state = {"next": 0, "done": 0}
     lock = threading.Lock()
     stop = threading.Event()
@@ -145,19 +153,21 @@ def _in_batch_threads(one, starts: list[int], workers: int, cancel, report) -> l
                 state["next"] += 1
             if i >= len(starts):
                 return
-            results[i] = one(starts[i])
+            part = one(starts[i])
+            probs[starts[i] : starts[i] + len(part)] = part
             with lock:
                 state["done"] += 1
 
     reported = [0]
 
-    def each() -> None:  # every batch once, in order, from the calling thread
+    def each() -> None:
         while reported[0] < state["done"]:
             reported[0] += 1
-            report(reported[0])
+            report(reported[0] + 1)  # the first batch was reported before
+            if reported[0] % 64 == 0:
+                release_memory()
 
     run_threads([run] * workers, cancel=cancel, stop=stop, name="predict", report=each)
-    return results  # type: ignore[return-value]
 
 
 def _inference_net(model, device: str):
