@@ -299,17 +299,21 @@ def _blocks(chunks: tuple[tuple[int, ...], ...]) -> Iterator[tuple[slice, ...]]:
 
 def _table_piece(lab: np.ndarray, pix: np.ndarray | None, sl: tuple[slice, ...]) -> tuple:
     """One chunk's part of the object table: ids, counts, coordinate minima and maxima (ends
-    exclusive), coordinate sums and intensity sums, background left out."""
-    from scipy import ndimage
+    exclusive), coordinate sums and intensity sums, background left out.
 
+    Only the object pixels are visited after one pass to find them (a whole-slide mask is
+    mostly background: 16% objects in the benchmark's), each object's pixels in raster order,
+    so the sums are the same, bit for bit, as over every pixel."""
     if lab.size and lab.min() < 0:
         raise InputError("mask contains negative values")
     nd = lab.ndim
     flat = lab.reshape(-1)
-    lo = int(flat.min()) if flat.size else 0
-    hi = int(flat.max()) if flat.size else 0
+    where = np.flatnonzero(flat)
+    values = flat[where]
+    lo = int(values.min()) if values.size else 0
+    hi = int(values.max()) if values.size else 0
     if hi - lo <= 4 * flat.size:  # ids of a compact range: counted, no sort
-        shifted = flat.astype(np.intp) - lo
+        shifted = values.astype(np.intp) - lo
         counts_all = np.bincount(shifted, minlength=hi - lo + 1)
         present = np.flatnonzero(counts_all)
         lut = np.zeros(hi - lo + 1, np.intp)
@@ -317,27 +321,27 @@ def _table_piece(lab: np.ndarray, pix: np.ndarray | None, sl: tuple[slice, ...])
         inv = lut[shifted]
         ids, counts = present + lo, counts_all[present]
     else:
-        ids, inv, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        ids, inv, counts = np.unique(values, return_inverse=True, return_counts=True)
         inv = inv.reshape(-1).astype(np.intp)
-    found = ndimage.find_objects(inv.reshape(lab.shape) + 1, max_label=len(ids))
-    start = [s.start for s in sl]
-    mins = np.array([[s.start for s in o] for o in found], np.int64).reshape(-1, nd) + start
-    maxs = np.array([[s.stop for s in o] for o in found], np.int64).reshape(-1, nd) + start
-    sums = np.empty((len(ids), nd), np.float64)
+    n = len(ids)
+    mins = np.full((n, nd), np.iinfo(np.int64).max, np.int64)
+    maxs = np.full((n, nd), -1, np.int64)
+    sums = np.empty((n, nd), np.float64)
+    coords = np.unravel_index(where, lab.shape)
     for axis in range(nd):
-        view = [1] * nd
-        view[axis] = lab.shape[axis]
-        coord = np.arange(sl[axis].start, sl[axis].stop, dtype=np.float64).reshape(view)
-        w = np.broadcast_to(coord, lab.shape).reshape(-1)
-        sums[:, axis] = np.bincount(inv, weights=w, minlength=len(ids))
+        c = coords[axis].astype(np.int64, copy=False)
+        np.minimum.at(mins[:, axis], inv, c)
+        np.maximum.at(maxs[:, axis], inv, c)
+        sums[:, axis] = np.bincount(inv, weights=c + float(sl[axis].start), minlength=n)
+    start = np.array([s.start for s in sl], np.int64)
+    mins += start
+    maxs += start + 1
     nchan = 0 if pix is None else int(pix.shape[0])
-    isums = np.empty((len(ids), nchan), np.float64)
+    isums = np.empty((n, nchan), np.float64)
     for c in range(nchan):
-        w = pix[c].reshape(-1).astype(np.float64, copy=False)
-        isums[:, c] = np.bincount(inv, weights=w, minlength=len(ids))
-    keep = ids != 0
-    return (ids[keep].astype(np.int64), counts[keep], mins[keep], maxs[keep], sums[keep],
-            isums[keep])  # fmt: skip
+        w = pix[c].reshape(-1)[where].astype(np.float64, copy=False)
+        isums[:, c] = np.bincount(inv, weights=w, minlength=n)
+    return (ids.astype(np.int64), counts.astype(np.int64), mins, maxs, sums, isums)
 
 
 def _table_of(pieces: list[tuple], nd: int, nchan: int) -> ObjectTable:
