@@ -69,10 +69,10 @@ def run_threads(
     poll_s: float = 0.25,
 ) -> None:
     """Each of ``tasks`` on its own thread while the calling thread waits: every ``poll_s`` it
-    checks ``cancel`` (raising ``Cancelled``) and calls ``report``. On the way out ``stop`` is
-    set (tasks check it between their pieces of work and return), every thread is joined, and
-    the first task's error is raised here."""
-    from concurrent.futures import ThreadPoolExecutor, wait
+    checks ``cancel`` (raising ``Cancelled``) and calls ``report``. A task's error is raised
+    here as soon as it happens; on the way out ``stop`` is set (tasks check it between their
+    pieces of work and return) and every thread is joined."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     stop = stop if stop is not None else threading.Event()
     with ThreadPoolExecutor(max(1, len(tasks)), thread_name_prefix=name) as pool:
@@ -80,12 +80,12 @@ def run_threads(
         try:
             pending = futures
             while pending:
-                _, pending = wait(pending, timeout=poll_s)
+                finished, pending = wait(pending, timeout=poll_s, return_when=FIRST_EXCEPTION)
+                for f in finished:
+                    f.result()  # a task's error, raised here at once (the others stop)
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 if report is not None:
                     report()
-            for f in futures:
-                f.result()  # a task's error, raised here
         finally:
             stop.set()

@@ -468,7 +468,9 @@ def _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
     """Each part of the bands on its own thread, into its own accumulators; progress and
     cancelling stay on the calling thread."""
     import threading
-    from concurrent.futures import ThreadPoolExecutor, wait
+    from functools import partial
+
+    from svetlana.core.jobs import run_threads
 
     total = sum(len(p) for p in parts)
     done = [0]
@@ -483,20 +485,12 @@ def _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
             with lock:
                 done[0] += 1
 
-    with ThreadPoolExecutor(len(parts), thread_name_prefix="measure") as pool:
-        futures = [pool.submit(run, *job) for job in zip(parts, accs, fixeds, strict=True)]
-        try:
-            pending = futures
-            while pending:
-                _, pending = wait(pending, timeout=0.25)
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                if progress is not None:
-                    progress(Progress("measure", done[0], total, message))
-            for f in futures:
-                f.result()  # a band's error, raised here
-        finally:
-            stop.set()
+    def report() -> None:
+        if progress is not None:
+            progress(Progress("measure", done[0], total, message))
+
+    tasks = [partial(run, *job) for job in zip(parts, accs, fixeds, strict=True)]
+    run_threads(tasks, cancel=cancel, stop=stop, report=report, name="measure")
 
 
 def _split_bands(bands, axis0_count: np.ndarray, workers: int) -> list[list[tuple[int, int]]]:
