@@ -401,6 +401,7 @@ def measure_tiles(
         if stop.is_set():
             return
         c0, c1 = max(0, a0 - int(margin[0])), min(shape[0], a1 + int(margin[0]))
+        c0 -= c0 % 2  # measure_band's crop starts on an even row (its filter bank's grid)
         lab = labels.rows(c0, c1)
         rows = to_rows(lab)
         inside = rows >= 0
