@@ -112,6 +112,7 @@ def predict_probabilities(
                     out.append(one(start))
                     report(i + 1)
             else:
+                cancel.raise_if_cancelled()
                 first = one(starts[0])  # the outputs' width, before the threads fill the rows
                 report(1)
                 probs = np.empty((n, first.shape[1]), np.float32)
