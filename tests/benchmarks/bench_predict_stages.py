@@ -1,6 +1,6 @@
 """Where the time of one ``svetlana predict`` goes: read, label table, measure, trees, write.
 
-python -m tests.benchmarks.bench_predict_stages BUNDLE [--out DIR] [--cold]
+python -m tests.benchmarks.bench_predict_stages BUNDLE [--out DIR] [--cold] [--model ID] [--image NAME]
 
 Runs the CLI's ``predict`` in this process with timers around its stages (wall and this
 process's CPU seconds); ``--cold`` deletes the bundle's measurement cache first (a first run).
@@ -24,6 +24,7 @@ STAGES = {
     "label table": [("svetlana.core.project.bundle", "Project", "_cached_table")],
     "measure": [("svetlana.core.objects.measurement_cache", "MeasurementCache", "measure")],
     "trees": [("svetlana.core.ml.forest", "ForestModel", "predict_proba")],
+    "network": [("svetlana.core.ml.inference", None, "predict_probabilities")],  # a CNN's
     "class mask": [("svetlana.core.usecases.results", None, "write_class_mask")],
     "csv": [("svetlana.core.usecases.predict", None, "write_predictions_csv")],
 }
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("bundle", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--cold", action="store_true", help="delete the measurement cache first")
+    p.add_argument("--model", help="the model's id (default: the bundle's default)")
+    p.add_argument("--image", help="one image of the bundle (default: every image)")
     a = p.parse_args(argv)
     if a.cold:
         shutil.rmtree(a.bundle / "measurements", ignore_errors=True)
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     from svetlana.cli.entry import main as cli
 
     out = a.out or Path(tempfile.mkdtemp(prefix="svpredict-"))
-    rc = cli(["-q", "predict", str(a.bundle), "--out", str(out)])
+    pick = [*(["--model", a.model] if a.model else []), *(["--image", a.image] if a.image else [])]
+    rc = cli(["-q", "predict", str(a.bundle), "--out", str(out), *pick])
     wall, cpu = time.perf_counter() - t_start, time.process_time() - c_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'stage':<12} {'wall s':>7} {'cpu s':>7}")

@@ -57,3 +57,35 @@ class CancelToken:
 
 def ensure_token(token: CancelToken | None) -> CancelToken:
     return token if token is not None else CancelToken()
+
+
+def run_threads(
+    tasks: list[Callable[[], None]],
+    *,
+    cancel: CancelToken | None = None,
+    stop: threading.Event | None = None,
+    report: Callable[[], None] | None = None,
+    name: str = "work",
+    poll_s: float = 0.25,
+) -> None:
+    """Each of ``tasks`` on its own thread while the calling thread waits: every ``poll_s`` it
+    checks ``cancel`` (raising ``Cancelled``) and calls ``report``. A task's error is raised
+    here as soon as it happens; on the way out ``stop`` is set (tasks check it between their
+    pieces of work and return) and every thread is joined."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    stop = stop if stop is not None else threading.Event()
+    with ThreadPoolExecutor(max(1, len(tasks)), thread_name_prefix=name) as pool:
+        futures = [pool.submit(task) for task in tasks]
+        try:
+            pending = futures
+            while pending:
+                finished, pending = wait(pending, timeout=poll_s, return_when=FIRST_EXCEPTION)
+                for f in finished:
+                    f.result()  # a task's error, raised here at once (the others stop)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                if report is not None:
+                    report()
+        finally:
+            stop.set()

@@ -49,6 +49,29 @@ def test_probabilities_from_lazy_source_equal_array(model) -> None:
     assert not model.training
 
 
+def test_batch_threads_give_one_threads_probabilities_in_order(model) -> None:
+    # two threads each take whole batches on one torch thread: the same values bit for bit
+    x = np.random.default_rng(1).normal(size=(301, 2, 16, 16)).astype(np.float32)
+    one = predict_probabilities(model, x, batch_size=7, threads=1)
+    events: list[Progress] = []
+    two = predict_probabilities(model, LazyPatches(x), batch_size=7, threads=2,
+                                progress=events.append)  # fmt: skip
+    np.testing.assert_array_equal(two, one)
+    assert [e.done for e in events] == list(range(1, 44))
+
+
+def test_a_batch_threads_error_reaches_the_caller(model) -> None:
+    class Broken(LazyPatches):
+        def __getitem__(self, item: slice) -> np.ndarray:
+            if item.start == 35:
+                raise OSError("tile 35 unreadable")
+            return super().__getitem__(item)
+
+    x = np.zeros((70, 2, 8, 8), np.float32)
+    with pytest.raises(OSError, match="tile 35"):
+        predict_probabilities(model, Broken(x), batch_size=5, threads=2)
+
+
 def test_prediction_can_be_cancelled(model) -> None:
     token = CancelToken()
     token.cancel()

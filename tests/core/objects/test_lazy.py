@@ -85,6 +85,13 @@ def test_lazy_patches_equal_in_memory_patches(scene):
     assert sorted(lazy.ids) == sorted(table.ids)
     got = lazy[:]
     np.testing.assert_array_equal(got, ref[:][lazy.order])
+    # read as inference's batch threads read it: slices of 3 on 4 threads at once, in any order
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh = LazyPatchSource(img.data, mask.data, table, 24, norm)
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(lambda a: fresh[a : a + 3], range(0, len(fresh), 3)))
+    np.testing.assert_array_equal(np.concatenate(parts), got)
 
 
 def test_class_mask_is_written_chunk_by_chunk_as_ome_zarr(scene):
@@ -166,9 +173,19 @@ def test_lazy_measurements_equal_the_in_memory_ones(scene):
     assert "ch0_gauss_s2_mean" in few.names and "ch0_ring_mean" not in few.names
     for name in few.names:
         np.testing.assert_array_equal(few.column(name), got.column(name))
+    # A whole slide's table is the largest thing held: only the columns asked for are kept
+    # (and their neighbours' means), not every column of their families.
+    asked = ["ch0_gauss_s2_mean", "nb_area", "ch0_ring_mean"]
+    some = measure_objects(img.data, mask.data, spacing=(0.5, 0.5), columns=asked)
+    assert set(some.names) == {*asked, "area", "nb_ch0_gauss_s2_mean", "nb_ch0_ring_mean"}
+    for name in some.names:
+        np.testing.assert_array_equal(some.column(name), got.column(name))
 
 
-def test_a_lazy_image_measured_on_two_threads_gives_the_one_thread_values(scene, monkeypatch):
+@pytest.mark.parametrize("band_rows", [10, 11])  # 11: bands (and crops) starting on odd rows
+def test_a_lazy_image_measured_on_two_threads_gives_the_one_thread_values(
+    scene, monkeypatch, band_rows
+):
     """Bands of a lazy image are measured on both cores at any object count (here more objects
     than an image in memory is measured on threads for), each band into accumulators sized to
     the objects it touches, objects finished group by group (never all objects' histograms at
@@ -177,7 +194,7 @@ def test_a_lazy_image_measured_on_two_threads_gives_the_one_thread_values(scene,
 
     folder, image, labels = scene
     img, mask = open_pair(folder / "img.ome.zarr", folder / "img_masks.ome.zarr")
-    monkeypatch.setattr(mod, "_BAND_PIXELS", 1 << 10)  # many bands, so both threads get some
+    monkeypatch.setattr(mod, "_BAND_PIXELS", 96 * band_rows)  # many bands: both threads get some
     monkeypatch.setattr(mod, "_THREADED_MAX_OBJECTS", 5)  # 12 objects: "many" for memory
     ref = mod.measure_objects(image, labels, spacing=(0.5, 0.5))  # in memory: one thread
     monkeypatch.setenv(mod.THREADS_ENV, "1")
@@ -390,3 +407,20 @@ def test_adding_copies_both_files_and_counts_the_objects_in_one_pass(scene, tmp_
         small = open_ome_zarr(path, labels=want.ndim == 2, level=1)
         np.testing.assert_array_equal(np.asarray(full.data), want)
         np.testing.assert_array_equal(np.asarray(small.data), want[..., ::3, ::3])
+
+
+def test_strips_of_chunks_give_the_rows_asked_for_in_any_order(tmp_path):
+    # a whole-slide pass keeps the newest strip of chunks and only the last rows of the one
+    # before; rows asked for before those are read again, never wrong
+    from svetlana.core.objects.measure_lazy import _Strips
+
+    labels = np.arange(96 * 20, dtype=np.uint32).reshape(96, 20)
+    _save(tmp_path / "m.zarr", labels, "YX", (32, 8))
+    strips = _Strips(open_ome_zarr(tmp_path / "m.zarr", labels=True).data)
+    for a0 in range(0, 90, 3):  # bands of 5 rows, overlapping, top to bottom
+        np.testing.assert_array_equal(strips.rows(a0, a0 + 5), labels[a0 : a0 + 5])
+    kept = sum(arr.shape[0] for arr, _ in strips._cache.values())
+    assert kept < 2 * 32  # the older strip kept as its last rows only
+    for a0, a1 in [(40, 50), (0, 7), (28, 36), (60, 96), (1, 95)]:  # back and forth
+        np.testing.assert_array_equal(strips.rows(a0, a1), labels[a0:a1])
+    assert strips.reread > 0

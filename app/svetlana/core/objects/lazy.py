@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,17 +299,21 @@ def _blocks(chunks: tuple[tuple[int, ...], ...]) -> Iterator[tuple[slice, ...]]:
 
 def _table_piece(lab: np.ndarray, pix: np.ndarray | None, sl: tuple[slice, ...]) -> tuple:
     """One chunk's part of the object table: ids, counts, coordinate minima and maxima (ends
-    exclusive), coordinate sums and intensity sums, background left out."""
-    from scipy import ndimage
+    exclusive), coordinate sums and intensity sums, background left out.
 
+    Only the object pixels are visited after one pass to find them (a whole-slide mask is
+    mostly background: 16% objects in the benchmark's), each object's pixels in raster order,
+    so the sums are the same, bit for bit, as over every pixel."""
     if lab.size and lab.min() < 0:
         raise InputError("mask contains negative values")
     nd = lab.ndim
     flat = lab.reshape(-1)
-    lo = int(flat.min()) if flat.size else 0
-    hi = int(flat.max()) if flat.size else 0
+    where = np.flatnonzero(flat)
+    values = flat[where]
+    lo = int(values.min()) if values.size else 0
+    hi = int(values.max()) if values.size else 0
     if hi - lo <= 4 * flat.size:  # ids of a compact range: counted, no sort
-        shifted = flat.astype(np.intp) - lo
+        shifted = values.astype(np.intp) - lo
         counts_all = np.bincount(shifted, minlength=hi - lo + 1)
         present = np.flatnonzero(counts_all)
         lut = np.zeros(hi - lo + 1, np.intp)
@@ -316,27 +321,27 @@ def _table_piece(lab: np.ndarray, pix: np.ndarray | None, sl: tuple[slice, ...])
         inv = lut[shifted]
         ids, counts = present + lo, counts_all[present]
     else:
-        ids, inv, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        ids, inv, counts = np.unique(values, return_inverse=True, return_counts=True)
         inv = inv.reshape(-1).astype(np.intp)
-    found = ndimage.find_objects(inv.reshape(lab.shape) + 1, max_label=len(ids))
-    start = [s.start for s in sl]
-    mins = np.array([[s.start for s in o] for o in found], np.int64).reshape(-1, nd) + start
-    maxs = np.array([[s.stop for s in o] for o in found], np.int64).reshape(-1, nd) + start
-    sums = np.empty((len(ids), nd), np.float64)
+    n = len(ids)
+    mins = np.full((n, nd), np.iinfo(np.int64).max, np.int64)
+    maxs = np.full((n, nd), -1, np.int64)
+    sums = np.empty((n, nd), np.float64)
+    coords = np.unravel_index(where, lab.shape)
     for axis in range(nd):
-        view = [1] * nd
-        view[axis] = lab.shape[axis]
-        coord = np.arange(sl[axis].start, sl[axis].stop, dtype=np.float64).reshape(view)
-        w = np.broadcast_to(coord, lab.shape).reshape(-1)
-        sums[:, axis] = np.bincount(inv, weights=w, minlength=len(ids))
+        c = coords[axis].astype(np.int64, copy=False)
+        np.minimum.at(mins[:, axis], inv, c)
+        np.maximum.at(maxs[:, axis], inv, c)
+        sums[:, axis] = np.bincount(inv, weights=c + float(sl[axis].start), minlength=n)
+    start = np.array([s.start for s in sl], np.int64)
+    mins += start
+    maxs += start + 1
     nchan = 0 if pix is None else int(pix.shape[0])
-    isums = np.empty((len(ids), nchan), np.float64)
+    isums = np.empty((n, nchan), np.float64)
     for c in range(nchan):
-        w = pix[c].reshape(-1).astype(np.float64, copy=False)
-        isums[:, c] = np.bincount(inv, weights=w, minlength=len(ids))
-    keep = ids != 0
-    return (ids[keep].astype(np.int64), counts[keep], mins[keep], maxs[keep], sums[keep],
-            isums[keep])  # fmt: skip
+        w = pix[c].reshape(-1)[where].astype(np.float64, copy=False)
+        isums[:, c] = np.bincount(inv, weights=w, minlength=n)
+    return (ids.astype(np.int64), counts.astype(np.int64), mins, maxs, sums, isums)
 
 
 def _table_of(pieces: list[tuple], nd: int, nchan: int) -> ObjectTable:
@@ -510,8 +515,11 @@ class LazyPatchSource:
 
     Objects are served in ``order`` (tile by tile, so each tile of the image is read once);
     ``PatchSource``'s semantics otherwise: patch centred on the rounded centroid, zero outside
-    the image, last channel 1 on the object's own pixels.
+    the image, last channel 1 on the object's own pixels. Thread-safe: the batch threads of
+    inference read neighbouring slices at once, so the last few tiles are kept, each read once.
     """
+
+    _KEEP = 4  # tiles kept (two batch threads, each at most at a tile boundary)
 
     def __init__(self, image, labels, table: ObjectTable, size: int, norm, spacing=None):
         from svetlana.core.objects.patches import patch_shape
@@ -530,19 +538,46 @@ class LazyPatchSource:
         self.ids = table.ids[self.order]
         self._starts = starts[self.order]
         self._tiles = tiles[self.order]
+        self._keys = key[self.order]
         self.shape = (int(image.shape[0]) + 1, *self.patch)
-        self._cached: tuple | None = None
+        self._cache: dict[int, tuple] = {}
+        self._loading: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return int(self.ids.size)
 
-    def _region(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normalised image and labels of a tile plus a patch margin, zero-padded like PatchSource."""
+    def _region(self, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normalised image and labels of row ``r``'s tile plus a patch margin, zero-padded
+        like PatchSource, and the tile's origin."""
+        key = int(self._keys[r])
+        mine = threading.Event()
+        while True:
+            with self._lock:
+                got = self._cache.get(key)
+                wait = self._loading.get(key) if got is None else None
+                if got is None and wait is None:
+                    self._loading[key] = mine
+            if got is not None:
+                return got
+            if wait is None:
+                break
+            wait.wait()  # another thread reads this tile
+        try:
+            got = self._read_region(self._tiles[r])
+        finally:
+            with self._lock:
+                self._loading.pop(key)
+                if got is not None:
+                    self._cache[key] = got
+                    while len(self._cache) > self._KEEP:
+                        self._cache.pop(next(iter(self._cache)))
+            mine.set()
+        return got
+
+    def _read_region(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from svetlana.core.objects.patches import apply_normalisation
 
-        key = tuple(int(t) for t in tile)
-        if self._cached is not None and self._cached[0] == key:
-            return self._cached[1:]
         shape = np.asarray(self.labels.shape)
         origin = tile * self.tile  # padded coordinates of the first start in this tile
         lo = origin - self.before  # image coordinates of the region's corner
@@ -557,7 +592,6 @@ class LazyPatchSource:
             _read(self.image, (slice(None), *src)), self.norm
         )
         lab[dst] = _read(self.labels, src)
-        self._cached = (key, img, lab, origin)
         return img, lab, origin
 
     def __getitem__(self, index: slice | int) -> np.ndarray:
@@ -566,12 +600,23 @@ class LazyPatchSource:
             index = slice(i, i + 1)
         rows = range(len(self))[index]
         out = np.empty((len(rows), *self.shape), np.float32)
-        for j, r in enumerate(rows):
-            img, lab, origin = self._region(self._tiles[r])
-            s = self._starts[r] - origin
-            win = tuple(slice(int(x), int(x) + p) for x, p in zip(s, self.patch, strict=True))
-            out[j, :-1] = img[(slice(None), *win)]
-            out[j, -1] = lab[win] == self.ids[r]
+        if not len(rows):
+            return out
+        if rows.step != 1:
+            raise TypeError("LazyPatchSource supports integer or contiguous slice indexing")
+        keys = self._keys[rows.start : rows.stop]
+        cuts = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist(), len(rows)]
+        nd = len(self.patch)
+        win = np.lib.stride_tricks.sliding_window_view
+        for j0, j1 in zip(cuts[:-1], cuts[1:], strict=True):  # the rows of one tile at a time
+            r0 = rows.start + j0
+            img, lab, origin = self._region(r0)
+            s = self._starts[r0 : rows.start + j1] - origin
+            idx = tuple(s[:, a] for a in range(nd))
+            windows = win(img, self.patch, axis=tuple(range(1, nd + 1)))
+            out[j0:j1, :-1] = np.moveaxis(windows[(slice(None), *idx)], 0, 1)
+            ids = self.ids[r0 : rows.start + j1].reshape((-1,) + (1,) * nd)
+            out[j0:j1, -1] = win(lab, self.patch)[idx] == ids
         return out
 
 
@@ -611,8 +656,6 @@ def write_ome_zarr(
     ``writer(put)`` calls ``put(slices, values)`` (from any thread; each call whole chunks).
     With ``preview`` k > 1 the blocks (and puts) also fill a second level, every k-th pixel
     along Y and X."""
-    import threading
-
     import zarr
 
     from svetlana.core.io.fileio import make_temp_dir

@@ -141,18 +141,19 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
     ids = loaded.table.ids
     read = model.read_features  # only the measurements its trees read are computed
     lazy_ids = loaded.measured_ids  # None: the whole mask in one pass; a large image: its ids
+    # The table's ids and centroids are every object's: the neighbours' means need no pass over
+    # the mask to find them (a whole slide: two passes over its 20,000² mask spared).
+    centroids = loaded.table.centroid
     if cache is not None:
         m = cache.measure(
             loaded.image, loaded.labels, ids=lazy_ids, columns=read, progress=progress,
-            cancel=cancel, mask_ids=None if lazy_ids is not None else ids,
-            mask_centroids=None if lazy_ids is not None else loaded.table.centroid,
+            cancel=cancel, mask_ids=ids, mask_centroids=centroids,
         )  # fmt: skip
     else:  # the table lists every object of the mask: measured as every object (as the cache
         # is), not as a subset, whose context would sum the whole mask once more (~1 s at 16k)
         m = measure_objects(
             loaded.image, loaded.labels, ids=lazy_ids, spacing=loaded.spacing, columns=read,
-            mask_ids=ids if lazy_ids is None else None, progress=progress, cancel=cancel,
-            mask_centroids=loaded.table.centroid if lazy_ids is None else None,
+            mask_ids=ids, progress=progress, cancel=cancel, mask_centroids=centroids,
         )  # fmt: skip
     cancel.raise_if_cancelled()
     rows = None  # the measurement rows of the table's objects (None: the same order)
