@@ -61,6 +61,7 @@ def test_workers_share_the_cores_load_the_forest_once_and_never_import_torch(scr
 
     bundle, plate = screen
     tasks = batch.plan_folder(_model_dir(bundle), plate, tmp_path / "out", device="cpu")
+    here = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "SVETLANA_MEASURE_THREADS")}
     with dask_client(2) as client:
         results = list(run_on_client(client, tasks))
         states = client.run(_in_worker_state)
@@ -77,6 +78,8 @@ def test_workers_share_the_cores_load_the_forest_once_and_never_import_torch(scr
         assert state["env"] == {"OMP_NUM_THREADS": str(threads),
                                 "SVETLANA_MEASURE_THREADS": str(threads)}  # fmt: skip
     assert sum(s["loads"] for s in states.values()) >= 1
+    # this process (the window) measures on its own threads again after the run
+    assert {k: os.environ.get(k) for k in here} == here
 
 
 def test_small_images_go_a_few_per_cluster_task_and_the_last_tasks_shrink(tmp_path):

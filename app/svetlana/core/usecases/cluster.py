@@ -155,6 +155,22 @@ def quiet_distributed() -> Iterator[int]:
 
 
 @contextlib.contextmanager
+def _environ_kept(names) -> Iterator[None]:
+    """This process's environment variables ``names`` as they were, after the cluster: a nanny
+    sets the workers' ones here before it starts them (``SVETLANA_MEASURE_THREADS=1`` would
+    otherwise measure on one thread in the window after a run on workers)."""
+    saved = {k: os.environ.get(k) for k in names}
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None):
     """A ``distributed.Client`` to a new ``LocalCluster`` of ``workers`` processes sharing the
     cores (``worker_threads`` each, the numerical libraries told so too), or to the scheduler at
@@ -180,6 +196,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
         # +25% CPU per image (3.5 -> 4.4 CPU s per 100 small images, 4x the page faults).
         spawn_env.pop("MALLOC_TRIM_THRESHOLD_", None)
         with (
+            _environ_kept(spawn_env),
             dask.config.set(
                 {"distributed.nanny.pre-spawn-environ": spawn_env, **QUIET_WORKER, **_fork_server()}
             ),
