@@ -81,20 +81,26 @@ QUIET_WORKER = {
 }
 
 
-def _fork_server() -> dict:
+def _fork_server(env: dict[str, str]) -> dict:
     """The dask config that starts local workers by forking a fork server that imported
     ``WORKER_MODULES`` once (a clean single-threaded process, not this one), where the platform
-    has one; spawned fresh processes elsewhere (each imports everything again)."""
+    has one; spawned fresh processes elsewhere (each imports everything again). The fork server
+    starts now, with the workers' ``env`` (set here, see ``_environ_kept``): it imports while this
+    process imports distributed and starts the scheduler."""
     import multiprocessing
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return {}
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_MODULES))
+    os.environ.update(env)  # numpy's thread pools are sized as the fork server imports it
+    forkserver.ensure_running()
     import distributed.utils
 
     # distributed's first call of get_mp_context would import every package it knows of (pandas,
-    # ~0.3 s of CPU) into this process to preload them: this list replaces its list.
+    # ~0.3 s of CPU) into this process to preload them: the list above replaces its list.
     distributed.utils._forkserver_preload_set = True
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_MODULES))
     return {"distributed.worker.multiprocessing-method": "forkserver"}
 
 
@@ -154,8 +160,12 @@ def quiet_distributed() -> Iterator[int]:
             dist.addHandler(h)
 
 
+# What a nanny sets in this process before it starts a worker (distributed's pre-spawn environment).
+_SPAWN_ENV = (*THREAD_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+
+
 @contextlib.contextmanager
-def _environ_kept(names) -> Iterator[None]:
+def _environ_kept(names: Sequence[str] = _SPAWN_ENV) -> Iterator[None]:
     """This process's environment variables ``names`` as they were, after the cluster: a nanny
     sets the workers' ones here before it starts them (``SVETLANA_MEASURE_THREADS=1`` would
     otherwise measure on one thread in the window after a run on workers)."""
@@ -175,43 +185,44 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     """A ``distributed.Client`` to a new ``LocalCluster`` of ``workers`` processes sharing the
     cores (``worker_threads`` each, the numerical libraries told so too), or to the scheduler at
     ``scheduler`` (closed, with the local cluster, on exit); quiet (``quiet_distributed``)."""
-    try:
-        import dask
-        from distributed import Client, LocalCluster
-    except ImportError as exc:  # pragma: no cover - a packaging problem
-        raise InputError("distributed prediction needs the 'distributed' package") from exc
-    with quiet_distributed() as level:
-        if scheduler:
-            client = connect(scheduler)
-            with client:
+    if not scheduler and (workers is None or workers < 1):
+        raise InputError(f"--workers must be at least 1 (got {workers})")
+    threads = worker_threads(workers or 1)
+    env = {k: str(threads) for k in THREAD_ENV}
+    with _environ_kept():
+        fork = {} if scheduler else _fork_server(env)
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - a packaging problem
+            raise InputError("distributed prediction needs the 'distributed' package") from exc
+        with quiet_distributed() as level:
+            if scheduler:
+                client = connect(scheduler)
+                with client:
+                    yield client
+                return
+            spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **env}
+            # distributed's default has glibc give freed memory back to the system above 64 kB
+            # (long-lived pandas workers fragment): here every image's arrays were faulted in
+            # again, +25% CPU per image (3.5 -> 4.4 CPU s per 100 small images, 4x the faults).
+            spawn_env.pop("MALLOC_TRIM_THRESHOLD_", None)
+            with (
+                dask.config.set(
+                    {"distributed.nanny.pre-spawn-environ": spawn_env, **QUIET_WORKER, **fork}
+                ),
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=threads,
+                    processes=True,
+                    dashboard_address=None,  # no web dashboard: nobody looks, it costs a start
+                    silence_logs=level,
+                    preload=[__name__],  # dask_setup, in each worker
+                    env=env,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 yield client
-            return
-        if workers is None or workers < 1:
-            raise InputError(f"--workers must be at least 1 (got {workers})")
-        threads = worker_threads(workers)
-        env = {k: str(threads) for k in THREAD_ENV}
-        spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **env}
-        # distributed's default has glibc give freed memory back to the system above 64 kB
-        # (long-lived pandas workers fragment): here every image's arrays were faulted in again,
-        # +25% CPU per image (3.5 -> 4.4 CPU s per 100 small images, 4x the page faults).
-        spawn_env.pop("MALLOC_TRIM_THRESHOLD_", None)
-        with (
-            _environ_kept(spawn_env),
-            dask.config.set(
-                {"distributed.nanny.pre-spawn-environ": spawn_env, **QUIET_WORKER, **_fork_server()}
-            ),
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=threads,
-                processes=True,
-                dashboard_address=None,  # no web dashboard: nobody looks, it costs a start
-                silence_logs=level,
-                preload=[__name__],  # dask_setup, in each worker
-                env=env,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
 
 
 # Seconds to wait for a scheduler to answer: a wrong port (a server that is not Dask's) must not
