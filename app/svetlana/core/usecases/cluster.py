@@ -190,8 +190,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     threads = worker_threads(workers or 1)
     env = {k: str(threads) for k in THREAD_ENV}
     with _environ_kept():
-        fork = {} if scheduler else _fork_server(env)
         try:
+            fork = {} if scheduler else _fork_server(env)  # first: it imports meanwhile
             import dask
             from distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - a packaging problem
