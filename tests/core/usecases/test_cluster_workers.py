@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.cli.folder_helpers import trained_bundle
@@ -18,13 +19,16 @@ from tests.conftest import blobs, write_pair
 REPO = Path(__file__).resolve().parents[3]
 
 
+N_SCREEN = 20  # enough small images for a few per cluster task on 2 cores
+
+
 @pytest.fixture(scope="module")
 def screen(tmp_path_factory) -> tuple[Path, Path]:
-    """A project with a trained forest and a folder of 6 image/mask pairs."""
+    """A project with a trained forest and a folder of ``N_SCREEN`` image/mask pairs."""
     tmp = tmp_path_factory.mktemp("screen")
     bundle = trained_bundle(tmp)
-    for k in range(6):
-        write_pair(tmp / "plate", f"well{k}", *blobs(n=9 + k, seed=20 + k))
+    for k in range(N_SCREEN):
+        write_pair(tmp / "plate", f"well{k:02d}", *blobs(n=6 + k % 7, seed=20 + k))
     return bundle, tmp / "plate"
 
 
@@ -57,21 +61,54 @@ def test_workers_share_the_cores_load_the_forest_once_and_never_import_torch(scr
 
     bundle, plate = screen
     tasks = batch.plan_folder(_model_dir(bundle), plate, tmp_path / "out", device="cpu")
+    here = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "SVETLANA_MEASURE_THREADS")}
     with dask_client(2) as client:
         results = list(run_on_client(client, tasks))
         states = client.run(_in_worker_state)
         nthreads = client.nthreads()
-    assert len(results) == 6 and all(r.ok for r in results), results
+    assert sorted(r.image for r in results) == sorted(t.image for t in tasks)
+    assert len(results) == N_SCREEN and all(r.ok for r in results), results
     threads = worker_threads(2)
     assert threads == max(1, (os.cpu_count() or 1) // 2)
     assert sorted(nthreads.values()) == [threads, threads]
     for state in states.values():
         assert state["torch"] is False
         assert state["quiet"]  # a heartbeat that finds the scheduler gone prints no traceback
-        assert state["loads"] <= 1  # 6 tasks on 2 workers: the model read once per worker
+        assert state["loads"] <= 1  # 20 images on 2 workers: the model read once per worker
         assert state["env"] == {"OMP_NUM_THREADS": str(threads),
                                 "SVETLANA_MEASURE_THREADS": str(threads)}  # fmt: skip
     assert sum(s["loads"] for s in states.values()) >= 1
+    # this process (the window) measures on its own threads again after the run
+    assert {k: os.environ.get(k) for k in here} == here
+
+
+def test_small_images_go_a_few_per_cluster_task_and_the_last_tasks_shrink(tmp_path):
+    """A cluster task costs ~10 ms of CPU around the scheduler: 200 small images are far fewer
+    tasks, every image in exactly one, in the folder's order; the tasks shrink towards the end
+    (the workers finish together) and a large image goes alone."""
+    from svetlana.core.usecases import batch
+    from svetlana.core.usecases.cluster import CHUNK_BYTES, chunks
+
+    plate = tmp_path / "plate"
+    image, labels = blobs(n=6, seed=1)
+    write_pair(plate, "big", np.tile(image, (24, 24)), np.tile(labels, (24, 24)))
+    for k in range(60):
+        write_pair(plate, f"w{k:03d}", image, labels)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "card.json").write_text("{}")
+    tasks = batch.plan_folder(model, plate, tmp_path / "out")
+    groups = chunks(tasks, threads=2)
+    assert [t for g in groups for t in g] == tasks  # every image once, in order
+    assert len(groups) <= len(tasks) // 2
+    sizes = [len(g) for g in groups[1:]]  # after the large image
+    assert sizes[0] > 1 and sizes[-1] == 1 and sizes == sorted(sizes, reverse=True)
+    (big,) = [g for g in groups if any(t.image == "big" for t in g)]
+    assert len(big) == 1  # its files alone are above CHUNK_BYTES
+    for g in groups:
+        read = sum(os.path.getsize(p) for t in g for p in (t.image_path, t.mask_path))
+        assert len(g) == 1 or read <= CHUNK_BYTES
+    assert [len(g) for g in chunks(tasks[:8], threads=2)] == [1] * 8  # few images: one each
 
 
 def test_distributed_logs_at_warning_and_more_with_verbose():

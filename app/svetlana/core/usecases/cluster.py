@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 import uuid
@@ -11,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from svetlana.core.errors import InputError
 from svetlana.core.jobs import CancelToken, ensure_token
-from svetlana.core.usecases.batch import PairResult, PairTask, predict_pair
+from svetlana.core.usecases.batch import PairResult, PairTask, predict_pairs
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ WORKER_MODULES = (
     "scipy.ndimage",
     "scipy.spatial",
     "tifffile",
+    "skimage.measure._label",
+    "svetlana.core.io.mask_checks",
     "svetlana.core.usecases.batch",
     "svetlana.core.usecases.predict",
     "svetlana.core.usecases.results",
@@ -55,32 +58,49 @@ WORKER_MODULES = (
     "svetlana.core.objects.families",
     "svetlana.core.project.images",
     "svetlana.core.ml.models",
+    "svetlana.core.ml.forest",
+    "svetlana.core.ml.hybrid",
+    "svetlana.core.ml.inference",
+    "svetlana.core.ml.training",
+    "svetlana.core.objects.neighbours",
 )
 
 
 # A worker's own bookkeeping that would take the interpreter lock from the tasks every few
-# milliseconds (a statistical profiler at 10 ms, a GIL monitor at 1 ms): off.
+# milliseconds (a statistical profiler at 10 ms, a GIL monitor at 1 ms): off. The event loops'
+# tick (every 20 ms), the machine's statistics for a dashboard nobody looks at (500 ms) and each
+# nanny's look at its worker's memory (100 ms) less often: an idle local cluster of 2 workers
+# used 0.08 CPU s per wall second with the defaults, 0.015 with these.
 QUIET_WORKER = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.gil.enabled": False,
     "distributed.admin.system-monitor.disk": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "500ms",
 }
 
 
-def _fork_server() -> dict:
+def _fork_server(env: dict[str, str]) -> dict:
     """The dask config that starts local workers by forking a fork server that imported
     ``WORKER_MODULES`` once (a clean single-threaded process, not this one), where the platform
-    has one; spawned fresh processes elsewhere (each imports everything again)."""
+    has one; spawned fresh processes elsewhere (each imports everything again). The fork server
+    starts now, with the workers' ``env`` (set here, see ``_environ_kept``): it imports while this
+    process imports distributed and starts the scheduler."""
     import multiprocessing
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return {}
-    import dask
-    from distributed.utils import get_mp_context
+    from multiprocessing import forkserver
 
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-        ctx = get_mp_context()  # distributed sets its own preload list on its first call
-    ctx.set_forkserver_preload(list(WORKER_MODULES))
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_MODULES))
+    os.environ.update(env)  # numpy's thread pools are sized as the fork server imports it
+    forkserver.ensure_running()
+    import distributed.utils
+
+    # distributed's first call of get_mp_context would import every package it knows of (pandas,
+    # ~0.3 s of CPU) into this process to preload them: the list above replaces its list.
+    distributed.utils._forkserver_preload_set = True
     return {"distributed.worker.multiprocessing-method": "forkserver"}
 
 
@@ -140,43 +160,69 @@ def quiet_distributed() -> Iterator[int]:
             dist.addHandler(h)
 
 
+# What a nanny sets in this process before it starts a worker (distributed's pre-spawn environment).
+_SPAWN_ENV = (*THREAD_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+
+
+@contextlib.contextmanager
+def _environ_kept(names: Sequence[str] = _SPAWN_ENV) -> Iterator[None]:
+    """This process's environment variables ``names`` as they were, after the cluster: a nanny
+    sets the workers' ones here before it starts them (``SVETLANA_MEASURE_THREADS=1`` would
+    otherwise measure on one thread in the window after a run on workers)."""
+    saved = {k: os.environ.get(k) for k in names}
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None):
     """A ``distributed.Client`` to a new ``LocalCluster`` of ``workers`` processes sharing the
     cores (``worker_threads`` each, the numerical libraries told so too), or to the scheduler at
     ``scheduler`` (closed, with the local cluster, on exit); quiet (``quiet_distributed``)."""
-    try:
-        import dask
-        from distributed import Client, LocalCluster
-    except ImportError as exc:  # pragma: no cover - a packaging problem
-        raise InputError("distributed prediction needs the 'distributed' package") from exc
-    with quiet_distributed() as level:
-        if scheduler:
-            client = connect(scheduler)
-            with client:
+    if not scheduler and (workers is None or workers < 1):
+        raise InputError(f"--workers must be at least 1 (got {workers})")
+    threads = worker_threads(workers or 1)
+    env = {k: str(threads) for k in THREAD_ENV}
+    with _environ_kept():
+        try:
+            fork = {} if scheduler else _fork_server(env)  # first: it imports meanwhile
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - a packaging problem
+            raise InputError("distributed prediction needs the 'distributed' package") from exc
+        with quiet_distributed() as level:
+            if scheduler:
+                client = connect(scheduler)
+                with client:
+                    yield client
+                return
+            spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **env}
+            # distributed's default has glibc give freed memory back to the system above 64 kB
+            # (long-lived pandas workers fragment): here every image's arrays were faulted in
+            # again, +25% CPU per image (3.5 -> 4.4 CPU s per 100 small images, 4x the faults).
+            spawn_env.pop("MALLOC_TRIM_THRESHOLD_", None)
+            with (
+                dask.config.set(
+                    {"distributed.nanny.pre-spawn-environ": spawn_env, **QUIET_WORKER, **fork}
+                ),
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=threads,
+                    processes=True,
+                    dashboard_address=None,  # no web dashboard: nobody looks, it costs a start
+                    silence_logs=level,
+                    preload=[__name__],  # dask_setup, in each worker
+                    env=env,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 yield client
-            return
-        if workers is None or workers < 1:
-            raise InputError(f"--workers must be at least 1 (got {workers})")
-        threads = worker_threads(workers)
-        env = {k: str(threads) for k in THREAD_ENV}
-        spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **env}
-        with (
-            dask.config.set(
-                {"distributed.nanny.pre-spawn-environ": spawn_env, **QUIET_WORKER, **_fork_server()}
-            ),
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=threads,
-                processes=True,
-                dashboard_address=None,  # no web dashboard: nobody looks, it costs a start
-                silence_logs=level,
-                preload=[__name__],  # dask_setup, in each worker
-                env=env,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
 
 
 # Seconds to wait for a scheduler to answer: a wrong port (a server that is not Dask's) must not
@@ -229,19 +275,53 @@ def connect(scheduler: str, timeout_s: float | None = None):
     raise exc
 
 
+# Input bytes (image + mask) one cluster task reads at most: small images go a few per task (a
+# task costs the scheduler, the client and the worker ~10 ms of CPU in all; a 256x256 image
+# ~30 ms), a large one alone.
+CHUNK_BYTES = 4 << 20
+
+
+def chunks(tasks: Sequence[PairTask], threads: int) -> list[tuple[PairTask, ...]]:
+    """The tasks in order, cut into cluster tasks of at most ``CHUNK_BYTES`` of input each, that
+    shrink towards the end (at most 1/4 of what is left per thread) so that ``threads`` threads
+    finish together; a pair alone when its files cannot be read (its task says why)."""
+
+    def size(t: PairTask) -> int:
+        try:
+            return sum(os.stat(p).st_size for p in (t.image_path, t.mask_path) if p)
+        except OSError:
+            return CHUNK_BYTES
+
+    sizes = [size(t) for t in tasks]
+    out: list[tuple[PairTask, ...]] = []
+    i, n = 0, len(tasks)
+    while i < n:
+        cap = max(1, math.ceil((n - i) / (4 * max(1, threads))))
+        j, read = i + 1, sizes[i]
+        while j < n and j - i < cap and read + sizes[j] <= CHUNK_BYTES:
+            read += sizes[j]
+            j += 1
+        out.append(tuple(tasks[i:j]))
+        i = j
+    return out
+
+
 def run_on_client(
     client, tasks: Sequence[PairTask], cancel: CancelToken | None = None
 ) -> Iterator[PairResult]:
-    """One Dask task per pair; results as they complete (a lost task becomes its error line)."""
+    """The pairs a few at a time (``chunks``) as Dask tasks; results as they complete (a lost
+    task becomes an error line for each of its images)."""
     from distributed import as_completed
 
     if not tasks:
         return
     cancel = ensure_token(cancel)
+    threads = sum(client.nthreads().values()) or len(tasks)  # none yet (scaling up): one each
+    groups = chunks(tasks, threads)
     run = uuid.uuid4().hex[:8]
-    keys = [f"svetlana-predict-{run}-{k}" for k in range(len(tasks))]
-    futures = client.map(predict_pair, list(tasks), key=keys, retries=RETRIES, pure=False)
-    by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+    keys = [f"svetlana-predict-{run}-{k}" for k in range(len(groups))]
+    futures = client.map(predict_pairs, groups, key=keys, retries=RETRIES, pure=False)
+    by_key = {f.key: g for f, g in zip(futures, groups, strict=True)}
     ac = as_completed(futures)
     try:
         while not ac.is_empty():
@@ -250,17 +330,15 @@ def run_on_client(
                 time.sleep(0.05)
                 continue
             for fut in ac.next_batch(block=False):
-                task = by_key[fut.key]
+                group = by_key[fut.key]
                 try:
-                    yield fut.result()
+                    results = fut.result()
                 except Exception as exc:  # noqa: BLE001 - a worker lost it for good
-                    log.debug("task %s failed", task.image, exc_info=True)
-                    yield PairResult(
-                        task.image,
-                        error=f"the task failed on the cluster: {type(exc).__name__}: {exc}",
-                        file=task.image_path,
-                    )
+                    log.debug("task %s failed", [t.image for t in group], exc_info=True)
+                    why = f"the task failed on the cluster: {type(exc).__name__}: {exc}"
+                    results = [PairResult(t.image, error=why, file=t.image_path) for t in group]
                 finally:
                     fut.release()
+                yield from results
     finally:
         client.cancel([f for f in futures if not f.done()])
