@@ -53,7 +53,7 @@ def _model(seed=0):
 def test_an_oblique_boundary_gets_the_linear_model_and_it_helps_on_unseen_objects():
     model, x, y = _model()
     assert model.linear is not None and 0 < model.linear_weight <= 1
-    assert "linear model weighted" in model.note
+    assert "linear model on every measurement weighted" in model.note
     forest = fit_forest(x, y, CLASSES, NAMES)
     xt, yt = _oblique(2000, seed=1)
     both = np.mean(model.predict_proba(xt).argmax(1) == yt)

@@ -37,6 +37,7 @@ FOLDS = 5
 # Each column is clipped to its labelled objects' 1st-99th percentiles before it is
 # standardized: a stray extreme value must not swing a linear model.
 CLIP_PERCENTILES = (1.0, 99.0)
+_BLOCK = 4096  # rows predicted at once
 _ARRAYS = ("low", "high", "centre", "scale", "coef", "intercept", "classes")
 
 
@@ -55,13 +56,20 @@ class LinearModel:
     classes: np.ndarray  # (classes,) int64
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """``(N, len(classes))`` float32 probabilities of a cleaned (finite) table."""
-        z = (np.clip(np.asarray(x, np.float64), self.low, self.high) - self.centre) / self.scale
-        with np.errstate(all="ignore"):  # a tampered file's huge values: finite all the same
-            logits = np.nan_to_num(z @ self.coef.T + self.intercept, posinf=1e300, neginf=-1e300)
-            logits -= logits.max(1, keepdims=True)
-        p = np.exp(logits)
-        return (p / p.sum(1, keepdims=True)).astype(np.float32)
+        """``(N, len(classes))`` float32 probabilities of a cleaned (finite) table, a few
+        thousand rows at a time (the float64 copies stay ~30 MB at 856 columns)."""
+        out = np.empty((len(x), len(self.classes)), np.float32)
+        for a in range(0, len(x), _BLOCK):
+            part = np.asarray(x[a : a + _BLOCK], np.float64)
+            z = (np.clip(part, self.low, self.high) - self.centre) / self.scale
+            with np.errstate(all="ignore"):  # a tampered file's huge values: finite all the same
+                logits = np.nan_to_num(
+                    z @ self.coef.T + self.intercept, posinf=1e300, neginf=-1e300
+                )
+                logits -= logits.max(1, keepdims=True)
+            p = np.exp(logits)
+            out[a : a + len(part)] = p / p.sum(1, keepdims=True)
+        return out
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {LINEAR_PREFIX + k: getattr(self, k) for k in _ARRAYS}
@@ -154,15 +162,30 @@ def add_linear(model, features: np.ndarray, labels: np.ndarray, *, seed: int = 0
     x = _as_matrix(features, len(model.feature_names))
     forest_oob = np.zeros((len(y), model.n_classes), np.float64)
     forest_oob[:, np.asarray(est.classes_, np.int64)] = np.nan_to_num(np.asarray(oob))
-    lin_oof = out_of_fold(x, y, model.columns, seed, model.n_classes, cancel)
-    w, scores = choose_weight(forest_oob, lin_oof, y)
+    best = None
+    for columns in _column_choices(model):  # every column, and the forest's when fewer
+        lin_oof = out_of_fold(x, y, columns, seed, model.n_classes, cancel)
+        w, scores = choose_weight(forest_oob, lin_oof, y)
+        if best is None or scores[w] > best[2][best[1]] + 1e-9:
+            best = (columns, w, scores)
+    columns, w, scores = best
     why = ", ".join(f"{k:g}: {v:.3f}" for k, v in scores.items())
     if w == 0:
         return replace(model, note=_join(model.note, f"no linear model (weight 0; {why})"))
     cancel.raise_if_cancelled()
-    linear = fit_linear(x, y, model.columns, seed)
-    note = f"linear model weighted {w:g} (out-of-fold balanced accuracy by weight {why})"
+    linear = fit_linear(x, y, columns, seed)
+    which = "every measurement" if columns is None else "the forest's measurements"
+    note = f"linear model on {which} weighted {w:g} (out-of-fold balanced accuracy by weight {why})"
     return replace(model, linear=linear, linear_weight=float(w), note=_join(model.note, note))
+
+
+def _column_choices(model) -> list[np.ndarray | None]:
+    """The columns the linear model may read: every one, and the forest's own choice (without
+    the neighbours' means) when it made one. Tuning part: every column paid on CoNSeP (tissue,
+    1,000 random labels +5.6 points of balanced accuracy over the forest's columns), the forest's
+    on MitoCheck (a mosaic whose neighbours are noise: +3.5 against every column, 300 labels),
+    so the labels' out-of-fold estimate chooses, as the forest's out-of-bag one does."""
+    return [None] if model.columns is None else [None, model.columns]
 
 
 def linear_card(model) -> dict:
