@@ -69,6 +69,26 @@ def test_a_boundary_no_line_can_draw_keeps_the_forest_alone():
     assert model.linear is None and "no linear model" in model.note
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_the_linear_models_arrays_give_scikit_learns_probabilities(n_classes):
+    """What the file keeps (clip, centre, scale, coefficients) predicts as the fitted model."""
+    from sklearn.linear_model import LogisticRegression
+
+    from svetlana.core.ml.linear import CLIP_PERCENTILES, C, fit_linear
+
+    x, y = _oblique(200)
+    y = np.minimum(y, n_classes - 1)
+    m = fit_linear(x, y)
+    xs = x.astype(np.float64)
+    lo, hi = np.percentile(xs, CLIP_PERCENTILES, 0)
+    xc = np.clip(xs, lo, hi)
+    z = (xc - xc.mean(0)) / xc.std(0)
+    ref = LogisticRegression(C=C, class_weight="balanced", max_iter=300).fit(z, y)
+    xt, _ = _oblique(300, seed=5)
+    zt = (np.clip(xt.astype(np.float64), lo, hi) - xc.mean(0)) / xc.std(0)
+    assert np.allclose(m.predict_proba(xt), ref.predict_proba(zt), atol=1e-4)
+
+
 def test_too_few_labels_fit_no_linear_model():
     x, y = _oblique(20)
     model = fit_forest(x, y, CLASSES, NAMES)

@@ -92,7 +92,8 @@ def fit_linear(
     centre, scale = xc.mean(0), xc.std(0)
     scale = np.where(scale > 1e-12, scale, 1.0)
     # one BLAS thread: on 2 busy cores more threads took ten times the CPU for the same fit
-    with threadpool_limits(1):
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not converged in MAX_ITER steps: close enough here
         lr = LogisticRegression(C=C, class_weight="balanced", max_iter=MAX_ITER, random_state=seed)
         lr.fit((xc - centre) / scale, y)
     coef = np.asarray(lr.coef_, np.float64)
