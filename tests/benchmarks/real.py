@@ -2,7 +2,7 @@
 curves, random and grouped splits, on a tuning part and a held-out report part.
 
 python -m tests.benchmarks.real [--sets consep,mitocheck] [--part report|tune]
-    [--candidates auto,forest,floor,cnn,hybrid,ssl] [--mode quick|thorough] [--labels 100,300,1000] [--seeds 0,1]
+    [--candidates auto,forest,forest-v5,floor,cnn,hybrid,ssl,linear,vote*] [--mode quick|thorough] [--labels 100,300,1000] [--seeds 0,1]
     [--splits random,grouped] [--drop FAMILY,...] [--json out.json]
 
 Each set is cut once into two parts that share no image (CoNSeP) or movie (MitoCheck):
@@ -22,7 +22,9 @@ Candidates, through the project's own code (what a user gets):
 
 * ``auto``: ``core.ml.choosing.choose`` as ``svetlana train`` runs it (forest vs CNN
   cross-validated in the default budget; groups = the labels' images);
-* ``forest``: ``core.ml.forest.fit_forest`` on every column of ``measure_objects``;
+* ``forest``: ``core.ml.forest.fit_forest`` on every column of ``measure_objects``, with the
+  linear model averaged in (``core.ml.linear.add_linear``) and the forest for new images, as
+  ``svetlana train`` fits them (``forest-v5``: without the linear model);
 * ``cnn``: ``core.ml.training.train`` with the default ``small`` network on the app's patches;
 * ``floor``: an ilastik-style classic: regionprops shape + per-object mean/std of a filter
   bank (Gaussian, LoG, gradient magnitude, Hessian and structure-tensor eigenvalues at
