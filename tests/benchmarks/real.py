@@ -2,7 +2,7 @@
 curves, random and grouped splits, on a tuning part and a held-out report part.
 
 python -m tests.benchmarks.real [--sets consep,mitocheck] [--part report|tune]
-    [--candidates auto,forest,floor,cnn,hybrid,ssl] [--mode quick|thorough] [--labels 100,300,1000] [--seeds 0,1]
+    [--candidates auto,forest,forest-v5,floor,cnn,hybrid,ssl,linear,vote*] [--mode quick|thorough] [--labels 100,300,1000] [--seeds 0,1]
     [--splits random,grouped] [--drop FAMILY,...] [--json out.json]
 
 Each set is cut once into two parts that share no image (CoNSeP) or movie (MitoCheck):
@@ -22,7 +22,9 @@ Candidates, through the project's own code (what a user gets):
 
 * ``auto``: ``core.ml.choosing.choose`` as ``svetlana train`` runs it (forest vs CNN
   cross-validated in the default budget; groups = the labels' images);
-* ``forest``: ``core.ml.forest.fit_forest`` on every column of ``measure_objects``;
+* ``forest``: ``core.ml.forest.fit_forest`` on every column of ``measure_objects``, with the
+  linear model averaged in (``core.ml.linear.add_linear``) and the forest for new images, as
+  ``svetlana train`` fits them (``forest-v5``: without the linear model);
 * ``cnn``: ``core.ml.training.train`` with the default ``small`` network on the app's patches;
 * ``floor``: an ilastik-style classic: regionprops shape + per-object mean/std of a filter
   bank (Gaussian, LoG, gradient magnitude, Hessian and structure-tensor eigenvalues at
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -250,6 +253,9 @@ class Context:
     params: dict = field(default_factory=dict)  # the "sk" candidate's settings
     mode: str = "quick"  # auto's mode (--mode)
     every: dict = field(default_factory=dict)  # image -> (ids, values) of every object
+    memo: dict = field(default_factory=dict)  # a trial's forest / linear probabilities
+    last_model: object = None  # the forest _forest fitted last
+    last_weight: str | None = None  # the weight of its linear model
 
 
 def _forest(ctx: Context, tr, te, seed):
@@ -263,7 +269,27 @@ def _forest(ctx: Context, tr, te, seed):
     x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
     names = ctx.names if ctx.keep is None else tuple(np.array(ctx.names)[ctx.keep])
     m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)
+    if ctx.params.get("linear", True):  # the linear model averaged in, as run_training does
+        from svetlana.core.ml.linear import add_linear
+
+        m = add_linear(m, x[tr], ctx.s.y[tr], seed=seed)
+        ctx.last_weight = f"w{m.linear_weight:g}"
+    ctx.last_model = m
     return _predict_images(ctx, m, x, tr, te, seed)
+
+
+def _with_params(fn: Callable, **override) -> Callable:
+    """``fn`` run with ``override`` on top of ``--params``."""
+
+    def run(ctx: Context, tr, te, seed):
+        saved = ctx.params
+        ctx.params = {**saved, **override}
+        try:
+            return fn(ctx, tr, te, seed)
+        finally:
+            ctx.params = saved
+
+    return run
 
 
 def _predict_images(ctx: Context, m, x, tr, te, seed):
@@ -281,6 +307,7 @@ def _predict_images(ctx: Context, m, x, tr, te, seed):
             reference_objects=n_ref, always=ctx.params.get("new_images") == "always",
         )  # fmt: skip
         ctx.last_auto = "scaled" if m.new_images is not None else "raw"
+        ctx.last_model = m
     out = np.zeros((len(te), len(ctx.s.class_names)), np.float32)
     for im in np.unique(images[te]):  # each judged image as predict sees it: all its objects
         rows = images[te] == im
@@ -336,6 +363,131 @@ def _sk(ctx: Context, tr, te, seed):
         est = cls(random_state=seed, n_jobs=2, **params)
     est.fit(x[tr], ctx.s.y[tr])
     return est.predict(x[te])
+
+
+def _linear_fit(x: np.ndarray, y: np.ndarray, n_classes: int, params: dict, seed: int):
+    """A standardized L2 logistic regression (balanced class weights) on ``x``: each column
+    clipped to its labelled objects' 1st-99th percentiles, then centred and scaled by their
+    mean and standard deviation (``log``: a signed log first). Returns ``proba(x) -> (N, K)``."""
+    from sklearn.linear_model import LogisticRegression
+
+    log = bool(params.get("log", False))
+
+    def prep(v):
+        v = np.nan_to_num(np.asarray(v, np.float64), posinf=0.0, neginf=0.0)
+        return np.sign(v) * np.log1p(np.abs(v)) if log else v
+
+    xt = prep(x)
+    lo, hi = np.percentile(xt, [1, 99], 0)
+    xc = np.clip(xt, lo, hi)
+    mu, sd = xc.mean(0), xc.std(0)
+    sd = np.where(sd > 1e-9, sd, 1.0)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # BLAS threads on 2 busy cores: 10x the CPU for the same fit
+        lr = LogisticRegression(
+            C=float(params.get("C", 0.1)), class_weight="balanced", max_iter=300, random_state=seed
+        ).fit((xc - mu) / sd, y)
+
+    def proba(v):
+        out = np.zeros((len(v), n_classes), np.float32)
+        with threadpool_limits(1):
+            out[:, lr.classes_] = lr.predict_proba((np.clip(prep(v), lo, hi) - mu) / sd)
+        return out
+
+    return proba
+
+
+def _linear(ctx: Context, tr, te, seed):
+    """``_linear_fit`` on the app's measurements (``--params '{"C": 0.1, "log": false}'``)."""
+    key = ("linear", seed, hashlib.sha1(tr.tobytes() + te.tobytes()).hexdigest())
+    if key not in ctx.memo:
+        x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
+        proba = _linear_fit(x[tr], ctx.s.y[tr], len(ctx.s.class_names), ctx.params, seed)
+        ctx.memo[key] = proba(x[te])
+    return ctx.memo[key]
+
+
+def _linear_oof(ctx: Context, tr, seed, folds: int = 5) -> np.ndarray:
+    from sklearn.model_selection import StratifiedKFold
+
+    x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
+    y = ctx.s.y[tr]
+    out = np.zeros((len(tr), len(ctx.s.class_names)), np.float32)
+    k = max(2, min(folds, int(np.bincount(y).max())))
+    for a, b in StratifiedKFold(k, shuffle=True, random_state=seed).split(tr, y):
+        out[b] = _linear_fit(x[tr][a], y[a], out.shape[1], ctx.params, seed)(x[tr][b])
+    return out
+
+
+def _forest_memo(ctx: Context, tr, te, seed):
+    """``_forest``'s probabilities and model, once per trial (the vote's weights share it)."""
+    key = ("forest", seed, hashlib.sha1(tr.tobytes() + te.tobytes()).hexdigest())
+    if key not in ctx.memo:
+        f = _with_params(_forest, linear=False)(ctx, tr, te, seed)
+        ctx.memo[key] = (f, ctx.last_model, ctx.last_auto)
+    f, m, ctx.last_auto = ctx.memo[key]
+    return f, m
+
+
+def _vote(ctx: Context, tr, te, seed, w=None):
+    """The app's forest (as ``forest``) and ``_linear`` averaged on the images of the labels
+    (other images: the forest alone), the linear model weighted ``w`` (``--params '{"w": 0.5}'``;
+    ``"oof"``: the weight of 0, 0.25 ... 1 with the best balanced accuracy of the forest's
+    out-of-bag and the linear model's out-of-fold probabilities of the labels)."""
+    f, m = _forest_memo(ctx, tr, te, seed)
+    lin = _linear(ctx, tr, te, seed)
+    w = ctx.params.get("w", 0.5) if w is None else w
+    if w == "oof":
+        est = m.estimator
+        oob = np.zeros_like(lin[:0], shape=(len(tr), lin.shape[1]))
+        d = getattr(est, "oob_decision_function_", None)
+        if d is None:
+            w = 0.0
+        else:
+            oob[:, est.classes_] = np.nan_to_num(d)
+            lo = _linear_oof(ctx, tr, seed)
+            y = ctx.s.y[tr]
+            best = None
+            for cand in (0.0, 0.25, 0.5, 0.75, 1.0):
+                b = scores(y, ((1 - cand) * oob + cand * lo).argmax(1))[1]
+                if best is None or b > best[0] + 1e-9:
+                    best = (b, cand)
+            w = best[1]
+        ctx.last_auto = f"{ctx.last_auto}+w{w}"
+    w = float(w)
+    images = np.array([im for im, _ in ctx.s.keys])
+    seen = np.isin(images[te], np.unique(images[tr]))
+    out = f.copy()
+    out[seen] = (1 - w) * f[seen] + w * lin[seen]
+    return out
+
+
+def _vote_new(ctx: Context, tr, te, seed):
+    """Tuning: on images without labels, the forest for new images averaged with a linear
+    model fitted on the same per-image scaled columns (weight ``w``, default 0.25); the images
+    of the labels as ``forest``."""
+    from svetlana.core.objects.image_stats import REFERENCE_OBJECTS, scale, scale_by_image
+
+    f = _forest(ctx, tr, te, seed)
+    m = ctx.last_model
+    images = np.array([im for im, _ in ctx.s.keys])
+    new = [im for im in np.unique(images[te]) if m.uses_scaled(str(im))]
+    if not new:
+        return f
+    x = ctx.features if ctx.keep is None else ctx.features[:, ctx.keep]
+    stats = {im: _image_stats(ctx, im, seed, REFERENCE_OBJECTS) for im in np.unique(images)}
+    xs = scale_by_image(np.nan_to_num(x), images, stats)
+    cols = m.columns if m.columns is not None else slice(None)
+    lin = _linear_fit(xs[tr][:, cols], ctx.s.y[tr], len(ctx.s.class_names), ctx.params, seed)
+    w = float(ctx.params.get("w", 0.25))
+    out = f.copy()
+    for im in new:
+        rows = images[te] == im
+        c, sp = stats[im]
+        xi = scale(np.nan_to_num(x[te][rows]), c, sp)
+        out[rows] = (1 - w) * f[rows] + w * lin(xi[:, cols])
+    return out
 
 
 def _floor(ctx: Context, tr, te, seed):
@@ -408,8 +560,14 @@ def _auto(ctx: Context, tr, te, seed):
         mode=ctx.mode,
     )
     chosen = r.selection.get("chosen")
-    if r.kind == "forest":  # with the forest for new images, as run_training adds it
-        out = _predict_images(ctx, r.model, ctx.features, tr, te, seed)
+    if r.kind == "forest":  # with the linear model and the forest for new images, as
+        # run_training adds them
+        from svetlana.core.ml.linear import add_linear
+
+        m = r.model
+        if ctx.params.get("linear", True):
+            m = add_linear(m, ctx.features[tr], ctx.s.y[tr], seed=seed)
+        out = _predict_images(ctx, m, ctx.features, tr, te, seed)
         ctx.last_auto = f"{chosen}+{ctx.last_auto}" if ctx.last_auto else chosen
         return out
     ctx.last_auto = chosen
@@ -423,14 +581,23 @@ CANDIDATES: dict[str, Callable] = {
     "auto": _auto,
     "forest": _forest,
     # the forest without the new-image forest (v4): the raw columns for every image
-    "forest-raw": lambda ctx, tr, te, seed: _forest(
-        Context(**{**ctx.__dict__, "params": {**ctx.params, "new_images": False}}), tr, te, seed
-    ),
+    "forest-raw": _with_params(_forest, new_images=False, linear=False),
+    # the forest without the linear model (v5)
+    "forest-v5": _with_params(_forest, linear=False),
+    "vote-new": _vote_new,
     "floor": _floor,
     "cnn": _cnn,
     "hybrid": _hybrid,
     "ssl": _ssl,
     "sk": _sk,
+    "linear": _linear,
+    "vote": _vote,
+    # the forest, once per trial, shared with the votes below (tuning runs)
+    "forest-m": lambda ctx, tr, te, seed: _forest_memo(ctx, tr, te, seed)[0],
+    **{
+        f"vote{k}": functools.partial(_vote, w=w)
+        for k, w in (("25", 0.25), ("50", 0.5), ("75", 0.75), ("oof", "oof"))
+    },
 }
 
 
@@ -536,9 +703,12 @@ def run(args) -> list[dict]:
                             a, b = scores(s.y[te], pred)
                             accs.append(a)
                             bals.append(b)
-                            if cand == "auto" or (cand == "forest" and ctx.last_auto):
-                                chosen.append(ctx.last_auto)
-                                ctx.last_auto = None
+                            if cand == "auto" or (
+                                cand.startswith(("forest", "vote")) and ctx.last_auto
+                            ):
+                                weight = f"+{ctx.last_weight}" if ctx.last_weight else ""
+                                chosen.append(f"{ctx.last_auto}{weight}")
+                                ctx.last_auto = ctx.last_weight = None
                     if not accs:
                         continue
                     row = {

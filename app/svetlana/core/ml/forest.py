@@ -207,6 +207,10 @@ class ForestModel:
     seen_identities: tuple[str, ...] = ()
     reference_seed: int = 0  # the random order the reference sample is drawn in
     reference_objects: int = 0
+    # A linear model averaged into this forest's probabilities (core/ml/linear.py), weighted
+    # ``linear_weight`` (the forest 1 - that); None: the forest alone.
+    linear: Any = None
+    linear_weight: float = 0.0
 
     @property
     def n_classes(self) -> int:
@@ -282,6 +286,10 @@ class ForestModel:
             else:
                 probs, classes = self.trees.predict_proba(x), self.trees.classes
             out[a0 : a0 + len(x), np.asarray(classes, dtype=np.int64)] = probs
+            if self.linear is not None and self.linear_weight > 0:
+                w, block = self.linear_weight, out[a0 : a0 + len(x)]
+                block *= 1 - w
+                block[:, self.linear.classes] += w * self.linear.predict_proba(x)
         return out
 
     def importances(self, top: int | None = None) -> list[tuple[str, float]]:
@@ -354,6 +362,13 @@ def fit_forest(
     nb = np.array([n.startswith(NEIGHBOUR_PREFIX) for n in feature_names], bool)
     if nb.any() and not nb.all() and len(y) >= CHOICE_MIN_LABELS:
         estimator, columns, note = _choose_columns(x, y, nb, seed, n_trees, cancel)
+    elif len(y) >= CHOICE_MIN_LABELS:  # the out-of-bag estimate weighs the linear model
+        import warnings  # (core/ml/linear.py); the trees are the same with or without it
+
+        estimator = make_estimator(seed, n_trees).set_params(oob_score=True)
+        with warnings.catch_warnings():  # few labels: some have no out-of-bag tree (expected)
+            warnings.simplefilter("ignore")
+            estimator.fit(x, y)
     else:
         estimator = make_estimator(seed, n_trees).fit(x, y)
     log.info(
@@ -582,6 +597,8 @@ def forest_bytes(model: ForestModel) -> bytes:
         if m is not None:
             trees = m.tree_arrays()
             arrays.update({prefix + k: getattr(trees, k) for k in _ARRAY_KINDS})
+    if model.linear is not None:  # its card field: core/ml/linear.py's linear_card
+        arrays.update(model.linear.arrays())
     buf = io.BytesIO()
     np.savez_compressed(buf, format=np.array(ARRAYS_FORMAT), **arrays)
     return buf.getvalue()
@@ -835,13 +852,36 @@ def load_forest(folder: Path, card: dict | None = None) -> ForestModel:
                 new_trees = read_tree_arrays(
                     path, len(names), len(classes), f, _node_bound(card), NEW_PREFIX
                 )
+            linear = _read_linear(f, card, len(names), len(classes), path)
     if skops:
         return replace(_load_skops_forest(path, classes, names), card_path=folder / CARD_FILE)
     model = ForestModel(None, classes, names, trees, folder / CARD_FILE)
+    if linear is not None:
+        model = replace(model, linear=linear[0], linear_weight=linear[1])
     if new is None:
         return model
     scaled = ForestModel(None, classes, names, new_trees, folder / CARD_FILE)
     return replace(model, new_images=scaled, **new)
+
+
+def _read_linear(f, card: dict, n_features: int, n_classes: int, path: Path):
+    """The linear part (core/ml/linear.py) of an open forest.npz whose card names one."""
+    from svetlana.core.ml.linear import LINEAR_CARD, read_linear
+
+    if card.get(LINEAR_CARD) is None:
+        return None
+    f.seek(0)
+    try:
+        with np.load(f, allow_pickle=False) as npz:
+            return read_linear(npz, card, n_features, n_classes, path)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise UnsafeFileError(
+                "refused: the forest file holds pickled objects, which could run code", path
+            ) from None
+        raise ModelError(f"cannot read the forest file: {exc}", path) from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelError(f"cannot read the forest file: {exc}", path) from None
 
 
 def _new_images_fields(card: dict, path: Path) -> dict | None:
@@ -927,7 +967,8 @@ def _unpacked_bound(card: dict, n_features: int, n_classes: int) -> int | None:
         return None
     per_node = 4 * 3 + 8 + 8 * n_classes  # left, right, feature; threshold; value
     per_tree = _node_bound(card) * per_node + 8 + 8 * n_features  # offset; importances
-    return 2 * (2 * trees * per_tree + 8 * n_classes) + (1 << 20)
+    linear = 8 * (n_classes + 4) * (n_features + 1)  # core/ml/linear.py's arrays
+    return 2 * (2 * trees * per_tree + 8 * n_classes + linear) + (1 << 20)
 
 
 def _node_bound(card: dict) -> int:

@@ -152,7 +152,11 @@ def _export_forest(project: Project, model_id: str, card: dict, out_dir: Path) -
             " the tree, -1 at a leaf), feature (the card's measurement a split reads), threshold"
             " (go left when the measurement <= threshold, compared as float32), value (class"
             " fractions per node), classes (index of each column of value in the card's classes),"
-            " importances. A class's probability is the mean over trees of the leaf's fraction.\n"
+            " importances. A class's probability is the mean over trees of the leaf's fraction."
+            " When the card has a 'linear' field, linear_* arrays hold a logistic regression:"
+            " z = (clip(x, linear_low, linear_high) - linear_centre) / linear_scale, its"
+            " probabilities softmax(z @ linear_coef.T + linear_intercept) over linear_classes;"
+            " the model's probabilities are (1 - weight) x the forest's + weight x these.\n"
         )
     readme = (
         f"Svetlana forest model {model_id} (exported {now_iso()}).\n\n"
