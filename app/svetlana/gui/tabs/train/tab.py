@@ -47,28 +47,10 @@ def detect_devices() -> dict[str, bool]:
     preload()  # the same for scikit-learn (forest models)
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     devices = {"cpu": True, "cuda": bool(torch.cuda.is_available()), "mps": bool(mps)}
-    freeze_loaded_objects()
+    from svetlana.gui.heap import freeze_loaded_objects
+
+    freeze_loaded_objects()  # torch's and sklearn's objects out of the collector's walk
     return devices
-
-
-_frozen = False
-
-
-def freeze_loaded_objects() -> None:
-    """Once torch and scikit-learn are loaded, their hundreds of thousands of objects (modules,
-    functions, classes) are moved out of the cyclic garbage collector's reach (``gc.freeze``):
-    a full collection then walks only the objects made since. Without it each full collection,
-    started by whichever thread allocates, took 30-75 ms on an idle machine and 200-300 ms at
-    load 8 mid-training, the window frozen meanwhile. Frozen objects are still freed when no
-    longer referenced; once per process (a collection first would hold the interpreter lock,
-    the window with it, for as long as the collections it saves: the few cycles that are
-    garbage now, tens to hundreds of objects in the measurements, stay)."""
-    import gc
-
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.freeze()
 
 
 class TrainingTab(QWidget):
