@@ -248,3 +248,85 @@ def make_pair():
 @pytest.fixture
 def make_3d():
     return write_3d
+
+
+# ---- the tab tests' projects, sessions and tabs (tests/gui/projects.py) ----------------------
+@pytest.fixture
+def open_session():
+    """Opens a Session on a Project (or a bundle's path); every one is closed when the test ends."""
+    from svetlana.gui.session import Session
+
+    opened = []
+
+    def open_(project_or_path):
+        s = Session()
+        opened.append(s)
+        if isinstance(project_or_path, (str, Path)):
+            s.open_project(project_or_path)
+        else:
+            s.set_project(project_or_path)
+        return s
+
+    yield open_
+    for s in opened:
+        s.close_project()
+
+
+@pytest.fixture
+def labelled_session(tmp_path, open_session):
+    """A session on a project of one 30-object image, 10 labels per class, no model."""
+    from tests.gui.projects import labelled_project
+
+    project, _scene, _src = labelled_project(tmp_path)
+    return open_session(project)
+
+
+@pytest.fixture(scope="module")
+def trained_bundle(tmp_path_factory):
+    """The labelled project with a small CNN (3 epochs), trained once per test module (the slow
+    part); tests copy it. Returns (folder holding p.svetlana and src/, scene)."""
+    from tests.gui.projects import labelled_project
+
+    from svetlana.core.ml.training import TrainingConfig
+    from svetlana.core.usecases.train import train_project
+
+    tmp = tmp_path_factory.mktemp("bundle")
+    project, scene, _src = labelled_project(tmp)
+    train_project(project, TrainingConfig(epochs=3))
+    project.close()
+    return tmp, scene
+
+
+@pytest.fixture
+def trained_session(trained_bundle, tmp_path, open_session):
+    """A session on a copy of the trained bundle; ``.scene`` and ``.src`` say what it was made of."""
+    import shutil
+
+    tmp, scene = trained_bundle
+    shutil.copytree(tmp / "p.svetlana", tmp_path / "p.svetlana")
+    s = open_session(tmp_path / "p.svetlana")
+    s.scene = scene
+    s.src = tmp / "src"
+    return s
+
+
+@pytest.fixture
+def prediction_tab(qtbot, trained_session):
+    """The Predict tab on the trained session (nothing predicted yet)."""
+    from svetlana.gui.tabs.predict import PredictionTab
+
+    w = PredictionTab(trained_session)
+    qtbot.addWidget(w)
+    return w
+
+
+@pytest.fixture
+def training_tab(qtbot, labelled_session):
+    """The Train tab on the labelled session, shown, once it has found its device."""
+    from svetlana.gui.tabs.train import TrainingTab
+
+    w = TrainingTab(labelled_session)
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.deviceDetected, timeout=60000):  # torch + sklearn imports
+        w.show()
+    return w

@@ -96,6 +96,27 @@ def test_progress_is_batched_not_lost(qtbot):
     assert len(batches) < 200  # 20,000 events, at most ~20 deliveries a second
 
 
+def test_deliveries_queued_while_the_main_thread_was_busy_arrive_as_one(qtbot):
+    """On a loaded machine the main thread may get no CPU while the worker reports: the
+    deliveries that queued up meanwhile reach the views as one batch (one redraw), in order."""
+    batches = []
+    reported = threading.Event()
+
+    def work(progress, cancel):
+        for k in range(10):
+            progress(Progress("epoch", k + 1, 10))
+        reported.set()
+        return "ok"
+
+    job = jobs.Job(work, interval=0.0)  # a delivery for every event
+    job.progressed.connect(batches.append)
+    job.start()
+    assert reported.wait(10)  # the main thread busy meanwhile: ten deliveries queue up
+    with qtbot.waitSignal(job.finished, timeout=10000):
+        pass
+    assert len(batches) == 1 and [e.done for e in batches[0]] == list(range(1, 11))
+
+
 def test_cancelled_is_a_quiet_status_message(qtbot, monkeypatch):
     window = QMainWindow()
     qtbot.addWidget(window)

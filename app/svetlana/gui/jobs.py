@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
 from svetlana.core.errors import Cancelled, SvetlanaError
@@ -74,6 +74,8 @@ class Job(QObject):
     """A running background job. Signals arrive on the main thread.
 
     ``progressed(tuple[Progress, ...])``: the events since the last delivery, oldest first.
+    Deliveries that queued up while the main thread was busy (a loaded machine) are handed on
+    as one, so that the views redraw once for them, not once each.
     ``succeeded(result)`` / ``failed(exception)``: exactly one of them, after the thread ended.
     ``finished()``: last; by then the thread has stopped and been waited for.
     """
@@ -101,6 +103,7 @@ class Job(QObject):
         self.plan: Any = None  # what run_op planned on the main thread (gui/ops.py)
         self._running = False
         self._done = False
+        self._progress: list[Progress] = []  # received, not yet handed on
         self._thread = QThread()
         self._thread.setObjectName(f"svetlana-{name}")
         self._worker = _Worker(fn, self.token, interval)
@@ -140,7 +143,15 @@ class Job(QObject):
     # ---- main-thread slots ----------------------------------------------------------
     @Slot(object)
     def _on_progress(self, events) -> None:
-        if not self._done:
+        if self._done:
+            return
+        if not self._progress:  # after every delivery queued now: one emit for all of them
+            QTimer.singleShot(0, self, self._hand_on_progress)
+        self._progress.extend(events)
+
+    def _hand_on_progress(self) -> None:
+        events, self._progress = tuple(self._progress), []
+        if events and not self._done:
             self.progressed.emit(events)
 
     @Slot(object, object)
@@ -149,6 +160,7 @@ class Job(QObject):
 
     @Slot()
     def _on_thread_finished(self) -> None:
+        self._hand_on_progress()  # every progress event before the result
         self._thread.wait()
         self._running = False
         self._done = True

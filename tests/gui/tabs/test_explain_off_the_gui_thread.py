@@ -7,7 +7,6 @@ import threading
 
 import pytest
 from PySide6.QtCore import Qt
-from tests.gui.tabs.test_prediction_tab import session, tab, trained_bundle  # noqa: F401
 
 from svetlana.core.usecases import predict as predicting
 
@@ -16,8 +15,8 @@ pytestmark = pytest.mark.usefixtures("shown_errors")
 
 def test_explain_loads_the_model_and_the_image_in_the_worker(
     qtbot,
-    tab,  # noqa: F811 - the fixture imported above
-    session,  # noqa: F811
+    prediction_tab,
+    trained_session,
     monkeypatch,
 ):
     from svetlana.core.project.bundle import Project
@@ -33,19 +32,21 @@ def test_explain_loads_the_model_and_the_image_in_the_worker(
         seen.append(("image", threading.current_thread() is threading.main_thread(), project))
         return real_load(project, name)
 
-    obj = int(session.project.load("cells").table.ids[2])
-    session.select([obj])
+    obj = int(trained_session.project.load("cells").table.ids[2])
+    trained_session.select([obj])
     monkeypatch.setattr(predicting, "load_model", load_model)
     monkeypatch.setattr(Project, "load", load)
-    assert tab.explain_button.isEnabled()
-    with qtbot.waitSignal(tab.explainFinished, timeout=60000):
-        qtbot.mouseClick(tab.explain_button, Qt.MouseButton.LeftButton)
+    assert prediction_tab.explain_button.isEnabled()
+    with qtbot.waitSignal(prediction_tab.explainFinished, timeout=60000):
+        qtbot.mouseClick(prediction_tab.explain_button, Qt.MouseButton.LeftButton)
     assert [k for k, *_ in seen] == ["model", "image"]
-    assert all(not on_main and p.readonly and p is not session.project for _, on_main, p in seen)
-    assert tab.explain_view.heatmap is not None
-    assert f"Object {obj}" in tab.explain_view.caption.text()
+    assert all(
+        not on_main and p.readonly and p is not trained_session.project for _, on_main, p in seen
+    )
+    assert prediction_tab.explain_view.heatmap is not None
+    assert f"Object {obj}" in prediction_tab.explain_view.caption.text()
     # Explained again: the model loaded by the worker is reused, not loaded again.
     seen.clear()
-    with qtbot.waitSignal(tab.explainFinished, timeout=60000):
-        qtbot.mouseClick(tab.explain_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(prediction_tab.explainFinished, timeout=60000):
+        qtbot.mouseClick(prediction_tab.explain_button, Qt.MouseButton.LeftButton)
     assert [k for k, *_ in seen] == ["image"]

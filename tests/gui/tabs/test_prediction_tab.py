@@ -12,79 +12,31 @@ import numpy as np
 import pytest
 import tifffile
 from PySide6.QtCore import Qt
+from tests.gui.projects import N_OBJECTS, predict_clicked
 
 from svetlana.core.ml.training import TrainingConfig
-from svetlana.core.project.bundle import Project
-from svetlana.core.synthetic.easy import texture_scene
 from svetlana.core.usecases import predict as predicting
 from svetlana.core.usecases.train import train_project
-from svetlana.gui.session import Session
 from svetlana.gui.tabs.predict import PredictionTab
 
 pytestmark = pytest.mark.usefixtures("shown_errors")  # a dialog would block; conftest records it
 
-N_OBJECTS = 30
 
-
-def make_project(tmp_path):
-    scene = texture_scene(n_objects=N_OBJECTS, shape=(256, 256))
-    src = tmp_path / "src"
-    src.mkdir()
-    tifffile.imwrite(src / "cells.tif", scene.image[0])
-    tifffile.imwrite(src / "cells_masks.tif", scene.labels)
-    project = Project.create(tmp_path / "p.svetlana", classes=list(scene.class_names))
-    project.add_image(src / "cells.tif", src / "cells_masks.tif", name="cells")
-    changes = []
-    for k, cname in enumerate(scene.class_names):
-        ids = sorted(i for i, c in scene.classes.items() if c == k)[:10]
-        changes += [("cells", i, cname) for i in ids]
-    project.annotations.apply_labels(changes, source="import")
-    return project, scene, src
-
-
-@pytest.fixture(scope="module")
-def trained_bundle(tmp_path_factory):
-    """One trained project per module (training is the slow part); tests copy it."""
-    tmp = tmp_path_factory.mktemp("bundle")
-    project, scene, src = make_project(tmp)
-    train_project(project, TrainingConfig(epochs=3))
-    project.close()
-    return tmp, scene
+@pytest.fixture
+def session(trained_session):
+    return trained_session
 
 
 @pytest.fixture
-def session(trained_bundle, tmp_path):
-    import shutil
-
-    tmp, scene = trained_bundle
-    shutil.copytree(tmp / "p.svetlana", tmp_path / "p.svetlana")
-    s = Session()
-    s.open_project(tmp_path / "p.svetlana")
-    s.scene = scene
-    s.src = tmp / "src"
-    yield s
-    s.close_project()
-
-
-@pytest.fixture
-def tab(qtbot, session):
-    w = PredictionTab(session)
-    qtbot.addWidget(w)
-    return w
-
-
-def predict(qtbot, tab, scope="image"):
-    tab.set_scope(scope)
-    with qtbot.waitSignal(tab.predictionFinished, timeout=30000) as blocker:
-        qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
-    return blocker.args[0]
+def tab(prediction_tab):
+    return prediction_tab
 
 
 def test_predict_this_image_shows_counts(qtbot, tab, session):
     assert tab.selected_model() == "model-1"
     changed = []
     session.predictionsChanged.connect(lambda: changed.append(1))
-    assert predict(qtbot, tab) == "model-1"
+    assert predict_clicked(qtbot, tab) == "model-1"
     assert changed and session.prediction_model == "model-1"
     pred = session.predictions["cells"]
     assert len(pred.ids) == N_OBJECTS
@@ -111,7 +63,7 @@ def test_predict_this_image_shows_counts(qtbot, tab, session):
 
 
 def test_predict_all_images_saves_in_the_bundle(qtbot, tab, session):
-    predict(qtbot, tab, "all")
+    predict_clicked(qtbot, tab, "all")
     out = session.project.predictions_dir / "model-1"
     assert (out / "predictions.csv").is_file() and (out / "cells_classes.tif").is_file()
     classes = tifffile.imread(out / "cells_classes.tif")
@@ -131,7 +83,7 @@ def test_images_are_read_in_the_worker_from_a_read_only_view(qtbot, tab, session
         return real(project, *a, **k)
 
     monkeypatch.setattr(predicting, "plan_prediction", spy)
-    predict(qtbot, tab, "all")
+    predict_clicked(qtbot, tab, "all")
     [(on_main, project)] = seen
     assert not on_main and project is not session.project and project.readonly
     assert (session.project.predictions_dir / "model-1" / "predictions.csv").is_file()
@@ -152,7 +104,7 @@ def test_cancel_changes_nothing(qtbot, tab, session, shown_errors):
 
 
 def test_confidence_filter_sets_the_view_option(qtbot, tab, session):
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     tab.confidence.setValue(60)
     assert session.view_options["max_confidence"] == pytest.approx(0.6)
     pred = session.predictions["cells"]
@@ -160,7 +112,7 @@ def test_confidence_filter_sets_the_view_option(qtbot, tab, session):
 
 
 def test_a_correction_offers_retrain(qtbot, tab, session):
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     assert tab.retrain_button.isHidden()
     pred = session.predictions["cells"]
     obj = int(pred.ids[0])
@@ -173,7 +125,7 @@ def test_a_correction_offers_retrain(qtbot, tab, session):
 
 
 def test_export_writes_masks_and_csv(qtbot, tab, session, tmp_path):
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     files = tab.exports.export_to(tmp_path / "export")
     assert {f.name for f in files} == {"cells_classes.tif", "predictions.csv", "run.json"}
     with open(tmp_path / "export" / "predictions.csv", newline="") as f:
@@ -182,7 +134,7 @@ def test_export_writes_masks_and_csv(qtbot, tab, session, tmp_path):
 
 
 def test_explain_shows_a_heatmap(qtbot, tab, session):
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     obj = int(session.predictions["cells"].ids[3])
     session.select([obj])
     assert tab.explain_button.isEnabled()
@@ -199,7 +151,7 @@ def test_folder_outside_the_project(qtbot, tab, session, tmp_path):
     before = sorted(p.name for p in session.src.iterdir())
     tab.folder.setText(str(session.src))
     tab.out_dir.setText(str(tmp_path / "out"))
-    predict(qtbot, tab, "folder")
+    predict_clicked(qtbot, tab, "folder")
     assert sorted(p.name for p in session.src.iterdir()) == before
     assert (tmp_path / "out" / "predictions.csv").is_file()
     assert sum(tab.counts.counts(1).values()) == N_OBJECTS
@@ -210,7 +162,7 @@ def test_folder_outside_the_project(qtbot, tab, session, tmp_path):
 def test_folder_on_two_workers_gives_the_same_results(qtbot, tab, session, tmp_path):
     tab.folder.setText(str(session.src))
     tab.out_dir.setText(str(tmp_path / "one"))
-    predict(qtbot, tab, "folder")
+    predict_clicked(qtbot, tab, "folder")
     one = (tmp_path / "one" / "predictions.csv").read_text()
     tab.workers.setValue(2)
     tab.out_dir.setText(str(tmp_path / "two"))
@@ -220,24 +172,17 @@ def test_folder_on_two_workers_gives_the_same_results(qtbot, tab, session, tmp_p
     assert sum(tab.counts.counts(1).values()) == N_OBJECTS
 
 
-def test_no_model_is_a_plain_message(qtbot, tmp_path, shown_errors):
-    project, _, _ = make_project(tmp_path)
-    s = Session()
-    s.set_project(project)
-    shown = shown_errors
-    w = PredictionTab(s)
+def test_no_model_is_a_plain_message(qtbot, labelled_session, shown_errors):
+    w = PredictionTab(labelled_session)
     qtbot.addWidget(w)
-    try:
-        assert not w.run_button.isEnabled()
-        assert w.run_prediction() is None
-        assert "no trained model" in shown[0]
-    finally:
-        s.close_project()
+    assert not w.run_button.isEnabled()
+    assert w.run_prediction() is None
+    assert "no trained model" in shown_errors[0]
 
 
 def test_keep_these_classes_previews_and_exports_a_filtered_mask(qtbot, tab, session, tmp_path):
     """The dialog darkens what would be removed, counts kept/removed, and writes the mask."""
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     qtbot.mouseClick(tab.keep_button, Qt.MouseButton.LeftButton)
     dialog = tab.exports.keep_dialog
     assert dialog is not None and dialog.isVisible()
@@ -286,7 +231,7 @@ def test_the_overlay_and_the_export_show_the_corrected_class(qtbot, tab, session
     view = ImageView(session)
     qtbot.addWidget(view)
     view.reload()
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     obj, wrong = _correct_first_object(session)
     session.set_view_option("labels", False)  # the prediction layer alone already shows it
     fill, _ = view._colour_tables()
@@ -309,7 +254,7 @@ def test_the_overlay_and_the_export_show_the_corrected_class(qtbot, tab, session
 def test_a_retrain_marks_the_shown_predictions_stale_and_clears_the_corrections(
     qtbot, tab, session
 ):
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     _correct_first_object(session)
     assert tab.corrections_label.text() == "1 correction since model-1"
     train_project(session.project, TrainingConfig(epochs=1))
@@ -320,7 +265,7 @@ def test_a_retrain_marks_the_shown_predictions_stale_and_clears_the_corrections(
     assert "Stale" in text and "model-1" in text and "model-2" in text
     assert "model-1" in tab.export_button.text()  # the export names what it writes
     assert tab.retrain_button.isHidden()  # the correction is in model-2 already
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     assert not tab.result.predictions_stale() and "Stale" not in tab.shown_model.text()
     assert session.prediction_model == "model-2"
     # Choosing the older model again marks model-2's predictions stale.
@@ -329,7 +274,7 @@ def test_a_retrain_marks_the_shown_predictions_stale_and_clears_the_corrections(
 
 
 def test_corrections_since_a_model_survive_reopening(qtbot, tab, session):
-    predict(qtbot, tab)
+    predict_clicked(qtbot, tab)
     _correct_first_object(session)
     path = session.project.path
     session.close_project()  # the journal and CSV keep the label's time
@@ -340,7 +285,7 @@ def test_corrections_since_a_model_survive_reopening(qtbot, tab, session):
 
 
 def test_reopening_shows_the_saved_predictions_of_the_model_chosen(qtbot, tab, session):
-    predict(qtbot, tab, "all")  # model-1's predictions saved in the bundle
+    predict_clicked(qtbot, tab, "all")  # model-1's predictions saved in the bundle
     train_project(session.project, TrainingConfig(epochs=1))  # model-2: newest, none saved
     path = session.project.path
     session.close_project()

@@ -7,26 +7,20 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
-from tests.gui.tabs.test_training_tab import make_project
 
-from svetlana.gui.session import Session
 from svetlana.gui.tabs.train import TrainingTab
 
 pytestmark = pytest.mark.usefixtures("shown_errors")
 
 
 @pytest.fixture
-def tab(qtbot, tmp_path):
-    project, _ = make_project(tmp_path)
-    session = Session()
-    session.set_project(project)
-    w = TrainingTab(session)
+def tab(qtbot, labelled_session):
+    w = TrainingTab(labelled_session)
     qtbot.addWidget(w)
     w.resize(420, 900)
     with qtbot.waitSignal(w.deviceDetected, timeout=60000):
         w.show()
-    yield w
-    session.close_project()
+    return w
 
 
 def _wheel(widget, steps: int) -> None:

@@ -22,11 +22,13 @@ def test_thorough_chosen_shows_a_longer_estimate_and_is_the_mode_used(qtbot, tab
     quick = estimate.text()
     n = sum(tab.session.project.annotations.counts().values())
     assert "quick" in quick and f"growing with the {n} labels" in quick and estimate.isVisible()
+    assert quick.startswith("In quick mode it cross-validates the forest")  # a sentence
     mode.setFocus()
     qtbot.keyClick(mode, Qt.Key.Key_Down)
     assert mode.currentData() == "thorough"
     thorough = estimate.text()
     assert "thorough" in thorough and "hybrid" in thorough
+    assert thorough.startswith("In thorough mode it cross-validates")
     assert _seconds(thorough) > _seconds(quick)
     tab.time_budget.setFocus()
     tab.time_budget.selectAll()

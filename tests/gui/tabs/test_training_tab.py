@@ -6,53 +6,28 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc
 import time
 
 import pytest
-import tifffile
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtCore import Qt
+from tests.gui.projects import labelled_project
+from tests.gui.stalls import EventLoopWatch
 
-from svetlana.core.project.bundle import Project
-from svetlana.core.synthetic.easy import texture_scene
-from svetlana.gui.session import Session
 from svetlana.gui.tabs.train import TrainingTab
 
 pytestmark = pytest.mark.usefixtures("shown_errors")  # a dialog would block; conftest records it
 
-LABELS_PER_CLASS = 10
 
-
-def make_project(tmp_path, labels_per_class=LABELS_PER_CLASS, classes_labelled=2):
-    scene = texture_scene(n_objects=30, shape=(256, 256))
-    tifffile.imwrite(tmp_path / "cells.tif", scene.image[0])
-    tifffile.imwrite(tmp_path / "cells_masks.tif", scene.labels)
-    project = Project.create(tmp_path / "p.svetlana", classes=list(scene.class_names))
-    project.add_image(tmp_path / "cells.tif", tmp_path / "cells_masks.tif", name="cells")
-    changes = []
-    for k, cname in enumerate(scene.class_names[:classes_labelled]):
-        ids = sorted(i for i, c in scene.classes.items() if c == k)[:labels_per_class]
-        changes += [("cells", i, cname) for i in ids]
-    project.annotations.apply_labels(changes, source="import")
-    return project, scene
+@pytest.fixture
+def session(labelled_session):
+    return labelled_session
 
 
 @pytest.fixture
-def session(tmp_path):
-    project, _ = make_project(tmp_path)
-    s = Session()
-    s.set_project(project)
-    yield s
-    s.close_project()
-
-
-@pytest.fixture
-def tab(qtbot, session):
-    w = TrainingTab(session)
-    qtbot.addWidget(w)
-    with qtbot.waitSignal(w.deviceDetected, timeout=60000):  # torch + sklearn imports
-        w.show()
-    w.epochs.setValue(3)
-    return w
+def tab(training_tab):
+    training_tab.epochs.setValue(3)
+    return training_tab
 
 
 def test_defaults_and_device_are_shown(tab):
@@ -72,23 +47,22 @@ def test_defaults_and_device_are_shown(tab):
     auto = tab.device.itemText(0)
     assert auto.startswith("Automatic: ") and any(d in auto for d in ("CPU", "GPU", "CUDA", "MPS"))
     assert tab.arch.toolTip() and tab.epochs.toolTip() and tab.val_fraction.toolTip()
+    # torch's and scikit-learn's objects, loaded with the device, are out of the collector's walk
+    assert gc.get_freeze_count() > 10_000
 
 
 def test_train_shows_curves_metrics_and_the_new_model(qtbot, tab, session):
     models_changed = []
     session.modelsChanged.connect(lambda: models_changed.append(1))
-    ticks = []
-    clock = QElapsedTimer()
-    clock.start()
-    timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
-    timer.start(10)
     tab.arch.setCurrentIndex(tab.arch.findData("minimal"))  # a CNN: its curves are tested here
     tab.epochs.setValue(40)
-    with qtbot.waitSignal(tab.trainingFinished, timeout=60000) as blocker:
+    with (
+        EventLoopWatch() as watch,
+        qtbot.waitSignal(tab.trainingFinished, timeout=60000) as blocker,
+    ):
         qtbot.mouseClick(tab.train_button, Qt.MouseButton.LeftButton)
-        assert session.busy and not tab.train_button.isEnabled() and tab.cancel_button.isEnabled()
-    timer.stop()
+        assert session.busy and not tab.train_button.isEnabled()
+        assert tab.cancel_button.isEnabled()
     model_id = blocker.args[0]
     assert model_id == "model-1"
     assert session.project.models.ids() == ["model-1"]
@@ -101,13 +75,14 @@ def test_train_shows_curves_metrics_and_the_new_model(qtbot, tab, session):
     assert total == session.project.models.card("model-1")["metrics"]["n_val"]
     assert tab.per_class.rowCount() == 2
     assert len(tab.curves.rows) == 40 and tab.curves.loss_train.getData()[0] is not None
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-    stall = max(gaps) if gaps else 0
-    print(f"event loop: {len(ticks)} ticks, max gap {stall} ms")
-    assert len(ticks) > 5
-    assert (
-        stall < 150
-    )  # measured 25-45 ms on the 2-core dev machine (target <= 50 ms); slack for CI
+    # The GUI thread never stops its event loop for long while the CNN trains (40 epochs, a few
+    # seconds). The longest stall, less the time spent waiting for a CPU, was 35-66 ms on the
+    # 2-core dev machine at load 7-8 (before the collector's walk was cut by gc.freeze, full
+    # collections on the GUI thread made it 370-480 ms in 4 runs of 6). A trainer on the GUI
+    # thread stalls it for the whole training (tests/gui/test_stall_watch.py).
+    print(watch.report())
+    assert watch.ticks > 5
+    assert watch.longest_stall_ms < 150
 
 
 def test_cancel_leaves_no_model(qtbot, tab, session, shown_errors):
@@ -130,19 +105,14 @@ def test_cancel_leaves_no_model(qtbot, tab, session, shown_errors):
     assert tab.train_button.isEnabled()
 
 
-def test_one_class_is_refused_with_a_plain_message(qtbot, tmp_path, shown_errors):
-    project, _ = make_project(tmp_path, classes_labelled=1)
-    s = Session()
-    s.set_project(project)
-    shown = shown_errors
+def test_one_class_is_refused_with_a_plain_message(qtbot, tmp_path, open_session, shown_errors):
+    project, _, _ = labelled_project(tmp_path, classes_labelled=1)
+    s = open_session(project)
     w = TrainingTab(s)
     qtbot.addWidget(w)
-    try:
-        assert w.start_training() is None
-        assert len(shown) == 1 and "only one class is labelled" in shown[0]
-        assert not s.busy and project.models.ids() == []
-    finally:
-        s.close_project()
+    assert w.start_training() is None
+    assert len(shown_errors) == 1 and "only one class is labelled" in shown_errors[0]
+    assert not s.busy and project.models.ids() == []
 
 
 def test_settings_round_trip(tab):

@@ -9,17 +9,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import csv
 import json
-import shutil
 import threading
 
 import pytest
-from PySide6.QtCore import Qt
-from tests.gui.tabs.test_prediction_tab import N_OBJECTS, make_project
+from tests.gui.projects import N_OBJECTS, predict_clicked
 
-from svetlana.core.ml.training import TrainingConfig
 from svetlana.core.usecases import export as core_export
 from svetlana.core.usecases.train import train_project
-from svetlana.gui.session import Session
 from svetlana.gui.tabs.predict import PredictionTab
 from svetlana.gui.tabs.predict import export as prediction_tab  # the exports of the Predict tab
 from svetlana.gui.widgets.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
@@ -27,36 +23,15 @@ from svetlana.gui.widgets.export_menu import BIOIMAGEIO, MASKS, OBJECTS, TABLE
 pytestmark = pytest.mark.usefixtures("shown_errors")
 
 
-@pytest.fixture(scope="module")
-def cnn_bundle(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("bundle")
-    project, _scene, _src = make_project(tmp)
-    train_project(project, TrainingConfig(epochs=2))
-    project.close()
-    return tmp / "p.svetlana"
+@pytest.fixture
+def session(trained_session):
+    return trained_session
 
 
 @pytest.fixture
-def session(cnn_bundle, tmp_path):
-    shutil.copytree(cnn_bundle, tmp_path / "p.svetlana")
-    s = Session()
-    s.open_project(tmp_path / "p.svetlana")
-    yield s
-    s.close_project()
-
-
-@pytest.fixture
-def tab(qtbot, session):
-    w = PredictionTab(session)
-    qtbot.addWidget(w)
-    tab_predict(qtbot, w)
-    return w
-
-
-def tab_predict(qtbot, tab):
-    tab.set_scope("image")  # shown predictions only: nothing is saved in the bundle
-    with qtbot.waitSignal(tab.predictionFinished, timeout=60000):
-        qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
+def tab(qtbot, prediction_tab):
+    predict_clicked(qtbot, prediction_tab)  # shown predictions only: nothing saved in the bundle
+    return prediction_tab
 
 
 def export_through_menu(qtbot, tab, monkeypatch, kind, folder):

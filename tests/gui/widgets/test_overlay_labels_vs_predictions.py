@@ -54,3 +54,33 @@ def test_labels_are_solid_predictions_dashed_and_lighter(project_window, qtbot):
     # the View menu's Predictions switch hides them, and the legend with them
     win.predictions_action.trigger()
     assert not win.view.legend.isVisibleTo(win)
+
+
+def test_the_legend_explains_live_predictions_and_the_blue_outline(project_window, qtbot):
+    """While live predictions tint the objects, the legend says what the light fill and the
+    blue outline of the objects without a label mean."""
+    from svetlana.gui.widgets.image_view import OUTLINE_RGBA
+
+    win = project_window
+    assert not win.view.legend.isVisibleTo(win)
+    for key in "111222":  # label six objects as a user does, one key each (Random mode)
+        qtbot.keyClick(win, key)
+
+    def live_drawn():
+        r = win.annotation_tab.live.result
+        assert r is not None and r.fast is not None and not win.annotation_tab.live.running
+        assert win.view.legend.isVisibleTo(win)
+
+    qtbot.waitUntil(live_drawn, timeout=120_000)
+    text = win.view.legend.text()
+    assert "your label" in text and "live prediction" in text and "not labelled" in text
+    assert "rgb({},{},{})".format(*OUTLINE_RGBA[:3]) in text  # the colour named is the one drawn
+    labelled = win.session.project.annotations.for_image("cells")
+    shown = set(win.session.selection)  # the current object is outlined in yellow
+    other = next(
+        int(i) for i in win.session.loaded().table.ids if int(i) not in set(labelled) | shown
+    )
+    win.view.flush()
+    row = win.view._index_of([other])[0]
+    assert tuple(win.view.overlay.line[row]) == OUTLINE_RGBA
+    assert "blue" in win.view.legend.toolTip()

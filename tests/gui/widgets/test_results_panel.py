@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from tests.gui.tabs.test_prediction_tab import N_OBJECTS, predict, session, tab, trained_bundle  # noqa: F401
+from tests.gui.projects import N_OBJECTS, predict_clicked
 
 from svetlana.core.io.csvsafe import read_dicts
 from svetlana.core.objects.measurements import measure_objects
@@ -25,10 +25,10 @@ def refreshed(qtbot, panel):
     return panel
 
 
-def test_counts_follow_the_final_classes_and_a_correction(qtbot, tab, session):  # noqa: F811
-    predict(qtbot, tab)
-    panel = refreshed(qtbot, tab.results_panel)
-    final = tab.result.final_classes()["cells"]
+def test_counts_follow_the_final_classes_and_a_correction(qtbot, prediction_tab, trained_session):
+    predict_clicked(qtbot, prediction_tab)
+    panel = refreshed(qtbot, prediction_tab.results_panel)
+    final = prediction_tab.result.final_classes()["cells"]
     c = panel.counts
     assert c.images == ("cells",) and c.class_names == final.class_names
     assert c.counts.tolist() == [[final.counts()[n] for n in c.class_names]]
@@ -41,27 +41,27 @@ def test_counts_follow_the_final_classes_and_a_correction(qtbot, tab, session): 
     assert sorted(float(b.opts["height"][0]) for b in bars) == sorted(c.counts[0].tolist())
 
     # A correction moves one object to the user's class, in the panel too.
-    pred = session.predictions["cells"]
+    pred = trained_session.predictions["cells"]
     row = int(np.flatnonzero(final.source == "model")[0])
     obj = int(pred.ids[row])
     model_class = final.class_names[int(final.index[row]) - 1]
     other = next(n for n in final.class_names if n != model_class)
     before = dict(zip(c.class_names, c.counts[0].tolist(), strict=True))
-    session.label([obj], other)
-    panel = refreshed(qtbot, tab.results_panel)
+    trained_session.label([obj], other)
+    panel = refreshed(qtbot, prediction_tab.results_panel)
     after = dict(zip(panel.counts.class_names, panel.counts.counts[0].tolist(), strict=True))
     assert after[other] == before[other] + 1 and after[model_class] == before[model_class] - 1
 
 
-def test_measurement_per_class_is_each_objects_value(qtbot, tab, session):  # noqa: F811
-    predict(qtbot, tab)
-    panel = refreshed(qtbot, tab.results_panel)
+def test_measurement_per_class_is_each_objects_value(qtbot, prediction_tab, trained_session):
+    predict_clicked(qtbot, prediction_tab)
+    panel = refreshed(qtbot, prediction_tab.results_panel)
     assert panel.measurement.currentText() == "area"
-    loaded = session.project.load("cells")
+    loaded = trained_session.project.load("cells")
     m = measure_objects(loaded.image, loaded.labels)
     area = dict(zip(m.ids.tolist(), m.values[:, m.names.index("area")].tolist(), strict=True))
     v = panel.values
-    final = tab.result.final_classes()["cells"]
+    final = prediction_tab.result.final_classes()["cells"]
     names = final.names()
     assert len(v.values) == N_OBJECTS
     for obj, cls, value in zip(v.ids, v.classes, v.values, strict=True):
@@ -73,9 +73,11 @@ def test_measurement_per_class_is_each_objects_value(qtbot, tab, session):  # no
     assert panel.values.measurement == "ch0_mean" and len(panel.values.values) == N_OBJECTS
 
 
-def test_charts_save_as_png_and_svg_with_their_data(qtbot, tab, session, tmp_path):  # noqa: F811
-    predict(qtbot, tab)
-    panel = refreshed(qtbot, tab.results_panel)
+def test_charts_save_as_png_and_svg_with_their_data(
+    qtbot, prediction_tab, trained_session, tmp_path
+):
+    predict_clicked(qtbot, prediction_tab)
+    panel = refreshed(qtbot, prediction_tab.results_panel)
     panel.resize(400, 500)
     png, csv_path = panel.save_counts(tmp_path / "counts.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -96,16 +98,20 @@ def test_charts_save_as_png_and_svg_with_their_data(qtbot, tab, session, tmp_pat
         assert sum(int(r["objects"]) for r in read_dicts(f)) == N_OBJECTS
 
 
-def test_updates_by_itself_when_shown_and_predictions_change(qtbot, tab, session):  # noqa: F811
-    panel = tab.results_panel
-    tab.show()
-    qtbot.mouseClick(tab.results_button, Qt.MouseButton.LeftButton)
-    assert tab.results_window.isVisible() and tab.results_window.width() >= 900
+def test_updates_by_itself_when_shown_and_predictions_change(
+    qtbot, prediction_tab, trained_session
+):
+    panel = prediction_tab.results_panel
+    prediction_tab.show()
+    qtbot.mouseClick(prediction_tab.results_button, Qt.MouseButton.LeftButton)
+    assert (
+        prediction_tab.results_window.isVisible() and prediction_tab.results_window.width() >= 900
+    )
     assert panel.counts is None
     with qtbot.waitSignal(panel.updated, timeout=60000):
-        predict(qtbot, tab)
+        predict_clicked(qtbot, prediction_tab)
     assert panel.counts is not None and panel.counts.counts.sum() == N_OBJECTS
-    session.set_predictions(None, {})
+    trained_session.set_predictions(None, {})
     qtbot.waitUntil(lambda: panel.counts is None, timeout=5000)
     assert not panel.save_counts_button.isEnabled()
-    tab.shutdown()
+    prediction_tab.shutdown()

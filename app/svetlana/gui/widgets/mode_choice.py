@@ -55,9 +55,8 @@ class ModeChoice(QWidget):
             self.estimate.setText("")
             return
         given = float(self.budget.value()) or None
-        self.estimate.setText(
-            "About: " + estimate_text(self._labels, self._ndim, self.value(), given) + "."
-        )
+        mode, what = estimate_text(self._labels, self._ndim, self.value(), given).split(": ", 1)
+        self.estimate.setText(f"In {mode} mode it {what}.")  # "quick: cross-validates…"
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)

@@ -34,6 +34,12 @@ def _guard(slot):
     return call
 
 
+KEEP_TIP = "The current object's label is right: remove its row (K)"
+KEEP_TIP_NO_ROW = (
+    "Keep dismisses a row of the list: click Find suspicious labels, then select a row"
+)
+
+
 class ReviewPanel(QGroupBox):
     """Rows = suspicious labels of the current image, most suspicious first. Selecting a row
     makes its object the session's current object; a class key relabels it (undoable, Ctrl+Z)
@@ -64,7 +70,8 @@ class ReviewPanel(QGroupBox):
         self.check_button.clicked.connect(self.check)
         self.keep_button = QPushButton("Keep")
         self.keep_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.keep_button.setToolTip("The current object's label is right: remove its row (K)")
+        self.keep_button.setToolTip(KEEP_TIP)
+        self.keep_button.setEnabled(False)  # until a listed row is the current object
         self.keep_button.clicked.connect(self.keep)
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -93,6 +100,7 @@ class ReviewPanel(QGroupBox):
         self._check = None
         self.tree.clear()
         self.tree.hide()
+        self._enable_keep()
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.status.setText("")
 
@@ -196,6 +204,13 @@ class ReviewPanel(QGroupBox):
         else:
             self.tree.setCurrentItem(item)
         self.tree.blockSignals(False)
+        self._enable_keep()
+
+    def _enable_keep(self) -> None:
+        """Keep acts on the highlighted row: greyed out, saying why, when there is none."""
+        listed = self.current_object() is not None
+        self.keep_button.setEnabled(listed)
+        self.keep_button.setToolTip(KEEP_TIP if listed else KEEP_TIP_NO_ROW)
 
     def current_object(self) -> int | None:
         """The object of the highlighted row: the session's current object, when it is listed."""
@@ -208,6 +223,7 @@ class ReviewPanel(QGroupBox):
     def _on_row(self, item, _previous) -> None:
         if item is not None:
             self.jump.emit(int(item.data(0, Qt.ItemDataRole.UserRole)))
+        self._enable_keep()
 
     def _next_after(self, obj: int) -> None:
         """Make the row after ``obj`` (in the check's order) current, else the last one."""

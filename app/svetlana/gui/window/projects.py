@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.project.bundle import Project
 from svetlana.gui.errors import show_error
+from svetlana.gui.heap import collect_after_project
 from svetlana.gui.window.start_page import project_path_of
 
 
@@ -50,6 +51,7 @@ class ProjectLifecycle(QObject):
                 self._window.settings.remove_recent(bundle)
                 self._show_recent()
             return False
+        collect_after_project()
         self._remember(bundle)
         return True
 
@@ -60,6 +62,7 @@ class ProjectLifecycle(QObject):
             return
         self.stop_jobs()
         self.session.set_project(project)
+        collect_after_project()
         self._remember(project.path)
 
     def close_project(self) -> None:
@@ -67,6 +70,7 @@ class ProjectLifecycle(QObject):
             return
         self.stop_jobs()
         self.session.set_project(None)
+        collect_after_project()
 
     def _remember(self, path: Path) -> None:
         self._window.settings.add_recent(path)

@@ -169,3 +169,34 @@ def test_after_page_down_the_current_object_is_outlined(window, tmp_path, make_p
     window.view.flush()
     rows = window.view._index_of([obj])
     assert tuple(window.view.overlay.line[rows[0]]) == SELECTED_RGBA
+
+
+def test_keep_is_greyed_out_until_a_listed_row_is_current(project_window, qtbot):
+    """Keep acts on a row of the Review list: before a check, or with an object that is not
+    listed, the button is greyed out and its tooltip says what to do, instead of doing nothing."""
+    win, tab = project_window, project_window.annotation_tab
+    keep = tab.review.keep_button
+    assert not keep.isEnabled() and "Find suspicious labels" in keep.toolTip()
+    truth = _truth()
+    flipped = sorted(truth)[3]
+    for c in ("class 1", "class 2"):
+        win.session.label([o for o, t in truth.items() if t == c and o != flipped][:8], c)
+    win.session.label([flipped], "class 2" if truth[flipped] == "class 1" else "class 1")
+
+    def fitted():
+        r = tab.live.result
+        assert r is not None and r.fast is not None and not tab.live.running
+
+    qtbot.waitUntil(fitted, timeout=WAIT_MS)
+    qtbot.mouseClick(tab.review.check_button, LEFT)
+    tree = tab.review.tree
+    qtbot.waitUntil(lambda: tree.topLevelItemCount() > 0, timeout=WAIT_MS)
+    assert keep.isEnabled() and "remove its row" in keep.toolTip()  # the first row is current
+    qtbot.mouseClick(tab.chooser.mode_buttons["click"], LEFT)
+    qtbot.mouseClick(tab.chooser.mode_buttons["random"], LEFT)  # an object that is not listed
+    assert tab.review.current_object() is None and not keep.isEnabled()
+    obj = _rows(tree)[0]
+    _click_row(qtbot, tree, obj)
+    assert keep.isEnabled()
+    qtbot.mouseClick(keep, LEFT)
+    assert obj not in _rows(tree)

@@ -5,21 +5,64 @@ last run or Explain loaded, kept for the next."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
+    QWidget,
+)
 
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.ml.forest import is_forest
 
+TIP = "The trained model to use (newest first): kind, accuracy, date."
+
 
 class ModelChooser(QComboBox):
-    """The model to predict with; ``selected()`` is its id (None when the project has none)."""
+    """The model to predict with; ``selected()`` is its id (None when the project has none).
+
+    A model's line (id, kind, accuracy, date) is wider than the Predict panel: the box shows it
+    cut with "…" (never clipped mid-word without a sign) and whole in its tooltip, and the list
+    it opens is as wide as the longest line."""
 
     def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
         self._forest: dict[str, bool] = {}
         self._loaded: tuple[str, object] | None = None  # (model id, the model loaded last)
-        self.setToolTip("The trained model to use (newest first): kind, accuracy, date.")
+        self.setToolTip(TIP)
+        self.currentIndexChanged.connect(self._tip)
+
+    def _tip(self) -> None:
+        self.setToolTip(f"{self.currentText()}\n{TIP}" if self.count() else TIP)
+
+    def _label_rect(self, opt: QStyleOptionComboBox):
+        return self.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox, opt, QStyle.SubControl.SC_ComboBoxEditField, self
+        )
+
+    def shown_text(self) -> str:
+        """The text the closed box shows: the current line, cut with "…" to fit."""
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        return self.fontMetrics().elidedText(
+            opt.currentText, Qt.TextElideMode.ElideRight, self._label_rect(opt).width()
+        )
+
+    def paintEvent(self, _event) -> None:
+        painter = QStylePainter(self)
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, opt)
+        opt.currentText = self.shown_text()
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, opt)
+
+    def showPopup(self) -> None:
+        view = self.view()
+        margin = 2 * view.frameWidth() + view.verticalScrollBar().sizeHint().width() + 16
+        view.setMinimumWidth(max(self.width(), view.sizeHintForColumn(0) + margin))
+        super().showPopup()
 
     def selected(self) -> str | None:
         return self.currentData()
@@ -45,6 +88,7 @@ class ModelChooser(QComboBox):
             keep = current if current in ids and not select_newest else (ids[0] if ids else None)
             if keep is not None:
                 self.setCurrentIndex(self.findData(keep))
+        self._tip()
 
     def is_forest(self, model_id: str) -> bool:
         """Whether a model is a forest (cards read once per model; unreadable: not a forest,

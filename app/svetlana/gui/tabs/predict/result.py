@@ -80,6 +80,8 @@ class ResultBox(QGroupBox):
 
     def refresh_counts(self, last_run=None) -> None:
         """The counts of the shown predictions, or of ``last_run`` (a folder) when none."""
+        from svetlana.core.wording import plural
+
         finals = self.final_classes() if self.session.predictions else {}
         columns: dict[str, dict[str, int]] = {}
         names: tuple[str, ...] = ()
@@ -92,7 +94,7 @@ class ResultBox(QGroupBox):
             for f in finals.values():
                 for k, v in f.counts().items():
                     total[k] = total.get(k, 0) + v
-            columns[f"all predicted ({len(finals)})"] = total
+            columns[f"{plural(len(finals), 'image')} predicted"] = total
         elif last_run is not None:
             names = tuple(last_run.class_names)
             columns["folder"] = last_run.total_counts

@@ -46,7 +46,11 @@ def detect_devices() -> dict[str, bool]:
 
     preload()  # the same for scikit-learn (forest models)
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    return {"cpu": True, "cuda": bool(torch.cuda.is_available()), "mps": bool(mps)}
+    devices = {"cpu": True, "cuda": bool(torch.cuda.is_available()), "mps": bool(mps)}
+    from svetlana.gui.heap import freeze_loaded_objects
+
+    freeze_loaded_objects()  # torch's and sklearn's objects out of the collector's walk
+    return devices
 
 
 class TrainingTab(QWidget):

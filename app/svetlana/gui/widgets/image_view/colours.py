@@ -38,6 +38,24 @@ class OverlayMixin:
         pos = np.clip(np.searchsorted(self._ids_map, ids), 0, len(self._ids_map) - 1)
         return pos[self._ids_map[pos] == ids]
 
+    def show_legend(self, model: bool, live: bool) -> None:
+        """The legend under the image, while predictions are drawn: what each look means."""
+        self.legend.setVisible(model or live)
+        parts = ["<span style='font-weight:bold'>━━</span> your label"]
+        tips = ["In the overlay, a class you gave is filled and outlined solid in its colour;"]
+        if model:
+            parts.append("<span style='color:#888'>╍╍</span> predicted (lighter, dashed)")
+            tips.append("a class a model predicted is a lighter fill with a dashed outline;")
+        if live:
+            parts.append("live prediction (light fill)")
+            tips.append("the live prediction while you label is a light fill of its class;")
+        if self.session.view_options.get("outlines", True):
+            blue = "rgb({},{},{})".format(*OUTLINE_RGBA[:3])
+            parts.append(f"<span style='color:{blue}'>━━</span> not labelled")
+            tips.append("an object without a label (nor a model's class) is outlined in blue.")
+        self.legend.setText(" &nbsp;·&nbsp; ".join(parts))
+        self.legend.setToolTip("\n".join(tips))
+
     def _colour_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """Fill and outline colour per label value (row 0 = background, transparent); which
         outlines are dashed goes to the overlay (a model's class: light fill, dashed outline;
@@ -54,7 +72,7 @@ class OverlayMixin:
         if opts.get("outlines", True):
             line[1:] = OUTLINE_RGBA
         colours = {c.name: hex_rgb(c.colour) for c in project.annotations.classes}
-        model_drawn = False
+        model_drawn = live_drawn = False
         pred = self.session.predictions.get(name)
         live = opts.get("live")  # gui.live.LivePreview: drawn unless a model's predictions are
         if (
@@ -67,7 +85,7 @@ class OverlayMixin:
             rows = self._index_of(live.ids[ok])
             fill[rows, :3] = rgb[live.predicted[ok]]
             fill[rows, 3] = LIVE_FILL_ALPHA
-            model_drawn = True
+            live_drawn = True
         if pred is not None and opts.get("predictions", True) and len(pred.ids):
             # The overlay shows what an export writes: the final class (a label wins).
             final = final_classes(
@@ -88,7 +106,7 @@ class OverlayMixin:
                 line[rows, 3] = PRED_LINE_ALPHA
                 dashed[rows] = True
                 model_drawn = True
-        self.legend.setVisible(model_drawn)
+        self.show_legend(model=model_drawn, live=live_drawn)
         if opts.get("labels", True):
             labels = project.annotations.for_image(name)
             if labels:

@@ -128,15 +128,8 @@ class ImageView(LayersMixin, OverlayMixin, ObjectsMixin, QWidget):
         bar.addWidget(self.channel_box)
         bar.addWidget(self.auto_button)
         bar.addStretch(1)
-        self.legend = QLabel(
-            "<span style='font-weight:bold'>━━</span> your label &nbsp;·&nbsp; "
-            "<span style='color:#888'>╍╍</span> predicted (lighter, dashed)"
-        )
-        self.legend.setToolTip(
-            "In the overlay, a class you gave is filled and outlined solid in its colour; a\n"
-            "class a model predicted is a lighter fill with a dashed outline."
-        )
-        self.legend.hide()  # shown while predictions are drawn
+        self.legend = QLabel()
+        self.legend.hide()  # shown while predictions are drawn (show_legend)
         bar.addWidget(self.legend)
         bar.addSpacing(16)
         bar.addWidget(self.z_label)
