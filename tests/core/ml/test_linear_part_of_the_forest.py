@@ -182,3 +182,27 @@ def test_a_pickled_linear_array_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(UnsafeFileError, match="pickled"):
         load_forest(tmp_path)
     assert not marker.exists()
+
+
+def test_the_measurements_read_include_the_linear_parts_so_prediction_never_sees_zeros():
+    """Prediction measures only ``read_features`` (a new image: nothing else in the cache) and
+    gives the other columns as zeros: the linear part's columns must be among them, or its
+    probabilities on a new image would come from zeros instead of the measurements."""
+    from dataclasses import replace
+
+    from svetlana.core.ml.forest import select_features
+
+    model, x, y = _model()
+    assert model.linear is not None
+    flat = x.copy()
+    flat[:, 4:] = 0  # trees that can split on the first 4 columns only
+    trees = fit_forest(flat, y, CLASSES, NAMES)
+    both = replace(trees, linear=model.linear, linear_weight=model.linear_weight)
+    read = both.read_features
+    assert set(np.flatnonzero(np.any(model.linear.coef != 0, axis=0))) <= {
+        NAMES.index(n) for n in read
+    }
+    xt, _ = _oblique(500, seed=2)
+    only_read = [NAMES.index(n) for n in read]
+    measured = select_features([NAMES[i] for i in only_read], xt[:, only_read], NAMES, None, read)
+    assert np.allclose(both.predict_proba(measured), both.predict_proba(xt), atol=1e-6)

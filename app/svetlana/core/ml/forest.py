@@ -227,14 +227,16 @@ class ForestModel:
 
     @cached_property
     def read_features(self) -> tuple[str, ...]:
-        """The measurements a split reads, in ``feature_names`` order: the others never change
-        a prediction, so they need not be measured."""
+        """The measurements a split or the linear part reads, in ``feature_names`` order: the
+        others never change a prediction, so they need not be measured."""
         if self.estimator is not None:
             trees = self.estimator.estimators_
             used = np.concatenate([e.tree_.feature[e.tree_.children_left >= 0] for e in trees])
         else:  # a split node's feature; a leaf's is never read (whatever a file holds there)
             used = self.trees.feature[self.trees.left >= 0]
         keep = set(np.unique(used[used >= 0]).tolist())
+        if self.linear is not None and self.linear_weight > 0:  # its non-zero coefficients
+            keep |= set(np.flatnonzero(np.any(self.linear.coef != 0, axis=0)).tolist())
         if self.new_images is not None:
             index = {n: i for i, n in enumerate(self.feature_names)}
             keep |= {index[n] for n in self.new_images.read_features}
