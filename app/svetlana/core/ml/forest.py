@@ -21,6 +21,7 @@ import re
 import time
 import zipfile
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -676,20 +677,9 @@ def read_tree_arrays(
         raise ModelError("forest file not found", path)
     if max_bytes is not None:
         _check_unpacked_size(path, f, max_bytes)
-    try:
-        with np.load(path if f is None else f, allow_pickle=False) as npz:
-            fmt = str(npz["format"]) if "format" in npz.files else ""
-            arrays = {
-                k: np.asarray(npz[prefix + k]) for k in _ARRAY_KINDS if prefix + k in npz.files
-            }
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise UnsafeFileError(
-                "refused: the forest file holds pickled objects, which could run code", path
-            ) from None
-        raise ModelError(f"cannot read the forest file: {exc}", path) from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ModelError(f"cannot read the forest file: {exc}", path) from None
+    with _reading_npz(path), np.load(path if f is None else f, allow_pickle=False) as npz:
+        fmt = str(npz["format"]) if "format" in npz.files else ""
+        arrays = {k: np.asarray(npz[prefix + k]) for k in _ARRAY_KINDS if prefix + k in npz.files}
     if fmt != ARRAYS_FORMAT:
         raise ModelError(f"not a Svetlana forest file (format {fmt or 'missing'!r})", path)
     missing = sorted(set(_ARRAY_KINDS) - set(arrays))
@@ -866,16 +856,12 @@ def load_forest(folder: Path, card: dict | None = None) -> ForestModel:
     return replace(model, new_images=scaled, **new)
 
 
-def _read_linear(f, card: dict, n_features: int, n_classes: int, path: Path):
-    """The linear part (core/ml/linear.py) of an open forest.npz whose card names one."""
-    from svetlana.core.ml.linear import LINEAR_CARD, read_linear
-
-    if card.get(LINEAR_CARD) is None:
-        return None
-    f.seek(0)
+@contextmanager
+def _reading_npz(path: Path):
+    """A forest file's ``np.load`` errors as one clear message naming ``path``: pickled objects
+    refused as unsafe, anything else unreadable."""
     try:
-        with np.load(f, allow_pickle=False) as npz:
-            return read_linear(npz, card, n_features, n_classes, path)
+        yield
     except ValueError as exc:
         if "pickle" in str(exc):
             raise UnsafeFileError(
@@ -884,6 +870,17 @@ def _read_linear(f, card: dict, n_features: int, n_classes: int, path: Path):
         raise ModelError(f"cannot read the forest file: {exc}", path) from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ModelError(f"cannot read the forest file: {exc}", path) from None
+
+
+def _read_linear(f, card: dict, n_features: int, n_classes: int, path: Path):
+    """The linear part (core/ml/linear.py) of an open forest.npz whose card names one."""
+    from svetlana.core.ml.linear import LINEAR_CARD, read_linear
+
+    if card.get(LINEAR_CARD) is None:
+        return None
+    f.seek(0)
+    with _reading_npz(path), np.load(f, allow_pickle=False) as npz:
+        return read_linear(npz, card, n_features, n_classes, path)
 
 
 def _new_images_fields(card: dict, path: Path) -> dict | None:
