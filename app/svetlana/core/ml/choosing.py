@@ -27,7 +27,7 @@ The rule (``--arch auto``):
 6. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
    confusion matrix, per class) come from its out-of-fold predictions, never from training data.
 
-~560 lines: the cross-validated choice (folds, each candidate, budget, tie rule) is one
+~615 lines: the cross-validated choice (folds, each candidate, budget, tie rule) is one
 algorithm whose rules refer to each other.
 """
 

@@ -8,7 +8,7 @@ needs neither scikit-learn nor skops, whose imports cost seconds (skops imports 
 estimator). Models saved by earlier versions as ``forest.skops`` still load, through skops with an
 explicit allow-list of types.
 
-~1,000 lines: the forest (with its second forest for images without labels), its plain-array
+~1,050 lines: the forest (with its second forest for images without labels), its plain-array
 file format and that format's checks, and the earlier skops format. Too long: the file part
 (``# ---- files``, ~430 lines) is the seam for a ``forest_file.py`` (42 importers to move).
 """

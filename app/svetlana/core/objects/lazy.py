@@ -6,9 +6,10 @@ dask.array; only the full-resolution level is used. A tiled TIFF of more than ``
 is read the same way through tifffile's zarr store. Written files (the bundle's copy of either
 kind, class masks) are NGFF 0.4 (zarr format 2), which napari, QuPath and Fiji's readers open.
 
-~680 lines: the larger-than-memory path (reading OME-Zarr and tiled TIFF, chunk-wise object
+~890 lines: the larger-than-memory path (reading OME-Zarr and tiled TIFF, chunk-wise object
 table, patches read around objects, class masks written chunk by chunk), which mirrors the
-in-memory modules on the same lazy arrays.
+in-memory modules on the same lazy arrays (with the thread-safe tile cache the CNN's batch
+threads share).
 """
 
 from __future__ import annotations

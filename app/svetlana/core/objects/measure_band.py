@@ -1,6 +1,10 @@
 """The band pass: one vectorised pass over bands of the image fills per-object accumulators for
 the families asked for (shape, intensity, ring, shells, filter bank, on the channels asked for),
-then turns them into columns."""
+then turns them into columns.
+
+~400 lines: what each column needs gathered (``Want``) and the pass that gathers only that
+belong together; split, every family would be two modules to keep in step.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Lazy (larger than memory) inputs of the measurement: the same pass, read a band at a time."""
+"""Lazy (larger than memory) inputs of the measurement: the same pass, read a band at a time.
+
+~470 lines: the strips of chunks a band reads, the band plan that starts on the in-memory
+crop's rows, and the per-group accumulators finished and freed after their last band — one
+concept (streaming the band pass) whose parts share the strips' state.
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ single-process run writes, with ``run.json`` and ``errors.csv``.
 Everything is written into a staging folder beside ``--out`` (``.<out>.svetlana-run``, kept
 after an interruption for ``--resume``) and swapped in whole at the end: ``--out`` holds one
 complete run, never files of two.
+
+~400 lines: the per-image task, the several-images task of the cluster and the merge share
+the staging folder's layout, which this one module defines.
 """
 
 from __future__ import annotations
