@@ -533,9 +533,20 @@ def _ssl(ctx: Context, tr, te, seed):
     from svetlana.core.ml.hybrid import embed, embedding_names, pretrain
 
     part = np.flatnonzero(ctx.s.part == ctx.s.part[tr[0]])
-    pre = pretrain(ctx.patches[part], seconds=float(ctx.params.get("seconds", 60)), seed=seed)
-    emb = np.zeros((len(ctx.s.y), pre.model.fc.in_features), np.float32)
-    emb[part] = embed(pre.model, ctx.patches[part])
+    p = ctx.params
+    device = str(p.get("device", "cpu"))
+    key = ("ssl", ctx.s.name, str(ctx.s.part[tr[0]]), seed)  # no labels used: one per part
+    if key not in ctx.memo:
+        pre = pretrain(
+            ctx.patches[part], seconds=float(p.get("seconds", 60)), seed=seed, device=device,
+            batch_size=int(p.get("batch", 64)), max_epochs=int(p.get("epochs", 30)),
+        )  # fmt: skip
+        print(f"# ssl pretraining ({ctx.s.name}): {pre.epochs:.1f} epochs, {pre.steps} steps "
+              f"in {pre.seconds:.1f} s on {device}", flush=True)  # fmt: skip
+        emb = np.zeros((len(ctx.s.y), pre.model.fc.in_features), np.float32)
+        emb[part] = embed(pre.model, ctx.patches[part], device=device)
+        ctx.memo[key] = emb
+    emb = ctx.memo[key]
     x = np.concatenate([ctx.features, emb], 1)
     names = ctx.names + embedding_names(emb.shape[1])
     m = fit_forest(x[tr], ctx.s.y[tr], ctx.s.class_names, names, seed=seed)

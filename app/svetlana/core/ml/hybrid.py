@@ -37,24 +37,28 @@ def embedding_names(n: int) -> tuple[str, ...]:
     return tuple(f"{EMBEDDING_PREFIX}{i}" for i in range(n))
 
 
-def embed(model, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """``(N, D)`` float32: the input of the network's final linear layer ``fc`` per patch."""
+def embed(model, patches: np.ndarray, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
+    """``(N, D)`` float32: the input of the network's final linear layer ``fc`` per patch
+    (computed on ``device``; the network is left on the CPU)."""
     torch = load_torch()
+    from svetlana.core.ml.training import resolve_device
+
+    device = resolve_device(device)
 
     captured: list[np.ndarray] = []
     hook = model.fc.register_forward_pre_hook(
         lambda _m, args: captured.append(args[0].detach().cpu().numpy())
     )
     was = model.training
-    model.eval()
+    model.to(device).eval()
     try:
         with torch.inference_mode():
             for i in range(0, len(patches), batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(patches[i : i + batch_size], np.float32))
-                model(x)
+                model(x.to(device))
     finally:
         hook.remove()
-        model.train(was)
+        model.to("cpu").train(was)
     if not captured:
         return np.zeros((0, model.fc.in_features), np.float32)
     return np.concatenate(captured).astype(np.float32)
@@ -103,23 +107,27 @@ def pretrain(
     seed: int = 0,
     max_epochs: int = 30,
     shift: int = 3,
+    device: str = "cpu",
     cancel: CancelToken | None = None,
 ) -> Pretrained:
-    """SimCLR-like pretraining of ``arch`` on unlabelled patches, for at most ``seconds``."""
+    """SimCLR-like pretraining of ``arch`` on unlabelled patches, for at most ``seconds``, on
+    ``device`` (``auto``: a GPU when there is one); the views are drawn on the CPU, the same for
+    every device; the network is returned on the CPU."""
     torch = load_torch("train")
     import torch.nn.functional as F
 
     from svetlana.core.ml.models import build_model
-    from svetlana.core.ml.training import _deterministic, torch_threads
+    from svetlana.core.ml.training import _deterministic, resolve_device, torch_threads
 
     cancel = ensure_token(cancel)
+    device = resolve_device(device)
     started = time.perf_counter()
     n = len(patches)
     x_all = torch.from_numpy(np.ascontiguousarray(patches, np.float32))
     spatial = patches.ndim - 2
     with torch.random.fork_rng(devices=[]), _deterministic(), torch_threads(1):
         torch.manual_seed(seed)
-        model = build_model(arch, patches.shape[1], PROJECTION, spatial)
+        model = build_model(arch, patches.shape[1], PROJECTION, spatial).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
         gen = torch.Generator().manual_seed(seed)
         batch = max(2, min(batch_size, n))
@@ -135,12 +143,14 @@ def pretrain(
                     break
                 idx = order[s * batch : (s + 1) * batch]
                 xb = x_all[idx]
-                z = torch.cat([model(_views(xb, gen, shift)), model(_views(xb, gen, shift))])
+                v1 = _views(xb, gen, shift).to(device)
+                v2 = _views(xb, gen, shift).to(device)
+                z = torch.cat([model(v1), model(v2)])
                 z = F.normalize(z, dim=1)
                 sim = z @ z.T / TEMPERATURE
                 sim.fill_diagonal_(-1e9)
                 m = len(idx)
-                target = torch.cat([torch.arange(m, 2 * m), torch.arange(0, m)])
+                target = torch.cat([torch.arange(m, 2 * m), torch.arange(0, m)]).to(device)
                 loss = F.cross_entropy(sim, target)
                 for g in opt.param_groups:  # cosine decay over the planned steps
                     g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1)))
@@ -153,11 +163,11 @@ def pretrain(
             break
         from svetlana.core.ml.training import _recalibrate_batchnorm
 
-        _recalibrate_batchnorm(model, x_all, "cpu")
-        model.eval()
+        _recalibrate_batchnorm(model, x_all, device)
+        model.to("cpu").eval()
     took = time.perf_counter() - started
-    log.info("pretrained %s on %d objects: %d steps (%.1f epochs) in %.1f s",
-             arch, n, step, step / steps_per_epoch, took)  # fmt: skip
+    log.info("pretrained %s on %d objects: %d steps (%.1f epochs) in %.1f s on %s",
+             arch, n, step, step / steps_per_epoch, took, device)  # fmt: skip
     return Pretrained(model, step / steps_per_epoch, took, step)
 
 
