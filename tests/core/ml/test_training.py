@@ -39,7 +39,9 @@ def test_learns_a_separable_problem_and_generalises() -> None:
     result = train(x, y, 2, TrainingConfig(epochs=15))
     assert result.metrics["n_train"] + result.metrics["n_val"] == 60
     assert result.metrics["accuracy"] == 1.0
-    assert result.device == resolve_device("auto") and result.threads == 1  # a GPU where there is one
+    assert (
+        result.device == resolve_device("auto") and result.threads == 1
+    )  # a GPU where there is one
     assert not result.model.training
     xt, yt = bright_or_dark(100, seed=1)
     with torch.no_grad():

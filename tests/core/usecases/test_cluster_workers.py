@@ -175,3 +175,25 @@ def test_a_closed_connection_at_shutdown_is_not_reported_but_a_real_error_is(cap
     text = caplog.text
     assert "CommClosedError" not in text and "failed during shutdown" not in text
     assert "a worker ran out of disk space" in text
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: every run has one thread")
+def test_a_second_run_with_another_number_of_workers_gets_its_own_thread_count():
+    """The app keeps one fork server for every run: the workers of a run with 2 workers must
+    not keep the numerical libraries' thread pools of an earlier run with 1 (which would run
+    2 x 2 threads on 2 cores), nor the reverse (half the cores idle)."""
+    from svetlana.core.usecases.cluster import dask_client, worker_threads
+
+    for workers in (1, 2, 1):
+        with dask_client(workers) as client:
+            pools = client.run(_blas_threads)
+        assert pools and all(p == [worker_threads(workers)] * len(p) for p in pools.values()), (
+            workers,
+            pools,
+        )

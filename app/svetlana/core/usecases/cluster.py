@@ -126,10 +126,18 @@ def _noisy_loggers() -> list[logging.Logger]:
 def dask_setup(worker=None) -> None:
     """Run by each local worker as it starts (this module is its ``preload``): a worker's own
     terminal output drops the closed connections of a normal shutdown too (a heartbeat that
-    finds the scheduler gone)."""
+    finds the scheduler gone), and the numerical libraries' thread pools take this run's share of
+    the cores: they were sized when the fork server imported them, for the first run of the
+    process (the window keeps one fork server: a run with 2 workers after one with 1 would
+    otherwise run 2 x 2 threads on 2 cores)."""
     noise = _ShutdownNoise()
     for lg in _noisy_loggers():
         lg.addFilter(noise)
+    threads = os.environ.get("OMP_NUM_THREADS", "")  # set by the nanny: dask_client's ``env``
+    if threads.isdigit() and int(threads) > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(int(threads))
 
 
 @contextlib.contextmanager
