@@ -49,7 +49,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -309,10 +309,13 @@ def _predict_images(ctx: Context, m, x, tr, te, seed):
         ctx.last_auto = "scaled" if m.new_images is not None else "raw"
         ctx.last_model = m
     out = np.zeros((len(te), len(ctx.s.class_names)), np.float32)
+    if m.linear is not None and ctx.params.get("linear_images", "labels") == "labels":
+        # as train records it: the linear part serves the labels' images (here known by name)
+        m = replace(m, linear_identities=tuple(sorted(set(images[tr].tolist()))))
     for im in np.unique(images[te]):  # each judged image as predict sees it: all its objects
         rows = images[te] == im
         if not m.uses_scaled(str(im)):
-            out[rows] = m.predict_proba(x[te][rows])
+            out[rows] = m.for_image(str(im)).predict_proba(x[te][rows])
             continue
         ids, values = ctx.every[str(im)]
         values = values if ctx.keep is None else values[:, ctx.keep]
@@ -593,6 +596,11 @@ CANDIDATES: dict[str, Callable] = {
     "forest": _forest,
     # the forest without the new-image forest (v4): the raw columns for every image
     "forest-raw": _with_params(_forest, new_images=False, linear=False),
+    # the raw forest for every image with its linear model (v6 when no forest for new images
+    # is kept: the linear part then serves new images too)
+    "forest-raw-lin": _with_params(_forest, new_images=False, linear_images="every"),
+    # the same, the linear part for the labels' images only (this version)
+    "forest-raw-lin-own": _with_params(_forest, new_images=False),
     # the forest without the linear model (v5)
     "forest-v5": _with_params(_forest, linear=False),
     "vote-new": _vote_new,

@@ -206,3 +206,42 @@ def test_the_measurements_read_include_the_linear_parts_so_prediction_never_sees
     only_read = [NAMES.index(n) for n in read]
     measured = select_features([NAMES[i] for i in only_read], xt[:, only_read], NAMES, None, read)
     assert np.allclose(both.predict_proba(measured), both.predict_proba(xt), atol=1e-6)
+
+
+def test_the_linear_part_serves_the_labels_images_only_and_the_card_keeps_them(tmp_path):
+    """Raw values do not travel between images: an image that holds none of the labels is
+    predicted by the forest alone, an image of the labels by the blend; saved and read back the
+    same, and a model saved before the images were recorded blends on every image as it did."""
+    from dataclasses import replace
+
+    model, x, _ = _model()
+    forest_alone = replace(model, linear=None, linear_weight=0.0)
+    own, other = "a" * 64, "b" * 64
+    model = replace(model, linear_identities=(own,))
+    xt, _ = _oblique(500, seed=3)
+    blend = model.predict_proba(xt)
+    assert not np.allclose(blend, forest_alone.predict_proba(xt))
+    assert np.array_equal(model.for_image(own).predict_proba(xt), blend)
+    assert np.array_equal(model.for_image(other).predict_proba(xt), forest_alone.predict_proba(xt))
+    assert np.array_equal(model.predict_image(xt, "new", np.arange(500), other),
+                          forest_alone.predict_proba(xt))  # fmt: skip
+    assert model.needs_identity()
+
+    save_forest(tmp_path / "m", model, _card(model))
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    assert card[LINEAR_CARD]["image_identities"] == [own]
+    back = load_forest(tmp_path / "m")
+    assert back.linear_identities == (own,)
+    assert np.allclose(back.for_image(other).predict_proba(xt), forest_alone.predict_proba(xt))
+    assert np.allclose(back.for_image(own).predict_proba(xt), blend, atol=1e-6)
+
+    del card[LINEAR_CARD]["image_identities"]  # as an earlier version wrote it
+    (tmp_path / "m" / "card.json").write_text(json.dumps(card))
+    before = load_forest(tmp_path / "m")
+    assert before.linear_identities == () and not before.needs_identity()
+    assert np.allclose(before.for_image(other).predict_proba(xt), blend, atol=1e-6)
+
+    card[LINEAR_CARD]["image_identities"] = ["../../etc/passwd"]
+    (tmp_path / "m" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="image_identities"):
+        load_forest(tmp_path / "m")

@@ -223,3 +223,31 @@ def test_a_model_of_the_version_before_opens_and_predicts_every_image_with_its_o
         result = predict_project(project, images=["c"], out_dir=tmp_path / "out")
         x = select_features(*_measured(project.load("c")), model.feature_names)
     np.testing.assert_allclose(result.predictions["c"].probs, model.predict_proba(x), atol=1e-6)
+
+
+def test_the_linear_part_blends_on_the_labelled_image_only(tmp_path, monkeypatch):
+    """Labels on one image (so no forest for new images): predicting that image uses the
+    forest with its linear part, predicting an image without labels the forest alone (raw
+    values do not travel between images), also after the bundle is opened again."""
+    from dataclasses import replace
+
+    from svetlana.core.ml import linear
+
+    chosen = linear.choose_weight
+    monkeypatch.setattr(linear, "choose_weight", lambda *a: (0.5, chosen(*a)[1]))  # kept
+    bundle = _bundle(tmp_path, labelled=("a",), n=64)  # 32 labels on a
+    ok("train", bundle, "--arch", "forest")
+    with Project.open(bundle, readonly=True) as project:
+        model, card = load_model(project)
+        assert model.linear is not None and model.new_images is None
+        ident = {n: image_stats.image_identity(project.load(n).table) for n in "ac"}
+        assert card["linear"]["image_identities"] == [ident["a"]]
+        out = predict_project(project, images=["a", "c"], out_dir=tmp_path / "out")
+        for name, blended in (("a", True), ("c", False)):
+            loaded = project.load(name)
+            m = measure_objects(loaded.image, loaded.labels, spacing=loaded.spacing)
+            x = select_features(m.names, m.values, model.feature_names)
+            alone = replace(model, linear=None, linear_weight=0.0).predict_proba(x)
+            want = model.predict_proba(x) if blended else alone
+            np.testing.assert_allclose(out.predictions[name].probs, want, atol=1e-6)
+            assert np.allclose(out.predictions[name].probs, alone, atol=1e-4) != blended

@@ -16,6 +16,7 @@ and settings in the card's ``linear`` field, every shape and value checked on lo
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -193,13 +194,37 @@ def linear_card(model) -> dict:
     """The card's field for a model with a linear part (nothing without one)."""
     if getattr(model, "linear", None) is None:
         return {}
+    images = tuple(getattr(model, "linear_identities", ()) or ())
     return {
         LINEAR_CARD: {
             "weight": float(model.linear_weight),
             "model": "L2 logistic regression on standardized measurements, balanced classes",
             "C": C,
+            # the images it serves: those of the labels (absent, as written before: every image)
+            **({IDENTITIES: list(images)} if images else {}),
         }
     }
+
+
+IDENTITIES = "image_identities"  # in the card's field: core/objects/image_stats.image_identity
+
+
+def read_linear_identities(card: dict, path) -> tuple[str, ...]:
+    """The images a saved linear part serves (() = every image: a model saved before it said),
+    checked: a damaged or edited list is refused, never guessed."""
+    info = card.get(LINEAR_CARD)
+    found = info.get(IDENTITIES, []) if isinstance(info, dict) else []
+    if not (
+        isinstance(found, list)
+        and len(found) <= 100_000
+        and all(isinstance(i, str) and re.fullmatch(r"[0-9a-f]{64}", i) for i in found)
+    ):
+        raise ModelError(
+            f"the model card's {LINEAR_CARD}.{IDENTITIES} must list sha256 digests of the "
+            "labels' images; the card is damaged: train the model again",
+            path,
+        )
+    return tuple(found)
 
 
 def read_linear(npz, card: dict, n_features: int, n_classes: int, path) -> tuple | None:

@@ -169,7 +169,7 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
         return select_features(m.names, values, model.feature_names, card, read)
 
     identity = None
-    if getattr(model, "new_images", None) is not None:  # images known by their content
+    if getattr(model, "needs_identity", lambda: False)():  # images known by their content
         from svetlana.core.objects.image_stats import image_identity
 
         identity = image_identity(loaded.table)
@@ -179,9 +179,10 @@ def _forest_probabilities(model, loaded: LoadedImage, cache, progress, cancel) -
         probs = model.predict_image(features(slice(None)), loaded.name, ids, identity)
     else:  # a block of objects at a time: the model's columns never copied whole (416,025
         # objects x 200 columns: 0.33 GB next to the measurements)
+        serving = model.for_image(identity) if identity is not None else model
         starts = range(0, len(ids), _FEATURE_BLOCK) if len(ids) else [0]
         probs = np.concatenate(
-            [model.predict_proba(features(slice(a, a + _FEATURE_BLOCK))) for a in starts]
+            [serving.predict_proba(features(slice(a, a + _FEATURE_BLOCK))) for a in starts]
         )
     if progress is not None:
         progress(Progress("predict", 1, 1, f"{len(ids)} objects"))

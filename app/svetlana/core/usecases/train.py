@@ -405,6 +405,12 @@ def run_training(
         result = _with_linear(job, result, values, cancel)
     if result.kind == "forest" and stats:
         result = _with_new_image_forest(job, result, values, stats, cancel)
+    if result.kind == "forest" and getattr(result.model, "linear", None) is not None:
+        # the linear part serves the labels' images only (ForestModel.for_image)
+        known = tuple(sorted({src.identity for src in job.sources if src.identity}))
+        result = dataclasses.replace(
+            result, model=dataclasses.replace(result.model, linear_identities=known)
+        )
     extra = {"measurements": list(names), "measurement_units": list(units)}
     payload = None
     if result.kind in ("forest", "hybrid"):  # serialised here, off the GUI thread (seconds)
