@@ -11,6 +11,8 @@ objects (balanced accuracy; points against ``v6`` ± the sd of the paired differ
 
 * ``v6``: the (columns, weight) ``add_linear`` chooses (the default);
 * ``geo``: the same choice on the weighted mean of the log-probabilities;
+* ``ll``: (columns, weight) chosen by the class-balanced log-loss of the same out-of-sample
+  probabilities instead of their balanced accuracy;
 * ``lrC``: the linear model's strength C (``--cs``) chosen out of fold with its columns and weight;
 * ``v6+M``: the weights of forest / linear / M on a grid of quarters summing to 1, chosen by the
   same out-of-sample balanced accuracy (ties: the v6 weights, then the smaller weight of M); and
@@ -244,6 +246,19 @@ def trial(ctx, tr, te, seed, members, cs):
                 best = (sc, i, w)
     _, i, w = best
     out["geo"] = _bal(yt, geo(f_te, lin[(saved_c, i)][1], w))
+    # ll: the (columns, weight) with the best class-balanced log-loss of the same probabilities
+    # (a smoother criterion than the argmax's balanced accuracy)
+    cw = 1.0 / np.bincount(y[ok0], minlength=k)[y[ok0]]
+    best = None
+    for i in range(len(colsets)):
+        for w in L.WEIGHTS:
+            pb = (1 - w) * f_oob[ok0] + w * lin[(saved_c, i)][0][ok0]
+            ll = -np.sum(cw * np.log(pb[np.arange(len(pb)), y[ok0]] + 1e-3))
+            if best is None or ll < best[0] - 1e-9:
+                best = (ll, i, w)
+    _, i, w = best
+    out["ll"] = _bal(yt, (1 - w) * f_te + w * lin[(saved_c, i)][1])
+    out["ll w"] = w
     if len(cs) > 1:
         bb = max(((best_v6(c), c) for c in cs), key=lambda r: (round(r[0][0], 9), r[1] == saved_c))
         (_, i, w), c = bb
