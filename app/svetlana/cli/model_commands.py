@@ -102,7 +102,11 @@ def selection_lines(card: dict) -> list[str]:
         else:
             text = "-"
         mark = "*" if r.get("name") == sel.get("chosen") else " "
-        note = f"  {r['status']}: {r['note']}" if r.get("note") else ""
+        note = ""
+        if r.get("note"):  # a candidate run through: what it is; else why it was not
+            note = (
+                f"  {r['note']}" if r.get("status") == "done" else f"  {r['status']}: {r['note']}"
+            )
         lines.append(f" {mark} {r['name']:<10} {text:<34} {r.get('seconds', 0):6.1f} s{note}")
     lines.append(f"chosen: {sel.get('chosen')} ({sel.get('reason', '')})")
     top = card.get("importances") or []

@@ -94,6 +94,13 @@ def accuracy_estimate(metrics: Mapping) -> str:
             "not an estimate for new objects)"
         )
     low, high = wilson_interval(round(acc * n_val), n_val)
+    if metrics.get("estimate") == "out-of-bag":  # a forest (and its linear part): choosing.py
+        every = "the labelled object" if n_val == 1 else f"each of the {n_val:,} labelled objects"
+        return (
+            f"accuracy {_percent(acc)} expected on objects like the labelled ones ({every} "
+            f"predicted by models that did not learn from it; 95 % interval "
+            f"{low * 100:.0f}–{_percent(high)})"
+        )
     if metrics.get("estimate") == "cross-validation":
         return (
             f"accuracy {_percent(acc)} cross-validated on {plural(n_val, 'labelled object')} "

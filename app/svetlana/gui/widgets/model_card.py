@@ -193,6 +193,8 @@ def candidate_text(row: Mapping, chosen: bool = False) -> str:
     score = row.get("balanced_accuracy")
     if row.get("status") == "done" and isinstance(score, int | float):
         text = f"{score:.1%} ± {float(row.get('spread') or 0):.1%} ({float(row.get('seconds', 0)):.1f} s)"
+        if row.get("note"):  # what it is, e.g. the forest with its linear part
+            text += f", {html.escape(str(row['note']))}"
     else:
         status, note = str(row.get("status")), str(row.get("note") or "")
         # A note that already says it ("stopped after 0 of 3 folds: ...") is not prefixed twice.
