@@ -74,3 +74,19 @@ def test_the_printed_accuracy_is_the_blends_recorded_in_the_card(oblique_bundle,
     assert f"forest + linear model (weight {weight:g})" in out
     info = ok("info", oblique_bundle)
     assert f"accuracy {_printed_accuracy(out)} % expected on objects like the labelled" in info
+
+
+def test_the_measurements_that_decide_are_printed_in_words(oblique_bundle):
+    """`train` names the forest's most important measurements as a biologist reads them
+    (README's columns in words), not by their column names."""
+    from svetlana.core.wording import measurement_words
+
+    out = ok("train", oblique_bundle, "--arch", "forest")
+    model = out.strip().splitlines()[-1]
+    card = json.loads((oblique_bundle / "models" / model / "card.json").read_text())
+    line = next(s for s in out.splitlines() if s.startswith("most important measurements: "))
+    top = [t["name"] for t in card["importances"][:5]]
+    for name in top:
+        assert f"{measurement_words(name)}: " in line
+        if measurement_words(name) != name:  # e.g. "area" is its own word
+            assert name not in line

@@ -8,7 +8,7 @@ from typing import TextIO
 from svetlana.cli.commands import open_bundle
 from svetlana.cli.progress import EXIT_ERROR, EXIT_OK
 from svetlana.core.jobs import CancelToken
-from svetlana.core.wording import accuracy_estimate, plural
+from svetlana.core.wording import accuracy_estimate, measurement_words, plural
 
 
 def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
@@ -113,7 +113,7 @@ def selection_lines(card: dict) -> list[str]:
     if top:
         lines.append(
             "most important measurements: "
-            + ", ".join(f"{t['name']} {t['importance']:.2f}" for t in top[:5])
+            + "; ".join(f"{measurement_words(t['name'])}: {t['importance']:.2f}" for t in top[:5])
         )
     return lines
 
