@@ -25,7 +25,17 @@ def session(labelled_session):
     return labelled_session
 
 
-def test_auto_is_the_default_and_shows_candidates_as_they_finish(qtbot, training_tab, session):
+def test_auto_is_the_default_and_shows_candidates_as_they_finish(
+    qtbot, training_tab, session, monkeypatch
+):
+    import time
+
+    import svetlana.core.ml.forest as forest
+
+    # The work after the candidates (here: 10 ms) lasts 0.3 s, as a CNN's training would: the
+    # forest's line must show meanwhile.
+    serialise = forest.forest_bytes
+    monkeypatch.setattr(forest, "forest_bytes", lambda m: (time.sleep(0.3), serialise(m))[1])
     tab = training_tab
     assert tab.arch.currentData() == "auto" and tab.form.kind() == "auto"
     tab.epochs.setValue(3)
