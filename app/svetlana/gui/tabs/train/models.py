@@ -99,7 +99,7 @@ class ModelsPanel(QWidget):
             "trained on it)"
             if metrics.get("estimate") == "cross-validation"
             else "Confusion matrix (each labelled object predicted by models that did not learn "
-            "from it: the forest's out-of-bag trees, the linear model's out-of-fold fits)"
+            "from it)"
             if metrics.get("estimate") == "out-of-bag"
             else "Confusion matrix (validation objects)"
         )
