@@ -6,8 +6,9 @@ The rule (``--arch auto``):
    two or more images, stratified *group* k-fold with one group per image (neighbouring cells of
    one image look alike, so an object must never be judged by a model trained on its image).
 2. The forest is fitted on all labels first (it chooses, by out-of-bag accuracy, whether to read
-   the neighbours' measurements: one choice, used by every fold and kept as the final forest),
-   then cross-validated on every fold (seconds).
+   the neighbours' measurements, and the weight of its linear part: one choice, used by every
+   fold and kept as the final forest), then cross-validated on every fold (seconds), each
+   fold's forest with its linear part fitted on the fold's labels (the model the user gets).
 3. The CNN is cross-validated on the first ``CNN_FOLDS`` of the same folds (it costs one
    training per fold), unless it cannot win or does not fit in the time budget:
    - skipped when the forest is already perfect (a tie goes to the faster forest);
@@ -25,7 +26,10 @@ The rule (``--arch auto``):
    cross-validated on every fold and not stopped for being behind (its folds feed the hybrid);
    the hybrid is chosen only when it beats the better of the other two by more than ``TIE``.
 6. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
-   confusion matrix, per class) come from its out-of-fold predictions, never from training data.
+   confusion matrix, per class) come from predictions by models that did not see the label,
+   never from training data: a forest's from its out-of-bag probabilities averaged with its
+   linear part's out-of-fold ones (the estimate its weight is chosen on; ``OUT_OF_BAG``), a
+   CNN's (or a forest's on fewer labels than that needs) from its out-of-fold predictions.
 
 ~615 lines: the cross-validated choice (folds, each candidate, budget, tie rule) is one
 algorithm whose rules refer to each other.
