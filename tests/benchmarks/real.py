@@ -574,13 +574,13 @@ def _auto(ctx: Context, tr, te, seed):
         mode=ctx.mode,
     )
     chosen = r.selection.get("chosen")
-    if r.kind == "forest":  # with the linear model and the forest for new images, as
-        # run_training adds them
-        from svetlana.core.ml.linear import add_linear
+    if r.kind == "forest":  # with the forest for new images, as run_training adds it (the
+        # linear model: choose adds it, as its folds judge the forest with it)
+        import dataclasses
 
         m = r.model
-        if ctx.params.get("linear", True):
-            m = add_linear(m, ctx.features[tr], ctx.s.y[tr], seed=seed)
+        if not ctx.params.get("linear", True):
+            m = dataclasses.replace(m, linear=None, linear_weight=0.0)
         out = _predict_images(ctx, m, ctx.features, tr, te, seed)
         ctx.last_auto = f"{chosen}+{ctx.last_auto}" if ctx.last_auto else chosen
         return out

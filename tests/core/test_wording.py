@@ -60,3 +60,28 @@ def test_accuracy_estimate_names_the_objects_and_the_uncertainty():
     assert "88–92 %" in many  # more objects, a narrower interval
     none = accuracy_estimate({"accuracy": 1.0, "n_val": 0, "n_train": 30})
     assert "30 training objects" in none and "not an estimate" in none
+
+
+@pytest.mark.parametrize(("ndim", "channels", "stains"), [(2, 3, True), (3, 2, False)])
+def test_every_measurement_has_its_own_words(ndim, channels, stains):
+    """Every column of a table (2D RGB with its stains, 3D) is worded, and no two alike: the
+    card's "Decides by" never shows a column name nor confuses two measurements."""
+    from svetlana.core.objects.measurements import column_names
+    from svetlana.core.wording import measurement_words
+
+    names, _ = column_names(ndim, channels, stains=stains)
+    words = [measurement_words(n) for n in names]
+    assert len(set(words)) == len(names)
+    assert all("_" not in w for w in words)
+
+
+def test_measurement_words_say_the_channel_scale_and_the_neighbours():
+    from svetlana.core.wording import measurement_words
+
+    assert measurement_words("ch0_log_s1_mean") == "spot texture of channel 1 (fine scale)"
+    assert measurement_words("nb_hema_gauss_s4_std") == (
+        "neighbours' mean of smoothed intensity of haematoxylin (coarse scale, its spread over "
+        "the object)"
+    )
+    assert measurement_words("ch1_norm_q05") == "5th percentile intensity of channel 2 (normalised)"
+    assert measurement_words("not_a_column") == "not_a_column"  # unknown: its own name

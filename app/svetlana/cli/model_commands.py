@@ -8,7 +8,7 @@ from typing import TextIO
 from svetlana.cli.commands import open_bundle
 from svetlana.cli.progress import EXIT_ERROR, EXIT_OK
 from svetlana.core.jobs import CancelToken
-from svetlana.core.wording import accuracy_estimate, plural
+from svetlana.core.wording import accuracy_estimate, measurement_words, plural
 
 
 def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:
@@ -102,14 +102,18 @@ def selection_lines(card: dict) -> list[str]:
         else:
             text = "-"
         mark = "*" if r.get("name") == sel.get("chosen") else " "
-        note = f"  {r['status']}: {r['note']}" if r.get("note") else ""
+        note = ""
+        if r.get("note"):  # a candidate run through: what it is; else why it was not
+            note = (
+                f"  {r['note']}" if r.get("status") == "done" else f"  {r['status']}: {r['note']}"
+            )
         lines.append(f" {mark} {r['name']:<10} {text:<34} {r.get('seconds', 0):6.1f} s{note}")
     lines.append(f"chosen: {sel.get('chosen')} ({sel.get('reason', '')})")
     top = card.get("importances") or []
     if top:
         lines.append(
             "most important measurements: "
-            + ", ".join(f"{t['name']} {t['importance']:.2f}" for t in top[:5])
+            + "; ".join(f"{measurement_words(t['name'])}: {t['importance']:.2f}" for t in top[:5])
         )
     return lines
 

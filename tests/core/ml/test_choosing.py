@@ -68,9 +68,9 @@ def test_measurements_win_clearly_forest_is_chosen_and_cnn_skipped():
     assert forest["name"] == "forest" and forest["balanced_accuracy"] == 1.0
     assert len(forest["folds"]) == 5 and forest["spread"] == 0.0
     assert cnn["name"] == "minimal" and cnn["status"] == "skipped"
-    # Out-of-fold metrics: every label judged once, by a model that did not see it.
+    # Out-of-sample metrics: every label judged once, by trees that did not see it.
     m = result.metrics
-    assert m["estimate"] == "cross-validation" and m["n_val"] == 40
+    assert m["estimate"] == "out-of-bag" and m["n_val"] == 40
     assert np.asarray(m["confusion"]).sum() == 40
 
 
@@ -207,3 +207,33 @@ def test_a_cnn_cut_short_is_reported_with_what_it_reached():
     reached = f"balanced accuracy {np.mean(cnn['folds']):.3f} on them"
     assert reached in cnn["note"] and cnn["balanced_accuracy"] is not None
     assert result.kind == "forest"
+
+
+def test_the_forest_is_judged_with_its_linear_part_on_the_folds_and_in_its_accuracy():
+    """A boundary oblique to every measurement: the linear part is kept, every fold's forest
+    gets it too (the candidate compared with the CNN is the model the user gets), and the
+    accuracy recorded is what the model reaches on new objects of the same kind."""
+    from svetlana.core.ml.choosing import cv_forest
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(12, 3))
+
+    def oblique(n, seed):
+        x = np.random.default_rng(seed).normal(size=(n, 12)).astype(np.float32)
+        return x, (x @ w).argmax(1)
+
+    x, y = oblique(300, 1)
+    names = tuple(f"m{i}" for i in range(12))
+    result = choose(features=x, feature_names=names, patches=np.zeros((300, 2, 8, 8), np.float32),
+                    labels=y, groups=None, class_names=("a", "b", "c"), config=TINY,
+                    candidates=("forest",))  # fmt: skip
+    model = result.model
+    assert model.linear is not None and model.linear_weight > 0
+    folds = make_folds(y, None, seed=TINY.seed)
+    alone, _ = cv_forest(x, y, ("a", "b", "c"), names, folds, TINY.seed, CancelToken(), None)
+    candidate = result.selection["candidates"][0]
+    assert candidate["balanced_accuracy"] > np.mean(alone) + 0.03
+    xt, yt = oblique(3000, 2)
+    reached = float(np.mean(model.predict_proba(xt).argmax(1) == yt))
+    assert result.metrics["estimate"] == "out-of-bag"
+    assert abs(result.metrics["accuracy"] - reached) < 0.05

@@ -24,7 +24,8 @@ def test_a_hybrid_card_says_what_it_is_and_how_it_was_chosen():
     }  # fmt: skip
     text = format_card(card)
     assert "hybrid: forest of 100 trees on object measurements" in text
-    assert "class probabilities of the CNN small" in text and "cnn_p_a, area" in text
+    assert "class probabilities of the CNN small" in text
+    assert "the CNN's probability of a; area" in text  # what decides, in words
     assert "32 px" in text and ">30<" in text
     assert "thorough mode, budget 144 s" in text
     assert "balanced accuracy 0.612 on them" in text

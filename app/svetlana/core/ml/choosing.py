@@ -6,8 +6,9 @@ The rule (``--arch auto``):
    two or more images, stratified *group* k-fold with one group per image (neighbouring cells of
    one image look alike, so an object must never be judged by a model trained on its image).
 2. The forest is fitted on all labels first (it chooses, by out-of-bag accuracy, whether to read
-   the neighbours' measurements: one choice, used by every fold and kept as the final forest),
-   then cross-validated on every fold (seconds).
+   the neighbours' measurements, and the weight of its linear part: one choice, used by every
+   fold and kept as the final forest), then cross-validated on every fold (seconds), each
+   fold's forest with its linear part fitted on the fold's labels (the model the user gets).
 3. The CNN is cross-validated on the first ``CNN_FOLDS`` of the same folds (it costs one
    training per fold), unless it cannot win or does not fit in the time budget:
    - skipped when the forest is already perfect (a tie goes to the faster forest);
@@ -25,7 +26,10 @@ The rule (``--arch auto``):
    cross-validated on every fold and not stopped for being behind (its folds feed the hybrid);
    the hybrid is chosen only when it beats the better of the other two by more than ``TIE``.
 6. The winner is fitted on all labels. Its reported metrics (accuracy, balanced accuracy,
-   confusion matrix, per class) come from its out-of-fold predictions, never from training data.
+   confusion matrix, per class) come from predictions by models that did not see the label,
+   never from training data: a forest's from its out-of-bag probabilities averaged with its
+   linear part's out-of-fold ones (the estimate its weight is chosen on; ``OUT_OF_BAG``), a
+   CNN's (or a forest's on fewer labels than that needs) from its out-of-fold predictions.
 
 ~615 lines: the cross-validated choice (folds, each candidate, budget, tie rule) is one
 algorithm whose rules refer to each other.
@@ -217,14 +221,17 @@ _CHOOSE = "choose"
 
 
 def cv_forest(features, labels, class_names, feature_names, folds: Folds, seed: int, cancel,
-              columns: Any = _CHOOSE):  # fmt: skip
+              columns: Any = _CHOOSE, like: Any = None):  # fmt: skip
     """Per-fold balanced accuracy and out-of-fold predictions (-1 where not predicted).
 
     ``columns``: the columns every fold's forest reads (None: all), as the forest on all labels
     chose them (with or without the neighbours' measurements, by out-of-bag accuracy: one choice
     instead of one per fold); by default each fold's forest makes that choice itself.
+    ``like``: the model on all labels, whose linear part (its columns and weight) every fold's
+    forest gets too, fitted on the fold's labels: the folds judge the model the user gets.
     """
     from svetlana.core.ml.forest import ForestModel, fit_forest, make_estimator
+    from svetlana.core.ml.linear import same_blend
 
     y = np.asarray(labels, dtype=np.int64)
     oof = np.full(len(y), -1, np.int64)
@@ -243,6 +250,8 @@ def cv_forest(features, labels, class_names, feature_names, folds: Folds, seed: 
             xt = x[tr] if columns is None else x[tr][:, columns]
             est = make_estimator(seed).fit(xt, y[tr])
             model = ForestModel(est, tuple(class_names), tuple(feature_names), columns=columns)
+            if like is not None:
+                model = same_blend(model, like, x[tr], y[tr], seed)
         oof[va] = model.predict_proba(features[va]).argmax(1)
         scores.append(_balanced(y[va], oof[va], len(class_names)))
     return scores, oof
@@ -325,23 +334,30 @@ def choose(
     step = 0
 
     forest_on_all = None
+    forest_estimate = None  # the forest's (and its linear part's) out-of-sample probabilities
     forest_fit_seconds = 0.0
     if use_forest:
+        from svetlana.core.ml.linear import blend_forest
+
         _event(progress, step, total, "cross-validating the forest")
         # The forest on all labels first: it chooses the columns (with or without the
-        # neighbours' measurements) once for every fold, and it is the final model if chosen.
+        # neighbours' measurements) and the linear part's weight once for every fold, and it
+        # is the final model if chosen.
         t0 = time.perf_counter()
         forest_on_all = fit_forest(
             features, y, class_names, feature_names, seed=config.seed, cancel=cancel
         )
+        forest_on_all, forest_estimate = blend_forest(
+            forest_on_all, features, y, seed=config.seed, cancel=cancel
+        )
         forest_fit_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         fs, oof = cv_forest(features, y, class_names, feature_names, folds, config.seed, cancel,
-                            columns=forest_on_all.columns)  # fmt: skip
+                            columns=forest_on_all.columns, like=forest_on_all)  # fmt: skip
         step += n
         scores["forest"] = CandidateScore(
             "forest", "forest", "done" if fs else "skipped", tuple(fs),
-            time.perf_counter() - t0, "" if fs else folds.note,
+            time.perf_counter() - t0, _blend_note(forest_on_all) if fs else folds.note,
         )  # fmt: skip
         oofs["forest"] = oof
         _announce(progress, step, total, scores["forest"])
@@ -437,7 +453,11 @@ def choose(
     _event(progress, total, total, f"chosen: {chosen}", event="done", candidate=chosen)
 
     oof = oofs.get(chosen)
-    metrics = _oof_metrics(y, oof, k_classes) if oof is not None else None
+    metrics = None
+    if chosen == "forest" and forest_estimate is not None:  # the model as the user gets it
+        metrics = _out_of_bag_metrics(y, forest_estimate, k_classes, oofs.get("forest"))
+    if metrics is None and oof is not None:
+        metrics = _oof_metrics(y, oof, k_classes)
     if metrics is None:  # no fold at all (a handful of labels): say so, never training accuracy
         metrics = {"estimate": "none", "note": folds.note or "not cross-validated"}
     selection = {
@@ -485,6 +505,40 @@ def _oof_metrics(y: np.ndarray, oof: np.ndarray, k: int) -> dict | None:
     m["n_val"] = int(seen.sum())
     m["n_train"] = int(len(y))
     return m
+
+
+def _out_of_bag_metrics(y: np.ndarray, estimate: Any, k: int, folds_oof: Any) -> dict | None:
+    """The metrics of a forest (with its linear part) from each label's out-of-bag
+    (out-of-fold for the linear part) probabilities: what its weight was chosen on, and what
+    the objects of the labelled images can expect (see README, *Model kinds*). A label that
+    every tree drew (balanced classes draw a rare class's labels into nearly every tree) has no
+    out-of-bag estimate: it takes the prediction of the cross-validation fold that left it out
+    (``folds_oof``), so that no label, and no rare class, is left out of the estimate."""
+    from svetlana.core.ml.training import compute_metrics
+
+    pred = np.where(np.asarray(estimate.seen, bool), np.asarray(estimate.probs).argmax(1), -1)
+    if folds_oof is not None:
+        pred = np.where(pred < 0, np.asarray(folds_oof), pred)
+    seen = pred >= 0
+    if seen.sum() < 2:
+        return None
+    m = compute_metrics(y[seen], pred[seen], k)
+    m["estimate"] = OUT_OF_BAG
+    m["n_val"] = int(seen.sum())
+    m["n_train"] = int(len(y))
+    m["n_out_of_bag"] = int(np.sum(estimate.seen))  # the others: from the folds
+    return m
+
+
+OUT_OF_BAG = "out-of-bag"  # metrics["estimate"] of a forest judged by its out-of-bag estimate
+
+
+def _blend_note(model: Any) -> str:
+    """What the forest candidate is, when a linear model is averaged into it."""
+    w = float(getattr(model, "linear_weight", 0.0) or 0.0)
+    if getattr(model, "linear", None) is None or w <= 0:
+        return ""
+    return f"forest + linear model (weight {w:g}), as kept"
 
 
 def _pick(

@@ -348,17 +348,13 @@ def make_estimator(seed: int = 0, n_trees: int = N_TREES):
     """A fresh, unfitted random forest with balanced class weights."""
     from sklearn.ensemble import RandomForestClassifier
 
-    # Trees are built in threads that release the GIL (a worker thread keeps the window free);
-    # results do not depend on the thread count.
+    # One thread (the trees release the GIL: a worker thread keeps the window free). With
+    # n_jobs > 1 scikit-learn's joblib threads each swap the process's warning filters
+    # (warnings.catch_warnings is not thread-safe before Python 3.14): racing, they emptied them
+    # and "`sklearn.utils.parallel.delayed` should be used with ..." reached the terminal.
     return RandomForestClassifier(
-        n_estimators=n_trees, class_weight="balanced", random_state=seed, n_jobs=_threads()
+        n_estimators=n_trees, class_weight="balanced", random_state=seed, n_jobs=1
     )
-
-
-def _threads() -> int:
-    import os
-
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 def fit_forest(

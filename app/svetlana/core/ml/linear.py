@@ -55,6 +55,9 @@ class LinearModel:
     coef: np.ndarray  # (classes, columns)
     intercept: np.ndarray  # (classes,)
     classes: np.ndarray  # (classes,) int64
+    # The table's columns it was fitted on (None: every one), to fit it again on a fold's
+    # labels (``same_blend``); not saved (a loaded model is never refitted).
+    columns: np.ndarray | None = None
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """``(N, len(classes))`` float32 probabilities of a cleaned (finite) table, a few
@@ -111,7 +114,7 @@ def fit_linear(
     w = np.zeros((len(coef), n_features))
     w[:, cols] = coef
     return LinearModel(**full, coef=w, intercept=intercept,
-                       classes=np.asarray(lr.classes_, np.int64))  # fmt: skip
+                       classes=np.asarray(lr.classes_, np.int64), columns=columns)  # fmt: skip
 
 
 def out_of_fold(x, y, columns, seed: int, n_classes: int, cancel=None) -> np.ndarray:
@@ -146,11 +149,30 @@ def choose_weight(forest_oob: np.ndarray, linear_oof: np.ndarray, y: np.ndarray)
     return best, scores
 
 
+@dataclass(frozen=True, eq=False)
+class OutOfSample:
+    """Each label's class probabilities from models that did not see it: the forest's
+    out-of-bag ones averaged with the linear model's out-of-fold ones, as the model blends them
+    (the estimate its weight was chosen on). ``seen``: the labels that have one (an object
+    that every tree drew has no out-of-bag estimate)."""
+
+    probs: np.ndarray  # (N, project classes)
+    seen: np.ndarray  # (N,) bool
+
+
 def add_linear(model, features: np.ndarray, labels: np.ndarray, *, seed: int = 0,
                cancel: CancelToken | None = None):  # fmt: skip
     """``model`` (a fitted ForestModel) with a linear model averaged into its probabilities,
     weighted as :func:`choose_weight` says (unchanged when that is 0, when it has fewer than
     MIN_LABELS labels or no out-of-bag estimate); its note says which and why."""
+    return blend_forest(model, features, labels, seed=seed, cancel=cancel)[0]
+
+
+def blend_forest(model, features: np.ndarray, labels: np.ndarray, *, seed: int = 0,
+                 cancel: CancelToken | None = None):  # fmt: skip
+    """``(model, estimate)``: :func:`add_linear`'s model and the :class:`OutOfSample`
+    probabilities of what it returns (the forest's alone at weight 0); estimate None where
+    the forest has no out-of-bag estimate (fewer than MIN_LABELS labels)."""
     from dataclasses import replace
 
     from svetlana.core.ml.forest import _as_matrix, _join
@@ -159,26 +181,43 @@ def add_linear(model, features: np.ndarray, labels: np.ndarray, *, seed: int = 0
     est = model.estimator
     oob = getattr(est, "oob_decision_function_", None)
     if len(y) < MIN_LABELS or oob is None or len(np.unique(y)) < 2:
-        return model
+        return model, None
     cancel = ensure_token(cancel)
     x = _as_matrix(features, len(model.feature_names))
     forest_oob = np.zeros((len(y), model.n_classes), np.float64)
     forest_oob[:, np.asarray(est.classes_, np.int64)] = np.nan_to_num(np.asarray(oob))
+    seen = forest_oob.sum(1) > 0
     best = None
     for columns in _column_choices(model):  # every column, and the forest's when fewer
         lin_oof = out_of_fold(x, y, columns, seed, model.n_classes, cancel)
         w, scores = choose_weight(forest_oob, lin_oof, y)
         if best is None or scores[w] > best[2][best[1]] + 1e-9:
-            best = (columns, w, scores)
-    columns, w, scores = best
+            best = (columns, w, scores, lin_oof)
+    columns, w, scores, lin_oof = best
     why = ", ".join(f"{k:g}: {v:.3f}" for k, v in scores.items())
+    estimate = OutOfSample(((1 - w) * forest_oob + w * lin_oof).astype(np.float32), seen)
     if w == 0:
-        return replace(model, note=_join(model.note, f"no linear model (weight 0; {why})"))
+        note = f"no linear model (weight 0; {why})"
+        return replace(model, note=_join(model.note, note)), estimate
     cancel.raise_if_cancelled()
     linear = fit_linear(x, y, columns, seed)
     which = "every measurement" if columns is None else "the forest's measurements"
     note = f"linear model on {which} weighted {w:g} (out-of-fold balanced accuracy by weight {why})"
-    return replace(model, linear=linear, linear_weight=float(w), note=_join(model.note, note))
+    model = replace(model, linear=linear, linear_weight=float(w), note=_join(model.note, note))
+    return model, estimate
+
+
+def same_blend(forest, like, x: np.ndarray, y: np.ndarray, seed: int = 0):
+    """``forest`` (fitted on the labels ``x``, ``y`` of a cross-validation fold) with the
+    linear part of ``like`` (the model on every label) fitted again on those labels, same
+    columns and weight: the model the user gets, judged on a fold."""
+    from dataclasses import replace
+
+    lin = getattr(like, "linear", None)
+    if lin is None or not like.linear_weight > 0 or len(np.unique(y)) < 2:
+        return forest
+    linear = fit_linear(x, y, lin.columns, seed)
+    return replace(forest, linear=linear, linear_weight=like.linear_weight)
 
 
 def _column_choices(model) -> list[np.ndarray | None]:

@@ -401,8 +401,6 @@ def run_training(
         **result.selection,
         "measure_seconds": round(time.perf_counter() - started - result.seconds, 2),
     }
-    if result.kind == "forest":
-        result = _with_linear(job, result, values, cancel)
     if result.kind == "forest" and stats:
         result = _with_new_image_forest(job, result, values, stats, cancel)
     if result.kind == "forest" and getattr(result.model, "linear", None) is not None:
@@ -418,18 +416,6 @@ def run_training(
 
         payload = forest_bytes(result.model if result.kind == "forest" else result.model.forest)
     return dataclasses.replace(result, selection={**selection, **extra}, payload=payload)
-
-
-def _with_linear(job: TrainingJob, result: Any, values, cancel) -> Any:
-    """The forest with a linear model averaged in, when the labels' out-of-sample estimates
-    say it pays (``core.ml.linear.add_linear``)."""
-    from svetlana.core.ml.linear import add_linear
-
-    t0 = time.perf_counter()
-    model = add_linear(result.model, values, job.data.labels, seed=job.config.seed, cancel=cancel)
-    return dataclasses.replace(
-        result, model=model, seconds=result.seconds + time.perf_counter() - t0
-    )
 
 
 def _with_new_image_forest(job: TrainingJob, result: Any, values, stats, cancel) -> Any:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core.wording import accuracy_estimate, plural
+from svetlana.core.wording import accuracy_estimate, measurement_words, plural
 
 
 class TrainingCurves(QWidget):
@@ -140,19 +140,15 @@ def format_card(card: Mapping) -> str:
 
 def _kind_rows(card: Mapping, training: Mapping) -> list[tuple[str, str]]:
     if card.get("kind") == "forest" or card.get("architecture") == "forest":
-        top = card.get("importances") or []
-        names = ", ".join(html.escape(str(t.get("name"))) for t in top[:5]) or "–"
         return [
             ("Kind", f"forest of {card.get('trees', '?')} trees on object measurements"),
-            ("Decides by", names),
+            ("Decides by", decides_by(card)),
         ]
     cnn_rows = [
         ("Patch size", f"{card.get('patch_size', '?')} px"),
         ("Epochs", str(len(card.get("history") or []) or training.get("epochs", "?"))),
     ]
     if card.get("kind") == "hybrid":
-        top = card.get("importances") or []
-        names = ", ".join(html.escape(str(t.get("name"))) for t in top[:5]) or "–"
         arch = html.escape(str(card.get("cnn_architecture", "?")))
         return [
             (
@@ -160,10 +156,17 @@ def _kind_rows(card: Mapping, training: Mapping) -> list[tuple[str, str]]:
                 f"hybrid: forest of {card.get('trees', '?')} trees on object measurements "
                 f"+ the class probabilities of the CNN {arch}",
             ),  # fmt: skip
-            ("Decides by", names),
+            ("Decides by", decides_by(card)),
             *cnn_rows,
         ]
     return cnn_rows
+
+
+def decides_by(card: Mapping, top: int = 5) -> str:
+    """The forest's most important measurements, in words (HTML), most important first."""
+    rows = card.get("importances") or []
+    words = [html.escape(measurement_words(str(t.get("name"))), quote=False) for t in rows[:top]]
+    return "; ".join(words) or "–"
 
 
 def candidates_html(card: Mapping) -> str:
@@ -193,6 +196,8 @@ def candidate_text(row: Mapping, chosen: bool = False) -> str:
     score = row.get("balanced_accuracy")
     if row.get("status") == "done" and isinstance(score, int | float):
         text = f"{score:.1%} ± {float(row.get('spread') or 0):.1%} ({float(row.get('seconds', 0)):.1f} s)"
+        if row.get("note"):  # what it is, e.g. the forest with its linear part
+            text += f", {html.escape(str(row['note']))}"
     else:
         status, note = str(row.get("status")), str(row.get("note") or "")
         # A note that already says it ("stopped after 0 of 3 folds: ...") is not prefixed twice.

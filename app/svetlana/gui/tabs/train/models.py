@@ -98,6 +98,9 @@ class ModelsPanel(QWidget):
             "Confusion matrix (cross-validation: each labelled object judged by a model not "
             "trained on it)"
             if metrics.get("estimate") == "cross-validation"
+            else "Confusion matrix (each labelled object predicted by models that did not learn "
+            "from it)"
+            if metrics.get("estimate") == "out-of-bag"
             else "Confusion matrix (validation objects)"
         )
         self.confusion.set_matrix(metrics.get("confusion", []), classes)
@@ -118,7 +121,7 @@ def model_line(project, model_id: str) -> str:
     metrics = card.get("metrics") or {}
     acc = metrics.get("accuracy")
     if isinstance(acc, int | float):
-        how = {"cross-validation": "cross-validated"}.get(
+        how = {"cross-validation": "cross-validated", "out-of-bag": "expected"}.get(
             metrics.get("estimate"), "on validation" if metrics.get("n_val") else "on training"
         )
         acc_text = f"{acc:.0%} {how}"
