@@ -31,7 +31,7 @@ def class_mask(labels: np.ndarray, ids: np.ndarray, class_index: np.ndarray) -> 
         lut = np.zeros(max_label + 1, dtype)
         inside = ids <= max_label
         lut[ids[inside]] = class_index[inside]
-        return lut[np.clip(labels, 0, None)]
+        return np.take(lut, labels, mode="clip")  # (a negative label: 0, background)
     order = np.argsort(ids, kind="stable")
     sorted_ids, sorted_cls = ids[order], class_index[order]
     pos = np.searchsorted(sorted_ids, labels).clip(0, len(sorted_ids) - 1)
