@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -261,16 +262,22 @@ def _measure_base(
         present, lut, to_rows = _dense_lut(labels, ids if ids is not None else mask_ids)
         if present.size == 0:
             return _empty(present, todo)
-        channels = [_clean_channel(image[c]) if c in load else None for c in range(nchan)]
-        if stains:
-            need = any(c >= nchan for c in load)
-            channels += stain_channels(image) if need else [None] * (len(prefixes) - nchan)
-        if ranges is not None:
-            ranges = [
-                tuple(r) if ch is not None else None for r, ch in zip(ranges, channels, strict=True)
-            ]
-        else:
-            ranges = [_robust_range(ch) if ch is not None else None for ch in channels]
+        given = ranges
+
+        def prepare() -> tuple[list, list]:
+            chans = [_clean_channel(image[c]) if c in load else None for c in range(nchan)]
+            if stains:
+                need = any(c >= nchan for c in load)
+                chans += stain_channels(image) if need else [None] * (len(prefixes) - nchan)
+            if given is not None:
+                return chans, [
+                    tuple(r) if ch is not None else None for r, ch in zip(given, chans, strict=True)
+                ]
+            return chans, [_robust_range(ch) if ch is not None else None for ch in chans]
+
+        # The channels (float32 copies, their ranges) on a thread while this one maps the mask
+        # to rows and takes the coordinate moments (numpy loops both: ~0.1 s less on 4096²).
+        channels_ready = _in_background(prepare)
         rows_img = to_rows(labels) if lut is None else lut[labels]
     n = int(present.size)
     sp = np.asarray(spacing if spacing is not None else (1.0,) * nd, np.float64)
@@ -294,6 +301,8 @@ def _measure_base(
             hit = np.unique(runs)
             first[hit] = np.minimum(first[hit], a0 // step0)
             last[hit] = a0 // step0
+    if not lazy:
+        channels, ranges = channels_ready()
     mom1 *= sp[:, None]  # pixel units to physical
     mom2 *= (sp[:, None] * sp[None, :])[..., None]
     if ids is not None and not (count > 0).all():
@@ -429,6 +438,32 @@ def _band_pass(
         fixeds = [fixed for _ in parts]
         _measure_in_threads(parts, accs, fixeds, ndimage, progress, cancel, message)
     return accs
+
+
+def _in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``fn`` on a thread; the returned function waits for its result (or raises its
+    error)."""
+    import threading
+
+    out: list = []
+
+    def run() -> None:
+        try:
+            out.append((True, fn()))
+        except BaseException as e:  # noqa: BLE001 - raised on the caller's thread
+            out.append((False, e))
+
+    t = threading.Thread(target=run, name="measure-prepare", daemon=True)
+    t.start()
+
+    def result() -> Any:
+        t.join()
+        ok, value = out[0]
+        if not ok:
+            raise value
+        return value
+
+    return result
 
 
 def channel_ranges(image) -> list[tuple[float, float]]:
