@@ -321,6 +321,11 @@ def _measure_base(
     margin = np.maximum(2 * ring_w, filter_reach(sig)) + 2
 
     band_pass = want.shape or want.box or bool(want.channels)
+    near = None
+    if not lazy and ids is None and todo.has("context") and n >= 2:
+        from svetlana.core.objects.families import context_nearest
+
+        near = in_background(lambda: context_nearest(centroid), "context")  # (meanwhile)
     message = f"measuring {n} objects"
     if lazy and band_pass:  # a band's own accumulators, both cores at any object count
         # The same bands as in memory: the filter bank's coarser scales sample a grid that
@@ -341,8 +346,9 @@ def _measure_base(
         acc.merge(other)
     every = ids is None  # (mask_ids, when given, are every object of the mask)
     x = FamilyInput(
-        labels, channels, ranges, prefixes, [], present, every, count, centroid, cov, sp
-    )
+        labels, channels, ranges, prefixes, [], present, every, count, centroid, cov, sp,
+        context_nearest=near,
+    )  # fmt: skip
     extra = _after_pass(todo, x, acc)
     values = acc.finish(todo, prefixes, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, todo.names, todo.units, values)
