@@ -56,7 +56,7 @@ def _finish_subparsers(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from svetlana.core.ml.models import ARCHITECTURES
-    from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
+    from svetlana.core.ml.training_config import AUGMENTATIONS, LOSSES, TrainingConfig
 
     d = TrainingConfig()
     p = argparse.ArgumentParser(

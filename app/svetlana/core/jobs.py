@@ -59,6 +59,30 @@ def ensure_token(token: CancelToken | None) -> CancelToken:
     return token if token is not None else CancelToken()
 
 
+def in_background(fn: Callable[[], Any], name: str = "background") -> Callable[[], Any]:
+    """Start ``fn`` on a (daemon) thread; the returned function waits for its result, or
+    raises its error, on the caller's thread."""
+    out: list = []
+
+    def run() -> None:
+        try:
+            out.append((True, fn()))
+        except BaseException as e:  # noqa: BLE001 - raised on the caller's thread
+            out.append((False, e))
+
+    t = threading.Thread(target=run, name=name, daemon=True)
+    t.start()
+
+    def result() -> Any:
+        t.join()
+        ok, value = out[0]
+        if not ok:
+            raise value
+        return value
+
+    return result
+
+
 def run_threads(
     tasks: list[Callable[[], None]],
     *,

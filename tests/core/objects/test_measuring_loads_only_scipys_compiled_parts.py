@@ -46,3 +46,23 @@ def test_measuring_a_2d_image_imports_neither_scipy_ndimage_nor_scipy_spatial():
     first, second = out.stdout.splitlines()
     assert first == "False False"
     assert second.split()[0] == "True" and int(second.split()[1]) > 100
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_per_object_sums_are_bincounts_bit_for_bit(dtype):
+    """Groups.sum (scipy's compiled sparse product) gives a bincount's bits: the same additions
+    in pixel order, for pixels in runs (raster order), a subset of them, and non-finite ones."""
+    from svetlana.core.objects.measure_stats import _CSR_MIN_PIXELS, Groups
+
+    rng = np.random.default_rng(1)
+    runs = rng.integers(1, 30, 3000)  # object pixels come in runs along the rows
+    rows = np.repeat(rng.integers(0, 700, runs.size), runs)
+    assert rows.size > 4 * _CSR_MIN_PIXELS
+    grp = Groups.of(rows, 1000)
+    w = (rng.standard_normal(rows.size) * 10.0 ** rng.integers(-3, 6, rows.size)).astype(dtype)
+    w[[5, 900]] = [np.nan, np.inf]
+    for g in (grp, grp.pick(rng.random(rows.size) < 0.3), grp.pick(np.arange(0, rows.size, 4))):
+        v = w[: g.idx.size] if g is grp else w[rng.permutation(w.size)[: g.idx.size]]
+        ours = g.sum(v)
+        theirs = np.bincount(g.idx, v, minlength=g.uniq.size)
+        assert np.array_equal(ours.view(np.uint64), theirs.view(np.uint64))

@@ -31,7 +31,15 @@ def class_mask(labels: np.ndarray, ids: np.ndarray, class_index: np.ndarray) -> 
         lut = np.zeros(max_label + 1, dtype)
         inside = ids <= max_label
         lut[ids[inside]] = class_index[inside]
-        return lut[np.clip(labels, 0, None)]
+        # By blocks of rows: np.take turns its indices into a pointer-sized copy (8 bytes a
+        # pixel: 134 MB more at 4096^2) -- a block at a time, and no clipped copy either.
+        out = np.empty(labels.shape, dtype)
+        rows = labels.reshape(labels.shape[0], -1) if labels.ndim else labels.reshape(1, 1)
+        flat = out.reshape(rows.shape)
+        step = max(1, (1 << 20) // max(1, rows.shape[1]))
+        for a0 in range(0, rows.shape[0], step):  # (a negative label: clipped to 0, background)
+            np.take(lut, rows[a0 : a0 + step], mode="clip", out=flat[a0 : a0 + step])
+        return out
     order = np.argsort(ids, kind="stable")
     sorted_ids, sorted_cls = ids[order], class_index[order]
     pos = np.searchsorted(sorted_ids, labels).clip(0, len(sorted_ids) - 1)

@@ -1,6 +1,7 @@
-"""Train a classifier on object patches: TrainingConfig + train(..., progress, cancel).
+"""Train a classifier on object patches: train(..., progress, cancel) (TrainingConfig is
+training_config.py's, re-exported here).
 
-~530 lines: one training loop (config, sampler, augmentation, early stopping, BatchNorm
+~440 lines: one training loop (config, sampler, augmentation, early stopping, BatchNorm
 recalibration, metrics) whose parts only make sense together.
 """
 
@@ -8,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -22,17 +22,22 @@ import numpy as np
 from svetlana.core.errors import InputError, TrainingError
 from svetlana.core.jobs import CancelToken, Progress, ProgressFn, ensure_token
 from svetlana.core.ml._torch import load_torch
-from svetlana.core.ml.models import ARCHITECTURES, build_model, count_parameters
+from svetlana.core.ml.models import build_model, count_parameters
+from svetlana.core.ml.training_config import (  # noqa: F401 - re-exported
+    AUGMENTATIONS,
+    DEVICES,
+    LOSSES,
+    TrainingConfig,
+    _finite,
+)
 
 log = logging.getLogger(__name__)
 
-LOSSES: tuple[str, ...] = ("ce", "weighted-ce", "focal", "bce", "mse")
-AUGMENTATIONS: tuple[str, ...] = ("none", "flips", "flips+rot90", "full")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 EARLY_STOPPING_PATIENCE = 10
 # Networks up to this many parameters train fastest on one CPU thread (see the numbers below).
 SMALL_NET_PARAMS = 100_000
 _EVAL_BATCH = 512
+
 
 # Thread count, measured on the 2-core dev machine (torch 2.13 CPU), 100 patches 2x32x32
 # (80 train / 20 val), default settings, whole train() call, 3 runs each:
@@ -42,105 +47,6 @@ _EVAL_BATCH = 512
 # Two threads barely help a tiny network and are ~3.5x slower as soon as anything else runs
 # (each op waits for a preempted worker), so threads=None picks 1 thread for small networks
 # and torch's default (one per core) for big ones, where the work per op is worth splitting.
-# Defaults: the `small` network (core/ml/_nets.py: its input adds the image standardised over the
-# object, and it averages its last features over the object's mask), 30 epochs, batch 16, AdamW
-# lr 1e-2, linear warm-up then cosine decay, flips + 90-degree rotations. Tuned on the hard
-# scenes (core/synthetic/hard.py, seeds 0-1, `python -m tests.benchmarks.tune`; errors on the
-# unlabelled objects, 100 labels): texture2d minimal at 100 epochs 102 / - of 245, small
-# without the two changes 43 / 12 at 40 epochs, 3 / 11 at 80; with them 3 / 7 at 40 epochs and
-# 4 / 9 at 25; spot_position 78 (minimal) -> 0 / 2. Lower lr (3e-3), batch 8, lr 2e-2 and the
-# `full` augmentation were each worse at 40 epochs. The paper's scenes
-# (tests/benchmarks/run.py) were tuned with `minimal` at 100 epochs, which stays available.
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Every knob of one training run; frozen so a worker thread gets a snapshot."""
-
-    arch: str = "small"
-    epochs: int = 30
-    batch_size: int = 16
-    lr: float = 1e-2
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 1e-4
-    loss: str = "ce"
-    augment: str = "flips+rot90"
-    val_fraction: float = 0.2
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    early_stopping: bool = False
-
-    def __post_init__(self) -> None:
-        def bad(field: str, why: str) -> TrainingError:
-            return TrainingError(
-                f"invalid training setting {field}={getattr(self, field)!r}: {why}"
-            )
-
-        # arch may also name a user network file (svetlana train --arch FILE); only the
-        # registry is checked when a model is built from it.
-        if not isinstance(self.arch, str) or not self.arch:
-            raise bad("arch", f"choose one of {', '.join(ARCHITECTURES)} or a network file")
-        for name, low in (("epochs", 1), ("batch_size", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise bad(name, f"must be an integer >= {low}")
-        if self.seed >= 2**32:  # numpy and scikit-learn take seeds below 2**32
-            raise bad("seed", "must be an integer from 0 to 4294967295 (2**32 - 1)")
-        if not _finite(self.lr) or self.lr <= 0:
-            raise bad("lr", "must be a positive number")
-        if not _finite(self.weight_decay) or self.weight_decay < 0:
-            raise bad("weight_decay", "must be >= 0")
-        if (
-            not isinstance(self.betas, tuple)
-            or len(self.betas) != 2
-            or not all(_finite(b) and 0 <= b < 1 for b in self.betas)
-        ):
-            raise bad("betas", "must be two numbers in [0, 1)")
-        if self.loss not in LOSSES:
-            raise bad("loss", f"choose one of {', '.join(LOSSES)}")
-        if self.augment not in AUGMENTATIONS:
-            raise bad("augment", f"choose one of {', '.join(AUGMENTATIONS)}")
-        if not _finite(self.val_fraction) or not 0 <= self.val_fraction < 1:
-            raise bad("val_fraction", "must be in [0, 1)")
-        if self.device not in DEVICES:
-            raise bad("device", f"choose one of {', '.join(DEVICES)}")
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise bad("threads", "must be a positive integer or empty (automatic)")
-        if not isinstance(self.early_stopping, bool):
-            raise bad("early_stopping", "must be true or false")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TrainingConfig:
-        if not isinstance(d, Mapping):
-            raise TrainingError("training settings must be a mapping of names to values")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise TrainingError(
-                f"unknown training setting(s): {', '.join(map(str, unknown))} "
-                f"(known: {', '.join(sorted(known))})"
-            )
-        values = dict(d)
-        if "betas" in values and isinstance(values["betas"], list | tuple):
-            values["betas"] = tuple(values["betas"])
-        for name in ("lr", "weight_decay", "val_fraction"):
-            if isinstance(values.get(name), int) and not isinstance(values[name], bool):
-                values[name] = float(values[name])
-        return cls(**values)
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
 @dataclass(frozen=True)
 class TrainingResult:
     """A trained model (eval mode, CPU) with its per-epoch history and final metrics."""

@@ -84,8 +84,23 @@ def context_columns(x) -> dict[str, np.ndarray]:
         )
         rows = np.searchsorted(ids_all, x.present)
     return _context_values(
-        centroid_all, size_all, intensity_all, elong_all, rows, list(x.prefixes), nd
-    )
+        centroid_all, size_all, intensity_all, elong_all, rows, list(x.prefixes), nd,
+        x.context_nearest if x.every else None,
+    )  # fmt: skip
+
+
+def context_nearest(centroid_all: np.ndarray, rows: np.ndarray | None = None):
+    """Distances and indices (k-d tree query) of the nearest objects of the objects ``rows``
+    (None: all) among every object (centroids in physical units), the first the object itself:
+    what the context's columns are made of."""
+    from svetlana.core.objects.scipy_parts import kdtree
+
+    cKDTree = kdtree()  # noqa: N806 - scipy's class
+
+    n_all = len(centroid_all)
+    tree = cKDTree(centroid_all)
+    k = min(max(max(CONTEXT_NN), CONTEXT_K, CONTEXT_MAX_COUNT) + 1, n_all)
+    return tree.query(centroid_all if rows is None else centroid_all[rows], k=k)
 
 
 def _context_values(
@@ -96,13 +111,11 @@ def _context_values(
     rows: np.ndarray,
     prefixes: list[str],
     nd: int,
+    nearest=None,
 ) -> dict[str, np.ndarray]:
     """Context of the objects at ``rows`` of the all-objects arrays (centroids in physical units,
-    sizes, mean normalised intensity per channel ``(C, N)``)."""
-    from svetlana.core.objects.scipy_parts import kdtree
-
-    cKDTree = kdtree()  # noqa: N806 - scipy's class
-
+    sizes, mean normalised intensity per channel ``(C, N)``). ``nearest``: a function giving
+    ``context_nearest(centroid_all)`` (found meanwhile on a thread), used when ``rows`` are all."""
     n_all = len(size_all)
     diameter = (
         2 * np.sqrt(size_all / np.pi) if nd == 2 else np.cbrt(6 * np.maximum(size_all, 0) / np.pi)
@@ -124,9 +137,10 @@ def _context_values(
             cols[f"{pre}context_nb_intensity"] = intensity_all[c][rows]
             cols[f"{pre}context_intensity_ratio"] = np.ones(m)
         return cols
-    tree = cKDTree(centroid_all)
-    k = min(max(max(CONTEXT_NN), CONTEXT_K, CONTEXT_MAX_COUNT) + 1, n_all)
-    dist, idx = tree.query(centroid_all[rows], k=k)
+    if nearest is not None and np.array_equal(rows, np.arange(n_all)):
+        dist, idx = nearest()
+    else:
+        dist, idx = context_nearest(centroid_all, rows)
     dist, idx = dist[:, 1:], idx[:, 1:]  # the first is the object itself
     for kk in CONTEXT_NN:
         cols[f"context_nn{kk}"] = (

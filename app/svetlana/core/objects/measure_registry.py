@@ -49,6 +49,9 @@ class FamilyInput:
     mean_intensity: dict = field(
         default_factory=dict
     )  # channel -> (n,) normalised mean (or absent)
+    # When ``every``: a function giving families.context_nearest(centroid) (started before the
+    # band pass, on a thread), or None (found when the context is computed).
+    context_nearest: Any = None
 
 
 @dataclass(frozen=True)

@@ -227,8 +227,44 @@ class Groups:
         return Groups(idx, self.uniq, np.bincount(idx, minlength=self.uniq.size))
 
     def sum(self, w: np.ndarray) -> np.ndarray:
-        """Per-group sums (float64) of ``w``, in pixel order."""
-        return np.bincount(self.idx, w, minlength=self.uniq.size)
+        """Per-group sums (float64) of ``w``, in pixel order.
+
+        The same additions in the same order as ``np.bincount(idx, w)`` (which casts ``w`` to
+        float64 and adds each pixel to its group's running sum, starting from 0), so the same
+        bits: scipy's compiled sparse product ``G @ w`` with G (groups x pixels) the matrix of
+        ones at each group's pixels, ascending, sums a row as ``0 + 1*w[p0] + 1*w[p1]...``
+        (a product by 1 is exact). It runs without the interpreter lock (both measuring
+        threads at once; a bincount holds it) and keeps each running sum in a register: ~2x
+        faster per pixel on 4096^2 than a bincount's chain through memory."""
+        k = self.uniq.size
+        matvec = _csr_matvec() if self.idx.size >= _CSR_MIN_PIXELS else None
+        if matvec is None:
+            return np.bincount(self.idx, w, minlength=k)
+        x = np.ascontiguousarray(w, np.float64).reshape(-1)
+        if x.size != self.idx.size:
+            raise ValueError("weights and pixels differ in length")
+        ptr, ind = self._csr
+        out = np.zeros(k)
+        matvec(k, x.size, ptr, ind, _ones(x.size), x, out)
+        return out
+
+    @cached_property
+    def _csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each group's pixels, ascending, end to end (a CSR matrix's row pointers and column
+        indices): the runs of ``_runs`` put in group order (a stable sort of the runs, not of
+        the pixels) and expanded."""
+        starts, group = self._runs
+        n = self.idx.size
+        itype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+        lens = np.diff(starts, append=n)
+        small = self.uniq.size <= np.iinfo(np.int16).max  # (a radix sort: 5x faster)
+        order = np.argsort(group.astype(np.int16) if small else group, kind="stable")
+        s, ln = starts[order].astype(itype), lens[order].astype(itype)
+        ind = np.repeat(s - (np.cumsum(ln, dtype=itype) - ln), ln)
+        ind += np.arange(n, dtype=itype)
+        ptr = np.zeros(self.uniq.size + 1, itype)
+        np.cumsum(self.sizes, out=ptr[1:])
+        return ptr, ind
 
     @cached_property
     def _runs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -261,6 +297,29 @@ class Groups:
             starts, group = self._runs
             np.minimum.at(out, group, starts)
         return out
+
+
+# Groups.sum: fewer pixels than this are summed by a bincount (the sparse product's set-up,
+# a sort of the runs, costs more than it saves).
+_CSR_MIN_PIXELS = 4096
+_ONES: list[np.ndarray] = [np.ones(0)]
+
+
+def _ones(n: int) -> np.ndarray:
+    """``n`` ones (float64), read only: a view of one array shared by the threads."""
+    ones = _ONES[0]
+    if ones.size < n:
+        ones = np.ones(max(n, 2 * ones.size))
+        ones.flags.writeable = False
+        _ONES[0] = ones  # (a thread may make its own meanwhile: the same ones)
+    return ones[:n]
+
+
+def _csr_matvec():
+    """scipy's compiled CSR matrix-vector product ``y += A @ x`` (None: not found)."""
+    from svetlana.core.objects.scipy_parts import csr_matvec
+
+    return csr_matvec()
 
 
 def _top(dtype) -> float | int:

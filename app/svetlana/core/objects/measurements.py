@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from svetlana.core.errors import InputError
-from svetlana.core.jobs import CancelToken, Progress, ProgressFn
+from svetlana.core.jobs import CancelToken, Progress, ProgressFn, in_background
 from svetlana.core.objects.measure_band import (
     Accumulators,
     Want,
@@ -261,16 +261,22 @@ def _measure_base(
         present, lut, to_rows = _dense_lut(labels, ids if ids is not None else mask_ids)
         if present.size == 0:
             return _empty(present, todo)
-        channels = [_clean_channel(image[c]) if c in load else None for c in range(nchan)]
-        if stains:
-            need = any(c >= nchan for c in load)
-            channels += stain_channels(image) if need else [None] * (len(prefixes) - nchan)
-        if ranges is not None:
-            ranges = [
-                tuple(r) if ch is not None else None for r, ch in zip(ranges, channels, strict=True)
-            ]
-        else:
-            ranges = [_robust_range(ch) if ch is not None else None for ch in channels]
+        given = ranges
+
+        def prepare() -> tuple[list, list]:
+            chans = [_clean_channel(image[c]) if c in load else None for c in range(nchan)]
+            if stains:
+                need = any(c >= nchan for c in load)
+                chans += stain_channels(image) if need else [None] * (len(prefixes) - nchan)
+            if given is not None:
+                return chans, [
+                    tuple(r) if ch is not None else None for r, ch in zip(given, chans, strict=True)
+                ]
+            return chans, [_robust_range(ch) if ch is not None else None for ch in chans]
+
+        # The channels (float32 copies, their ranges) on a thread while this one maps the mask
+        # to rows and takes the coordinate moments (numpy loops both: ~0.1 s less on 4096²).
+        channels_ready = in_background(prepare, "measure-prepare")
         rows_img = to_rows(labels) if lut is None else lut[labels]
     n = int(present.size)
     sp = np.asarray(spacing if spacing is not None else (1.0,) * nd, np.float64)
@@ -294,6 +300,8 @@ def _measure_base(
             hit = np.unique(runs)
             first[hit] = np.minimum(first[hit], a0 // step0)
             last[hit] = a0 // step0
+    if not lazy:
+        channels, ranges = channels_ready()
     mom1 *= sp[:, None]  # pixel units to physical
     mom2 *= (sp[:, None] * sp[None, :])[..., None]
     if ids is not None and not (count > 0).all():
@@ -313,6 +321,11 @@ def _measure_base(
     margin = np.maximum(2 * ring_w, filter_reach(sig)) + 2
 
     band_pass = want.shape or want.box or bool(want.channels)
+    near = None
+    if not lazy and ids is None and todo.has("context") and n >= 2:
+        from svetlana.core.objects.families import context_nearest
+
+        near = in_background(lambda: context_nearest(centroid), "context")  # (meanwhile)
     message = f"measuring {n} objects"
     if lazy and band_pass:  # a band's own accumulators, both cores at any object count
         # The same bands as in memory: the filter bank's coarser scales sample a grid that
@@ -333,8 +346,9 @@ def _measure_base(
         acc.merge(other)
     every = ids is None  # (mask_ids, when given, are every object of the mask)
     x = FamilyInput(
-        labels, channels, ranges, prefixes, [], present, every, count, centroid, cov, sp
-    )
+        labels, channels, ranges, prefixes, [], present, every, count, centroid, cov, sp,
+        context_nearest=near,
+    )  # fmt: skip
     extra = _after_pass(todo, x, acc)
     values = acc.finish(todo, prefixes, nd, sp, count, cov, labels, present, extra)
     return Measurements(present, todo.names, todo.units, values)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from svetlana.core.jobs import in_background
+
 K = 8  # nearest objects averaged
 PREFIX = "nb_"
 
@@ -113,9 +115,13 @@ def measure_with_neighbours(
     else:
         ids_all, centroid_all = _centroids(labels, sp)
     if ids is None:
+        # Every object is measured, so (as checked below) the rows are every centroid: their
+        # nearest objects found on a thread meanwhile (a k-d tree, off the serial end).
+        early = in_background(lambda: nearest(centroid_all), "neighbours")
         base = measure(image, labels, ids=None, spacing=spacing, progress=progress, cancel=cancel)
         rows_all = np.searchsorted(ids_all, base.ids)
-        nb = nearest(centroid_all[rows_all])
+        every = np.array_equal(rows_all, np.arange(len(ids_all)))
+        nb = early() if every else nearest(centroid_all[rows_all])
         values, present = base.values, base.ids
         want_rows = np.arange(len(base.ids))
     else:

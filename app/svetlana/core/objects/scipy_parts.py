@@ -79,16 +79,27 @@ def kdtree():
     return mod.cKDTree
 
 
+def csr_matvec():
+    """scipy.sparse's compiled csr_matvec(n_row, n_col, Ap, Aj, Ax, Xx, Yx) (``Yx += A @ Xx``,
+    each row summed in order from its entry of ``Yx``), or None where this scipy has none."""
+    try:
+        return _extension("scipy.sparse._sparsetools").csr_matvec
+    except (ImportError, AttributeError):  # pragma: no cover - another scipy
+        return None
+
+
 def load_in_background() -> None:
     """Start loading both parts on a thread (the caller measures meanwhile: its passes over the
     mask run in numpy, which leaves the interpreter to the import); a part asked for before
     it is loaded waits for it."""
-    if "scipy.ndimage._nd_image" in _LOADED and "scipy.spatial._ckdtree" in _LOADED:
+    names = ("scipy.ndimage._nd_image", "scipy.sparse._sparsetools", "scipy.spatial._ckdtree")
+    if all(name in _LOADED for name in names):
         return
 
     def load() -> None:
         try:
             correlate1d()
+            csr_matvec()
             kdtree()
         except Exception:  # noqa: BLE001 - the measurement imports them itself then
             pass

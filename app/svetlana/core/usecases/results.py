@@ -87,13 +87,16 @@ def write_prediction_outputs(
     new = [p.image for p, _ in preds]
     carried = _carried_masks(carry_from, [c for c in carry if c not in new])
     stems = output_stems([*new, *carried])
-    files = []
-    for pred, loaded in preds:
-        final = finals[pred.image]
-        path = class_mask_path(out_dir, stems[pred.image])
-        files.append(write_class_mask(path, loaded.labels, pred.ids, final.index))
-    for image, old in carried.items():  # kept, not written: not in the returned files
-        _link_or_copy(old, class_mask_path(out_dir, stems[image]))
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write_masks() -> list[Path]:
+        written = []
+        for pred, loaded in preds:
+            final = finals[pred.image]
+            path = class_mask_path(out_dir, stems[pred.image])
+            written.append(write_class_mask(path, loaded.labels, pred.ids, final.index))
+        return written
+
     csv_path = out_dir / PREDICTIONS_FILE
     blocks = (
         block
@@ -101,8 +104,17 @@ def write_prediction_outputs(
         for block in prediction_csv_blocks(pred, finals[pred.image], model_id, class_names)
     )
     rows = _old_rows(carry_from / PREDICTIONS_FILE, set(carried)) if carried else ()
-    with atomic_open(csv_path, "w", encoding="utf-8") as f:
-        write_predictions_csv(f, class_names, rows, blocks)
+    # The class masks on a thread while the CSV is written (its lookups and file writes leave
+    # the interpreter to the CSV's text); the CSV is kept only once they are written.
+    with ThreadPoolExecutor(1, thread_name_prefix="class-masks") as pool:
+        masks = pool.submit(write_masks)
+        with atomic_open(csv_path, "w", encoding="utf-8") as f:
+            try:
+                write_predictions_csv(f, class_names, rows, blocks)
+            finally:
+                files = masks.result()  # (its error first: the CSV is then not kept)
+    for image, old in carried.items():  # kept, not written: not in the returned files
+        _link_or_copy(old, class_mask_path(out_dir, stems[image]))
     files.append(csv_path)
     out_classes = next(iter(finals.values())).class_names if finals else tuple(class_names)
     extra = {"class_mask": "0 = background, k = the k-th name of classes"}

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from svetlana.core.errors import SvetlanaError
 from svetlana.core.ml.models import ARCHITECTURES
-from svetlana.core.ml.training import AUGMENTATIONS, LOSSES, TrainingConfig
+from svetlana.core.ml.training_config import AUGMENTATIONS, LOSSES, TrainingConfig
 from svetlana.gui.widgets.mode_choice import ModeChoice
 
 log = logging.getLogger(__name__)
