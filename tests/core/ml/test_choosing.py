@@ -237,3 +237,17 @@ def test_the_forest_is_judged_with_its_linear_part_on_the_folds_and_in_its_accur
     reached = float(np.mean(model.predict_proba(xt).argmax(1) == yt))
     assert result.metrics["estimate"] == "out-of-bag"
     assert abs(result.metrics["accuracy"] - reached) < 0.05
+
+
+def test_a_cnn_skipped_for_a_forest_perfect_on_its_folds_says_which_folds():
+    """The forest's mean over every fold can be below 1 (0.92 here) while it is perfect on the
+    folds the CNN would be judged on: the note must not call the forest perfect outright."""
+    from svetlana.core.ml.choosing import CandidateScore, _cv_cnn
+
+    forest = CandidateScore("forest", "forest", "done", (1.0, 1.0, 1.0, 0.8, 0.8))
+    y = np.arange(20) % 2
+    folds = make_folds(y, None, seed=0)
+    score, oof = _cv_cnn(np.zeros((20, 2, 8, 8), np.float32), y, folds, 3, 2,
+                         TrainingConfig(), forest, None, None, None, 0, 1)  # fmt: skip
+    assert score.status == "skipped" and (oof == -1).all()
+    assert "perfect on the 3 folds the CNN would be judged on" in score.note

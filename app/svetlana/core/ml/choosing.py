@@ -592,7 +592,11 @@ def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest
     if n_cnn == 0:
         return CandidateScore(name, "cnn", "skipped", note="too few labels to cross-validate"), oof
     if forest is not None and forest.folds and min(forest.folds[:n_cnn]) >= PERFECT:
-        note = "the forest is already perfect on these folds; a tie goes to the faster forest"
+        # the CNN's folds only (the first n_cnn): the forest's mean over all may be below 1
+        note = (
+            f"the forest is already perfect on the {_folds_word(n_cnn)} the CNN would be "
+            "judged on; a tie goes to the faster forest"
+        )
         return CandidateScore(name, "cnn", "skipped", note=note), oof
     cv_config = dataclasses.replace(config, val_fraction=0.0, early_stopping=False)
     token = _Deadline(cancel, deadline)
@@ -633,6 +637,10 @@ def _cv_cnn(patches, y, folds: Folds, n_cnn: int, k_classes: int, config, forest
                     name, "cnn", "stopped", tuple(scores), time.perf_counter() - t0, note
                 ), oof
     return CandidateScore(name, "cnn", "done", tuple(scores), time.perf_counter() - t0), oof
+
+
+def _folds_word(n: int) -> str:
+    return "fold" if n == 1 else f"{n} folds"
 
 
 def _reached(scores: list[float]) -> str:
