@@ -79,7 +79,7 @@ def test_the_printed_accuracy_is_the_blends_recorded_in_the_card(oblique_bundle,
 def test_the_measurements_that_decide_are_printed_in_words(oblique_bundle):
     """`train` names the forest's most important measurements as a biologist reads them
     (README's columns in words), not by their column names."""
-    from svetlana.core.wording import measurement_words
+    from svetlana.core.ml.column_words import measurement_words
 
     out = ok("train", oblique_bundle, "--arch", "forest")
     model = out.strip().splitlines()[-1]

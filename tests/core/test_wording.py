@@ -66,8 +66,8 @@ def test_accuracy_estimate_names_the_objects_and_the_uncertainty():
 def test_every_measurement_has_its_own_words(ndim, channels, stains):
     """Every column of a table (2D RGB with its stains, 3D) is worded, and no two alike: the
     card's "Decides by" never shows a column name nor confuses two measurements."""
+    from svetlana.core.ml.column_words import measurement_words
     from svetlana.core.objects.measurements import column_names
-    from svetlana.core.wording import measurement_words
 
     names, _ = column_names(ndim, channels, stains=stains)
     words = [measurement_words(n) for n in names]
@@ -76,7 +76,7 @@ def test_every_measurement_has_its_own_words(ndim, channels, stains):
 
 
 def test_measurement_words_say_the_channel_scale_and_the_neighbours():
-    from svetlana.core.wording import measurement_words
+    from svetlana.core.ml.column_words import measurement_words
 
     assert measurement_words("ch0_log_s1_mean") == "spot texture of channel 1 (fine scale)"
     assert measurement_words("nb_hema_gauss_s4_std") == (

@@ -8,7 +8,8 @@ from typing import TextIO
 from svetlana.cli.commands import open_bundle
 from svetlana.cli.progress import EXIT_ERROR, EXIT_OK
 from svetlana.core.jobs import CancelToken
-from svetlana.core.wording import accuracy_estimate, measurement_words, plural
+from svetlana.core.ml.column_words import measurement_words
+from svetlana.core.wording import accuracy_estimate, plural
 
 
 def cmd_train(a, out: TextIO, progress, cancel: CancelToken | None = None) -> int:

@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt, QTimer
 from tests.gui.projects import predict_clicked
 from tests.gui.stalls import EventLoopWatch
 
+from svetlana.core.ml.column_words import measurement_words
 from svetlana.core.usecases.train import train_project
-from svetlana.core.wording import measurement_words
 from svetlana.gui.tabs.predict import PredictionTab
 
 pytestmark = pytest.mark.usefixtures("shown_errors")

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from svetlana.core.wording import accuracy_estimate, measurement_words, plural
+from svetlana.core.ml.column_words import measurement_words
+from svetlana.core.wording import accuracy_estimate, plural
 
 
 class TrainingCurves(QWidget):
