@@ -8,7 +8,6 @@ from typing import TextIO
 from svetlana.cli.commands import open_bundle
 from svetlana.cli.progress import EXIT_ERROR, EXIT_OK
 from svetlana.core.jobs import CancelToken
-from svetlana.core.ml.column_words import measurement_words
 from svetlana.core.wording import accuracy_estimate, plural
 
 
@@ -112,6 +111,10 @@ def selection_lines(card: dict) -> list[str]:
     lines.append(f"chosen: {sel.get('chosen')} ({sel.get('reason', '')})")
     top = card.get("importances") or []
     if top:
+        # here, not at the top: the words import the measurement registry and numpy, which
+        # every other command (init, add, --help...) would pay for at start-up
+        from svetlana.core.ml.column_words import measurement_words
+
         lines.append(
             "most important measurements: "
             + "; ".join(f"{measurement_words(t['name'])}: {t['importance']:.2f}" for t in top[:5])

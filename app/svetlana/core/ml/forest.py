@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 import zipfile
 from collections.abc import Sequence
@@ -940,6 +939,8 @@ def _read_linear(f, card: dict, n_features: int, n_classes: int, path: Path):
 def _new_images_fields(card: dict, path: Path) -> dict | None:
     """The new-image forest's settings from the card (None: it has none), checked: a damaged
     or edited field is refused with the card named, never guessed."""
+    from svetlana.core.objects.image_stats import is_identity
+
     info = card.get(NEW_IMAGES_CARD)
     if info is None:
         return None
@@ -969,7 +970,7 @@ def _new_images_fields(card: dict, path: Path) -> dict | None:
     if not (
         isinstance(identities, list)
         and len(identities) <= len(seen)
-        and all(isinstance(i, str) and re.fullmatch(r"[0-9a-f]{64}", i) for i in identities)
+        and all(is_identity(i) for i in identities)
     ):
         raise ModelError(
             f"the model card's {NEW_IMAGES_CARD}.{IDENTITIES_CARD} must list at most one sha256 "

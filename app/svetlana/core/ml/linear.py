@@ -16,7 +16,6 @@ and settings in the card's ``linear`` field, every shape and value checked on lo
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 
@@ -251,12 +250,12 @@ IDENTITIES = "image_identities"  # in the card's field: core/objects/image_stats
 def read_linear_identities(card: dict, path) -> tuple[str, ...]:
     """The images a saved linear part serves (() = every image: a model saved before it said),
     checked: a damaged or edited list is refused, never guessed."""
+    from svetlana.core.objects.image_stats import is_identity
+
     info = card.get(LINEAR_CARD)
     found = info.get(IDENTITIES, []) if isinstance(info, dict) else []
     if not (
-        isinstance(found, list)
-        and len(found) <= 100_000
-        and all(isinstance(i, str) and re.fullmatch(r"[0-9a-f]{64}", i) for i in found)
+        isinstance(found, list) and len(found) <= 100_000 and all(is_identity(i) for i in found)
     ):
         raise ModelError(
             f"the model card's {LINEAR_CARD}.{IDENTITIES} must list sha256 digests of the "

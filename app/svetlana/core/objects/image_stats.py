@@ -45,6 +45,13 @@ def image_identity(table) -> str:
     return h.hexdigest()
 
 
+def is_identity(value) -> bool:
+    """Whether ``value`` (read from a model card) has the form of an :func:`image_identity`."""
+    return (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
 def reference_ids(seed: int, image: str, ids: np.ndarray, n: int = REFERENCE_OBJECTS) -> np.ndarray:
     """The reference sample of an image (sorted ids): its first ``n`` objects in random order."""
     return np.sort(random_order(seed, image, ids)[: max(int(n), 1)])

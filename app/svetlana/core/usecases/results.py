@@ -27,7 +27,7 @@ import numpy as np
 from svetlana.core.errors import InputError, SvetlanaError
 from svetlana.core.io.fileio import atomic_folder, atomic_open, atomic_write_with
 from svetlana.core.io.outputs import NAMES_KEY, output_stems, renamed
-from svetlana.core.jobs import CancelToken, ProgressFn
+from svetlana.core.jobs import CancelToken, ProgressFn, in_background
 from svetlana.core.project.provenance import card_digest, read_run_record, write_run_record
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,6 @@ def write_prediction_outputs(
     new = [p.image for p, _ in preds]
     carried = _carried_masks(carry_from, [c for c in carry if c not in new])
     stems = output_stems([*new, *carried])
-    from concurrent.futures import ThreadPoolExecutor
 
     def write_masks() -> list[Path]:
         written = []
@@ -106,13 +105,12 @@ def write_prediction_outputs(
     rows = _old_rows(carry_from / PREDICTIONS_FILE, set(carried)) if carried else ()
     # The class masks on a thread while the CSV is written (its lookups and file writes leave
     # the interpreter to the CSV's text); the CSV is kept only once they are written.
-    with ThreadPoolExecutor(1, thread_name_prefix="class-masks") as pool:
-        masks = pool.submit(write_masks)
-        with atomic_open(csv_path, "w", encoding="utf-8") as f:
-            try:
-                write_predictions_csv(f, class_names, rows, blocks)
-            finally:
-                files = masks.result()  # (its error first: the CSV is then not kept)
+    masks = in_background(write_masks, "class-masks")
+    with atomic_open(csv_path, "w", encoding="utf-8") as f:
+        try:
+            write_predictions_csv(f, class_names, rows, blocks)
+        finally:
+            files = masks()  # (its error first: the CSV is then not kept)
     for image, old in carried.items():  # kept, not written: not in the returned files
         _link_or_copy(old, class_mask_path(out_dir, stems[image]))
     files.append(csv_path)
